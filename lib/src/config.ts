@@ -1,0 +1,71 @@
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { ConfigError } from './errors';
+
+/** Named run scales shared by notebooks, runner and benchmarks. */
+export const SCALES = ['smoke', 'lite', 'paper'] as const;
+/** A run scale: `smoke` (CI plumbing, minutes), `lite` (this machine, real data), `paper` (the papers' settings). */
+export type Scale = (typeof SCALES)[number];
+
+/** Returns `value` as a {@link Scale}, or throws a {@link ConfigError} naming `field`. */
+export function parseScale(value: string, field = 'scale'): Scale {
+  if ((SCALES as readonly string[]).includes(value)) return value as Scale;
+  throw new ConfigError(field, value, `one of ${SCALES.join(', ')}`);
+}
+
+/** Parses a non-negative safe integer seed, or throws a {@link ConfigError} naming `field`. */
+export function parseSeed(value: string | number, field = 'seed'): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || (typeof value === 'string' && value.trim() === '')) {
+    throw new ConfigError(field, value, 'a non-negative integer');
+  }
+  return n;
+}
+
+/**
+ * The project root: the nearest ancestor of this module holding `lib/` and `kernel-ext/`.
+ * Works from sources (`lib/src`) and from the compiled tree (`out/build/lib/src`).
+ */
+export function projectRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'lib', 'package.json')) && fs.existsSync(path.join(dir, 'kernel-ext'))) {
+      return dir;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`ecotrain: cannot find the project root above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+/** Settings every run reads from the environment. */
+export interface Settings {
+  /** Cache of extracted datasets (`ECOTRAIN_DATA_DIR`, default `<root>/data/cache`). */
+  readonly dataDir: string;
+  /** Folder holding official archives laid out as `<dataset>/<file>` (`ECOTRAIN_DATA_MIRROR`), if any. */
+  readonly dataMirror: string | undefined;
+  /** Whether official URLs may be downloaded (`ECOTRAIN_OFFLINE=1` turns it off). */
+  readonly allowDownload: boolean;
+  /** Run scale (`ECOTRAIN_SCALE`, default `lite`). */
+  readonly scale: Scale;
+  /** Base seed (`ECOTRAIN_SEED`, default 0). */
+  readonly seed: number;
+  /** Output root for this scale (`ECOTRAIN_OUT_DIR`, default `<root>/out/<scale>`). */
+  readonly outDir: string;
+}
+
+/** Reads {@link Settings} from `env` (default `process.env`); bad values throw a {@link ConfigError}. */
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
+  const root = projectRoot();
+  const scale = parseScale(env.ECOTRAIN_SCALE ?? 'lite', 'ECOTRAIN_SCALE');
+  const seed = parseSeed(env.ECOTRAIN_SEED ?? '0', 'ECOTRAIN_SEED');
+  const mirror = env.ECOTRAIN_DATA_MIRROR;
+  return {
+    dataDir: path.resolve(env.ECOTRAIN_DATA_DIR ?? path.join(root, 'data', 'cache')),
+    dataMirror: mirror ? path.resolve(mirror) : undefined,
+    allowDownload: env.ECOTRAIN_OFFLINE !== '1',
+    scale,
+    seed,
+    outDir: path.resolve(env.ECOTRAIN_OUT_DIR ?? path.join(root, 'out', scale)),
+  };
+}

@@ -1,0 +1,58 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tar from 'tar';
+import { DataError } from '../errors';
+import { tempPathFor, writeFileAtomic } from './files';
+
+const MARKER = '.ecotrain-complete.json';
+
+/** True when `dir` was fully extracted by {@link extractTarGzAtomic}. */
+export function isExtracted(dir: string): boolean {
+  return fs.existsSync(path.join(dir, MARKER));
+}
+
+/** Reasons an archive member may not be extracted, or undefined when it is safe. */
+export function unsafeEntryReason(entryPath: string, type: string): string | undefined {
+  if (type === 'SymbolicLink' || type === 'Link') return `${type} entries are not allowed`;
+  if (path.isAbsolute(entryPath) || /^[a-zA-Z]:/.test(entryPath)) return 'absolute path';
+  if (entryPath.split(/[\\/]+/).includes('..')) return "path contains '..'";
+  return undefined;
+}
+
+/**
+ * Extracts a .tar.gz archive into `dest` atomically: members go to a temporary folder beside
+ * `dest`, which is renamed to `dest` only when extraction finished and every member was safe.
+ * Any absolute path, `..` component or link aborts the whole extraction with a {@link DataError}.
+ */
+export async function extractTarGzAtomic(archive: string, dest: string, meta: Record<string, unknown> = {}): Promise<void> {
+  if (isExtracted(dest)) return;
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  const tmp = tempPathFor(dest);
+  fs.mkdirSync(tmp);
+  const violations: string[] = [];
+  try {
+    try {
+      await tar.x({
+        file: archive,
+        cwd: tmp,
+        strict: true,
+        filter: (p: string, entry: tar.ReadEntry | fs.Stats) => {
+          const type = 'type' in entry ? String(entry.type) : 'File';
+          const reason = unsafeEntryReason(p, type);
+          if (reason) violations.push(`${p} (${reason})`);
+          return reason === undefined;
+        },
+      });
+    } catch (err) {
+      throw new DataError(`${archive}: not a readable .tar.gz archive (${err instanceof Error ? err.message : String(err)}); it is truncated or corrupt`);
+    }
+    if (violations.length > 0) {
+      throw new DataError(`${archive}: refused to extract, unsafe members: ${violations.slice(0, 5).join(', ')}`);
+    }
+    writeFileAtomic(path.join(tmp, MARKER), JSON.stringify({ archive, extractedAt: new Date().toISOString(), ...meta }, null, 2));
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.renameSync(tmp, dest);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}

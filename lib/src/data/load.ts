@@ -1,0 +1,40 @@
+import type { Settings } from '../config';
+import { loadCifar } from './cifar';
+import { loadMnist } from './mnist';
+import { SYNTHETIC_WARNING, syntheticCifar } from './synthetic';
+import type { ImageDataset } from './image-dataset';
+
+/** Image datasets known to {@link loadImageDataset}. */
+export type ImageDatasetName = 'cifar10' | 'cifar100' | 'mnist' | 'synthetic';
+
+/** Options of {@link loadImageDataset}. */
+export interface LoadOptions {
+  /** When the real data cannot be had, return the synthetic set (with a loud warning) instead of failing. */
+  readonly fallbackToSynthetic?: boolean;
+  /** Size of the synthetic set (default 50,000 train / 10,000 test). */
+  readonly syntheticCount?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** Loads a train or test split by name; see {@link LoadOptions} for the synthetic fallback. */
+export async function loadImageDataset(
+  name: ImageDatasetName,
+  split: 'train' | 'test',
+  settings: Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload' | 'seed'>,
+  options: LoadOptions = {},
+): Promise<ImageDataset> {
+  const log = options.log ?? ((l: string) => console.warn(l));
+  const synthetic = () => {
+    log(SYNTHETIC_WARNING);
+    const count = options.syntheticCount ?? (split === 'train' ? 50_000 : 10_000);
+    return syntheticCifar(count, settings.seed + (split === 'train' ? 0 : 1_000_003));
+  };
+  if (name === 'synthetic') return synthetic();
+  try {
+    return name === 'mnist' ? await loadMnist(split, settings) : await loadCifar(name, split, settings);
+  } catch (err) {
+    if (!options.fallbackToSynthetic) throw err;
+    log(`ecotrain: ${name}/${split} unavailable: ${err instanceof Error ? err.message : String(err)}`);
+    return synthetic();
+  }
+}

@@ -1,0 +1,151 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
+import { type Rng, shuffleInPlace } from '../random';
+import { type ImageDataset, imageSize, selectImages } from './image-dataset';
+
+/** Per-channel mean and standard deviation of pixel values scaled to [0, 1]. */
+export interface ChannelStats {
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
+/** Computes {@link ChannelStats} over all images of `ds`. */
+export function channelStats(ds: ImageDataset): ChannelStats {
+  const C = ds.channels;
+  const sum = new Float64Array(C);
+  const sq = new Float64Array(C);
+  const n = ds.images.length / C;
+  for (let i = 0; i < ds.images.length; i++) {
+    const v = (ds.images[i] as number) / 255;
+    const c = i % C;
+    sum[c] = (sum[c] as number) + v;
+    sq[c] = (sq[c] as number) + v * v;
+  }
+  const mean = Array.from(sum, (s) => s / n);
+  const std = Array.from(sq, (s, c) => Math.sqrt(Math.max(s / n - (mean[c] as number) ** 2, 1e-12)));
+  return { mean, std };
+}
+
+function indicesByClass(ds: ImageDataset): number[][] {
+  const by: number[][] = ds.classNames.map(() => []);
+  ds.labels.forEach((l, i) => by[l]?.push(i));
+  return by;
+}
+
+function perClassQuota(size: number, classes: number): number[] {
+  return Array.from({ length: classes }, (_, c) => Math.floor(size / classes) + (c < size % classes ? 1 : 0));
+}
+
+/**
+ * A subset of `size` images with classes as balanced as possible (sizes differ by at most one),
+ * drawn at random with `rng`, in shuffled order.
+ */
+export function balancedSubset(ds: ImageDataset, size: number, rng: Rng): ImageDataset {
+  if (!Number.isInteger(size) || size <= 0 || size > ds.count) {
+    throw new ConfigError('subset size', size, `an integer in 1..${ds.count} (the size of ${ds.name})`);
+  }
+  const by = indicesByClass(ds);
+  const quota = perClassQuota(size, by.length);
+  const chosen: number[] = [];
+  by.forEach((idx, c) => {
+    const q = quota[c] as number;
+    if (idx.length < q) throw new ConfigError('subset size', size, `at most ${idx.length * by.length} for a balanced subset of ${ds.name} (class ${c} has ${idx.length} images)`);
+    chosen.push(...shuffleInPlace([...idx], rng).slice(0, q));
+  });
+  return selectImages(ds, shuffleInPlace(chosen, rng), `${ds.name}[${size}]`);
+}
+
+/** Splits `ds` into training and a class-balanced validation part of `validationSize` images. */
+export function trainValidationSplit(ds: ImageDataset, validationSize: number, rng: Rng): { train: ImageDataset; validation: ImageDataset } {
+  if (!Number.isInteger(validationSize) || validationSize <= 0 || validationSize >= ds.count) {
+    throw new ConfigError('validationSize', validationSize, `an integer in 1..${ds.count - 1}`);
+  }
+  const by = indicesByClass(ds).map((idx) => shuffleInPlace([...idx], rng));
+  const quota = perClassQuota(validationSize, by.length);
+  const val: number[] = [];
+  const train: number[] = [];
+  by.forEach((idx, c) => {
+    const q = Math.min(quota[c] as number, idx.length);
+    val.push(...idx.slice(0, q));
+    train.push(...idx.slice(q));
+  });
+  return {
+    train: selectImages(ds, shuffleInPlace(train, rng), `${ds.name}/train-part`),
+    validation: selectImages(ds, shuffleInPlace(val, rng), `${ds.name}/validation-part`),
+  };
+}
+
+/**
+ * CIFAR augmentation (He et al. 2016): zero-pad 4 pixels on each side, take a random crop of the
+ * original size, flip horizontally with probability 1/2. Writes `n` augmented NHWC images of `src` into `dst`.
+ */
+export function augmentPadCropFlip(src: Uint8Array, dst: Uint8Array, n: number, h: number, w: number, c: number, rng: Rng, pad = 4): void {
+  for (let i = 0; i < n; i++) {
+    const dy = rng.int(2 * pad + 1) - pad;
+    const dx = rng.int(2 * pad + 1) - pad;
+    const flip = rng.next() < 0.5;
+    const base = i * h * w * c;
+    for (let y = 0; y < h; y++) {
+      const sy = y + dy;
+      for (let x = 0; x < w; x++) {
+        const sx = (flip ? w - 1 - x : x) + dx;
+        const o = base + (y * w + x) * c;
+        if (sy < 0 || sy >= h || sx < 0 || sx >= w) {
+          dst.fill(0, o, o + c);
+        } else {
+          const s = base + (sy * w + sx) * c;
+          for (let k = 0; k < c; k++) dst[o + k] = src[s + k] as number;
+        }
+      }
+    }
+  }
+}
+
+/** Options of {@link batches}. */
+export interface BatchOptions {
+  readonly batchSize: number;
+  /** Shuffle order and augmentation draws come from this generator. */
+  readonly rng: Rng;
+  readonly shuffle?: boolean;
+  /** Pad-crop-flip augmentation (training only). */
+  readonly augment?: boolean;
+  /** Normalise each channel with these statistics (else pixels are scaled to [0, 1]). */
+  readonly normalize?: ChannelStats;
+  /** Drop the last incomplete batch. */
+  readonly dropLast?: boolean;
+}
+
+/** One mini-batch: float32 NHWC images and int32 labels. The consumer disposes both tensors. */
+export interface Batch {
+  readonly x: tf.Tensor4D;
+  readonly y: tf.Tensor1D;
+  readonly indices: Int32Array;
+}
+
+/** Iterates one epoch of `ds` in mini-batches; each yielded tensor is owned by the caller. */
+export function* batches(ds: ImageDataset, options: BatchOptions): Generator<Batch> {
+  const { batchSize } = options;
+  if (!Number.isInteger(batchSize) || batchSize <= 0) throw new ConfigError('batchSize', batchSize, 'a positive integer');
+  const order = Array.from({ length: ds.count }, (_, i) => i);
+  if (options.shuffle ?? true) shuffleInPlace(order, options.rng);
+  const size = imageSize(ds);
+  const end = options.dropLast ? ds.count - (ds.count % batchSize) : ds.count;
+  for (let start = 0; start < end; start += batchSize) {
+    const idx = Int32Array.from(order.slice(start, Math.min(start + batchSize, end)));
+    const n = idx.length;
+    const raw = new Uint8Array(n * size);
+    const labels = new Int32Array(n);
+    idx.forEach((j, i) => {
+      raw.set(ds.images.subarray(j * size, (j + 1) * size), i * size);
+      labels[i] = ds.labels[j] as number;
+    });
+    const pixels = options.augment ? new Uint8Array(raw.length) : raw;
+    if (options.augment) augmentPadCropFlip(raw, pixels, n, ds.height, ds.width, ds.channels, options.rng);
+    const stats = options.normalize;
+    const x = tf.tidy(() => {
+      const t = tf.div(tf.tensor4d(pixels, [n, ds.height, ds.width, ds.channels], 'int32'), 255);
+      return (stats ? tf.div(tf.sub(t, tf.tensor1d([...stats.mean])), tf.tensor1d([...stats.std])) : t) as tf.Tensor4D;
+    });
+    yield { x, y: tf.tensor1d(labels, 'int32'), indices: idx };
+  }
+}

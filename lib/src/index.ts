@@ -1,0 +1,14 @@
+/**
+ * ecotrain: techniques for cheap, energy-efficient deep-network training (E²-Train, FracTrain,
+ * structured sparsity, TernGrad, SmoothOut, ...) on a quantization simulator and energy model.
+ *
+ * This entry point is the public API; notebooks import it as `ecotrain`.
+ * @packageDocumentation
+ */
+export * from './errors';
+export * from './config';
+export * from './random';
+export * from './backend';
+export { conv2dFilterGradient } from './backend-wasm-grad';
+export * from './data';
+export { tf } from './tf';
