@@ -4,6 +4,21 @@ import { loadMnist } from './mnist';
 import { SYNTHETIC_WARNING, syntheticCifar } from './synthetic';
 import type { ImageDataset } from './image-dataset';
 
+/** A dataset a session loaded, for run reports. */
+export interface DatasetUse {
+  readonly name: string;
+  readonly split: 'train' | 'test';
+  readonly origin: 'real' | 'synthetic';
+  readonly count: number;
+}
+
+const uses: DatasetUse[] = [];
+
+/** Datasets loaded through {@link loadImageDataset} in this process, in order. */
+export function datasetsUsed(): readonly DatasetUse[] {
+  return uses;
+}
+
 /** Image datasets known to {@link loadImageDataset}. */
 export type ImageDatasetName = 'cifar10' | 'cifar100' | 'mnist' | 'synthetic';
 
@@ -29,12 +44,16 @@ export async function loadImageDataset(
     const count = options.syntheticCount ?? (split === 'train' ? 50_000 : 10_000);
     return syntheticCifar(count, settings.seed + (split === 'train' ? 0 : 1_000_003));
   };
-  if (name === 'synthetic') return synthetic();
+  const record = (ds: ImageDataset): ImageDataset => {
+    uses.push({ name: ds.name, split, origin: ds.origin, count: ds.count });
+    return ds;
+  };
+  if (name === 'synthetic') return record(synthetic());
   try {
-    return name === 'mnist' ? await loadMnist(split, settings) : await loadCifar(name, split, settings);
+    return record(name === 'mnist' ? await loadMnist(split, settings) : await loadCifar(name, split, settings));
   } catch (err) {
     if (!options.fallbackToSynthetic) throw err;
     log(`ecotrain: ${name}/${split} unavailable: ${err instanceof Error ? err.message : String(err)}`);
-    return synthetic();
+    return record(synthetic());
   }
 }

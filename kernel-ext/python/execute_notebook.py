@@ -1,0 +1,120 @@
+"""Execute one notebook headlessly with nbclient and the ecotrain kernel.
+
+Usage: execute_notebook.py IN.ipynb OUT.ipynb --kernel NAME --cwd DIR --timeout SECONDS [--probe CODE]
+
+Writes the executed notebook to OUT (atomically, also when a cell fails, with the outputs up to the
+failure) and prints one JSON line on stdout:
+  {"status": "ok"|"failed", "seconds": s, "cells": n, "failed_cell": {...} | null}
+A cell fails when the kernel replies with an error, or when its output shows an unhandled promise
+rejection or an uncaught exception printed by tslab. After the last cell, the optional probe code
+runs in the same kernel (it is not saved in the notebook) so that async failures after the last
+cell are caught too.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+ASYNC_FAILURE = re.compile(r"^(UnhandledPromiseRejection|UncaughtException)\b", re.M)
+
+
+def printed_failure(cell):
+    """An async failure tslab only printed on stderr, or None."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            m = ASYNC_FAILURE.search(out.get("text", ""))
+            if m:
+                return out["text"][m.start():].strip()
+    return None
+
+
+def error_text(cell):
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return out.get("ename", "Error"), out.get("evalue", "")
+    stderr = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stderr")
+    return "Error", stderr.strip()[-2000:]
+
+
+def write_atomic(nb, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        nbformat.write(nb, f)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("input")
+    ap.add_argument("output")
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--cwd", required=True)
+    ap.add_argument("--timeout", type=int, default=3600)
+    ap.add_argument("--probe", default=None)
+    args = ap.parse_args()
+
+    nb = nbformat.read(args.input, as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name=args.kernel,
+        timeout=args.timeout,
+        startup_timeout=120,
+        allow_errors=False,
+        resources={"metadata": {"path": args.cwd}},
+    )
+    failed = None
+    t0 = time.time()
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError:
+                    ename, evalue = error_text(cell)
+                    failed = {"index": index, "ename": ename, "evalue": evalue}
+                except CellTimeoutError:
+                    failed = {"index": index, "ename": "CellTimeoutError", "evalue": f"cell did not finish within {args.timeout} s"}
+                if failed is None:
+                    text = printed_failure(cell)
+                    if text:
+                        failed = {"index": index, "ename": "AsyncFailure", "evalue": text[:2000]}
+                if failed is not None:
+                    failed["source"] = cell.source[:300]
+                    break
+            if failed is None and args.probe:
+                time.sleep(0.3)  # let timers scheduled by the last cell fire
+                probe = nbformat.v4.new_code_cell(args.probe)
+                nb.cells.append(probe)
+                try:
+                    client.execute_cell(probe, len(nb.cells) - 1)
+                    text = printed_failure(probe)
+                    if text:
+                        failed = {"index": len(nb.cells) - 1, "ename": "AsyncFailure", "evalue": text[:2000]}
+                except CellExecutionError:
+                    ename, evalue = error_text(probe)
+                    failed = {"index": len(nb.cells) - 1, "ename": ename, "evalue": evalue}
+                if failed is not None:
+                    failed["source"] = "(end-of-notebook check: async work of the last cells failed)"
+                nb.cells.pop()
+    except DeadKernelError as e:
+        failed = {"index": None, "ename": "DeadKernelError", "evalue": str(e)[:2000], "source": ""}
+    except RuntimeError as e:  # kernel did not start
+        failed = {"index": None, "ename": "KernelStartError", "evalue": str(e)[:2000], "source": ""}
+    seconds = time.time() - t0
+    write_atomic(nb, args.output)
+    print(json.dumps({"status": "failed" if failed else "ok", "seconds": seconds, "cells": len(nb.cells), "failed_cell": failed}))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+/**
+ * ecotrain-kernel: the notebook side of ecotrain. Display helpers (plotly figures, tables,
+ * progress, findings), the session environment, and results output. Notebooks import it as
+ * `ecotrain-kernel`.
+ * @packageDocumentation
+ */
+export { figure, type PlotlyFigure, type PlotlyTrace, type FigureOptions, type FigureFiles } from './display/figure';
+export { closeFigureExporter, staticExportAvailable } from './display/figure-export';
+export { table, tableData, toCsv, toHtml, toText, formatCell, type Row, type Cell, type DataFrameLike, type TableOptions } from './display/table';
+export { progress, type Progress, type ProgressInfo, type ProgressOptions } from './display/progress';
+export { findings, findingRows, verdict, FindingsError, type Claim, type FindingRow, type FindingsContext, type Verdict } from './display/findings';
+export { saveResults, notebookName, outputDirs } from './display/outputs';
+export { inKernel, sendDisplay, type MimeBundle } from './display/channel';
+export { kernelEnvironment, environmentBanner, isHeadless, type KernelEnvironment } from './kernel/environment';
+export { endOfNotebook, type SessionRecord } from './session';

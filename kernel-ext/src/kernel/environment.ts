@@ -1,0 +1,35 @@
+import * as os from 'node:os';
+import { backendInfo, initBackend, type BackendInfo } from '../../../lib/src/backend';
+import { settingsFromEnv, type Settings } from '../../../lib/src/config';
+
+/** What a notebook session runs with; printed at the top of every session and recorded in reports. */
+export interface KernelEnvironment {
+  readonly backend: BackendInfo;
+  readonly settings: Settings;
+  /** True when the headless runner executes the notebook. */
+  readonly headless: boolean;
+  readonly node: string;
+  readonly cpus: number;
+}
+
+/** True when running under `npm run reproduce` (the runner sets `ECOTRAIN_HEADLESS=1`). */
+export function isHeadless(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.ECOTRAIN_HEADLESS === '1';
+}
+
+/** Initialises the backend (once) and returns the session's {@link KernelEnvironment}. */
+export async function kernelEnvironment(): Promise<KernelEnvironment> {
+  const backend = backendInfo() ?? (await initBackend());
+  return { backend, settings: settingsFromEnv(), headless: isHeadless(), node: process.version, cpus: os.cpus().length };
+}
+
+/** One-paragraph banner of a {@link KernelEnvironment}. */
+export function environmentBanner(e: KernelEnvironment): string {
+  const s = e.settings;
+  return [
+    `ecotrain session: backend ${e.backend.name}${e.backend.skipped.length ? ` (skipped: ${e.backend.skipped.map((x) => `${x.name}: ${x.reason}`).join('; ')})` : ''}`,
+    `  scale ${s.scale}, seed ${s.seed}, ${e.headless ? 'headless run' : 'interactive'}, node ${e.node}, ${e.cpus} cpus`,
+    `  data dir ${s.dataDir}; mirror ${s.dataMirror ?? '(none: set ECOTRAIN_DATA_MIRROR)'}; downloads ${s.allowDownload ? 'allowed' : 'off'}`,
+    ...(e.backend.warning ? [e.backend.warning] : []),
+  ].join('\n');
+}

@@ -1,0 +1,140 @@
+/**
+ * The ecotrain Jupyter kernel: tslab's TypeScript kernel with the project environment.
+ * Registered by `npm run setup` as `node launch.js {connection_file}`.
+ *
+ * On top of tslab it: chooses the compute backend at start and prints the session banner in the
+ * first cell; reports failed cells as Jupyter `error` outputs (tslab prints them on stderr only);
+ * and surfaces unhandled promise rejections and errors thrown in timers (which tslab swallows):
+ * they are printed where they happen, shown as an error output, fail the cell that is running,
+ * or, when none is, fail the next cell executed, so a headless run cannot pass over them.
+ */
+import { describeThrown, cellErrorFromStderr, type CellError } from './errors';
+import { environmentBanner, kernelEnvironment } from './environment';
+import { tslabInternals, type ZmqMessage, type ZmqServerInstance } from './tslab-internals';
+
+interface AsyncFailure {
+  readonly kind: 'UnhandledPromiseRejection' | 'UncaughtException';
+  readonly text: string;
+}
+
+interface RunningCell {
+  readonly sendError: (e: CellError) => void;
+  readonly failures: AsyncFailure[];
+}
+
+let running: RunningCell | undefined;
+let lastCell: RunningCell | undefined;
+const pending: AsyncFailure[] = [];
+
+function toCellError(failures: readonly AsyncFailure[], preface: string): CellError {
+  const first = failures[0] as AsyncFailure;
+  const text = failures.map((f) => `${f.kind}: ${f.text}`).join('\n');
+  return { ename: first.kind, evalue: `${preface}${first.text.split('\n')[0] ?? ''}`, traceback: text.split('\n') };
+}
+
+function recordAsyncFailure(kind: AsyncFailure['kind'], reason: unknown): void {
+  const failure: AsyncFailure = { kind, text: describeThrown(reason) };
+  process.stderr.write(`${kind}: ${failure.text}\n`);
+  if (running) {
+    running.failures.push(failure);
+  } else {
+    pending.push(failure);
+    lastCell?.sendError(toCellError([failure], 'after the cell finished: '));
+  }
+}
+
+function main(): void {
+  const connectionFile = process.argv[2];
+  if (!connectionFile) {
+    console.error('usage: launch.js <connection_file>');
+    process.exit(2);
+  }
+  const t = tslabInternals();
+  let nodeConverter: { close(): void } | undefined;
+  let browserConverter: { close(): void } | undefined;
+  const convs = {
+    get node() {
+      return (nodeConverter ??= t.createConverter({ isJS: false, isBrowser: false }));
+    },
+    get browser() {
+      return (browserConverter ??= t.createConverter({ isJS: false, isBrowser: true }));
+    },
+    close() {
+      nodeConverter?.close();
+      browserConverter?.close();
+    },
+  };
+  void convs.node; // warm the TypeScript converter, as tslab does
+  const executor = t.createExecutor(process.cwd(), convs, { log: console.log, error: console.error });
+  const handler = new t.JupyterHandlerImpl(executor, false);
+  const server = new t.ZmqServer(handler, connectionFile) as ZmqServerInstance & {
+    handleExecute(sock: unknown, msg: ZmqMessage): Promise<void>;
+  };
+  const environment = kernelEnvironment();
+  let bannerShown = false;
+
+  server.handleExecute = async function handleExecute(this: ZmqServerInstance, sock: unknown, msg: ZmqMessage): Promise<void> {
+    const send = (type: string, content: object) => {
+      const m = msg.createReply();
+      m.header.msg_type = type;
+      m.content = content as Record<string, unknown>;
+      m.signAndSend(this.connInfo.key, this.iopub);
+    };
+    let stderr = '';
+    const writeStream = (name: string, text: string) => {
+      if (name === 'stderr') stderr = (stderr + text).slice(-50_000);
+      send('stream', { name, text });
+    };
+    const writeDisplayData = (data: unknown, update: boolean) => send(update ? 'update_display_data' : 'display_data', data as object);
+    const cell: RunningCell = { sendError: (e) => send('error', e), failures: [] };
+    const replyWith = (content: object) => {
+      const reply = msg.createReply();
+      reply.header.msg_type = 'execute_reply';
+      reply.content = content as Record<string, unknown>;
+      reply.signAndSend(this.connInfo.key, sock);
+    };
+
+    if (!bannerShown) {
+      bannerShown = true;
+      try {
+        send('stream', { name: 'stdout', text: environmentBanner(await environment) + '\n' });
+      } catch (err) {
+        const e: CellError = { ename: 'EcotrainSetupError', evalue: describeThrown(err).split('\n')[0] ?? '', traceback: describeThrown(err).split('\n') };
+        send('error', e);
+        replyWith({ status: 'error', execution_count: ++this.handler.execCount, ...e });
+        return;
+      }
+    }
+    if (pending.length > 0) {
+      const e = toCellError(pending.splice(0), 'an earlier cell left async work that failed; this cell was not run: ');
+      send('error', e);
+      replyWith({ status: 'error', execution_count: ++this.handler.execCount, ...e });
+      return;
+    }
+    running = cell;
+    let content: { status: string; execution_count?: number };
+    try {
+      content = await this.handler.handleExecute(msg.content, writeStream, writeDisplayData);
+    } finally {
+      running = undefined;
+      lastCell = cell;
+    }
+    let error: CellError | undefined;
+    if (content.status === 'error') error = cellErrorFromStderr(stderr);
+    else if (cell.failures.length > 0) error = toCellError(cell.failures, '');
+    if (error) {
+      send('error', error);
+      replyWith({ ...content, status: 'error', ...error });
+    } else {
+      replyWith(content);
+    }
+  };
+
+  process.on('SIGINT', () => executor.interrupt());
+  process.on('unhandledRejection', (reason) => recordAsyncFailure('UnhandledPromiseRejection', reason));
+  process.on('uncaughtException', (err) => recordAsyncFailure('UncaughtException', err));
+  environment.catch(() => undefined); // reported in the first cell
+  void server.init();
+}
+
+main();
