@@ -48,7 +48,22 @@ def write_atomic(nb, path):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         nbformat.write(nb, f)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+class EchoingClient(NotebookClient):
+    """Echoes stream output to stderr as it arrives, so long cells show progress in the run log."""
+
+    echo_prefix = ""
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "stream":
+            text = msg["content"].get("text", "")
+            for line in text.splitlines():
+                sys.stderr.write(f"{self.echo_prefix}{line}\n")
+            sys.stderr.flush()
+        return super().output(outs, msg, display_id, cell_index)
 
 
 def main():
@@ -59,10 +74,12 @@ def main():
     ap.add_argument("--cwd", required=True)
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--probe", default=None)
+    ap.add_argument("--echo-prefix", default="")
     args = ap.parse_args()
 
     nb = nbformat.read(args.input, as_version=4)
-    client = NotebookClient(
+    EchoingClient.echo_prefix = args.echo_prefix
+    client = EchoingClient(
         nb,
         kernel_name=args.kernel,
         timeout=args.timeout,

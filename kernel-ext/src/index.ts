@@ -4,7 +4,7 @@
  * `ecotrain-kernel`.
  * @packageDocumentation
  */
-export { figure, type PlotlyFigure, type PlotlyTrace, type FigureOptions, type FigureFiles } from './display/figure';
+export { figure, figureFiles, type PlotlyFigure, type PlotlyTrace, type FigureOptions, type FigureFiles } from './display/figure';
 export { closeFigureExporter, staticExportAvailable } from './display/figure-export';
 export { table, tableData, toCsv, toHtml, toText, formatCell, type Row, type Cell, type DataFrameLike, type TableOptions } from './display/table';
 export { progress, type Progress, type ProgressInfo, type ProgressOptions } from './display/progress';

@@ -11,4 +11,5 @@ export * from './random';
 export * from './backend';
 export { conv2dFilterGradient } from './backend-wasm-grad';
 export * from './data';
-export { tf } from './tf';
+/** The tfjs-core namespace ecotrain computes with (one shared copy; the backend is chosen by `initBackend`). */
+export * as tf from '@tensorflow/tfjs-core';

@@ -38,7 +38,12 @@ export interface FigureFiles {
  * and embeds the PNG in the output, so the executed notebook shows the figure without JavaScript.
  * Without chromium the export is skipped with a message.
  */
-export async function figure(fig: PlotlyFigure, options: FigureOptions): Promise<FigureFiles | undefined> {
+export async function figure(fig: PlotlyFigure, options: FigureOptions): Promise<void> {
+  await figureFiles(fig, options);
+}
+
+/** {@link figure}, returning where the static images were written (undefined when not saved). */
+export async function figureFiles(fig: PlotlyFigure, options: FigureOptions): Promise<FigureFiles | undefined> {
   const name = checkArtifactName(options.name, 'figure name');
   if (!Array.isArray(fig.data)) throw new TypeError(`figure ${name}: fig.data must be an array of traces`);
   const width = options.width ?? 800;

@@ -97,7 +97,7 @@ export function findingRows(claims: readonly Claim[], scale: Scale): FindingRow[
  * held / not held / not checked at this scale, saves them to `out/<scale>/results/<notebook>.findings.json`,
  * and then throws a {@link FindingsError} if an `exact` claim does not hold (measured claims never throw).
  */
-export function findings(claims: readonly Claim[], context: FindingsContext): FindingRow[] {
+export function findings(claims: readonly Claim[], context: FindingsContext): void {
   const scale = context.scale ?? settingsFromEnv().scale;
   if (!Number.isInteger(context.seeds) || context.seeds < 1) throw new ConfigError('findings seeds', context.seeds, 'a positive integer');
   const rows = findingRows(claims, scale);
@@ -125,5 +125,4 @@ export function findings(claims: readonly Claim[], context: FindingsContext): Fi
   if (!sendDisplay({ 'text/html': html, 'text/plain': text })) console.log(text);
   const failed = rows.filter((r) => r.kind === 'exact' && r.verdict === 'not held');
   if (failed.length > 0) throw new FindingsError(failed);
-  return rows;
 }

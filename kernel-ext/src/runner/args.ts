@@ -1,0 +1,59 @@
+import { parseScale, parseSeed, type Scale } from '../../../lib/src/config';
+import { ConfigError } from '../../../lib/src/errors';
+
+/** Options of `npm run reproduce`. */
+export interface ReproduceArgs {
+  readonly scale: Scale;
+  /** Substring or glob-free pattern matched against notebook file names. */
+  readonly only: string | undefined;
+  /** Number of seeds for notebooks that repeat runs (injected as `seeds`). */
+  readonly seeds: number | undefined;
+  /** Base seed (injected as `seed`). */
+  readonly seed: number;
+  /** Per-cell timeout in seconds. */
+  readonly timeout: number;
+}
+
+/** Parses `--scale`, `--only`, `--seeds`, `--seed`, `--timeout`; unknown flags are errors. */
+export function parseReproduceArgs(argv: readonly string[]): ReproduceArgs {
+  let scale: Scale = 'smoke';
+  let only: string | undefined;
+  let seeds: number | undefined;
+  let seed = 0;
+  let timeout = 3600;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new ConfigError(flag, undefined, 'a value after the flag');
+      return v;
+    };
+    switch (flag) {
+      case '--scale':
+        scale = parseScale(value(), '--scale');
+        break;
+      case '--only':
+        only = value();
+        break;
+      case '--seeds': {
+        const n = parseSeed(value(), '--seeds');
+        if (n < 1) throw new ConfigError('--seeds', n, 'a positive integer');
+        seeds = n;
+        break;
+      }
+      case '--seed':
+        seed = parseSeed(value(), '--seed');
+        break;
+      case '--timeout': {
+        const n = parseSeed(value(), '--timeout');
+        if (n < 1) throw new ConfigError('--timeout', n, 'a positive number of seconds');
+        timeout = n;
+        break;
+      }
+      default:
+        throw new ConfigError('argument', arg, '--scale smoke|lite|paper, --only <pattern>, --seeds N, --seed N, --timeout S');
+    }
+  }
+  return { scale, only, seeds, seed, timeout };
+}
