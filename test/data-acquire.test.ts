@@ -1,0 +1,145 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import * as crypto from 'node:crypto';
+import * as tar from 'tar';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acquireFile } from '../lib/src/data/acquire';
+import { extractTarGzAtomic, isExtracted } from '../lib/src/data/extract';
+import { loadCifar } from '../lib/src/data/cifar';
+import { loadMnist } from '../lib/src/data/mnist';
+import type { DatasetSource } from '../lib/src/data/sources';
+import { DataError } from '../lib/src/errors';
+import { cifarRecords, gz, idxBytes, tempDir } from './helpers';
+
+const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
+
+describe('acquisition from a mirror folder', () => {
+  it('loads MNIST from a mirror laid out as the official files, checked against SHA256SUMS', async () => {
+    const mirror = tempDir();
+    fs.mkdirSync(path.join(mirror, 'mnist'));
+    const files: Record<string, Buffer> = {
+      't10k-images-idx3-ubyte.gz': gz(idxBytes([2, 28, 28], new Uint8Array(2 * 784).fill(9))),
+      't10k-labels-idx1-ubyte.gz': gz(idxBytes([2], Uint8Array.from([5, 6]))),
+    };
+    const sums: string[] = [];
+    for (const [name, bytes] of Object.entries(files)) {
+      fs.writeFileSync(path.join(mirror, 'mnist', name), bytes);
+      sums.push(`${sha(bytes)}  mnist/${name}`);
+    }
+    fs.writeFileSync(path.join(mirror, 'SHA256SUMS'), sums.join('\n') + '\n');
+    const settings = { dataDir: tempDir(), dataMirror: mirror, allowDownload: false };
+    const ds = await loadMnist('test', settings);
+    expect(ds.count).toBe(2);
+    expect(Array.from(ds.labels)).toEqual([5, 6]);
+
+    // A corrupted mirror file fails with the file name and the checksum it should have.
+    fs.writeFileSync(path.join(mirror, 'mnist', 't10k-labels-idx1-ubyte.gz'), Buffer.from('garbage'));
+    await expect(loadMnist('test', settings)).rejects.toThrowError(/t10k-labels-idx1-ubyte\.gz: SHA-256 [0-9a-f]{64} does not match/);
+  });
+
+  it('explains how to fix a missing file when nothing can be had', async () => {
+    const settings = { dataDir: tempDir(), dataMirror: undefined, allowDownload: false };
+    await expect(loadMnist('train', settings)).rejects.toThrowError(/train-images-idx3-ubyte\.gz of mnist is not in the cache .*ECOTRAIN_DATA_MIRROR is not set.*To fix/);
+  });
+
+  it('extracts a CIFAR-10 archive from the mirror atomically into the cache and reads it', async () => {
+    const work = tempDir();
+    const src = path.join(work, 'src', 'cifar-10-batches-bin');
+    fs.mkdirSync(src, { recursive: true });
+    for (let b = 1; b <= 5; b++) fs.writeFileSync(path.join(src, `data_batch_${b}.bin`), cifarRecords([b, b + 1]));
+    fs.writeFileSync(path.join(src, 'test_batch.bin'), cifarRecords([0, 9, 3]));
+    fs.writeFileSync(path.join(src, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n');
+    const mirror = path.join(work, 'mirror');
+    fs.mkdirSync(path.join(mirror, 'cifar10'), { recursive: true });
+    await tar.c({ gzip: true, file: path.join(mirror, 'cifar10', 'cifar-10-binary.tar.gz'), cwd: path.join(work, 'src') }, ['cifar-10-batches-bin']);
+    const settings = { dataDir: path.join(work, 'cache'), dataMirror: mirror, allowDownload: false };
+    const train = await loadCifar('cifar10', 'train', settings);
+    const test = await loadCifar('cifar10', 'test', settings);
+    expect(train.count).toBe(10);
+    expect(test.count).toBe(3);
+    expect(test.classNames[9]).toBe('truck');
+    expect(isExtracted(path.join(work, 'cache', 'cifar10', 'extracted'))).toBe(true);
+    expect(fs.readdirSync(path.join(work, 'cache', 'cifar10')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('archive extraction safety', () => {
+  it('refuses an archive with a path-traversal member and leaves nothing behind', async () => {
+    const work = tempDir();
+    fs.mkdirSync(path.join(work, 'a'));
+    fs.writeFileSync(path.join(work, 'evil.txt'), 'x');
+    fs.writeFileSync(path.join(work, 'a', 'ok.txt'), 'ok');
+    const archive = path.join(work, 'evil.tar.gz');
+    await tar.c({ gzip: true, file: archive, cwd: path.join(work, 'a'), preservePaths: true }, ['ok.txt', '../evil.txt']);
+    const entries: string[] = [];
+    await tar.t({ file: archive, onReadEntry: (e) => void entries.push(e.path) });
+    expect(entries).toContain('../evil.txt');
+    const dest = path.join(work, 'out', 'x');
+    await expect(extractTarGzAtomic(archive, dest)).rejects.toThrowError(DataError);
+    expect(fs.existsSync(dest)).toBe(false);
+    expect(fs.existsSync(path.join(work, 'out'))).toBe(true);
+    expect(fs.readdirSync(path.join(work, 'out'))).toEqual([]);
+  });
+
+  it('reports a truncated archive as corrupt', async () => {
+    const work = tempDir();
+    fs.writeFileSync(path.join(work, 'f.bin'), crypto.randomBytes(100_000));
+    const archive = path.join(work, 'a.tar.gz');
+    await tar.c({ gzip: true, file: archive, cwd: work }, ['f.bin']);
+    const bytes = fs.readFileSync(archive);
+    fs.writeFileSync(archive, bytes.subarray(0, bytes.length / 2));
+    await expect(extractTarGzAtomic(archive, path.join(work, 'dest'))).rejects.toThrowError(/truncated or corrupt/);
+    expect(fs.existsSync(path.join(work, 'dest'))).toBe(false);
+  });
+});
+
+describe('download from an HTTP server on 127.0.0.1', () => {
+  const payload = Buffer.from('official bytes '.repeat(1000));
+  let server: http.Server;
+  let base = '';
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === '/file.bin') {
+        res.writeHead(200, { 'content-length': payload.length });
+        res.end(payload);
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const addr = server.address();
+    if (addr === null || typeof addr === 'string') throw new Error('no address');
+    base = `http://127.0.0.1:${addr.port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const source = (sha256: string, url: string): DatasetSource => ({ id: 'demo', files: [{ name: 'file.bin', urls: [url], sha256 }] });
+
+  it('downloads, verifies the SHA-256 and caches the file', async () => {
+    const s = source(sha(payload), `${base}/file.bin`);
+    const settings = { dataDir: tempDir(), dataMirror: undefined, allowDownload: true };
+    const got = await acquireFile(s, s.files[0]!, { settings });
+    expect(got.origin).toBe('download');
+    expect(fs.readFileSync(got.path).equals(payload)).toBe(true);
+    const again = await acquireFile(s, s.files[0]!, { settings });
+    expect(again.origin).toBe('cache');
+  });
+
+  it('rejects a checksum mismatch and leaves no file in the cache', async () => {
+    const s = source('0'.repeat(64), `${base}/file.bin`);
+    const dataDir = tempDir();
+    await expect(acquireFile(s, s.files[0]!, { settings: { dataDir, dataMirror: undefined, allowDownload: true } })).rejects.toThrowError(
+      /does not match the official 0{64}/,
+    );
+    expect(fs.readdirSync(path.join(dataDir, 'demo'))).toEqual([]);
+  });
+
+  it('reports HTTP errors with the URL', async () => {
+    const s = source(sha(payload), `${base}/missing.bin`);
+    await expect(acquireFile(s, s.files[0]!, { settings: { dataDir: tempDir(), dataMirror: undefined, allowDownload: true } })).rejects.toThrowError(
+      /missing\.bin: HTTP 404/,
+    );
+  });
+});

@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { augmentPadCropFlip, balancedSubset, batches, channelStats, trainValidationSplit } from '../lib/src/data/pipeline';
+import { classCounts } from '../lib/src/data/image-dataset';
+import { syntheticCifar } from '../lib/src/data/synthetic';
+import { createRng } from '../lib/src/random';
+import { ConfigError } from '../lib/src/errors';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('synthetic CIFAR-shaped data', () => {
+  it('is deterministic under a seed and class-dependent', () => {
+    const a = syntheticCifar(40, 7);
+    const b = syntheticCifar(40, 7);
+    const c = syntheticCifar(40, 8);
+    expect(Buffer.from(a.images).equals(Buffer.from(b.images))).toBe(true);
+    expect(Buffer.from(a.images).equals(Buffer.from(c.images))).toBe(false);
+    expect(a.origin).toBe('synthetic');
+    // Mean colour differs between classes 0 and 1.
+    const mean = (cls: number) => {
+      let s = 0;
+      let n = 0;
+      a.labels.forEach((l, i) => {
+        if (l === cls) for (let p = 0; p < 3072; p += 3) (s += a.images[i * 3072 + p] as number), n++;
+      });
+      return s / n;
+    };
+    expect(Math.abs(mean(0) - mean(1))).toBeGreaterThan(5);
+  });
+});
+
+describe('subsets and splits', () => {
+  const ds = syntheticCifar(200, 1);
+  it('balanced subsets have equal classes and are seeded', () => {
+    const s1 = balancedSubset(ds, 50, createRng(3));
+    const s2 = balancedSubset(ds, 50, createRng(3));
+    expect(classCounts(s1)).toEqual([5, 5, 5, 5, 5, 5, 5, 5, 5, 5]);
+    expect(Array.from(s1.labels)).toEqual(Array.from(s2.labels));
+    expect(classCounts(balancedSubset(ds, 23, createRng(1)))).toEqual([3, 3, 3, 2, 2, 2, 2, 2, 2, 2]);
+  });
+  it('rejects impossible sizes with a clear error', () => {
+    expect(() => balancedSubset(ds, 0, createRng(1))).toThrowError(ConfigError);
+    expect(() => balancedSubset(ds, 201, createRng(1))).toThrowError(/subset size = 201 is invalid: expected an integer in 1\.\.200/);
+  });
+  it('train/validation split is disjoint, complete and balanced', () => {
+    const { train, validation } = trainValidationSplit(ds, 40, createRng(2));
+    expect(train.count + validation.count).toBe(200);
+    expect(classCounts(validation)).toEqual(new Array(10).fill(4));
+  });
+});
+
+describe('augmentation and batching', () => {
+  it('pad-crop-flip keeps shape, is seeded, and zero-pads shifted borders', () => {
+    const src = new Uint8Array(2 * 8 * 8 * 3).fill(200);
+    const d1 = new Uint8Array(src.length);
+    const d2 = new Uint8Array(src.length);
+    augmentPadCropFlip(src, d1, 2, 8, 8, 3, createRng(5));
+    augmentPadCropFlip(src, d2, 2, 8, 8, 3, createRng(5));
+    expect(Array.from(d1)).toEqual(Array.from(d2));
+    expect(d1.every((v) => v === 0 || v === 200)).toBe(true);
+  });
+  it('a shift of zero with no flip is the identity', () => {
+    const src = Uint8Array.from({ length: 4 * 4 * 1 }, (_, i) => i + 1);
+    const dst = new Uint8Array(src.length);
+    augmentPadCropFlip(src, dst, 1, 4, 4, 1, createRng(0), 0);
+    const flipped = Array.from({ length: 16 }, (_, i) => src[Math.floor(i / 4) * 4 + (3 - (i % 4))]);
+    expect([Array.from(src), flipped]).toContainEqual(Array.from(dst));
+  });
+  it('batches cover the epoch once, normalise per channel and free their tensors', () => {
+    const ds = syntheticCifar(50, 3);
+    const stats = channelStats(ds);
+    const before = tf.memory().numTensors;
+    const seen: number[] = [];
+    for (const b of batches(ds, { batchSize: 16, rng: createRng(1), normalize: stats })) {
+      expect(b.x.shape.slice(1)).toEqual([32, 32, 3]);
+      seen.push(...b.indices);
+      if (seen.length === 16) {
+        const m = tf.tidy(() => tf.mean(b.x, [0, 1, 2]).dataSync());
+        expect(Math.abs(m[0] as number)).toBeLessThan(0.5);
+      }
+      tf.dispose([b.x, b.y]);
+    }
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
