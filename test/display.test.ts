@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { findingRows, findings, FindingsError, type Claim } from '../kernel-ext/src/display/findings';
 import { progress } from '../kernel-ext/src/display/progress';
-import { formatCell, table, tableData, toCsv } from '../kernel-ext/src/display/table';
+import { formatCell, table, tableData, tableFile, toCsv } from '../kernel-ext/src/display/table';
 import { figureFiles } from '../kernel-ext/src/display/figure';
 import { closeFigureExporter, staticExportAvailable } from '../kernel-ext/src/display/figure-export';
 import { tempDir } from './helpers';
@@ -68,7 +68,7 @@ describe('tables', () => {
     expect(formatCell(0.123456789)).toBe('0.1235');
   });
   it('saves a CSV when asked', () => {
-    const file = table([{ class: 'cat', accuracy: 0.5 }], { name: 'acc', save: true });
+    const file = tableFile([{ class: 'cat', accuracy: 0.5 }], { name: 'acc', save: true });
     expect(file).toBe(path.join(out, 'tables', 'nb-acc.csv'));
     expect(fs.readFileSync(file!, 'utf8')).toBe('class,accuracy\ncat,0.5\n');
   });

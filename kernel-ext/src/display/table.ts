@@ -79,9 +79,14 @@ export function toText(columns: readonly string[], rows: readonly Cell[][], digi
 
 /**
  * Shows a danfo DataFrame (or a list of rows) as an HTML table and, in a headless run or with
- * `save: true`, saves it as `out/<scale>/tables/<notebook>-<name>.csv`. Returns the CSV path when saved.
+ * `save: true`, saves it as `out/<scale>/tables/<notebook>-<name>.csv` (see {@link tableFile}).
  */
-export function table(input: DataFrameLike | readonly Row[], options: TableOptions): string | undefined {
+export function table(input: DataFrameLike | readonly Row[], options: TableOptions): void {
+  tableFile(input, options);
+}
+
+/** {@link table}, returning the CSV path when the table was saved. */
+export function tableFile(input: DataFrameLike | readonly Row[], options: TableOptions): string | undefined {
   const name = checkArtifactName(options.name, 'table name');
   const { columns, rows } = tableData(input);
   const digits = options.digits ?? 4;
