@@ -10,7 +10,7 @@ const paths = setupPaths();
 const jupyter = path.join(paths.venv, 'bin', 'jupyter');
 const child = spawn(
   jupyter,
-  ['lab', '--ip=127.0.0.1', '--no-browser', `--notebook-dir=${path.join(paths.root, 'notebooks')}`, '--MultiKernelManager.default_kernel_name=ecotrain', ...process.argv.slice(2)],
+  ['lab', '--ip=127.0.0.1', '--no-browser', `--notebook-dir=${path.join(paths.root, 'notebooks')}`, '--MultiKernelManager.default_kernel_name=ecotrain', ...(process.getuid?.() === 0 ? ['--allow-root'] : []), ...process.argv.slice(2)],
   { stdio: 'inherit', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' } },
 );
 child.on('exit', (code) => process.exit(code ?? 1));

@@ -94,6 +94,10 @@ function main(): void {
       reply.signAndSend(this.connInfo.key, sock);
     };
 
+    // Announce the input with its execution count (tslab does not), so front ends number the cell.
+    const count = this.handler.execCount + 1;
+    send('execute_input', { code: msg.content.code, execution_count: count });
+
     if (!bannerShown) {
       bannerShown = true;
       try {
@@ -101,14 +105,16 @@ function main(): void {
       } catch (err) {
         const e: CellError = { ename: 'EcotrainSetupError', evalue: describeThrown(err).split('\n')[0] ?? '', traceback: describeThrown(err).split('\n') };
         send('error', e);
-        replyWith({ status: 'error', execution_count: ++this.handler.execCount, ...e });
+        this.handler.execCount = count;
+        replyWith({ status: 'error', execution_count: count, ...e });
         return;
       }
     }
     if (pending.length > 0) {
       const e = toCellError(pending.splice(0), 'an earlier cell left async work that failed; this cell was not run: ');
       send('error', e);
-      replyWith({ status: 'error', execution_count: ++this.handler.execCount, ...e });
+      this.handler.execCount = count;
+      replyWith({ status: 'error', execution_count: count, ...e });
       return;
     }
     running = cell;

@@ -1,0 +1,83 @@
+/**
+ * Integration tests of the ecotrain kernel through the headless executor (needs `npm run setup`,
+ * which `npm test` runs first). Each notebook starts one kernel: a few seconds each.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../lib/src/config';
+import { setupPaths } from '../kernel-ext/src/setup/paths';
+import { tempDir } from './helpers';
+
+const root = projectRoot();
+const paths = setupPaths(root);
+const ready = fs.existsSync(path.join(paths.kernelDir, 'kernel.json')) && fs.existsSync(path.join(root, 'out', 'build', 'kernel-ext', 'src', 'kernel', 'launch.js'));
+
+interface Outcome {
+  status: 'ok' | 'failed';
+  failed_cell: { index: number | null; ename: string; evalue: string } | null;
+  outputs: Array<Array<{ output_type: string; name?: string; text?: string | string[]; ename?: string }>>;
+}
+
+function execute(cells: string[], probe?: string): Outcome {
+  const dir = tempDir();
+  const input = path.join(dir, 'in.ipynb');
+  const output = path.join(dir, 'out.ipynb');
+  const nb = {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { kernelspec: { name: 'ecotrain', display_name: 'TypeScript (ecotrain)', language: 'typescript' } },
+    cells: cells.map((source, i) => ({ id: `c${i}`, cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null })),
+  };
+  fs.writeFileSync(input, JSON.stringify(nb));
+  const args = [path.join(root, 'kernel-ext', 'python', 'execute_notebook.py'), input, output, '--kernel', 'ecotrain', '--cwd', path.join(root, 'notebooks'), '--timeout', '60'];
+  if (probe) args.push('--probe', probe);
+  const r = spawnSync(paths.python, args, { encoding: 'utf8', env: { ...process.env, ECOTRAIN_BACKEND: 'cpu', ECOTRAIN_OUT_DIR: dir } });
+  const last = r.stdout.trim().split('\n').pop() ?? '{}';
+  const result = JSON.parse(last) as Omit<Outcome, 'outputs'>;
+  const executed = JSON.parse(fs.readFileSync(output, 'utf8')) as { cells: Array<{ outputs: Outcome['outputs'][number] }> };
+  return { ...result, outputs: executed.cells.map((c) => c.outputs) };
+}
+
+describe('ecotrain kernel (headless)', () => {
+  beforeAll(() => {
+    if (!ready) throw new Error('the ecotrain kernel is not registered or not built: run `npm run setup` (npm test does)');
+  });
+
+  it('prints the session banner and runs TypeScript importing the project packages', () => {
+    const r = execute(['import { parseScale } from "ecotrain";\nconsole.log(parseScale("lite"));']);
+    expect(r.status).toBe('ok');
+    const text = r.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '')).join('') ?? '';
+    expect(text).toMatch(/ecotrain session: backend cpu/);
+    expect(text).toMatch(/\nlite\n/);
+  }, 60_000);
+
+  it('reports a thrown error as an error output and fails the run at that cell', () => {
+    const r = execute(['const a = 1;', 'throw new RangeError("bad width 40");', 'console.log("not reached");']);
+    expect(r.status).toBe('failed');
+    expect(r.failed_cell).toMatchObject({ index: 1, ename: 'RangeError', evalue: 'bad width 40' });
+    expect(r.outputs[1]?.some((o) => o.output_type === 'error' && o.ename === 'RangeError')).toBe(true);
+    expect(r.outputs[2]).toEqual([]);
+  }, 60_000);
+
+  it('reports a type error as TypeScriptError', () => {
+    const r = execute(['const n: number = "three";']);
+    expect(r.failed_cell?.ename).toBe('TypeScriptError');
+    expect(r.failed_cell?.evalue).toMatch(/not assignable to type 'number'/);
+  }, 60_000);
+
+  it('fails on an unhandled rejection raised while a cell runs', () => {
+    const r = execute(['Promise.reject(new Error("lost promise"));\nawait new Promise((resolve) => setTimeout(resolve, 100));', 'console.log("next");']);
+    expect(r.status).toBe('failed');
+    expect(r.failed_cell).toMatchObject({ index: 0, ename: 'UnhandledPromiseRejection' });
+    expect(r.failed_cell?.evalue).toMatch(/lost promise/);
+  }, 60_000);
+
+  it('fails on an error thrown in a timer after the last cell (end-of-notebook check)', () => {
+    const r = execute(['setTimeout(() => { throw new Error("timer boom"); }, 50);\nundefined;'], '// end-of-notebook check');
+    expect(r.status).toBe('failed');
+    expect(r.failed_cell?.ename).toBe('UncaughtException');
+    expect(r.failed_cell?.evalue).toMatch(/timer boom/);
+  }, 60_000);
+});
