@@ -1,0 +1,6 @@
+export * from './spec';
+export * from './params';
+export { runGrouped } from './ops';
+export * from './resnet';
+export * from './small';
+export * from './lstm';

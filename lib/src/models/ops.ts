@@ -1,0 +1,187 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { quantConv2d, quantDepthwiseConv2d, quantMatMul } from '../quant/layers';
+import type { LayerPrecision } from '../quant/precision';
+import type { ParamStore } from './params';
+import type { ForwardContext, LayerSpec } from './spec';
+
+/** Mutable spec list while a model is built. */
+export class Builder {
+  readonly layers: LayerSpec[] = [];
+  constructor(readonly store: ParamStore) {}
+
+  /** Declares a conv layer (weights He-normal) and returns its spec. */
+  conv(name: string, inShape: readonly number[], k: number, cout: number, stride: number, pad: 'same' | 'valid', opts: { block?: string; bias?: boolean; depthwise?: boolean } = {}): LayerSpec {
+    const [h, w, cin] = inShape as [number, number, number];
+    const oh = pad === 'same' ? Math.ceil(h / stride) : Math.floor((h - k) / stride) + 1;
+    const ow = pad === 'same' ? Math.ceil(w / stride) : Math.floor((w - k) / stride) + 1;
+    const depthwise = opts.depthwise ?? false;
+    const outC = depthwise ? cin : cout;
+    const wshape = depthwise ? [k, k, cin, 1] : [k, k, cin, cout];
+    this.store.heNormal(`${name}/w`, wshape, depthwise ? k * k : k * k * cin);
+    if (opts.bias) this.store.constant(`${name}/b`, [outC], 0, 'bias');
+    const spec: LayerSpec = {
+      name,
+      kind: depthwise ? 'depthwise' : 'conv',
+      inShape: [h, w, cin],
+      outShape: [oh, ow, outC],
+      weight: `${name}/w`,
+      weightCount: wshape.reduce((a, b) => a * b, 1),
+      macs: oh * ow * outC * k * k * (depthwise ? 1 : cin),
+      block: opts.block,
+      first: this.layers.length === 0,
+    };
+    this.layers.push(spec);
+    return spec;
+  }
+
+  /** Declares a dense layer (He-normal weights, zero bias). */
+  dense(name: string, nin: number, nout: number, opts: { block?: string } = {}): LayerSpec {
+    this.store.heNormal(`${name}/w`, [nin, nout], nin);
+    this.store.constant(`${name}/b`, [nout], 0, 'bias');
+    const spec: LayerSpec = {
+      name,
+      kind: 'dense',
+      inShape: [nin],
+      outShape: [nout],
+      weight: `${name}/w`,
+      weightCount: nin * nout,
+      macs: nin * nout,
+      block: opts.block,
+      first: this.layers.length === 0,
+    };
+    this.layers.push(spec);
+    return spec;
+  }
+
+  /** Declares batch-norm parameters (scale, shift, running mean and variance) for `channels`. */
+  batchNorm(name: string, channels: number): void {
+    this.store.constant(`${name}/gamma`, [channels], 1, 'bn-scale');
+    this.store.constant(`${name}/beta`, [channels], 0, 'bn-shift');
+    this.store.constant(`${name}/mean`, [channels], 0, 'bn-stat');
+    this.store.constant(`${name}/var`, [channels], 1, 'bn-stat');
+  }
+}
+
+function precisionOf(ctx: ForwardContext, spec: LayerSpec, override: LayerPrecision | undefined): LayerPrecision | undefined {
+  const p = override ?? ctx.precision?.(spec);
+  return p && (p.weight < 32 || p.activation < 32 || p.gradError < 32 || p.gradWeight < 32 || p.activationWeightGrad < 32) ? p : undefined;
+}
+
+function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
+  if (!ctx.quant) throw new Error(`layer ${spec.name}: a precision below 32 bits needs ctx.quant (the quantization settings)`);
+  return ctx.quant;
+}
+
+/** Runs a conv or depthwise layer (float or quantized per the context), with its bias when declared. */
+export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', override?: LayerPrecision): tf.Tensor4D {
+  const w = store.get(spec.weight) as tf.Tensor4D;
+  const p = precisionOf(ctx, spec, override);
+  let y: tf.Tensor4D;
+  if (spec.kind === 'depthwise') {
+    y = p ? quantDepthwiseConv2d(x, w, { strides: stride, pad }, p, requireQuant(ctx, spec)) : tf.depthwiseConv2d(x, w, stride, pad);
+  } else {
+    y = p ? quantConv2d(x, w, { strides: stride, pad }, p, requireQuant(ctx, spec)) : tf.conv2d(x, w, stride, pad);
+  }
+  if (store.has(`${spec.name}/b`)) y = tf.add(y, store.get(`${spec.name}/b`));
+  ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p });
+  ctx.observe?.(spec, x, y);
+  return y;
+}
+
+/** Runs a dense layer (float or quantized per the context). */
+export function runDense(store: ParamStore, spec: LayerSpec, x: tf.Tensor2D, ctx: ForwardContext, override?: LayerPrecision): tf.Tensor2D {
+  const w = store.get(spec.weight) as tf.Tensor2D;
+  const p = precisionOf(ctx, spec, override);
+  const y = tf.add(p ? quantMatMul(x, w, p, requireQuant(ctx, spec)) : tf.matMul(x, w), store.get(`${spec.name}/b`)) as tf.Tensor2D;
+  ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p });
+  ctx.observe?.(spec, x, y);
+  return y;
+}
+
+/**
+ * Training-mode batch norm over N, H, W with a hand-written backward pass (the autodiff of
+ * `moments` + `batchNorm` costs several times more elementwise work):
+ * dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dgamma = sum(dy * xhat), dbeta = sum(dy).
+ */
+function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const { mean, variance } = tf.moments(x, [0, 1, 2]);
+  const op = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xi, g, bt] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+    const save = args[3] as tf.GradSaveFunc;
+    const rstd = tf.rsqrt(tf.add(variance, eps));
+    const xhat = tf.mul(tf.sub(xi, mean), rstd);
+    save([xhat, rstd, g]);
+    return {
+      value: tf.add(tf.mul(xhat, g), bt),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, gm] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+        const dbeta = tf.sum(dy, [0, 1, 2]);
+        const dgamma = tf.sum(tf.mul(dy, xh), [0, 1, 2]);
+        const n = dy.shape[0]! * dy.shape[1]! * dy.shape[2]!;
+        const inner = tf.sub(tf.sub(dy, tf.div(dbeta, n)), tf.mul(xh, tf.div(dgamma, n)));
+        return [tf.mul(inner, tf.mul(gm, rs)), dgamma, dbeta];
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return { y: op(x, gamma, beta) as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}
+
+/**
+ * Batch norm in float (as in both papers). Training: batch statistics, and the running averages
+ * (momentum 0.9, unbiased variance) are updated; evaluation: the running averages.
+ */
+export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ctx: ForwardContext, momentum = 0.9, eps = 1e-5): tf.Tensor4D {
+  const gamma = store.get(`${name}/gamma`) as tf.Tensor1D;
+  const beta = store.get(`${name}/beta`) as tf.Tensor1D;
+  const rm = store.get(`${name}/mean`);
+  const rv = store.get(`${name}/var`);
+  if (!ctx.training) return tf.batchNorm4d(x, rm as tf.Tensor1D, rv as tf.Tensor1D, beta, gamma, eps);
+  const { y, mean, variance } = batchNormTrain(x, gamma, beta, eps);
+  if (x.shape[0] > 1) {
+    tf.tidy(() => {
+      const n = x.shape[0] * x.shape[1] * x.shape[2];
+      rm.assign(tf.add(tf.mul(rm, momentum), tf.mul(mean, 1 - momentum)));
+      rv.assign(tf.add(tf.mul(rv, momentum), tf.mul(variance, (1 - momentum) * (n / Math.max(n - 1, 1)))));
+    });
+  }
+  return y;
+}
+
+/**
+ * Runs `body` on the inputs of each group of a block plan and reassembles the batch; inputs in no
+ * group get `skip(x)` (the identity for skippable blocks). Work is done only for the inputs that
+ * run the block, in forward and backward passes (gather/concat/gather are differentiable).
+ */
+export function runGrouped(
+  x: tf.Tensor4D,
+  groups: ReadonlyArray<{ indices: Int32Array; precision?: LayerPrecision }>,
+  body: (xs: tf.Tensor4D, precision: LayerPrecision | undefined) => tf.Tensor4D,
+  skip: (xs: tf.Tensor4D) => tf.Tensor4D,
+): tf.Tensor4D {
+  const n = x.shape[0];
+  const owner = new Int32Array(n).fill(-1);
+  groups.forEach((g, gi) =>
+    g.indices.forEach((i) => {
+      if (i < 0 || i >= n) throw new RangeError(`block plan index ${i} outside the batch of ${n}`);
+      if (owner[i] !== -1) throw new RangeError(`block plan puts input ${i} in two groups`);
+      owner[i] = gi;
+    }),
+  );
+  if (groups.length === 1 && groups[0]!.indices.length === n) return body(x, groups[0]!.precision);
+  const parts: tf.Tensor4D[] = [];
+  const position = new Int32Array(n);
+  let offset = 0;
+  groups.forEach((g) => {
+    if (g.indices.length === 0) return;
+    parts.push(body(tf.gather(x, tf.tensor1d(g.indices, 'int32')) as tf.Tensor4D, g.precision));
+    g.indices.forEach((i, k) => (position[i] = offset + k));
+    offset += g.indices.length;
+  });
+  const skipped = Array.from(owner.keys()).filter((i) => owner[i] === -1);
+  if (skipped.length > 0) {
+    parts.push(skip(tf.gather(x, tf.tensor1d(skipped, 'int32')) as tf.Tensor4D));
+    skipped.forEach((i, k) => (position[i] = offset + k));
+  }
+  const all = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+  return tf.gather(all, tf.tensor1d(position, 'int32')) as tf.Tensor4D;
+}

@@ -1,0 +1,113 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
+import { ParamStore } from './params';
+import { Builder, runBatchNorm, runConv, runDense, runGrouped } from './ops';
+import type { BlockSpec, ForwardContext, LayerSpec, Model } from './spec';
+import type { LayerPrecision } from '../quant/precision';
+
+/** Depths of CIFAR ResNets (6n + 2) that the papers use. */
+export const CIFAR_RESNET_DEPTHS = [8, 14, 20, 32, 38, 44, 56, 74, 110] as const;
+
+/** Options of {@link cifarResNet}. */
+export interface ResNetOptions {
+  /** 6n + 2. */
+  readonly depth: number;
+  readonly numClasses?: number;
+  /** Filters of the three stages (default 16, 32, 64). */
+  readonly widths?: readonly [number, number, number];
+  readonly seed?: number;
+  /** Input shape (default 32x32x3). */
+  readonly inputShape?: readonly [number, number, number];
+}
+
+interface BlockLayers {
+  spec: BlockSpec;
+  conv1: LayerSpec;
+  conv2: LayerSpec;
+  proj?: LayerSpec;
+  stride: number;
+}
+
+/**
+ * CIFAR ResNet of He et al. (2016): a 3x3 conv (16), three stages of n basic blocks (16, 32, 64
+ * filters; stride 2 at the start of stages 2 and 3), global average pooling and a dense layer.
+ * Identity shortcuts, and a 1x1 conv + BN projection where the shape changes. Every block
+ * follows the context's block plan: inputs can skip it (identity, for blocks whose shape is kept)
+ * or run it at their own precision.
+ */
+export function cifarResNet(options: ResNetOptions): Model {
+  const { depth } = options;
+  if (!Number.isInteger(depth) || depth < 8 || (depth - 2) % 6 !== 0) {
+    throw new ConfigError('depth', depth, `6n + 2 with n >= 1 (e.g. ${CIFAR_RESNET_DEPTHS.join(', ')})`);
+  }
+  const n = (depth - 2) / 6;
+  const numClasses = options.numClasses ?? 10;
+  const widths = options.widths ?? [16, 32, 64];
+  const inputShape = options.inputShape ?? [32, 32, 3];
+  const store = new ParamStore(options.seed ?? 0);
+  const b = new Builder(store);
+  const stem = b.conv('conv1', inputShape, 3, widths[0], 1, 'same');
+  b.batchNorm('bn1', widths[0]);
+  let shape = stem.outShape;
+  const blocks: BlockLayers[] = [];
+  for (let s = 0; s < 3; s++) {
+    for (let i = 0; i < n; i++) {
+      const name = `stage${s + 1}/block${i + 1}`;
+      const stride = s > 0 && i === 0 ? 2 : 1;
+      const cout = widths[s] as number;
+      const conv1 = b.conv(`${name}/conv1`, shape, 3, cout, stride, 'same', { block: name });
+      b.batchNorm(`${name}/bn1`, cout);
+      const conv2 = b.conv(`${name}/conv2`, conv1.outShape, 3, cout, 1, 'same', { block: name });
+      b.batchNorm(`${name}/bn2`, cout);
+      let proj: LayerSpec | undefined;
+      if (stride !== 1 || shape[2] !== cout) {
+        proj = b.conv(`${name}/proj`, shape, 1, cout, stride, 'same', { block: name });
+        b.batchNorm(`${name}/proj-bn`, cout);
+      }
+      const layers = [conv1, conv2, ...(proj ? [proj] : [])];
+      blocks.push({
+        spec: { name, stage: s, index: i, layers: layers.map((l) => l.name), skippable: !proj, macs: layers.reduce((a, l) => a + l.macs, 0) },
+        conv1,
+        conv2,
+        proj,
+        stride,
+      });
+      shape = conv2.outShape;
+    }
+  }
+  const fc = b.dense('fc', shape[2] as number, numClasses);
+
+  function blockBody(bl: BlockLayers, x: tf.Tensor4D, ctx: ForwardContext, p: LayerPrecision | undefined): tf.Tensor4D {
+    const name = bl.spec.name;
+    let h = tf.relu(runBatchNorm(store, `${name}/bn1`, runConv(store, bl.conv1, x, ctx, bl.stride, 'same', p), ctx)) as tf.Tensor4D;
+    h = runBatchNorm(store, `${name}/bn2`, runConv(store, bl.conv2, h, ctx, 1, 'same', p), ctx);
+    const shortcut = bl.proj ? runBatchNorm(store, `${name}/proj-bn`, runConv(store, bl.proj, x, ctx, bl.stride, 'same', p), ctx) : x;
+    return tf.relu(tf.add(h, shortcut)) as tf.Tensor4D;
+  }
+
+  return {
+    name: `ResNet-${depth}`,
+    inputShape,
+    numClasses,
+    layers: b.layers,
+    blocks: blocks.map((bl) => bl.spec),
+    params: store,
+    apply(input: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+      let x = tf.relu(runBatchNorm(store, 'bn1', runConv(store, stem, input as tf.Tensor4D, ctx, 1, 'same'), ctx)) as tf.Tensor4D;
+      for (const bl of blocks) {
+        const plan = ctx.blockPlan?.(bl.spec, x);
+        if (!plan) {
+          x = blockBody(bl, x, ctx, undefined);
+          continue;
+        }
+        const covered = plan.groups.reduce((a, g) => a + g.indices.length, 0);
+        if (!bl.spec.skippable && covered < x.shape[0]) {
+          throw new Error(`block ${bl.spec.name} changes shape and cannot be skipped; its plan must cover all ${x.shape[0]} inputs`);
+        }
+        x = runGrouped(x, plan.groups, (xs, p) => blockBody(bl, xs, ctx, p), (xs) => xs);
+      }
+      const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;
+      return runDense(store, fc, pooled, ctx);
+    },
+  };
+}

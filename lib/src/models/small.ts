@@ -1,0 +1,198 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
+import { ParamStore } from './params';
+import { Builder, runBatchNorm, runConv, runDense, runGrouped } from './ops';
+import type { BlockSpec, ForwardContext, Model } from './spec';
+import type { LayerPrecision } from '../quant/precision';
+
+/** LeNet-5 as in Caffe's MNIST example: conv 5x5x20, max-pool, conv 5x5x50, max-pool, fc 500, ReLU, fc 10. */
+export function lenet5(options: { seed?: number; inputShape?: readonly [number, number, number]; numClasses?: number } = {}): Model {
+  const inputShape = options.inputShape ?? [28, 28, 1];
+  const numClasses = options.numClasses ?? 10;
+  const store = new ParamStore(options.seed ?? 0);
+  const b = new Builder(store);
+  const c1 = b.conv('conv1', inputShape, 5, 20, 1, 'valid', { bias: true });
+  const p1 = [Math.floor((c1.outShape[0] as number) / 2), Math.floor((c1.outShape[1] as number) / 2), 20];
+  const c2 = b.conv('conv2', p1, 5, 50, 1, 'valid', { bias: true });
+  const p2 = [Math.floor((c2.outShape[0] as number) / 2), Math.floor((c2.outShape[1] as number) / 2), 50];
+  const flat = p2.reduce((a, v) => a * v, 1);
+  const f1 = b.dense('ip1', flat, 500);
+  const f2 = b.dense('ip2', 500, numClasses);
+  return {
+    name: 'LeNet-5',
+    inputShape,
+    numClasses,
+    layers: b.layers,
+    blocks: [],
+    params: store,
+    apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+      let h = tf.maxPool(runConv(store, c1, x as tf.Tensor4D, ctx, 1, 'valid'), 2, 2, 'valid');
+      h = tf.maxPool(runConv(store, c2, h, ctx, 1, 'valid'), 2, 2, 'valid');
+      const f = tf.relu(runDense(store, f1, tf.reshape(h, [h.shape[0], flat]) as tf.Tensor2D, ctx)) as tf.Tensor2D;
+      return runDense(store, f2, f, ctx);
+    },
+  };
+}
+
+/** A multi-layer perceptron with ReLU hidden layers over flattened inputs. */
+export function mlp(options: { inputShape: readonly number[]; hidden: readonly number[]; numClasses?: number; seed?: number }): Model {
+  const numClasses = options.numClasses ?? 10;
+  if (options.hidden.some((h) => !Number.isInteger(h) || h <= 0)) throw new ConfigError('hidden', options.hidden, 'positive integer layer sizes');
+  const store = new ParamStore(options.seed ?? 0);
+  const b = new Builder(store);
+  const nin = options.inputShape.reduce((a, v) => a * v, 1);
+  const sizes = [nin, ...options.hidden, numClasses];
+  const layers = sizes.slice(1).map((n, i) => b.dense(`fc${i + 1}`, sizes[i] as number, n));
+  return {
+    name: `MLP-${options.hidden.join('-')}`,
+    inputShape: options.inputShape,
+    numClasses,
+    layers: b.layers,
+    blocks: [],
+    params: store,
+    apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+      let h = tf.reshape(x, [x.shape[0] as number, nin]) as tf.Tensor2D;
+      layers.forEach((l, i) => {
+        h = runDense(store, l, h, ctx);
+        if (i < layers.length - 1) h = tf.relu(h) as tf.Tensor2D;
+      });
+      return h;
+    },
+  };
+}
+
+/**
+ * The CIFAR-10 "ConvNet" of Krizhevsky (Caffe cifar10_full), used in the thesis (SSL, Force
+ * Regularization) and as TernGrad's CifarNet: conv 5x5x32, max-pool 3/2, ReLU; conv 5x5x32, ReLU,
+ * avg-pool 3/2; conv 5x5x64, ReLU, avg-pool 3/2; fc 10.
+ */
+export function cifarNet(options: { seed?: number; numClasses?: number } = {}): Model {
+  const numClasses = options.numClasses ?? 10;
+  const store = new ParamStore(options.seed ?? 0);
+  const b = new Builder(store);
+  const pooled = (h: number) => Math.ceil((h - 3) / 2) + 1;
+  const c1 = b.conv('conv1', [32, 32, 3], 5, 32, 1, 'same', { bias: true });
+  const s1 = pooled(32);
+  const c2 = b.conv('conv2', [s1, s1, 32], 5, 32, 1, 'same', { bias: true });
+  const s2 = pooled(s1);
+  const c3 = b.conv('conv3', [s2, s2, 32], 5, 64, 1, 'same', { bias: true });
+  const s3 = pooled(s2);
+  const fc = b.dense('ip1', s3 * s3 * 64, numClasses);
+  const pool = (x: tf.Tensor4D, kind: 'max' | 'avg') => {
+    // Caffe pools with ceil: pad one row/column on the bottom-right before a valid pooling.
+    const pad = (x.shape[1] - 3) % 2 === 0 ? 0 : 1;
+    const xp = pad ? tf.pad(x, [[0, 0], [0, pad], [0, pad], [0, 0]], kind === 'max' ? -1e9 : 0) : x;
+    return kind === 'max' ? tf.maxPool(xp, 3, 2, 'valid') : tf.avgPool(xp, 3, 2, 'valid');
+  };
+  return {
+    name: 'CifarNet',
+    inputShape: [32, 32, 3],
+    numClasses,
+    layers: b.layers,
+    blocks: [],
+    params: store,
+    apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+      let h = tf.relu(pool(runConv(store, c1, x as tf.Tensor4D, ctx, 1, 'same'), 'max')) as tf.Tensor4D;
+      h = pool(tf.relu(runConv(store, c2, h, ctx, 1, 'same')) as tf.Tensor4D, 'avg');
+      h = pool(tf.relu(runConv(store, c3, h, ctx, 1, 'same')) as tf.Tensor4D, 'avg');
+      return runDense(store, fc, tf.reshape(h, [h.shape[0], s3 * s3 * 64]) as tf.Tensor2D, ctx);
+    },
+  };
+}
+
+/** MobileNetV2 inverted-residual settings for 32x32 inputs: (expansion t, channels c, repeats n, stride s). */
+export const MOBILENETV2_CIFAR: ReadonlyArray<readonly [number, number, number, number]> = [
+  [1, 16, 1, 1],
+  [6, 24, 2, 1],
+  [6, 32, 3, 2],
+  [6, 64, 4, 2],
+  [6, 96, 3, 1],
+  [6, 160, 3, 2],
+  [6, 320, 1, 1],
+];
+
+/**
+ * MobileNetV2 (Sandler et al. 2018) for 32x32 inputs: a stride-1 3x3 stem (CIFAR variant, 32
+ * filters), inverted residual blocks (1x1 expansion, 3x3 depthwise, 1x1 linear projection, batch norm,
+ * ReLU6), a 1x1 conv to 1280, global average pooling and a dense layer. Blocks with a residual
+ * connection can be skipped or run at their own precision per input.
+ */
+export function mobileNetV2(options: { seed?: number; numClasses?: number; widthMultiplier?: number } = {}): Model {
+  const numClasses = options.numClasses ?? 10;
+  const wm = options.widthMultiplier ?? 1;
+  const ch = (c: number) => Math.max(8, Math.round((c * wm) / 8) * 8);
+  const store = new ParamStore(options.seed ?? 0);
+  const b = new Builder(store);
+  const stem = b.conv('conv1', [32, 32, 3], 3, ch(32), 1, 'same');
+  b.batchNorm('bn1', ch(32));
+  let shape = stem.outShape;
+  interface IR {
+    spec: BlockSpec;
+    expand?: import('./spec').LayerSpec;
+    dw: import('./spec').LayerSpec;
+    project: import('./spec').LayerSpec;
+    stride: number;
+    residual: boolean;
+  }
+  const blocks: IR[] = [];
+  MOBILENETV2_CIFAR.forEach(([t, c, n, s], stage) => {
+    for (let i = 0; i < n; i++) {
+      const name = `stage${stage + 1}/block${i + 1}`;
+      const stride = i === 0 ? s : 1;
+      const cin = shape[2] as number;
+      const hidden = cin * t;
+      const expand = t !== 1 ? b.conv(`${name}/expand`, shape, 1, hidden, 1, 'same', { block: name }) : undefined;
+      if (expand) b.batchNorm(`${name}/expand-bn`, hidden);
+      const dw = b.conv(`${name}/dw`, expand ? expand.outShape : shape, 3, hidden, stride, 'same', { block: name, depthwise: true });
+      b.batchNorm(`${name}/dw-bn`, hidden);
+      const project = b.conv(`${name}/project`, dw.outShape, 1, ch(c), 1, 'same', { block: name });
+      b.batchNorm(`${name}/project-bn`, ch(c));
+      const residual = stride === 1 && cin === ch(c);
+      const layers = [expand, dw, project].filter((l): l is import('./spec').LayerSpec => l !== undefined);
+      blocks.push({
+        spec: { name, stage, index: i, layers: layers.map((l) => l.name), skippable: residual, macs: layers.reduce((a, l) => a + l.macs, 0) },
+        expand,
+        dw,
+        project,
+        stride,
+        residual,
+      });
+      shape = project.outShape;
+    }
+  });
+  const last = b.conv('conv-last', shape, 1, 1280, 1, 'same');
+  b.batchNorm('bn-last', 1280);
+  const fc = b.dense('fc', 1280, numClasses);
+  const relu6 = (x: tf.Tensor4D) => tf.clipByValue(x, 0, 6) as tf.Tensor4D;
+  function body(bl: IR, x: tf.Tensor4D, ctx: ForwardContext, p: LayerPrecision | undefined): tf.Tensor4D {
+    const n = bl.spec.name;
+    let h = bl.expand ? relu6(runBatchNorm(store, `${n}/expand-bn`, runConv(store, bl.expand, x, ctx, 1, 'same', p), ctx)) : x;
+    h = relu6(runBatchNorm(store, `${n}/dw-bn`, runConv(store, bl.dw, h, ctx, bl.stride, 'same', p), ctx));
+    h = runBatchNorm(store, `${n}/project-bn`, runConv(store, bl.project, h, ctx, 1, 'same', p), ctx);
+    return bl.residual ? (tf.add(h, x) as tf.Tensor4D) : h;
+  }
+  return {
+    name: wm === 1 ? 'MobileNetV2' : `MobileNetV2-x${wm}`,
+    inputShape: [32, 32, 3],
+    numClasses,
+    layers: b.layers,
+    blocks: blocks.map((bl) => bl.spec),
+    params: store,
+    apply(input: tf.Tensor, ctx: ForwardContext): tf.Tensor {
+      let x = relu6(runBatchNorm(store, 'bn1', runConv(store, stem, input as tf.Tensor4D, ctx, 1, 'same'), ctx));
+      for (const bl of blocks) {
+        const plan = ctx.blockPlan?.(bl.spec, x);
+        if (!plan) {
+          x = body(bl, x, ctx, undefined);
+          continue;
+        }
+        if (!bl.residual && plan.groups.reduce((a, g) => a + g.indices.length, 0) < x.shape[0]) {
+          throw new Error(`block ${bl.spec.name} has no residual connection and cannot be skipped`);
+        }
+        x = runGrouped(x, plan.groups, (xs, p) => body(bl, xs, ctx, p), (xs) => xs);
+      }
+      x = relu6(runBatchNorm(store, 'bn-last', runConv(store, last, x, ctx, 1, 'same'), ctx));
+      return runDense(store, fc, tf.mean(x, [1, 2]) as tf.Tensor2D, ctx);
+    },
+  };
+}

@@ -1,0 +1,4 @@
+export * from './precision';
+export * from './quantizers';
+export * from './layers';
+export * from './stats';

@@ -1,0 +1,131 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type LayerPrecision } from './precision';
+import { quantize, type RangeMode, type Rounding } from './quantizers';
+
+/** How quantized layers quantize: shared by all layers of a run. */
+export interface QuantConfig {
+  /** Rounding of forward weights and activations (default nearest). */
+  readonly forwardRounding: Rounding;
+  /** Rounding of gradients (default stochastic, as in SBM and FracTrain). */
+  readonly gradientRounding: Rounding;
+  /** Range granularity of activations and gradients (default sample-mean as in SBM). */
+  readonly activationRange: RangeMode;
+  /** Range granularity of weights (default channel). */
+  readonly weightRange: RangeMode;
+  /** Next seed for stochastic rounding; advanced deterministically by the caller. */
+  readonly nextSeed: () => number;
+}
+
+/** A deterministic seed source for stochastic rounding. */
+export function seedCounter(base: number): () => number {
+  let i = 0;
+  return () => (base * 1000003 + ++i) % 2147483647;
+}
+
+/** The default simulator settings (SBM-style ranges, stochastic gradient rounding). */
+export function defaultQuantConfig(seed: number): QuantConfig {
+  return { forwardRounding: 'nearest', gradientRounding: 'stochastic', activationRange: 'sample-mean', weightRange: 'channel', nextSeed: seedCounter(seed) };
+}
+
+function qa(x: tf.Tensor, bits: number, cfg: QuantConfig, rounding: Rounding, range: RangeMode): tf.Tensor {
+  if (bits >= 32) return x;
+  return quantize(x, { bits, mode: 'symmetric', range, rounding, seed: rounding === 'stochastic' ? cfg.nextSeed() : undefined });
+}
+
+type BinaryGradFunc = (a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+
+/** `tf.customGrad` for an op of two tensors, typed. */
+function binaryCustomGrad(f: BinaryGradFunc): (a: tf.Tensor, b: tf.Tensor) => tf.Tensor {
+  const g = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) =>
+    f(args[0] as tf.Tensor, args[1] as tf.Tensor, args[2] as tf.GradSaveFunc)) as Parameters<typeof tf.customGrad>[0]);
+  return (a, b) => g(a, b);
+}
+
+/** Convolution geometry. */
+export interface ConvAttrs {
+  readonly strides: number;
+  readonly pad: 'same' | 'valid';
+}
+
+/**
+ * Quantized NHWC conv2d with a straight-through estimator. Forward: conv(Q_a(x), Q_w(w)).
+ * Backward: the output gradient is quantized at `gradError` bits for the input gradient (computed
+ * with Q_w(w)) and at `gradWeight` bits for the weight gradient (computed with the activations at
+ * `activationWeightGrad` bits); when both widths agree it is quantized once and used for both.
+ * Quantizers pass gradients straight through.
+ */
+export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
+  const op = binaryCustomGrad((xi, wi, save) => {
+    const xq = qa(xi, p.activation, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D;
+    const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D;
+    const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D);
+    save([xw, wq]);
+    return {
+      value: tf.conv2d(xq, wq, attrs.strides, attrs.pad),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dyE = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor4D;
+        const dyW = p.gradWeight === p.gradError ? dyE : (qa(dy, p.gradWeight, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor4D);
+        const dx = tf.conv2dTranspose(dyE, ws, xs.shape, attrs.strides, attrs.pad);
+        const dw = tf.engine().runKernel(
+          tf.Conv2DBackpropFilter,
+          { x: xs, dy: dyW } as unknown as tf.NamedTensorMap,
+          { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', filterShape: ws.shape } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
+        return [dx, dw];
+      },
+    };
+  });
+  return op(x, w) as tf.Tensor4D;
+}
+
+/** Quantized depthwise conv2d (channel multiplier 1), same scheme as {@link quantConv2d}. */
+export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
+  const op = binaryCustomGrad((xi, wi, save) => {
+    const xq = qa(xi, p.activation, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D;
+    const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D;
+    const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D);
+    save([xw, wq]);
+    return {
+      value: tf.depthwiseConv2d(xq, wq, attrs.strides, attrs.pad),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dyE = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange);
+        const dyW = p.gradWeight === p.gradError ? dyE : qa(dy, p.gradWeight, cfg, cfg.gradientRounding, cfg.activationRange);
+        const common = { strides: attrs.strides, pad: attrs.pad, dilations: 1, dimRoundingMode: undefined };
+        const dx = tf.engine().runKernel(
+          tf.DepthwiseConv2dNativeBackpropInput,
+          { dy: dyE, filter: ws } as unknown as tf.NamedTensorMap,
+          { ...common, inputShape: xs.shape } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
+        const dw = tf.engine().runKernel(
+          tf.DepthwiseConv2dNativeBackpropFilter,
+          { x: xs, dy: dyW } as unknown as tf.NamedTensorMap,
+          { ...common, filterShape: ws.shape } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
+        return [dx, dw];
+      },
+    };
+  });
+  return op(x, w) as tf.Tensor4D;
+}
+
+/** Quantized dense layer x [n, in] * w [in, out], same scheme as {@link quantConv2d}. */
+export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, cfg: QuantConfig): tf.Tensor2D {
+  const op = binaryCustomGrad((xi, wi, save) => {
+    const xq = qa(xi, p.activation, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor2D;
+    const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor2D;
+    const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor2D);
+    save([xw, wq]);
+    return {
+      value: tf.matMul(xq, wq),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const dyE = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor2D;
+        const dyW = p.gradWeight === p.gradError ? dyE : (qa(dy, p.gradWeight, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor2D);
+        return [tf.matMul(dyE, ws, false, true), tf.matMul(xs, dyW, true, false)];
+      },
+    };
+  });
+  return op(x, w) as tf.Tensor2D;
+}

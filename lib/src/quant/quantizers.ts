@@ -1,0 +1,172 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
+import { checkBits } from './precision';
+
+/** How values are rounded to the grid. */
+export type Rounding = 'nearest' | 'stochastic' | 'truncate';
+/** Granularity of the quantization range. */
+export type RangeMode = 'tensor' | 'channel' | 'sample-mean';
+
+/** Options of {@link quantize}. */
+export interface QuantizeOptions {
+  readonly bits: number;
+  /** `symmetric`: signed grid around 0 scaled by max|x|; `asymmetric`: unsigned grid over [min, max]. */
+  readonly mode?: 'symmetric' | 'asymmetric';
+  /**
+   * `tensor`: one range per tensor; `channel`: per last-axis channel (output channel of NHWC filters);
+   * `sample-mean`: per-sample min/max averaged over the batch (SBM, Banner et al. 2018).
+   */
+  readonly range?: RangeMode;
+  readonly rounding?: Rounding;
+  /** Seed for stochastic rounding (required with `stochastic`). */
+  readonly seed?: number;
+  /** A fixed range [lo, hi] (e.g. running ranges in evaluation), overriding `range`. */
+  readonly fixedRange?: readonly [number, number];
+}
+
+/**
+ * Uniform noise for stochastic rounding. tfjs draws random numbers in JavaScript, which costs more
+ * than the rest of a quantized training step; instead a seeded table of uniforms is drawn once
+ * (and grown when needed) and each call takes a slice at a seeded offset, rotated by a seeded
+ * scalar c: u' = frac(u + c) (a Cranley-Patterson rotation). Every u' is exactly uniform on [0, 1)
+ * over c, so rounding floor(v + u') stays unbiased in expectation, and all work runs on the backend.
+ */
+class NoiseTable {
+  private table: tf.Tensor1D | undefined;
+  private size = 0;
+
+  uniform(shape: readonly number[], seed: number): tf.Tensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (!this.table || this.size < n) {
+      this.table?.dispose();
+      this.size = Math.max(n, 1 << 22);
+      this.table = tf.keep(tf.randomUniform([this.size], 0, 1, 'float32', 0x5eed)) as tf.Tensor1D;
+    }
+    const r = mulberry32(seed);
+    const offset = Math.floor(r() * (this.size - n + 1));
+    const c = r();
+    return tf.tidy(() => {
+      const u = tf.add(tf.slice(this.table as tf.Tensor1D, [offset], [n]), c);
+      return tf.reshape(tf.sub(u, tf.floor(u)), [...shape]);
+    });
+  }
+}
+
+/** Small seeded generator for per-call offsets. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const noise = new NoiseTable();
+
+/** Seeded uniform [0, 1) noise of `shape` for stochastic rounding (see {@link NoiseTable}). */
+export function roundingNoise(shape: readonly number[], seed: number): tf.Tensor {
+  return noise.uniform(shape, seed);
+}
+
+function roundWith(v: tf.Tensor, rounding: Rounding, seed: number | undefined): tf.Tensor {
+  switch (rounding) {
+    case 'nearest':
+      // Native round (ties to even); ties have measure zero for float inputs.
+      return tf.round(v);
+    case 'truncate':
+      return tf.mul(tf.sign(v), tf.floor(tf.abs(v)));
+    case 'stochastic':
+      if (seed === undefined) throw new ConfigError('seed', seed, 'a seed for stochastic rounding');
+      return tf.floor(tf.add(v, roundingNoise(v.shape, seed)));
+  }
+}
+
+/** Reduction axes and keep-dims shape for a range mode. */
+function rangeOf(x: tf.Tensor, range: RangeMode, symmetric: boolean): { lo: tf.Tensor; hi: tf.Tensor } {
+  const r = x.rank;
+  if (range === 'tensor' || r === 0) {
+    if (symmetric) {
+      const m = tf.max(tf.abs(x));
+      return { lo: tf.neg(m), hi: m };
+    }
+    return { lo: tf.min(x), hi: tf.max(x) };
+  }
+  if (range === 'channel') {
+    const axes = Array.from({ length: r - 1 }, (_, i) => i);
+    if (symmetric) {
+      const m = tf.max(tf.abs(x), axes, true);
+      return { lo: tf.neg(m), hi: m };
+    }
+    return { lo: tf.min(x, axes, true), hi: tf.max(x, axes, true) };
+  }
+  // sample-mean: min/max per sample (axis 0), averaged over the batch.
+  const axes = Array.from({ length: r - 1 }, (_, i) => i + 1);
+  if (symmetric) {
+    const m = tf.mean(tf.max(tf.abs(x), axes));
+    return { lo: tf.neg(m), hi: m };
+  }
+  return { lo: tf.mean(tf.min(x, axes)), hi: tf.mean(tf.max(x, axes)) };
+}
+
+/**
+ * Fake quantization: returns `x` rounded to a `bits`-bit integer grid and mapped back to float.
+ * 32 bits returns `x` unchanged. Values outside the range (possible with `sample-mean` or a fixed
+ * range) are clipped. Symmetric grids have levels -(2^(b-1)-1) .. 2^(b-1)-1; asymmetric 0 .. 2^b-1.
+ */
+export function quantize(x: tf.Tensor, options: QuantizeOptions): tf.Tensor {
+  const bits = checkBits(options.bits, 'bits');
+  if (bits === 32) return x.clone();
+  return tf.tidy(() => {
+    const symmetric = (options.mode ?? 'symmetric') === 'symmetric';
+    if (symmetric && bits < 2) throw new ConfigError('bits', bits, 'at least 2 for a symmetric grid (use sign() for 1 bit)');
+    const { lo, hi } = options.fixedRange
+      ? { lo: tf.scalar(options.fixedRange[0]), hi: tf.scalar(options.fixedRange[1]) }
+      : rangeOf(x, options.range ?? 'tensor', symmetric);
+    const rounding = options.rounding ?? 'nearest';
+    const eps = 1e-12;
+    if (symmetric) {
+      const levels = 2 ** (bits - 1) - 1;
+      const scale = tf.maximum(tf.div(hi, levels), eps);
+      // Rounding before clipping gives the same codes as clipping first, with one op less.
+      return tf.mul(tf.clipByValue(roundWith(tf.div(x, scale), rounding, options.seed), -levels, levels), scale);
+    }
+    const levels = 2 ** bits - 1;
+    const scale = tf.maximum(tf.div(tf.sub(hi, lo), levels), eps);
+    const v = tf.div(tf.sub(x, lo), scale);
+    return tf.add(tf.mul(tf.clipByValue(roundWith(v, rounding, options.seed), 0, levels), scale), lo);
+  });
+}
+
+/**
+ * The `k` most significant bits of a `bits`-bit symmetric quantization of `x` (PSG's predictor):
+ * the integer code q is truncated to q_msb = sign(q) * floor(|q| / 2^(bits-k)) * 2^(bits-k), then rescaled.
+ */
+export function mostSignificantBits(x: tf.Tensor, bits: number, k: number): tf.Tensor {
+  checkBits(bits, 'bits');
+  checkBits(k, 'msb bits');
+  if (k > bits) throw new ConfigError('msb bits', k, `at most bits = ${bits}`);
+  return tf.tidy(() => {
+    const levels = 2 ** (bits - 1) - 1;
+    const scale = tf.maximum(tf.div(tf.max(tf.abs(x)), levels), 1e-12);
+    const q = tf.floor(tf.add(tf.clipByValue(tf.div(tf.abs(x), scale), 0, levels), 0.5));
+    const step = 2 ** (bits - k);
+    const msb = tf.mul(tf.floor(tf.div(q, step)), step);
+    return tf.mul(tf.mul(tf.sign(x), msb), scale);
+  });
+}
+
+/**
+ * TernGrad's stochastic ternarization: s * sign(g) * b with s = max|g| and b ~ Bernoulli(|g| / s),
+ * unbiased in expectation. Seeded.
+ */
+export function ternarize(g: tf.Tensor, seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    const s = tf.max(tf.abs(g));
+    const p = tf.div(tf.abs(g), tf.maximum(s, 1e-12));
+    const b = tf.cast(tf.less(tf.randomUniform(g.shape, 0, 1, 'float32', seed), p), 'float32');
+    return tf.mul(tf.mul(s, tf.sign(g)), b);
+  });
+}
