@@ -1,0 +1,5 @@
+export * from './energy';
+export * from './macs';
+export * from './movement';
+export * from './bitfusion';
+export * from './ledger';

@@ -1,0 +1,69 @@
+import type { LayerSpec } from '../models/spec';
+import type { LayerPrecision } from '../quant/precision';
+import { dramEnergy, sramEnergy, type EnergyProfile } from './energy';
+
+/** Bits moved by one training step of one layer for a batch, by tensor. */
+export interface LayerTraffic {
+  readonly weights: number;
+  readonly activations: number;
+  readonly gradients: number;
+}
+
+/** Options of the data-movement model. */
+export interface MovementOptions {
+  /** On-chip buffer size in bytes: a tensor that fits is served from SRAM, a larger one from DRAM. */
+  readonly bufferBytes: number;
+  readonly dram?: 'low' | 'mid' | 'high';
+}
+
+function perExample(shape: readonly number[]): number {
+  return shape.reduce((a, v) => a * v, 1);
+}
+
+/**
+ * Bits read and written by one training step of `layer` on `examples` inputs at precision `p`:
+ * forward reads weights (p.weight) and input activations (p.activation) and writes outputs;
+ * backward reads the output gradient twice (gradError, gradWeight), the weights again, the saved
+ * activations (activationWeightGrad), and writes the input gradient and the weight gradient.
+ * Outputs and gradients are written at the gradient or activation width of the layer.
+ */
+export function layerTraffic(layer: LayerSpec, examples: number, p: LayerPrecision, training = true): LayerTraffic {
+  const inSize = perExample(layer.inShape) * examples;
+  const outSize = perExample(layer.outShape) * examples;
+  const w = layer.weightCount;
+  const fwdAct = inSize * p.activation + outSize * p.activation;
+  if (!training) return { weights: w * p.weight, activations: fwdAct, gradients: 0 };
+  return {
+    weights: w * p.weight * 2,
+    activations: fwdAct + inSize * p.activationWeightGrad,
+    gradients: outSize * (p.gradError + p.gradWeight) + (layer.first ? 0 : inSize * p.gradError) + w * p.gradWeight,
+  };
+}
+
+/**
+ * Energy of moving {@link layerTraffic}: each tensor whose size fits in the buffer is charged at the
+ * SRAM energy of that buffer size, a larger one at DRAM energy (a simple, documented split; it does
+ * not model tiling or reuse).
+ */
+export function trafficEnergy(layer: LayerSpec, examples: number, p: LayerPrecision, profile: EnergyProfile, opts: MovementOptions, training = true): { sram: number; dram: number } {
+  const inBits = perExample(layer.inShape) * examples;
+  const outBits = perExample(layer.outShape) * examples;
+  const parts: Array<[number, number]> = [];
+  const t = (elements: number, bits: number) => parts.push([elements, bits]);
+  t(layer.weightCount, p.weight * (training ? 2 : 1));
+  t(inBits, p.activation + (training ? p.activationWeightGrad : 0));
+  t(outBits, p.activation);
+  if (training) {
+    t(outBits, p.gradError + p.gradWeight);
+    if (!layer.first) t(inBits, p.gradError);
+    t(layer.weightCount, p.gradWeight);
+  }
+  let sram = 0;
+  let dram = 0;
+  for (const [elements, bits] of parts) {
+    const total = elements * bits;
+    if ((elements * Math.max(bits, 1)) / 8 <= opts.bufferBytes) sram += sramEnergy(profile, total, opts.bufferBytes);
+    else dram += dramEnergy(profile, total, opts.dram ?? 'mid');
+  }
+  return { sram, dram };
+}
