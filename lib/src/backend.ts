@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core alone registers no gradients; the tfjs bundle (the same copy tfjs-node loads) registers them all.
+import '@tensorflow/tfjs';
 import { ConfigError } from './errors';
 import { registerWasmConvFilterGradient } from './backend-wasm-grad';
 

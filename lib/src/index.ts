@@ -11,5 +11,9 @@ export * from './random';
 export * from './backend';
 export { conv2dFilterGradient } from './backend-wasm-grad';
 export * from './data';
+export * from './models';
+export * from './quant';
+export * from './cost';
+export * from './train';
 /** The tfjs-core namespace ecotrain computes with (one shared copy; the backend is chosen by `initBackend`). */
 export * as tf from '@tensorflow/tfjs-core';

@@ -113,6 +113,10 @@ export interface BatchOptions {
   readonly normalize?: ChannelStats;
   /** Drop the last incomplete batch. */
   readonly dropLast?: boolean;
+  /** Separate generator for augmentation draws (default: `rng`), so a run can resume mid-epoch. */
+  readonly augmentRng?: Rng;
+  /** Skip this many batches at the start without building them (resume). */
+  readonly startBatch?: number;
 }
 
 /** One mini-batch: float32 NHWC images and int32 labels. The consumer disposes both tensors. */
@@ -120,6 +124,11 @@ export interface Batch {
   readonly x: tf.Tensor4D;
   readonly y: tf.Tensor1D;
   readonly indices: Int32Array;
+}
+
+/** Number of batches one epoch of `count` examples gives. */
+export function batchesPerEpoch(count: number, batchSize: number, dropLast = false): number {
+  return dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
 }
 
 /** Iterates one epoch of `ds` in mini-batches; each yielded tensor is owned by the caller. */
@@ -130,7 +139,7 @@ export function* batches(ds: ImageDataset, options: BatchOptions): Generator<Bat
   if (options.shuffle ?? true) shuffleInPlace(order, options.rng);
   const size = imageSize(ds);
   const end = options.dropLast ? ds.count - (ds.count % batchSize) : ds.count;
-  for (let start = 0; start < end; start += batchSize) {
+  for (let start = (options.startBatch ?? 0) * batchSize; start < end; start += batchSize) {
     const idx = Int32Array.from(order.slice(start, Math.min(start + batchSize, end)));
     const n = idx.length;
     const raw = new Uint8Array(n * size);
@@ -140,7 +149,7 @@ export function* batches(ds: ImageDataset, options: BatchOptions): Generator<Bat
       labels[i] = ds.labels[j] as number;
     });
     const pixels = options.augment ? new Uint8Array(raw.length) : raw;
-    if (options.augment) augmentPadCropFlip(raw, pixels, n, ds.height, ds.width, ds.channels, options.rng);
+    if (options.augment) augmentPadCropFlip(raw, pixels, n, ds.height, ds.width, ds.channels, options.augmentRng ?? options.rng);
     const stats = options.normalize;
     const x = tf.tidy(() => {
       const t = tf.div(tf.tensor4d(pixels, [n, ds.height, ds.width, ds.channels], 'int32'), 255);

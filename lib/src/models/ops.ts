@@ -130,7 +130,8 @@ function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
  * Batch norm in float (as in both papers). Training: batch statistics, and the running averages
  * (momentum 0.9, unbiased variance) are updated; evaluation: the running averages.
  */
-export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ctx: ForwardContext, momentum = 0.9, eps = 1e-5): tf.Tensor4D {
+export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ctx: ForwardContext, eps = 1e-5): tf.Tensor4D {
+  const momentum = ctx.bnMomentum ?? 0.9;
   const gamma = store.get(`${name}/gamma`) as tf.Tensor1D;
   const beta = store.get(`${name}/beta`) as tf.Tensor1D;
   const rm = store.get(`${name}/mean`);

@@ -65,6 +65,8 @@ export interface LayerExecution {
  */
 export interface ForwardContext {
   readonly training: boolean;
+  /** Momentum of batch-norm running statistics in training mode (default 0.9; 0 replaces them with the batch's). */
+  readonly bnMomentum?: number;
   /** Quantization settings; required when any precision below 32 bits is used. */
   readonly quant?: QuantConfig;
   /** Default precision of a layer (undefined: float32). */

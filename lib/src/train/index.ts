@@ -1,0 +1,7 @@
+export * from './optimizers';
+export * from './schedules';
+export * from './technique';
+export * from './evaluate';
+export * from './swa';
+export * from './checkpoint';
+export * from './trainer';

@@ -1,0 +1,139 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
+
+/** Optimizer settings. Learning rates come from the schedule, not from here. */
+export type OptimizerConfig =
+  | { readonly kind: 'sgd'; readonly momentum?: number; readonly weightDecay?: number; readonly nesterov?: boolean }
+  | { readonly kind: 'adam'; readonly beta1?: number; readonly beta2?: number; readonly epsilon?: number; readonly weightDecay?: number }
+  | { readonly kind: 'signsgd'; readonly momentum?: number; readonly weightDecay?: number };
+
+/** Serializable optimizer state (slot values by parameter name). */
+export interface OptimizerState {
+  readonly kind: string;
+  readonly step: number;
+  readonly slots: Record<string, { shape: number[]; values: number[] }>;
+}
+
+/** An optimizer with explicit, checkpointable state. */
+export interface Optimizer {
+  readonly config: OptimizerConfig;
+  /** Applies one update with learning rate `lr` to `params` from `grads` (same names). Grads are not disposed. */
+  apply(params: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor>, lr: number): void;
+  state(): Promise<OptimizerState>;
+  restore(s: OptimizerState): void;
+  dispose(): void;
+}
+
+function inUnit(v: number | undefined, field: string, closedTop = false): void {
+  if (v === undefined) return;
+  if (!(Number.isFinite(v) && v >= 0 && (closedTop ? v <= 1 : v < 1))) throw new ConfigError(field, v, closedTop ? 'a number in [0, 1]' : 'a number in [0, 1)');
+}
+
+/** Validates an {@link OptimizerConfig}, naming the bad field. */
+export function checkOptimizerConfig(c: OptimizerConfig): OptimizerConfig {
+  if (!['sgd', 'adam', 'signsgd'].includes(c.kind)) throw new ConfigError('optimizer.kind', c.kind, 'sgd, adam or signsgd');
+  if (c.weightDecay !== undefined && !(Number.isFinite(c.weightDecay) && c.weightDecay >= 0)) throw new ConfigError('optimizer.weightDecay', c.weightDecay, 'a non-negative number');
+  if (c.kind === 'adam') {
+    inUnit(c.beta1, 'optimizer.beta1');
+    inUnit(c.beta2, 'optimizer.beta2');
+    if (c.epsilon !== undefined && !(c.epsilon > 0)) throw new ConfigError('optimizer.epsilon', c.epsilon, 'a positive number');
+  } else {
+    inUnit(c.momentum, 'optimizer.momentum');
+  }
+  return c;
+}
+
+/**
+ * Creates an optimizer:
+ * - `sgd`: v = m v + (g + wd w); w -= lr v (Nesterov: w -= lr (g + wd w + m v)), as PyTorch;
+ * - `adam`: Kingma and Ba with bias correction; weight decay added to the gradient;
+ * - `signsgd`: w -= lr sign(v), v = m v + (1 - m)(g + wd w) (m = 0: plain signSGD; m > 0: signum).
+ */
+export function createOptimizer(config: OptimizerConfig): Optimizer {
+  checkOptimizerConfig(config);
+  const slots = new Map<string, tf.Variable[]>();
+  let step = 0;
+  const slot = (name: string, like: tf.Tensor, k: number): tf.Variable[] => {
+    let s = slots.get(name);
+    if (!s) {
+      s = Array.from({ length: k }, () => tf.variable(tf.zerosLike(like), false));
+      slots.set(name, s);
+    }
+    return s;
+  };
+  return {
+    config,
+    apply(params, grads, lr) {
+      if (!Number.isFinite(lr) || lr < 0) throw new ConfigError('learning rate', lr, 'a non-negative finite number');
+      step += 1;
+      const wd = config.weightDecay ?? 0;
+      tf.tidy(() => {
+        for (const [name, w] of params) {
+          const g0 = grads.get(name);
+          if (!g0) continue;
+          const g = wd > 0 ? tf.add(g0, tf.mul(w, wd)) : g0;
+          if (config.kind === 'sgd') {
+            const m = config.momentum ?? 0;
+            if (m === 0) {
+              w.assign(tf.sub(w, tf.mul(g, lr)));
+              continue;
+            }
+            const [v] = slot(name, w, 1) as [tf.Variable];
+            v.assign(tf.add(tf.mul(v, m), g));
+            w.assign(tf.sub(w, tf.mul(config.nesterov ? tf.add(g, tf.mul(v, m)) : v, lr)));
+          } else if (config.kind === 'adam') {
+            const b1 = config.beta1 ?? 0.9;
+            const b2 = config.beta2 ?? 0.999;
+            const eps = config.epsilon ?? 1e-8;
+            const [m, v] = slot(name, w, 2) as [tf.Variable, tf.Variable];
+            m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+            v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+            const mh = tf.div(m, 1 - b1 ** step);
+            const vh = tf.div(v, 1 - b2 ** step);
+            w.assign(tf.sub(w, tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), eps)), lr)));
+          } else {
+            const mom = config.momentum ?? 0;
+            if (mom === 0) {
+              w.assign(tf.sub(w, tf.mul(tf.sign(g), lr)));
+              continue;
+            }
+            const [v] = slot(name, w, 1) as [tf.Variable];
+            v.assign(tf.add(tf.mul(v, mom), tf.mul(g, 1 - mom)));
+            w.assign(tf.sub(w, tf.mul(tf.sign(v), lr)));
+          }
+        }
+      });
+    },
+    async state() {
+      const out: OptimizerState['slots'] = {};
+      for (const [name, vs] of slots) {
+        for (let i = 0; i < vs.length; i++) {
+          const v = vs[i] as tf.Variable;
+          out[`${name}#${i}`] = { shape: v.shape, values: Array.from(await v.data()) };
+        }
+      }
+      return { kind: config.kind, step, slots: out };
+    },
+    restore(s) {
+      if (s.kind !== config.kind) throw new Error(`checkpoint optimizer is ${s.kind}, this run uses ${config.kind}`);
+      for (const vs of slots.values()) vs.forEach((v) => v.dispose());
+      slots.clear();
+      step = s.step;
+      const byName = new Map<string, Array<{ i: number; shape: number[]; values: number[] }>>();
+      for (const [key, v] of Object.entries(s.slots)) {
+        const at = key.lastIndexOf('#');
+        const list = byName.get(key.slice(0, at)) ?? [];
+        list.push({ i: Number(key.slice(at + 1)), ...v });
+        byName.set(key.slice(0, at), list);
+      }
+      for (const [name, list] of byName) {
+        list.sort((a, b) => a.i - b.i);
+        slots.set(name, list.map((x) => tf.variable(tf.tensor(x.values, x.shape, 'float32'), false)));
+      }
+    },
+    dispose() {
+      for (const vs of slots.values()) vs.forEach((v) => v.dispose());
+      slots.clear();
+    },
+  };
+}
