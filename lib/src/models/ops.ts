@@ -4,6 +4,19 @@ import type { LayerPrecision } from '../quant/precision';
 import type { ParamStore } from './params';
 import type { ForwardContext, LayerSpec } from './spec';
 
+/**
+ * Every `s`-th pixel of an NHWC tensor, starting at 0 (x[:, ::s, ::s, :]), built from reshape and
+ * slice so that it is differentiable (tfjs has no StridedSlice gradient).
+ */
+export function subsample(x: tf.Tensor4D, s: number): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const H = Math.ceil(h / s) * s;
+  const W = Math.ceil(w / s) * s;
+  const xp = H !== h || W !== w ? tf.pad(x, [[0, 0], [0, H - h], [0, W - w], [0, 0]]) : x;
+  const grouped = tf.reshape(xp, [b * (H / s), s, W / s, s * c]);
+  return tf.reshape(tf.slice(grouped, [0, 0, 0, 0], [-1, 1, -1, c]), [b, H / s, W / s, c]) as tf.Tensor4D;
+}
+
 /** Mutable spec list while a model is built. */
 export class Builder {
   readonly layers: LayerSpec[] = [];
@@ -75,6 +88,16 @@ function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
 /** Runs a conv or depthwise layer (float or quantized per the context), with its bias when declared. */
 export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', override?: LayerPrecision): tf.Tensor4D {
   const w = store.get(spec.weight) as tf.Tensor4D;
+  const input = x;
+  if (stride > 1 && w.shape[0] === 1 && w.shape[1] === 1) {
+    // A strided 1x1 convolution reads every stride-th pixel (no padding either way): subsample, then
+    // convolve with stride 1. Same result and MACs; it also avoids a native crash: tfjs-node 4.22 on
+    // TensorFlow 2.21 corrupts memory in Conv2DBackpropFilter of 1x1 stride-2 convolutions for some
+    // batch sizes (seen with 7 and 25).
+    x = subsample(x, stride);
+    stride = 1;
+    pad = 'valid';
+  }
   const p = precisionOf(ctx, spec, override);
   let y: tf.Tensor4D;
   if (spec.kind === 'depthwise') {
@@ -84,7 +107,7 @@ export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
   }
   if (store.has(`${spec.name}/b`)) y = tf.add(y, store.get(`${spec.name}/b`));
   ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p });
-  ctx.observe?.(spec, x, y);
+  ctx.observe?.(spec, input, y);
   return y;
 }
 
