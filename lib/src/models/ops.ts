@@ -17,6 +17,20 @@ export function subsample(x: tf.Tensor4D, s: number): tf.Tensor4D {
   return tf.reshape(tf.slice(grouped, [0, 0, 0, 0], [-1, 1, -1, c]), [b, H / s, W / s, c]) as tf.Tensor4D;
 }
 
+const reluOp = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const x = args[0] as tf.Tensor;
+  const save = args[1] as tf.GradSaveFunc;
+  const y = tf.relu(x);
+  save([y]);
+  // dy * 1[y > 0] as sign(y) (y >= 0): two native ops, where tfjs' own Relu gradient (Step) costs a fifth of a ResNet step.
+  return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.sign(saved[0] as tf.Tensor)) };
+}) as Parameters<typeof tf.customGrad>[0]);
+
+/** ReLU with a cheaper backward pass (same values and gradients as `tf.relu`). */
+export function relu<T extends tf.Tensor>(x: T): T {
+  return reluOp(x) as T;
+}
+
 /** Mutable spec list while a model is built. */
 export class Builder {
   readonly layers: LayerSpec[] = [];

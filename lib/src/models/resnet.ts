@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { ParamStore } from './params';
-import { Builder, runBatchNorm, runConv, runDense, runGrouped } from './ops';
+import { Builder, relu, runBatchNorm, runConv, runDense, runGrouped } from './ops';
 import type { BlockSpec, ForwardContext, LayerSpec, Model } from './spec';
 import type { LayerPrecision } from '../quant/precision';
 
@@ -79,10 +79,10 @@ export function cifarResNet(options: ResNetOptions): Model {
 
   function blockBody(bl: BlockLayers, x: tf.Tensor4D, ctx: ForwardContext, p: LayerPrecision | undefined): tf.Tensor4D {
     const name = bl.spec.name;
-    let h = tf.relu(runBatchNorm(store, `${name}/bn1`, runConv(store, bl.conv1, x, ctx, bl.stride, 'same', p), ctx)) as tf.Tensor4D;
+    let h = relu(runBatchNorm(store, `${name}/bn1`, runConv(store, bl.conv1, x, ctx, bl.stride, 'same', p), ctx)) as tf.Tensor4D;
     h = runBatchNorm(store, `${name}/bn2`, runConv(store, bl.conv2, h, ctx, 1, 'same', p), ctx);
     const shortcut = bl.proj ? runBatchNorm(store, `${name}/proj-bn`, runConv(store, bl.proj, x, ctx, bl.stride, 'same', p), ctx) : x;
-    return tf.relu(tf.add(h, shortcut)) as tf.Tensor4D;
+    return relu(tf.add(h, shortcut)) as tf.Tensor4D;
   }
 
   return {
@@ -93,7 +93,7 @@ export function cifarResNet(options: ResNetOptions): Model {
     blocks: blocks.map((bl) => bl.spec),
     params: store,
     apply(input: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-      let x = tf.relu(runBatchNorm(store, 'bn1', runConv(store, stem, input as tf.Tensor4D, ctx, 1, 'same'), ctx)) as tf.Tensor4D;
+      let x = relu(runBatchNorm(store, 'bn1', runConv(store, stem, input as tf.Tensor4D, ctx, 1, 'same'), ctx)) as tf.Tensor4D;
       for (const bl of blocks) {
         const plan = ctx.blockPlan?.(bl.spec, x);
         if (!plan) {
