@@ -146,3 +146,21 @@ describe('other models', () => {
     m.params.dispose();
   });
 });
+
+describe('language-model evaluation', () => {
+  it('batchify, BPTT windows and perplexity of an untrained model near the vocabulary size', async () => {
+    const { batchify, bpttWindows, evaluatePerplexity } = await import('../lib/src/train/language-model');
+    const ids = Int32Array.from({ length: 103 }, (_, i) => i % 7);
+    const b = batchify(ids, 4);
+    expect([b.rows, b.length]).toEqual([4, 25]);
+    const windows = [...bpttWindows(b, 10)];
+    expect(windows.map((w) => w.steps)).toEqual([10, 10, 4]);
+    expect(windows[0]!.target[0]).toBe(b.data[1]);
+    const m = lstmLanguageModel({ vocabSize: 7, embedding: 4, hidden: [6], steps: 10, initRange: 0.01 });
+    const r = evaluatePerplexity(m, ids, { batch: 4, steps: 10 });
+    expect(r.tokens).toBe(4 * 24);
+    expect(r.perplexity).toBeGreaterThan(6.5);
+    expect(r.perplexity).toBeLessThan(7.5);
+    m.params.dispose();
+  });
+});

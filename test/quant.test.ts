@@ -149,3 +149,43 @@ describe('quantized layers (straight-through estimator)', () => {
     vals(gb!).forEach((v, i) => expect(v).toBeCloseTo(vals(tf.matMul(q(a), q(g), true, false))[i]!, 4));
   });
 });
+
+describe('running ranges and per-layer statistics', () => {
+  it('training updates running activation ranges; evaluation quantizes with them', async () => {
+    const { RunningRanges } = await import('../lib/src/quant/layers');
+    const { cifarResNet } = await import('../lib/src/models/resnet');
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    const ranges = new RunningRanges(0.5);
+    const quant = { ...defaultQuantConfig(1), ranges };
+    const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 2);
+    tf.tidy(() => void m.apply(x, { training: true, quant, precision: () => fwbw(4, 8) }));
+    const snap = ranges.snapshot();
+    expect(Object.keys(snap)).toContain('conv1');
+    expect(snap['conv1']).toBeGreaterThan(0);
+    // In evaluation, a layer input of 10x the training scale is clipped at the running range.
+    const evalOut = tf.tidy(() => m.apply(tf.mul(x, 10), { training: false, quant, precision: () => fwbw(4, 8) }).arraySync());
+    expect(ranges.snapshot()).toEqual(snap);
+    const dynamicOut = tf.tidy(() => m.apply(tf.mul(x, 10), { training: false, quant: defaultQuantConfig(1), precision: () => fwbw(4, 8) }).arraySync());
+    expect(evalOut).toHaveLength(4);
+    expect(evalOut).not.toEqual(dynamicOut);
+    ranges.dispose();
+    m.params.dispose();
+  });
+
+  it('per-layer SNR falls as bits fall', async () => {
+    const { layerQuantStats } = await import('../lib/src/quant/layer-stats');
+    const { cifarResNet } = await import('../lib/src/models/resnet');
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 2);
+    const s8 = layerQuantStats(m, x, () => fwbw(8, 8));
+    const s4 = layerQuantStats(m, x, () => fwbw(4, 8));
+    expect(s8.map((s) => s.layer)).toEqual(m.layers.map((l) => l.name));
+    s8.forEach((s, i) => {
+      expect(s.weights.snrDb).toBeGreaterThan(s4[i]!.weights.snrDb);
+      expect(s.activations.snrDb).toBeGreaterThan(s4[i]!.activations.snrDb);
+    });
+    // Post-ReLU inputs have many zeros.
+    expect(s8[1]!.activations.zeroFraction).toBeGreaterThan(0.2);
+    m.params.dispose();
+  });
+});

@@ -96,7 +96,7 @@ function precisionOf(ctx: ForwardContext, spec: LayerSpec, override: LayerPrecis
 
 function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
   if (!ctx.quant) throw new Error(`layer ${spec.name}: a precision below 32 bits needs ctx.quant (the quantization settings)`);
-  return ctx.quant;
+  return ctx.quant.ranges ? { ...ctx.quant, key: spec.name, training: ctx.training } : ctx.quant;
 }
 
 /** Runs a conv or depthwise layer (float or quantized per the context), with its bias when declared. */

@@ -14,6 +14,46 @@ export interface QuantConfig {
   readonly weightRange: RangeMode;
   /** Next seed for stochastic rounding; advanced deterministically by the caller. */
   readonly nextSeed: () => number;
+  /**
+   * Running activation ranges: in training, each layer's input range (max|x|, averaged per sample as
+   * configured) updates an exponential moving average; in evaluation the average is the fixed range.
+   */
+  readonly ranges?: RunningRanges;
+  /** Set by the model for each layer: its name (key of the running range) and the mode. */
+  readonly key?: string;
+  readonly training?: boolean;
+}
+
+/** Exponential moving averages of activation ranges by layer (momentum 0.9 by default). */
+export class RunningRanges {
+  private readonly values = new Map<string, tf.Variable>();
+  constructor(readonly momentum = 0.9) {}
+
+  /** Folds the symmetric range of `x` (per `range` mode) into the average for `key`. */
+  update(key: string, x: tf.Tensor, range: RangeMode): void {
+    tf.tidy(() => {
+      const axes = Array.from({ length: x.rank - 1 }, (_, i) => i + 1);
+      const m = range === 'sample-mean' && x.rank > 1 ? tf.mean(tf.max(tf.abs(x), axes)) : tf.max(tf.abs(x));
+      const v = this.values.get(key);
+      if (!v) this.values.set(key, tf.variable(m, false));
+      else v.assign(tf.add(tf.mul(v, this.momentum), tf.mul(m, 1 - this.momentum)));
+    });
+  }
+
+  /** The averaged max|x| of `key`, if seen in training. */
+  get(key: string): tf.Scalar | undefined {
+    return this.values.get(key) as tf.Scalar | undefined;
+  }
+
+  /** Current averages as numbers (for inspection and checkpoints). */
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.values].map(([k, v]) => [k, v.dataSync()[0] as number]));
+  }
+
+  dispose(): void {
+    for (const v of this.values.values()) v.dispose();
+    this.values.clear();
+  }
 }
 
 /** A deterministic seed source for stochastic rounding. */
@@ -30,6 +70,19 @@ export function defaultQuantConfig(seed: number): QuantConfig {
 function qa(x: tf.Tensor, bits: number, cfg: QuantConfig, rounding: Rounding, range: RangeMode): tf.Tensor {
   if (bits >= 32) return x;
   return quantize(x, { bits, mode: 'symmetric', range, rounding, seed: rounding === 'stochastic' ? cfg.nextSeed() : undefined });
+}
+
+/** Forward activation quantizer: uses and updates the layer's running range when configured. */
+function qIn(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
+  if (bits >= 32) return x;
+  if (cfg.ranges && cfg.key) {
+    if (cfg.training) cfg.ranges.update(cfg.key, x, cfg.activationRange);
+    else {
+      const fixedMax = cfg.ranges.get(cfg.key);
+      if (fixedMax) return quantize(x, { bits, mode: 'symmetric', rounding: cfg.forwardRounding, fixedMax, seed: cfg.forwardRounding === 'stochastic' ? cfg.nextSeed() : undefined });
+    }
+  }
+  return qa(x, bits, cfg, cfg.forwardRounding, cfg.activationRange);
 }
 
 type BinaryGradFunc = (a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
@@ -56,7 +109,7 @@ export interface ConvAttrs {
  */
 export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
   const op = binaryCustomGrad((xi, wi, save) => {
-    const xq = qa(xi, p.activation, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D;
+    const xq = qIn(xi, p.activation, cfg) as tf.Tensor4D;
     const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D;
     const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D);
     save([xw, wq]);
@@ -82,7 +135,7 @@ export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p:
 /** Quantized depthwise conv2d (channel multiplier 1), same scheme as {@link quantConv2d}. */
 export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
   const op = binaryCustomGrad((xi, wi, save) => {
-    const xq = qa(xi, p.activation, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D;
+    const xq = qIn(xi, p.activation, cfg) as tf.Tensor4D;
     const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D;
     const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D);
     save([xw, wq]);
@@ -113,7 +166,7 @@ export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: Conv
 /** Quantized dense layer x [n, in] * w [in, out], same scheme as {@link quantConv2d}. */
 export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, cfg: QuantConfig): tf.Tensor2D {
   const op = binaryCustomGrad((xi, wi, save) => {
-    const xq = qa(xi, p.activation, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor2D;
+    const xq = qIn(xi, p.activation, cfg) as tf.Tensor2D;
     const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor2D;
     const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor2D);
     save([xw, wq]);

@@ -20,8 +20,10 @@ export interface QuantizeOptions {
   readonly rounding?: Rounding;
   /** Seed for stochastic rounding (required with `stochastic`). */
   readonly seed?: number;
-  /** A fixed range [lo, hi] (e.g. running ranges in evaluation), overriding `range`. */
+  /** A fixed range [lo, hi], overriding `range`. */
   readonly fixedRange?: readonly [number, number];
+  /** A fixed symmetric range max|x| held in a tensor (running ranges in evaluation), overriding `range`. */
+  readonly fixedMax?: tf.Scalar;
 }
 
 /**
@@ -122,9 +124,11 @@ export function quantize(x: tf.Tensor, options: QuantizeOptions): tf.Tensor {
   return tf.tidy(() => {
     const symmetric = (options.mode ?? 'symmetric') === 'symmetric';
     if (symmetric && bits < 2) throw new ConfigError('bits', bits, 'at least 2 for a symmetric grid (use sign() for 1 bit)');
-    const { lo, hi } = options.fixedRange
-      ? { lo: tf.scalar(options.fixedRange[0]), hi: tf.scalar(options.fixedRange[1]) }
-      : rangeOf(x, options.range ?? 'tensor', symmetric);
+    const { lo, hi } = options.fixedMax
+      ? { lo: tf.neg(options.fixedMax), hi: options.fixedMax }
+      : options.fixedRange
+        ? { lo: tf.scalar(options.fixedRange[0]), hi: tf.scalar(options.fixedRange[1]) }
+        : rangeOf(x, options.range ?? 'tensor', symmetric);
     const rounding = options.rounding ?? 'nearest';
     const eps = 1e-12;
     if (symmetric) {

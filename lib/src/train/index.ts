@@ -5,3 +5,4 @@ export * from './evaluate';
 export * from './swa';
 export * from './checkpoint';
 export * from './trainer';
+export * from './language-model';
