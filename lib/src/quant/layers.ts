@@ -94,6 +94,21 @@ function binaryCustomGrad(f: BinaryGradFunc): (a: tf.Tensor, b: tf.Tensor) => tf
   return (a, b) => g(a, b);
 }
 
+/** Forward operands of a quantized product: Q_a(x), Q_w(w), and the activations kept for the weight gradient. */
+function forwardOperands<T extends tf.Tensor>(xi: tf.Tensor, wi: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { xq: T; wq: T; xw: T } {
+  const xq = qIn(xi, p.activation, cfg) as T;
+  const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as T;
+  const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as T);
+  return { xq, wq, xw };
+}
+
+/** The output gradient quantized for error propagation and for the weight gradient (once when the widths agree). */
+function outputGradients<T extends tf.Tensor>(dy: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { dyE: T; dyW: T } {
+  const dyE = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as T;
+  const dyW = p.gradWeight === p.gradError ? dyE : (qa(dy, p.gradWeight, cfg, cfg.gradientRounding, cfg.activationRange) as T);
+  return { dyE, dyW };
+}
+
 /** Convolution geometry. */
 export interface ConvAttrs {
   readonly strides: number;
@@ -109,16 +124,13 @@ export interface ConvAttrs {
  */
 export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
   const op = binaryCustomGrad((xi, wi, save) => {
-    const xq = qIn(xi, p.activation, cfg) as tf.Tensor4D;
-    const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D;
-    const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D);
+    const { xq, wq, xw } = forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
     save([xw, wq]);
     return {
       value: tf.conv2d(xq, wq, attrs.strides, attrs.pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const dyE = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor4D;
-        const dyW = p.gradWeight === p.gradError ? dyE : (qa(dy, p.gradWeight, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor4D);
+        const { dyE, dyW } = outputGradients<tf.Tensor4D>(dy, p, cfg);
         const dx = tf.conv2dTranspose(dyE, ws, xs.shape, attrs.strides, attrs.pad);
         const dw = tf.engine().runKernel(
           tf.Conv2DBackpropFilter,
@@ -135,16 +147,13 @@ export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p:
 /** Quantized depthwise conv2d (channel multiplier 1), same scheme as {@link quantConv2d}. */
 export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
   const op = binaryCustomGrad((xi, wi, save) => {
-    const xq = qIn(xi, p.activation, cfg) as tf.Tensor4D;
-    const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D;
-    const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor4D);
+    const { xq, wq, xw } = forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
     save([xw, wq]);
     return {
       value: tf.depthwiseConv2d(xq, wq, attrs.strides, attrs.pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const dyE = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange);
-        const dyW = p.gradWeight === p.gradError ? dyE : qa(dy, p.gradWeight, cfg, cfg.gradientRounding, cfg.activationRange);
+        const { dyE, dyW } = outputGradients<tf.Tensor>(dy, p, cfg);
         const common = { strides: attrs.strides, pad: attrs.pad, dilations: 1, dimRoundingMode: undefined };
         const dx = tf.engine().runKernel(
           tf.DepthwiseConv2dNativeBackpropInput,
@@ -166,16 +175,13 @@ export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: Conv
 /** Quantized dense layer x [n, in] * w [in, out], same scheme as {@link quantConv2d}. */
 export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, cfg: QuantConfig): tf.Tensor2D {
   const op = binaryCustomGrad((xi, wi, save) => {
-    const xq = qIn(xi, p.activation, cfg) as tf.Tensor2D;
-    const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor2D;
-    const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as tf.Tensor2D);
+    const { xq, wq, xw } = forwardOperands<tf.Tensor2D>(xi, wi, p, cfg);
     save([xw, wq]);
     return {
       value: tf.matMul(xq, wq),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-        const dyE = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor2D;
-        const dyW = p.gradWeight === p.gradError ? dyE : (qa(dy, p.gradWeight, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor2D);
+        const { dyE, dyW } = outputGradients<tf.Tensor2D>(dy, p, cfg);
         return [tf.matMul(dyE, ws, false, true), tf.matMul(xs, dyW, true, false)];
       },
     };
