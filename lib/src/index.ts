@@ -15,5 +15,6 @@ export * from './models';
 export * from './quant';
 export * from './cost';
 export * from './train';
+export * from './techniques';
 /** The tfjs-core namespace ecotrain computes with (one shared copy; the backend is chosen by `initBackend`). */
 export * as tf from '@tensorflow/tfjs-core';

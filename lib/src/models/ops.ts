@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { quantConv2d, quantDepthwiseConv2d, quantMatMul } from '../quant/layers';
 import type { LayerPrecision } from '../quant/precision';
 import type { ParamStore } from './params';
-import type { ForwardContext, LayerSpec } from './spec';
+import type { BlockGroup, ForwardContext, LayerSpec } from './spec';
 
 /**
  * Every `s`-th pixel of an NHWC tensor, starting at 0 (x[:, ::s, ::s, :]), built from reshape and
@@ -96,7 +96,7 @@ function precisionOf(ctx: ForwardContext, spec: LayerSpec, override: LayerPrecis
 
 function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
   if (!ctx.quant) throw new Error(`layer ${spec.name}: a precision below 32 bits needs ctx.quant (the quantization settings)`);
-  return ctx.quant.ranges ? { ...ctx.quant, key: spec.name, training: ctx.training } : ctx.quant;
+  return { ...ctx.quant, key: spec.name, training: ctx.training };
 }
 
 /** Runs a conv or depthwise layer (float or quantized per the context), with its bias when declared. */
@@ -185,6 +185,18 @@ export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ct
   return y;
 }
 
+function isIdentityOrder(idx: Int32Array): boolean {
+  for (let i = 0; i < idx.length; i++) if (idx[i] !== i) return false;
+  return true;
+}
+
+/** Scales a residual branch [n, h, w, c] by a group's `residualScale` (number or per-example tensor). */
+export function scaleResidual(h: tf.Tensor4D, scale: number | tf.Tensor1D | undefined): tf.Tensor4D {
+  if (scale === undefined || scale === 1) return h;
+  if (typeof scale === 'number') return tf.mul(h, scale) as tf.Tensor4D;
+  return tf.mul(h, tf.reshape(scale, [-1, 1, 1, 1])) as tf.Tensor4D;
+}
+
 /**
  * Runs `body` on the inputs of each group of a block plan and reassembles the batch; inputs in no
  * group get `skip(x)` (the identity for skippable blocks). Work is done only for the inputs that
@@ -192,8 +204,8 @@ export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ct
  */
 export function runGrouped(
   x: tf.Tensor4D,
-  groups: ReadonlyArray<{ indices: Int32Array; precision?: LayerPrecision }>,
-  body: (xs: tf.Tensor4D, precision: LayerPrecision | undefined) => tf.Tensor4D,
+  groups: ReadonlyArray<BlockGroup>,
+  body: (xs: tf.Tensor4D, group: BlockGroup) => tf.Tensor4D,
   skip: (xs: tf.Tensor4D) => tf.Tensor4D,
 ): tf.Tensor4D {
   const n = x.shape[0];
@@ -205,13 +217,13 @@ export function runGrouped(
       owner[i] = gi;
     }),
   );
-  if (groups.length === 1 && groups[0]!.indices.length === n) return body(x, groups[0]!.precision);
+  if (groups.length === 1 && groups[0]!.indices.length === n && isIdentityOrder(groups[0]!.indices)) return body(x, groups[0]!);
   const parts: tf.Tensor4D[] = [];
   const position = new Int32Array(n);
   let offset = 0;
   groups.forEach((g) => {
     if (g.indices.length === 0) return;
-    parts.push(body(tf.gather(x, tf.tensor1d(g.indices, 'int32')) as tf.Tensor4D, g.precision));
+    parts.push(body(tf.gather(x, tf.tensor1d(g.indices, 'int32')) as tf.Tensor4D, g));
     g.indices.forEach((i, k) => (position[i] = offset + k));
     offset += g.indices.length;
   });

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { ParamStore } from './params';
-import { Builder, relu, runBatchNorm, runConv, runDense, runGrouped } from './ops';
-import type { BlockSpec, ForwardContext, LayerSpec, Model } from './spec';
+import { Builder, relu, runBatchNorm, runConv, runDense, runGrouped, scaleResidual } from './ops';
+import type { BlockGroup, BlockSpec, ForwardContext, LayerSpec, Model } from './spec';
 import type { LayerPrecision } from '../quant/precision';
 
 /** Depths of CIFAR ResNets (6n + 2) that the papers use. */
@@ -77,12 +77,13 @@ export function cifarResNet(options: ResNetOptions): Model {
   }
   const fc = b.dense('fc', shape[2] as number, numClasses);
 
-  function blockBody(bl: BlockLayers, x: tf.Tensor4D, ctx: ForwardContext, p: LayerPrecision | undefined): tf.Tensor4D {
+  function blockBody(bl: BlockLayers, x: tf.Tensor4D, ctx: ForwardContext, group: BlockGroup | undefined): tf.Tensor4D {
+    const p: LayerPrecision | undefined = group?.precision;
     const name = bl.spec.name;
     let h = relu(runBatchNorm(store, `${name}/bn1`, runConv(store, bl.conv1, x, ctx, bl.stride, 'same', p), ctx)) as tf.Tensor4D;
     h = runBatchNorm(store, `${name}/bn2`, runConv(store, bl.conv2, h, ctx, 1, 'same', p), ctx);
     const shortcut = bl.proj ? runBatchNorm(store, `${name}/proj-bn`, runConv(store, bl.proj, x, ctx, bl.stride, 'same', p), ctx) : x;
-    return relu(tf.add(h, shortcut)) as tf.Tensor4D;
+    return relu(tf.add(scaleResidual(h, group?.residualScale), shortcut)) as tf.Tensor4D;
   }
 
   return {
@@ -104,7 +105,7 @@ export function cifarResNet(options: ResNetOptions): Model {
         if (!bl.spec.skippable && covered < x.shape[0]) {
           throw new Error(`block ${bl.spec.name} changes shape and cannot be skipped; its plan must cover all ${x.shape[0]} inputs`);
         }
-        x = runGrouped(x, plan.groups, (xs, p) => blockBody(bl, xs, ctx, p), (xs) => xs);
+        x = runGrouped(x, plan.groups, (xs, g) => blockBody(bl, xs, ctx, g), (xs) => xs);
       }
       const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;
       return runDense(store, fc, pooled, ctx);

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { ParamStore } from './params';
-import { Builder, runBatchNorm, runConv, runDense, runGrouped } from './ops';
-import type { BlockSpec, ForwardContext, Model } from './spec';
+import { Builder, runBatchNorm, runConv, runDense, runGrouped, scaleResidual } from './ops';
+import type { BlockGroup, BlockSpec, ForwardContext, Model } from './spec';
 import type { LayerPrecision } from '../quant/precision';
 
 /** LeNet-5 as in Caffe's MNIST example: conv 5x5x20, max-pool, conv 5x5x50, max-pool, fc 500, ReLU, fc 10. */
@@ -164,12 +164,13 @@ export function mobileNetV2(options: { seed?: number; numClasses?: number; width
   b.batchNorm('bn-last', 1280);
   const fc = b.dense('fc', 1280, numClasses);
   const relu6 = (x: tf.Tensor4D) => tf.clipByValue(x, 0, 6) as tf.Tensor4D;
-  function body(bl: IR, x: tf.Tensor4D, ctx: ForwardContext, p: LayerPrecision | undefined): tf.Tensor4D {
+  function body(bl: IR, x: tf.Tensor4D, ctx: ForwardContext, group: BlockGroup | undefined): tf.Tensor4D {
+    const p: LayerPrecision | undefined = group?.precision;
     const n = bl.spec.name;
     let h = bl.expand ? relu6(runBatchNorm(store, `${n}/expand-bn`, runConv(store, bl.expand, x, ctx, 1, 'same', p), ctx)) : x;
     h = relu6(runBatchNorm(store, `${n}/dw-bn`, runConv(store, bl.dw, h, ctx, bl.stride, 'same', p), ctx));
     h = runBatchNorm(store, `${n}/project-bn`, runConv(store, bl.project, h, ctx, 1, 'same', p), ctx);
-    return bl.residual ? (tf.add(h, x) as tf.Tensor4D) : h;
+    return bl.residual ? (tf.add(scaleResidual(h, group?.residualScale), x) as tf.Tensor4D) : h;
   }
   return {
     name: wm === 1 ? 'MobileNetV2' : `MobileNetV2-x${wm}`,
@@ -189,7 +190,7 @@ export function mobileNetV2(options: { seed?: number; numClasses?: number; width
         if (!bl.residual && plan.groups.reduce((a, g) => a + g.indices.length, 0) < x.shape[0]) {
           throw new Error(`block ${bl.spec.name} has no residual connection and cannot be skipped`);
         }
-        x = runGrouped(x, plan.groups, (xs, p) => body(bl, xs, ctx, p), (xs) => xs);
+        x = runGrouped(x, plan.groups, (xs, g) => body(bl, xs, ctx, g), (xs) => xs);
       }
       x = relu6(runBatchNorm(store, 'bn-last', runConv(store, last, x, ctx, 1, 'same'), ctx));
       return runDense(store, fc, tf.mean(x, [1, 2]) as tf.Tensor2D, ctx);

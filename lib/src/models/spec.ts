@@ -45,6 +45,12 @@ export interface BlockGroup {
   readonly indices: Int32Array;
   /** Precision for the block's layers for these inputs (undefined: the run's default). */
   readonly precision?: LayerPrecision;
+  /**
+   * Multiplier of the residual branch for these inputs: a number (stochastic depth's survival
+   * probability at test time) or a tensor [n] in group order (a gate whose forward value is 1 and
+   * whose gradient reaches the gate network).
+   */
+  readonly residualScale?: number | tf.Tensor1D;
 }
 
 /** How a batch executes a block: the groups; inputs in no group skip it (identity). */

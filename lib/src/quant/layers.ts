@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type LayerPrecision } from './precision';
-import { quantize, type RangeMode, type Rounding } from './quantizers';
+import { mostSignificantBits, quantize, type RangeMode, type Rounding } from './quantizers';
 
 /** How quantized layers quantize: shared by all layers of a run. */
 export interface QuantConfig {
@@ -19,9 +19,43 @@ export interface QuantConfig {
    * configured) updates an exponential moving average; in evaluation the average is the fixed range.
    */
   readonly ranges?: RunningRanges;
-  /** Set by the model for each layer: its name (key of the running range) and the mode. */
+  /** Set by the model for each layer: its name (key of running ranges and statistics) and the mode. */
   readonly key?: string;
   readonly training?: boolean;
+  /**
+   * Predictive sign gradient (E²-Train PSG): the weight gradient becomes a sign, predicted from the
+   * most significant bits of the activations (`activationWeightGrad` of `activation` bits) and of the
+   * output gradient (`gradWeight` of `gradError` bits) where the prediction is at least
+   * beta x max|prediction|, else the sign of the full-precision weight gradient (Eq. 2).
+   */
+  readonly psg?: PsgSettings;
+}
+
+/** Settings and statistics sink of PSG (see {@link QuantConfig.psg}). */
+export interface PsgSettings {
+  readonly beta: number;
+  /** Receives, per layer and step, the fraction of signs decided by the predictor and the fraction of those that disagree with the full gradient's sign (scalars the receiver must dispose). */
+  readonly record?: (layer: string, predicted: tf.Scalar, disagree: tf.Scalar) => void;
+}
+
+/**
+ * PSG's weight gradient (Eq. 2) from the full-precision weight gradient and its MSB prediction:
+ * sign(gMsb) where |gMsb| >= beta * max|gMsb|, else sign(gFull). Records statistics when asked.
+ */
+export function psgWeightGradient(gFull: tf.Tensor, gMsb: tf.Tensor, psg: PsgSettings, layer: string): tf.Tensor {
+  return tf.tidy(() => {
+    const a = tf.abs(gMsb);
+    const mask = tf.greaterEqual(a, tf.mul(tf.max(a), psg.beta));
+    const sMsb = tf.sign(gMsb);
+    const sFull = tf.sign(gFull);
+    if (psg.record) {
+      const m = tf.cast(mask, 'float32');
+      const predicted = tf.mean(m) as tf.Scalar;
+      const disagree = tf.div(tf.sum(tf.mul(m, tf.cast(tf.notEqual(sMsb, sFull), 'float32'))), tf.maximum(tf.sum(m), 1)) as tf.Scalar;
+      psg.record(layer, tf.keep(predicted), tf.keep(disagree));
+    }
+    return tf.where(mask, sMsb, sFull);
+  });
 }
 
 /** Exponential moving averages of activation ranges by layer (momentum 0.9 by default). */
@@ -123,6 +157,7 @@ export interface ConvAttrs {
  * Quantizers pass gradients straight through.
  */
 export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
+  if (cfg.psg) return psgConv2d(x, w, attrs, p, cfg, cfg.psg);
   const op = binaryCustomGrad((xi, wi, save) => {
     const { xq, wq, xw } = forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
     save([xw, wq]);
@@ -138,6 +173,40 @@ export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p:
           { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', filterShape: ws.shape } as unknown as tf.NamedAttrMap,
         ) as tf.Tensor;
         return [dx, dw];
+      },
+    };
+  });
+  return op(x, w) as tf.Tensor4D;
+}
+
+function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, shape: number[], attrs: ConvAttrs): tf.Tensor {
+  return tf.engine().runKernel(
+    tf.Conv2DBackpropFilter,
+    { x, dy } as unknown as tf.NamedTensorMap,
+    { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', filterShape: shape } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor;
+}
+
+/** Conv2d trained with PSG: forward at `activation`/`weight` bits, input gradient at `gradError` bits, weight gradient by Eq. 2. */
+function psgConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig, psg: PsgSettings): tf.Tensor4D {
+  const op = binaryCustomGrad((xi, wi, save) => {
+    const xq = qIn(xi, p.activation, cfg) as tf.Tensor4D;
+    const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D;
+    save([xq, wq]);
+    return {
+      value: tf.conv2d(xq, wq, attrs.strides, attrs.pad),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor4D;
+        const dx = tf.conv2dTranspose(dyq, ws, xs.shape, attrs.strides, attrs.pad);
+        const gFull = filterGrad(xs, dyq, ws.shape, attrs);
+        const gMsb = filterGrad(
+          mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad) as tf.Tensor4D,
+          mostSignificantBits(dyq, Math.min(p.gradError, 31), p.gradWeight) as tf.Tensor4D,
+          ws.shape,
+          attrs,
+        );
+        return [dx, psgWeightGradient(gFull, gMsb, psg, cfg.key ?? 'conv')];
       },
     };
   });
@@ -174,6 +243,30 @@ export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: Conv
 
 /** Quantized dense layer x [n, in] * w [in, out], same scheme as {@link quantConv2d}. */
 export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, cfg: QuantConfig): tf.Tensor2D {
+  if (cfg.psg) {
+    const psg = cfg.psg;
+    const op = binaryCustomGrad((xi, wi, save) => {
+      const xq = qIn(xi, p.activation, cfg) as tf.Tensor2D;
+      const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor2D;
+      save([xq, wq]);
+      return {
+        value: tf.matMul(xq, wq),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+          const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor2D;
+          const gFull = tf.matMul(xs, dyq, true, false);
+          const gMsb = tf.matMul(
+            mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad) as tf.Tensor2D,
+            mostSignificantBits(dyq, Math.min(p.gradError, 31), p.gradWeight) as tf.Tensor2D,
+            true,
+            false,
+          );
+          return [tf.matMul(dyq, ws, false, true), psgWeightGradient(gFull, gMsb, psg, cfg.key ?? 'dense')];
+        },
+      };
+    });
+    return op(x, w) as tf.Tensor2D;
+  }
   const op = binaryCustomGrad((xi, wi, save) => {
     const { xq, wq, xw } = forwardOperands<tf.Tensor2D>(xi, wi, p, cfg);
     save([xw, wq]);

@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { BlockPlan, BlockSpec, LayerSpec, Model } from '../models/spec';
 import type { LayerPrecision } from '../quant/precision';
 import type { EnergyLedger } from '../cost/ledger';
+import type { QuantConfig } from '../quant/layers';
 
 /** Where the trainer is. */
 export interface StepInfo {
@@ -15,6 +16,8 @@ export interface StepInfo {
   /** Planned iterations of the run (for schedules). */
   readonly totalIterations: number;
   readonly lr: number;
+  /** Examples in this step's mini-batch. */
+  readonly examples: number;
   readonly model: Model;
   readonly ledger: EnergyLedger | undefined;
 }
@@ -29,7 +32,8 @@ export interface EpochInfo extends StepInfo {
 /**
  * A training technique plugged into the trainer. Every hook is optional. Order within one step
  * (techniques in the order given to the trainer):
- * 1. `shouldTrain`: if any technique returns false, the mini-batch is skipped (not trained, not charged).
+ * 1. `shouldTrain`: if any technique returns false, the mini-batch is skipped (not trained, not charged);
+ *    then each `quant` hook adjusts the step's quantization settings.
  * 2. Forward pass: `precision` and `blockPlan` of the first technique that returns a value win.
  * 3. Loss = task loss + the sum of every `lossTerm` (computed inside the gradient scope).
  * 4. Gradients pass through each `transformGradients` in order (quantize, sign, ternarize, add regularizer gradients).
@@ -38,6 +42,12 @@ export interface EpochInfo extends StepInfo {
  */
 export interface Technique {
   readonly name: string;
+  /** Expected fraction of mini-batches trained (SMD: 1 - p); the schedule's clock length is scaled by it. */
+  readonly trainFraction?: number;
+  /** Extra trainable parameters (gate networks); optimized with the model's. */
+  parameters?(): ReadonlyMap<string, tf.Variable>;
+  /** Adjusts the quantization settings of this step (e.g. PSG's predictor mode). */
+  quant?(cfg: QuantConfig, info: StepInfo): QuantConfig;
   shouldTrain?(info: StepInfo): boolean;
   precision?(layer: LayerSpec, info: StepInfo): LayerPrecision | undefined;
   blockPlan?(block: BlockSpec, x: tf.Tensor4D, info: StepInfo): BlockPlan | undefined;

@@ -29,7 +29,10 @@ export interface TrainConfig {
   readonly train: ImageDataset;
   readonly validation?: ImageDataset;
   readonly batchSize: number;
+  /** Epochs over the training set (the last may be cut short by `iterations`). */
   readonly epochs: number;
+  /** Train exactly this many iterations instead of `epochs` full epochs (the schedule spans them). */
+  readonly iterations?: number;
   /** Base learning rate (the schedule scales it). */
   readonly lr: number;
   readonly optimizer: OptimizerConfig;
@@ -47,6 +50,8 @@ export interface TrainConfig {
   readonly swa?: { readonly start: number; readonly every: number };
   /** Checkpoint file, written atomically every `every` iterations and at the end; `resume` continues from it. */
   readonly checkpoint?: { readonly file: string; readonly every: number; readonly resume?: boolean };
+  /** Forward settings of validation passes (e.g. SLU's gates for dynamic inference, a quantized precision). */
+  readonly evalContext?: Omit<ForwardContext, 'training'>;
   /** JSON-lines run log. */
   readonly runLog?: string;
   /** Log a line every this many iterations (default 50). */
@@ -111,6 +116,10 @@ export function checkTrainConfig(c: TrainConfig): void {
     posInt(c.swa.every, 'swa.every');
   }
   if (c.checkpoint) posInt(c.checkpoint.every, 'checkpoint.every');
+  if (c.iterations !== undefined) posInt(c.iterations, 'iterations');
+  for (const t of c.techniques ?? []) {
+    if (t.trainFraction !== undefined && !(t.trainFraction > 0 && t.trainFraction <= 1)) throw new ConfigError(`${t.name}.trainFraction`, t.trainFraction, 'a fraction in (0, 1]');
+  }
   if (c.logEvery !== undefined) posInt(c.logEvery, 'logEvery');
   if (c.train.count < c.batchSize) throw new ConfigError('batchSize', c.batchSize, `at most the training set size ${c.train.count}`);
   const shape = [c.train.height, c.train.width, c.train.channels];
@@ -144,8 +153,9 @@ function appendLog(file: string | undefined, record: object): void {
 }
 
 /** Learning-rate clock length: planned batches times the expected trained fraction of each technique. */
-export function plannedIterations(c: Pick<TrainConfig, 'train' | 'batchSize' | 'epochs' | 'techniques'>): number {
-  const frac = (c.techniques ?? []).reduce((a, t) => a * ((t as { trainFraction?: number }).trainFraction ?? 1), 1);
+export function plannedIterations(c: Pick<TrainConfig, 'train' | 'batchSize' | 'epochs' | 'techniques' | 'iterations'>): number {
+  if (c.iterations !== undefined) return c.iterations;
+  const frac = (c.techniques ?? []).reduce((a, t) => a * (t.trainFraction ?? 1), 1);
   return Math.max(1, Math.round(c.epochs * batchesPerEpoch(c.train.count, c.batchSize, true) * frac));
 }
 
@@ -161,7 +171,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   const t0 = Date.now();
   const { model } = config;
   const techniques = config.techniques ?? [];
-  const params = model.params.trainable();
+  const params = new Map(model.params.trainable());
+  for (const t of techniques) for (const [k, v] of t.parameters?.() ?? []) params.set(`${t.name}/${k}`, v);
   const optimizer = createOptimizer(config.optimizer);
   const perEpoch = batchesPerEpoch(config.train.count, config.batchSize, true);
   const totalIterations = plannedIterations(config);
@@ -192,7 +203,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     }
   }
 
-  const info = (lr: number): StepInfo => ({ ...pos, totalIterations, lr, model, ledger: config.ledger });
+  const info = (lr: number): StepInfo => ({ ...pos, totalIterations, lr, examples: config.batchSize, model, ledger: config.ledger });
 
   const saveCheckpoint = async () => {
     if (!cp) return;
@@ -216,7 +227,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   const techniqueStats = () => Object.fromEntries(techniques.filter((t) => t.stats).map((t) => [t.name, t.stats?.() ?? {}]));
   let stopped: TrainResult['stopped'] = 'completed';
 
-  outer: while (pos.epoch < config.epochs) {
+  const epochs = config.iterations !== undefined ? Number.MAX_SAFE_INTEGER : config.epochs;
+  outer: while (pos.epoch < epochs && (config.iterations === undefined || pos.iteration < config.iterations)) {
     const orderRng = createRng(`${config.seed}/order/${pos.epoch}`);
     for (const batch of batches(config.train, {
       batchSize: config.batchSize,
@@ -236,7 +248,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
         config.progress?.tick(1);
         continue;
       }
-      const quant: QuantConfig = { ...quantBase, nextSeed: seedFor(config.seed, pos.iteration) };
+      let quant: QuantConfig = { ...quantBase, nextSeed: seedFor(config.seed, pos.iteration) };
+      for (const t of techniques) if (t.quant) quant = t.quant(quant, here);
       const ctx: ForwardContext = {
         training: true,
         quant,
@@ -302,10 +315,11 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
         stopped = 'stopAfter';
         break outer;
       }
+      if (config.iterations !== undefined && pos.iteration >= config.iterations) break;
     }
     // Epoch end.
     const lr = lrAt(config.schedule, config.lr, pos.iteration, totalIterations);
-    const validation = config.validation ? await evaluate(model, config.validation, { normalize: config.normalize }) : undefined;
+    const validation = config.validation ? await evaluate(model, config.validation, { normalize: config.normalize, ctx: config.evalContext }) : undefined;
     const trainLoss = epochLoss.n > 0 ? epochLoss.sum / epochLoss.n : NaN;
     const epochInfo: EpochInfo = { ...info(lr), trainLoss, validation: validation ? { loss: validation.loss, top1: validation.top1 } : undefined };
     for (const t of techniques) t.onEpochEnd?.(epochInfo);
@@ -322,7 +336,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     recomputeBatchNormStats(model, config.train, { normalize: config.normalize, maxBatches: 50 });
   }
   await saveCheckpoint();
-  const final = config.validation ? await evaluate(model, config.validation, { normalize: config.normalize }) : undefined;
+  const final = config.validation ? await evaluate(model, config.validation, { normalize: config.normalize, ctx: config.evalContext }) : undefined;
   optimizer.dispose();
   swa?.dispose();
   config.progress?.done(final ? { top1: final.top1 } : undefined);

@@ -1,0 +1,4 @@
+export * from './smd';
+export * from './stochastic-depth';
+export * from './slu';
+export * from './psg';

@@ -1,0 +1,94 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
+import { layerStepMacs } from '../cost/macs';
+import type { LayerSpec } from '../models/spec';
+import { checkBits, type LayerPrecision } from '../quant/precision';
+import type { QuantConfig } from '../quant/layers';
+import type { StepInfo, Technique } from '../train/technique';
+
+/** Options of {@link predictiveSignGradient} (defaults: the paper's Sec. 4.4 settings). */
+export interface PsgOptions {
+  /** Adaptive threshold ratio beta (default 0.05). */
+  readonly beta?: number;
+  /** Activations and weights (default 8 bits). */
+  readonly fw?: number;
+  /** Gradients (default 16 bits). */
+  readonly bw?: number;
+  /** MSBs of the activations used by the predictor (default 4). */
+  readonly xMsb?: number;
+  /** MSBs of the output gradient used by the predictor (default 10). */
+  readonly gMsb?: number;
+}
+
+/** Per-layer PSG statistics of one step. */
+export interface PsgLayerStep {
+  readonly iteration: number;
+  readonly layer: string;
+  /** Fraction of weight-gradient signs decided by the predictor. */
+  readonly predicted: number;
+  /** Fraction of predictor-decided signs that differ from the full gradient's sign. */
+  readonly disagree: number;
+}
+
+/** PSG as a technique, with its statistics. */
+export interface Psg extends Technique {
+  readonly beta: number;
+  readonly layerPrecision: LayerPrecision;
+  /** Every layer's statistics of every step so far. */
+  readonly history: PsgLayerStep[];
+  /** Mean predicted fraction over all recorded steps and layers. */
+  meanPredicted(): number;
+}
+
+/**
+ * E²-Train's predictive sign gradient descent (Sec. 3.3, Eq. 2) for every conv and dense layer:
+ * forward at FW bits, error propagation at BW bits, and the weight gradient replaced by a sign: the
+ * sign of the MSB predictor (xMsb of the FW-bit activations x gMsb of the BW-bit output gradient) where
+ * |prediction| >= beta * max|prediction| in the layer, else the sign of the full-precision weight
+ * gradient. Use it with the `signsgd` optimizer (the paper: lr 0.03, weight decay 5e-4, SWA).
+ *
+ * Energy accounting: the layers report the weight-gradient product at predictor precision
+ * (gMsb x xMsb bits) for every element; after each step the fallback elements are charged again at full
+ * precision (BW x FW bits) in proportion to the measured fallback fraction of each layer.
+ */
+export function predictiveSignGradient(options: PsgOptions = {}): Psg {
+  const beta = options.beta ?? 0.05;
+  if (!(beta > 0 && beta < 1)) throw new ConfigError('psg.beta', beta, 'a ratio in (0, 1)');
+  const fw = checkBits(options.fw ?? 8, 'psg.fw');
+  const bw = checkBits(options.bw ?? 16, 'psg.bw');
+  const xMsb = checkBits(options.xMsb ?? 4, 'psg.xMsb');
+  const gMsb = checkBits(options.gMsb ?? 10, 'psg.gMsb');
+  if (xMsb > fw) throw new ConfigError('psg.xMsb', xMsb, `at most fw = ${fw}`);
+  if (gMsb > bw) throw new ConfigError('psg.gMsb', gMsb, `at most bw = ${bw}`);
+  const layerPrecision: LayerPrecision = { weight: fw, activation: fw, gradError: bw, gradWeight: gMsb, activationWeightGrad: xMsb };
+  const history: PsgLayerStep[] = [];
+  let pending: Array<{ layer: string; predicted: tf.Scalar; disagree: tf.Scalar }> = [];
+  return {
+    name: 'psg',
+    beta,
+    layerPrecision,
+    history,
+    precision: (layer: LayerSpec) => (layer.kind === 'conv' || layer.kind === 'dense' || layer.kind === 'depthwise' ? layerPrecision : undefined),
+    quant: (cfg: QuantConfig): QuantConfig => ({ ...cfg, psg: { beta, record: (layer, predicted, disagree) => void pending.push({ layer, predicted, disagree }) } }),
+    afterStep(info: StepInfo) {
+      const specs = new Map(info.model.layers.map((l) => [l.name, l]));
+      for (const r of pending) {
+        const predicted = r.predicted.dataSync()[0] as number;
+        const disagree = r.disagree.dataSync()[0] as number;
+        r.predicted.dispose();
+        r.disagree.dispose();
+        history.push({ iteration: info.iteration, layer: r.layer, predicted, disagree });
+        const spec = specs.get(r.layer);
+        if (spec && info.ledger) info.ledger.chargeOverhead((1 - predicted) * layerStepMacs(spec).weightGrad * info.examples, bw, fw);
+      }
+      pending = [];
+    },
+    meanPredicted: () => (history.length ? history.reduce((a, h) => a + h.predicted, 0) / history.length : 0),
+    stats(): Record<string, number> {
+      const recent = history.slice(-50);
+      return recent.length
+        ? { predicted: recent.reduce((a, h) => a + h.predicted, 0) / recent.length, disagree: recent.reduce((a, h) => a + h.disagree, 0) / recent.length }
+        : {};
+    },
+  };
+}

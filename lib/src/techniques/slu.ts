@@ -1,0 +1,178 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
+import { ParamStore } from '../models/params';
+import type { BlockPlan, BlockSpec, ForwardContext, Model } from '../models/spec';
+import type { Technique } from '../train/technique';
+
+/** Options of {@link selectiveLayerUpdate}. */
+export interface SluOptions {
+  readonly model: Model;
+  /** Weight alpha of the computational-complexity regularizer of Eq. (1). */
+  readonly alpha: number;
+  readonly seed: number;
+  /** Width of the gate projection and of the shared LSTM (default 10, appendix C). */
+  readonly hidden?: number;
+  /** Initial bias of the gate output (default 2: gates start open, p ≈ 0.88). */
+  readonly initialBias?: number;
+}
+
+/** SLU as a technique, with gate statistics and dynamic-inference plans. */
+export interface Slu extends Technique {
+  /** Per block: executions and skips so far in training. */
+  blockCounts(): Array<{ block: string; executed: number; skipped: number }>;
+  /** Fraction of skippable-block executions skipped so far. */
+  skipRatio(): number;
+  /** Plan for dynamic inference with the trained gates (pass as ctx.blockPlan in evaluation). */
+  readonly evalPlan: (block: BlockSpec, x: tf.Tensor4D) => BlockPlan | undefined;
+  /** Gate decisions per skippable block for a batch in inference mode: block name -> 1 (run) / 0 (skip) per input. */
+  decisions(x: tf.Tensor, ctx?: Omit<ForwardContext, 'training' | 'blockPlan'>): Map<string, Uint8Array>;
+  /** Forward MACs of the gate network per input. */
+  readonly gateMacsPerInput: number;
+  readonly gateParams: ParamStore;
+}
+
+/** Hard 0/1 decision p > 0.5 in the forward pass, identity gradient to p (straight-through estimator). */
+const steHard = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const p = args[0] as tf.Tensor;
+  return { value: tf.cast(tf.greater(p, 0.5), 'float32'), gradFunc: (dy: tf.Tensor) => dy };
+}) as Parameters<typeof tf.customGrad>[0]);
+
+/**
+ * E²-Train's input-dependent selective layer update (Sec. 3.2, appendix C). Every skippable residual
+ * block gets an RNN gate: global average pooling of the block input, a linear projection to 10
+ * dimensions (per block), one LSTM of size 10 whose weights are shared by all gates (its state runs
+ * along the blocks), and a sigmoid output p. The decision is hard in the forward pass (run the block
+ * iff p > 0.5); the block runs only on the inputs that select it, in both passes, so the saving is
+ * real. Gradient estimators: the task loss reaches the gate through a straight-through estimator on
+ * the residual branch (forward value 1, gradient to p); the complexity regularizer alpha * C(W, G)
+ * of Eq. (1) uses the expected cost, C = sum over blocks of (block FLOPs / all skippable FLOPs) x mean p.
+ * Gate MACs are charged to the ledger (forward and backward).
+ */
+export function selectiveLayerUpdate(options: SluOptions): Slu {
+  const { model, alpha } = options;
+  if (!(Number.isFinite(alpha) && alpha >= 0)) throw new ConfigError('slu.alpha', alpha, 'a non-negative number');
+  const H = options.hidden ?? 10;
+  const skippable = model.blocks.filter((b) => b.skippable);
+  if (skippable.length === 0) throw new ConfigError('slu.model', model.name, 'a model with skippable residual blocks');
+  const totalMacs = skippable.reduce((a, b) => a + b.macs, 0);
+  const store = new ParamStore(options.seed + 7777);
+  const channels = new Map<string, number>();
+  for (const b of skippable) {
+    const first = model.layers.find((l) => l.name === b.layers[0]);
+    const c = (first?.inShape[2] ?? 0) as number;
+    channels.set(b.name, c);
+    store.heNormal(`proj/${b.name}/w`, [c, H], c);
+    store.constant(`proj/${b.name}/b`, [H], 0, 'bias');
+  }
+  store.uniform('lstm/wx', [H, 4 * H], 1 / Math.sqrt(H));
+  store.uniform('lstm/wh', [H, 4 * H], 1 / Math.sqrt(H));
+  store.constant('lstm/b', [4 * H], 0, 'bias');
+  store.uniform('out/w', [H, 1], 1 / Math.sqrt(H));
+  store.constant('out/b', [1], options.initialBias ?? 2, 'bias');
+  const gateMacsPerInput = skippable.reduce((a, b) => a + (channels.get(b.name) as number) * H + 2 * H * 4 * H + H, 0);
+
+  const counts = new Map(skippable.map((b) => [b.name, { executed: 0, skipped: 0 }]));
+  let state: { h: tf.Tensor2D; c: tf.Tensor2D } | undefined;
+  let cost: tf.Scalar | undefined;
+  let lastExamples = 0;
+
+  /** One gate step: probabilities [n] for block `b` on input x, advancing the shared LSTM state. */
+  const gate = (b: BlockSpec, x: tf.Tensor4D): tf.Tensor1D => {
+    const n = x.shape[0];
+    if (b.name === skippable[0]!.name || !state) state = { h: tf.zeros([n, H]), c: tf.zeros([n, H]) };
+    const z = tf.add(tf.matMul(tf.mean(x, [1, 2]) as tf.Tensor2D, store.get(`proj/${b.name}/w`) as tf.Tensor2D), store.get(`proj/${b.name}/b`));
+    const g = tf.add(tf.add(tf.matMul(z as tf.Tensor2D, store.get('lstm/wx') as tf.Tensor2D), tf.matMul(state.h, store.get('lstm/wh') as tf.Tensor2D)), store.get('lstm/b'));
+    const [gi, gf, go, gu] = tf.split(g, 4, 1);
+    const c = tf.add(tf.mul(tf.sigmoid(gf!), state.c), tf.mul(tf.sigmoid(gi!), tf.tanh(gu!))) as tf.Tensor2D;
+    const h = tf.mul(tf.sigmoid(go!), tf.tanh(c)) as tf.Tensor2D;
+    state = { h, c };
+    return tf.reshape(tf.sigmoid(tf.add(tf.matMul(h, store.get('out/w') as tf.Tensor2D), store.get('out/b'))), [n]) as tf.Tensor1D;
+  };
+
+  const planFrom = (p: tf.Tensor1D, train: boolean, b: BlockSpec): BlockPlan => {
+    const d = p.dataSync();
+    const active: number[] = [];
+    d.forEach((v, i) => {
+      if (v > 0.5) active.push(i);
+    });
+    if (train) {
+      const k = counts.get(b.name)!;
+      k.executed += active.length;
+      k.skipped += d.length - active.length;
+    }
+    if (active.length === 0) return { groups: [] };
+    const idx = Int32Array.from(active);
+    const scale = tf.gather(steHard(p) as tf.Tensor1D, tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
+    return { groups: [{ indices: idx, residualScale: scale }] };
+  };
+
+  const isSkippable = new Set(skippable.map((b) => b.name));
+  const evalPlan = (b: BlockSpec, x: tf.Tensor4D): BlockPlan | undefined => (isSkippable.has(b.name) ? planFrom(gate(b, x), false, b) : undefined);
+
+  return {
+    name: 'slu',
+    gateParams: store,
+    gateMacsPerInput,
+    parameters: () => store.trainable(),
+    blockPlan(b, x) {
+      if (!isSkippable.has(b.name)) return undefined;
+      lastExamples = x.shape[0];
+      const p = gate(b, x);
+      const term = tf.mul(tf.mean(p), b.macs / totalMacs) as tf.Scalar;
+      cost = cost ? (tf.add(cost, term) as tf.Scalar) : term;
+      return planFrom(p, true, b);
+    },
+    lossTerm() {
+      const c = cost;
+      cost = undefined;
+      state = undefined;
+      return c && alpha > 0 ? (tf.mul(c, alpha) as tf.Scalar) : undefined;
+    },
+    afterStep(info) {
+      info.ledger?.chargeOverhead(3 * gateMacsPerInput * lastExamples);
+    },
+    evalPlan,
+    decisions(x, ctx = {}) {
+      const out = new Map<string, Uint8Array>();
+      tf.tidy(() => {
+        model.apply(x, {
+          ...ctx,
+          training: false,
+          blockPlan: (b, xi) => {
+            if (!isSkippable.has(b.name)) return undefined;
+            const p = gate(b, xi);
+            out.set(b.name, Uint8Array.from(p.dataSync(), (v) => (v > 0.5 ? 1 : 0)));
+            return planFrom(p, false, b);
+          },
+        });
+      });
+      state = undefined;
+      return out;
+    },
+    blockCounts: () => [...counts.entries()].map(([block, c]) => ({ block, ...c })),
+    skipRatio() {
+      let e = 0;
+      let s = 0;
+      for (const c of counts.values()) {
+        e += c.executed;
+        s += c.skipped;
+      }
+      return e + s ? s / (e + s) : 0;
+    },
+    stats() {
+      let e = 0;
+      let s = 0;
+      for (const c of counts.values()) {
+        e += c.executed;
+        s += c.skipped;
+      }
+      return { skipRatio: e + s ? s / (e + s) : 0 };
+    },
+    state: () => ({ counts: [...counts.entries()], params: Object.fromEntries(store.all().map((p) => [p.name, { shape: p.variable.shape, values: Array.from(p.variable.dataSync()) }])) }),
+    restore(s: unknown) {
+      const st = s as { counts: Array<[string, { executed: number; skipped: number }]>; params: Record<string, { shape: number[]; values: number[] }> };
+      for (const [k, v] of st.counts) counts.set(k, { ...v });
+      store.restore(st.params);
+    },
+  };
+}

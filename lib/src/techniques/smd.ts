@@ -1,0 +1,50 @@
+import { ConfigError } from '../errors';
+import { createRng, type Rng } from '../random';
+import type { StepInfo, Technique } from '../train/technique';
+
+/** Options of {@link stochasticMiniBatchDropping}. */
+export interface SmdOptions {
+  /** Probability of skipping each mini-batch (default 0.5, as in E²-Train). */
+  readonly p?: number;
+  readonly seed: number;
+}
+
+/** SMD as a technique, with counts of mini-batches seen and trained. */
+export interface Smd extends Technique {
+  readonly p: number;
+  /** Mini-batches drawn and trained so far. */
+  counts(): { seen: number; trained: number };
+}
+
+/**
+ * E²-Train's stochastic mini-batch dropping (Sec. 3.1): each mini-batch is skipped with probability
+ * `p` (seeded). Skipped batches are neither computed nor charged. The learning-rate schedule runs on
+ * the iterations actually trained: its length is the planned batches times 1 - p.
+ */
+export function stochasticMiniBatchDropping(options: SmdOptions): Smd {
+  const p = options.p ?? 0.5;
+  if (!(p >= 0 && p < 1)) throw new ConfigError('smd.p', p, 'a probability in [0, 1)');
+  let rng: Rng = createRng(`smd/${options.seed}`);
+  let seen = 0;
+  let trained = 0;
+  return {
+    name: 'smd',
+    p,
+    trainFraction: 1 - p,
+    shouldTrain(_info: StepInfo): boolean {
+      seen += 1;
+      const keep = rng.next() >= p;
+      if (keep) trained += 1;
+      return keep;
+    },
+    counts: () => ({ seen, trained }),
+    stats: () => ({ seen, trained, trainedFraction: seen ? trained / seen : 0 }),
+    state: () => ({ rng: rng.state(), seen, trained }),
+    restore(s: unknown) {
+      const st = s as { rng: object; seen: number; trained: number };
+      rng = createRng(`smd/${options.seed}`, st.rng);
+      seen = st.seen;
+      trained = st.trained;
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../lib/src/backend';
+import { syntheticCifar } from '../lib/src/data/synthetic';
+import { cifarResNet } from '../lib/src/models/resnet';
+import { mlp } from '../lib/src/models/small';
+import { train } from '../lib/src/train/trainer';
+import { EnergyLedger } from '../lib/src/cost/ledger';
+import { forwardMacs } from '../lib/src/models/spec';
+import { stochasticMiniBatchDropping } from '../lib/src/techniques/smd';
+import { pLForSkipRatio, stochasticDepth, survivalProbability } from '../lib/src/techniques/stochastic-depth';
+import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
+import { predictiveSignGradient } from '../lib/src/techniques/psg';
+import { psgWeightGradient, defaultQuantConfig, quantConv2d } from '../lib/src/quant/layers';
+import { mostSignificantBits, quantize } from '../lib/src/quant/quantizers';
+import type { StepInfo } from '../lib/src/train/technique';
+
+beforeAll(async () => {
+  await initBackend({ backend: 'tensorflow' });
+});
+
+const data = syntheticCifar(160, 1);
+const info = {} as StepInfo;
+
+describe('SMD', () => {
+  it('skips about p of the mini-batches, deterministically under a seed', () => {
+    const draw = (seed: number) => {
+      const s = stochasticMiniBatchDropping({ p: 0.5, seed });
+      return Array.from({ length: 2000 }, () => s.shouldTrain!(info));
+    };
+    const a = draw(1);
+    expect(a).toEqual(draw(1));
+    expect(a).not.toEqual(draw(2));
+    const kept = a.filter(Boolean).length / a.length;
+    expect(kept).toBeGreaterThan(0.46);
+    expect(kept).toBeLessThan(0.54);
+    expect(() => stochasticMiniBatchDropping({ p: 1, seed: 0 })).toThrowError(/smd.p = 1 is invalid/);
+  });
+
+  it('trains and charges only the kept batches; the schedule spans the trained iterations', async () => {
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [8] });
+    const smd = stochasticMiniBatchDropping({ p: 0.5, seed: 3 });
+    const ledger = new EnergyLedger();
+    const r = await train({ model: m, train: data, batchSize: 16, epochs: 4, lr: 0.01, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 1, techniques: [smd], ledger });
+    expect(r.batchesSeen).toBe(40);
+    expect(r.iterations).toBe(smd.counts().trained);
+    expect(ledger.totals().iterations).toBe(r.iterations);
+    expect(ledger.totals().macs.forward).toBe(r.iterations * 16 * forwardMacs(m));
+    m.params.dispose();
+  });
+});
+
+describe('stochastic depth', () => {
+  it('linear decay and the p_L that matches a skip ratio', () => {
+    expect(survivalProbability(3, 3, 0.5)).toBe(0.5);
+    expect(survivalProbability(1, 4, 0.2)).toBeCloseTo(0.8, 12);
+    const m = cifarResNet({ depth: 20, widths: [4, 8, 8] });
+    const pL = pLForSkipRatio(m, 0.3);
+    const sd = stochasticDepth({ model: m, pL, seed: 1 });
+    expect(sd.expectedSkipRatio).toBeCloseTo(0.3, 12);
+    let skipped = 0;
+    let n = 0;
+    for (let i = 0; i < 500; i++) {
+      for (const b of m.blocks.filter((x) => x.skippable)) {
+        n += 1;
+        if (sd.blockPlan!(b, tf.zeros([1, 1, 1, 1]) as tf.Tensor4D, info)?.groups.length === 0) skipped += 1;
+      }
+    }
+    expect(skipped / n).toBeGreaterThan(0.26);
+    expect(skipped / n).toBeLessThan(0.34);
+    m.params.dispose();
+  });
+});
+
+describe('SLU', () => {
+  it('gates: one projection per skippable block, one shared LSTM; regularizer = alpha x sum(block MAC share x mean p)', () => {
+    const m = cifarResNet({ depth: 20, widths: [4, 8, 8], seed: 1 });
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0.3, seed: 1, initialBias: 0.7 });
+    // With a zero output weight every gate gives p = sigmoid(0.7); the MAC shares sum to 1, so C = sigmoid(0.7).
+    slu.gateParams.get('out/w').assign(tf.zeros([10, 1]));
+    const names = slu.gateParams.all().map((p) => p.name);
+    expect(names.filter((n) => n.startsWith('proj/') && n.endsWith('/w'))).toHaveLength(m.blocks.filter((b) => b.skippable).length);
+    expect(names.filter((n) => n.startsWith('lstm/'))).toEqual(['lstm/wx', 'lstm/wh', 'lstm/b']);
+    const x = tf.randomNormal([6, 32, 32, 3], 0, 1, 'float32', 1);
+    const reg = tf.tidy(() => {
+      m.apply(x, {
+        training: true,
+        blockPlan: (b, xi) => {
+          const plan = slu.blockPlan!(b, xi, info);
+          return plan;
+        },
+      });
+      return slu.lossTerm!(info)!.dataSync()[0]!;
+    });
+    expect(reg).toBeCloseTo(0.3 / (1 + Math.exp(-0.7)), 6);
+    // p > 0.5 everywhere: no block is skipped.
+    expect(slu.skipRatio()).toBe(0);
+    m.params.dispose();
+  });
+
+  it('skipped blocks receive no gradient from the inputs that skip them, and the saving is real work', () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    const w = m.params.get('stage1/block1/conv1/w');
+    const fc = m.params.get('fc/w');
+    const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 2);
+    const grad = (indices: number[]) =>
+      tf.tidy(() => {
+        const g = tf.variableGrads(
+          () =>
+            tf.sum(
+              m.apply(x, { training: true, blockPlan: (b) => (b.skippable ? { groups: indices.length ? [{ indices: Int32Array.from(indices) }] : [] } : undefined) }),
+            ) as tf.Scalar,
+          [w, fc],
+        );
+        const gw = g.grads[w.name];
+        return gw ? tf.norm(gw).dataSync()[0]! : 0;
+      });
+    expect(grad([])).toBe(0);
+    expect(grad([1, 3])).toBeGreaterThan(0);
+    const executed: number[] = [];
+    tf.tidy(() => void m.apply(x, { training: false, blockPlan: (b) => (b.skippable ? { groups: [{ indices: Int32Array.from([2]) }] } : undefined), onExecute: (e) => e.layer.name.startsWith('stage1') && executed.push(e.examples) }));
+    expect(executed).toEqual([1, 1]);
+    m.params.dispose();
+  });
+
+  it('trains end to end with SMD and PSG and reports skip ratios and gate overhead', async () => {
+    const m = cifarResNet({ depth: 14, widths: [4, 8, 8], seed: 2 });
+    const slu = selectiveLayerUpdate({ model: m, alpha: 1, seed: 1 });
+    const psg = predictiveSignGradient();
+    const ledger = new EnergyLedger();
+    const r = await train({
+      model: m, train: data, batchSize: 16, epochs: 2, lr: 0.03, seed: 4, ledger,
+      optimizer: { kind: 'signsgd', weightDecay: 5e-4 }, schedule: { kind: 'constant' },
+      techniques: [stochasticMiniBatchDropping({ seed: 2 }), slu, psg],
+    });
+    expect(r.iterations).toBeGreaterThan(0);
+    const counts = slu.blockCounts();
+    expect(counts.reduce((a, c) => a + c.executed + c.skipped, 0)).toBe(r.iterations * 16 * counts.length);
+    expect(ledger.totals().macs.overhead).toBeGreaterThan(0);
+    // Layers of blocks every input skipped do not run, so they record nothing; the stem runs every step.
+    expect(psg.history.length).toBeLessThanOrEqual(r.iterations * m.layers.length);
+    expect(psg.history.filter((h) => h.layer === 'conv1')).toHaveLength(r.iterations);
+    m.params.dispose();
+  });
+});
+
+describe('PSG', () => {
+  it('Eq. 2 against a brute-force reference on a small layer', () => {
+    const gFull = tf.tensor1d([0.5, -0.01, 0.02, -0.3, 0.001]);
+    const gMsb = tf.tensor1d([0.4, 0.03, -0.001, -0.25, 0.0]);
+    const recorded: number[] = [];
+    const out = psgWeightGradient(gFull, gMsb, { beta: 0.05, record: (_l, p, d) => { recorded.push(p.dataSync()[0]!, d.dataSync()[0]!); p.dispose(); d.dispose(); } }, 'l');
+    // tau = 0.05 * 0.4 = 0.02: predicted where |gMsb| >= 0.02 -> indices 0, 1, 3.
+    expect(Array.from(out.dataSync())).toEqual([1, 1, 1, -1, 1]);
+    expect(recorded[0]).toBeCloseTo(3 / 5, 6);
+    // index 1: predictor +, full - -> one disagreement among three.
+    expect(recorded[1]).toBeCloseTo(1 / 3, 6);
+  });
+
+  it('the quantized conv in PSG mode returns the sign rule over MSB and full weight gradients', () => {
+    const x = tf.randomNormal([2, 5, 5, 2], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 2, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 5, 5, 3], 0, 1, 'float32', 5);
+    const psg = predictiveSignGradient();
+    const cfg = { ...defaultQuantConfig(1), forwardRounding: 'nearest' as const, gradientRounding: 'nearest' as const, activationRange: 'tensor' as const, weightRange: 'tensor' as const, psg: { beta: 0.05 } };
+    const gw = tf.grad((b: tf.Tensor) => tf.sum(tf.mul(quantConv2d(x, b as tf.Tensor4D, { strides: 1, pad: 'same' }, psg.layerPrecision, cfg), dy)))(w);
+    const xq = quantize(x, { bits: 8 }) as tf.Tensor4D;
+    const dyq = quantize(dy, { bits: 16 }) as tf.Tensor4D;
+    const fg = (a: tf.Tensor4D, d: tf.Tensor4D) => tf.grad((b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a, b as tf.Tensor4D, 1, 'same'), d)))(w);
+    const full = fg(xq, dyq);
+    const msb = fg(mostSignificantBits(xq, 8, 4) as tf.Tensor4D, mostSignificantBits(dyq, 16, 10) as tf.Tensor4D);
+    const tau = 0.05 * Math.max(...Array.from(msb.dataSync()).map(Math.abs));
+    const ref = Array.from(msb.dataSync()).map((v, i) => (Math.abs(v) >= tau ? Math.sign(v) : Math.sign(full.dataSync()[i]!)));
+    expect(Array.from(gw.dataSync())).toEqual(ref);
+  });
+
+  it('charges predictor MACs at 10x4 bits and fallbacks at 16x8 bits', async () => {
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [4], seed: 1 });
+    const psg = predictiveSignGradient();
+    const ledger = new EnergyLedger();
+    await train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.03, optimizer: { kind: 'signsgd' }, schedule: { kind: 'constant' }, seed: 1, techniques: [psg], ledger, stopAfter: 1 });
+    const fallback = psg.history.reduce((a, h) => a + (1 - h.predicted) * m.layers.find((l) => l.name === h.layer)!.macs * 16, 0);
+    const t = ledger.totals();
+    const base = m.layers.reduce((a, l) => a + l.macs * 16 * ((8 * 8) / 1024 + (l.first ? 0 : (16 * 8) / 1024) + (10 * 4) / 1024), 0);
+    expect(t.macs.overhead).toBeCloseTo(fallback, 3);
+    expect(t.effectiveMacs).toBeCloseTo(base + (fallback * 16 * 8) / 1024, 3);
+    m.params.dispose();
+  });
+});
