@@ -16,5 +16,7 @@ export * from './quant';
 export * from './cost';
 export * from './train';
 export * from './techniques';
+export * from './statistics';
+export * from './experiment';
 /** The tfjs-core namespace ecotrain computes with (one shared copy; the backend is chosen by `initBackend`). */
 export * as tf from '@tensorflow/tfjs-core';

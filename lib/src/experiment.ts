@@ -1,0 +1,109 @@
+import type { ImageDataset } from './data/image-dataset';
+import { channelStats } from './data/pipeline';
+import type { Model, ForwardContext } from './models/spec';
+import type { LayerPrecision } from './quant/precision';
+import { EnergyLedger } from './cost/ledger';
+import type { OptimizerConfig } from './train/optimizers';
+import type { LrSchedule } from './train/schedules';
+import type { Technique } from './train/technique';
+import { train, type EpochRecord, type ProgressSink } from './train/trainer';
+import { evaluate } from './train/evaluate';
+
+/** One training run of an experiment: everything is built fresh from the seed. */
+export interface RunSpec {
+  /** Label of the arm (e.g. "SMD r=0.67"). */
+  readonly arm: string;
+  readonly seed: number;
+  readonly model: (seed: number) => Model;
+  readonly train: ImageDataset;
+  readonly test: ImageDataset;
+  readonly batchSize: number;
+  /** Trained iterations (the schedule spans them); or set `epochs`. */
+  readonly iterations?: number;
+  readonly epochs?: number;
+  readonly lr: number;
+  readonly optimizer: OptimizerConfig;
+  readonly schedule: LrSchedule;
+  readonly techniques?: (model: Model, seed: number) => Technique[];
+  readonly precision?: LayerPrecision;
+  readonly augment?: boolean;
+  readonly swa?: { readonly start: number; readonly every: number };
+  /** Evaluation context built from the techniques (e.g. SLU's gates). */
+  readonly evalContext?: (techniques: readonly Technique[]) => Omit<ForwardContext, 'training'> | undefined;
+  readonly progress?: ProgressSink;
+}
+
+/** What a run measured. */
+export interface RunOutcome {
+  readonly arm: string;
+  readonly seed: number;
+  readonly top1: number;
+  readonly testLoss: number;
+  readonly iterations: number;
+  readonly batchesSeen: number;
+  /** Ledger totals: energy (J), effective MACs, raw MACs. */
+  readonly energyJ: number;
+  readonly effectiveMacs: number;
+  readonly macs: number;
+  /** Wall time of the training loop (s). */
+  readonly seconds: number;
+  readonly history: EpochRecord[];
+  readonly techniqueStats: Record<string, Record<string, number>>;
+  /** Ledger series: (iteration, cumulative energy J) every iteration. */
+  readonly energyCurve: ReadonlyArray<readonly [number, number]>;
+}
+
+/**
+ * Runs one arm of an experiment with an energy ledger: builds the model and techniques from the seed,
+ * trains (per-channel normalisation from the training set), evaluates top-1 on the test set and
+ * disposes everything it created.
+ */
+export async function runExperiment(spec: RunSpec): Promise<RunOutcome> {
+  const model = spec.model(spec.seed);
+  const techniques = spec.techniques?.(model, spec.seed) ?? [];
+  const ledger = new EnergyLedger();
+  const normalize = channelStats(spec.train);
+  const evalContext = spec.evalContext?.(techniques);
+  try {
+    const r = await train({
+      model,
+      train: spec.train,
+      batchSize: spec.batchSize,
+      epochs: spec.epochs ?? 1,
+      iterations: spec.iterations,
+      lr: spec.lr,
+      optimizer: spec.optimizer,
+      schedule: spec.schedule,
+      techniques,
+      seed: spec.seed,
+      augment: spec.augment ?? true,
+      normalize,
+      precision: spec.precision,
+      ledger,
+      swa: spec.swa,
+      evalContext,
+      progress: spec.progress,
+      logEvery: 1_000_000,
+    });
+    const ev = await evaluate(model, spec.test, { normalize, ctx: evalContext });
+    const t = ledger.totals();
+    return {
+      arm: spec.arm,
+      seed: spec.seed,
+      top1: ev.top1,
+      testLoss: ev.loss,
+      iterations: r.iterations,
+      batchesSeen: r.batchesSeen,
+      energyJ: t.energy.total,
+      effectiveMacs: t.effectiveMacs,
+      macs: t.macs.total,
+      seconds: r.seconds,
+      history: r.history,
+      techniqueStats: Object.fromEntries(techniques.filter((x) => x.stats).map((x) => [x.name, x.stats?.() ?? {}])),
+      energyCurve: ledger.series.map((p) => [p.step, p.energy.total] as const),
+    };
+  } finally {
+    model.params.dispose();
+    for (const t of techniques) (t as { gateParams?: { dispose(): void } }).gateParams?.dispose();
+  }
+}
