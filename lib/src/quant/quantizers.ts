@@ -146,9 +146,10 @@ export function quantize(x: tf.Tensor, options: QuantizeOptions): tf.Tensor {
 
 /**
  * The `k` most significant bits of a `bits`-bit symmetric quantization of `x` (PSG's predictor):
- * the integer code q is truncated to q_msb = sign(q) * floor(|q| / 2^(bits-k)) * 2^(bits-k), then rescaled.
+ * the integer code q is truncated to q_msb = sign(q) * floor(|q| / 2^(bits-k)) * 2^(bits-k), then rescaled
+ * (with `nearest`, the dropped bits are rounded instead: round(|q| / 2^(bits-k))).
  */
-export function mostSignificantBits(x: tf.Tensor, bits: number, k: number): tf.Tensor {
+export function mostSignificantBits(x: tf.Tensor, bits: number, k: number, rounding: 'truncate' | 'nearest' = 'truncate'): tf.Tensor {
   checkBits(bits, 'bits');
   checkBits(k, 'msb bits');
   if (k > bits) throw new ConfigError('msb bits', k, `at most bits = ${bits}`);
@@ -157,7 +158,8 @@ export function mostSignificantBits(x: tf.Tensor, bits: number, k: number): tf.T
     const scale = tf.maximum(tf.div(tf.max(tf.abs(x)), levels), 1e-12);
     const q = tf.floor(tf.add(tf.clipByValue(tf.div(tf.abs(x), scale), 0, levels), 0.5));
     const step = 2 ** (bits - k);
-    const msb = tf.mul(tf.floor(tf.div(q, step)), step);
+    // Truncation keeps the top k bits as hardware does; 'nearest' rounds the dropped bits (symmetric noise).
+    const msb = tf.mul(rounding === 'truncate' ? tf.floor(tf.div(q, step)) : tf.round(tf.div(q, step)), step);
     return tf.mul(tf.mul(tf.sign(x), msb), scale);
   });
 }
