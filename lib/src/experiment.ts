@@ -31,6 +31,8 @@ export interface RunSpec {
   /** Evaluation context built from the techniques (e.g. SLU's gates). */
   readonly evalContext?: (techniques: readonly Technique[]) => Omit<ForwardContext, 'training'> | undefined;
   readonly progress?: ProgressSink;
+  /** Called with the trained model and techniques before they are disposed (analysis of gates, weights, ...). */
+  readonly inspect?: (model: Model, techniques: readonly Technique[], normalize: import('./data/pipeline').ChannelStats) => void | Promise<void>;
 }
 
 /** What a run measured. */
@@ -45,6 +47,9 @@ export interface RunOutcome {
   readonly energyJ: number;
   readonly effectiveMacs: number;
   readonly macs: number;
+  /** Ledger raw MACs of forward passes only, and of work outside the model's layers (gates, PSG fallbacks). */
+  readonly forwardMacs: number;
+  readonly overheadMacs: number;
   /** Wall time of the training loop (s). */
   readonly seconds: number;
   readonly history: EpochRecord[];
@@ -86,6 +91,7 @@ export async function runExperiment(spec: RunSpec): Promise<RunOutcome> {
       logEvery: 1_000_000,
     });
     const ev = await evaluate(model, spec.test, { normalize, ctx: evalContext });
+    await spec.inspect?.(model, techniques, normalize);
     const t = ledger.totals();
     return {
       arm: spec.arm,
@@ -97,6 +103,8 @@ export async function runExperiment(spec: RunSpec): Promise<RunOutcome> {
       energyJ: t.energy.total,
       effectiveMacs: t.effectiveMacs,
       macs: t.macs.total,
+      forwardMacs: t.macs.forward,
+      overheadMacs: t.macs.overhead,
       seconds: r.seconds,
       history: r.history,
       techniqueStats: Object.fromEntries(techniques.filter((x) => x.stats).map((x) => [x.name, x.stats?.() ?? {}])),

@@ -26,6 +26,8 @@ export interface Slu extends Technique {
   readonly evalPlan: (block: BlockSpec, x: tf.Tensor4D) => BlockPlan | undefined;
   /** Gate decisions per skippable block for a batch in inference mode: block name -> 1 (run) / 0 (skip) per input. */
   decisions(x: tf.Tensor, ctx?: Omit<ForwardContext, 'training' | 'blockPlan'>): Map<string, Uint8Array>;
+  /** Fraction of skippable-block executions skipped in each training step. */
+  readonly skipHistory: number[];
   /** Forward MACs of the gate network per input. */
   readonly gateMacsPerInput: number;
   readonly gateParams: ParamStore;
@@ -72,6 +74,8 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   const gateMacsPerInput = skippable.reduce((a, b) => a + (channels.get(b.name) as number) * H + 2 * H * 4 * H + H, 0);
 
   const counts = new Map(skippable.map((b) => [b.name, { executed: 0, skipped: 0 }]));
+  const skipHistory: number[] = [];
+  let lastTotals = { e: 0, s: 0 };
   let state: { h: tf.Tensor2D; c: tf.Tensor2D } | undefined;
   let cost: tf.Scalar | undefined;
   let lastExamples = 0;
@@ -130,7 +134,18 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     },
     afterStep(info) {
       info.ledger?.chargeOverhead(3 * gateMacsPerInput * lastExamples);
+      let e = 0;
+      let s = 0;
+      for (const c of counts.values()) {
+        e += c.executed;
+        s += c.skipped;
+      }
+      const de = e - lastTotals.e;
+      const ds = s - lastTotals.s;
+      skipHistory.push(de + ds ? ds / (de + ds) : 0);
+      lastTotals = { e, s };
     },
+    skipHistory,
     evalPlan,
     decisions(x, ctx = {}) {
       const out = new Map<string, Uint8Array>();
