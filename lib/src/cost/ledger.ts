@@ -56,12 +56,14 @@ export class EnergyLedger {
   }
 
   /** Forward-context hook for training steps. */
-  readonly onExecute = (e: LayerExecution): void => this.chargeLayer(e.layer, e.examples, e.precision ?? FP32);
+  readonly onExecute = (e: LayerExecution): void => this.chargeLayer(e.layer, e.examples, e.precision ?? FP32, e.backward);
 
   /** Charges one training step of `layer` on `examples` inputs at `p`. */
-  chargeLayer(layer: LayerSpec, examples: number, p: LayerPrecision): void {
-    const m = layerStepMacs(layer);
-    const eff = effectiveStepMacs(layer, p);
+  chargeLayer(layer: LayerSpec, examples: number, p: LayerPrecision, backward?: { inputGrad: boolean; weightGrad: boolean }): void {
+    const full = layerStepMacs(layer);
+    const m = backward ? { forward: full.forward, inputGrad: backward.inputGrad ? full.inputGrad : 0, weightGrad: backward.weightGrad ? full.weightGrad : 0 } : full;
+    const fe = effectiveStepMacs(layer, p);
+    const eff = backward ? { forward: fe.forward, inputGrad: backward.inputGrad ? fe.inputGrad : 0, weightGrad: backward.weightGrad ? fe.weightGrad : 0 } : fe;
     const compute =
       (m.forward * macEnergy(this.profile, p.weight, p.activation) +
         m.inputGrad * macEnergy(this.profile, p.gradError, p.weight) +

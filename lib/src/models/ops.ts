@@ -120,7 +120,7 @@ export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
     y = p ? quantConv2d(x, w, { strides: stride, pad }, p, requireQuant(ctx, spec)) : tf.conv2d(x, w, stride, pad);
   }
   if (store.has(`${spec.name}/b`)) y = tf.add(y, store.get(`${spec.name}/b`));
-  ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p });
+  ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p, backward: ctx.backwardOf?.(spec) });
   ctx.observe?.(spec, input, y);
   return y;
 }
@@ -130,7 +130,7 @@ export function runDense(store: ParamStore, spec: LayerSpec, x: tf.Tensor2D, ctx
   const w = store.get(spec.weight) as tf.Tensor2D;
   const p = precisionOf(ctx, spec, override);
   const y = tf.add(p ? quantMatMul(x, w, p, requireQuant(ctx, spec)) : tf.matMul(x, w), store.get(`${spec.name}/b`)) as tf.Tensor2D;
-  ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p });
+  ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p, backward: ctx.backwardOf?.(spec) });
   ctx.observe?.(spec, x, y);
   return y;
 }

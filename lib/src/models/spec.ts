@@ -63,6 +63,8 @@ export interface LayerExecution {
   readonly layer: LayerSpec;
   readonly examples: number;
   readonly precision: LayerPrecision | undefined;
+  /** Which backward products the step needs (default both; frozen layers need neither or only the input gradient). */
+  readonly backward?: { readonly inputGrad: boolean; readonly weightGrad: boolean };
 }
 
 /**
@@ -79,6 +81,8 @@ export interface ForwardContext {
   readonly precision?: (layer: LayerSpec) => LayerPrecision | undefined;
   /** Per-input plan for a residual block (undefined: every input runs it at the default precision). */
   readonly blockPlan?: (block: BlockSpec, x: tf.Tensor4D) => BlockPlan | undefined;
+  /** Backward products each layer needs in this step (fine-tuning with frozen layers); default both. */
+  readonly backwardOf?: (layer: LayerSpec) => { readonly inputGrad: boolean; readonly weightGrad: boolean };
   /** Receives every layer execution (for the energy ledger). */
   readonly onExecute?: (e: LayerExecution) => void;
   /** Receives each layer's input and output tensors; must not keep or dispose them. */

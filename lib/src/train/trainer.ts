@@ -50,6 +50,8 @@ export interface TrainConfig {
   readonly swa?: { readonly start: number; readonly every: number };
   /** Checkpoint file, written atomically every `every` iterations and at the end; `resume` continues from it. */
   readonly checkpoint?: { readonly file: string; readonly every: number; readonly resume?: boolean };
+  /** Parameters to train (by name); the others stay fixed and their layers are charged no weight gradient (fine-tuning). Default: all. */
+  readonly trainable?: (param: string) => boolean;
   /** Forward settings of validation passes (e.g. SLU's gates for dynamic inference, a quantized precision). */
   readonly evalContext?: Omit<ForwardContext, 'training'>;
   /** JSON-lines run log. */
@@ -171,7 +173,20 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   const t0 = Date.now();
   const { model } = config;
   const techniques = config.techniques ?? [];
-  const params = new Map(model.params.trainable());
+  const params = new Map([...model.params.trainable()].filter(([n]) => config.trainable?.(n) ?? true));
+  if (params.size === 0) throw new ConfigError('trainable', 'no parameter', 'at least one trainable parameter');
+  // Backward products each layer needs when some layers are frozen: a weight gradient iff its weight trains,
+  // an input gradient iff a trainable layer comes before it.
+  const backwardOf = config.trainable
+    ? (() => {
+        const firstTrainable = model.layers.findIndex((l) => config.trainable?.(l.weight));
+        const index = new Map(model.layers.map((l, i) => [l.name, i]));
+        return (layer: import('../models/spec').LayerSpec) => ({
+          weightGrad: config.trainable?.(layer.weight) ?? true,
+          inputGrad: firstTrainable >= 0 && (index.get(layer.name) ?? 0) > firstTrainable,
+        });
+      })()
+    : undefined;
   for (const t of techniques) for (const [k, v] of t.parameters?.() ?? []) params.set(`${t.name}/${k}`, v);
   const optimizer = createOptimizer(config.optimizer);
   const perEpoch = batchesPerEpoch(config.train.count, config.batchSize, true);
@@ -270,6 +285,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
             }
           : undefined,
         onExecute: config.ledger?.onExecute,
+        backwardOf,
       };
       const { value, grads } = tf.variableGrads(() => {
         const logits = model.apply(batch.x, ctx);
