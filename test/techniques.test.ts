@@ -187,3 +187,27 @@ describe('PSG', () => {
     m.params.dispose();
   });
 });
+
+describe('paper-scale settings (configured, not run here)', () => {
+  it('the paper schedule: lr 0.1 decayed by 10 at 32k and 48k of 64k iterations (fractions 0.5 and 0.75)', async () => {
+    const { lrAt } = await import('../lib/src/train/schedules');
+    const s = { kind: 'steps', milestones: [0.5, 0.75] } as const;
+    expect(lrAt(s, 0.1, 31999, 64000)).toBeCloseTo(0.1, 12);
+    expect(lrAt(s, 0.1, 32000, 64000)).toBeCloseTo(0.01, 12);
+    expect(lrAt(s, 0.1, 48000, 64000)).toBeCloseTo(0.001, 12);
+  });
+
+  it('SMD at energy ratio 1 with ResNet-74: 64k trained iterations from about 128k drawn batches, at the cost of 64k SMB iterations', async () => {
+    const { plannedIterations } = await import('../lib/src/train/trainer');
+    const { trainingCost } = await import('../lib/src/cost/macs');
+    const smd = stochasticMiniBatchDropping({ seed: 0 });
+    // 50,000 images / 128 = 390 full batches per epoch; 328 epochs draw 127,920 batches, of which SMD plans to train half.
+    const planned = plannedIterations({ train: { count: 50000 } as never, batchSize: 128, epochs: 328, techniques: [smd] });
+    expect(planned).toBe(Math.round((328 * 390) / 2));
+    const m = cifarResNet({ depth: 74 });
+    const c = trainingCost(m, { iterations: 64000, batchSize: 128 });
+    expect(c.images).toBe(8_192_000);
+    expect(c.macs.forward).toBe(8_192_000 * forwardMacs(m));
+    m.params.dispose();
+  });
+});
