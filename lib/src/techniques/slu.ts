@@ -111,6 +111,19 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   };
 
   const isSkippable = new Set(skippable.map((b) => b.name));
+  const totals = () => {
+    let e = 0;
+    let s = 0;
+    for (const c of counts.values()) {
+      e += c.executed;
+      s += c.skipped;
+    }
+    return { e, s };
+  };
+  const skipRatio = () => {
+    const { e, s } = totals();
+    return e + s ? s / (e + s) : 0;
+  };
   const evalPlan = (b: BlockSpec, x: tf.Tensor4D): BlockPlan | undefined => (isSkippable.has(b.name) ? planFrom(gate(b, x), false, b) : undefined);
 
   return {
@@ -134,12 +147,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     },
     afterStep(info) {
       info.ledger?.chargeOverhead(3 * gateMacsPerInput * lastExamples);
-      let e = 0;
-      let s = 0;
-      for (const c of counts.values()) {
-        e += c.executed;
-        s += c.skipped;
-      }
+      const { e, s } = totals();
       const de = e - lastTotals.e;
       const ds = s - lastTotals.s;
       skipHistory.push(de + ds ? ds / (de + ds) : 0);
@@ -165,24 +173,8 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
       return out;
     },
     blockCounts: () => [...counts.entries()].map(([block, c]) => ({ block, ...c })),
-    skipRatio() {
-      let e = 0;
-      let s = 0;
-      for (const c of counts.values()) {
-        e += c.executed;
-        s += c.skipped;
-      }
-      return e + s ? s / (e + s) : 0;
-    },
-    stats() {
-      let e = 0;
-      let s = 0;
-      for (const c of counts.values()) {
-        e += c.executed;
-        s += c.skipped;
-      }
-      return { skipRatio: e + s ? s / (e + s) : 0 };
-    },
+    skipRatio,
+    stats: () => ({ skipRatio: skipRatio() }),
     state: () => ({ counts: [...counts.entries()], params: Object.fromEntries(store.all().map((p) => [p.name, { shape: p.variable.shape, values: Array.from(p.variable.dataSync()) }])) }),
     restore(s: unknown) {
       const st = s as { counts: Array<[string, { executed: number; skipped: number }]>; params: Record<string, { shape: number[]; values: number[] }> };
