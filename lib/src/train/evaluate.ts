@@ -40,9 +40,14 @@ export async function evaluate(model: Model, ds: ImageDataset, options: { batchS
 
 /**
  * Re-estimates batch-norm running statistics as exact averages over `ds` (needed after weight
- * averaging): running mean and variance are reset, then each batch k enters with weight 1/k.
+ * averaging): running mean and variance are reset, then each batch k enters with weight 1/k. Pass the
+ * evaluation context (e.g. SLU's gates) so the statistics match the network that will be evaluated.
  */
-export function recomputeBatchNormStats(model: Model, ds: ImageDataset, options: { batchSize?: number; normalize?: ChannelStats; maxBatches?: number } = {}): void {
+export function recomputeBatchNormStats(
+  model: Model,
+  ds: ImageDataset,
+  options: { batchSize?: number; normalize?: ChannelStats; maxBatches?: number; ctx?: Omit<ForwardContext, 'training'> } = {},
+): void {
   for (const p of model.params.all()) {
     if (p.role !== 'bn-stat') continue;
     tf.tidy(() => p.variable.assign(p.name.endsWith('/var') ? tf.onesLike(p.variable) : tf.zerosLike(p.variable)));
@@ -50,7 +55,7 @@ export function recomputeBatchNormStats(model: Model, ds: ImageDataset, options:
   let k = 0;
   for (const b of batches(ds, { batchSize: options.batchSize ?? 128, rng: createRng(0), shuffle: false, normalize: options.normalize })) {
     k += 1;
-    tf.tidy(() => void model.apply(b.x, { training: true, bnMomentum: (k - 1) / k }));
+    tf.tidy(() => void model.apply(b.x, { ...options.ctx, training: true, bnMomentum: (k - 1) / k }));
     tf.dispose([b.x, b.y]);
     if (options.maxBatches !== undefined && k >= options.maxBatches) break;
   }

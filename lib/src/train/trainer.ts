@@ -349,7 +349,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   }
   if (swa && swa.count > 0 && stopped === 'completed') {
     swa.swapIn();
-    recomputeBatchNormStats(model, config.train, { normalize: config.normalize, maxBatches: 50 });
+    recomputeBatchNormStats(model, config.train, { normalize: config.normalize, maxBatches: 50, ctx: config.evalContext });
   }
   await saveCheckpoint();
   const final = config.validation ? await evaluate(model, config.validation, { normalize: config.normalize, ctx: config.evalContext }) : undefined;
