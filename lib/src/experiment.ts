@@ -6,7 +6,7 @@ import { EnergyLedger } from './cost/ledger';
 import type { OptimizerConfig } from './train/optimizers';
 import type { LrSchedule } from './train/schedules';
 import type { Technique } from './train/technique';
-import { train, type EpochRecord, type ProgressSink } from './train/trainer';
+import { train, type CurvePoint, type EpochRecord, type ProgressSink } from './train/trainer';
 import { evaluate } from './train/evaluate';
 
 /** One training run of an experiment: everything is built fresh from the seed. */
@@ -31,6 +31,8 @@ export interface RunSpec {
   /** Evaluation context built from the techniques (e.g. SLU's gates). */
   readonly evalContext?: (techniques: readonly Technique[]) => Omit<ForwardContext, 'training'> | undefined;
   readonly progress?: ProgressSink;
+  /** Evaluate on the test set every this many iterations (accuracy against energy during training). */
+  readonly evalEvery?: number;
   /** Called with the trained model and techniques before they are disposed (analysis of gates, weights, ...). */
   readonly inspect?: (model: Model, techniques: readonly Technique[], normalize: import('./data/pipeline').ChannelStats) => void | Promise<void>;
 }
@@ -56,6 +58,8 @@ export interface RunOutcome {
   readonly techniqueStats: Record<string, Record<string, number>>;
   /** Ledger series: (iteration, cumulative energy J) every iteration. */
   readonly energyCurve: ReadonlyArray<readonly [number, number]>;
+  /** Test accuracy against energy during training (when `evalEvery` is set). */
+  readonly accuracyCurve?: readonly CurvePoint[];
 }
 
 /**
@@ -88,6 +92,8 @@ export async function runExperiment(spec: RunSpec): Promise<RunOutcome> {
       swa: spec.swa,
       evalContext,
       progress: spec.progress,
+      evalEvery: spec.evalEvery,
+      validation: spec.evalEvery ? spec.test : undefined,
       logEvery: 1_000_000,
     });
     const ev = await evaluate(model, spec.test, { normalize, ctx: evalContext });
@@ -109,6 +115,7 @@ export async function runExperiment(spec: RunSpec): Promise<RunOutcome> {
       history: r.history,
       techniqueStats: Object.fromEntries(techniques.filter((x) => x.stats).map((x) => [x.name, x.stats?.() ?? {}])),
       energyCurve: ledger.series.map((p) => [p.step, p.energy.total] as const),
+      accuracyCurve: r.curve,
     };
   } finally {
     model.params.dispose();

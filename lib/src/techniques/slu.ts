@@ -14,6 +14,12 @@ export interface SluOptions {
   readonly hidden?: number;
   /** Initial bias of the gate output (default 2: gates start open, p ≈ 0.88). */
   readonly initialBias?: number;
+  /**
+   * Optimizer of the gate parameters (default: the run's optimizer). With sign-based weight updates
+   * (PSG, signSGD) every gate parameter moves by ±lr per step whatever its gradient, so the
+   * regularizer weight alpha loses its grip on the skip ratio; give the gates e.g. plain SGD here.
+   */
+  readonly gateOptimizer?: { readonly config: import('../train/optimizers').OptimizerConfig; readonly lr: number };
 }
 
 /** SLU as a technique, with gate statistics and dynamic-inference plans. */
@@ -131,6 +137,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     gateParams: store,
     gateMacsPerInput,
     parameters: () => store.trainable(),
+    parameterOptimizer: options.gateOptimizer,
     blockPlan(b, x) {
       if (!isSkippable.has(b.name)) return undefined;
       lastExamples = x.shape[0];

@@ -44,8 +44,10 @@ export interface Technique {
   readonly name: string;
   /** Expected fraction of mini-batches trained (SMD: 1 - p); the schedule's clock length is scaled by it. */
   readonly trainFraction?: number;
-  /** Extra trainable parameters (gate networks); optimized with the model's. */
+  /** Extra trainable parameters (gate networks); optimized with the model's unless `parameterOptimizer` is set. */
   parameters?(): ReadonlyMap<string, tf.Variable>;
+  /** Optimizer (and learning rate) for this technique's own parameters, e.g. plain SGD for SLU gates when the weights use signSGD. */
+  readonly parameterOptimizer?: { readonly config: import('./optimizers').OptimizerConfig; readonly lr: number };
   /** Adjusts the quantization settings of this step (e.g. PSG's predictor mode). */
   quant?(cfg: QuantConfig, info: StepInfo): QuantConfig;
   shouldTrain?(info: StepInfo): boolean;

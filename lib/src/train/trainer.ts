@@ -50,6 +50,8 @@ export interface TrainConfig {
   readonly swa?: { readonly start: number; readonly every: number };
   /** Checkpoint file, written atomically every `every` iterations and at the end; `resume` continues from it. */
   readonly checkpoint?: { readonly file: string; readonly every: number; readonly resume?: boolean };
+  /** Evaluate on `validation` every this many trained iterations (accuracy against energy spent, Fig. 5-style curves). */
+  readonly evalEvery?: number;
   /** Parameters to train (by name); the others stay fixed and their layers are charged no weight gradient (fine-tuning). Default: all. */
   readonly trainable?: (param: string) => boolean;
   /** Forward settings of validation passes (e.g. SLU's gates for dynamic inference, a quantized precision). */
@@ -75,9 +77,20 @@ export interface EpochRecord {
   readonly techniques: Record<string, Record<string, number>>;
 }
 
+/** A point of the periodic evaluation curve (see `TrainConfig.evalEvery`). */
+export interface CurvePoint {
+  readonly iteration: number;
+  readonly energyJ: number;
+  readonly effectiveMacs: number;
+  readonly top1: number;
+  readonly loss: number;
+}
+
 /** Result of {@link train}. */
 export interface TrainResult {
   readonly history: EpochRecord[];
+  /** Periodic evaluations (empty unless `evalEvery` is set). */
+  readonly curve: CurvePoint[];
   readonly iterations: number;
   readonly batchesSeen: number;
   readonly seconds: number;
@@ -119,6 +132,10 @@ export function checkTrainConfig(c: TrainConfig): void {
   }
   if (c.checkpoint) posInt(c.checkpoint.every, 'checkpoint.every');
   if (c.iterations !== undefined) posInt(c.iterations, 'iterations');
+  if (c.evalEvery !== undefined) {
+    posInt(c.evalEvery, 'evalEvery');
+    if (!c.validation) throw new ConfigError('evalEvery', c.evalEvery, 'a validation set to evaluate on');
+  }
   for (const t of c.techniques ?? []) {
     if (t.trainFraction !== undefined && !(t.trainFraction > 0 && t.trainFraction <= 1)) throw new ConfigError(`${t.name}.trainFraction`, t.trainFraction, 'a fraction in (0, 1]');
   }
@@ -144,7 +161,9 @@ interface CheckpointData {
   techniques: Record<string, unknown>;
   ledger?: object;
   swa?: { n: number; values: Record<string, { shape: number[]; values: number[] }> };
+  groupOptimizers?: Record<string, OptimizerState>;
   history: EpochRecord[];
+  curve?: CurvePoint[];
   epochLoss: { sum: number; n: number };
 }
 
@@ -187,7 +206,12 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
         });
       })()
     : undefined;
-  for (const t of techniques) for (const [k, v] of t.parameters?.() ?? []) params.set(`${t.name}/${k}`, v);
+  // Technique parameters train with the model's optimizer, or with their own when the technique asks for one.
+  const ownGroups = techniques
+    .filter((t) => t.parameters && t.parameterOptimizer)
+    .map((t) => ({ t, params: new Map([...(t.parameters?.() ?? [])].map(([k, v]) => [`${t.name}/${k}`, v])), optimizer: createOptimizer(t.parameterOptimizer!.config) }));
+  for (const t of techniques) if (!t.parameterOptimizer) for (const [k, v] of t.parameters?.() ?? []) params.set(`${t.name}/${k}`, v);
+  const allParams = new Map([...params, ...ownGroups.flatMap((g) => [...g.params])]);
   const optimizer = createOptimizer(config.optimizer);
   const perEpoch = batchesPerEpoch(config.train.count, config.batchSize, true);
   const totalIterations = plannedIterations(config);
@@ -196,6 +220,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   let augmentRng: Rng = createRng(`${config.seed}/augment`);
   const swa = config.swa ? new WeightAverage(model) : undefined;
   const history: EpochRecord[] = [];
+  const curve: CurvePoint[] = [];
   let pos = { epoch: 0, batch: 0, batchesSeen: 0, iteration: 0 };
   let epochLoss = { sum: 0, n: 0 };
 
@@ -212,7 +237,9 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       for (const t of techniques) if (t.restore && saved.techniques[t.name] !== undefined) t.restore(saved.techniques[t.name]);
       if (saved.ledger && config.ledger) config.ledger.restore(saved.ledger);
       if (saved.swa && swa) swa.restore(saved.swa);
+      for (const g of ownGroups) if (saved.groupOptimizers?.[g.t.name]) g.optimizer.restore(saved.groupOptimizers[g.t.name]!);
       history.push(...saved.history);
+      curve.push(...(saved.curve ?? []));
       pos = { ...saved.position };
       epochLoss = { ...saved.epochLoss };
     }
@@ -233,7 +260,9 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       techniques: Object.fromEntries(techniques.filter((t) => t.state).map((t) => [t.name, t.state?.()])),
       ledger: config.ledger?.state(),
       swa: swa ? await swa.state() : undefined,
+      groupOptimizers: Object.fromEntries(await Promise.all(ownGroups.map(async (g) => [g.t.name, await g.optimizer.state()] as const))),
       history,
+      curve,
       epochLoss,
     };
     writeCheckpoint(cp.file, data);
@@ -295,7 +324,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
           if (extra) loss = tf.add(loss, extra) as tf.Scalar;
         }
         return loss;
-      }, [...params.values()]);
+      }, [...allParams.values()]);
       const loss = (await value.data())[0] as number;
       value.dispose();
       tf.dispose([batch.x, batch.y]);
@@ -305,7 +334,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       }
       // Gradients by parameter name.
       const byVar = new Map<string, tf.Tensor>();
-      const nameOf = new Map([...params.entries()].map(([n, v]) => [v.name, n]));
+      const nameOf = new Map([...allParams.entries()].map(([n, v]) => [v.name, n]));
       for (const [vname, g] of Object.entries(grads)) byVar.set(nameOf.get(vname) ?? vname, g);
       let g = byVar;
       for (const t of techniques) {
@@ -315,6 +344,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
         g = next;
       }
       optimizer.apply(params, g, lr);
+      for (const grp of ownGroups) grp.optimizer.apply(grp.params, g, lrAt(config.schedule, grp.t.parameterOptimizer!.lr, pos.iteration, totalIterations));
       tf.dispose([...g.values()]);
       for (const t of techniques) t.afterUpdate?.(here);
       pos = { ...pos, batch: pos.batch + 1, batchesSeen: pos.batchesSeen + 1, iteration: pos.iteration + 1 };
@@ -325,6 +355,11 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       config.progress?.tick(1, { loss, lr });
       if (pos.iteration % logEvery === 0) {
         appendLog(config.runLog, { type: 'step', ...pos, loss, lr, effectiveMacs: point?.effectiveMacs, energyJ: point?.energy.total, techniques: techniqueStats() });
+      }
+      if (config.evalEvery && config.validation && pos.iteration % config.evalEvery === 0) {
+        const ev = await evaluate(model, config.validation, { normalize: config.normalize, ctx: config.evalContext });
+        const tot = config.ledger?.totals();
+        curve.push({ iteration: pos.iteration, energyJ: tot?.energy.total ?? NaN, effectiveMacs: tot?.effectiveMacs ?? NaN, top1: ev.top1, loss: ev.loss });
       }
       if (cp && pos.iteration % cp.every === 0) await saveCheckpoint();
       if (config.stopAfter !== undefined && pos.iteration >= config.stopAfter) {
@@ -354,9 +389,10 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   await saveCheckpoint();
   const final = config.validation ? await evaluate(model, config.validation, { normalize: config.normalize, ctx: config.evalContext }) : undefined;
   optimizer.dispose();
+  for (const grp of ownGroups) grp.optimizer.dispose();
   swa?.dispose();
   config.progress?.done(final ? { top1: final.top1 } : undefined);
-  return { history, iterations: pos.iteration, batchesSeen: pos.batchesSeen, seconds: (Date.now() - t0) / 1000, final, stopped };
+  return { history, curve, iterations: pos.iteration, batchesSeen: pos.batchesSeen, seconds: (Date.now() - t0) / 1000, final, stopped };
 }
 
 /** Deterministic stochastic-rounding seeds for one iteration of a run. */
