@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../../lib/src/data/files';
 import { run, tail } from './proc';
-import { KERNEL_NAME, type SetupPaths } from './paths';
+import type { SetupPaths } from './paths';
 
 /** Hash-free fingerprint of the requirements, so a changed pin reinstalls. */
 function requirementsText(paths: SetupPaths): string {
@@ -69,4 +69,3 @@ export function findChromium(): string | undefined {
   return candidates.find((c): c is string => !!c && fs.existsSync(c));
 }
 
-export { KERNEL_NAME };

@@ -1,5 +1,4 @@
 import * as path from 'node:path';
-import * as fs from 'node:fs';
 import { projectRoot } from '../../../lib/src/config';
 
 /** Locations setup creates, all inside the project (git-ignored). */
@@ -35,5 +34,3 @@ export function setupPaths(root = projectRoot()): SetupPaths {
   };
 }
 
-/** True when `file` exists. */
-export const exists = (file: string): boolean => fs.existsSync(file);

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataError } from '../errors';
@@ -105,7 +106,7 @@ export async function downloadVerified(url: string, target: string, sha256: stri
     const res = await fetch(url, { signal: controller.signal, redirect: 'follow' });
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status} ${res.statusText}`);
     const out = fs.createWriteStream(tmp);
-    const hash = (await import('node:crypto')).createHash('sha256');
+    const hash = crypto.createHash('sha256');
     const reader = res.body.getReader();
     for (;;) {
       const { done, value } = await reader.read();

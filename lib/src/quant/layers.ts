@@ -149,6 +149,15 @@ export interface ConvAttrs {
   readonly pad: 'same' | 'valid';
 }
 
+/** Weight gradient of an NHWC conv2d (tfjs exports no op for it). */
+function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, shape: number[], attrs: ConvAttrs): tf.Tensor {
+  return tf.engine().runKernel(
+    tf.Conv2DBackpropFilter,
+    { x, dy } as unknown as tf.NamedTensorMap,
+    { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', filterShape: shape } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor;
+}
+
 /**
  * Quantized NHWC conv2d with a straight-through estimator. Forward: conv(Q_a(x), Q_w(w)).
  * Backward: the output gradient is quantized at `gradError` bits for the input gradient (computed
@@ -167,24 +176,11 @@ export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p:
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const { dyE, dyW } = outputGradients<tf.Tensor4D>(dy, p, cfg);
         const dx = tf.conv2dTranspose(dyE, ws, xs.shape, attrs.strides, attrs.pad);
-        const dw = tf.engine().runKernel(
-          tf.Conv2DBackpropFilter,
-          { x: xs, dy: dyW } as unknown as tf.NamedTensorMap,
-          { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', filterShape: ws.shape } as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor;
-        return [dx, dw];
+        return [dx, filterGrad(xs, dyW, ws.shape, attrs)];
       },
     };
   });
   return op(x, w) as tf.Tensor4D;
-}
-
-function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, shape: number[], attrs: ConvAttrs): tf.Tensor {
-  return tf.engine().runKernel(
-    tf.Conv2DBackpropFilter,
-    { x, dy } as unknown as tf.NamedTensorMap,
-    { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', filterShape: shape } as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor;
 }
 
 /** Conv2d trained with PSG: forward at `activation`/`weight` bits, input gradient at `gradError` bits, weight gradient by Eq. 2. */

@@ -213,7 +213,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   for (const t of techniques) if (!t.parameterOptimizer) for (const [k, v] of t.parameters?.() ?? []) params.set(`${t.name}/${k}`, v);
   const allParams = new Map([...params, ...ownGroups.flatMap((g) => [...g.params])]);
   const optimizer = createOptimizer(config.optimizer);
-  const perEpoch = batchesPerEpoch(config.train.count, config.batchSize, true);
+  // tfjs returns gradients keyed by variable name; map them back to parameter names.
+  const nameOf = new Map([...allParams.entries()].map(([n, v]) => [v.name, n]));
   const totalIterations = plannedIterations(config);
   const logEvery = config.logEvery ?? 50;
   const quantBase = { ...defaultQuantConfig(0), ...(config.quant ?? {}) };
@@ -334,7 +335,6 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       }
       // Gradients by parameter name.
       const byVar = new Map<string, tf.Tensor>();
-      const nameOf = new Map([...allParams.entries()].map(([n, v]) => [v.name, n]));
       for (const [vname, g] of Object.entries(grads)) byVar.set(nameOf.get(vname) ?? vname, g);
       let g = byVar;
       for (const t of techniques) {
@@ -380,7 +380,6 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     appendLog(config.runLog, { type: 'epoch', ...record });
     pos = { ...pos, epoch: pos.epoch + 1, batch: 0 };
     epochLoss = { sum: 0, n: 0 };
-    if (perEpoch === 0) break;
   }
   if (swa && swa.count > 0 && stopped === 'completed') {
     swa.swapIn();
