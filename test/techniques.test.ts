@@ -75,7 +75,7 @@ describe('stochastic depth', () => {
 describe('SLU', () => {
   it('gates: one projection per skippable block, one shared LSTM; regularizer = alpha x sum(block MAC share x mean p)', () => {
     const m = cifarResNet({ depth: 20, widths: [4, 8, 8], seed: 1 });
-    const slu = selectiveLayerUpdate({ model: m, alpha: 0.3, seed: 1, initialBias: 0.7 });
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0.3, seed: 1, initialBias: 0.7, sampling: 'threshold' });
     // With a zero output weight every gate gives p = sigmoid(0.7); the MAC shares sum to 1, so C = sigmoid(0.7).
     slu.gateParams.get('out/w').assign(tf.zeros([10, 1]));
     const names = slu.gateParams.all().map((p) => p.name);
@@ -95,6 +95,76 @@ describe('SLU', () => {
     expect(reg).toBeCloseTo(0.3 / (1 + Math.exp(-0.7)), 6);
     // p > 0.5 everywhere: no block is skipped.
     expect(slu.skipRatio()).toBe(0);
+    m.params.dispose();
+  });
+
+  it('bernoulli sampling: each input runs a block with probability p, seeded and resumable; evaluation thresholds p at 0.5', () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    const x = tf.randomNormal([50, 32, 32, 3], 0, 1, 'float32', 3);
+    const make = () => {
+      const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 5, initialBias: Math.log(0.3 / 0.7) });
+      slu.gateParams.get('out/w').assign(tf.zeros([10, 1])); // p = 0.3 for every input and block
+      return slu;
+    };
+    const step = (slu: ReturnType<typeof make>) =>
+      tf.tidy(() => {
+        const plans: number[][] = [];
+        m.apply(x, { training: true, blockPlan: (b, xi) => { const pl = slu.blockPlan!(b, xi, info); if (pl) plans.push(pl.groups.flatMap((g) => Array.from(g.indices))); return pl; } });
+        slu.lossTerm!(info);
+        return plans;
+      });
+    const a = make();
+    const first = Array.from({ length: 20 }, () => step(a));
+    const skippable = m.blocks.filter((b) => b.skippable).length;
+    // 20 steps x 50 inputs x skippable blocks Bernoulli(0.3) draws: the skip ratio is 0.7 within 5 standard errors.
+    const n = 20 * 50 * skippable;
+    expect(Math.abs(a.skipRatio() - 0.7)).toBeLessThan(5 * Math.sqrt((0.7 * 0.3) / n));
+    const saved = a.state!();
+    const next = step(a);
+    const b = make();
+    expect(Array.from({ length: 20 }, () => step(b))).toEqual(first);
+    b.restore!(JSON.parse(JSON.stringify(saved)));
+    expect(step(b)).toEqual(next);
+    // Inference: p = 0.3 < 0.5, so every input skips every skippable block.
+    const d = a.decisions(x);
+    expect([...d.values()].every((v) => v.every((e) => e === 0))).toBe(true);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, sampling: 'soft' as 'threshold' })).toThrowError(/slu.sampling/);
+    for (const s of [a, b]) s.gateParams.dispose();
+    x.dispose();
+    m.params.dispose();
+  });
+
+  it('target skip ratio: alpha follows dual ascent on (target - step skip ratio), is checkpointed and validated', () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    const x = tf.randomNormal([40, 32, 32, 3], 0, 1, 'float32', 4);
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0.2, seed: 3, targetSkipRatio: 0.4, alphaStep: 0.5, initialBias: Math.log(0.3 / 0.7) });
+    slu.gateParams.get('out/w').assign(tf.zeros([10, 1]));
+    const step = () => {
+      const reg = tf.tidy(() => {
+        m.apply(x, { training: true, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) });
+        return slu.lossTerm!(info)!.dataSync()[0]!;
+      });
+      slu.afterStep!({ ...info, loss: 0 });
+      return reg;
+    };
+    // Regularizer with the current alpha: alpha x sum(share x mean p) = alpha x 0.3.
+    expect(step()).toBeCloseTo(0.2 * 0.3, 6);
+    const s1 = slu.skipHistory[0]!;
+    expect(slu.alpha()).toBeCloseTo(0.2 + 0.5 * (0.4 - s1), 12);
+    const saved = JSON.parse(JSON.stringify(slu.state!()));
+    step();
+    const a2 = slu.alpha();
+    expect(a2).toBeCloseTo(0.2 + 0.5 * (0.4 - s1) + 0.5 * (0.4 - slu.skipHistory[1]!), 12);
+    // p = 0.3: about 70% skipped, above the 40% target, so alpha falls and goes negative (pulling gates open).
+    expect(a2).toBeLessThan(0);
+    slu.restore!(saved);
+    step();
+    expect(slu.alpha()).toBe(a2);
+    expect(slu.stats!()['alpha']).toBe(a2);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, targetSkipRatio: 1.5 })).toThrowError(/slu.targetSkipRatio.*1.5/);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, targetSkipRatio: 0.5, alphaStep: 0 })).toThrowError(/slu.alphaStep/);
+    slu.gateParams.dispose();
+    x.dispose();
     m.params.dispose();
   });
 
