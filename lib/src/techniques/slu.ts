@@ -13,7 +13,10 @@ export interface SluOptions {
   readonly seed: number;
   /** Width of the gate projection and of the shared LSTM (default 10, appendix C). */
   readonly hidden?: number;
-  /** Initial bias of the gate output (default 2: gates start open, p ≈ 0.88). */
+  /**
+   * Initial bias of the gate output (default 2: gates start open, p ≈ 0.88; with `targetSkipRatio` t the default is
+   * log((1 - t) / t), so that Bernoulli gates start near the target and alpha only has to correct).
+   */
   readonly initialBias?: number;
   /**
    * Optimizer of the gate parameters (default: the run's optimizer). With sign-based weight updates
@@ -109,7 +112,8 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   store.uniform('lstm/wh', [H, 4 * H], 1 / Math.sqrt(H));
   store.constant('lstm/b', [4 * H], 0, 'bias');
   store.uniform('out/w', [H, 1], 1 / Math.sqrt(H));
-  store.constant('out/b', [1], options.initialBias ?? 2, 'bias');
+  const clampedTarget = target === undefined ? undefined : Math.min(0.99, Math.max(0.01, target));
+  store.constant('out/b', [1], options.initialBias ?? (clampedTarget === undefined ? 2 : Math.log((1 - clampedTarget) / clampedTarget)), 'bias');
   const gateMacsPerInput = skippable.reduce((a, b) => a + (channels.get(b.name) as number) * H + 2 * H * 4 * H + H, 0);
   const sampling = options.sampling ?? 'bernoulli';
   if (sampling !== 'bernoulli' && sampling !== 'threshold') throw new ConfigError('slu.sampling', sampling, "'bernoulli' or 'threshold'");
