@@ -193,6 +193,24 @@ describe('SLU', () => {
     m.params.dispose();
   });
 
+  it('ledger: gate overhead = 3 x gate MACs x trained inputs (hand count) and forward MACs drop by the skipped block executions', async () => {
+    const m = cifarResNet({ depth: 14, widths: [4, 8, 8], seed: 2 });
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, targetSkipRatio: 0.5 });
+    // Skippable blocks take 4, 4, 8 and 8 channels: projections 10 x (4 + 4 + 8 + 8), LSTM 2 x 10 x 40 and output 10 per block.
+    expect(slu.gateMacsPerInput).toBe(10 * (4 + 4 + 8 + 8) + 4 * (2 * 10 * 40 + 10));
+    const ledger = new EnergyLedger();
+    const r = await train({ model: m, train: data, batchSize: 16, epochs: 1, iterations: 3, lr: 0.05, seed: 1, ledger, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, techniques: [slu] });
+    const inputs = r.iterations * 16;
+    const t = ledger.totals();
+    expect(t.macs.overhead).toBe(3 * slu.gateMacsPerInput * inputs);
+    const blockMacs = new Map(m.blocks.map((b) => [b.name, b.macs]));
+    const skippedMacs = slu.blockCounts().reduce((a, c) => a + c.skipped * blockMacs.get(c.block)!, 0);
+    expect(slu.blockCounts().some((c) => c.skipped > 0 && c.executed > 0)).toBe(true);
+    expect(t.macs.forward).toBe(inputs * forwardMacs(m) - skippedMacs);
+    slu.gateParams.dispose();
+    m.params.dispose();
+  });
+
   it('trains end to end with SMD and PSG and reports skip ratios and gate overhead', async () => {
     const m = cifarResNet({ depth: 14, widths: [4, 8, 8], seed: 2 });
     const slu = selectiveLayerUpdate({ model: m, alpha: 1, seed: 1 });
