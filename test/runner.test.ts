@@ -30,6 +30,9 @@ describe('parameter injection', () => {
     const twice = injectParameters(once, { scale: 'paper' }).notebook;
     expect(twice.cells.filter((c) => c.metadata.tags?.includes('injected-parameters'))).toHaveLength(1);
     expect(cellSource(twice.cells[2]!)).toContain('scale = "paper";');
+    // nbformat 4.5 notebooks need cell ids; 4.4 notebooks must not have them.
+    expect(twice.cells[2]!['id']).toBe('injected-parameters');
+    expect(injectParameters({ ...once, nbformat_minor: 4 }, { scale: 'lite' }).notebook.cells[2]!['id']).toBeUndefined();
   });
   it('escapes string values as literals', () => {
     const { notebook } = injectParameters(nb('let label = "a";'), { label: 'x"; process.exit(1); "' });

@@ -58,6 +58,8 @@ export function injectParameters(nb: Notebook, params: Readonly<Record<string, P
   const cells = nb.cells.filter((c) => !(c.metadata.tags ?? []).includes('injected-parameters'));
   const at = cells.findIndex((c) => c.cell_type === 'code' && (c.metadata.tags ?? []).includes('parameters'));
   const cell: NotebookCell = {
+    // nbformat 4.5+ requires cell ids (earlier minors forbid them).
+    ...(nb.nbformat > 4 || nb.nbformat_minor >= 5 ? { id: 'injected-parameters' } : {}),
     cell_type: 'code',
     execution_count: null,
     metadata: { tags: ['injected-parameters'] },
