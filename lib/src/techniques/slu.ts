@@ -94,6 +94,8 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   if (target !== undefined && !(target >= 0 && target <= 1)) throw new ConfigError('slu.targetSkipRatio', target, 'a fraction in [0, 1]');
   const alphaStep = options.alphaStep ?? 0.1;
   if (!(Number.isFinite(alphaStep) && alphaStep > 0)) throw new ConfigError('slu.alphaStep', alphaStep, 'a positive number');
+  const sampling = options.sampling ?? 'bernoulli';
+  if (sampling !== 'bernoulli' && sampling !== 'threshold') throw new ConfigError('slu.sampling', sampling, "'bernoulli' or 'threshold'");
   const alphaHistory: number[] = [];
   const H = options.hidden ?? 10;
   const skippable = model.blocks.filter((b) => b.skippable);
@@ -115,8 +117,6 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   const clampedTarget = target === undefined ? undefined : Math.min(0.99, Math.max(0.01, target));
   store.constant('out/b', [1], options.initialBias ?? (clampedTarget === undefined ? 2 : Math.log((1 - clampedTarget) / clampedTarget)), 'bias');
   const gateMacsPerInput = skippable.reduce((a, b) => a + (channels.get(b.name) as number) * H + 2 * H * 4 * H + H, 0);
-  const sampling = options.sampling ?? 'bernoulli';
-  if (sampling !== 'bernoulli' && sampling !== 'threshold') throw new ConfigError('slu.sampling', sampling, "'bernoulli' or 'threshold'");
   let rng: Rng = createRng(`slu/${options.seed}`);
 
   const counts = new Map(skippable.map((b) => [b.name, { executed: 0, skipped: 0 }]));
