@@ -96,7 +96,8 @@ export async function runExperiment(spec: RunSpec): Promise<RunOutcome> {
       validation: spec.evalEvery ? spec.test : undefined,
       logEvery: 1_000_000,
     });
-    const ev = await evaluate(model, spec.test, { normalize, ctx: evalContext });
+    // With periodic evaluation the trainer already evaluated the final model on the test set (same normalisation and context).
+    const ev = r.final ?? (await evaluate(model, spec.test, { normalize, ctx: evalContext }));
     await spec.inspect?.(model, techniques, normalize);
     const t = ledger.totals();
     return {

@@ -60,10 +60,11 @@ export class EnergyLedger {
 
   /** Charges one training step of `layer` on `examples` inputs at `p`. */
   chargeLayer(layer: LayerSpec, examples: number, p: LayerPrecision, backward?: { inputGrad: boolean; weightGrad: boolean }): void {
-    const full = layerStepMacs(layer);
-    const m = backward ? { forward: full.forward, inputGrad: backward.inputGrad ? full.inputGrad : 0, weightGrad: backward.weightGrad ? full.weightGrad : 0 } : full;
-    const fe = effectiveStepMacs(layer, p);
-    const eff = backward ? { forward: fe.forward, inputGrad: backward.inputGrad ? fe.inputGrad : 0, weightGrad: backward.weightGrad ? fe.weightGrad : 0 } : fe;
+    // Frozen layers (fine-tuning) skip the backward products they do not need.
+    const needed = <T extends { forward: number; inputGrad: number; weightGrad: number }>(c: T) =>
+      backward ? { forward: c.forward, inputGrad: backward.inputGrad ? c.inputGrad : 0, weightGrad: backward.weightGrad ? c.weightGrad : 0 } : c;
+    const m = needed(layerStepMacs(layer));
+    const eff = needed(effectiveStepMacs(layer, p));
     const compute =
       (m.forward * macEnergy(this.profile, p.weight, p.activation) +
         m.inputGrad * macEnergy(this.profile, p.gradError, p.weight) +
