@@ -10,7 +10,8 @@ import { cifarResNet } from '../lib/src/models/resnet';
 import type { Model } from '../lib/src/models/spec';
 import { createOptimizer } from '../lib/src/train/optimizers';
 import { lrAt } from '../lib/src/train/schedules';
-import { DivergenceError, train, type TrainConfig } from '../lib/src/train/trainer';
+import { DivergenceError, train, type ImageTrainConfig } from '../lib/src/train/trainer';
+import { recordValues } from '../lib/src/train/state';
 import type { Technique } from '../lib/src/train/technique';
 import { EnergyLedger } from '../lib/src/cost/ledger';
 import { fwbw } from '../lib/src/quant/precision';
@@ -19,7 +20,7 @@ import { tempDir } from './helpers';
 const data = syntheticCifar(200, 1);
 const stats = channelStats(data);
 const small = (seed = 3): Model => mlp({ inputShape: [32, 32, 3], hidden: [16], seed });
-const base = (model: Model, extra: Partial<TrainConfig> = {}): TrainConfig => ({
+const base = (model: Model, extra: Partial<ImageTrainConfig> = {}): ImageTrainConfig => ({
   model,
   train: data,
   batchSize: 20,
@@ -34,7 +35,7 @@ const base = (model: Model, extra: Partial<TrainConfig> = {}): TrainConfig => ({
 
 async function flat(m: Model): Promise<number[]> {
   const s = await m.params.snapshot();
-  return Object.values(s).flatMap((v) => v.values);
+  return Object.values(s).flatMap((v) => Array.from(recordValues(v)));
 }
 
 describe('schedules and optimizers', () => {
@@ -102,7 +103,7 @@ describe('trainer', () => {
 
   it('a resumed quantized ResNet run is bit-identical on the native backend', async () => {
     await initBackend({ backend: 'tensorflow' });
-    const cfg = (m: Model, extra: Partial<TrainConfig>) => base(m, { epochs: 1, batchSize: 25, precision: fwbw(8, 8), ...extra });
+    const cfg = (m: Model, extra: Partial<ImageTrainConfig>) => base(m, { epochs: 1, batchSize: 25, precision: fwbw(8, 8), ...extra });
     const a = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 2 });
     await train(cfg(a, {}));
     const file = path.join(tempDir(), 'ck.json');
@@ -121,7 +122,7 @@ describe('trainer', () => {
     const m = small();
     const err = await train(base(m, { techniques: [poison], checkpoint: { file, every: 5 } })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DivergenceError);
-    expect((err as Error).message).toMatch(/loss is NaN at iteration 6; the update was not applied; the last good checkpoint is .*ck\.json/);
+    expect((err as Error).message).toMatch(/diverged at iteration 6: loss is NaN; the step was not applied; the last good checkpoint is .*ck\.json/);
     const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { position: { iteration: number } };
     expect(saved.position.iteration).toBe(5);
     m.params.dispose();

@@ -120,6 +120,6 @@ export async function runExperiment(spec: RunSpec): Promise<RunOutcome> {
     };
   } finally {
     model.params.dispose();
-    for (const t of techniques) (t as { gateParams?: { dispose(): void } }).gateParams?.dispose();
+    for (const t of techniques) t.dispose?.();
   }
 }

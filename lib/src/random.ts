@@ -1,5 +1,12 @@
 import seedrandom from 'seedrandom';
 
+/** Saved generator state (seedrandom's ARC4 state: JSON numbers). */
+export type RngState = {
+  readonly i: number;
+  readonly j: number;
+  readonly S: readonly number[];
+};
+
 /** A seeded pseudo-random source; every random choice in ecotrain flows from one of these. */
 export interface Rng {
   /** Uniform in [0, 1). */
@@ -11,11 +18,11 @@ export interface Rng {
   /** A new independent generator derived from this one (for sub-components). */
   fork(label: string): Rng;
   /** Serializable state, for checkpoints. */
-  state(): object;
+  state(): RngState;
 }
 
 /** Creates a deterministic generator from `seed` (an integer or a string label). */
-export function createRng(seed: number | string, state?: object): Rng {
+export function createRng(seed: number | string, state?: RngState | object): Rng {
   const prng = seedrandom(String(seed), { state: (state as seedrandom.State.Arc4 | undefined) ?? true });
   return wrap(prng, String(seed));
 }
@@ -36,7 +43,7 @@ function wrap(prng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>, label: strin
     fork(sub: string) {
       return createRng(`${label}/${sub}/${prng.int32()}`);
     },
-    state: () => prng.state(),
+    state: () => prng.state() as unknown as RngState,
   };
 }
 

@@ -40,3 +40,34 @@ export function readSha256Sums(file: string): Map<string, string> {
   }
   return sums;
 }
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temporaries that {@link tempPathFor} made for `target` and whose writer is gone (a process
+ * killed mid-write, e.g. by `kill -9`): files or folders named `<target>.<pid>.<hex>.tmp` whose pid is no
+ * longer running. Returns the paths removed.
+ */
+export function removeStaleTemporaries(target: string): string[] {
+  const dir = path.dirname(target);
+  if (!fs.existsSync(dir)) return [];
+  const base = path.basename(target);
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    if (!name.startsWith(`${base}.`) || !name.endsWith('.tmp')) continue;
+    const m = /^\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(base.length));
+    if (!m || processAlive(Number(m[1]))) continue;
+    const p = path.join(dir, name);
+    fs.rmSync(p, { recursive: true, force: true });
+    removed.push(p);
+  }
+  return removed;
+}

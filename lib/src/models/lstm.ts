@@ -15,6 +15,11 @@ export interface LstmLmOptions {
   readonly seed?: number;
   /** Uniform init range (default 0.1, as in Zaremba et al.). */
   readonly initRange?: number;
+  /**
+   * Dropout rate on the non-recurrent connections in training (Zaremba et al. 2014): the embedding output,
+   * each LSTM layer's output, before the output layer; recurrent connections are never dropped. Default 0.
+   */
+  readonly dropout?: number;
 }
 
 /** Hidden and cell state of each layer, [batch, hidden]. */
@@ -49,6 +54,8 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
     if (!Number.isInteger(v) || v <= 0) throw new ConfigError(f, v, 'a positive integer');
   }
   if (hidden.length === 0 || hidden.some((h) => !Number.isInteger(h) || h <= 0)) throw new ConfigError('hidden', hidden, 'one or more positive integer hidden sizes');
+  const dropout = options.dropout ?? 0;
+  if (!(Number.isFinite(dropout) && dropout >= 0 && dropout < 1)) throw new ConfigError('dropout', dropout, 'a rate in [0, 1)');
   const store = new ParamStore(options.seed ?? 0);
   const r = options.initRange ?? 0.1;
   store.uniform('embedding', [vocabSize, embedding], r);
@@ -91,9 +98,17 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
     c: hidden.map((h) => tf.zeros([batch, h]) as tf.Tensor2D),
   });
 
+  const modelName = `LSTM-LM-${hidden.join('-')}`;
+  /** Dropout of the non-recurrent connections, training only, with seeds from the context. */
+  const drop = <T extends tf.Tensor>(x: T, ctx: ForwardContext): T => {
+    if (!ctx.training || dropout === 0) return x;
+    if (!ctx.random) throw new Error(`${modelName}: dropout in training needs ctx.random (a seed source; the trainer provides one)`);
+    return tf.dropout(x, dropout, undefined, ctx.random()) as T;
+  };
+
   function applyWithState(ids: tf.Tensor2D, state: LstmState, ctx: ForwardContext): { logits: tf.Tensor2D; state: LstmState } {
     const [batch, T] = ids.shape;
-    const emb = tf.reshape(tf.gather(store.get('embedding'), tf.reshape(ids, [batch * T])), [batch, T, embedding]) as tf.Tensor3D;
+    const emb = drop(tf.reshape(tf.gather(store.get('embedding'), tf.reshape(ids, [batch * T])), [batch, T, embedding]) as tf.Tensor3D, ctx);
     let inputs: tf.Tensor2D[] = tf.unstack(emb, 1) as tf.Tensor2D[];
     const hs: tf.Tensor2D[] = [];
     const cs: tf.Tensor2D[] = [];
@@ -115,7 +130,8 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
       ctx.onExecute?.({ layer: spec, examples: batch * (T / steps), precision: ctx.precision?.(spec) });
       hs.push(h);
       cs.push(c);
-      inputs = outs;
+      // Dropout between layers and before the output layer (non-recurrent connections only).
+      inputs = dropout > 0 && ctx.training ? (tf.unstack(drop(tf.stack(outs, 1), ctx), 1) as tf.Tensor2D[]) : outs;
     });
     const top = tf.reshape(tf.stack(inputs, 1), [batch * T, nin]) as tf.Tensor2D;
     const outSpec = layers[layers.length - 1] as LayerSpec;
@@ -125,7 +141,7 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
   }
 
   return {
-    name: `LSTM-LM-${hidden.join('-')}`,
+    name: modelName,
     inputShape: [steps],
     numClasses: vocabSize,
     layers,

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { quantConv2d, quantDepthwiseConv2d, quantMatMul } from '../quant/layers';
 import type { LayerPrecision } from '../quant/precision';
+import { minPrecision } from '../train/compose';
 import type { ParamStore } from './params';
 import type { BlockGroup, ForwardContext, LayerSpec } from './spec';
 
@@ -89,8 +90,9 @@ export class Builder {
   }
 }
 
-function precisionOf(ctx: ForwardContext, spec: LayerSpec, override: LayerPrecision | undefined): LayerPrecision | undefined {
-  const p = override ?? ctx.precision?.(spec);
+/** A layer's precision: the context's, and a block group's precision for these inputs, combined field by field by the minimum. */
+function precisionOf(ctx: ForwardContext, spec: LayerSpec, group: LayerPrecision | undefined): LayerPrecision | undefined {
+  const p = minPrecision(group, ctx.precision?.(spec));
   return p && (p.weight < 32 || p.activation < 32 || p.gradError < 32 || p.gradWeight < 32 || p.activationWeightGrad < 32) ? p : undefined;
 }
 
@@ -100,7 +102,7 @@ function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
 }
 
 /** Runs a conv or depthwise layer (float or quantized per the context), with its bias when declared. */
-export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', override?: LayerPrecision): tf.Tensor4D {
+export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', group?: LayerPrecision): tf.Tensor4D {
   const w = store.get(spec.weight) as tf.Tensor4D;
   const input = x;
   if (stride > 1 && w.shape[0] === 1 && w.shape[1] === 1) {
@@ -112,7 +114,7 @@ export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
     stride = 1;
     pad = 'valid';
   }
-  const p = precisionOf(ctx, spec, override);
+  const p = precisionOf(ctx, spec, group);
   let y: tf.Tensor4D;
   if (spec.kind === 'depthwise') {
     y = p ? quantDepthwiseConv2d(x, w, { strides: stride, pad }, p, requireQuant(ctx, spec)) : tf.depthwiseConv2d(x, w, stride, pad);
@@ -126,9 +128,9 @@ export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
 }
 
 /** Runs a dense layer (float or quantized per the context). */
-export function runDense(store: ParamStore, spec: LayerSpec, x: tf.Tensor2D, ctx: ForwardContext, override?: LayerPrecision): tf.Tensor2D {
+export function runDense(store: ParamStore, spec: LayerSpec, x: tf.Tensor2D, ctx: ForwardContext, group?: LayerPrecision): tf.Tensor2D {
   const w = store.get(spec.weight) as tf.Tensor2D;
-  const p = precisionOf(ctx, spec, override);
+  const p = precisionOf(ctx, spec, group);
   const y = tf.add(p ? quantMatMul(x, w, p, requireQuant(ctx, spec)) : tf.matMul(x, w), store.get(`${spec.name}/b`)) as tf.Tensor2D;
   ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p, backward: ctx.backwardOf?.(spec) });
   ctx.observe?.(spec, x, y);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { assignRecords, encodeFloats, tensorRecord, type TensorRecord } from '../train/state';
 
 /** FNV-1a hash of a string, for deriving per-parameter seeds. */
 export function hashString(s: string): number {
@@ -84,21 +85,21 @@ export class ParamStore {
     return this.all().filter((p) => p.trainable).reduce((a, p) => a + p.variable.size, 0);
   }
 
-  /** Copies of all parameter values (for checkpoints), name to flat values and shape. */
-  async snapshot(): Promise<Record<string, { shape: number[]; values: number[] }>> {
-    const out: Record<string, { shape: number[]; values: number[] }> = {};
-    for (const p of this.all()) out[p.name] = { shape: p.variable.shape, values: Array.from(await p.variable.data()) };
+  /** Copies of all parameter values (for checkpoints and transfers), as {@link TensorRecord}s by name. */
+  async snapshot(): Promise<Record<string, TensorRecord>> {
+    const out: Record<string, TensorRecord> = {};
+    for (const p of this.all()) out[p.name] = { shape: [...p.variable.shape], data: encodeFloats((await p.variable.data()) as Float32Array) };
     return out;
   }
 
-  /** Restores values saved by {@link snapshot}; shapes must match. */
-  restore(values: Record<string, { shape: number[]; values: number[] }>): void {
-    for (const p of this.all()) {
-      const v = values[p.name];
-      if (!v) throw new Error(`checkpoint has no parameter ${p.name}`);
-      if (v.shape.join(',') !== p.variable.shape.join(',')) throw new Error(`checkpoint parameter ${p.name} has shape [${v.shape}], model has [${p.variable.shape}]`);
-      tf.tidy(() => p.variable.assign(tf.tensor(v.values, v.shape, 'float32')));
-    }
+  /** {@link snapshot} read synchronously (for technique states, which are small). */
+  recordsSync(): Record<string, TensorRecord> {
+    return Object.fromEntries(this.all().map((p) => [p.name, tensorRecord(p.variable)]));
+  }
+
+  /** Restores values saved by {@link snapshot}; every parameter must be present with its shape (checked before any is changed). */
+  restore(values: Readonly<Record<string, TensorRecord>>): void {
+    assignRecords(new Map(this.all().map((p) => [p.name, p.variable])), values, 'parameters');
   }
 
   dispose(): void {

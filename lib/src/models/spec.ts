@@ -43,7 +43,7 @@ export interface BlockSpec {
 export interface BlockGroup {
   /** Batch indices in this group. */
   readonly indices: Int32Array;
-  /** Precision for the block's layers for these inputs (undefined: the run's default). */
+  /** Precision for the block's layers for these inputs, combined with the layer's own precision field by field by the minimum (undefined: the layer's). */
   readonly precision?: LayerPrecision;
   /**
    * Multiplier of the residual branch for these inputs: a number (stochastic depth's survival
@@ -83,6 +83,8 @@ export interface ForwardContext {
   readonly blockPlan?: (block: BlockSpec, x: tf.Tensor4D) => BlockPlan | undefined;
   /** Backward products each layer needs in this step (fine-tuning with frozen layers); default both. */
   readonly backwardOf?: (layer: LayerSpec) => { readonly inputGrad: boolean; readonly weightGrad: boolean };
+  /** A source of seeds for random choices of the forward pass (dropout); the trainer derives them from the run seed. */
+  readonly random?: () => number;
   /** Receives every layer execution (for the energy ledger). */
   readonly onExecute?: (e: LayerExecution) => void;
   /** Receives each layer's input and output tensors; must not keep or dispose them. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type LayerPrecision } from './precision';
 import { mostSignificantBits, quantize, type RangeMode, type Rounding } from './quantizers';
+import { ConfigError, checkKeys } from '../errors';
 
 /** How quantized layers quantize: shared by all layers of a run. */
 export interface QuantConfig {
@@ -79,6 +80,25 @@ export class RunningRanges {
     return this.values.get(key) as tf.Scalar | undefined;
   }
 
+  /** Holds the current averages; the returned function puts them back (a failed training step changes nothing). */
+  hold(): { restore(): void; release(): void } {
+    const kept = new Map([...this.values].map(([k, v]) => [k, tf.clone(v)]));
+    return {
+      restore: () => {
+        for (const [k, v] of this.values) {
+          const old = kept.get(k);
+          if (old) v.assign(old);
+          else {
+            v.dispose();
+            this.values.delete(k);
+          }
+        }
+        kept.forEach((t) => t.dispose());
+      },
+      release: () => kept.forEach((t) => t.dispose()),
+    };
+  }
+
   /** Current averages as numbers (for inspection and checkpoints). */
   snapshot(): Record<string, number> {
     return Object.fromEntries([...this.values].map(([k, v]) => [k, v.dataSync()[0] as number]));
@@ -94,6 +114,21 @@ export class RunningRanges {
 export function seedCounter(base: number): () => number {
   let i = 0;
   return () => (base * 1000003 + ++i) % 2147483647;
+}
+
+/**
+ * Validates user quantizer settings (a partial {@link QuantConfig} without `nextSeed`), naming an unknown key
+ * or a bad value and the allowed values.
+ */
+export function checkQuantOptions(q: Partial<Omit<QuantConfig, 'nextSeed'>>, field = 'quant'): void {
+  checkKeys(q, ['forwardRounding', 'gradientRounding', 'activationRange', 'weightRange', 'ranges', 'psg'], field);
+  const roundings = ['nearest', 'stochastic', 'truncate'];
+  const ranges = ['tensor', 'channel', 'sample-mean'];
+  for (const [k, allowed] of [['forwardRounding', roundings], ['gradientRounding', roundings], ['activationRange', ranges], ['weightRange', ranges]] as const) {
+    const v = q[k];
+    if (v !== undefined && !allowed.includes(v)) throw new ConfigError(`${field}.${k}`, v, allowed.join(', '));
+  }
+  if (q.ranges !== undefined && !(q.ranges instanceof RunningRanges)) throw new ConfigError(`${field}.ranges`, typeof q.ranges, 'a RunningRanges');
 }
 
 /** The default simulator settings (SBM-style ranges, stochastic gradient rounding). */

@@ -1,10 +1,11 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { layerStepMacs } from '../cost/macs';
 import type { LayerSpec } from '../models/spec';
 import { checkBits, type LayerPrecision } from '../quant/precision';
 import type { QuantConfig } from '../quant/layers';
 import type { StepInfo, Technique } from '../train/technique';
+import type { StateValue } from '../train/state';
 
 /** Options of {@link predictiveSignGradient} (defaults: the paper's Sec. 4.4 settings). */
 export interface PsgOptions {
@@ -81,6 +82,16 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
         const spec = specs.get(r.layer);
         if (spec && info.ledger) info.ledger.chargeOverhead((1 - predicted) * layerStepMacs(spec).weightGrad * info.examples, bw, fw);
       }
+      pending = [];
+    },
+    // The statistics history survives a resume (notebooks plot it over the whole run).
+    state: (): StateValue => ({ history: history.map((h) => [h.iteration, h.layer, h.predicted, h.disagree]) }),
+    restore(s: StateValue) {
+      const st = s as unknown as { history: Array<[number, string, number, number]> };
+      history.splice(0, history.length, ...st.history.map(([iteration, layer, predicted, disagree]) => ({ iteration, layer, predicted, disagree })));
+    },
+    dispose() {
+      for (const r of pending) tf.dispose([r.predicted, r.disagree]);
       pending = [];
     },
     meanPredicted: () => (history.length ? history.reduce((a, h) => a + h.predicted, 0) / history.length : 0),

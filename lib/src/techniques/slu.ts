@@ -3,7 +3,8 @@ import { ConfigError } from '../errors';
 import { ParamStore } from '../models/params';
 import type { BlockPlan, BlockSpec, ForwardContext, Model } from '../models/spec';
 import type { Technique } from '../train/technique';
-import { createRng, type Rng } from '../random';
+import { createRng, type Rng, type RngState } from '../random';
+import type { StateValue, TensorRecord } from '../train/state';
 
 /** Options of {@link selectiveLayerUpdate}. */
 export interface SluOptions {
@@ -228,13 +229,23 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     blockCounts: () => [...counts.entries()].map(([block, c]) => ({ block, ...c })),
     skipRatio,
     stats: () => ({ skipRatio: skipRatio(), alpha }),
-    state: () => ({ alpha, rng: rng.state(), counts: [...counts.entries()], params: Object.fromEntries(store.all().map((p) => [p.name, { shape: p.variable.shape, values: Array.from(p.variable.dataSync()) }])) }),
-    restore(s: unknown) {
-      const st = s as { alpha: number; rng: object; counts: Array<[string, { executed: number; skipped: number }]>; params: Record<string, { shape: number[]; values: number[] }> };
+    dispose: () => store.dispose(),
+    state: (): StateValue => ({
+      alpha,
+      rng: rng.state(),
+      counts: [...counts.entries()].map(([k, v]) => [k, v.executed, v.skipped]),
+      skipHistory,
+      alphaHistory,
+      params: store.recordsSync(),
+    }),
+    restore(s: StateValue) {
+      const st = s as unknown as { alpha: number; rng: RngState; counts: Array<[string, number, number]>; skipHistory: number[]; alphaHistory: number[]; params: Record<string, TensorRecord> };
+      store.restore(st.params);
       rng = createRng(`slu/${options.seed}`, st.rng);
       alpha = st.alpha;
-      for (const [k, v] of st.counts) counts.set(k, { ...v });
-      store.restore(st.params);
+      for (const [k, executed, skipped] of st.counts) counts.set(k, { executed, skipped });
+      skipHistory.splice(0, skipHistory.length, ...st.skipHistory);
+      alphaHistory.splice(0, alphaHistory.length, ...st.alphaHistory);
       lastTotals = totals();
     },
   };

@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors';
-import { createRng, type Rng } from '../random';
+import { createRng, type Rng, type RngState } from '../random';
+import type { StateValue } from '../train/state';
 import type { StepInfo, Technique } from '../train/technique';
 
 /** Options of {@link stochasticMiniBatchDropping}. */
@@ -39,9 +40,9 @@ export function stochasticMiniBatchDropping(options: SmdOptions): Smd {
     },
     counts: () => ({ seen, trained }),
     stats: () => ({ seen, trained, trainedFraction: seen ? trained / seen : 0 }),
-    state: () => ({ rng: rng.state(), seen, trained }),
-    restore(s: unknown) {
-      const st = s as { rng: object; seen: number; trained: number };
+    state: (): StateValue => ({ rng: rng.state(), seen, trained }),
+    restore(s: StateValue) {
+      const st = s as unknown as { rng: RngState; seen: number; trained: number };
       rng = createRng(`smd/${options.seed}`, st.rng);
       seen = st.seen;
       trained = st.trained;

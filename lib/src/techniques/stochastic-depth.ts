@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
-import { createRng, type Rng } from '../random';
+import { createRng, type Rng, type RngState } from '../random';
+import type { StateValue } from '../train/state';
 import type { BlockPlan, BlockSpec, Model } from '../models/spec';
 import type { Technique } from '../train/technique';
 
@@ -63,9 +64,9 @@ export function stochasticDepth(options: { model: Pick<Model, 'blocks'>; pL: num
     },
     counts: () => ({ executed, skipped }),
     stats: () => ({ skipRatio: executed + skipped ? skipped / (executed + skipped) : 0 }),
-    state: () => ({ rng: rng.state(), executed, skipped }),
-    restore(s: unknown) {
-      const st = s as { rng: object; executed: number; skipped: number };
+    state: (): StateValue => ({ rng: rng.state(), executed, skipped }),
+    restore(s: StateValue) {
+      const st = s as unknown as { rng: RngState; executed: number; skipped: number };
       rng = createRng(`sd/${options.seed}`, st.rng);
       executed = st.executed;
       skipped = st.skipped;

@@ -1,38 +1,84 @@
 import * as fs from 'node:fs';
-import { writeFileAtomic } from '../data/files';
+import { ConfigError } from '../errors';
+import { removeStaleTemporaries, writeFileAtomic } from '../data/files';
+import type { StateValue, TensorRecord } from './state';
 
-/** Encodes float32 values as base64 (exact bits, compact). */
-export function encodeFloats(values: ArrayLike<number>): string {
-  return Buffer.from(Float32Array.from(values).buffer).toString('base64');
+/**
+ * What shaped a run, recorded in its checkpoints: resuming with any of these changed would silently
+ * continue a different experiment, so {@link checkResumable} refuses it, naming the field.
+ */
+export interface RunSignature {
+  readonly task: string;
+  readonly model: string;
+  /** Parameter names and shapes, hashed. */
+  readonly architecture: string;
+  readonly dataset: string;
+  readonly datasetSize: number;
+  readonly batchSize: number;
+  readonly epochs: number;
+  readonly iterations: number | null;
+  readonly totalIterations: number;
+  readonly seed: number;
+  readonly lr: number;
+  readonly optimizer: string;
+  readonly schedule: string;
+  readonly techniques: string;
+  readonly precision: string;
+  readonly augment: boolean;
+  readonly bptt: number | null;
 }
 
-/** Decodes {@link encodeFloats}. */
-export function decodeFloats(text: string): number[] {
-  const b = Buffer.from(text, 'base64');
-  return Array.from(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4));
+/** The checkpoint file format (version 2). */
+export interface CheckpointData {
+  readonly version: 2;
+  readonly run: RunSignature;
+  readonly position: { epoch: number; batch: number; batchesSeen: number; iteration: number };
+  readonly params: Record<string, TensorRecord>;
+  readonly optimizer: StateValue;
+  readonly groupOptimizers: Record<string, StateValue>;
+  readonly augmentRng: object;
+  readonly techniques: Record<string, StateValue>;
+  readonly task: StateValue;
+  readonly ledger?: object;
+  readonly swa?: StateValue;
+  readonly guard: StateValue;
+  readonly history: unknown[];
+  readonly curve: unknown[];
+  readonly epochLoss: { sum: number; n: number };
 }
 
-/** Writes a checkpoint object as JSON atomically (temporary file, then rename). */
-export function writeCheckpoint(file: string, data: unknown): void {
+/** Writes a checkpoint as JSON atomically (temporary file, then rename). */
+export function writeCheckpoint(file: string, data: CheckpointData): void {
   writeFileAtomic(file, JSON.stringify(data));
 }
 
-/** Reads a checkpoint, or undefined when the file does not exist. */
-export function readCheckpoint<T>(file: string): T | undefined {
+/**
+ * Reads a checkpoint, or undefined when the file does not exist. Temporaries left by a writer that was
+ * killed are removed first. An empty, truncated or foreign file is an error naming the file and the fix.
+ */
+export function readCheckpoint(file: string): CheckpointData | undefined {
+  removeStaleTemporaries(file);
   if (!fs.existsSync(file)) return undefined;
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  const text = fs.readFileSync(file, 'utf8');
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new Error(
+      `checkpoint ${file} is not a complete checkpoint (${text.length} bytes; ${(err as Error).message}): ` +
+        'delete it to start afresh, or set checkpoint.resume to false',
+    );
+  }
+  const v = (data as { version?: unknown } | null)?.version;
+  if (v !== 2) throw new Error(`checkpoint ${file} has format version ${JSON.stringify(v)}; this ecotrain reads version 2: delete it to start afresh`);
+  return data as CheckpointData;
 }
 
-/** Replaces `values` arrays in a snapshot with base64 strings, recursively for {shape, values} records. */
-export function packSnapshot(s: Record<string, { shape: number[]; values: number[] }>): Record<string, { shape: number[]; data: string }> {
-  const out: Record<string, { shape: number[]; data: string }> = {};
-  for (const [k, v] of Object.entries(s)) out[k] = { shape: v.shape, data: encodeFloats(v.values) };
-  return out;
-}
-
-/** Inverse of {@link packSnapshot}. */
-export function unpackSnapshot(s: Record<string, { shape: number[]; data: string }>): Record<string, { shape: number[]; values: number[] }> {
-  const out: Record<string, { shape: number[]; values: number[] }> = {};
-  for (const [k, v] of Object.entries(s)) out[k] = { shape: v.shape, values: decodeFloats(v.data) };
-  return out;
+/** Refuses to resume from a checkpoint whose run differs from this one, naming the first differing field. */
+export function checkResumable(file: string, saved: RunSignature, current: RunSignature): void {
+  for (const k of Object.keys(current) as Array<keyof RunSignature>) {
+    if (JSON.stringify(saved[k]) !== JSON.stringify(current[k])) {
+      throw new ConfigError(`checkpoint.resume`, file, `a checkpoint of the same run: it was written with ${k} = ${JSON.stringify(saved[k])}, this run has ${k} = ${JSON.stringify(current[k])}`);
+    }
+  }
 }

@@ -9,7 +9,10 @@ export interface Evaluation {
   readonly loss: number;
   readonly top1: number;
   readonly top5: number;
+  /** Examples evaluated (images; tokens for a language model). */
   readonly count: number;
+  /** Language models: exp(loss). */
+  readonly perplexity?: number;
 }
 
 /**

@@ -30,35 +30,45 @@ export function* bpttWindows(b: { data: Int32Array; rows: number; length: number
   }
 }
 
-/** Mean next-token cross-entropy (nats) and perplexity exp(loss). */
+/** Mean next-token cross-entropy (nats), perplexity exp(loss), and next-token top-1/top-5 accuracy. */
 export interface PerplexityResult {
   readonly loss: number;
   readonly perplexity: number;
+  readonly top1: number;
+  readonly top5: number;
   readonly tokens: number;
 }
 
 /** Evaluates a language model over a token stream with state carried across windows. */
-export function evaluatePerplexity(model: LanguageModel, ids: Int32Array, options: { batch: number; steps: number; ctx?: Omit<ForwardContext, 'training'> }): PerplexityResult {
+export function evaluatePerplexity(model: LanguageModel, ids: Int32Array, options: { batch: number; steps: number; ctx?: Omit<ForwardContext, 'training'>}): PerplexityResult {
   const b = batchify(ids, options.batch);
   let state: LstmState = model.zeroState(options.batch);
   let total = 0;
   let tokens = 0;
+  let c1 = 0;
+  let c5 = 0;
+  const k = Math.min(5, model.numClasses);
   for (const w of bpttWindows(b, options.steps)) {
-    let loss = 0;
+    let sums: Float32Array | Int32Array | Uint8Array = new Float32Array(3);
     let next: LstmState = state;
     tf.tidy(() => {
       const x = tf.tensor2d(w.input, [b.rows, w.steps], 'int32');
+      const y = tf.tensor1d(w.target, 'int32');
       const { logits, state: s } = model.applyWithState(x, state, { ...options.ctx, training: false });
-      const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(w.target, 'int32'), model.numClasses), logits, undefined, undefined, tf.Reduction.SUM);
-      loss = ce.dataSync()[0] as number;
+      const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(y, model.numClasses), logits, undefined, undefined, tf.Reduction.SUM);
+      const top1 = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32'));
+      const top5 = tf.sum(tf.cast(tf.any(tf.equal(tf.topk(logits, k).indices, tf.expandDims(y, 1)), 1), 'float32'));
+      sums = tf.stack([ce, top1, top5]).dataSync();
       next = { h: s.h.map((t) => tf.keep(t)), c: s.c.map((t) => tf.keep(t)) };
     });
     tf.dispose([...state.h, ...state.c]);
     state = next;
-    total += loss;
+    total += sums[0] as number;
+    c1 += sums[1] as number;
+    c5 += sums[2] as number;
     tokens += w.target.length;
   }
   tf.dispose([...state.h, ...state.c]);
   const loss = total / tokens;
-  return { loss, perplexity: Math.exp(loss), tokens };
+  return { loss, perplexity: Math.exp(loss), top1: c1 / tokens, top5: c5 / tokens, tokens };
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '../errors';
+import { ConfigError, checkKeys, requireOption } from '../errors';
+import { fromRecord, tensorRecord, type TensorRecord } from './state';
 
 /** Optimizer settings. Learning rates come from the schedule, not from here. */
 export type OptimizerConfig =
@@ -11,7 +12,8 @@ export type OptimizerConfig =
 export interface OptimizerState {
   readonly kind: string;
   readonly step: number;
-  readonly slots: Record<string, { shape: number[]; values: number[] }>;
+  /** Slot tensors by `<parameter>#<slot index>`. */
+  readonly slots: Record<string, TensorRecord>;
 }
 
 /** An optimizer with explicit, checkpointable state. */
@@ -19,7 +21,7 @@ export interface Optimizer {
   readonly config: OptimizerConfig;
   /** Applies one update with learning rate `lr` to `params` from `grads` (same names). Grads are not disposed. */
   apply(params: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor>, lr: number): void;
-  state(): Promise<OptimizerState>;
+  state(): OptimizerState;
   restore(s: OptimizerState): void;
   dispose(): void;
 }
@@ -31,7 +33,10 @@ function inUnit(v: number | undefined, field: string, closedTop = false): void {
 
 /** Validates an {@link OptimizerConfig}, naming the bad field. */
 export function checkOptimizerConfig(c: OptimizerConfig): OptimizerConfig {
+  requireOption(c, 'optimizer', "an optimizer, e.g. { kind: 'sgd', momentum: 0.9 }");
   if (!['sgd', 'adam', 'signsgd'].includes(c.kind)) throw new ConfigError('optimizer.kind', c.kind, 'sgd, adam or signsgd');
+  const keys = { sgd: ['kind', 'momentum', 'weightDecay', 'nesterov'], adam: ['kind', 'beta1', 'beta2', 'epsilon', 'weightDecay'], signsgd: ['kind', 'momentum', 'weightDecay'] }[c.kind];
+  checkKeys(c, keys, 'optimizer');
   if (c.weightDecay !== undefined && !(Number.isFinite(c.weightDecay) && c.weightDecay >= 0)) throw new ConfigError('optimizer.weightDecay', c.weightDecay, 'a non-negative number');
   if (c.kind === 'adam') {
     inUnit(c.beta1, 'optimizer.beta1');
@@ -104,31 +109,26 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
         }
       });
     },
-    async state() {
-      const out: OptimizerState['slots'] = {};
-      for (const [name, vs] of slots) {
-        for (let i = 0; i < vs.length; i++) {
-          const v = vs[i] as tf.Variable;
-          out[`${name}#${i}`] = { shape: v.shape, values: Array.from(await v.data()) };
-        }
-      }
+    state() {
+      const out: Record<string, TensorRecord> = {};
+      for (const [name, vs] of slots) vs.forEach((v, i) => (out[`${name}#${i}`] = tensorRecord(v)));
       return { kind: config.kind, step, slots: out };
     },
     restore(s) {
       if (s.kind !== config.kind) throw new Error(`checkpoint optimizer is ${s.kind}, this run uses ${config.kind}`);
+      const byName = new Map<string, Array<{ i: number; r: TensorRecord }>>();
+      for (const [key, r] of Object.entries(s.slots)) {
+        const at = key.lastIndexOf('#');
+        const list = byName.get(key.slice(0, at)) ?? [];
+        list.push({ i: Number(key.slice(at + 1)), r });
+        byName.set(key.slice(0, at), list);
+      }
       for (const vs of slots.values()) vs.forEach((v) => v.dispose());
       slots.clear();
       step = s.step;
-      const byName = new Map<string, Array<{ i: number; shape: number[]; values: number[] }>>();
-      for (const [key, v] of Object.entries(s.slots)) {
-        const at = key.lastIndexOf('#');
-        const list = byName.get(key.slice(0, at)) ?? [];
-        list.push({ i: Number(key.slice(at + 1)), ...v });
-        byName.set(key.slice(0, at), list);
-      }
       for (const [name, list] of byName) {
         list.sort((a, b) => a.i - b.i);
-        slots.set(name, list.map((x) => tf.variable(tf.tensor(x.values, x.shape, 'float32'), false)));
+        slots.set(name, list.map((x) => tf.tidy(() => tf.variable(fromRecord(x.r), false))));
       }
     },
     dispose() {

@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors';
+import { ConfigError, checkKeys, requireOption } from '../errors';
 
 /**
  * Learning-rate schedules, defined over the run length so they scale with it.
@@ -17,8 +17,14 @@ export type LrSchedule =
 
 /** Validates a schedule, naming the bad field. */
 export function checkSchedule(s: LrSchedule): LrSchedule {
-  const kinds = ['constant', 'steps', 'poly', 'cosine'];
-  if (!kinds.includes((s as { kind: string }).kind)) throw new ConfigError('schedule.kind', (s as { kind: string }).kind, kinds.join(', '));
+  requireOption(s, 'schedule', "a learning-rate schedule, e.g. { kind: 'cosine' }");
+  const keys: Record<string, string[]> = { constant: ['kind', 'warmup'], steps: ['kind', 'milestones', 'factor', 'unit', 'warmup'], poly: ['kind', 'power', 'warmup'], cosine: ['kind', 'minLr', 'warmup'] };
+  const kind = (s as { kind: string }).kind;
+  if (!(kind in keys)) throw new ConfigError('schedule.kind', kind, Object.keys(keys).join(', '));
+  checkKeys(s, keys[kind] as string[], 'schedule');
+  if (s.kind === 'steps' && !Array.isArray(s.milestones)) throw new ConfigError('schedule.milestones', s.milestones, 'an array of milestones');
+  if (s.kind === 'steps' && s.unit !== undefined && s.unit !== 'fraction' && s.unit !== 'iterations') throw new ConfigError('schedule.unit', s.unit, "'fraction' or 'iterations'");
+  if (s.kind === 'cosine' && s.minLr !== undefined && !(Number.isFinite(s.minLr) && s.minLr >= 0)) throw new ConfigError('schedule.minLr', s.minLr, 'a non-negative number');
   if (s.warmup !== undefined && !(Number.isInteger(s.warmup) && s.warmup >= 0)) throw new ConfigError('schedule.warmup', s.warmup, 'a non-negative integer');
   if (s.kind === 'steps') {
     const frac = (s.unit ?? 'fraction') === 'fraction';

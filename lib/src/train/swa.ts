@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/spec';
+import { fromRecord, recordsOf, type TensorRecord } from './state';
 
 /**
  * Stochastic weight averaging (Izmailov et al. 2018): from a start iteration, every `every`
@@ -36,16 +37,14 @@ export class WeightAverage {
     }
   }
 
-  async state(): Promise<{ n: number; values: Record<string, { shape: number[]; values: number[] }> }> {
-    const values: Record<string, { shape: number[]; values: number[] }> = {};
-    for (const [k, v] of this.avg) values[k] = { shape: v.shape, values: Array.from(await v.data()) };
-    return { n: this.n, values };
+  state(): { n: number; values: Record<string, TensorRecord> } {
+    return { n: this.n, values: recordsOf(this.avg) };
   }
 
-  restore(s: { n: number; values: Record<string, { shape: number[]; values: number[] }> }): void {
+  restore(s: { n: number; values: Record<string, TensorRecord> }): void {
     this.dispose();
     this.n = s.n;
-    for (const [k, v] of Object.entries(s.values)) this.avg.set(k, tf.variable(tf.tensor(v.values, v.shape, 'float32'), false));
+    for (const [k, r] of Object.entries(s.values)) this.avg.set(k, tf.tidy(() => tf.variable(fromRecord(r), false)));
   }
 
   dispose(): void {
