@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataError } from '../errors';
+import { ConfigError, DataError } from '../errors';
 import type { Settings } from '../config';
 import { acquireFile } from './acquire';
 import { extractTarGzAtomic } from './extract';
 import { CIFAR10, CIFAR100, type DatasetSource } from './sources';
-import type { ImageDataset } from './image-dataset';
+import { checkSplit, type ImageDataset } from './image-dataset';
 
 const PIXELS = 32 * 32 * 3;
 
@@ -72,7 +72,9 @@ export async function loadCifar(
   split: 'train' | 'test',
   settings: Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload'>,
 ): Promise<ImageDataset> {
+  checkSplit(split);
   const layout = LAYOUTS[variant];
+  if (!layout) throw new ConfigError('dataset', variant, Object.keys(LAYOUTS).join(', '));
   const archiveFile = layout.source.files[0];
   if (!archiveFile) throw new Error(`no archive declared for ${variant}`);
   const extracted = path.join(settings.dataDir, variant, 'extracted');

@@ -1,3 +1,5 @@
+import { ConfigError } from '../errors';
+
 /** An in-memory labelled image set, uint8 pixels in NHWC order. */
 export interface ImageDataset {
   /** Short name, e.g. `cifar10/train`. */
@@ -40,4 +42,10 @@ export function classCounts(ds: Pick<ImageDataset, 'labels' | 'classNames'>): nu
   const counts = new Array<number>(ds.classNames.length).fill(0);
   for (const l of ds.labels) counts[l] = (counts[l] ?? 0) + 1;
   return counts;
+}
+
+/** Checks a split name: only the official train and test splits exist (a validation split is cut from train). */
+export function checkSplit(split: string): 'train' | 'test' {
+  if (split !== 'train' && split !== 'test') throw new ConfigError('split', split, "'train' or 'test' (cut a validation set from train with trainValidationSplit)");
+  return split;
 }

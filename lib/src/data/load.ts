@@ -1,4 +1,6 @@
 import type { Settings } from '../config';
+import { ConfigError, checkKeys } from '../errors';
+import { checkSplit } from './image-dataset';
 import { loadCifar } from './cifar';
 import { loadMnist } from './mnist';
 import { SYNTHETIC_WARNING, syntheticCifar } from './synthetic';
@@ -21,6 +23,9 @@ export function datasetsUsed(): readonly DatasetUse[] {
 
 /** Image datasets known to {@link loadImageDataset}. */
 export type ImageDatasetName = 'cifar10' | 'cifar100' | 'mnist' | 'synthetic';
+/** Names accepted by {@link loadImageDataset}. */
+export const IMAGE_DATASETS: readonly ImageDatasetName[] = ['cifar10', 'cifar100', 'mnist', 'synthetic'];
+
 
 /** Options of {@link loadImageDataset}. */
 export interface LoadOptions {
@@ -38,6 +43,9 @@ export async function loadImageDataset(
   settings: Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload' | 'seed'>,
   options: LoadOptions = {},
 ): Promise<ImageDataset> {
+  if (!IMAGE_DATASETS.includes(name)) throw new ConfigError('dataset', name, IMAGE_DATASETS.join(', '));
+  checkSplit(split);
+  checkKeys(options, ['fallbackToSynthetic', 'syntheticCount', 'log'], 'options');
   const log = options.log ?? ((l: string) => console.warn(l));
   const synthetic = () => {
     log(SYNTHETIC_WARNING);

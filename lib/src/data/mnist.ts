@@ -4,7 +4,7 @@ import { DataError } from '../errors';
 import type { Settings } from '../config';
 import { acquireFile } from './acquire';
 import { MNIST, officialFile } from './sources';
-import type { ImageDataset } from './image-dataset';
+import { checkSplit, type ImageDataset } from './image-dataset';
 
 /** A parsed IDX array (LeCun's format): unsigned bytes with its dimensions. */
 export interface IdxArray {
@@ -73,6 +73,7 @@ export function mnistFromIdx(images: IdxArray, labels: IdxArray, name: string): 
 
 /** Loads the MNIST `train` (60,000) or `test` (10,000) split through the cache, mirror or download. */
 export async function loadMnist(split: 'train' | 'test', settings: Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload'>): Promise<ImageDataset> {
+  checkSplit(split);
   const prefix = split === 'train' ? 'train' : 't10k';
   const imgFile = await acquireFile(MNIST, officialFile(MNIST, `${prefix}-images-idx3-ubyte.gz`), { settings });
   const labFile = await acquireFile(MNIST, officialFile(MNIST, `${prefix}-labels-idx1-ubyte.gz`), { settings });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '../errors';
+import { ConfigError, checkKeys } from '../errors';
 import { quantMatMul } from '../quant/layers';
 import { ParamStore } from './params';
 import type { ForwardContext, LayerSpec, Model } from './spec';
@@ -49,6 +49,7 @@ export const LSTM_GATE_ORDER = ['i', 'f', 'o', 'u'] as const;
  * intrinsic sparse structure of ISS.
  */
 export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
+  checkKeys(options, ['vocabSize', 'embedding', 'hidden', 'steps', 'seed', 'initRange', 'dropout'], 'lstmLanguageModel');
   const { vocabSize, embedding, hidden, steps } = options;
   for (const [f, v] of [['vocabSize', vocabSize], ['embedding', embedding], ['steps', steps]] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new ConfigError(f, v, 'a positive integer');
@@ -147,6 +148,7 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
     layers,
     blocks: [],
     params: store,
+    architecture: { family: 'lstm', options },
     hidden,
     zeroState,
     applyWithState,

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { quantConv2d, quantDepthwiseConv2d, quantMatMul } from '../quant/layers';
 import type { LayerPrecision } from '../quant/precision';
 import { minPrecision } from '../train/compose';
+import { ConfigError } from '../errors';
 import type { ParamStore } from './params';
 import type { BlockGroup, ForwardContext, LayerSpec } from './spec';
 
@@ -37,15 +38,54 @@ export class Builder {
   readonly layers: LayerSpec[] = [];
   constructor(readonly store: ParamStore) {}
 
-  /** Declares a conv layer (weights He-normal) and returns its spec. */
-  conv(name: string, inShape: readonly number[], k: number, cout: number, stride: number, pad: 'same' | 'valid', opts: { block?: string; bias?: boolean; depthwise?: boolean } = {}): LayerSpec {
+  /**
+   * Declares a conv layer (weights He-normal) and returns its spec. `fibres`: keep only these filter-shape
+   * fibres (a lowered convolution, see {@link LayerSpec.fibres}); `basis`: M basis filters (k x k, stride and
+   * padding of the layer) followed by this layer as a 1x1 convolution from M channels.
+   */
+  conv(
+    name: string,
+    inShape: readonly number[],
+    k: number,
+    cout: number,
+    stride: number,
+    pad: 'same' | 'valid',
+    opts: { block?: string; bias?: boolean; depthwise?: boolean; fibres?: Int32Array; basis?: number } = {},
+  ): LayerSpec {
     const [h, w, cin] = inShape as [number, number, number];
+    for (const [f, v] of [['kernel', k], ['filters', cout], ['stride', stride], ['input channels', cin]] as const) {
+      if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`${name}.${f}`, v, 'a positive integer');
+    }
     const oh = pad === 'same' ? Math.ceil(h / stride) : Math.floor((h - k) / stride) + 1;
     const ow = pad === 'same' ? Math.ceil(w / stride) : Math.floor((w - k) / stride) + 1;
+    if (!(oh > 0 && ow > 0)) throw new ConfigError(`${name}.inShape`, inShape, `an input of at least ${k}x${k} for a valid ${k}x${k} convolution`);
     const depthwise = opts.depthwise ?? false;
+    if ((opts.fibres || opts.basis !== undefined) && depthwise) throw new ConfigError(`${name}`, 'depthwise', 'a dense convolution for fibre lowering or basis decomposition');
+    if (opts.fibres && opts.basis !== undefined) throw new ConfigError(`${name}`, 'fibres and basis', 'one of fibre lowering or basis decomposition');
+    if (opts.basis !== undefined) {
+      if (!Number.isInteger(opts.basis) || opts.basis <= 0) throw new ConfigError(`${name}.basis`, opts.basis, 'a positive number of basis filters');
+      const basis = this.conv(`${name}/basis`, inShape, k, opts.basis, stride, pad, { block: opts.block });
+      const main = this.conv(name, basis.outShape, 1, cout, 1, 'valid', { block: opts.block, bias: opts.bias });
+      const spec: LayerSpec = { ...main, basis };
+      this.layers[this.layers.length - 1] = spec;
+      return spec;
+    }
     const outC = depthwise ? cin : cout;
-    const wshape = depthwise ? [k, k, cin, 1] : [k, k, cin, cout];
-    this.store.heNormal(`${name}/w`, wshape, depthwise ? k * k : k * k * cin);
+    let wshape = depthwise ? [k, k, cin, 1] : [k, k, cin, cout];
+    let taps = depthwise ? k * k : k * k * cin;
+    let fibres: LayerSpec['fibres'];
+    if (opts.fibres) {
+      const kept = opts.fibres;
+      for (let i = 0; i < kept.length; i++) {
+        const v = kept[i] as number;
+        if (!Number.isInteger(v) || v < 0 || v >= k * k * cin || (i > 0 && v <= (kept[i - 1] as number))) throw new ConfigError(`${name}.fibres`, Array.from(kept), `increasing fibre indices in [0, ${k * k * cin})`);
+      }
+      if (kept.length === 0) throw new ConfigError(`${name}.fibres`, [], 'at least one fibre (remove the layer\'s filters instead)');
+      fibres = { kept, kernel: k, inChannels: cin };
+      wshape = [kept.length, cout];
+      taps = kept.length;
+    }
+    this.store.heNormal(`${name}/w`, wshape, taps);
     if (opts.bias) this.store.constant(`${name}/b`, [outC], 0, 'bias');
     const spec: LayerSpec = {
       name,
@@ -54,9 +94,10 @@ export class Builder {
       outShape: [oh, ow, outC],
       weight: `${name}/w`,
       weightCount: wshape.reduce((a, b) => a * b, 1),
-      macs: oh * ow * outC * k * k * (depthwise ? 1 : cin),
+      macs: oh * ow * outC * taps,
       block: opts.block,
       first: this.layers.length === 0,
+      ...(fibres ? { fibres } : {}),
     };
     this.layers.push(spec);
     return spec;
@@ -103,6 +144,13 @@ function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
 
 /** Runs a conv or depthwise layer (float or quantized per the context), with its bias when declared. */
 export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', group?: LayerPrecision): tf.Tensor4D {
+  if (spec.basis) {
+    // Basis filters at the layer's stride and padding, then this layer as a 1x1 convolution.
+    x = runConv(store, spec.basis, x, ctx, stride, pad, group);
+    stride = 1;
+    pad = 'valid';
+  }
+  if (spec.fibres) return runLoweredConv(store, spec, x, ctx, stride, pad, group);
   const w = store.get(spec.weight) as tf.Tensor4D;
   const input = x;
   if (stride > 1 && w.shape[0] === 1 && w.shape[1] === 1) {
@@ -124,6 +172,51 @@ export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
   if (store.has(`${spec.name}/b`)) y = tf.add(y, store.get(`${spec.name}/b`));
   ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p, backward: ctx.backwardOf?.(spec) });
   ctx.observe?.(spec, input, y);
+  return y;
+}
+
+/** Output size and leading padding of one spatial axis, as TensorFlow pads. */
+function geometry(n: number, k: number, stride: number, pad: 'same' | 'valid'): { out: number; before: number; after: number } {
+  if (pad === 'valid') return { out: Math.floor((n - k) / stride) + 1, before: 0, after: 0 };
+  const out = Math.ceil(n / stride);
+  const total = Math.max((out - 1) * stride + k - n, 0);
+  return { out, before: Math.floor(total / 2), after: total - Math.floor(total / 2) };
+}
+
+/**
+ * A convolution lowered to its kept filter-shape fibres: for each kernel position, the input window's kept
+ * channels times the matching weight rows, summed (MACs = output pixels x cout x kept fibres). Float only.
+ */
+function runLoweredConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', group: LayerPrecision | undefined): tf.Tensor4D {
+  const f = spec.fibres as NonNullable<LayerSpec['fibres']>;
+  if (precisionOf(ctx, spec, group)) throw new Error(`layer ${spec.name}: a fibre-lowered convolution runs in float32 only`);
+  const w = store.get(spec.weight) as tf.Tensor2D;
+  const [b, h, wd] = x.shape;
+  const gy = geometry(h, f.kernel, stride, pad);
+  const gx = geometry(wd, f.kernel, stride, pad);
+  const xp = gy.before + gy.after + gx.before + gx.after > 0 ? tf.pad(x, [[0, 0], [gy.before, gy.after], [gx.before, gx.after], [0, 0]]) : x;
+  const byPosition = new Map<number, { channels: number[]; rows: number[] }>();
+  f.kept.forEach((fibre, row) => {
+    const p = Math.floor(fibre / f.inChannels);
+    const e = byPosition.get(p) ?? { channels: [], rows: [] };
+    e.channels.push(fibre % f.inChannels);
+    e.rows.push(row);
+    byPosition.set(p, e);
+  });
+  const terms: tf.Tensor2D[] = [];
+  for (const [p, { channels, rows }] of byPosition) {
+    const i = Math.floor(p / f.kernel);
+    const j = p % f.kernel;
+    let win = tf.slice(xp, [0, i, j, 0], [b, (gy.out - 1) * stride + 1, (gx.out - 1) * stride + 1, f.inChannels]) as tf.Tensor4D;
+    if (stride > 1) win = subsample(win, stride);
+    const sel = channels.length === f.inChannels ? win : tf.gather(win, tf.tensor1d(channels, 'int32'), 3);
+    const wr = rows.length === f.kept.length ? w : tf.gather(w, tf.tensor1d(rows, 'int32'), 0);
+    terms.push(tf.matMul(tf.reshape(sel, [b * gy.out * gx.out, channels.length]) as tf.Tensor2D, wr as tf.Tensor2D));
+  }
+  let y = tf.reshape(terms.length === 1 ? (terms[0] as tf.Tensor2D) : tf.addN(terms), [b, gy.out, gx.out, w.shape[1]]) as tf.Tensor4D;
+  if (store.has(`${spec.name}/b`)) y = tf.add(y, store.get(`${spec.name}/b`));
+  ctx.onExecute?.({ layer: spec, examples: b, precision: undefined, backward: ctx.backwardOf?.(spec) });
+  ctx.observe?.(spec, x, y);
   return y;
 }
 

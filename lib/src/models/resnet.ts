@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '../errors';
+import { ConfigError, checkKeys } from '../errors';
+import { checkClasses } from './small';
 import { ParamStore } from './params';
 import { Builder, relu, runBatchNorm, runConv, runDense, runGrouped, scaleResidual } from './ops';
 import type { BlockGroup, BlockSpec, ForwardContext, LayerSpec, Model } from './spec';
@@ -18,7 +19,15 @@ export interface ResNetOptions {
   readonly seed?: number;
   /** Input shape (default 32x32x3). */
   readonly inputShape?: readonly [number, number, number];
+  /** Filters of each block's first convolution, blocks in order (default: the stage width); model surgery sets it. */
+  readonly innerWidths?: readonly number[];
+  /** Skippable blocks left out (identity); the others keep their names. Model surgery sets it. */
+  readonly removedBlocks?: readonly string[];
+  /** Per convolution: kept filter-shape fibres or a basis decomposition (see `Builder.conv`). Model surgery sets it. */
+  readonly convs?: Readonly<Record<string, { readonly fibres?: Int32Array; readonly basis?: number }>>;
 }
+
+const RESNET_KEYS = ['depth', 'numClasses', 'widths', 'seed', 'inputShape', 'innerWidths', 'removedBlocks', 'convs'];
 
 interface BlockLayers {
   spec: BlockSpec;
@@ -36,17 +45,23 @@ interface BlockLayers {
  * or run it at their own precision.
  */
 export function cifarResNet(options: ResNetOptions): Model {
+  checkKeys(options, RESNET_KEYS, 'resnet');
   const { depth } = options;
   if (!Number.isInteger(depth) || depth < 8 || (depth - 2) % 6 !== 0) {
     throw new ConfigError('depth', depth, `6n + 2 with n >= 1 (e.g. ${CIFAR_RESNET_DEPTHS.join(', ')})`);
   }
   const n = (depth - 2) / 6;
-  const numClasses = options.numClasses ?? 10;
+  const numClasses = checkClasses(options.numClasses ?? 10);
   const widths = options.widths ?? [16, 32, 64];
+  if (!Array.isArray(widths) || widths.length !== 3 || widths.some((w) => !Number.isInteger(w) || w <= 0)) throw new ConfigError('widths', widths, 'three positive integer stage widths, e.g. [16, 32, 64]');
+  const inner = options.innerWidths;
+  if (inner !== undefined && (inner.length !== 3 * n || inner.some((w) => !Number.isInteger(w) || w <= 0))) throw new ConfigError('innerWidths', inner, `${3 * n} positive integer widths, one per block`);
+  const removed = new Set(options.removedBlocks ?? []);
+  const convOpts = (name: string) => options.convs?.[name] ?? {};
   const inputShape = options.inputShape ?? [32, 32, 3];
   const store = new ParamStore(options.seed ?? 0);
   const b = new Builder(store);
-  const stem = b.conv('conv1', inputShape, 3, widths[0], 1, 'same');
+  const stem = b.conv('conv1', inputShape, 3, widths[0], 1, 'same', convOpts('conv1'));
   b.batchNorm('bn1', widths[0]);
   let shape = stem.outShape;
   const blocks: BlockLayers[] = [];
@@ -55,16 +70,22 @@ export function cifarResNet(options: ResNetOptions): Model {
       const name = `stage${s + 1}/block${i + 1}`;
       const stride = s > 0 && i === 0 ? 2 : 1;
       const cout = widths[s] as number;
-      const conv1 = b.conv(`${name}/conv1`, shape, 3, cout, stride, 'same', { block: name });
-      b.batchNorm(`${name}/bn1`, cout);
-      const conv2 = b.conv(`${name}/conv2`, conv1.outShape, 3, cout, 1, 'same', { block: name });
+      const mid = inner?.[s * n + i] ?? cout;
+      if (removed.has(name)) {
+        if (stride !== 1 || shape[2] !== cout) throw new ConfigError('removedBlocks', name, 'blocks with an identity shortcut (the first block of stages 2 and 3 changes shape)');
+        removed.delete(name);
+        continue;
+      }
+      const conv1 = b.conv(`${name}/conv1`, shape, 3, mid, stride, 'same', { block: name, ...convOpts(`${name}/conv1`) });
+      b.batchNorm(`${name}/bn1`, mid);
+      const conv2 = b.conv(`${name}/conv2`, conv1.outShape, 3, cout, 1, 'same', { block: name, ...convOpts(`${name}/conv2`) });
       b.batchNorm(`${name}/bn2`, cout);
       let proj: LayerSpec | undefined;
       if (stride !== 1 || shape[2] !== cout) {
         proj = b.conv(`${name}/proj`, shape, 1, cout, stride, 'same', { block: name });
         b.batchNorm(`${name}/proj-bn`, cout);
       }
-      const layers = [conv1, conv2, ...(proj ? [proj] : [])];
+      const layers = [conv1, conv2, ...(proj ? [proj] : [])].flatMap((l) => (l.basis ? [l.basis, l] : [l]));
       blocks.push({
         spec: { name, stage: s, index: i, layers: layers.map((l) => l.name), skippable: !proj, macs: layers.reduce((a, l) => a + l.macs, 0) },
         conv1,
@@ -75,6 +96,7 @@ export function cifarResNet(options: ResNetOptions): Model {
       shape = conv2.outShape;
     }
   }
+  if (removed.size > 0) throw new ConfigError('removedBlocks', [...removed], `names of blocks of this ResNet-${depth} (e.g. stage1/block2)`);
   const fc = b.dense('fc', shape[2] as number, numClasses);
 
   function blockBody(bl: BlockLayers, x: tf.Tensor4D, ctx: ForwardContext, group: BlockGroup | undefined): tf.Tensor4D {
@@ -93,6 +115,7 @@ export function cifarResNet(options: ResNetOptions): Model {
     layers: b.layers,
     blocks: blocks.map((bl) => bl.spec),
     params: store,
+    architecture: { family: 'resnet', options },
     apply(input: tf.Tensor, ctx: ForwardContext): tf.Tensor {
       let x = relu(runBatchNorm(store, 'bn1', runConv(store, stem, input as tf.Tensor4D, ctx, 1, 'same'), ctx)) as tf.Tensor4D;
       for (const bl of blocks) {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '../errors';
+import { ConfigError, checkKeys } from '../errors';
+import { sequentialModel, type SeqOp } from './sequential';
 import { ParamStore } from './params';
 import { Builder, runBatchNorm, runConv, runDense, runGrouped, scaleResidual } from './ops';
 import type { BlockGroup, BlockSpec, ForwardContext, Model } from './spec';
@@ -7,97 +8,70 @@ import type { LayerPrecision } from '../quant/precision';
 
 /** LeNet-5 as in Caffe's MNIST example: conv 5x5x20, max-pool, conv 5x5x50, max-pool, fc 500, ReLU, fc 10. */
 export function lenet5(options: { seed?: number; inputShape?: readonly [number, number, number]; numClasses?: number } = {}): Model {
-  const inputShape = options.inputShape ?? [28, 28, 1];
-  const numClasses = options.numClasses ?? 10;
-  const store = new ParamStore(options.seed ?? 0);
-  const b = new Builder(store);
-  const c1 = b.conv('conv1', inputShape, 5, 20, 1, 'valid', { bias: true });
-  const p1 = [Math.floor((c1.outShape[0] as number) / 2), Math.floor((c1.outShape[1] as number) / 2), 20];
-  const c2 = b.conv('conv2', p1, 5, 50, 1, 'valid', { bias: true });
-  const p2 = [Math.floor((c2.outShape[0] as number) / 2), Math.floor((c2.outShape[1] as number) / 2), 50];
-  const flat = p2.reduce((a, v) => a * v, 1);
-  const f1 = b.dense('ip1', flat, 500);
-  const f2 = b.dense('ip2', 500, numClasses);
-  return {
+  checkKeys(options, ['seed', 'inputShape', 'numClasses'], 'lenet5');
+  return sequentialModel({
     name: 'LeNet-5',
-    inputShape,
-    numClasses,
-    layers: b.layers,
-    blocks: [],
-    params: store,
-    apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-      let h = tf.maxPool(runConv(store, c1, x as tf.Tensor4D, ctx, 1, 'valid'), 2, 2, 'valid');
-      h = tf.maxPool(runConv(store, c2, h, ctx, 1, 'valid'), 2, 2, 'valid');
-      const f = tf.relu(runDense(store, f1, tf.reshape(h, [h.shape[0], flat]) as tf.Tensor2D, ctx)) as tf.Tensor2D;
-      return runDense(store, f2, f, ctx);
-    },
-  };
+    inputShape: options.inputShape ?? [28, 28, 1],
+    seed: options.seed ?? 0,
+    ops: [
+      { op: 'conv', name: 'conv1', kernel: 5, filters: 20, pad: 'valid', bias: true },
+      { op: 'pool', kind: 'max', size: 2, stride: 2 },
+      { op: 'conv', name: 'conv2', kernel: 5, filters: 50, pad: 'valid', bias: true },
+      { op: 'pool', kind: 'max', size: 2, stride: 2 },
+      { op: 'flatten' },
+      { op: 'dense', name: 'ip1', units: 500 },
+      { op: 'relu' },
+      { op: 'dense', name: 'ip2', units: checkClasses(options.numClasses ?? 10) },
+    ],
+  });
+}
+
+/** Checks a number of classes (at least 2), naming the field. */
+export function checkClasses(n: number, field = 'numClasses'): number {
+  if (!Number.isInteger(n) || n < 2) throw new ConfigError(field, n, 'an integer number of classes >= 2');
+  return n;
 }
 
 /** A multi-layer perceptron with ReLU hidden layers over flattened inputs. */
 export function mlp(options: { inputShape: readonly number[]; hidden: readonly number[]; numClasses?: number; seed?: number }): Model {
-  const numClasses = options.numClasses ?? 10;
-  if (options.hidden.some((h) => !Number.isInteger(h) || h <= 0)) throw new ConfigError('hidden', options.hidden, 'positive integer layer sizes');
-  const store = new ParamStore(options.seed ?? 0);
-  const b = new Builder(store);
-  const nin = options.inputShape.reduce((a, v) => a * v, 1);
-  const sizes = [nin, ...options.hidden, numClasses];
-  const layers = sizes.slice(1).map((n, i) => b.dense(`fc${i + 1}`, sizes[i] as number, n));
-  return {
+  checkKeys(options, ['inputShape', 'hidden', 'numClasses', 'seed'], 'mlp');
+  if (!Array.isArray(options.hidden) || options.hidden.some((h) => !Number.isInteger(h) || h <= 0)) throw new ConfigError('hidden', options.hidden, 'positive integer layer sizes');
+  const numClasses = checkClasses(options.numClasses ?? 10);
+  const sizes = [...options.hidden, numClasses];
+  return sequentialModel({
     name: `MLP-${options.hidden.join('-')}`,
     inputShape: options.inputShape,
-    numClasses,
-    layers: b.layers,
-    blocks: [],
-    params: store,
-    apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-      let h = tf.reshape(x, [x.shape[0] as number, nin]) as tf.Tensor2D;
-      layers.forEach((l, i) => {
-        h = runDense(store, l, h, ctx);
-        if (i < layers.length - 1) h = tf.relu(h) as tf.Tensor2D;
-      });
-      return h;
-    },
-  };
+    seed: options.seed ?? 0,
+    ops: [{ op: 'flatten' }, ...sizes.flatMap((n, i): SeqOp[] => (i < sizes.length - 1 ? [{ op: 'dense', name: `fc${i + 1}`, units: n }, { op: 'relu' }] : [{ op: 'dense', name: `fc${i + 1}`, units: n }]))],
+  });
 }
 
 /**
  * The CIFAR-10 "ConvNet" of Krizhevsky (Caffe cifar10_full), used in the thesis (SSL, Force
  * Regularization) and as TernGrad's CifarNet: conv 5x5x32, max-pool 3/2, ReLU; conv 5x5x32, ReLU,
- * avg-pool 3/2; conv 5x5x64, ReLU, avg-pool 3/2; fc 10.
+ * avg-pool 3/2; conv 5x5x64, ReLU, avg-pool 3/2; fc 10 (Caffe pooling rounds up).
  */
 export function cifarNet(options: { seed?: number; numClasses?: number } = {}): Model {
-  const numClasses = options.numClasses ?? 10;
-  const store = new ParamStore(options.seed ?? 0);
-  const b = new Builder(store);
-  const pooled = (h: number) => Math.ceil((h - 3) / 2) + 1;
-  const c1 = b.conv('conv1', [32, 32, 3], 5, 32, 1, 'same', { bias: true });
-  const s1 = pooled(32);
-  const c2 = b.conv('conv2', [s1, s1, 32], 5, 32, 1, 'same', { bias: true });
-  const s2 = pooled(s1);
-  const c3 = b.conv('conv3', [s2, s2, 32], 5, 64, 1, 'same', { bias: true });
-  const s3 = pooled(s2);
-  const fc = b.dense('ip1', s3 * s3 * 64, numClasses);
-  const pool = (x: tf.Tensor4D, kind: 'max' | 'avg') => {
-    // Caffe pools with ceil: pad one row/column on the bottom-right before a valid pooling.
-    const pad = (x.shape[1] - 3) % 2 === 0 ? 0 : 1;
-    const xp = pad ? tf.pad(x, [[0, 0], [0, pad], [0, pad], [0, 0]], kind === 'max' ? -1e9 : 0) : x;
-    return kind === 'max' ? tf.maxPool(xp, 3, 2, 'valid') : tf.avgPool(xp, 3, 2, 'valid');
-  };
-  return {
+  checkKeys(options, ['seed', 'numClasses'], 'cifarNet');
+  const pool = (kind: 'max' | 'avg'): SeqOp => ({ op: 'pool', kind, size: 3, stride: 2, ceil: true });
+  return sequentialModel({
     name: 'CifarNet',
     inputShape: [32, 32, 3],
-    numClasses,
-    layers: b.layers,
-    blocks: [],
-    params: store,
-    apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-      let h = tf.relu(pool(runConv(store, c1, x as tf.Tensor4D, ctx, 1, 'same'), 'max')) as tf.Tensor4D;
-      h = pool(tf.relu(runConv(store, c2, h, ctx, 1, 'same')) as tf.Tensor4D, 'avg');
-      h = pool(tf.relu(runConv(store, c3, h, ctx, 1, 'same')) as tf.Tensor4D, 'avg');
-      return runDense(store, fc, tf.reshape(h, [h.shape[0], s3 * s3 * 64]) as tf.Tensor2D, ctx);
-    },
-  };
+    seed: options.seed ?? 0,
+    ops: [
+      { op: 'conv', name: 'conv1', kernel: 5, filters: 32, pad: 'same', bias: true },
+      pool('max'),
+      { op: 'relu' },
+      { op: 'conv', name: 'conv2', kernel: 5, filters: 32, pad: 'same', bias: true },
+      { op: 'relu' },
+      pool('avg'),
+      { op: 'conv', name: 'conv3', kernel: 5, filters: 64, pad: 'same', bias: true },
+      { op: 'relu' },
+      pool('avg'),
+      { op: 'flatten' },
+      { op: 'dense', name: 'ip1', units: checkClasses(options.numClasses ?? 10) },
+    ],
+  });
 }
 
 /** MobileNetV2 inverted-residual settings for 32x32 inputs: (expansion t, channels c, repeats n, stride s). */

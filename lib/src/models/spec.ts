@@ -23,6 +23,13 @@ export interface LayerSpec {
   readonly block?: string;
   /** First layer: its input gradient is not needed, so backward skips that convolution. */
   readonly first: boolean;
+  /**
+   * A convolution lowered to the filter-shape fibres it keeps (structured sparsity): the weight is
+   * [kept, cout], row r holding fibre `kept[r]` = (i * kernel + j) * inChannels + c of the dense filter bank.
+   */
+  readonly fibres?: { readonly kept: Int32Array; readonly kernel: number; readonly inChannels: number };
+  /** A convolution replaced by basis filters (this spec, before it) followed by this layer as a 1x1 convolution. */
+  readonly basis?: LayerSpec;
 }
 
 /** A residual block that a technique may skip, gate or run at its own precision per input. */
@@ -100,6 +107,8 @@ export interface Model {
   readonly layers: readonly LayerSpec[];
   readonly blocks: readonly BlockSpec[];
   readonly params: import('./params').ParamStore;
+  /** How the model was built, for model surgery (absent: the model cannot be rebuilt with other shapes). */
+  readonly architecture?: Architecture;
   /** Logits for a batch; run it inside `tf.tidy` or a gradient function. */
   apply(x: tf.Tensor, ctx: ForwardContext): tf.Tensor;
 }
@@ -108,3 +117,9 @@ export interface Model {
 export function forwardMacs(model: Pick<Model, 'layers'>): number {
   return model.layers.reduce((a, l) => a + l.macs, 0);
 }
+
+/** Architectures model surgery can rebuild. */
+export type Architecture =
+  | import('./sequential').SequentialArchitecture
+  | { readonly family: 'resnet'; readonly options: import('./resnet').ResNetOptions }
+  | { readonly family: 'lstm'; readonly options: import('./lstm').LstmLmOptions };
