@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs';
 import { ConfigError } from './errors';
 import { registerWasmConvFilterGradient } from './backend-wasm-grad';
+import { registerOneDnnKernels, type OneDnnStatus } from './backend-onednn';
 
 /** Compute backends ecotrain can run on, fastest first. */
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -20,6 +21,8 @@ export interface BackendInfo {
   readonly skipped: ReadonlyArray<{ readonly name: BackendName; readonly reason: string }>;
   /** A loud warning when the chosen backend is far slower than the native one. */
   readonly warning: string | undefined;
+  /** Native backend: which convolution kernels run on oneDNN and which stayed stock (and why). */
+  readonly kernels?: OneDnnStatus;
 }
 
 let current: BackendInfo | undefined;
@@ -74,7 +77,9 @@ export async function initBackend(options: { backend?: BackendName; env?: NodeJS
             ? 'ecotrain: WARNING: running on the wasm backend, about 3x slower than tensorflow for training.'
             : undefined;
       if (warning) console.warn(warning);
-      current = { name, requested, skipped, warning };
+      // oneDNN convolutions on the native backend (ECOTRAIN_ONEDNN=0 keeps TensorFlow's stock kernels).
+      const kernels = name === 'tensorflow' && env.ECOTRAIN_ONEDNN !== '0' ? registerOneDnnKernels() : undefined;
+      current = { name, requested, skipped, warning, kernels };
       return current;
     } catch (err) {
       const reason = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);

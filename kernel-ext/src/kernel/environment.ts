@@ -30,6 +30,13 @@ export function environmentBanner(e: KernelEnvironment): string {
     `ecotrain session: backend ${e.backend.name}${e.backend.skipped.length ? ` (skipped: ${e.backend.skipped.map((x) => `${x.name}: ${x.reason}`).join('; ')})` : ''}`,
     `  scale ${s.scale}, seed ${s.seed}, ${e.headless ? 'headless run' : 'interactive'}, node ${e.node}, ${e.cpus} cpus`,
     `  data dir ${s.dataDir}; mirror ${s.dataMirror ?? '(none: set ECOTRAIN_DATA_MIRROR)'}; downloads ${s.allowDownload ? 'allowed' : 'off'}`,
+    ...(e.backend.kernels
+      ? [
+          `  kernels: ${e.backend.kernels.kernels.length ? `oneDNN ${e.backend.kernels.kernels.join(', ')}` : 'stock TensorFlow convolutions'}` +
+            (e.backend.kernels.fallback.length ? `; stock ${e.backend.kernels.fallback.map((f) => `${f.kernel} (${f.reason})`).join(', ')}` : '') +
+            '; fused batch norm and ReLU gradient',
+        ]
+      : []),
     ...(e.backend.warning ? [e.backend.warning] : []),
   ].join('\n');
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { quantConv2d, quantDepthwiseConv2d, quantMatMul } from '../quant/layers';
 import type { LayerPrecision } from '../quant/precision';
 import { minPrecision } from '../train/compose';
+import { fusedBackend, fusedBatchNormTrain, reluGrad } from '../backend-native-ops';
 import { ConfigError } from '../errors';
 import type { ParamStore } from './params';
 import type { BlockGroup, ForwardContext, LayerSpec } from './spec';
@@ -24,8 +25,10 @@ const reluOp = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const save = args[1] as tf.GradSaveFunc;
   const y = tf.relu(x);
   save([y]);
-  // dy * 1[y > 0] as sign(y) (y >= 0): two native ops, where tfjs' own Relu gradient (Step) costs a fifth of a ResNet step.
-  return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.sign(saved[0] as tf.Tensor)) };
+  // TensorFlow's fused ReluGrad on the native backend; elsewhere dy * 1[y > 0] as sign(y) (y >= 0): two ops, where
+  // tfjs' own Relu gradient (Step) costs a fifth of a ResNet step.
+  const native = fusedBackend();
+  return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => (native ? reluGrad(native, dy, saved[0] as tf.Tensor) : tf.mul(dy, tf.sign(saved[0] as tf.Tensor))) };
 }) as Parameters<typeof tf.customGrad>[0]);
 
 /** ReLU with a cheaper backward pass (same values and gradients as `tf.relu`). */
@@ -235,7 +238,9 @@ export function runDense(store: ParamStore, spec: LayerSpec, x: tf.Tensor2D, ctx
  * `moments` + `batchNorm` costs several times more elementwise work):
  * dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dgamma = sum(dy * xhat), dbeta = sum(dy).
  */
-function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor4D; mean: tf.Tensor1D; varianceUnbiased: tf.Tensor1D } {
+  const native = fusedBackend();
+  if (native) return fusedBatchNormTrain(native, x, gamma, beta, eps);
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   const op = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xi, g, bt] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
@@ -255,7 +260,8 @@ function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
       },
     };
   }) as Parameters<typeof tf.customGrad>[0]);
-  return { y: op(x, gamma, beta) as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  const n = x.shape[0] * x.shape[1] * x.shape[2];
+  return { y: op(x, gamma, beta) as tf.Tensor4D, mean: mean as tf.Tensor1D, varianceUnbiased: tf.mul(variance, n / Math.max(n - 1, 1)) as tf.Tensor1D };
 }
 
 /**
@@ -269,12 +275,11 @@ export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ct
   const rm = store.get(`${name}/mean`);
   const rv = store.get(`${name}/var`);
   if (!ctx.training) return tf.batchNorm4d(x, rm as tf.Tensor1D, rv as tf.Tensor1D, beta, gamma, eps);
-  const { y, mean, variance } = batchNormTrain(x, gamma, beta, eps);
+  const { y, mean, varianceUnbiased } = batchNormTrain(x, gamma, beta, eps);
   if (x.shape[0] > 1) {
     tf.tidy(() => {
-      const n = x.shape[0] * x.shape[1] * x.shape[2];
       rm.assign(tf.add(tf.mul(rm, momentum), tf.mul(mean, 1 - momentum)));
-      rv.assign(tf.add(tf.mul(rv, momentum), tf.mul(variance, (1 - momentum) * (n / Math.max(n - 1, 1)))));
+      rv.assign(tf.add(tf.mul(rv, momentum), tf.mul(varianceUnbiased, 1 - momentum)));
     });
   }
   return y;

@@ -1,0 +1,216 @@
+/**
+ * `npm run bench [-- --against-pytorch] [-- --strict]`: training-step benchmarks on the native backend.
+ *
+ * - ResNet-20 and ResNet-8 (CIFAR shapes, batch 128, SGD momentum 0.9, weight decay 5e-4): float and FW-8/BW-8
+ *   (stochastic gradient rounding, SBM ranges) steps, interleaved, median step time and images/s;
+ * - the LSTM language model step (vocabulary 10,000, embedding 200, two layers of 200, 35-token windows,
+ *   batch 20, clipping by global norm 5) in tokens/s;
+ * - tensor count over 200 ResNet-20 steps, peak RSS, and where a ResNet-20 float step's time goes per kernel,
+ *   with oneDNN convolutions and fused ops (after) and with the stock kernels (before).
+ * With --against-pytorch, the same steps in PyTorch 2.13 CPU (2 threads, NCHW and channels-last) run in the same
+ * session (a separate venv out/bench-venv is created on demand with torch==2.13.0+cpu) and ratios are printed.
+ * Writes out/bench/bench.json. Targets: float steps >= 1.0x PyTorch's best layout; FW-8/BW-8 <= 1.25x float;
+ * tensor count flat. With --strict the process exits 1 when a target is missed.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../lib/src/backend';
+import { registerOneDnnKernels, unregisterOneDnnKernels } from '../../lib/src/backend-onednn';
+import { setFusedOps } from '../../lib/src/backend-native-ops';
+import { projectRoot } from '../../lib/src/config';
+import { writeFileAtomic } from '../../lib/src/data/files';
+import { cifarResNet } from '../../lib/src/models/resnet';
+import { lstmLanguageModel, type LanguageModel } from '../../lib/src/models/lstm';
+import type { Model } from '../../lib/src/models/spec';
+import { defaultQuantConfig } from '../../lib/src/quant/layers';
+import { fwbw, type LayerPrecision } from '../../lib/src/quant/precision';
+import { createOptimizer } from '../../lib/src/train/optimizers';
+import { clipByGlobalNorm } from '../../lib/src/train/step';
+
+const BATCH = 128;
+const args = process.argv.slice(2);
+const strict = args.includes('--strict');
+const againstPytorch = args.includes('--against-pytorch');
+const memSteps = Number(process.env.ECOTRAIN_BENCH_STEPS ?? 200);
+const LSTM = { vocab: 10000, embedding: 200, hidden: [200, 200], bptt: 35, batch: 20 };
+
+const median = (a: number[]) => [...a].sort((u, v) => u - v)[Math.floor(a.length / 2)] as number;
+
+function resnetStep(model: Model): (p: LayerPrecision | undefined) => void {
+  const params = model.params.trainable();
+  const opt = createOptimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
+  const x = tf.randomNormal([BATCH, 32, 32, 3], 0, 1, 'float32', 1);
+  const y = tf.oneHot(tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % 10), 'int32'), 10);
+  let seed = 0;
+  return (p) => {
+    const quant = { ...defaultQuantConfig(0), nextSeed: () => ++seed };
+    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true, quant, precision: () => p })) as tf.Scalar, [...params.values()]);
+    opt.apply(params, new Map([...params.entries()].map(([n, v]) => [n, grads[v.name] as tf.Tensor])), 0.05);
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+}
+
+function lstmStep(model: LanguageModel): () => void {
+  const params = model.params.trainable();
+  const opt = createOptimizer({ kind: 'sgd' });
+  const ids = tf.randomUniform([LSTM.batch, LSTM.bptt], 0, LSTM.vocab, 'int32', 1) as tf.Tensor2D;
+  const target = tf.oneHot(tf.randomUniform([LSTM.batch * LSTM.bptt], 0, LSTM.vocab, 'int32', 2) as tf.Tensor1D, LSTM.vocab);
+  return () => {
+    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(target, model.applyWithState(ids, model.zeroState(LSTM.batch), { training: true }).logits) as tf.Scalar, [...params.values()]);
+    const byName = new Map([...params.entries()].map(([n, v]) => [n, grads[v.name] as tf.Tensor]));
+    const clipped = clipByGlobalNorm(byName, 5);
+    opt.apply(params, clipped, 1);
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads), ...clipped.values()]);
+  };
+}
+
+function timeMs(f: () => void, n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    f();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return out;
+}
+
+async function kernelTimes(f: () => void): Promise<Array<{ kernel: string; ms: number }>> {
+  f();
+  const prof = await tf.profile(f);
+  const by = new Map<string, number>();
+  for (const k of prof.kernels) by.set(k.name, (by.get(k.name) ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0));
+  return [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 14).map(([kernel, ms]) => ({ kernel, ms: Number(ms.toFixed(1)) }));
+}
+
+/** Float and FW-8/BW-8 step times of a ResNet, interleaved so that machine load affects both alike. */
+function resnetBench(depth: number): { floatMs: number; quantMs: number } {
+  const model = cifarResNet({ depth, seed: 1 });
+  const step = resnetStep(model);
+  timeMs(() => step(undefined), 3);
+  timeMs(() => step(fwbw(8, 8)), 3);
+  const f: number[] = [];
+  const q: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    f.push(...timeMs(() => step(undefined), 4));
+    q.push(...timeMs(() => step(fwbw(8, 8)), 4));
+  }
+  model.params.dispose();
+  return { floatMs: median(f), quantMs: median(q) };
+}
+
+function pytorch(): { ok: true; result: PytorchResult } | { ok: false; reason: string } {
+  const root = projectRoot();
+  const venv = path.join(root, 'out', 'bench-venv');
+  const py = path.join(venv, 'bin', 'python');
+  const env = { ...process.env, PIP_RETRIES: '0', PIP_DISABLE_PIP_VERSION_CHECK: '1' };
+  if (!fs.existsSync(py) || spawnSync(py, ['-c', 'import torch'], { env }).status !== 0) {
+    console.error('bench: creating out/bench-venv with torch==2.13.0+cpu (once) ...');
+    const mk = spawnSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
+    if (mk.status !== 0) return { ok: false, reason: 'python3 -m venv failed' };
+    const pip = spawnSync(py, ['-m', 'pip', 'install', '-q', 'torch==2.13.0+cpu'], { stdio: 'inherit', env });
+    if (pip.status !== 0) return { ok: false, reason: 'pip could not install torch==2.13.0+cpu (is the local wheel index reachable?)' };
+  }
+  const script = path.join(root, 'test', 'bench', 'pytorch_reference.py');
+  const r = spawnSync(py, [script, '--threads', String(os.cpus().length), '--steps', '20', '--lstm', `${LSTM.vocab},${LSTM.embedding},${LSTM.hidden.join('-')},${LSTM.bptt},${LSTM.batch}`], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) return { ok: false, reason: `pytorch_reference.py exited ${r.status}: ${(r.stderr ?? '').split('\n').slice(-3).join(' ')}` };
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  return { ok: true, result: JSON.parse(line) as PytorchResult };
+}
+
+interface PytorchResult {
+  torch: string;
+  threads: number;
+  resnet: Record<string, { stepMs: number; imagesPerSecond: number }>;
+  lstm: { stepMs: number; tokensPerSecond: number };
+}
+
+async function main(): Promise<void> {
+  const backend = await initBackend();
+  if (backend.name !== 'tensorflow') throw new Error(`bench: needs the native tensorflow backend (got ${backend.name}); run npm run setup`);
+  const started = new Date().toISOString();
+  const resnet20 = resnetBench(20);
+  const resnet8 = resnetBench(8);
+
+  const lm = lstmLanguageModel({ vocabSize: LSTM.vocab, embedding: LSTM.embedding, hidden: LSTM.hidden, steps: LSTM.bptt, seed: 1 });
+  const ls = lstmStep(lm);
+  timeMs(ls, 3);
+  const lstmMs = median(timeMs(ls, 15));
+  lm.params.dispose();
+
+  // Memory: ResNet-20 float steps.
+  const model = cifarResNet({ depth: 20, seed: 2 });
+  const step = resnetStep(model);
+  const counts: number[] = [];
+  let peakRss = 0;
+  for (let i = 0; i < memSteps; i++) {
+    step(undefined);
+    counts.push(tf.memory().numTensors);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }
+  // Where a float step's time goes: with oneDNN and fused ops (after), then with the stock kernels (before).
+  const after = await kernelTimes(() => step(undefined));
+  unregisterOneDnnKernels();
+  setFusedOps(false);
+  const before = await kernelTimes(() => step(undefined));
+  const beforeStepMs = median(timeMs(() => step(undefined), 8));
+  registerOneDnnKernels();
+  setFusedOps(true);
+  model.params.dispose();
+
+  const torch = againstPytorch ? pytorch() : undefined;
+  const best = (depth: number) => {
+    if (!torch?.ok) return undefined;
+    const r = torch.result.resnet;
+    return Math.max(r[`resnet${depth}/nchw`]?.imagesPerSecond ?? 0, r[`resnet${depth}/channels_last`]?.imagesPerSecond ?? 0);
+  };
+  const ips = (ms: number, n = BATCH) => (n * 1000) / ms;
+  const ratio = (depth: number, ms: number) => {
+    const b = best(depth);
+    return b ? ips(ms) / b : undefined;
+  };
+  const result = {
+    benchmark: 'ecotrain-train-steps',
+    date: started,
+    backend: backend.name,
+    kernels: backend.kernels,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGB: Math.round(os.totalmem() / 2 ** 30), loadavg: os.loadavg(), node: process.version },
+    batch: BATCH,
+    resnet20: { floatStepMs: resnet20.floatMs, floatImagesPerSecond: ips(resnet20.floatMs), quantStepMs: resnet20.quantMs, quantImagesPerSecond: ips(resnet20.quantMs), quantOverFloat: resnet20.quantMs / resnet20.floatMs },
+    resnet8: { floatStepMs: resnet8.floatMs, floatImagesPerSecond: ips(resnet8.floatMs), quantStepMs: resnet8.quantMs, quantImagesPerSecond: ips(resnet8.quantMs), quantOverFloat: resnet8.quantMs / resnet8.floatMs },
+    lstm: { config: LSTM, stepMs: lstmMs, tokensPerSecond: ips(lstmMs, LSTM.batch * LSTM.bptt) },
+    numTensors: { first: counts[0], last: counts[counts.length - 1], min: Math.min(...counts), max: Math.max(...counts), steps: memSteps },
+    peakRssMB: peakRss / 2 ** 20,
+    resnet20FloatKernels: { after, before, beforeStepMs, beforeImagesPerSecond: ips(beforeStepMs) },
+    pytorch: torch ? (torch.ok ? torch.result : { unavailable: torch.reason }) : undefined,
+    ratios: torch?.ok
+      ? {
+          resnet20FloatVsPytorchBest: ratio(20, resnet20.floatMs),
+          resnet8FloatVsPytorchBest: ratio(8, resnet8.floatMs),
+          lstmVsPytorch: ips(lstmMs, LSTM.batch * LSTM.bptt) / torch.result.lstm.tokensPerSecond,
+        }
+      : undefined,
+    targets: [] as Array<{ target: string; value: number | null; met: boolean }>,
+  };
+  const r20 = result.ratios?.resnet20FloatVsPytorchBest;
+  const r8 = result.ratios?.resnet8FloatVsPytorchBest;
+  result.targets.push(
+    { target: 'ResNet-20 float step >= 1.0x PyTorch best layout (same run)', value: r20 ?? null, met: r20 !== undefined && r20 >= 1 },
+    { target: 'ResNet-8 float step >= 1.0x PyTorch best layout (same run)', value: r8 ?? null, met: r8 !== undefined && r8 >= 1 },
+    { target: 'ResNet-20 FW-8/BW-8 step <= 1.25x its float step', value: result.resnet20.quantOverFloat, met: result.resnet20.quantOverFloat <= 1.25 },
+    { target: 'ResNet-8 FW-8/BW-8 step <= 1.25x its float step', value: result.resnet8.quantOverFloat, met: result.resnet8.quantOverFloat <= 1.25 },
+    { target: `numTensors flat over ${memSteps} steps`, value: Math.max(...counts) - Math.min(...counts), met: Math.max(...counts) === Math.min(...counts) },
+  );
+  const file = path.join(projectRoot(), 'out', 'bench', 'bench.json');
+  writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
+  console.log(JSON.stringify(result, null, 2));
+  const missed = result.targets.filter((t) => !t.met);
+  if (missed.length) console.error(`bench: targets missed: ${missed.map((t) => `${t.target} (measured ${t.value === null ? 'not measured: run with --against-pytorch' : t.value.toFixed(3)})`).join('; ')}`);
+  if (strict && missed.length) process.exitCode = 1;
+}
+
+void main();

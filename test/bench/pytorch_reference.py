@@ -1,0 +1,140 @@
+"""PyTorch CPU reference for `npm run bench -- --against-pytorch`.
+
+Times the same training steps as ecotrain's bench: CIFAR ResNet-20 and ResNet-8 (16/32/64 filters, identity
+shortcuts, 1x1 conv + BN projections where the shape changes), batch 128, SGD with momentum 0.9 and weight
+decay 5e-4, in NCHW and channels-last layouts; and the LSTM language model step (embedding, LSTM layers,
+output layer, truncated BPTT window, SGD). Prints one JSON object on stdout.
+
+Usage: python pytorch_reference.py --threads 2 --steps 20 --lstm vocab,embedding,hidden,steps,batch
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.proj = None
+        if stride != 1 or cin != cout:
+            self.proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        return F.relu(h + (self.proj(x) if self.proj is not None else x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, depth, widths=(16, 32, 64), classes=10):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        blocks, cin = [], widths[0]
+        for s, w in enumerate(widths):
+            for i in range(n):
+                blocks.append(Block(cin, w, 2 if s > 0 and i == 0 else 1))
+                cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.bn1(self.conv1(x))))
+        return self.fc(x.mean((2, 3)))
+
+
+class LstmLm(nn.Module):
+    def __init__(self, vocab, emb, hidden):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, emb)
+        self.lstms = nn.ModuleList([nn.LSTM(emb if i == 0 else hidden[i - 1], h, batch_first=True) for i, h in enumerate(hidden)])
+        self.out = nn.Linear(hidden[-1], vocab)
+
+    def forward(self, ids):
+        h = self.emb(ids)
+        for l in self.lstms:
+            h, _ = l(h)
+        return self.out(h.reshape(-1, h.shape[-1]))
+
+
+def time_steps(step, steps, warmup=3):
+    for _ in range(warmup):
+        step()
+    out = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        out.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(out)
+
+
+def resnet_step_ms(depth, channels_last, steps, batch=128):
+    torch.manual_seed(0)
+    model = ResNet(depth)
+    x = torch.randn(batch, 3, 32, 32)
+    y = torch.arange(batch) % 10
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    model.train()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    return time_steps(step, steps)
+
+
+def lstm_step_ms(vocab, emb, hidden, bptt, batch, steps):
+    torch.manual_seed(0)
+    model = LstmLm(vocab, emb, hidden)
+    ids = torch.randint(0, vocab, (batch, bptt))
+    tgt = torch.randint(0, vocab, (batch * bptt,))
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(ids), tgt)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        loss.item()
+
+    return time_steps(step, steps)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--lstm", default="10000,200,200-200,35,20")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "resnet": {}, "lstm": {}}
+    for depth in (20, 8):
+        for layout, cl in (("nchw", False), ("channels_last", True)):
+            ms = resnet_step_ms(depth, cl, a.steps)
+            out["resnet"][f"resnet{depth}/{layout}"] = {"stepMs": ms, "imagesPerSecond": 128 * 1000 / ms}
+    vocab, emb, hidden, bptt, batch = a.lstm.split(",")
+    hidden = [int(h) for h in hidden.split("-")]
+    ms = lstm_step_ms(int(vocab), int(emb), hidden, int(bptt), int(batch), a.steps)
+    out["lstm"] = {"stepMs": ms, "tokensPerSecond": int(batch) * int(bptt) * 1000 / ms, "config": a.lstm}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
