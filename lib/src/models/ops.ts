@@ -238,9 +238,19 @@ export function runDense(store: ParamStore, spec: LayerSpec, x: tf.Tensor2D, ctx
  * `moments` + `batchNorm` costs several times more elementwise work):
  * dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)), dgamma = sum(dy * xhat), dbeta = sum(dy).
  */
-function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor4D; mean: tf.Tensor1D; varianceUnbiased: tf.Tensor1D } {
+function batchNormTrain(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps: number,
+  running: { mean: tf.Tensor1D; variance: tf.Tensor1D; momentum: number },
+): { y: tf.Tensor4D; runningMean: tf.Tensor1D; runningVariance: tf.Tensor1D } {
   const native = fusedBackend();
-  if (native) return fusedBatchNormTrain(native, x, gamma, beta, eps);
+  if (native) {
+    // The fused kernel also folds the batch statistics into the running averages (factor 1 - momentum).
+    const r = fusedBatchNormTrain(native, x, gamma, beta, eps, { mean: running.mean, variance: running.variance, factor: 1 - running.momentum });
+    return { y: r.y, runningMean: r.mean, runningVariance: r.varianceUnbiased };
+  }
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   const op = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xi, g, bt] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
@@ -261,7 +271,12 @@ function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
     };
   }) as Parameters<typeof tf.customGrad>[0]);
   const n = x.shape[0] * x.shape[1] * x.shape[2];
-  return { y: op(x, gamma, beta) as tf.Tensor4D, mean: mean as tf.Tensor1D, varianceUnbiased: tf.mul(variance, n / Math.max(n - 1, 1)) as tf.Tensor1D };
+  const m = running.momentum;
+  return {
+    y: op(x, gamma, beta) as tf.Tensor4D,
+    runningMean: tf.add(tf.mul(running.mean, m), tf.mul(mean, 1 - m)) as tf.Tensor1D,
+    runningVariance: tf.add(tf.mul(running.variance, m), tf.mul(variance, (1 - m) * (n / Math.max(n - 1, 1)))) as tf.Tensor1D,
+  };
 }
 
 /**
@@ -275,12 +290,11 @@ export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ct
   const rm = store.get(`${name}/mean`);
   const rv = store.get(`${name}/var`);
   if (!ctx.training) return tf.batchNorm4d(x, rm as tf.Tensor1D, rv as tf.Tensor1D, beta, gamma, eps);
-  const { y, mean, varianceUnbiased } = batchNormTrain(x, gamma, beta, eps);
+  const { y, runningMean, runningVariance } = batchNormTrain(x, gamma, beta, eps, { mean: rm as tf.Tensor1D, variance: rv as tf.Tensor1D, momentum });
+  // A single example has no variance to estimate: its statistics are left as they are.
   if (x.shape[0] > 1) {
-    tf.tidy(() => {
-      rm.assign(tf.add(tf.mul(rm, momentum), tf.mul(mean, 1 - momentum)));
-      rv.assign(tf.add(tf.mul(rv, momentum), tf.mul(varianceUnbiased, 1 - momentum)));
-    });
+    rm.assign(runningMean);
+    rv.assign(runningVariance);
   }
   return y;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { checkBits } from './precision';
+import { fusedBackend } from '../backend-native-ops';
 
 /** How values are rounded to the grid. */
 export type Rounding = 'nearest' | 'stochastic' | 'truncate';
@@ -27,30 +28,39 @@ export interface QuantizeOptions {
 }
 
 /**
- * Uniform noise for stochastic rounding. tfjs draws random numbers in JavaScript, which costs more
- * than the rest of a quantized training step; instead a seeded table of uniforms is drawn once
- * (and grown when needed) and each call takes a slice at a seeded offset, rotated by a seeded
- * scalar c: u' = frac(u + c) (a Cranley-Patterson rotation). Every u' is exactly uniform on [0, 1)
- * over c, so rounding floor(v + u') stays unbiased in expectation, and all work runs on the backend.
+ * Noise for stochastic rounding. tfjs draws random numbers in JavaScript, which costs more than the rest of a
+ * quantized training step; instead one seeded table is made once (and grown when needed) and each call takes a
+ * slice of it at a seeded offset, all on the backend. The table is stratified: its T values are the centres of
+ * T equal strata of [-1/2, 1/2), (j + 1/2)/T - 1/2, in a seeded random order, stored twice in a row so that a
+ * slice of n values at offset o in [0, T) reads entry (o + i) mod T for element i. Over the offset, every
+ * element's noise is exactly uniform over the T strata, so rounding floor(v + 1/2 + noise) is unbiased up to the
+ * stratum width 1/T (2.4e-7 of a quantization step for T = 2^22).
  */
 class NoiseTable {
   private table: tf.Tensor1D | undefined;
   private size = 0;
 
-  uniform(shape: readonly number[], seed: number): tf.Tensor {
+  /** Centred noise in [-1/2, 1/2) of `shape`. */
+  centred(shape: readonly number[], seed: number): tf.Tensor {
     const n = shape.reduce((a, b) => a * b, 1);
     if (!this.table || this.size < n) {
       this.table?.dispose();
       this.size = Math.max(n, 1 << 22);
-      this.table = tf.keep(tf.randomUniform([this.size], 0, 1, 'float32', 0x5eed)) as tf.Tensor1D;
+      const T = this.size;
+      const v = new Float32Array(2 * T);
+      for (let j = 0; j < T; j++) v[j] = (j + 0.5) / T - 0.5;
+      const r = mulberry32(0x5eed);
+      for (let j = T - 1; j > 0; j--) {
+        const k = Math.floor(r() * (j + 1));
+        const t = v[j] as number;
+        v[j] = v[k] as number;
+        v[k] = t;
+      }
+      v.copyWithin(T, 0, T);
+      this.table = tf.keep(tf.tensor1d(v, 'float32'));
     }
-    const r = mulberry32(seed);
-    const offset = Math.floor(r() * (this.size - n + 1));
-    const c = r();
-    return tf.tidy(() => {
-      const u = tf.add(tf.slice(this.table as tf.Tensor1D, [offset], [n]), c);
-      return tf.reshape(tf.sub(u, tf.floor(u)), [...shape]);
-    });
+    const offset = Math.floor(mulberry32(seed)() * this.size);
+    return tf.tidy(() => tf.reshape(tf.slice(this.table as tf.Tensor1D, [offset], [n]), [...shape]));
   }
 }
 
@@ -70,7 +80,7 @@ const noise = new NoiseTable();
 
 /** Seeded uniform [0, 1) noise of `shape` for stochastic rounding (see {@link NoiseTable}). */
 export function roundingNoise(shape: readonly number[], seed: number): tf.Tensor {
-  return noise.uniform(shape, seed);
+  return tf.tidy(() => tf.add(noise.centred(shape, seed), 0.5));
 }
 
 function roundWith(v: tf.Tensor, rounding: Rounding, seed: number | undefined): tf.Tensor {
@@ -87,11 +97,17 @@ function roundWith(v: tf.Tensor, rounding: Rounding, seed: number | undefined): 
 }
 
 /** Reduction axes and keep-dims shape for a range mode. */
+/** max|x| over `axes` as max(max x, -min x): two reductions, without materialising |x|. */
+function absMax(x: tf.Tensor, axes?: number[], keepDims = false): tf.Tensor {
+  return tf.maximum(tf.max(x, axes, keepDims), tf.neg(tf.min(x, axes, keepDims)));
+}
+
+/** Reduction axes and keep-dims shape for a range mode. */
 function rangeOf(x: tf.Tensor, range: RangeMode, symmetric: boolean): { lo: tf.Tensor; hi: tf.Tensor } {
   const r = x.rank;
   if (range === 'tensor' || r === 0) {
     if (symmetric) {
-      const m = tf.max(tf.abs(x));
+      const m = absMax(x);
       return { lo: tf.neg(m), hi: m };
     }
     return { lo: tf.min(x), hi: tf.max(x) };
@@ -99,7 +115,7 @@ function rangeOf(x: tf.Tensor, range: RangeMode, symmetric: boolean): { lo: tf.T
   if (range === 'channel') {
     const axes = Array.from({ length: r - 1 }, (_, i) => i);
     if (symmetric) {
-      const m = tf.max(tf.abs(x), axes, true);
+      const m = absMax(x, axes, true);
       return { lo: tf.neg(m), hi: m };
     }
     return { lo: tf.min(x, axes, true), hi: tf.max(x, axes, true) };
@@ -107,10 +123,33 @@ function rangeOf(x: tf.Tensor, range: RangeMode, symmetric: boolean): { lo: tf.T
   // sample-mean: min/max per sample (axis 0), averaged over the batch.
   const axes = Array.from({ length: r - 1 }, (_, i) => i + 1);
   if (symmetric) {
-    const m = tf.mean(tf.max(tf.abs(x), axes));
+    const m = tf.mean(absMax(x, axes));
     return { lo: tf.neg(m), hi: m };
   }
   return { lo: tf.mean(tf.min(x, axes)), hi: tf.mean(tf.max(x, axes)) };
+}
+
+/**
+ * Symmetric nearest or stochastic fake quantization in TensorFlow's fused fake-quant kernels (native backend,
+ * 2 to 16 bits): `FakeQuantWithMinMaxVars` over [-m, m] with a narrow range has levels -L..L with step m / L,
+ * the grid of {@link quantize}, and rounds to nearest (ties up); stochastic rounding floor(x / s + u) is nearest
+ * rounding of x + (u - 1/2) s. Per-channel ranges use `FakeQuantWithMinMaxVarsPerChannel` (last axis).
+ */
+function nativeSymmetric(b: NonNullable<ReturnType<typeof fusedBackend>>, x: tf.Tensor, m: tf.Tensor, bits: number, rounding: 'nearest' | 'stochastic', seed: number | undefined): tf.Tensor {
+  const levels = 2 ** (bits - 1) - 1;
+  const attrs = [
+    { name: 'num_bits', type: b.binding.TF_ATTR_INT, value: bits },
+    { name: 'narrow_range', type: b.binding.TF_ATTR_BOOL, value: true },
+  ];
+  const perChannel = m.size > 1;
+  const mm = tf.maximum(perChannel ? tf.reshape(m, [-1]) : tf.reshape(m, []), levels * 1e-12);
+  let xin = x;
+  if (rounding === 'stochastic') {
+    if (seed === undefined) throw new ConfigError('seed', seed, 'a seed for stochastic rounding');
+    const step = tf.div(mm, levels);
+    xin = tf.add(x, tf.mul(noise.centred(x.shape, seed), step));
+  }
+  return b.executeSingleOutput(perChannel ? 'FakeQuantWithMinMaxVarsPerChannel' : 'FakeQuantWithMinMaxVars', attrs, [xin, tf.neg(mm), mm]);
 }
 
 /**
@@ -131,6 +170,10 @@ export function quantize(x: tf.Tensor, options: QuantizeOptions): tf.Tensor {
         : rangeOf(x, options.range ?? 'tensor', symmetric);
     const rounding = options.rounding ?? 'nearest';
     const eps = 1e-12;
+    const native = fusedBackend();
+    if (native && symmetric && bits <= 16 && rounding !== 'truncate' && (hi.size === 1 || hi.size === x.shape[x.rank - 1])) {
+      return nativeSymmetric(native, x, hi, bits, rounding, options.seed);
+    }
     if (symmetric) {
       const levels = 2 ** (bits - 1) - 1;
       const scale = tf.maximum(tf.div(hi, levels), eps);

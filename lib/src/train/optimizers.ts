@@ -53,59 +53,77 @@ export function checkOptimizerConfig(c: OptimizerConfig): OptimizerConfig {
  * - `sgd`: v = m v + (g + wd w); w -= lr v (Nesterov: w -= lr (g + wd w + m v)), as PyTorch;
  * - `adam`: Kingma and Ba with bias correction; weight decay added to the gradient;
  * - `signsgd`: w -= lr sign(v), v = m v + (1 - m)(g + wd w) (m = 0: plain signSGD; m > 0: signum).
+ *
+ * Parameters of the same shape are updated together: their weights, gradients and slots are stacked into one
+ * tensor each, the update runs once on the stacks, and the results are unstacked into the parameters and
+ * slots. A ResNet-20 step then launches a few kernels per distinct shape instead of six per parameter; the
+ * arithmetic is the same, element by element, and each parameter keeps its own slots (a parameter without a
+ * gradient in a step is left alone, as before).
  */
 export function createOptimizer(config: OptimizerConfig): Optimizer {
   checkOptimizerConfig(config);
   const slots = new Map<string, tf.Variable[]>();
   let step = 0;
-  const slot = (name: string, like: tf.Tensor, k: number): tf.Variable[] => {
+  const momentum = config.kind === 'adam' ? 0 : (config.momentum ?? 0);
+  const slotCount = config.kind === 'adam' ? 2 : momentum > 0 ? 1 : 0;
+  const slotsOf = (name: string, like: tf.Tensor): tf.Variable[] => {
     let s = slots.get(name);
     if (!s) {
-      s = Array.from({ length: k }, () => tf.variable(tf.zerosLike(like), false));
+      s = Array.from({ length: slotCount }, () => tf.variable(tf.zerosLike(like), false));
       slots.set(name, s);
     }
     return s;
   };
+
+  /** One update on (stacked) tensors: the new weights and slots. */
+  const update = (w: tf.Tensor, g0: tf.Tensor, sl: tf.Tensor[], lr: number): { w: tf.Tensor; slots: tf.Tensor[] } => {
+    const wd = config.weightDecay ?? 0;
+    const g = wd > 0 ? tf.add(g0, tf.mul(w, wd)) : g0;
+    if (config.kind === 'sgd') {
+      if (momentum === 0) return { w: tf.sub(w, tf.mul(g, lr)), slots: [] };
+      const v = tf.add(tf.mul(sl[0] as tf.Tensor, momentum), g);
+      return { w: tf.sub(w, tf.mul(config.nesterov ? tf.add(g, tf.mul(v, momentum)) : v, lr)), slots: [v] };
+    }
+    if (config.kind === 'adam') {
+      const b1 = config.beta1 ?? 0.9;
+      const b2 = config.beta2 ?? 0.999;
+      const eps = config.epsilon ?? 1e-8;
+      const m = tf.add(tf.mul(sl[0] as tf.Tensor, b1), tf.mul(g, 1 - b1));
+      const v = tf.add(tf.mul(sl[1] as tf.Tensor, b2), tf.mul(tf.square(g), 1 - b2));
+      const mh = tf.div(m, 1 - b1 ** step);
+      const vh = tf.div(v, 1 - b2 ** step);
+      return { w: tf.sub(w, tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), eps)), lr)), slots: [m, v] };
+    }
+    if (momentum === 0) return { w: tf.sub(w, tf.mul(tf.sign(g), lr)), slots: [] };
+    const v = tf.add(tf.mul(sl[0] as tf.Tensor, momentum), tf.mul(g, 1 - momentum));
+    return { w: tf.sub(w, tf.mul(tf.sign(v), lr)), slots: [v] };
+  };
+
   return {
     config,
     apply(params, grads, lr) {
       if (!Number.isFinite(lr) || lr < 0) throw new ConfigError('learning rate', lr, 'a non-negative finite number');
       step += 1;
-      const wd = config.weightDecay ?? 0;
+      const byShape = new Map<string, string[]>();
+      for (const [name, w] of params) {
+        if (!grads.get(name)) continue;
+        const key = w.shape.join('x');
+        byShape.set(key, [...(byShape.get(key) ?? []), name]);
+      }
       tf.tidy(() => {
-        for (const [name, w] of params) {
-          const g0 = grads.get(name);
-          if (!g0) continue;
-          const g = wd > 0 ? tf.add(g0, tf.mul(w, wd)) : g0;
-          if (config.kind === 'sgd') {
-            const m = config.momentum ?? 0;
-            if (m === 0) {
-              w.assign(tf.sub(w, tf.mul(g, lr)));
-              continue;
-            }
-            const [v] = slot(name, w, 1) as [tf.Variable];
-            v.assign(tf.add(tf.mul(v, m), g));
-            w.assign(tf.sub(w, tf.mul(config.nesterov ? tf.add(g, tf.mul(v, m)) : v, lr)));
-          } else if (config.kind === 'adam') {
-            const b1 = config.beta1 ?? 0.9;
-            const b2 = config.beta2 ?? 0.999;
-            const eps = config.epsilon ?? 1e-8;
-            const [m, v] = slot(name, w, 2) as [tf.Variable, tf.Variable];
-            m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-            v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-            const mh = tf.div(m, 1 - b1 ** step);
-            const vh = tf.div(v, 1 - b2 ** step);
-            w.assign(tf.sub(w, tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), eps)), lr)));
-          } else {
-            const mom = config.momentum ?? 0;
-            if (mom === 0) {
-              w.assign(tf.sub(w, tf.mul(tf.sign(g), lr)));
-              continue;
-            }
-            const [v] = slot(name, w, 1) as [tf.Variable];
-            v.assign(tf.add(tf.mul(v, mom), tf.mul(g, 1 - mom)));
-            w.assign(tf.sub(w, tf.mul(tf.sign(v), lr)));
-          }
+        for (const names of byShape.values()) {
+          const ws = names.map((n) => params.get(n) as tf.Variable);
+          const vs = names.map((n, i) => slotsOf(n, ws[i] as tf.Tensor));
+          const stackOf = (ts: tf.Tensor[]) => (ts.length === 1 ? (ts[0] as tf.Tensor) : tf.stack(ts));
+          const unstackOf = (t: tf.Tensor) => (names.length === 1 ? [t] : tf.unstack(t));
+          const out = update(
+            stackOf(ws),
+            stackOf(names.map((n) => grads.get(n) as tf.Tensor)),
+            Array.from({ length: slotCount }, (_, k) => stackOf(vs.map((v) => v[k] as tf.Tensor))),
+            lr,
+          );
+          unstackOf(out.w).forEach((t, i) => (ws[i] as tf.Variable).assign(t));
+          out.slots.forEach((st, k) => unstackOf(st).forEach((t, i) => ((vs[i] as tf.Variable[])[k] as tf.Variable).assign(t)));
         }
       });
     },

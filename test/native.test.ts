@@ -1,0 +1,142 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../lib/src/backend';
+import { oneDnnStatus, registerOneDnnKernels, unregisterOneDnnKernels } from '../lib/src/backend-onednn';
+import { setFusedOps } from '../lib/src/backend-native-ops';
+import { relu, runBatchNorm } from '../lib/src/models/ops';
+import { ParamStore } from '../lib/src/models/params';
+import { quantize } from '../lib/src/quant/quantizers';
+import { defaultQuantConfig, quantConv2d } from '../lib/src/quant/layers';
+import { fwbw } from '../lib/src/quant/precision';
+
+beforeAll(async () => {
+  const b = await initBackend({ backend: 'tensorflow' });
+  expect(b.kernels?.kernels).toEqual(['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']);
+});
+afterAll(() => {
+  registerOneDnnKernels();
+  setFusedOps(true);
+});
+
+const rel = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => (tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number) / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0] as number));
+
+/** Forward output and both gradients of a conv2d under the kernels currently registered. */
+function convAll(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: 'same' | 'valid'): tf.Tensor[] {
+  const dy = tf.tidy(() => tf.randomNormal(tf.conv2d(x, w, stride, pad).shape, 0, 1, 'float32', 9));
+  const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad), dy));
+  const [gx, gw] = tf.grads(f)([x, w]);
+  return [tf.conv2d(x, w, stride, pad), gx as tf.Tensor, gw as tf.Tensor];
+}
+
+describe('oneDNN convolutions against the stock TensorFlow kernels', () => {
+  const cases: Array<[[number, number, number, number], [number, number, number, number], number, 'same' | 'valid']> = [
+    [[7, 8, 8, 4], [1, 1, 4, 6], 2, 'same'], // strided 1x1 projection, odd batch
+    [[25, 8, 8, 4], [1, 1, 4, 6], 2, 'same'],
+    [[25, 9, 9, 3], [3, 3, 3, 5], 1, 'same'],
+    [[7, 10, 10, 4], [3, 3, 4, 8], 2, 'same'],
+    [[3, 12, 12, 2], [5, 5, 2, 3], 1, 'valid'],
+    [[5, 11, 11, 3], [3, 3, 3, 4], 2, 'valid'],
+  ];
+  it.each(cases)('x %j, w %j, stride %i, %s: forward and both gradients agree', (xs, ws, stride, pad) => {
+    const x = tf.randomNormal(xs, 0, 1, 'float32', 1) as tf.Tensor4D;
+    const w = tf.randomNormal(ws, 0, 1, 'float32', 2) as tf.Tensor4D;
+    const mine = convAll(x, w, stride, pad);
+    unregisterOneDnnKernels();
+    const stock = convAll(x, w, stride, pad);
+    registerOneDnnKernels();
+    expect(oneDnnStatus()?.kernels.length).toBe(3);
+    mine.forEach((t, i) => expect(rel(t, stock[i] as tf.Tensor)).toBeLessThan(1e-5));
+    tf.dispose([x, w, ...mine, ...stock]);
+  });
+});
+
+describe('fused batch norm and ReLU gradient', () => {
+  it('batch norm: output, input/scale/shift gradients and running statistics match the plain-op version', () => {
+    const run = (fused: boolean) => {
+      setFusedOps(fused);
+      const store = new ParamStore(3);
+      store.constant('bn/gamma', [5], 1, 'bn-scale');
+      store.constant('bn/beta', [5], 0, 'bn-shift');
+      store.constant('bn/mean', [5], 0, 'bn-stat');
+      store.constant('bn/var', [5], 1, 'bn-stat');
+      store.get('bn/gamma').assign(tf.tensor1d([0.5, 1, 1.5, 2, -1]));
+      store.get('bn/beta').assign(tf.tensor1d([0.1, 0, -0.2, 0.3, 1]));
+      store.get('bn/mean').assign(tf.tensor1d([0.2, 0.1, 0, -0.1, 0.5]));
+      const x = tf.variable(tf.randomNormal([7, 3, 3, 5], 2, 3, 'float32', 4));
+      const dy = tf.randomNormal([7, 3, 3, 5], 0, 1, 'float32', 5);
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(runBatchNorm(store, 'bn', x as unknown as tf.Tensor4D, { training: true, bnMomentum: 0.8 }), dy)), [x, store.get('bn/gamma'), store.get('bn/beta')]);
+      const out = [value, ...Object.values(grads)];
+      const stats = [store.get('bn/mean').clone(), store.get('bn/var').clone()];
+      x.dispose();
+      store.dispose();
+      return [...out, ...stats];
+    };
+    const fused = run(true);
+    const plain = run(false);
+    fused.forEach((t, i) => expect(rel(t, plain[i] as tf.Tensor)).toBeLessThan(2e-5));
+  });
+
+  it('ReLU gradient by ReluGrad equals autodiff of tf.relu', () => {
+    const x = tf.randomNormal([4, 6], 0, 1, 'float32', 6);
+    const dy = tf.randomNormal([4, 6], 0, 1, 'float32', 7);
+    setFusedOps(true);
+    const a = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(relu(v), dy)))(x);
+    const b = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), dy)))(x);
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+  });
+});
+
+describe('fused fake quantization', () => {
+  const x = tf.randomNormal([16, 8, 8, 6], 0, 1, 'float32', 11);
+  const compare = (opts: Parameters<typeof quantize>[1]) => {
+    setFusedOps(false);
+    const a = quantize(x, opts);
+    setFusedOps(true);
+    const b = quantize(x, opts);
+    const step = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number);
+    const differing = tf.tidy(() => tf.sum(tf.cast(tf.notEqual(a, b), 'float32')).dataSync()[0] as number);
+    return { a, b, step, differing };
+  };
+
+  it.each(['tensor', 'channel', 'sample-mean'] as const)('nearest rounding, %s ranges: the same grid, codes equal but for float ties', (range) => {
+    const { a, step, differing } = compare({ bits: 8, range });
+    const quantum = tf.tidy(() => {
+      const levels = tf.div(tf.abs(a), 1);
+      return tf.max(levels).dataSync()[0] as number;
+    }) / 127;
+    expect(differing / x.size).toBeLessThan(1e-3);
+    expect(step).toBeLessThanOrEqual(quantum * 1.0001 + 1e-7);
+  });
+
+  it('stochastic rounding (SBM default: sample-mean ranges) draws the same noise: the same codes but for float ties', () => {
+    const { step, differing } = compare({ bits: 8, range: 'sample-mean', rounding: 'stochastic', seed: 13 });
+    expect(differing / x.size).toBeLessThan(1e-3);
+    expect(step).toBeLessThan(0.1);
+  });
+
+  it('stochastic rounding stays unbiased and seeded on the fused path', () => {
+    setFusedOps(true);
+    const v = tf.fill([20000], 0.3 * (2 / 127));
+    let mean = 0;
+    for (let s = 1; s <= 40; s++) mean += tf.tidy(() => tf.mean(quantize(v, { bits: 8, fixedRange: [-2, 2], rounding: 'stochastic', seed: s })).dataSync()[0] as number) / 40;
+    expect(Math.abs(mean / (0.3 * (2 / 127)) - 1)).toBeLessThan(0.02);
+    const a = quantize(v, { bits: 8, fixedRange: [-2, 2], rounding: 'stochastic', seed: 5 });
+    const b = quantize(v, { bits: 8, fixedRange: [-2, 2], rounding: 'stochastic', seed: 5 });
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+  });
+
+  it('a quantized conv (FW-8/BW-8, SBM ranges, stochastic gradients) gives the same outputs and gradients on both paths', () => {
+    const xi = tf.randomNormal([6, 8, 8, 4], 0, 1, 'float32', 14) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 4, 5], 0, 0.3, 'float32', 15) as tf.Tensor4D;
+    const run = (fused: boolean) => {
+      setFusedOps(fused);
+      const cfg = { ...defaultQuantConfig(7), training: true };
+      const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(quantConv2d(a as tf.Tensor4D, b as tf.Tensor4D, { strides: 1, pad: 'same' }, fwbw(8, 8), cfg)));
+      const y = quantConv2d(xi, w, { strides: 1, pad: 'same' }, fwbw(8, 8), { ...defaultQuantConfig(7), training: true });
+      return [y, ...tf.grads(f)([xi, w])];
+    };
+    const fused = run(true);
+    const plain = run(false);
+    fused.forEach((t, i) => expect(rel(t, plain[i] as tf.Tensor)).toBeLessThan(0.02));
+  });
+});
