@@ -150,11 +150,17 @@ export function* batches(ds: ImageDataset, options: BatchOptions): Generator<Bat
     });
     const pixels = options.augment ? new Uint8Array(raw.length) : raw;
     if (options.augment) augmentPadCropFlip(raw, pixels, n, ds.height, ds.width, ds.channels, options.augmentRng ?? options.rng);
+    // Scaling and per-channel normalisation in one pass on the host: one tensor, no backend ops.
     const stats = options.normalize;
-    const x = tf.tidy(() => {
-      const t = tf.div(tf.tensor4d(pixels, [n, ds.height, ds.width, ds.channels], 'int32'), 255);
-      return (stats ? tf.div(tf.sub(t, tf.tensor1d([...stats.mean])), tf.tensor1d([...stats.std])) : t) as tf.Tensor4D;
-    });
+    const C = ds.channels;
+    const scale = Array.from({ length: C }, (_, c) => (stats ? 1 / (255 * (stats.std[c] as number)) : 1 / 255));
+    const shift = Array.from({ length: C }, (_, c) => (stats ? -(stats.mean[c] as number) / (stats.std[c] as number) : 0));
+    const values = new Float32Array(pixels.length);
+    for (let i = 0; i < pixels.length; i++) {
+      const c = i % C;
+      values[i] = (pixels[i] as number) * (scale[c] as number) + (shift[c] as number);
+    }
+    const x = tf.tensor4d(values, [n, ds.height, ds.width, C], 'float32');
     yield { x, y: tf.tensor1d(labels, 'int32'), indices: idx };
   }
 }

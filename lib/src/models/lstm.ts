@@ -110,31 +110,36 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
   function applyWithState(ids: tf.Tensor2D, state: LstmState, ctx: ForwardContext): { logits: tf.Tensor2D; state: LstmState } {
     const [batch, T] = ids.shape;
     const emb = drop(tf.reshape(tf.gather(store.get('embedding'), tf.reshape(ids, [batch * T])), [batch, T, embedding]) as tf.Tensor3D, ctx);
-    let inputs: tf.Tensor2D[] = tf.unstack(emb, 1) as tf.Tensor2D[];
+    // The sequence as [batch, T, features]; each layer projects all its inputs at once (one matmul for the
+    // window, bias included), then runs the recurrence step by step.
+    let seq: tf.Tensor3D = emb;
+    let width = embedding;
     const hs: tf.Tensor2D[] = [];
     const cs: tf.Tensor2D[] = [];
-    hidden.forEach((_h, l) => {
+    hidden.forEach((H, l) => {
       const spec = layers[l + 1] as LayerSpec;
       const wx = store.get(`lstm${l + 1}/wx`) as tf.Tensor2D;
       const wh = store.get(`lstm${l + 1}/wh`) as tf.Tensor2D;
       const bias = store.get(`lstm${l + 1}/b`);
+      const xproj = tf.unstack(tf.reshape(tf.add(matmul(ctx, spec, tf.reshape(seq, [batch * T, width]) as tf.Tensor2D, wx), bias), [batch, T, 4 * H]), 1) as tf.Tensor2D[];
       let h = state.h[l] as tf.Tensor2D;
       let c = state.c[l] as tf.Tensor2D;
       const outs: tf.Tensor2D[] = [];
-      for (const x of inputs) {
-        const z = tf.add(tf.add(matmul(ctx, spec, x, wx), matmul(ctx, spec, h, wh)), bias);
-        const [zi, zf, zo, zu] = tf.split(z, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-        c = tf.add(tf.mul(tf.sigmoid(zf), c), tf.mul(tf.sigmoid(zi), tf.tanh(zu))) as tf.Tensor2D;
-        h = tf.mul(tf.sigmoid(zo), tf.tanh(c)) as tf.Tensor2D;
+      for (const xp of xproj) {
+        const [zifo, zu] = tf.split(tf.add(xp, matmul(ctx, spec, h, wh)), [3 * H, H], 1) as [tf.Tensor2D, tf.Tensor2D];
+        const [i, f, o] = tf.split(tf.sigmoid(zifo), 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+        c = tf.add(tf.mul(f, c), tf.mul(i, tf.tanh(zu))) as tf.Tensor2D;
+        h = tf.mul(o, tf.tanh(c)) as tf.Tensor2D;
         outs.push(h);
       }
       ctx.onExecute?.({ layer: spec, examples: batch * (T / steps), precision: ctx.precision?.(spec) });
       hs.push(h);
       cs.push(c);
       // Dropout between layers and before the output layer (non-recurrent connections only).
-      inputs = dropout > 0 && ctx.training ? (tf.unstack(drop(tf.stack(outs, 1), ctx), 1) as tf.Tensor2D[]) : outs;
+      seq = drop(tf.stack(outs, 1) as tf.Tensor3D, ctx);
+      width = H;
     });
-    const top = tf.reshape(tf.stack(inputs, 1), [batch * T, nin]) as tf.Tensor2D;
+    const top = tf.reshape(seq, [batch * T, nin]) as tf.Tensor2D;
     const outSpec = layers[layers.length - 1] as LayerSpec;
     const logits = tf.add(matmul(ctx, outSpec, top, store.get('output/w') as tf.Tensor2D), store.get('output/b')) as tf.Tensor2D;
     ctx.onExecute?.({ layer: outSpec, examples: batch * (T / steps), precision: ctx.precision?.(outSpec) });

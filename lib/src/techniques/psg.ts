@@ -72,16 +72,20 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
     precision: (layer: LayerSpec) => (layer.kind === 'conv' || layer.kind === 'dense' || layer.kind === 'depthwise' ? layerPrecision : undefined),
     quant: (cfg: QuantConfig): QuantConfig => ({ ...cfg, psg: { beta, record: (layer, predicted, disagree) => void pending.push({ layer, predicted, disagree }) } }),
     afterStep(info: StepInfo) {
+      if (pending.length === 0) return;
       const specs = new Map(info.model.layers.map((l) => [l.name, l]));
-      for (const r of pending) {
-        const predicted = r.predicted.dataSync()[0] as number;
-        const disagree = r.disagree.dataSync()[0] as number;
-        r.predicted.dispose();
-        r.disagree.dispose();
+      // One host read for every layer's statistics of the step.
+      const flat = tf.tidy(() => tf.stack(pending.flatMap((r) => [r.predicted, r.disagree])));
+      const values = flat.dataSync();
+      flat.dispose();
+      pending.forEach((r, i) => {
+        const predicted = values[2 * i] as number;
+        const disagree = values[2 * i + 1] as number;
+        tf.dispose([r.predicted, r.disagree]);
         history.push({ iteration: info.iteration, layer: r.layer, predicted, disagree });
         const spec = specs.get(r.layer);
         if (spec && info.ledger) info.ledger.chargeOverhead((1 - predicted) * layerStepMacs(spec).weightGrad * info.examples, bw, fw);
-      }
+      });
       pending = [];
     },
     // The statistics history survives a resume (notebooks plot it over the whole run).

@@ -133,7 +133,7 @@ function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, info: St
 /** One host read per step: the loss and the sum of the forward-updated statistics (finite iff all are). */
 async function readLossAndStatistics(run: StepRun, loss: tf.Scalar): Promise<[number, number]> {
   const probe = tf.tidy(() => {
-    const stats = run.forwardState.length > 0 ? tf.sum(tf.concat(run.forwardState.map((v) => tf.reshape(v, [-1])))) : tf.scalar(0);
+    const stats = run.forwardState.length > 0 ? tf.sum(tf.concat(run.forwardState.map((v) => (v.rank === 1 ? v : tf.reshape(v, [-1]))))) : tf.scalar(0);
     return tf.stack([loss, stats]);
   });
   const v = await probe.data();
