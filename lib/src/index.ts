@@ -18,5 +18,8 @@ export * from './train';
 export * from './techniques';
 export * from './statistics';
 export * from './experiment';
+export * from './perf';
+export { registerOneDnnKernels, unregisterOneDnnKernels, oneDnnStatus, type OneDnnStatus } from './backend-onednn';
+export { setFusedOps } from './backend-native-ops';
 /** The tfjs-core namespace ecotrain computes with (one shared copy; the backend is chosen by `initBackend`). */
 export * as tf from '@tensorflow/tfjs-core';

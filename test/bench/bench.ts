@@ -24,8 +24,7 @@ import { projectRoot } from '../../lib/src/config';
 import { writeFileAtomic } from '../../lib/src/data/files';
 import { cifarResNet } from '../../lib/src/models/resnet';
 import { lstmLanguageModel, type LanguageModel } from '../../lib/src/models/lstm';
-import type { Model } from '../../lib/src/models/spec';
-import { defaultQuantConfig } from '../../lib/src/quant/layers';
+import { benchStep, kernelProfile, median, stepTimes } from '../../lib/src/perf';
 import { fwbw, type LayerPrecision } from '../../lib/src/quant/precision';
 import { createOptimizer } from '../../lib/src/train/optimizers';
 import { clipByGlobalNorm } from '../../lib/src/train/step';
@@ -36,23 +35,6 @@ const strict = args.includes('--strict');
 const againstPytorch = args.includes('--against-pytorch');
 const memSteps = Number(process.env.ECOTRAIN_BENCH_STEPS ?? 200);
 const LSTM = { vocab: 10000, embedding: 200, hidden: [200, 200], bptt: 35, batch: 20 };
-
-const median = (a: number[]) => [...a].sort((u, v) => u - v)[Math.floor(a.length / 2)] as number;
-
-function resnetStep(model: Model): (p: LayerPrecision | undefined) => void {
-  const params = model.params.trainable();
-  const opt = createOptimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
-  const x = tf.randomNormal([BATCH, 32, 32, 3], 0, 1, 'float32', 1);
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % 10), 'int32'), 10);
-  let seed = 0;
-  return (p) => {
-    const quant = { ...defaultQuantConfig(0), nextSeed: () => ++seed };
-    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true, quant, precision: () => p })) as tf.Scalar, [...params.values()]);
-    opt.apply(params, new Map([...params.entries()].map(([n, v]) => [n, grads[v.name] as tf.Tensor])), 0.05);
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
-  };
-}
 
 function lstmStep(model: LanguageModel): () => void {
   const params = model.params.trainable();
@@ -69,36 +51,22 @@ function lstmStep(model: LanguageModel): () => void {
   };
 }
 
-function timeMs(f: () => void, n: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    f();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return out;
-}
-
-async function kernelTimes(f: () => void): Promise<Array<{ kernel: string; ms: number }>> {
-  f();
-  const prof = await tf.profile(f);
-  const by = new Map<string, number>();
-  for (const k of prof.kernels) by.set(k.name, (by.get(k.name) ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0));
-  return [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 14).map(([kernel, ms]) => ({ kernel, ms: Number(ms.toFixed(1)) }));
+async function kernelTimes(f: () => void): Promise<Array<{ kernel: string; ms: number; launches: number }>> {
+  return (await kernelProfile(f)).slice(0, 14).map((k) => ({ ...k, ms: Number(k.ms.toFixed(1)) }));
 }
 
 /** Float and FW-8/BW-8 step times of a ResNet, interleaved so that machine load affects both alike. */
 function resnetBench(depth: number): { floatMs: number; quantMs: number } {
   const model = cifarResNet({ depth, seed: 1 });
-  const step = resnetStep(model);
-  timeMs(() => step(undefined), 3);
-  timeMs(() => step(fwbw(8, 8)), 3);
+  const step = benchStep(model, { batch: BATCH });
+  stepTimes(() => step.run(fwbw(8, 8)), 0, 3);
   const f: number[] = [];
   const q: number[] = [];
   for (let r = 0; r < 5; r++) {
-    f.push(...timeMs(() => step(undefined), 4));
-    q.push(...timeMs(() => step(fwbw(8, 8)), 4));
+    f.push(...stepTimes(() => step.run(undefined), 4));
+    q.push(...stepTimes(() => step.run(fwbw(8, 8)), 4, 0));
   }
+  step.dispose();
   model.params.dispose();
   return { floatMs: median(f), quantMs: median(q) };
 }
@@ -137,14 +105,13 @@ async function main(): Promise<void> {
   const resnet8 = resnetBench(8);
 
   const lm = lstmLanguageModel({ vocabSize: LSTM.vocab, embedding: LSTM.embedding, hidden: LSTM.hidden, steps: LSTM.bptt, seed: 1 });
-  const ls = lstmStep(lm);
-  timeMs(ls, 3);
-  const lstmMs = median(timeMs(ls, 15));
+  const lstmMs = median(stepTimes(lstmStep(lm), 15, 3));
   lm.params.dispose();
 
   // Memory: ResNet-20 float steps.
   const model = cifarResNet({ depth: 20, seed: 2 });
-  const step = resnetStep(model);
+  const bs = benchStep(model, { batch: BATCH, seed: 2 });
+  const step = (p: LayerPrecision | undefined) => bs.run(p);
   const counts: number[] = [];
   let peakRss = 0;
   for (let i = 0; i < memSteps; i++) {
@@ -157,9 +124,10 @@ async function main(): Promise<void> {
   unregisterOneDnnKernels();
   setFusedOps(false);
   const before = await kernelTimes(() => step(undefined));
-  const beforeStepMs = median(timeMs(() => step(undefined), 8));
+  const beforeStepMs = median(stepTimes(() => step(undefined), 8));
   registerOneDnnKernels();
   setFusedOps(true);
+  bs.dispose();
   model.params.dispose();
 
   const torch = againstPytorch ? pytorch() : undefined;
