@@ -5,6 +5,8 @@ import { oneDnnStatus, registerOneDnnKernels, unregisterOneDnnKernels } from '..
 import { setFusedOps } from '../lib/src/backend-native-ops';
 import { relu, runBatchNorm } from '../lib/src/models/ops';
 import { ParamStore } from '../lib/src/models/params';
+import { cifarResNet } from '../lib/src/models/resnet';
+import { mobileNetV2 } from '../lib/src/models/small';
 import { quantize } from '../lib/src/quant/quantizers';
 import { defaultQuantConfig, quantConv2d } from '../lib/src/quant/layers';
 import { fwbw } from '../lib/src/quant/precision';
@@ -83,6 +85,40 @@ describe('fused batch norm and ReLU gradient', () => {
     const a = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(relu(v), dy)))(x);
     const b = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), dy)))(x);
     expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+  });
+});
+
+describe('batch norm folded into the convolution at evaluation', () => {
+  it.each([
+    ['ResNet-14 (with strided 1x1 projections)', () => cifarResNet({ depth: 14, seed: 2, widths: [8, 16, 16] })],
+    ['MobileNetV2 x0.25 (depthwise layers are not folded)', () => mobileNetV2({ seed: 2, widthMultiplier: 0.25 })],
+  ])('%s: evaluation outputs equal conv + batch norm', (_name, build) => {
+    const m = build();
+    for (const p of m.params.all()) {
+      if (p.role === 'bn-stat') p.variable.assign(p.name.endsWith('/var') ? tf.randomUniform(p.variable.shape, 0.5, 2, 'float32', 3) : tf.randomNormal(p.variable.shape, 0, 0.3, 'float32', 4));
+      if (p.role === 'bn-scale' || p.role === 'bn-shift') p.variable.assign(tf.randomNormal(p.variable.shape, p.role === 'bn-scale' ? 1 : 0, 0.2, 'float32', 5));
+    }
+    const x = tf.randomNormal([5, 32, 32, 3], 0, 1, 'float32', 6);
+    setFusedOps(true);
+    const folded = tf.tidy(() => m.apply(x, { training: false }));
+    setFusedOps(false);
+    const plain = tf.tidy(() => m.apply(x, { training: false }));
+    setFusedOps(true);
+    expect(rel(folded, plain)).toBeLessThan(1e-4);
+    m.params.dispose();
+  });
+
+  it('folding removes every normalisation kernel of a ResNet evaluation pass', async () => {
+    const m = cifarResNet({ depth: 8, seed: 3, widths: [4, 8, 8] });
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 7);
+    const kernels = async () => (await tf.profile(() => tf.tidy(() => m.apply(x, { training: false })))).kernels.map((k) => k.name);
+    setFusedOps(false);
+    const plain = await kernels();
+    setFusedOps(true);
+    const folded = await kernels();
+    expect(plain.filter((k) => k === 'FusedBatchNorm').length).toBe(9);
+    expect(folded.filter((k) => k === 'FusedBatchNorm').length).toBe(0);
+    m.params.dispose();
   });
 });
 

@@ -299,6 +299,30 @@ export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ct
   return y;
 }
 
+/**
+ * A convolution followed by batch norm. In evaluation with fused ops on (native backend), float precision and a
+ * plain filter bank, the batch norm is folded into the convolution: w' = w * g, b' = (b - mean) * g + beta with
+ * g = gamma / sqrt(var + eps), one convolution and one bias add instead of a convolution and a normalisation.
+ * Otherwise (training, quantized layers, observers, lowered or decomposed layers) the two run as they are.
+ */
+export function runConvBn(store: ParamStore, spec: LayerSpec, bn: string, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', group?: LayerPrecision, eps = 1e-5): tf.Tensor4D {
+  const foldable = !ctx.training && !ctx.observe && !spec.fibres && !spec.basis && spec.kind === 'conv' && !precisionOf(ctx, spec, group) && fusedBackend() !== undefined;
+  if (!foldable) return runBatchNorm(store, bn, runConv(store, spec, x, ctx, stride, pad, group), ctx, eps);
+  const g = tf.mul(store.get(`${bn}/gamma`), tf.rsqrt(tf.add(store.get(`${bn}/var`), eps)));
+  const b0 = store.has(`${spec.name}/b`) ? tf.sub(store.get(`${spec.name}/b`), store.get(`${bn}/mean`)) : tf.neg(store.get(`${bn}/mean`));
+  const bias = tf.add(tf.mul(b0, g), store.get(`${bn}/beta`));
+  let xs = x;
+  if (stride > 1 && spec.inShape.length === 3 && store.get(spec.weight).shape[0] === 1) {
+    // Strided 1x1: subsample, then convolve (as runConv does).
+    xs = subsample(x, stride);
+    stride = 1;
+    pad = 'valid';
+  }
+  const y = tf.add(tf.conv2d(xs, tf.mul(store.get(spec.weight), g) as tf.Tensor4D, stride, pad), bias) as tf.Tensor4D;
+  ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: undefined, backward: ctx.backwardOf?.(spec) });
+  return y;
+}
+
 function isIdentityOrder(idx: Int32Array): boolean {
   for (let i = 0; i < idx.length; i++) if (idx[i] !== i) return false;
   return true;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import { checkClasses } from './small';
 import { ParamStore } from './params';
-import { Builder, relu, runBatchNorm, runConv, runDense, runGrouped, scaleResidual } from './ops';
+import { Builder, relu, runConvBn, runDense, runGrouped, scaleResidual } from './ops';
 import type { BlockGroup, BlockSpec, ForwardContext, LayerSpec, Model } from './spec';
 import type { LayerPrecision } from '../quant/precision';
 
@@ -102,9 +102,9 @@ export function cifarResNet(options: ResNetOptions): Model {
   function blockBody(bl: BlockLayers, x: tf.Tensor4D, ctx: ForwardContext, group: BlockGroup | undefined): tf.Tensor4D {
     const p: LayerPrecision | undefined = group?.precision;
     const name = bl.spec.name;
-    let h = relu(runBatchNorm(store, `${name}/bn1`, runConv(store, bl.conv1, x, ctx, bl.stride, 'same', p), ctx)) as tf.Tensor4D;
-    h = runBatchNorm(store, `${name}/bn2`, runConv(store, bl.conv2, h, ctx, 1, 'same', p), ctx);
-    const shortcut = bl.proj ? runBatchNorm(store, `${name}/proj-bn`, runConv(store, bl.proj, x, ctx, bl.stride, 'same', p), ctx) : x;
+    let h = relu(runConvBn(store, bl.conv1, `${name}/bn1`, x, ctx, bl.stride, 'same', p)) as tf.Tensor4D;
+    h = runConvBn(store, bl.conv2, `${name}/bn2`, h, ctx, 1, 'same', p);
+    const shortcut = bl.proj ? runConvBn(store, bl.proj, `${name}/proj-bn`, x, ctx, bl.stride, 'same', p) : x;
     return relu(tf.add(scaleResidual(h, group?.residualScale), shortcut)) as tf.Tensor4D;
   }
 
@@ -117,7 +117,7 @@ export function cifarResNet(options: ResNetOptions): Model {
     params: store,
     architecture: { family: 'resnet', options },
     apply(input: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-      let x = relu(runBatchNorm(store, 'bn1', runConv(store, stem, input as tf.Tensor4D, ctx, 1, 'same'), ctx)) as tf.Tensor4D;
+      let x = relu(runConvBn(store, stem, 'bn1', input as tf.Tensor4D, ctx, 1, 'same')) as tf.Tensor4D;
       for (const bl of blocks) {
         const plan = ctx.blockPlan?.(bl.spec, x);
         if (!plan) {

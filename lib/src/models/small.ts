@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import { sequentialModel, type SeqOp } from './sequential';
 import { ParamStore } from './params';
-import { Builder, runBatchNorm, runConv, runDense, runGrouped, scaleResidual } from './ops';
+import { Builder, runConvBn, runDense, runGrouped, scaleResidual } from './ops';
 import type { BlockGroup, BlockSpec, ForwardContext, Model } from './spec';
 import type { LayerPrecision } from '../quant/precision';
 
@@ -141,9 +141,9 @@ export function mobileNetV2(options: { seed?: number; numClasses?: number; width
   function body(bl: IR, x: tf.Tensor4D, ctx: ForwardContext, group: BlockGroup | undefined): tf.Tensor4D {
     const p: LayerPrecision | undefined = group?.precision;
     const n = bl.spec.name;
-    let h = bl.expand ? relu6(runBatchNorm(store, `${n}/expand-bn`, runConv(store, bl.expand, x, ctx, 1, 'same', p), ctx)) : x;
-    h = relu6(runBatchNorm(store, `${n}/dw-bn`, runConv(store, bl.dw, h, ctx, bl.stride, 'same', p), ctx));
-    h = runBatchNorm(store, `${n}/project-bn`, runConv(store, bl.project, h, ctx, 1, 'same', p), ctx);
+    let h = bl.expand ? relu6(runConvBn(store, bl.expand, `${n}/expand-bn`, x, ctx, 1, 'same', p)) : x;
+    h = relu6(runConvBn(store, bl.dw, `${n}/dw-bn`, h, ctx, bl.stride, 'same', p));
+    h = runConvBn(store, bl.project, `${n}/project-bn`, h, ctx, 1, 'same', p);
     return bl.residual ? (tf.add(scaleResidual(h, group?.residualScale), x) as tf.Tensor4D) : h;
   }
   return {
@@ -154,7 +154,7 @@ export function mobileNetV2(options: { seed?: number; numClasses?: number; width
     blocks: blocks.map((bl) => bl.spec),
     params: store,
     apply(input: tf.Tensor, ctx: ForwardContext): tf.Tensor {
-      let x = relu6(runBatchNorm(store, 'bn1', runConv(store, stem, input as tf.Tensor4D, ctx, 1, 'same'), ctx));
+      let x = relu6(runConvBn(store, stem, 'bn1', input as tf.Tensor4D, ctx, 1, 'same'));
       for (const bl of blocks) {
         const plan = ctx.blockPlan?.(bl.spec, x);
         if (!plan) {
@@ -166,7 +166,7 @@ export function mobileNetV2(options: { seed?: number; numClasses?: number; width
         }
         x = runGrouped(x, plan.groups, (xs, g) => body(bl, xs, ctx, g), (xs) => xs);
       }
-      x = relu6(runBatchNorm(store, 'bn-last', runConv(store, last, x, ctx, 1, 'same'), ctx));
+      x = relu6(runConvBn(store, last, 'bn-last', x, ctx, 1, 'same'));
       return runDense(store, fc, tf.mean(x, [1, 2]) as tf.Tensor2D, ctx);
     },
   };
