@@ -13,7 +13,7 @@ import { fwbw } from '../lib/src/quant/precision';
 
 beforeAll(async () => {
   const b = await initBackend({ backend: 'tensorflow' });
-  expect(b.kernels?.kernels).toEqual(['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']);
+  expect(b.kernels?.kernels).toEqual(['Conv2D', 'DepthwiseConv2dNative', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']);
 });
 afterAll(() => {
   registerOneDnnKernels();
@@ -46,9 +46,26 @@ describe('oneDNN convolutions against the stock TensorFlow kernels', () => {
     unregisterOneDnnKernels();
     const stock = convAll(x, w, stride, pad);
     registerOneDnnKernels();
-    expect(oneDnnStatus()?.kernels.length).toBe(3);
+    expect(oneDnnStatus()?.kernels.length).toBe(4);
     mine.forEach((t, i) => expect(rel(t, stock[i] as tf.Tensor)).toBeLessThan(1e-5));
     tf.dispose([x, w, ...mine, ...stock]);
+  });
+});
+
+describe('oneDNN depthwise forward against the stock kernel', () => {
+  it.each([
+    [[7, 9, 9, 6], 3, 1, 'same'],
+    [[5, 8, 8, 4], 3, 2, 'same'],
+    [[3, 10, 10, 5], 3, 2, 'valid'],
+  ] as Array<[[number, number, number, number], number, number, 'same' | 'valid']>)('x %j, k %i, stride %i, %s', (xs, k, stride, pad) => {
+    const x = tf.randomNormal(xs, 0, 1, 'float32', 1) as tf.Tensor4D;
+    const w = tf.randomNormal([k, k, xs[3], 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const mine = tf.depthwiseConv2d(x, w, stride, pad);
+    unregisterOneDnnKernels();
+    const stock = tf.depthwiseConv2d(x, w, stride, pad);
+    registerOneDnnKernels();
+    expect(rel(mine, stock)).toBeLessThan(1e-5);
+    tf.dispose([x, w, mine, stock]);
   });
 });
 

@@ -67,6 +67,13 @@ const KERNELS: Record<string, (args: { inputs: tf.NamedTensorMap; attrs: Attrs; 
     const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
     return backend.executeSingleOutput('_MklNativeConv2D', convAttrs(backend, info), [x, filter]);
   },
+  DepthwiseConv2dNative: ({ inputs, attrs, backend }) => {
+    checkLayout(attrs);
+    const { x, filter } = inputs as { x: tf.Tensor4D; filter: tf.Tensor4D };
+    const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true, 'channelsLast');
+    const a = convAttrs(backend, info).filter((t) => t.name !== 'use_cudnn_on_gpu');
+    return backend.executeSingleOutput('_MklNativeDepthwiseConv2dNative', a, [x, filter]);
+  },
   Conv2DBackpropInput: ({ inputs, attrs, backend }) => {
     checkLayout(attrs);
     const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
@@ -106,8 +113,9 @@ function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
 }
 
 /**
- * Re-registers the tensorflow backend's Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter kernels to run
- * TensorFlow's oneDNN implementations (`_MklNative*` ops), so every tfjs convolution in the process uses them.
+ * Re-registers the tensorflow backend's Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter and DepthwiseConv2dNative
+ * (forward; TensorFlow 2.21 has no oneDNN depthwise gradients) kernels to run TensorFlow's oneDNN implementations
+ * (`_MklNative*` ops), so every tfjs convolution in the process uses them.
  * Each kernel is first probed on small shapes (including a strided 1x1 and an odd batch) against the stock
  * kernel; a kernel whose oneDNN op is missing (tfjs-node's own libtensorflow, other builds) or disagrees stays
  * on the stock implementation, with the reason recorded. Idempotent; a no-op on other backends.
@@ -139,10 +147,12 @@ export function registerOneDnnKernels(): OneDnnStatus {
         const worst = tf.tidy(() => {
           const x = tf.randomNormal(p.x, 0, 1, 'float32', 1) as tf.Tensor4D;
           const w = tf.randomNormal(p.w, 0, 1, 'float32', 2) as tf.Tensor4D;
-          const y = tf.conv2d(x, w, p.stride, p.pad);
+          const depthwise = name === 'DepthwiseConv2dNative';
+          const wd = depthwise ? (tf.randomNormal([p.w[0], p.w[1], p.x[3], 1], 0, 1, 'float32', 2) as tf.Tensor4D) : w;
+          const y = depthwise ? tf.depthwiseConv2d(x, wd, p.stride, p.pad) : tf.conv2d(x, w, p.stride, p.pad);
           const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
           const attrs = { strides: p.stride, pad: p.pad, dataFormat: 'NHWC', dilations: 1, inputShape: x.shape, filterShape: w.shape } as unknown as Attrs;
-          const inputs: tf.NamedTensorMap = name === 'Conv2D' ? { x, filter: w } : name === 'Conv2DBackpropInput' ? { dy, filter: w } : { x, dy };
+          const inputs: tf.NamedTensorMap = name === 'Conv2D' ? { x, filter: w } : depthwise ? { x, filter: wd } : name === 'Conv2DBackpropInput' ? { dy, filter: w } : { x, dy };
           const mine = tf.engine().makeTensorFromTensorInfo(run({ inputs, attrs, backend: b }));
           const theirs = tf.engine().makeTensorFromTensorInfo(cfg.kernelFunc({ inputs, attrs: attrs as unknown as tf.NamedAttrMap, backend: b as unknown as tf.KernelBackend }) as tf.TensorInfo);
           return maxRelDiff(mine, theirs);

@@ -9,3 +9,4 @@ export * from './text';
 export * from './synthetic';
 export * from './pipeline';
 export * from './load';
+export * from './prefetch';

@@ -36,7 +36,6 @@ export interface CheckpointData {
   readonly params: Record<string, TensorRecord>;
   readonly optimizer: StateValue;
   readonly groupOptimizers: Record<string, StateValue>;
-  readonly augmentRng: object;
   readonly techniques: Record<string, StateValue>;
   readonly task: StateValue;
   readonly ledger?: object;

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { batches, batchesPerEpoch, type ChannelStats } from '../data/pipeline';
+import { batchesPerEpoch, type ChannelStats } from '../data/pipeline';
+import { BatchPrefetcher, type AssembledBatch } from '../data/prefetch';
 import type { ImageDataset } from '../data/image-dataset';
-import type { Rng } from '../random';
+import { createRng, shuffleInPlace, type Rng } from '../random';
 import type { ForwardContext, Model } from '../models/spec';
 import type { LanguageModel, LstmState } from '../models/lstm';
 import { evaluate, type Evaluation } from './evaluate';
@@ -27,8 +28,8 @@ export interface Task {
   readonly size: number;
   /** Mini-batches in one epoch. */
   batchesPerEpoch(): number;
-  /** The batches of `epoch` from `startBatch` on; `orderRng` shuffles (image tasks), `augmentRng` augments. */
-  epoch(epoch: number, startBatch: number, rngs: { readonly order: Rng; readonly augment: Rng }): Iterable<TaskBatch>;
+  /** The batches of `epoch` from `startBatch` on; `order` shuffles (image tasks). */
+  epoch(epoch: number, startBatch: number, order: Rng): AsyncIterable<TaskBatch>;
   /** Task loss of `model` on `batch` (inside the gradient scope); records the state it carries forward. */
   loss(model: Model, batch: TaskBatch, ctx: ForwardContext): tf.Scalar;
   /** Batch cut into `n` consecutive shards. */
@@ -60,22 +61,49 @@ function sliceRows<T extends tf.Tensor>(t: T, start: number, size: number): T {
   return tf.slice(t, [start, ...t.shape.slice(1).map(() => 0)], [size, ...t.shape.slice(1)]) as T;
 }
 
-/** Image classification: shuffled (seeded) mini-batches with optional augmentation, softmax cross-entropy. */
+/**
+ * Image classification: shuffled (seeded) mini-batches with optional pad-crop-flip augmentation, softmax
+ * cross-entropy. Batches are assembled on a worker thread one step ahead ({@link BatchPrefetcher}); each batch's
+ * augmentation draws come from a generator seeded by (run seed, epoch, batch), so a resumed run draws the same.
+ */
 export function imageClassificationTask(options: {
   readonly train: ImageDataset;
   readonly validation?: ImageDataset;
   readonly batchSize: number;
   readonly augment: boolean;
   readonly normalize?: ChannelStats;
+  readonly seed: number;
 }): Task {
   const { train, batchSize } = options;
+  let prefetcher: BatchPrefetcher | undefined;
+  const perEpoch = batchesPerEpoch(train.count, batchSize, true);
+  const request = (order: number[], epoch: number, k: number) => {
+    const indices = Int32Array.from(order.slice(k * batchSize, (k + 1) * batchSize));
+    let augment: Int8Array | undefined;
+    if (options.augment) {
+      const rng = createRng(`${options.seed}/augment/${epoch}/${k}`);
+      augment = new Int8Array(3 * indices.length);
+      for (let i = 0; i < indices.length; i++) {
+        augment[3 * i] = rng.int(9) - 4;
+        augment[3 * i + 1] = rng.int(9) - 4;
+        augment[3 * i + 2] = rng.next() < 0.5 ? 1 : 0;
+      }
+    }
+    prefetcher ??= new BatchPrefetcher(train, options.normalize);
+    return prefetcher.request({ indices, augment });
+  };
   return {
     kind: 'image-classification',
     size: train.count,
-    batchesPerEpoch: () => batchesPerEpoch(train.count, batchSize, true),
-    *epoch(_epoch, startBatch, rngs) {
-      for (const b of batches(train, { batchSize, rng: rngs.order, augmentRng: rngs.augment, augment: options.augment, normalize: options.normalize, dropLast: true, startBatch })) {
-        yield { x: b.x, y: b.y, examples: b.x.shape[0] };
+    batchesPerEpoch: () => perEpoch,
+    async *epoch(epoch, startBatch, orderRng) {
+      const order = shuffleInPlace(Array.from({ length: train.count }, (_, i) => i), orderRng);
+      let next = startBatch < perEpoch ? request(order, epoch, startBatch) : undefined;
+      for (let k = startBatch; k < perEpoch; k++) {
+        const b = await (next as Promise<AssembledBatch>);
+        // The next batch is assembled on the worker while this one trains.
+        next = k + 1 < perEpoch ? request(order, epoch, k + 1) : undefined;
+        yield { x: tf.tensor4d(b.pixels, [batchSize, train.height, train.width, train.channels], 'float32'), y: tf.tensor1d(b.labels, 'int32'), examples: batchSize };
       }
     },
     loss: (model, batch, ctx) => tf.losses.softmaxCrossEntropy(tf.oneHot(batch.y as tf.Tensor1D, model.numClasses), model.apply(batch.x, ctx)) as tf.Scalar,
@@ -89,7 +117,10 @@ export function imageClassificationTask(options: {
     },
     state: () => null,
     restore: () => undefined,
-    dispose: () => undefined,
+    dispose: () => {
+      void prefetcher?.close();
+      prefetcher = undefined;
+    },
   };
 }
 
@@ -126,7 +157,7 @@ export function languageModelTask(options: {
     kind: 'language-model',
     size: options.train.length,
     batchesPerEpoch: () => windows,
-    *epoch(_epoch, startBatch) {
+    async *epoch(_epoch, startBatch) {
       if (startBatch === 0) {
         dropState(carried);
         carried = undefined;

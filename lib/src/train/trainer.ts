@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { removeStaleTemporaries } from '../data/files';
-import { createRng, type Rng } from '../random';
+import { createRng } from '../random';
 import { hashString } from '../models/params';
 import type { LayerSpec, Model } from '../models/spec';
 import { defaultQuantConfig } from '../quant/layers';
@@ -68,7 +68,7 @@ function appendLog(file: string | undefined, record: object): void {
 function buildTask(c: TrainConfig): Task {
   return c.task === 'language-model'
     ? languageModelTask({ train: c.train, validation: c.validation, batchSize: c.batchSize, bptt: c.bptt, evalBatchSize: c.evalBatchSize })
-    : imageClassificationTask({ train: c.train, validation: c.validation, batchSize: c.batchSize, augment: c.augment ?? false, normalize: c.normalize });
+    : imageClassificationTask({ train: c.train, validation: c.validation, batchSize: c.batchSize, augment: c.augment ?? false, normalize: c.normalize, seed: c.seed });
 }
 
 function signature(c: TrainConfig, model: Model, techniques: readonly Technique[], totalIterations: number): RunSignature {
@@ -155,7 +155,6 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     ledger: config.ledger,
   };
   const logEvery = config.logEvery ?? 50;
-  let augmentRng: Rng = createRng(`${config.seed}/augment`);
   const swa = config.swa ? new WeightAverage(model) : undefined;
   const history: EpochRecord[] = [];
   const curve: CurvePoint[] = [];
@@ -183,7 +182,6 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
           const s = saved.groupOptimizers[g.technique.name];
           if (s) g.optimizer.restore(s as unknown as Parameters<typeof optimizer.restore>[0]);
         }
-        augmentRng = createRng(`${config.seed}/augment`, saved.augmentRng);
         for (const t of techniques) if (t.restore && saved.techniques[t.name] !== undefined) t.restore(saved.techniques[t.name] as StateValue);
         task.restore(saved.task);
         guard.restore(saved.guard);
@@ -216,7 +214,6 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
         params: await model.params.snapshot(),
         optimizer: optimizer.state() as unknown as StateValue,
         groupOptimizers: Object.fromEntries(groups.map((g) => [g.technique.name, g.optimizer.state() as unknown as StateValue])),
-        augmentRng: augmentRng.state(),
         techniques: Object.fromEntries(techniques.filter((t) => t.state).map((t) => [t.name, t.state?.() ?? null])),
         task: task.state(),
         ledger: config.ledger?.state(),
@@ -241,8 +238,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     let stopped: TrainResult['stopped'] = 'completed';
     const epochs = config.iterations !== undefined ? Number.MAX_SAFE_INTEGER : config.epochs;
     outer: while (pos.epoch < epochs && (config.iterations === undefined || pos.iteration < config.iterations)) {
-      const rngs = { order: createRng(`${config.seed}/order/${pos.epoch}`), augment: augmentRng };
-      for (const batch of task.epoch(pos.epoch, pos.batch, rngs)) {
+      for await (const batch of task.epoch(pos.epoch, pos.batch, createRng(`${config.seed}/order/${pos.epoch}`))) {
         const lr = lrAt(config.schedule, config.lr, pos.iteration, totalIterations);
         let outcome;
         try {
