@@ -53,6 +53,10 @@ describe('acquisition from a mirror folder', () => {
     const mirror = path.join(work, 'mirror');
     fs.mkdirSync(path.join(mirror, 'cifar10'), { recursive: true });
     await tar.c({ gzip: true, file: path.join(mirror, 'cifar10', 'cifar-10-binary.tar.gz'), cwd: path.join(work, 'src') }, ['cifar-10-batches-bin']);
+    fs.writeFileSync(path.join(mirror, 'SHA256SUMS'), `${sha(fs.readFileSync(path.join(mirror, 'cifar10', 'cifar-10-binary.tar.gz')))}  cifar10/cifar-10-binary.tar.gz\n`);
+    // A stale extraction folder of a killed process (pid above Linux's limit: never running) is removed.
+    const stale = path.join(work, 'cache', 'cifar10', `extracted.${2 ** 22 + 1}.abcd.tmp`);
+    fs.mkdirSync(path.join(stale, 'cifar-10-batches-bin'), { recursive: true });
     const settings = { dataDir: path.join(work, 'cache'), dataMirror: mirror, allowDownload: false };
     const train = await loadCifar('cifar10', 'train', settings);
     const test = await loadCifar('cifar10', 'test', settings);
@@ -61,6 +65,43 @@ describe('acquisition from a mirror folder', () => {
     expect(test.classNames[9]).toBe('truck');
     expect(isExtracted(path.join(work, 'cache', 'cifar10', 'extracted'))).toBe(true);
     expect(fs.readdirSync(path.join(work, 'cache', 'cifar10')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('refuses a mirror file without a SHA256SUMS entry unless unverified files are allowed (then warns)', async () => {
+    const mirror = tempDir();
+    fs.mkdirSync(path.join(mirror, 'mnist'));
+    fs.writeFileSync(path.join(mirror, 'mnist', 't10k-images-idx3-ubyte.gz'), gz(idxBytes([1, 28, 28], new Uint8Array(784))));
+    fs.writeFileSync(path.join(mirror, 'mnist', 't10k-labels-idx1-ubyte.gz'), gz(idxBytes([1], Uint8Array.from([3]))));
+    const settings = { dataDir: tempDir(), dataMirror: mirror, allowDownload: false };
+    await expect(loadMnist('test', settings)).rejects.toThrowError(/t10k-images-idx3-ubyte\.gz: the mirror's SHA256SUMS .* has no entry for mnist\/t10k-images-idx3-ubyte\.gz.*ECOTRAIN_ALLOW_UNVERIFIED=1/);
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (m: string) => void warnings.push(m);
+    try {
+      const ds = await loadMnist('test', { ...settings, allowUnverified: true });
+      expect(ds.count).toBe(1);
+    } finally {
+      console.warn = warn;
+    }
+    expect(warnings.join('\n')).toMatch(/WARNING: t10k-images-idx3-ubyte\.gz taken from mirror .* without a checksum/);
+  });
+});
+
+describe('cache records', () => {
+  it('a cached file is hashed once, recorded with size and mtime, and re-checked when it changes', async () => {
+    const dataDir = tempDir();
+    const bytes = Buffer.from('official bytes');
+    const source = { id: 'toy', files: [] } as unknown as DatasetSource;
+    const file = { name: 'toy.bin', sha256: sha(bytes), urls: [] };
+    fs.mkdirSync(path.join(dataDir, 'toy'));
+    const cached = path.join(dataDir, 'toy', 'toy.bin');
+    fs.writeFileSync(cached, bytes);
+    const settings = { dataDir, dataMirror: undefined, allowDownload: false };
+    expect((await acquireFile(source, file, { settings })).verified).toBe('official-sha256');
+    const rec = JSON.parse(fs.readFileSync(`${cached}.ecotrain.json`, 'utf8')) as { sha256: string; size: number };
+    expect(rec).toMatchObject({ sha256: sha(bytes), size: bytes.length });
+    fs.writeFileSync(cached, 'tampered');
+    await expect(acquireFile(source, file, { settings })).rejects.toThrowError(/toy\.bin: cached copy has SHA-256 [0-9a-f]{64}, the official file [0-9a-f]{64} .*delete it and run again/);
   });
 });
 
@@ -89,7 +130,7 @@ describe('archive extraction safety', () => {
     await tar.c({ gzip: true, file: archive, cwd: work }, ['f.bin']);
     const bytes = fs.readFileSync(archive);
     fs.writeFileSync(archive, bytes.subarray(0, bytes.length / 2));
-    await expect(extractTarGzAtomic(archive, path.join(work, 'dest'))).rejects.toThrowError(/truncated or corrupt/);
+    await expect(extractTarGzAtomic(archive, path.join(work, 'dest'))).rejects.toThrowError(/truncated or corrupt\. Delete it and run again/);
     expect(fs.existsSync(path.join(work, 'dest'))).toBe(false);
   });
 });

@@ -22,12 +22,12 @@ afterAll(async () => {
 const claim = (over: Partial<Claim>): Claim => ({ id: 'c', claim: 'x', source: 's', paper: 'p', measured: 1, kind: 'exact', holds: true, ...over });
 
 describe('findings', () => {
-  it('marks held / not held / not checked at this scale', () => {
+  it('marks held / not held / not checked at this scale / not measured', () => {
     const rows = findingRows(
       [claim({ id: 'a' }), claim({ id: 'b', kind: 'measured', holds: false }), claim({ id: 'c', checkedAt: ['lite'] }), claim({ id: 'd', measured: undefined })],
       'smoke',
     );
-    expect(rows.map((r) => r.verdict)).toEqual(['held', 'not held', 'not checked at this scale', 'not checked at this scale']);
+    expect(rows.map((r) => r.verdict)).toEqual(['held', 'not held', 'not checked at this scale', 'not measured']);
   });
   it('throws after saving when an exact claim fails; measured failures never throw', () => {
     expect(() => findings([claim({ id: 'acc', kind: 'measured', holds: false })], { seeds: 3, setting: 's' })).not.toThrow();

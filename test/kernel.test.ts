@@ -80,4 +80,24 @@ describe('ecotrain kernel (headless)', () => {
     expect(r.failed_cell?.ename).toBe('UncaughtException');
     expect(r.failed_cell?.evalue).toMatch(/timer boom/);
   }, 60_000);
+
+  const PROBE = 'import { endOfNotebook } from "ecotrain-kernel";\nconst ecotrainSessionRecord = await endOfNotebook();';
+
+  it('a timer that throws 3 s after the last cell fails the end-of-notebook check', () => {
+    const r = execute(['setTimeout(() => { throw new Error("late boom"); }, 3000);\nundefined;'], PROBE);
+    expect(r.status).toBe('failed');
+    expect(r.failed_cell?.ename).toBe('UncaughtException');
+    expect(r.failed_cell?.evalue).toMatch(/late boom/);
+  }, 60_000);
+
+  it('a bare Error keeps its message; `await (async () => ...)()` gets a message saying what to write, and that works', () => {
+    const r = execute(['throw new Error("boom");']);
+    expect(r.failed_cell).toMatchObject({ index: 0, ename: 'Error', evalue: 'boom' });
+    const a = execute(['await (async () => { console.log("inside"); })();']);
+    expect(a.failed_cell?.ename).toBe('ReferenceError');
+    expect(a.failed_cell?.evalue).toMatch(/Name the promise first: `const work = \(async \(\) => \{ \.\.\. \}\)\(\); const result = await work;`/);
+    const b = execute(['const work = (async () => 41 + 1)();\nconst result = await work;\nconsole.log(`result ${result}`);'], PROBE);
+    expect(b.failed_cell ?? null).toBe(null);
+    expect(b.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '')).join('')).toMatch(/result 42/);
+  }, 60_000);
 });

@@ -72,11 +72,31 @@ describe('report', () => {
       {
         notebook: 'a.ipynb', status: 'ok', seconds: 1.25, executed: 'out/a', failedCell: null, injected: [],
         session: { notebook: 'a', backend: 'tensorflow', scale: 'smoke', seed: 0, datasets: [{ name: 'cifar10/train', origin: 'real', count: 5 }], numTensors: 3 },
-        findings: { seeds: 1, setting: 's', rows: [{ id: 'x', claim: 'c', source: 's', paper: '1', measured: '1', kind: 'exact', verdict: 'held', note: '' }] },
+        findings: { seeds: 1, setting: 's', rows: [{ id: 'x', claim: 'c', source: 's', paper: '1', measured: '1', interval: '', n: '', test: 'identity', kind: 'exact', verdict: 'held', note: '' }] },
       },
       { notebook: 'b.ipynb', status: 'failed', seconds: 2, executed: 'out/b', failedCell: { index: 4, ename: 'Error', evalue: 'boom', source: 'throw' }, injected: [], session: null, findings: null },
     ], 'now');
-    expect(md).toContain('| a.ipynb | ok | 1.3 s | tensorflow | cifar10/train (real, 5) | 1 / 0 / 0 |');
+    expect(md).toContain('| a.ipynb | ok | 1.3 s | tensorflow | cifar10/train (real, 5) | 1 / 0 / 0 / 0 |');
     expect(md).toContain('**FAILED** at cell 4: Error: boom');
+  });
+});
+
+describe('npm run lab arguments', () => {
+  it('keep 127.0.0.1 and the token whatever the user adds; refuse address and authentication overrides', async () => {
+    const { labArguments } = await import('../kernel-ext/src/lab-args');
+    const a = labArguments('/p', ['--port', '9999'], false);
+    expect(a.slice(0, 3)).toEqual(['lab', '--port', '9999']);
+    expect(a.indexOf('--ip=127.0.0.1')).toBeGreaterThan(a.indexOf('9999'));
+    expect(a).toContain('--notebook-dir=/p/notebooks');
+    for (const bad of ['--ip=0.0.0.0', '--ip', '--ServerApp.ip=0.0.0.0', '--ServerApp.token=', '--IdentityProvider.token=abc', '--NotebookApp.token=', '--ServerApp.allow_remote_access=True', '--ServerApp.password=x']) {
+      expect(() => labArguments('/p', [bad], false)).toThrowError(/npm run lab argument = .* is invalid: expected no argument that changes the address/);
+    }
+  });
+});
+
+describe('cell errors', () => {
+  it('keep the message of a bare Error', () => {
+    expect(cellErrorFromStderr('Error: boom\n    at <anonymous>:1:7')).toMatchObject({ ename: 'Error', evalue: 'boom' });
+    expect(cellErrorFromStderr('some output\nRangeError: bad width\n    at x')).toMatchObject({ ename: 'RangeError', evalue: 'bad width' });
   });
 });

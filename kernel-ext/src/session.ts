@@ -20,7 +20,12 @@ export interface SessionRecord {
  * Called by the headless runner after the last cell: writes
  * `out/<scale>/results/<notebook>.session.json` and closes the figure exporter.
  */
-export async function endOfNotebook(): Promise<SessionRecord> {
+export async function endOfNotebook(options: { waitSeconds?: number } = {}): Promise<SessionRecord> {
+  // Wait (bounded) for timers the notebook left scheduled: a failure they raise then fails this check.
+  const hooks = (globalThis as Record<symbol, unknown>)[Symbol.for('ecotrain.kernel')] as { settle(boundMs: number): Promise<number> } | undefined;
+  const wait = options.waitSeconds ?? Number(process.env.ECOTRAIN_END_WAIT_S ?? 30);
+  const left = hooks ? await hooks.settle(wait * 1000) : 0;
+  if (left > 0) throw new Error(`the notebook left ${left} timer(s) still scheduled ${wait} s after its last cell: clear them (clearTimeout/clearInterval) or await the work they do`);
   const s = settingsFromEnv();
   let numTensors: number | null = null;
   if (backendInfo()) {

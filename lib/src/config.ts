@@ -46,6 +46,8 @@ export interface Settings {
   readonly dataMirror: string | undefined;
   /** Whether official URLs may be downloaded (`ECOTRAIN_OFFLINE=1` turns it off). */
   readonly allowDownload: boolean;
+  /** Whether a mirror file without a SHA256SUMS entry may be used, with a warning (`ECOTRAIN_ALLOW_UNVERIFIED=1`); default: refused. */
+  readonly allowUnverified: boolean;
   /** Run scale (`ECOTRAIN_SCALE`, default `lite`). */
   readonly scale: Scale;
   /** Base seed (`ECOTRAIN_SEED`, default 0). */
@@ -64,6 +66,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     dataDir: path.resolve(env.ECOTRAIN_DATA_DIR ?? path.join(root, 'data', 'cache')),
     dataMirror: mirror ? path.resolve(mirror) : undefined,
     allowDownload: env.ECOTRAIN_OFFLINE !== '1',
+    allowUnverified: env.ECOTRAIN_ALLOW_UNVERIFIED === '1',
     scale,
     seed,
     outDir: path.resolve(env.ECOTRAIN_OUT_DIR ?? path.join(root, 'out', scale)),

@@ -2,30 +2,58 @@ import * as path from 'node:path';
 import { SCALES, settingsFromEnv, type Scale } from '../../../lib/src/config';
 import { writeFileAtomic } from '../../../lib/src/data/files';
 import { ConfigError } from '../../../lib/src/errors';
+import { comparisonVerdict, differenceInterval } from '../../../lib/src/statistics';
 import { escapeHtml, sendDisplay } from './channel';
 import { notebookName, outputDirs } from './outputs';
 import { toText } from './table';
 
+/** The two arms of a comparison claim, per seed, and the claim's side. */
+export interface ComparisonSpec {
+  /** Values of the arm the claim is about (one per seed). */
+  readonly a: readonly number[];
+  /** Values of the arm it is compared with. */
+  readonly b: readonly number[];
+  /** True when the arms share seeds (same initialisation, same data order): the difference is taken pair by pair. */
+  readonly paired: boolean;
+  /** The claim is a - b > margin (`greater`) or a - b < margin (`less`). */
+  readonly direction: 'greater' | 'less';
+  /** The paper's stated margin (default 0), in the units of the values. */
+  readonly margin?: number;
+  /** Display multiplier of values and interval (100 for percentages; default 1). */
+  readonly displayScale?: number;
+}
+
 /**
- * One claim of a paper next to what the notebook measured.
- * - `exact` claims follow from the method (costs, energies, counts, ratios): they are asserted, and
- *   {@link findings} throws when one does not hold at a scale where it is checked.
- * - `measured` claims (accuracies and other outcomes of training) are reported, held or not, never asserted.
+ * One claim of a paper next to what the notebook measured. Kinds:
+ * - `exact`: an identity that follows from the method (accounting, counts); asserted at every scale where it is
+ *   checked: {@link findings} throws when one does not hold.
+ * - `statistical`: a test with a named procedure and level (`test`), e.g. a binomial test or unbiasedness.
+ * - `comparison`: measured values of two arms (`comparison`); held only when the 95% interval of the difference
+ *   (paired by seed when the arms share seeds) lies wholly on the claim's side of the margin, not held when wholly
+ *   on the other side, otherwise inconclusive at this scale.
+ * - `measured` (earlier notebooks): a measured outcome with a notebook-chosen check; reported, never asserted.
+ * A NaN or missing measurement is never held: it is "not measured".
  */
 export interface Claim {
   /** Short identifier, unique within the notebook. */
   readonly id: string;
   /** The claim in words, e.g. "SMD >= SMB at equal energy". */
   readonly claim: string;
-  /** Where the paper makes it, e.g. "E²-Train §4.2, Fig. 3a". */
+  /** Where the paper makes it: section, table or figure, e.g. "E²-Train §4.2, Fig. 3a". */
   readonly source: string;
-  /** The paper's number or statement. */
+  /** The paper's number or statement, quoted. */
   readonly paper: string;
-  /** What this run measured (formatted), or undefined when not measured at this scale. */
+  /** What this run measured (formatted), or undefined when not measured at this scale (comparisons: optional). */
   readonly measured: string | number | undefined;
-  readonly kind: 'exact' | 'measured';
-  /** Whether the measurement satisfies the claim; undefined when it was not checked. */
-  readonly holds: boolean | undefined;
+  readonly kind: 'exact' | 'statistical' | 'comparison' | 'measured';
+  /** Whether the measurement satisfies the claim (exact, statistical, measured); undefined when not checked. */
+  readonly holds?: boolean | undefined;
+  /** Statistical claims: the test and its level, e.g. "exact binomial (two-sided), 95%". */
+  readonly test?: string;
+  /** Comparison claims: the arms. */
+  readonly comparison?: ComparisonSpec;
+  /** A tolerance the notebook chose, printed beside the verdict. */
+  readonly tolerance?: string;
   /** Scales at which the claim is checked (default: all). */
   readonly checkedAt?: readonly Scale[];
   /** Free-text remark shown with the result (e.g. why a claim does not reproduce). */
@@ -33,7 +61,7 @@ export interface Claim {
 }
 
 /** Verdict for one claim at the current scale. */
-export type Verdict = 'held' | 'not held' | 'not checked at this scale';
+export type Verdict = 'held' | 'not held' | 'inconclusive at this scale' | 'not measured' | 'not checked at this scale';
 
 /** One row of the findings table. */
 export interface FindingRow {
@@ -42,7 +70,13 @@ export interface FindingRow {
   readonly source: string;
   readonly paper: string;
   readonly measured: string;
-  readonly kind: 'exact' | 'measured';
+  /** The interval behind a comparison ("[lo, hi]" of a - b), else empty. */
+  readonly interval: string;
+  /** Seeds (pairs) behind the verdict, when known. */
+  readonly n: string;
+  /** The procedure the verdict rests on. */
+  readonly test: string;
+  readonly kind: Claim['kind'];
   readonly verdict: Verdict;
   readonly note: string;
 }
@@ -65,11 +99,40 @@ export class FindingsError extends Error {
   }
 }
 
+function fmt(v: number, scale: number): string {
+  return String(Number((v * scale).toPrecision(4)));
+}
+
+/** Verdict of `claim` at `scale`, with the interval, n and test it rests on. */
+export function assess(claim: Claim, scale: Scale): { verdict: Verdict; interval: string; n: string; test: string; measured: string | undefined } {
+  const at = claim.checkedAt ?? SCALES;
+  if (!at.includes(scale)) return { verdict: 'not checked at this scale', interval: '', n: '', test: claim.test ?? '', measured: undefined };
+  if (claim.kind === 'comparison') {
+    const c = claim.comparison;
+    if (!c) throw new ConfigError(`claim ${claim.id}.comparison`, undefined, 'the two arms of a comparison claim');
+    const k = c.displayScale ?? 1;
+    const diff = differenceInterval(c.a, c.b, { paired: c.paired });
+    const v = comparisonVerdict(diff, { direction: c.direction, margin: c.margin });
+    const mean = (xs: readonly number[]) => xs.reduce((x, y) => x + y, 0) / Math.max(xs.length, 1);
+    const measured = claim.measured !== undefined ? String(claim.measured) : c.a.length && c.b.length ? `${fmt(mean(c.a), k)} vs ${fmt(mean(c.b), k)} (a - b = ${fmt(mean(c.a) - mean(c.b), k)})` : undefined;
+    return {
+      verdict: v,
+      interval: diff ? `[${fmt(diff.lo, k)}, ${fmt(diff.hi, k)}]` : '',
+      n: diff ? String(diff.n) : String(Math.min(c.a.length, c.b.length)),
+      test: diff ? `${diff.test}; claim a - b ${c.direction === 'greater' ? '>' : '<'} ${fmt(c.margin ?? 0, k)}` : 'no interval (a NaN, a missing arm or a single seed)',
+      measured,
+    };
+  }
+  if (claim.kind === 'statistical' && !claim.test) throw new ConfigError(`claim ${claim.id}.test`, undefined, 'the test and level a statistical claim rests on');
+  const nan = typeof claim.measured === 'number' && !Number.isFinite(claim.measured);
+  if (claim.measured === undefined || nan) return { verdict: claim.holds === undefined && !nan ? 'not checked at this scale' : 'not measured', interval: '', n: '', test: claim.test ?? '', measured: undefined };
+  if (claim.holds === undefined) return { verdict: 'not checked at this scale', interval: '', n: '', test: claim.test ?? '', measured: String(claim.measured) };
+  return { verdict: claim.holds ? 'held' : 'not held', interval: '', n: '', test: claim.test ?? (claim.kind === 'exact' ? 'identity' : ''), measured: typeof claim.measured === 'number' ? String(Number(claim.measured.toPrecision(5))) : claim.measured };
+}
+
 /** Verdict of `claim` at `scale`. */
 export function verdict(claim: Claim, scale: Scale): Verdict {
-  const at = claim.checkedAt ?? SCALES;
-  if (!at.includes(scale) || claim.holds === undefined || claim.measured === undefined) return 'not checked at this scale';
-  return claim.holds ? 'held' : 'not held';
+  return assess(claim, scale).verdict;
 }
 
 /** Builds the findings rows without displaying or saving them (validates ids and fields). */
@@ -80,16 +143,22 @@ export function findingRows(claims: readonly Claim[], scale: Scale): FindingRow[
     ids.add(c.id);
     for (const s of c.checkedAt ?? []) if (!SCALES.includes(s)) throw new ConfigError(`claim ${c.id} checkedAt`, s, SCALES.join(', '));
   }
-  return claims.map((c) => ({
-    id: c.id,
-    claim: c.claim,
-    source: c.source,
-    paper: c.paper,
-    measured: c.measured === undefined ? '(not measured)' : typeof c.measured === 'number' ? String(Number(c.measured.toPrecision(5))) : c.measured,
-    kind: c.kind,
-    verdict: verdict(c, scale),
-    note: c.note ?? '',
-  }));
+  return claims.map((c) => {
+    const a = assess(c, scale);
+    return {
+      id: c.id,
+      claim: c.claim,
+      source: c.source,
+      paper: c.paper,
+      measured: a.measured ?? (c.measured === undefined ? '(not measured)' : String(c.measured)),
+      interval: a.interval,
+      n: a.n,
+      test: a.test,
+      kind: c.kind,
+      verdict: a.verdict,
+      note: [c.tolerance ? `tolerance chosen here: ${c.tolerance}` : '', c.note ?? ''].filter((x) => x).join('; '),
+    };
+  });
 }
 
 /**
@@ -103,10 +172,10 @@ export function findings(claims: readonly Claim[], context: FindingsContext): vo
   const rows = findingRows(claims, scale);
   const file = path.join(outputDirs().results, `${notebookName()}.findings.json`);
   writeFileAtomic(file, JSON.stringify({ notebook: notebookName(), scale, seeds: context.seeds, setting: context.setting, rows }, null, 2) + '\n');
-  const columns = ['claim', 'source', 'paper', 'measured', 'kind', 'verdict', 'note'];
+  const columns = ['claim', 'source', 'paper', 'measured', 'interval', 'n', 'test', 'kind', 'verdict', 'note'];
   const cells = rows.map((r) => columns.map((c) => r[c as keyof FindingRow]));
   const header = `Findings at scale ${scale}, ${context.seeds} seed(s): ${context.setting}`;
-  const colour: Record<Verdict, string> = { held: '#1a7f37', 'not held': '#cf222e', 'not checked at this scale': '#6e7781' };
+  const colour: Record<Verdict, string> = { held: '#1a7f37', 'not held': '#cf222e', 'inconclusive at this scale': '#9a6700', 'not measured': '#6e7781', 'not checked at this scale': '#6e7781' };
   const html =
     `<p><b>${escapeHtml(header)}</b></p><table><thead><tr>${columns.map((c) => `<th>${c}</th>`).join('')}</tr></thead><tbody>` +
     rows

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { backendInfo, initBackend, type BackendInfo } from '../../../lib/src/backend';
-import { settingsFromEnv, type Settings } from '../../../lib/src/config';
+import { projectRoot, settingsFromEnv, type Settings } from '../../../lib/src/config';
 
 /** What a notebook session runs with; printed at the top of every session and recorded in reports. */
 export interface KernelEnvironment {
@@ -23,13 +24,18 @@ export async function kernelEnvironment(): Promise<KernelEnvironment> {
   return { backend, settings: settingsFromEnv(), headless: isHeadless(), node: process.version, cpus: os.cpus().length };
 }
 
+/** A path as shown in banners and committed outputs: relative to the project root (no machine-specific prefix). */
+function shown(p: string): string {
+  return path.relative(projectRoot(), p) || '.';
+}
+
 /** One-paragraph banner of a {@link KernelEnvironment}. */
 export function environmentBanner(e: KernelEnvironment): string {
   const s = e.settings;
   return [
     `ecotrain session: backend ${e.backend.name}${e.backend.skipped.length ? ` (skipped: ${e.backend.skipped.map((x) => `${x.name}: ${x.reason}`).join('; ')})` : ''}`,
     `  scale ${s.scale}, seed ${s.seed}, ${e.headless ? 'headless run' : 'interactive'}, node ${e.node}, ${e.cpus} cpus`,
-    `  data dir ${s.dataDir}; mirror ${s.dataMirror ?? '(none: set ECOTRAIN_DATA_MIRROR)'}; downloads ${s.allowDownload ? 'allowed' : 'off'}`,
+    `  data dir ${shown(s.dataDir)}; mirror ${s.dataMirror ? shown(s.dataMirror) : '(none: set ECOTRAIN_DATA_MIRROR)'}; downloads ${s.allowDownload ? 'allowed' : 'off'}`,
     ...(e.backend.kernels
       ? [
           `  kernels: ${e.backend.kernels.kernels.length ? `oneDNN ${e.backend.kernels.kernels.join(', ')}` : 'stock TensorFlow convolutions'}` +

@@ -20,7 +20,8 @@ export function cellErrorFromStderr(stderr: string): CellError {
   // The last "Name: message" line that starts an error block is the thrown error.
   let start = -1;
   for (let i = lines.length - 1; i >= 0; i--) {
-    if (/^[A-Za-z_$][\w$]*(?:Error|Exception|Rejection)\b/.test(lines[i] as string)) {
+    // "Error: boom" as well as "RangeError: ..." and "UnhandledPromiseRejection: ...".
+    if (/^(?:[A-Za-z_$][\w$]*)?(?:Error|Exception|Rejection)\b/.test(lines[i] as string)) {
       start = i;
       break;
     }
@@ -31,7 +32,18 @@ export function cellErrorFromStderr(stderr: string): CellError {
   }
   const head = lines[start] as string;
   const m = /^([A-Za-z_$][\w$]*)(?::\s*([\s\S]*))?$/.exec(head);
-  return { ename: m?.[1] ?? 'Error', evalue: m?.[2] ?? head, traceback: lines.slice(start) };
+  const ename = m?.[1] ?? 'Error';
+  const evalue = m?.[2] ?? head;
+  if (ename === 'ReferenceError' && /^await is not defined/.test(evalue)) {
+    // tslab parses a cell that starts with `await (` as a call of a function named await.
+    return {
+      ename,
+      evalue: 'await is not defined: tslab reads `await (...)` (an await followed by a parenthesis) as a call of a function named "await". ' +
+        'Name the promise first: `const work = (async () => { ... })(); const result = await work;`.',
+      traceback: lines.slice(start),
+    };
+  }
+  return { ename, evalue, traceback: lines.slice(start) };
 }
 
 /** Formats an unknown thrown value with its stack when it has one. */

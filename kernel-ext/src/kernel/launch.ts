@@ -43,6 +43,20 @@ function recordAsyncFailure(kind: AsyncFailure['kind'], reason: unknown): void {
   }
 }
 
+/** Timers and immediates the process holds (the kernel's own, plus any a notebook left scheduled). */
+function scheduledWork(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
+}
+
+/**
+ * Hooks the end-of-notebook check (`endOfNotebook()` in the notebook session) calls through a global symbol: wait
+ * until the timers the notebook scheduled have run (bounded), so that a failure they raise fails the check.
+ */
+export interface KernelHooks {
+  /** Resolves with the number of notebook timers still pending after waiting at most `boundMs`. */
+  settle(boundMs: number): Promise<number>;
+}
+
 function main(): void {
   const connectionFile = process.argv[2];
   if (!connectionFile) {
@@ -72,6 +86,17 @@ function main(): void {
   };
   const environment = kernelEnvironment();
   let bannerShown = false;
+  // The kernel's own scheduled work once it is up; anything above it at the end of a notebook is the notebook's.
+  let baseline: number | undefined;
+  const hooks: KernelHooks = {
+    async settle(boundMs) {
+      const own = baseline ?? 0;
+      const until = Date.now() + boundMs;
+      while (scheduledWork() > own && Date.now() < until) await new Promise((r) => setTimeout(r, 50).unref());
+      return Math.max(0, scheduledWork() - own);
+    },
+  };
+  (globalThis as Record<symbol, unknown>)[Symbol.for('ecotrain.kernel')] = hooks;
 
   server.handleExecute = async function handleExecute(this: ZmqServerInstance, sock: unknown, msg: ZmqMessage): Promise<void> {
     const send = (type: string, content: object) => {
@@ -100,6 +125,7 @@ function main(): void {
 
     if (!bannerShown) {
       bannerShown = true;
+      baseline = scheduledWork();
       try {
         send('stream', { name: 'stdout', text: environmentBanner(await environment) + '\n' });
       } catch (err) {

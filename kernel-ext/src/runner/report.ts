@@ -22,14 +22,14 @@ export function renderReport(scale: string, results: readonly NotebookResult[], 
     '',
     `Started ${startedAt}; ${results.length} notebook(s); ${results.filter((r) => r.status === 'ok').length} ok, ${results.filter((r) => r.status === 'failed').length} failed.`,
     '',
-    '| notebook | status | wall time | backend | datasets | findings (held / not held / not checked) |',
+    '| notebook | status | wall time | backend | datasets | findings (held / not held / inconclusive / not measured or not checked) |',
     '| --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of results) {
     const ds = r.session?.datasets.map((d) => `${d.name} (${d.origin}, ${d.count})`).join(', ') || '-';
     const f = r.findings?.rows;
     const counts = f
-      ? `${f.filter((x) => x.verdict === 'held').length} / ${f.filter((x) => x.verdict === 'not held').length} / ${f.filter((x) => x.verdict === 'not checked at this scale').length}`
+      ? `${f.filter((x) => x.verdict === 'held').length} / ${f.filter((x) => x.verdict === 'not held').length} / ${f.filter((x) => x.verdict === 'inconclusive at this scale').length} / ${f.filter((x) => x.verdict === 'not checked at this scale' || x.verdict === 'not measured').length}`
       : '-';
     lines.push(`| ${r.notebook} | ${r.status} | ${r.seconds.toFixed(1)} s | ${r.session?.backend ?? '-'} | ${esc(ds)} | ${counts} |`);
   }
@@ -41,9 +41,9 @@ export function renderReport(scale: string, results: readonly NotebookResult[], 
     }
     if (r.findings) {
       lines.push(`Findings (${r.findings.seeds} seed(s); ${esc(r.findings.setting)}):`, '');
-      lines.push('| claim | source | paper | measured | kind | verdict | note |', '| --- | --- | --- | --- | --- | --- | --- |');
+      lines.push('| claim | source | paper | measured | interval | n | test | kind | verdict | note |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
       for (const x of r.findings.rows) {
-        lines.push(`| ${esc(x.claim)} | ${esc(x.source)} | ${esc(x.paper)} | ${esc(x.measured)} | ${x.kind} | ${x.verdict} | ${esc(x.note)} |`);
+        lines.push(`| ${esc(x.claim)} | ${esc(x.source)} | ${esc(x.paper)} | ${esc(x.measured)} | ${esc(x.interval ?? '')} | ${esc(x.n ?? '')} | ${esc(x.test ?? '')} | ${x.kind} | ${x.verdict} | ${esc(x.note)} |`);
       }
     } else {
       lines.push('No findings recorded.');

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { DataError } from '../errors';
 import type { Settings } from '../config';
 import type { DatasetSource, OfficialFile } from './sources';
-import { readSha256Sums, sha256File, tempPathFor } from './files';
+import { readSha256Sums, removeStaleTemporaries, sha256File, tempPathFor, writeFileAtomic } from './files';
 
 /** Where a dataset file was found. */
 export type FileOrigin = 'cache' | 'mirror' | 'download';
@@ -17,9 +17,12 @@ export interface AcquiredFile {
   readonly verified: 'official-sha256' | 'mirror-sha256sums' | 'unverified';
 }
 
+/** The data settings acquisition reads (a {@link Settings} fits). */
+export type DataSettings = Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload'> & { readonly allowUnverified?: boolean };
+
 /** Options for {@link acquireFile}; tests override the fetch timeout. */
 export interface AcquireOptions {
-  readonly settings: Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload'>;
+  readonly settings: DataSettings;
   /** Abort a download that makes no progress for this long (ms). */
   readonly timeoutMs?: number;
   /** Called with human-readable progress lines. */
@@ -46,7 +49,11 @@ export async function acquireFile(source: DatasetSource, file: OfficialFile, opt
   const { settings } = options;
   const log = options.log ?? (() => undefined);
   const cached = path.join(settings.dataDir, source.id, file.name);
-  if (fs.existsSync(cached)) return { path: cached, origin: 'cache', verified: 'official-sha256' };
+  removeStaleTemporaries(cached);
+  if (fs.existsSync(cached)) {
+    await checkCached(cached, file.sha256, () => howToFix(source, file, settings));
+    return { path: cached, origin: 'cache', verified: 'official-sha256' };
+  }
 
   if (settings.dataMirror) {
     const mirrored = path.join(settings.dataMirror, source.id, file.name);
@@ -54,7 +61,16 @@ export async function acquireFile(source: DatasetSource, file: OfficialFile, opt
       const sums = readSha256Sums(path.join(settings.dataMirror, 'SHA256SUMS'));
       const expected = sums.get(`${source.id}/${file.name}`);
       if (expected === undefined) {
-        log(`${file.name}: taken from mirror ${mirrored} (no SHA256SUMS entry; format checks only)`);
+        if (!settings.allowUnverified) {
+          throw new DataError(
+            `${mirrored}: the mirror's SHA256SUMS (${path.join(settings.dataMirror, 'SHA256SUMS')}) has no entry for ${source.id}/${file.name}, ` +
+              `so its bytes cannot be checked. Add its line (\`sha256sum ${source.id}/${file.name} >> SHA256SUMS\` in the mirror, after checking the file), ` +
+              'or set ECOTRAIN_ALLOW_UNVERIFIED=1 to use it unchecked.',
+          );
+        }
+        const warning = `ecotrain: WARNING: ${file.name} taken from mirror ${mirrored} without a checksum (no SHA256SUMS entry; ECOTRAIN_ALLOW_UNVERIFIED=1): format checks only`;
+        console.warn(warning);
+        log(warning);
         return { path: mirrored, origin: 'mirror', verified: 'unverified' };
       }
       const actual = await sha256File(mirrored);
@@ -93,6 +109,41 @@ export async function acquireFile(source: DatasetSource, file: OfficialFile, opt
   );
 }
 
+/** What was checked about a cached file: its SHA-256, and the size and mtime it had then. */
+interface CacheRecord {
+  readonly sha256: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+const recordPath = (file: string) => `${file}.ecotrain.json`;
+
+/** Records the hash, size and mtime of a verified cached file (beside it, written atomically). */
+export function recordVerified(file: string, sha256: string): void {
+  const st = fs.statSync(file);
+  writeFileAtomic(recordPath(file), JSON.stringify({ sha256, size: st.size, mtimeMs: st.mtimeMs } satisfies CacheRecord));
+}
+
+/**
+ * Checks a cached file against the official SHA-256 cheaply: when its record matches the file's size and mtime,
+ * the hash recorded at verification stands; otherwise (no record, or the file changed) the file is hashed again.
+ */
+async function checkCached(file: string, sha256: string, fix: () => string): Promise<void> {
+  const st = fs.statSync(file);
+  let rec: CacheRecord | undefined;
+  try {
+    rec = JSON.parse(fs.readFileSync(recordPath(file), 'utf8')) as CacheRecord;
+  } catch {
+    rec = undefined;
+  }
+  if (rec && rec.sha256 === sha256 && rec.size === st.size && rec.mtimeMs === st.mtimeMs) return;
+  const actual = await sha256File(file);
+  if (actual !== sha256) {
+    throw new DataError(`${file}: cached copy has SHA-256 ${actual}, the official file ${sha256} (it changed or is truncated): delete it and run again. ${fix()}`);
+  }
+  recordVerified(file, sha256);
+}
+
 /**
  * Downloads `url` to `target` through a temporary file, verifying its SHA-256 before the rename;
  * a failed or mismatching download leaves nothing behind.
@@ -120,6 +171,7 @@ export async function downloadVerified(url: string, target: string, sha256: stri
     const actual = hash.digest('hex');
     if (actual !== sha256) throw new Error(`SHA-256 ${actual} does not match the official ${sha256}`);
     fs.renameSync(tmp, target);
+    recordVerified(target, sha256);
   } finally {
     clearTimeout(timer);
     fs.rmSync(tmp, { force: true });

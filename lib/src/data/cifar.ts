@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, DataError } from '../errors';
-import type { Settings } from '../config';
-import { acquireFile } from './acquire';
+import { acquireFile, type DataSettings } from './acquire';
 import { extractTarGzAtomic } from './extract';
 import { CIFAR10, CIFAR100, type DatasetSource } from './sources';
 import { checkSplit, type ImageDataset } from './image-dataset';
@@ -70,7 +69,7 @@ const LAYOUTS: Record<CifarVariant, Layout> = {
 export async function loadCifar(
   variant: CifarVariant,
   split: 'train' | 'test',
-  settings: Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload'>,
+  settings: DataSettings,
 ): Promise<ImageDataset> {
   checkSplit(split);
   const layout = LAYOUTS[variant];

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tar from 'tar';
 import { DataError } from '../errors';
-import { tempPathFor, writeFileAtomic } from './files';
+import { removeStaleTemporaries, tempPathFor, writeFileAtomic } from './files';
 
 const MARKER = '.ecotrain-complete.json';
 
@@ -25,6 +25,8 @@ export function unsafeEntryReason(entryPath: string, type: string): string | und
  * Any absolute path, `..` component or link aborts the whole extraction with a {@link DataError}.
  */
 export async function extractTarGzAtomic(archive: string, dest: string, meta: Record<string, unknown> = {}): Promise<void> {
+  // Folders left by an extraction that was killed (their process is gone) are removed first.
+  removeStaleTemporaries(dest);
   if (isExtracted(dest)) return;
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const tmp = tempPathFor(dest);
@@ -44,7 +46,10 @@ export async function extractTarGzAtomic(archive: string, dest: string, meta: Re
         },
       });
     } catch (err) {
-      throw new DataError(`${archive}: not a readable .tar.gz archive (${err instanceof Error ? err.message : String(err)}); it is truncated or corrupt`);
+      throw new DataError(
+        `${archive}: not a readable .tar.gz archive (${err instanceof Error ? err.message : String(err)}); it is truncated or corrupt. ` +
+          'Delete it and run again to fetch it anew (for a file in the data mirror, replace it with the official archive and its SHA256SUMS line).',
+      );
     }
     if (violations.length > 0) {
       throw new DataError(`${archive}: refused to extract, unsafe members: ${violations.slice(0, 5).join(', ')}`);

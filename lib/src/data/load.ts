@@ -2,6 +2,7 @@ import type { Settings } from '../config';
 import { ConfigError, checkKeys } from '../errors';
 import { checkSplit } from './image-dataset';
 import { loadCifar } from './cifar';
+import type { DataSettings } from './acquire';
 import { loadMnist } from './mnist';
 import { SYNTHETIC_WARNING, syntheticCifar } from './synthetic';
 import type { ImageDataset } from './image-dataset';
@@ -40,7 +41,7 @@ export interface LoadOptions {
 export async function loadImageDataset(
   name: ImageDatasetName,
   split: 'train' | 'test',
-  settings: Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload' | 'seed'>,
+  settings: DataSettings & Pick<Settings, 'seed'>,
   options: LoadOptions = {},
 ): Promise<ImageDataset> {
   if (!IMAGE_DATASETS.includes(name)) throw new ConfigError('dataset', name, IMAGE_DATASETS.join(', '));

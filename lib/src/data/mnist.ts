@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { DataError } from '../errors';
-import type { Settings } from '../config';
-import { acquireFile } from './acquire';
+import { acquireFile, type DataSettings } from './acquire';
 import { MNIST, officialFile } from './sources';
 import { checkSplit, type ImageDataset } from './image-dataset';
 
@@ -72,7 +71,7 @@ export function mnistFromIdx(images: IdxArray, labels: IdxArray, name: string): 
 }
 
 /** Loads the MNIST `train` (60,000) or `test` (10,000) split through the cache, mirror or download. */
-export async function loadMnist(split: 'train' | 'test', settings: Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload'>): Promise<ImageDataset> {
+export async function loadMnist(split: 'train' | 'test', settings: DataSettings): Promise<ImageDataset> {
   checkSplit(split);
   const prefix = split === 'train' ? 'train' : 't10k';
   const imgFile = await acquireFile(MNIST, officialFile(MNIST, `${prefix}-images-idx3-ubyte.gz`), { settings });

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
-import type { Settings } from '../config';
-import { acquireFile } from './acquire';
+import { acquireFile, type DataSettings } from './acquire';
 import { TEXT, officialFile } from './sources';
 
 /** A token vocabulary: ids are dense indices into `tokens`. */
@@ -68,7 +67,7 @@ export function encode(text: string, vocab: Vocabulary): EncodedCorpus {
 export type CorpusName = 'tinyshakespeare' | 'ptb.valid' | 'ptb.test';
 
 /** Reads a corpus as text through the cache, mirror or download. */
-export async function loadCorpusText(name: CorpusName, settings: Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload'>): Promise<string> {
+export async function loadCorpusText(name: CorpusName, settings: DataSettings): Promise<string> {
   const f = await acquireFile(TEXT, officialFile(TEXT, `${name}.txt`), { settings });
   return fs.readFileSync(f.path, 'utf8');
 }
