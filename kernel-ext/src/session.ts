@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { backendInfo } from '../../lib/src/backend';
 import { settingsFromEnv } from '../../lib/src/config';
 import { datasetsUsed } from '../../lib/src/data/load';
+import { cacheEvents } from '../../lib/src/run-cache';
 import { writeFileAtomic } from '../../lib/src/data/files';
 import { closeFigureExporter } from './display/figure-export';
 import { notebookName, outputDirs } from './display/outputs';
@@ -14,6 +15,8 @@ export interface SessionRecord {
   readonly seed: number;
   readonly datasets: ReadonlyArray<{ name: string; origin: string; count: number }>;
   readonly numTensors: number | null;
+  /** Run-cache events of the session (arms loaded, trained and stored, or left to another shard). */
+  readonly cache?: ReadonlyArray<{ arm: string; seed: number; event: string }>;
 }
 
 /**
@@ -39,6 +42,7 @@ export async function endOfNotebook(options: { waitSeconds?: number } = {}): Pro
     seed: s.seed,
     datasets: datasetsUsed().map((d) => ({ name: d.name, origin: d.origin, count: d.count })),
     numTensors,
+    cache: cacheEvents().map((e) => ({ arm: e.arm, seed: e.seed, event: e.event })),
   };
   writeFileAtomic(path.join(outputDirs().results, `${notebookName()}.session.json`), JSON.stringify(record, null, 2) + '\n');
   await closeFigureExporter();

@@ -8,6 +8,7 @@ import type { LrSchedule } from './train/schedules';
 import type { Technique } from './train/technique';
 import { train, type CurvePoint, type EpochRecord, type ProgressSink } from './train/trainer';
 import { evaluate } from './train/evaluate';
+import { armKey, datasetFingerprint, libraryFingerprint, ownsArm, readCached, recordCacheEvent, runCacheFromEnv, writeCached, type RunCacheSettings } from './run-cache';
 
 /** One training run of an experiment: everything is built fresh from the seed. */
 export interface RunSpec {
@@ -33,8 +34,17 @@ export interface RunSpec {
   readonly progress?: ProgressSink;
   /** Evaluate on the test set every this many iterations (accuracy against energy during training). */
   readonly evalEvery?: number;
-  /** Called with the trained model and techniques before they are disposed (analysis of gates, weights, ...). */
+  /** Called with the trained model and techniques before they are disposed (analysis of gates, weights, ...). An arm with `inspect` always trains (a cached outcome has no model to inspect). */
   readonly inspect?: (model: Model, techniques: readonly Technique[], normalize: import('./data/pipeline').ChannelStats) => void | Promise<void>;
+  /**
+   * Plain data describing what the functions of this spec build (model and its options, techniques and their
+   * options), e.g. `{ model: { depth: 8, widths }, techniques: [{ smd: { p: 0.5 } }] }`. With it the arm is
+   * cached: its key also covers the datasets' contents, batch, schedule, optimizer, precision, seed and the library
+   * source. Without it the arm always trains.
+   */
+  readonly cacheKey?: unknown;
+  /** Run-cache settings (default: from the environment the runner sets; `false`: no cache). */
+  readonly cache?: RunCacheSettings | false;
 }
 
 /** What a run measured. */
@@ -60,14 +70,74 @@ export interface RunOutcome {
   readonly energyCurve: ReadonlyArray<readonly [number, number]>;
   /** Test accuracy against energy during training (when `evalEvery` is set). */
   readonly accuracyCurve?: readonly CurvePoint[];
+  /**
+   * How the outcome was obtained: trained and stored (`miss`), loaded (`hit`), retrained on request (`fresh`),
+   * left to another shard (`other shard`: a placeholder whose numbers are NaN), or not cached (`uncached`).
+   */
+  readonly cache?: 'hit' | 'miss' | 'fresh' | 'other shard' | 'uncached';
+}
+
+/** The description a cached arm's key is the hash of. */
+function armDescription(spec: RunSpec): unknown {
+  return {
+    library: libraryFingerprint(),
+    seed: spec.seed,
+    train: datasetFingerprint(spec.train),
+    test: datasetFingerprint(spec.test),
+    batchSize: spec.batchSize,
+    iterations: spec.iterations ?? null,
+    epochs: spec.epochs ?? 1,
+    lr: spec.lr,
+    optimizer: spec.optimizer,
+    schedule: spec.schedule,
+    precision: spec.precision ?? null,
+    augment: spec.augment ?? true,
+    swa: spec.swa ?? null,
+    evalEvery: spec.evalEvery ?? null,
+    key: spec.cacheKey,
+  };
+}
+
+/** The outcome a shard reports for an arm another shard computes: NaN measurements, never a verdict. */
+function otherShardOutcome(spec: RunSpec): RunOutcome {
+  return {
+    arm: spec.arm, seed: spec.seed, top1: NaN, testLoss: NaN, iterations: 0, batchesSeen: 0, energyJ: NaN, effectiveMacs: NaN, macs: NaN,
+    forwardMacs: NaN, overheadMacs: NaN, seconds: 0, history: [], techniqueStats: {}, energyCurve: [], accuracyCurve: [], cache: 'other shard',
+  };
 }
 
 /**
  * Runs one arm of an experiment with an energy ledger: builds the model and techniques from the seed,
  * trains (per-channel normalisation from the training set), evaluates top-1 on the test set and
- * disposes everything it created.
+ * disposes everything it created. An arm with a `cacheKey` goes through the run cache (see `run-cache.ts`):
+ * loaded when stored, else trained and stored; under a shard, arms of other shards return NaN placeholders.
  */
 export async function runExperiment(spec: RunSpec): Promise<RunOutcome> {
+  const cache = spec.cache === false ? undefined : (spec.cache ?? runCacheFromEnv());
+  if (cache && spec.cacheKey !== undefined && !spec.inspect) {
+    const description = armDescription(spec);
+    const key = armKey(description);
+    if (!cache.fresh) {
+      const hit = readCached<RunOutcome>(cache, key);
+      if (hit) {
+        recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: 'hit' });
+        spec.progress?.done({ cached: 'hit' });
+        return { ...hit, arm: spec.arm, cache: 'hit' };
+      }
+    }
+    if (cache.shard && !ownsArm(key, cache.shard)) {
+      recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: 'other shard' });
+      return otherShardOutcome(spec);
+    }
+    const outcome = await trainArm(spec);
+    writeCached(cache, key, description, outcome);
+    recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: cache.fresh ? 'fresh' : 'miss' });
+    return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
+  }
+  return { ...(await trainArm(spec)), cache: 'uncached' };
+}
+
+async function trainArm(spec: RunSpec): Promise<RunOutcome> {
   const model = spec.model(spec.seed);
   const techniques = spec.techniques?.(model, spec.seed) ?? [];
   const ledger = new EnergyLedger();

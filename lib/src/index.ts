@@ -18,6 +18,7 @@ export * from './train';
 export * from './techniques';
 export * from './statistics';
 export * from './experiment';
+export * from './run-cache';
 export * from './perf';
 export { registerOneDnnKernels, unregisterOneDnnKernels, oneDnnStatus, type OneDnnStatus } from './backend-onednn';
 export { setFusedOps } from './backend-native-ops';

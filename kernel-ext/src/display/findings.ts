@@ -193,5 +193,6 @@ export function findings(claims: readonly Claim[], context: FindingsContext): vo
   const text = `${header}\n${toText(columns, cells)}`;
   if (!sendDisplay({ 'text/html': html, 'text/plain': text })) console.log(text);
   const failed = rows.filter((r) => r.kind === 'exact' && r.verdict === 'not held');
-  if (failed.length > 0) throw new FindingsError(failed);
+  // A shard pass computes only its slice of the arms (the others are NaN placeholders): it reports, never asserts.
+  if (failed.length > 0 && !process.env.ECOTRAIN_SHARD) throw new FindingsError(failed);
 }

@@ -1,5 +1,6 @@
 import { parseScale, parseSeed, type Scale } from '../../../lib/src/config';
 import { ConfigError } from '../../../lib/src/errors';
+import { parseShard } from '../../../lib/src/run-cache';
 
 /** Options of `npm run reproduce`. */
 export interface ReproduceArgs {
@@ -12,15 +13,21 @@ export interface ReproduceArgs {
   readonly seed: number;
   /** Per-cell timeout in seconds. */
   readonly timeout: number;
+  /** Recompute every cached arm (`--fresh`). */
+  readonly fresh: boolean;
+  /** Compute only the k-th of N slices of the cached arms (`--shard k/N`). */
+  readonly shard: { readonly index: number; readonly count: number } | undefined;
 }
 
-/** Parses `--scale`, `--only`, `--seeds`, `--seed`, `--timeout`; unknown flags are errors. */
+/** Parses `--scale`, `--only`, `--seeds`, `--seed`, `--timeout`, `--fresh`, `--shard k/N`; unknown flags are errors. */
 export function parseReproduceArgs(argv: readonly string[]): ReproduceArgs {
   let scale: Scale = 'smoke';
   let only: string | undefined;
   let seeds: number | undefined;
   let seed = 0;
   let timeout = 3600;
+  let fresh = false;
+  let shard: ReproduceArgs['shard'];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -51,9 +58,16 @@ export function parseReproduceArgs(argv: readonly string[]): ReproduceArgs {
         timeout = n;
         break;
       }
+      case '--fresh':
+        if (inline !== undefined) throw new ConfigError('--fresh', inline, 'no value');
+        fresh = true;
+        break;
+      case '--shard':
+        shard = parseShard(value());
+        break;
       default:
-        throw new ConfigError('argument', arg, '--scale smoke|lite|paper, --only <pattern>, --seeds N, --seed N, --timeout S');
+        throw new ConfigError('argument', arg, '--scale smoke|lite|paper, --only <pattern>, --seeds N, --seed N, --timeout S, --fresh, --shard k/N');
     }
   }
-  return { scale, only, seeds, seed, timeout };
+  return { scale, only, seeds, seed, timeout, fresh, shard };
 }

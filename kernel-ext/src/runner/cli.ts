@@ -51,7 +51,7 @@ function main(): number {
     const executed = path.join(outDir, 'notebooks', name);
     writeFileAtomic(input, JSON.stringify(notebook, null, 1));
     for (const suffix of ['findings', 'session']) fs.rmSync(path.join(outDir, 'results', `${stem}.${suffix}.json`), { force: true });
-    console.error(`[${stem}] running at scale ${args.scale} ...`);
+    console.error(`[${stem}] running at scale ${args.scale}${args.shard ? `, shard ${args.shard.index}/${args.shard.count} (computes its slice of the cached arms into ${path.relative(root, path.join(outDir, 'runs'))}; run once more without --shard to assemble the notebooks)` : ''} ...`);
     const r = spawnSync(
       paths.python,
       [path.join(root, 'kernel-ext', 'python', 'execute_notebook.py'), input, executed, '--kernel', KERNEL_NAME, '--cwd', nbDir, '--timeout', String(args.timeout), '--probe', PROBE, '--echo-prefix', `[${stem}] `],
@@ -66,6 +66,9 @@ function main(): number {
           ECOTRAIN_SEED: String(args.seed),
           ECOTRAIN_NOTEBOOK: stem,
           ECOTRAIN_OUT_DIR: outDir,
+          ECOTRAIN_RUN_CACHE: path.join(outDir, 'runs'),
+          ...(args.fresh ? { ECOTRAIN_FRESH: '1' } : {}),
+          ...(args.shard ? { ECOTRAIN_SHARD: `${args.shard.index}/${args.shard.count}` } : {}),
           TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
         },
       },
@@ -91,9 +94,9 @@ function main(): number {
     results.push(result);
     console.error(`[${stem}] ${result.status} in ${result.seconds.toFixed(1)} s`);
   }
-  writeFileAtomic(path.join(outDir, 'REPORT.md'), renderReport(args.scale, results, startedAt));
+  writeFileAtomic(path.join(outDir, args.shard ? `REPORT-shard-${args.shard.index}-of-${args.shard.count}.md` : 'REPORT.md'), renderReport(args.scale, results, startedAt));
   writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify({ scale: args.scale, startedAt, results }, null, 2) + '\n');
-  console.error(`reproduce: report written to ${path.relative(root, path.join(outDir, 'REPORT.md'))}`);
+  console.error(`reproduce: report written to ${path.relative(root, path.join(outDir, args.shard ? `REPORT-shard-${args.shard.index}-of-${args.shard.count}.md` : 'REPORT.md'))}`);
   const failed = results.filter((x) => x.status === 'failed');
   for (const f of failed) {
     const c = f.failedCell;

@@ -39,6 +39,13 @@ export function renderReport(scale: string, results: readonly NotebookResult[], 
       lines.push(`**FAILED** at cell ${r.failedCell.index ?? '?'}: ${r.failedCell.ename}: ${esc(r.failedCell.evalue).slice(0, 1500)}`, '');
       if (r.failedCell.source) lines.push('```', r.failedCell.source, '```', '');
     }
+    const cache = r.session?.cache ?? [];
+    if (cache.length > 0) {
+      const count = (e: string) => cache.filter((c) => c.event === e).length;
+      lines.push(`Run cache: ${count('hit')} hit(s), ${count('miss')} miss(es) trained and stored, ${count('fresh')} retrained (--fresh), ${count('other shard')} left to other shards.`, '');
+      const misses = cache.filter((c) => c.event !== 'hit').map((c) => `${c.arm} (seed ${c.seed}: ${c.event})`);
+      if (misses.length) lines.push(`Trained here or elsewhere: ${esc(misses.join('; ')).slice(0, 3000)}`, '');
+    }
     if (r.findings) {
       lines.push(`Findings (${r.findings.seeds} seed(s); ${esc(r.findings.setting)}):`, '');
       lines.push('| claim | source | paper | measured | interval | n | test | kind | verdict | note |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');

@@ -1,0 +1,137 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfigError } from './errors';
+import { projectRoot } from './config';
+import { writeFileAtomic } from './data/files';
+import type { ImageDataset } from './data/image-dataset';
+
+/**
+ * The run cache: an experiment arm is addressed by the SHA-256 of everything that determines its outcome (dataset
+ * and subset, model, techniques and options, optimizer, schedule, seed, precision, and the library source), and its
+ * outcome is stored as JSON under the cache folder. Notebooks that run the same arm load it. With a shard k/N, only
+ * the arms whose key falls in slice k are computed (the others return placeholders), so that N machines sharing the
+ * folder compute a whole scale and a final unsharded run assembles the notebooks from the cache.
+ */
+export interface RunCacheSettings {
+  /** Folder of the cached outcomes (`out/<scale>/runs` under the runner). */
+  readonly dir: string;
+  /** Recompute every arm and overwrite its entry. */
+  readonly fresh: boolean;
+  /** Compute only this deterministic slice of the arms (1-based index of count). */
+  readonly shard?: { readonly index: number; readonly count: number };
+}
+
+/** Parses a shard "k/N" (1 <= k <= N). */
+export function parseShard(text: string, field = '--shard'): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!(Number.isInteger(index) && Number.isInteger(count) && count >= 1 && index >= 1 && index <= count)) throw new ConfigError(field, text, '"k/N" with 1 <= k <= N, e.g. 1/2');
+  return { index, count };
+}
+
+/** The cache settings the runner passes to notebooks (`ECOTRAIN_RUN_CACHE`, `ECOTRAIN_FRESH=1`, `ECOTRAIN_SHARD=k/N`), if any. */
+export function runCacheFromEnv(env: NodeJS.ProcessEnv = process.env): RunCacheSettings | undefined {
+  if (!env.ECOTRAIN_RUN_CACHE) return undefined;
+  return { dir: env.ECOTRAIN_RUN_CACHE, fresh: env.ECOTRAIN_FRESH === '1', shard: env.ECOTRAIN_SHARD ? parseShard(env.ECOTRAIN_SHARD, 'ECOTRAIN_SHARD') : undefined };
+}
+
+let librarySource: string | undefined;
+
+/** SHA-256 over the library's source files (lib/src), so that any change of the code addresses new cache entries. */
+export function libraryFingerprint(): string {
+  if (librarySource) return librarySource;
+  const root = path.join(projectRoot(), 'lib', 'src');
+  const h = crypto.createHash('sha256');
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(ts|json)$/.test(e.name)) {
+        h.update(path.relative(root, p));
+        h.update(fs.readFileSync(p));
+      }
+    }
+  };
+  walk(root);
+  librarySource = h.digest('hex').slice(0, 16);
+  return librarySource;
+}
+
+const datasetHashes = new WeakMap<ImageDataset, string>();
+
+/** SHA-256 of a dataset's name, shape, labels and pixels (cached per dataset object). */
+export function datasetFingerprint(ds: ImageDataset): string {
+  let h = datasetHashes.get(ds);
+  if (!h) {
+    h = crypto
+      .createHash('sha256')
+      .update(JSON.stringify([ds.name, ds.count, ds.height, ds.width, ds.channels, ds.origin]))
+      .update(Buffer.from(ds.labels.buffer, ds.labels.byteOffset, ds.labels.byteLength))
+      .update(Buffer.from(ds.images.buffer, ds.images.byteOffset, ds.images.byteLength))
+      .digest('hex')
+      .slice(0, 16);
+    datasetHashes.set(ds, h);
+  }
+  return h;
+}
+
+/** Canonical JSON (sorted keys; non-finite numbers as strings) of a key description. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) return `${v}`;
+    if (typeof v === 'function') throw new ConfigError('cache key', String(v).slice(0, 60), 'plain data (describe the model and techniques by their settings, not by functions)');
+    if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)));
+    return v;
+  });
+}
+
+/** The key of an arm from its description. */
+export function armKey(description: unknown): string {
+  return crypto.createHash('sha256').update(canonicalJson(description)).digest('hex');
+}
+
+/** Whether shard `shard` computes the arm with `key`. */
+export function ownsArm(key: string, shard: { index: number; count: number }): boolean {
+  return parseInt(key.slice(0, 8), 16) % shard.count === shard.index - 1;
+}
+
+/** What happened to each cached arm in this process, in order (for the run report). */
+export interface CacheEvent {
+  readonly arm: string;
+  readonly seed: number;
+  readonly key: string;
+  readonly event: 'hit' | 'miss' | 'fresh' | 'other shard';
+}
+
+const events: CacheEvent[] = [];
+
+/** Cache events of this process. */
+export function cacheEvents(): readonly CacheEvent[] {
+  return events;
+}
+
+/** Records a cache event. */
+export function recordCacheEvent(e: CacheEvent): void {
+  events.push(e);
+}
+
+const reviver = (_k: string, v: unknown) => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v);
+
+/** Reads a cached outcome, or undefined (a missing or unreadable entry is a miss). */
+export function readCached<T>(settings: RunCacheSettings, key: string): T | undefined {
+  const file = path.join(settings.dir, `${key}.json`);
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return (JSON.parse(fs.readFileSync(file, 'utf8'), reviver) as { outcome: T }).outcome;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stores an outcome atomically with the description it answers. */
+export function writeCached(settings: RunCacheSettings, key: string, description: unknown, outcome: unknown): void {
+  const text = JSON.stringify({ key, description: JSON.parse(canonicalJson(description)), outcome }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `${v}` : v));
+  writeFileAtomic(path.join(settings.dir, `${key}.json`), text);
+}

@@ -1,0 +1,80 @@
+import * as fs from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../lib/src/backend';
+import { syntheticCifar } from '../lib/src/data/synthetic';
+import { mlp } from '../lib/src/models/small';
+import { runExperiment, type RunSpec } from '../lib/src/experiment';
+import { cacheEvents, ownsArm, parseShard } from '../lib/src/run-cache';
+import { parseReproduceArgs } from '../kernel-ext/src/runner/args';
+import { tempDir } from './helpers';
+
+const train = syntheticCifar(64, 1);
+const test = syntheticCifar(32, 2);
+const spec = (dir: string, over: Partial<RunSpec> = {}): RunSpec => ({
+  arm: 'mlp',
+  seed: 0,
+  model: (s) => mlp({ inputShape: [32, 32, 3], hidden: [8], seed: s }),
+  train,
+  test,
+  batchSize: 16,
+  iterations: 4,
+  lr: 0.05,
+  optimizer: { kind: 'sgd', momentum: 0.9 },
+  schedule: { kind: 'constant' },
+  augment: false,
+  cacheKey: { model: { mlp: [8] } },
+  cache: { dir, fresh: false },
+  ...over,
+});
+
+beforeAll(async () => {
+  await initBackend({});
+});
+
+describe('run cache', () => {
+  it('stores an arm, loads it when asked again, and misses when anything that shapes the run changes', async () => {
+    const dir = tempDir();
+    const first = await runExperiment(spec(dir));
+    expect(first.cache).toBe('miss');
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    const again = await runExperiment(spec(dir, { arm: 'the same arm, another label' }));
+    expect(again.cache).toBe('hit');
+    expect(again.top1).toBe(first.top1);
+    expect(again.energyJ).toBe(first.energyJ);
+    expect(again.arm).toBe('the same arm, another label');
+    expect((await runExperiment(spec(dir, { lr: 0.1 }))).cache).toBe('miss');
+    expect((await runExperiment(spec(dir, { seed: 1 }))).cache).toBe('miss');
+    expect((await runExperiment(spec(dir, { cacheKey: { model: { mlp: [8] }, techniques: ['x'] } }))).cache).toBe('miss');
+    expect((await runExperiment(spec(dir, { train: syntheticCifar(64, 9) }))).cache).toBe('miss');
+    const fresh = await runExperiment(spec(dir, { cache: { dir, fresh: true } }));
+    expect(fresh.cache).toBe('fresh');
+    expect(fresh.top1).toBe(first.top1);
+    expect((await runExperiment(spec(dir, { cacheKey: undefined }))).cache).toBe('uncached');
+    expect(cacheEvents().filter((e) => e.event === 'hit').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('two local shards compute disjoint slices into one cache; an unsharded run then loads every arm', async () => {
+    const dir = tempDir();
+    const seeds = [0, 1, 2, 3, 4, 5];
+    const shard1: Awaited<ReturnType<typeof runExperiment>>[] = [];
+    for (const s of seeds) shard1.push(await runExperiment(spec(dir, { seed: s, cache: { dir, fresh: false, shard: parseShard('1/2') } })));
+    const shard2: Awaited<ReturnType<typeof runExperiment>>[] = [];
+    for (const s of seeds) shard2.push(await runExperiment(spec(dir, { seed: s, cache: { dir, fresh: false, shard: parseShard('2/2') } })));
+    const computed1 = shard1.filter((o) => o.cache === 'miss').length;
+    const computed2 = shard2.filter((o) => o.cache === 'miss').length;
+    expect(computed1 + computed2).toBe(seeds.length);
+    // What shard 2 did not compute, shard 1 had stored (hits); placeholders carry NaN, never numbers.
+    expect(shard1.filter((o) => o.cache === 'other shard').every((o) => Number.isNaN(o.top1))).toBe(true);
+    expect(shard2.every((o) => o.cache === 'miss' || o.cache === 'hit')).toBe(true);
+    const assembled: Awaited<ReturnType<typeof runExperiment>>[] = [];
+    for (const s of seeds) assembled.push(await runExperiment(spec(dir, { seed: s })));
+    expect(assembled.every((o) => o.cache === 'hit')).toBe(true);
+    expect(ownsArm('00000001', { index: 2, count: 2 })).toBe(true);
+    expect(() => parseShard('3/2')).toThrowError(/--shard = "3\/2" is invalid/);
+  });
+
+  it('the runner takes --fresh and --shard k/N', () => {
+    expect(parseReproduceArgs(['--fresh', '--shard', '2/3'])).toMatchObject({ fresh: true, shard: { index: 2, count: 3 } });
+    expect(() => parseReproduceArgs(['--shard', '0/3'])).toThrowError(/--shard = "0\/3"/);
+  });
+});
