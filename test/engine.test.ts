@@ -51,6 +51,7 @@ beforeAll(async () => {
 
 describe('step pipeline seams', () => {
   it('gradient replacement: two simulated workers on their shards, averaged, equal the plain gradient', async () => {
+    const before = tf.memory().numTensors;
     const m1 = mlp({ inputShape: [32, 32, 3], hidden: [12], seed: 1 });
     const m2 = mlp({ inputShape: [32, 32, 3], hidden: [12], seed: 1 });
     let calls = 0;
@@ -72,6 +73,8 @@ describe('step pipeline seams', () => {
     expect(maxAbsDiff(await values(m1), await values(m2))).toBeLessThan(1e-4);
     m1.params.dispose();
     m2.params.dispose();
+    // The shards the step made are freed with it.
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('perturb before the forward pass, restore exactly after the backward pass (before the update)', async () => {

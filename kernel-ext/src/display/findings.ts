@@ -127,7 +127,7 @@ export function assess(claim: Claim, scale: Scale): { verdict: Verdict; interval
   const nan = typeof claim.measured === 'number' && !Number.isFinite(claim.measured);
   if (claim.measured === undefined || nan) return { verdict: claim.holds === undefined && !nan ? 'not checked at this scale' : 'not measured', interval: '', n: '', test: claim.test ?? '', measured: undefined };
   if (claim.holds === undefined) return { verdict: 'not checked at this scale', interval: '', n: '', test: claim.test ?? '', measured: String(claim.measured) };
-  return { verdict: claim.holds ? 'held' : 'not held', interval: '', n: '', test: claim.test ?? (claim.kind === 'exact' ? 'identity' : ''), measured: typeof claim.measured === 'number' ? String(Number(claim.measured.toPrecision(5))) : claim.measured };
+  return { verdict: claim.holds ? 'held' : 'not held', interval: '', n: '', test: claim.test ?? (claim.kind === 'exact' ? (claim.tolerance ? 'within the stated tolerance' : 'identity') : ''), measured: typeof claim.measured === 'number' ? String(Number(claim.measured.toPrecision(5))) : claim.measured };
 }
 
 /** Verdict of `claim` at `scale`. */

@@ -112,12 +112,16 @@ function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, info: St
     }
     return loss;
   };
+  // Shards are owned by the step: freed when the gradient stage ends.
+  const made: TaskBatch[] = [];
   const problem: GradientProblem = {
     batch,
     params: run.differentiated,
     shards(n) {
       if (!Number.isInteger(n) || n < 1 || n > batch.examples) throw new RangeError(`shards: n = ${n}, expected an integer in 1..${batch.examples} (the batch size)`);
-      return run.task.shards(batch, n);
+      const parts = run.task.shards(batch, n);
+      made.push(...parts);
+      return parts;
     },
     gradients(part = batch) {
       const { value, grads } = tf.variableGrads(() => lossOf(part), [...run.differentiated.values()]);
@@ -127,7 +131,11 @@ function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, info: St
     },
   };
   const replacer = run.techniques.find((t) => t.computeGradients);
-  return replacer ? (replacer.computeGradients as NonNullable<Technique['computeGradients']>)(problem, info) : problem.gradients();
+  try {
+    return replacer ? (replacer.computeGradients as NonNullable<Technique['computeGradients']>)(problem, info) : problem.gradients();
+  } finally {
+    for (const part of made) tf.dispose([part.x, part.y, ...(part.state ? [...part.state.h, ...part.state.c] : [])]);
+  }
 }
 
 /** One host read per step: the loss and the sum of the forward-updated statistics (finite iff all are). */

@@ -47,7 +47,7 @@ export interface GradientProblem {
   readonly batch: TaskBatch;
   /** Parameters the step differentiates, by name (model parameters and technique parameters). */
   readonly params: ReadonlyMap<string, tf.Variable>;
-  /** The batch cut into `n` consecutive shards of sizes differing by at most one (n <= examples). */
+  /** The batch cut into `n` consecutive shards of sizes differing by at most one (n <= examples); the step frees them. */
   shards(n: number): TaskBatch[];
   /**
    * The default computation on `part` of the batch (default: all of it): loss = task loss + every technique's
