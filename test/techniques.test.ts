@@ -168,6 +168,21 @@ describe('SLU', () => {
     m.params.dispose();
   });
 
+  it('an input that runs a block adds its residual in full, even when its gate probability is below 0.5', () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    // Gates open with p = 0.3 for every input: in Bernoulli training about 30% of the inputs run each block.
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 3, initialBias: Math.log(0.3 / 0.7), hidden: 4 });
+    const x = tf.randomNormal([16, 32, 32, 3], 0, 1, 'float32', 5);
+    const viaGates = tf.tidy(() => m.apply(x, { training: false, bnMomentum: 1, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) }).arraySync() as number[][]);
+    const ran = slu.blockCounts().reduce((a, c) => a + c.executed, 0);
+    const allSkipped = tf.tidy(() => m.apply(x, { training: false, blockPlan: (b) => (b.skippable ? { groups: [] } : undefined) }).arraySync() as number[][]);
+    expect(ran).toBeGreaterThan(0);
+    const differ = viaGates.filter((row, i) => row.some((v, k) => Math.abs(v - allSkipped[i]![k]!) > 1e-4)).length;
+    expect(differ).toBeGreaterThan(0);
+    slu.dispose?.();
+    m.params.dispose();
+  });
+
   it('skipped blocks receive no gradient from the inputs that skip them, and the saving is real work', () => {
     const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
     const w = m.params.get('stage1/block1/conv1/w');

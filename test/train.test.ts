@@ -61,6 +61,10 @@ describe('schedules and optimizers', () => {
     const s = tf.variable(tf.tensor1d([1, 1]));
     createOptimizer({ kind: 'signsgd' }).apply(new Map([['s', s]]), new Map([['s', tf.tensor1d([0.001, -5])]]), 0.5);
     expect(Array.from(s.dataSync())).toEqual([0.5, 1.5]);
+    // Weight decay is a separate term of the signSGD update: w -= lr (sign(g) + wd w).
+    const d = tf.variable(tf.tensor1d([1, -2]));
+    createOptimizer({ kind: 'signsgd', weightDecay: 0.1 }).apply(new Map([['d', d]]), new Map([['d', tf.tensor1d([0.001, -5])]]), 0.5);
+    expect(Array.from(d.dataSync())).toEqual([expect.closeTo(0.45, 6), expect.closeTo(-1.4, 6)]);
     expect(() => createOptimizer({ kind: 'sgd', momentum: 1.5 })).toThrowError(/optimizer.momentum = 1.5 is invalid/);
   });
 });

@@ -69,10 +69,14 @@ export interface Slu extends Technique {
   readonly gateParams: ParamStore;
 }
 
-/** Hard 0/1 decision p > 0.5 in the forward pass, identity gradient to p (straight-through estimator). */
-const steHard = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+/**
+ * Straight-through residual scale of an input that runs a block: forward value 1 (the block's output counts in
+ * full, whatever p is), identity gradient to p. (An earlier version used [p > 0.5] here, so in Bernoulli training an
+ * input drawn to run a block with p <= 0.5 ran it, was charged for it, and added nothing.)
+ */
+const steOne = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const p = args[0] as tf.Tensor;
-  return { value: tf.cast(tf.greater(p, 0.5), 'float32'), gradFunc: (dy: tf.Tensor) => dy };
+  return { value: tf.onesLike(p), gradFunc: (dy: tf.Tensor) => dy };
 }) as Parameters<typeof tf.customGrad>[0]);
 
 /**
@@ -154,7 +158,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     }
     if (active.length === 0) return { groups: [] };
     const idx = Int32Array.from(active);
-    const scale = tf.gather(steHard(p) as tf.Tensor1D, tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
+    const scale = steOne(tf.gather(p, tf.tensor1d(idx, 'int32'))) as tf.Tensor1D;
     return { groups: [{ indices: idx, residualScale: scale }] };
   };
 

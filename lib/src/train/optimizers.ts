@@ -52,7 +52,9 @@ export function checkOptimizerConfig(c: OptimizerConfig): OptimizerConfig {
  * Creates an optimizer:
  * - `sgd`: v = m v + (g + wd w); w -= lr v (Nesterov: w -= lr (g + wd w + m v)), as PyTorch;
  * - `adam`: Kingma and Ba with bias correction; weight decay added to the gradient;
- * - `signsgd`: w -= lr sign(v), v = m v + (1 - m)(g + wd w) (m = 0: plain signSGD; m > 0: signum).
+ * - `signsgd`: w -= lr (sign(v) + wd w), v = m v + (1 - m) g (m = 0: plain signSGD; m > 0: signum): weight decay is a
+ *   separate term of the update, as in E²-Train's PSG optimizer (added to the gradient before the sign, it would
+ *   vanish against a ±1 gradient).
  *
  * Parameters of the same shape are updated together: their weights, gradients and slots are stacked into one
  * tensor each, the update runs once on the stacks, and the results are unstacked into the parameters and
@@ -78,6 +80,11 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
   /** One update on (stacked) tensors: the new weights and slots. */
   const update = (w: tf.Tensor, g0: tf.Tensor, sl: tf.Tensor[], lr: number): { w: tf.Tensor; slots: tf.Tensor[] } => {
     const wd = config.weightDecay ?? 0;
+    if (config.kind === 'signsgd') {
+      const v = momentum === 0 ? g0 : tf.add(tf.mul(sl[0] as tf.Tensor, momentum), tf.mul(g0, 1 - momentum));
+      const delta = wd > 0 ? tf.add(tf.sign(v), tf.mul(w, wd)) : tf.sign(v);
+      return { w: tf.sub(w, tf.mul(delta, lr)), slots: momentum === 0 ? [] : [v] };
+    }
     const g = wd > 0 ? tf.add(g0, tf.mul(w, wd)) : g0;
     if (config.kind === 'sgd') {
       if (momentum === 0) return { w: tf.sub(w, tf.mul(g, lr)), slots: [] };
@@ -94,9 +101,7 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
       const vh = tf.div(v, 1 - b2 ** step);
       return { w: tf.sub(w, tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), eps)), lr)), slots: [m, v] };
     }
-    if (momentum === 0) return { w: tf.sub(w, tf.mul(tf.sign(g), lr)), slots: [] };
-    const v = tf.add(tf.mul(sl[0] as tf.Tensor, momentum), tf.mul(g, 1 - momentum));
-    return { w: tf.sub(w, tf.mul(tf.sign(v), lr)), slots: [v] };
+    throw new Error(`optimizer kind ${(config as { kind: string }).kind}`);
   };
 
   return {
