@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { addEnergy, dramEnergy, energyProfile, HOROWITZ_45NM, macEnergy, multiplyEnergy, registerProfile, saving } from '../lib/src/cost/energy';
 import { effectiveStepMacs, layerStepMacs, trainingCost } from '../lib/src/cost/macs';
 import { bitFusionStep, bricksPerMac } from '../lib/src/cost/bitfusion';
-import { layerTraffic } from '../lib/src/cost/movement';
+import { layerTraffic, trafficEnergy } from '../lib/src/cost/movement';
 import { EnergyLedger } from '../lib/src/cost/ledger';
 import type { LayerSpec } from '../lib/src/models/spec';
 import { FP32, fwbw } from '../lib/src/quant/precision';
@@ -29,6 +29,9 @@ describe('energy profiles (Horowitz, ISSCC 2014, 45 nm)', () => {
     expect(addEnergy(HOROWITZ_45NM, 4)).toBeCloseTo(0.015, 10);
     expect(macEnergy(HOROWITZ_45NM, 32, 32)).toBeCloseTo(4.6, 10);
     expect(macEnergy(HOROWITZ_45NM, 8, 8)).toBeCloseTo(0.3, 10);
+    // A product with a float operand is a float product (FW-8/BW-32's gradient products).
+    expect(macEnergy(HOROWITZ_45NM, 32, 8)).toBeCloseTo(4.6, 10);
+    expect(macEnergy(HOROWITZ_45NM, 8, 32)).toBeCloseTo(4.6, 10);
   });
   it('accepts user profiles and rejects incomplete ones by name', () => {
     const mine = registerProfile({ ...HOROWITZ_45NM, name: 'mine', multiply: { int8: 0.1, fp32: 2 } });
@@ -64,6 +67,39 @@ describe('data movement and accelerator model', () => {
     expect(t.activations).toBe(2 * 32 * 32 + 2 * 48 * 32 + 2 * 32 * 32);
     expect(t.gradients).toBe(2 * 48 * 64 + 2 * 32 * 32 + 54 * 32);
   });
+  it('trafficEnergy against a hand count, and a frozen layer moves nothing for the products it skips', () => {
+    const p = energyProfile();
+    const buf = 1 << 20;
+    const level = p.sram64.find((l) => buf <= l.bytes) ?? p.sram64[p.sram64.length - 1]!;
+    const pj = (bits: number) => (bits / 64) * level.pj;
+    // 2 examples, FP32: weights read twice, input read for forward and weight gradient, output written,
+    // output gradient read twice, input gradient written, weight gradient written; every tensor fits in 1 MB.
+    const all = 54 * 64 + 64 * 64 + 96 * 32 + 96 * 64 + 64 * 32 + 54 * 32;
+    expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }).sram).toBeCloseTo(pj(all), 9);
+    expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }).dram).toBe(0);
+    const frozen = 54 * 32 + 64 * 32 + 96 * 32;
+    expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }, true, { inputGrad: false, weightGrad: false }).sram).toBeCloseTo(pj(frozen), 9);
+    const lastTrainable = 54 * 32 + 64 * 64 + 96 * 32 + 96 * 32 + 54 * 32;
+    expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }, true, { inputGrad: false, weightGrad: true }).sram).toBeCloseTo(pj(lastTrainable), 9);
+    // A tensor larger than the buffer goes to DRAM (mid energy).
+    expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: 64 }).dram).toBeGreaterThan(0);
+  });
+
+  it('BitFusion latency and energy against a hand count; skipped products cost nothing', () => {
+    // 864 forward MACs per example x 100 examples x 16 bricks per 8x8 MAC, on 8192 bricks at 500 MHz.
+    const s = bitFusionStep(conv, 100, fwbw(8, 8));
+    expect(s.forward.computeSeconds).toBeCloseTo((864 * 100 * 16) / 8192 / 500e6, 15);
+    // Bytes: 54 weights + 3,200 inputs + 4,800 outputs at 8 bits, over 25.6 GB/s.
+    expect(s.forward.memorySeconds).toBeCloseTo((54 + 3200 + 4800) / 25.6e9, 15);
+    expect(s.forward.bound).toBe('compute');
+    expect(s.forward.energyPJ).toBeCloseTo(864 * 100 * 16 * (0.2 / 16), 6);
+    const frozen = bitFusionStep(conv, 100, fwbw(8, 8), undefined, { inputGrad: false, weightGrad: false });
+    expect([frozen.inputGrad.seconds, frozen.weightGrad.seconds, frozen.inputGrad.energyPJ, frozen.weightGrad.energyPJ]).toEqual([0, 0, 0, 0]);
+    expect(frozen.seconds).toBeCloseTo(s.forward.seconds, 15);
+    // The first layer computes no input gradient: no time is charged for it.
+    expect(bitFusionStep(first, 100, fwbw(8, 8)).inputGrad.seconds).toBe(0);
+  });
+
   it('BitFusion bricks: ceil(a/2) * ceil(b/2); an 8x8 MAC costs 16 bricks and a 4x4 one 4', () => {
     expect(bricksPerMac(8, 8)).toBe(16);
     expect(bricksPerMac(4, 4)).toBe(4);

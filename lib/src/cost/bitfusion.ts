@@ -44,13 +44,21 @@ function product(macs: number, a: number, b: number, bytes: number, cfg: BitFusi
  * (as FracTrain evaluates with BitFusion): each costs brick operations = MACs x bricks per MAC, and
  * takes max(compute time, bytes moved / bandwidth).
  */
-export function bitFusionStep(layer: LayerSpec, examples: number, p: LayerPrecision, cfg: BitFusionConfig = BITFUSION_45NM): { forward: ProductCost; inputGrad: ProductCost; weightGrad: ProductCost; seconds: number; energyPJ: number } {
-  const m = layerStepMacs(layer);
+export function bitFusionStep(
+  layer: LayerSpec,
+  examples: number,
+  p: LayerPrecision,
+  cfg: BitFusionConfig = BITFUSION_45NM,
+  backward?: { readonly inputGrad: boolean; readonly weightGrad: boolean },
+): { forward: ProductCost; inputGrad: ProductCost; weightGrad: ProductCost; seconds: number; energyPJ: number } {
+  const all = layerStepMacs(layer);
+  // A product a frozen layer skips costs neither time nor traffic.
+  const m = { forward: all.forward, inputGrad: backward?.inputGrad === false ? 0 : all.inputGrad, weightGrad: backward?.weightGrad === false ? 0 : all.weightGrad };
   const inEl = layer.inShape.reduce((a, v) => a * v, 1) * examples;
   const outEl = layer.outShape.reduce((a, v) => a * v, 1) * examples;
   const w = layer.weightCount;
   const forward = product(m.forward * examples, p.weight, p.activation, (w * p.weight + inEl * p.activation + outEl * p.activation) / 8, cfg);
-  const inputGrad = product(m.inputGrad * examples, p.gradError, p.weight, (w * p.weight + outEl * p.gradError + (m.inputGrad ? inEl * p.gradError : 0)) / 8, cfg);
-  const weightGrad = product(m.weightGrad * examples, p.gradWeight, p.activationWeightGrad, (inEl * p.activationWeightGrad + outEl * p.gradWeight + w * p.gradWeight) / 8, cfg);
+  const inputGrad = product(m.inputGrad * examples, p.gradError, p.weight, m.inputGrad ? (w * p.weight + outEl * p.gradError + inEl * p.gradError) / 8 : 0, cfg);
+  const weightGrad = product(m.weightGrad * examples, p.gradWeight, p.activationWeightGrad, m.weightGrad ? (inEl * p.activationWeightGrad + outEl * p.gradWeight + w * p.gradWeight) / 8 : 0, cfg);
   return { forward, inputGrad, weightGrad, seconds: forward.seconds + inputGrad.seconds + weightGrad.seconds, energyPJ: forward.energyPJ + inputGrad.energyPJ + weightGrad.energyPJ };
 }

@@ -64,11 +64,12 @@ export function addEnergy(p: EnergyProfile, bits: number, float = false): number
 }
 
 /**
- * Energy of one multiply-accumulate with a-bit and b-bit operands: float32 MAC (multiply + add)
- * when both are 32-bit, else an integer multiply plus an accumulation add at 32 bits.
+ * Energy of one multiply-accumulate with a-bit and b-bit operands: a float32 MAC (multiply + add) when either
+ * operand is 32-bit float (a product with a float operand runs on the float unit: FW-8/BW-32's gradient products
+ * are float products), else an integer multiply plus an accumulation add at 32 bits.
  */
 export function macEnergy(p: EnergyProfile, a: number, b: number): number {
-  if (a >= 32 && b >= 32) return (p.multiply.fp32 as number) + (p.add.fp32 as number);
+  if (a >= 32 || b >= 32) return (p.multiply.fp32 as number) + (p.add.fp32 as number);
   return multiplyEnergy(p, a, b) + addEnergy(p, 32);
 }
 

@@ -71,7 +71,7 @@ export class EnergyLedger {
         m.weightGrad * macEnergy(this.profile, p.gradWeight, p.activationWeightGrad)) *
       examples *
       PJ;
-    const move = trafficEnergy(layer, examples, p, this.profile, { bufferBytes: this.bufferBytes });
+    const move = trafficEnergy(layer, examples, p, this.profile, { bufferBytes: this.bufferBytes }, true, backward);
     const t = this.t;
     t.forward += m.forward * examples;
     t.inputGrad += m.inputGrad * examples;
@@ -81,7 +81,7 @@ export class EnergyLedger {
     t.compute += compute;
     t.sram += move.sram * PJ;
     t.dram += move.dram * PJ;
-    t.latency += bitFusionStep(layer, examples, p, this.accel).seconds;
+    t.latency += bitFusionStep(layer, examples, p, this.accel, backward).seconds;
     const l = this.layers.get(layer.name) ?? { macs: 0, effective: 0, energy: 0 };
     l.macs += (m.forward + m.inputGrad + m.weightGrad) * examples;
     l.effective += effTotal;

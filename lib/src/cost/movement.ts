@@ -43,21 +43,31 @@ export function layerTraffic(layer: LayerSpec, examples: number, p: LayerPrecisi
 /**
  * Energy of moving {@link layerTraffic}: each tensor whose size fits in the buffer is charged at the
  * SRAM energy of that buffer size, a larger one at DRAM energy (a simple, documented split; it does
- * not model tiling or reuse).
+ * not model tiling or reuse). `backward` says which backward products run (default both): a frozen layer
+ * moves nothing for a product it skips.
  */
-export function trafficEnergy(layer: LayerSpec, examples: number, p: LayerPrecision, profile: EnergyProfile, opts: MovementOptions, training = true): { sram: number; dram: number } {
+export function trafficEnergy(
+  layer: LayerSpec,
+  examples: number,
+  p: LayerPrecision,
+  profile: EnergyProfile,
+  opts: MovementOptions,
+  training = true,
+  backward?: { readonly inputGrad: boolean; readonly weightGrad: boolean },
+): { sram: number; dram: number } {
   const inBits = perExample(layer.inShape) * examples;
   const outBits = perExample(layer.outShape) * examples;
+  // Which backward products run (frozen layers in fine-tuning skip some or all of them).
+  const dx = training && (backward?.inputGrad ?? true);
+  const dw = training && (backward?.weightGrad ?? true);
   const parts: Array<[number, number]> = [];
   const t = (elements: number, bits: number) => parts.push([elements, bits]);
-  t(layer.weightCount, p.weight * (training ? 2 : 1));
-  t(inBits, p.activation + (training ? p.activationWeightGrad : 0));
+  t(layer.weightCount, p.weight * (dx ? 2 : 1));
+  t(inBits, p.activation + (dw ? p.activationWeightGrad : 0));
   t(outBits, p.activation);
-  if (training) {
-    t(outBits, p.gradError + p.gradWeight);
-    if (!layer.first) t(inBits, p.gradError);
-    t(layer.weightCount, p.gradWeight);
-  }
+  if (dx || dw) t(outBits, (dx ? p.gradError : 0) + (dw ? p.gradWeight : 0));
+  if (dx && !layer.first) t(inBits, p.gradError);
+  if (dw) t(layer.weightCount, p.gradWeight);
   let sram = 0;
   let dram = 0;
   for (const [elements, bits] of parts) {
