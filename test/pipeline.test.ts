@@ -90,20 +90,14 @@ describe('augmentation and batching', () => {
 
 describe('batch prefetching on a worker thread', () => {
   it('assembles the same pixels as pad-crop-flip plus normalisation, on the worker and inline', async () => {
-    const { BatchPrefetcher, assembleBatch } = await import('../lib/src/data/prefetch');
-    const { augmentPadCropFlip } = await import('../lib/src/data/pipeline');
+    const { BatchPrefetcher } = await import('../lib/src/data/prefetch');
+    const { augmentPadCropFlip, assembleBatch, drawAugmentation, pixelAffine } = await import('../lib/src/data/pipeline');
     const { syntheticCifar } = await import('../lib/src/data/synthetic');
     const { createRng } = await import('../lib/src/random');
     const ds = syntheticCifar(40, 3);
     const stats = { mean: [0.4, 0.5, 0.6], std: [0.2, 0.25, 0.3] };
     const indices = Int32Array.from([5, 0, 39, 12, 7]);
-    const rng = createRng('draws');
-    const augment = new Int8Array(15);
-    for (let i = 0; i < 5; i++) {
-      augment[3 * i] = rng.int(9) - 4;
-      augment[3 * i + 1] = rng.int(9) - 4;
-      augment[3 * i + 2] = rng.next() < 0.5 ? 1 : 0;
-    }
+    const augment = drawAugmentation(5, createRng('draws'));
     const size = 32 * 32 * 3;
     const raw = new Uint8Array(5 * size);
     indices.forEach((j, i) => raw.set(ds.images.subarray(j * size, (j + 1) * size), i * size));
@@ -116,8 +110,7 @@ describe('batch prefetching on a worker thread', () => {
     a.pixels.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 4));
     expect(Array.from(a.labels)).toEqual(Array.from(indices, (j) => ds.labels[j]));
     expect(b.pixels[0]).toBeCloseTo((ds.images[5 * size]! / 255 - 0.4) / 0.2, 4);
-    const scale = Float32Array.from(stats.std, (s) => 1 / (255 * s));
-    const shift = Float32Array.from(stats.mean, (m, k) => -m / stats.std[k]!);
+    const { scale, shift } = pixelAffine(stats, 3);
     expect(Array.from(assembleBatch(ds.images, ds.labels, 32, 32, 3, indices, augment, scale, shift).pixels)).toEqual(Array.from(a.pixels));
   });
 });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { type Rng, shuffleInPlace } from '../random';
-import { type ImageDataset, imageSize, selectImages } from './image-dataset';
+import { type ImageDataset, selectImages } from './image-dataset';
 
 /** Per-channel mean and standard deviation of pixel values scaled to [0, 1]. */
 export interface ChannelStats {
@@ -101,6 +101,68 @@ export function augmentPadCropFlip(src: Uint8Array, dst: Uint8Array, n: number, 
   }
 }
 
+/** The per-channel affine map of raw pixels to model inputs, x * scale + shift: scaling to [0, 1], then normalisation. */
+export function pixelAffine(normalize: ChannelStats | undefined, channels: number): { scale: Float64Array; shift: Float64Array } {
+  return {
+    scale: Float64Array.from({ length: channels }, (_, c) => (normalize ? 1 / (255 * (normalize.std[c] as number)) : 1 / 255)),
+    shift: Float64Array.from({ length: channels }, (_, c) => (normalize ? -(normalize.mean[c] as number) / (normalize.std[c] as number) : 0)),
+  };
+}
+
+/** Pad-crop-flip draws for `n` images from `rng`: row shift, column shift, flip (0/1) per image, in the order {@link augmentPadCropFlip} draws them. */
+export function drawAugmentation(n: number, rng: Rng, pad = 4): Int8Array {
+  const out = new Int8Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    out[3 * i] = rng.int(2 * pad + 1) - pad;
+    out[3 * i + 1] = rng.int(2 * pad + 1) - pad;
+    out[3 * i + 2] = rng.next() < 0.5 ? 1 : 0;
+  }
+  return out;
+}
+
+/**
+ * Copies, pads-crops-flips and normalises the images of one batch (CIFAR augmentation of He et al. 2016 with the
+ * given per-image draws of {@link drawAugmentation}; pixels outside the image are zero before normalisation), mapping
+ * each channel by x * scale + shift ({@link pixelAffine}). Self-contained: it also runs inside the prefetch worker,
+ * from its source text.
+ */
+export function assembleBatch(
+  images: Uint8Array,
+  labels: Int32Array,
+  h: number,
+  w: number,
+  c: number,
+  indices: Int32Array,
+  augment: Int8Array | undefined,
+  scale: Float64Array,
+  shift: Float64Array,
+): { pixels: Float32Array; labels: Int32Array } {
+  const size = h * w * c;
+  const n = indices.length;
+  const out = new Float32Array(n * size);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = indices[i] as number;
+    y[i] = labels[j] as number;
+    const src = j * size;
+    const base = i * size;
+    const dy = augment ? (augment[3 * i] as number) : 0;
+    const dx = augment ? (augment[3 * i + 1] as number) : 0;
+    const flip = augment ? augment[3 * i + 2] === 1 : false;
+    for (let r = 0; r < h; r++) {
+      const sr = r + dy;
+      for (let q = 0; q < w; q++) {
+        const sq = (flip ? w - 1 - q : q) + dx;
+        const o = base + (r * w + q) * c;
+        const inside = sr >= 0 && sr < h && sq >= 0 && sq < w;
+        const s = src + (sr * w + sq) * c;
+        for (let k = 0; k < c; k++) out[o + k] = (inside ? (images[s + k] as number) : 0) * (scale[k] as number) + (shift[k] as number);
+      }
+    }
+  }
+  return { pixels: out, labels: y };
+}
+
 /** Options of {@link batches}. */
 export interface BatchOptions {
   readonly batchSize: number;
@@ -137,30 +199,14 @@ export function* batches(ds: ImageDataset, options: BatchOptions): Generator<Bat
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new ConfigError('batchSize', batchSize, 'a positive integer');
   const order = Array.from({ length: ds.count }, (_, i) => i);
   if (options.shuffle ?? true) shuffleInPlace(order, options.rng);
-  const size = imageSize(ds);
+  const affine = pixelAffine(options.normalize, ds.channels);
   const end = options.dropLast ? ds.count - (ds.count % batchSize) : ds.count;
   for (let start = (options.startBatch ?? 0) * batchSize; start < end; start += batchSize) {
     const idx = Int32Array.from(order.slice(start, Math.min(start + batchSize, end)));
-    const n = idx.length;
-    const raw = new Uint8Array(n * size);
-    const labels = new Int32Array(n);
-    idx.forEach((j, i) => {
-      raw.set(ds.images.subarray(j * size, (j + 1) * size), i * size);
-      labels[i] = ds.labels[j] as number;
-    });
-    const pixels = options.augment ? new Uint8Array(raw.length) : raw;
-    if (options.augment) augmentPadCropFlip(raw, pixels, n, ds.height, ds.width, ds.channels, options.augmentRng ?? options.rng);
-    // Scaling and per-channel normalisation in one pass on the host: one tensor, no backend ops.
-    const stats = options.normalize;
-    const C = ds.channels;
-    const scale = Array.from({ length: C }, (_, c) => (stats ? 1 / (255 * (stats.std[c] as number)) : 1 / 255));
-    const shift = Array.from({ length: C }, (_, c) => (stats ? -(stats.mean[c] as number) / (stats.std[c] as number) : 0));
-    const values = new Float32Array(pixels.length);
-    for (let i = 0; i < pixels.length; i++) {
-      const c = i % C;
-      values[i] = (pixels[i] as number) * (scale[c] as number) + (shift[c] as number);
-    }
-    const x = tf.tensor4d(values, [n, ds.height, ds.width, C], 'float32');
+    const augment = options.augment ? drawAugmentation(idx.length, options.augmentRng ?? options.rng) : undefined;
+    // Gather, augmentation, scaling and normalisation in one pass on the host: one tensor, no backend ops.
+    const { pixels, labels } = assembleBatch(ds.images, ds.labels, ds.height, ds.width, ds.channels, idx, augment, affine.scale, affine.shift);
+    const x = tf.tensor4d(pixels, [idx.length, ds.height, ds.width, ds.channels], 'float32');
     yield { x, y: tf.tensor1d(labels, 'int32'), indices: idx };
   }
 }

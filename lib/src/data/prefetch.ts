@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { ChannelStats } from './pipeline';
+import { assembleBatch, pixelAffine, type ChannelStats } from './pipeline';
 import { imageSize, type ImageDataset } from './image-dataset';
 
 /** What one batch needs: which images, and each image's augmentation (row shift, column shift, flip), or none. */
@@ -13,48 +13,6 @@ export interface BatchRequest {
 export interface AssembledBatch {
   readonly pixels: Float32Array;
   readonly labels: Int32Array;
-}
-
-/**
- * Copies, pads-crops-flips and normalises the images of one batch (CIFAR augmentation of He et al. 2016 with the
- * given per-image draws; pixels outside the image are zero before normalisation). Self-contained: it also runs
- * inside the prefetch worker, from its source text.
- */
-export function assembleBatch(
-  images: Uint8Array,
-  labels: Int32Array,
-  h: number,
-  w: number,
-  c: number,
-  indices: Int32Array,
-  augment: Int8Array | undefined,
-  scale: Float32Array,
-  shift: Float32Array,
-): { pixels: Float32Array; labels: Int32Array } {
-  const size = h * w * c;
-  const n = indices.length;
-  const out = new Float32Array(n * size);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const j = indices[i] as number;
-    y[i] = labels[j] as number;
-    const src = j * size;
-    const base = i * size;
-    const dy = augment ? (augment[3 * i] as number) : 0;
-    const dx = augment ? (augment[3 * i + 1] as number) : 0;
-    const flip = augment ? augment[3 * i + 2] === 1 : false;
-    for (let r = 0; r < h; r++) {
-      const sr = r + dy;
-      for (let q = 0; q < w; q++) {
-        const sq = (flip ? w - 1 - q : q) + dx;
-        const o = base + (r * w + q) * c;
-        const inside = sr >= 0 && sr < h && sq >= 0 && sq < w;
-        const s = src + (sr * w + sq) * c;
-        for (let k = 0; k < c; k++) out[o + k] = (inside ? (images[s + k] as number) : 0) * (scale[k] as number) + (shift[k] as number);
-      }
-    }
-  }
-  return { pixels: out, labels: y };
 }
 
 const WORKER_SOURCE = `
@@ -96,12 +54,10 @@ export class BatchPrefetcher {
   private failed: Error | undefined;
 
   constructor(ds: ImageDataset, normalize: ChannelStats | undefined) {
-    const C = ds.channels;
-    const scale = Float32Array.from({ length: C }, (_, k) => (normalize ? 1 / (255 * (normalize.std[k] as number)) : 1 / 255));
-    const shift = Float32Array.from({ length: C }, (_, k) => (normalize ? -(normalize.mean[k] as number) / (normalize.std[k] as number) : 0));
+    const { scale, shift } = pixelAffine(normalize, ds.channels);
     const s = sharedCopy(ds);
     if (imageSize(ds) * ds.count !== ds.images.length) throw new RangeError(`dataset ${ds.name}: ${ds.images.length} pixel bytes for ${ds.count} images of ${imageSize(ds)}`);
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { images: s.images, labels: s.labels, h: ds.height, w: ds.width, c: C, scale, shift } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { images: s.images, labels: s.labels, h: ds.height, w: ds.width, c: ds.channels, scale, shift } });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; pixels: Float32Array; labels: Int32Array }) => {
       const p = this.pending.get(m.id);

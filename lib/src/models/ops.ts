@@ -145,6 +145,15 @@ function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
   return { ...ctx.quant, key: spec.name, training: ctx.training };
 }
 
+/**
+ * A strided 1x1 convolution reads every stride-th pixel (no padding either way): subsample, then convolve with
+ * stride 1. Same result and MACs; it also avoids TensorFlow 2.21 kernels that fail on strided 1x1 filter gradients
+ * (the stock one corrupts memory at some batch sizes, e.g. 7 and 25; the oneDNN one computes wrong values).
+ */
+function unstride1x1(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: 'same' | 'valid'): { x: tf.Tensor4D; stride: number; pad: 'same' | 'valid' } {
+  return stride > 1 && w.shape[0] === 1 && w.shape[1] === 1 ? { x: subsample(x, stride), stride: 1, pad: 'valid' } : { x, stride, pad };
+}
+
 /** Runs a conv or depthwise layer (float or quantized per the context), with its bias when declared. */
 export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', group?: LayerPrecision): tf.Tensor4D {
   if (spec.basis) {
@@ -156,15 +165,7 @@ export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
   if (spec.fibres) return runLoweredConv(store, spec, x, ctx, stride, pad, group);
   const w = store.get(spec.weight) as tf.Tensor4D;
   const input = x;
-  if (stride > 1 && w.shape[0] === 1 && w.shape[1] === 1) {
-    // A strided 1x1 convolution reads every stride-th pixel (no padding either way): subsample, then
-    // convolve with stride 1. Same result and MACs; it also avoids a native crash: tfjs-node 4.22 on
-    // TensorFlow 2.21 corrupts memory in Conv2DBackpropFilter of 1x1 stride-2 convolutions for some
-    // batch sizes (seen with 7 and 25).
-    x = subsample(x, stride);
-    stride = 1;
-    pad = 'valid';
-  }
+  ({ x, stride, pad } = unstride1x1(x, w, stride, pad));
   const p = precisionOf(ctx, spec, group);
   let y: tf.Tensor4D;
   if (spec.kind === 'depthwise') {
@@ -311,14 +312,9 @@ export function runConvBn(store: ParamStore, spec: LayerSpec, bn: string, x: tf.
   const g = tf.mul(store.get(`${bn}/gamma`), tf.rsqrt(tf.add(store.get(`${bn}/var`), eps)));
   const b0 = store.has(`${spec.name}/b`) ? tf.sub(store.get(`${spec.name}/b`), store.get(`${bn}/mean`)) : tf.neg(store.get(`${bn}/mean`));
   const bias = tf.add(tf.mul(b0, g), store.get(`${bn}/beta`));
-  let xs = x;
-  if (stride > 1 && spec.inShape.length === 3 && store.get(spec.weight).shape[0] === 1) {
-    // Strided 1x1: subsample, then convolve (as runConv does).
-    xs = subsample(x, stride);
-    stride = 1;
-    pad = 'valid';
-  }
-  const y = tf.add(tf.conv2d(xs, tf.mul(store.get(spec.weight), g) as tf.Tensor4D, stride, pad), bias) as tf.Tensor4D;
+  const w = store.get(spec.weight) as tf.Tensor4D;
+  const u = unstride1x1(x, w, stride, pad);
+  const y = tf.add(tf.conv2d(u.x, tf.mul(w, g) as tf.Tensor4D, u.stride, u.pad), bias) as tf.Tensor4D;
   ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: undefined, backward: ctx.backwardOf?.(spec) });
   return y;
 }

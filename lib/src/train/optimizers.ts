@@ -91,17 +91,15 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
       const v = tf.add(tf.mul(sl[0] as tf.Tensor, momentum), g);
       return { w: tf.sub(w, tf.mul(config.nesterov ? tf.add(g, tf.mul(v, momentum)) : v, lr)), slots: [v] };
     }
-    if (config.kind === 'adam') {
-      const b1 = config.beta1 ?? 0.9;
-      const b2 = config.beta2 ?? 0.999;
-      const eps = config.epsilon ?? 1e-8;
-      const m = tf.add(tf.mul(sl[0] as tf.Tensor, b1), tf.mul(g, 1 - b1));
-      const v = tf.add(tf.mul(sl[1] as tf.Tensor, b2), tf.mul(tf.square(g), 1 - b2));
-      const mh = tf.div(m, 1 - b1 ** step);
-      const vh = tf.div(v, 1 - b2 ** step);
-      return { w: tf.sub(w, tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), eps)), lr)), slots: [m, v] };
-    }
-    throw new Error(`optimizer kind ${(config as { kind: string }).kind}`);
+    // adam (the remaining kind)
+    const b1 = config.beta1 ?? 0.9;
+    const b2 = config.beta2 ?? 0.999;
+    const eps = config.epsilon ?? 1e-8;
+    const m = tf.add(tf.mul(sl[0] as tf.Tensor, b1), tf.mul(g, 1 - b1));
+    const v = tf.add(tf.mul(sl[1] as tf.Tensor, b2), tf.mul(tf.square(g), 1 - b2));
+    const mh = tf.div(m, 1 - b1 ** step);
+    const vh = tf.div(v, 1 - b2 ** step);
+    return { w: tf.sub(w, tf.mul(tf.div(mh, tf.add(tf.sqrt(vh), eps)), lr)), slots: [m, v] };
   };
 
   return {

@@ -139,11 +139,13 @@ function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, info: St
 }
 
 /** One host read per step: the loss and the sum of the forward-updated statistics (finite iff all are). */
+/** The sum of every element of `tensors` (finite iff all are, barring overflow); call inside `tf.tidy`. */
+export function sumOfAll(tensors: readonly tf.Tensor[]): tf.Scalar {
+  return tensors.length > 0 ? tf.sum(tf.concat(tensors.map((v) => (v.rank === 1 ? v : tf.reshape(v, [-1]))))) : tf.scalar(0);
+}
+
 async function readLossAndStatistics(run: StepRun, loss: tf.Scalar): Promise<[number, number]> {
-  const probe = tf.tidy(() => {
-    const stats = run.forwardState.length > 0 ? tf.sum(tf.concat(run.forwardState.map((v) => (v.rank === 1 ? v : tf.reshape(v, [-1]))))) : tf.scalar(0);
-    return tf.stack([loss, stats]);
-  });
+  const probe = tf.tidy(() => tf.stack([loss, sumOfAll(run.forwardState)]));
   const v = await probe.data();
   probe.dispose();
   return [v[0] as number, v[1] as number];

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { batchesPerEpoch, type ChannelStats } from '../data/pipeline';
+import { batchesPerEpoch, drawAugmentation, type ChannelStats } from '../data/pipeline';
 import { BatchPrefetcher, type AssembledBatch } from '../data/prefetch';
 import type { ImageDataset } from '../data/image-dataset';
 import { createRng, shuffleInPlace, type Rng } from '../random';
@@ -79,16 +79,7 @@ export function imageClassificationTask(options: {
   const perEpoch = batchesPerEpoch(train.count, batchSize, true);
   const request = (order: number[], epoch: number, k: number) => {
     const indices = Int32Array.from(order.slice(k * batchSize, (k + 1) * batchSize));
-    let augment: Int8Array | undefined;
-    if (options.augment) {
-      const rng = createRng(`${options.seed}/augment/${epoch}/${k}`);
-      augment = new Int8Array(3 * indices.length);
-      for (let i = 0; i < indices.length; i++) {
-        augment[3 * i] = rng.int(9) - 4;
-        augment[3 * i + 1] = rng.int(9) - 4;
-        augment[3 * i + 2] = rng.next() < 0.5 ? 1 : 0;
-      }
-    }
+    const augment = options.augment ? drawAugmentation(indices.length, createRng(`${options.seed}/augment/${epoch}/${k}`)) : undefined;
     prefetcher ??= new BatchPrefetcher(train, options.normalize);
     return prefetcher.request({ indices, augment });
   };

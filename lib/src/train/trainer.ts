@@ -16,7 +16,7 @@ import { checkResumable, readCheckpoint, writeCheckpoint, type CheckpointData, t
 import { checkTrainConfig, plannedIterations, type TrainConfig } from './config';
 import { imageClassificationTask, languageModelTask, type Task } from './task';
 import { DivergenceError, DivergenceGuard } from './guard';
-import { trainStep, type StepRun } from './step';
+import { sumOfAll, trainStep, type StepRun } from './step';
 import { lrAt } from './schedules';
 import type { StateValue } from './state';
 
@@ -203,7 +203,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     /** Writes a checkpoint, unless the model is broken (then the run is diverged: a broken model is never saved). */
     const saveCheckpoint = async (): Promise<string | undefined> => {
       if (!cp) return undefined;
-      const probe = tf.tidy(() => tf.sum(tf.concat(model.params.all().map((p) => tf.reshape(tf.sum(p.variable), [1])))));
+      const probe = tf.tidy(() => sumOfAll(model.params.all().map((p) => p.variable)));
       const finite = Number.isFinite((await probe.data())[0]);
       probe.dispose();
       if (!finite) return 'parameters or statistics are not finite';
