@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { addEnergy, dramEnergy, energyProfile, HOROWITZ_45NM, macEnergy, multiplyEnergy, registerProfile, saving } from '../lib/src/cost/energy';
 import { effectiveStepMacs, layerStepMacs, trainingCost } from '../lib/src/cost/macs';
 import { bitFusionStep, bricksPerMac } from '../lib/src/cost/bitfusion';
-import { layerTraffic, trafficEnergy } from '../lib/src/cost/movement';
+import { fallbackTrafficEnergy, layerTraffic, trafficEnergy } from '../lib/src/cost/movement';
 import { EnergyLedger } from '../lib/src/cost/ledger';
 import type { LayerSpec } from '../lib/src/models/spec';
 import { FP32, fwbw } from '../lib/src/quant/precision';
@@ -83,6 +83,24 @@ describe('data movement and accelerator model', () => {
     expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }, true, { inputGrad: false, weightGrad: true }).sram).toBeCloseTo(pj(lastTrainable), 9);
     // A tensor larger than the buffer goes to DRAM (mid energy).
     expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: 64 }).dram).toBeGreaterThan(0);
+  });
+
+  it("PSG's fallback moves the low-order operand bits of the recomputed fraction (hand count)", () => {
+    const p = energyProfile();
+    const buf = 1 << 20;
+    const level = p.sram64.find((l) => buf <= l.bytes) ?? p.sram64[p.sram64.length - 1]!;
+    // conv: 32 input and 48 output elements per example; 2 examples; a quarter recomputed with 4 more activation
+    // bits (8 - 4) and 6 more gradient bits (16 - 10).
+    const e = fallbackTrafficEnergy(conv, 2, 0.25, 4, 6, p, { bufferBytes: buf });
+    expect(e.sram).toBeCloseTo(((0.25 * (64 * 4 + 96 * 6)) / 64) * level.pj, 9);
+    expect(e.dram).toBe(0);
+    expect(fallbackTrafficEnergy(conv, 2, 0, 4, 6, p, { bufferBytes: buf }).sram).toBe(0);
+    expect(() => fallbackTrafficEnergy(conv, 2, 1.5, 4, 6, p, { bufferBytes: buf })).toThrowError(/fallback fraction = 1.5 is invalid/);
+    const l = new EnergyLedger();
+    l.chargeFallback(conv, 2, 0.25, { gradBits: 16, activationBits: 8, gradMsb: 10, activationMsb: 4 });
+    const t = l.totals();
+    expect(t.macs.overhead).toBeCloseTo(0.25 * 864 * 2, 9);
+    expect(t.energy.sram).toBeCloseTo(e.sram * 1e-12, 20);
   });
 
   it('BitFusion latency and energy against a hand count; skipped products cost nothing', () => {

@@ -11,7 +11,7 @@ import { stochasticMiniBatchDropping } from '../lib/src/techniques/smd';
 import { pLForSkipRatio, stochasticDepth, survivalProbability } from '../lib/src/techniques/stochastic-depth';
 import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
 import { predictiveSignGradient } from '../lib/src/techniques/psg';
-import { psgWeightGradient, defaultQuantConfig, quantConv2d } from '../lib/src/quant/layers';
+import { psgWeightGradient, defaultQuantConfig, quantConv2d, quantDepthwiseConv2d } from '../lib/src/quant/layers';
 import { mostSignificantBits, quantize } from '../lib/src/quant/quantizers';
 import type { StepInfo } from '../lib/src/train/technique';
 
@@ -134,6 +134,68 @@ describe('SLU', () => {
     m.params.dispose();
   });
 
+  it('gumbel sampling: inputs run a block with probability p; an executed input adds its residual in full; the gradient is that of sigmoid((logit + L) / tau)', () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    const x = tf.randomNormal([60, 32, 32, 3], 0, 1, 'float32', 7);
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 9, initialBias: Math.log(0.3 / 0.7), sampling: 'gumbel', temperature: 0.5 });
+    slu.gateParams.get('out/w').assign(tf.zeros([10, 1])); // logit = log(0.3 / 0.7) for every input
+    const scales: number[] = [];
+    let gradB = 0;
+    for (let k = 0; k < 20; k++) {
+      const g = tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => {
+          const plans: tf.Tensor[] = [];
+          const y = m.apply(x, { training: true, blockPlan: (b, xi) => { const pl = slu.blockPlan!(b, xi, info); if (pl) for (const gr of pl.groups) if (gr.residualScale) plans.push(gr.residualScale); return pl; } });
+          slu.lossTerm!(info);
+          for (const sc of plans) scales.push(...Array.from(sc.dataSync()));
+          return tf.sum(plans.length ? tf.addN(plans.map((sc) => tf.sum(sc))) : tf.scalar(0)).add(tf.mul(tf.sum(y), 0)) as tf.Scalar;
+        }, [slu.gateParams.get('out/b') as tf.Variable]);
+        return grads['out/b' in grads ? 'out/b' : Object.keys(grads)[0]!]!.dataSync()[0]!;
+      });
+      gradB += g;
+    }
+    const n = 20 * 60 * m.blocks.filter((b) => b.skippable).length;
+    expect(Math.abs(slu.skipRatio() - 0.7)).toBeLessThan(5 * Math.sqrt((0.7 * 0.3) / n));
+    expect(scales.length).toBeGreaterThan(0);
+    expect(scales.every((v) => v === 1)).toBe(true);
+    // d/dlogit of sigmoid((logit + L) / tau) is positive: the gradient of sum(scale) w.r.t. the output bias is > 0.
+    expect(gradB).toBeGreaterThan(0);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, temperature: 0.5 })).toThrowError(/slu.temperature = 0.5 .*unset unless sampling is 'gumbel'/);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, sampling: 'gumbel', temperature: 0 })).toThrowError(/slu.temperature = 0/);
+    slu.gateParams.dispose();
+    x.dispose();
+    m.params.dispose();
+  });
+
+  it("per-block budget: alpha x sum over blocks of (mean p - (1 - target))^2, alpha fixed; inference probabilities agree with decisions", () => {
+    const m = cifarResNet({ depth: 14, widths: [4, 8, 8], seed: 1 });
+    const x = tf.randomNormal([12, 32, 32, 3], 0, 1, 'float32', 8);
+    const slu = selectiveLayerUpdate({ model: m, alpha: 2, seed: 3, targetSkipRatio: 0.4, budget: 'per-block', initialBias: Math.log(0.3 / 0.7) });
+    slu.gateParams.get('out/w').assign(tf.zeros([10, 1]));
+    const reg = tf.tidy(() => {
+      m.apply(x, { training: true, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) });
+      return slu.lossTerm!(info)!.dataSync()[0]!;
+    });
+    const blocks = m.blocks.filter((b) => b.skippable).length;
+    expect(blocks).toBeGreaterThan(1);
+    expect(reg).toBeCloseTo(2 * blocks * (0.3 - 0.6) ** 2, 5);
+    slu.afterStep!({ ...info, loss: 0 });
+    expect(slu.alpha()).toBe(2);
+    const p = slu.probabilities(x);
+    const d = slu.decisions(x);
+    expect([...p.keys()]).toEqual([...d.keys()]);
+    for (const [k, v] of p) {
+      expect(v).toHaveLength(12);
+      expect(Array.from(v).every((e) => Math.abs(e - 0.3) < 1e-5)).toBe(true);
+      expect(Array.from(d.get(k)!)).toEqual(Array.from(v, (e) => (e > 0.5 ? 1 : 0)));
+    }
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 1, seed: 1, budget: 'per-block' })).toThrowError(/slu.targetSkipRatio = undefined .*budget is 'per-block'/);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 1, seed: 1, budget: 'flops' as 'per-block' })).toThrowError(/slu.budget = "flops" is invalid/);
+    slu.gateParams.dispose();
+    x.dispose();
+    m.params.dispose();
+  });
+
   it('target skip ratio: alpha follows dual ascent on (target - step skip ratio), is checkpointed and validated', () => {
     const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
     const x = tf.randomNormal([40, 32, 32, 3], 0, 1, 'float32', 4);
@@ -142,7 +204,8 @@ describe('SLU', () => {
     const step = () => {
       const reg = tf.tidy(() => {
         m.apply(x, { training: true, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) });
-        return slu.lossTerm!(info)!.dataSync()[0]!;
+        // With alpha = 0 there is no regularizer term.
+        return slu.lossTerm!(info)?.dataSync()[0] ?? 0;
       });
       slu.afterStep!({ ...info, loss: 0 });
       return reg;
@@ -154,13 +217,18 @@ describe('SLU', () => {
     const saved = JSON.parse(JSON.stringify(slu.state!()));
     step();
     const a2 = slu.alpha();
-    expect(a2).toBeCloseTo(0.2 + 0.5 * (0.4 - s1) + 0.5 * (0.4 - slu.skipHistory[1]!), 12);
-    // p = 0.3: about 70% skipped, above the 40% target, so alpha falls and goes negative (pulling gates open).
-    expect(a2).toBeLessThan(0);
+    // p = 0.3: about 70% skipped, above the 40% target, so alpha falls; it stops at 0 (a negative weight would
+    // reward computation, the opposite sign to Eq. 1).
+    expect(0.2 + 0.5 * (0.4 - s1) + 0.5 * (0.4 - slu.skipHistory[1]!)).toBeLessThan(0);
+    expect(a2).toBe(0);
+    step();
+    expect(slu.alpha()).toBe(0);
+    expect(slu.alphaHistory.every((v) => v >= 0)).toBe(true);
     slu.restore!(saved);
     step();
     expect(slu.alpha()).toBe(a2);
     expect(slu.stats!()['alpha']).toBe(a2);
+    expect(slu.alphaHistory).toHaveLength(2);
     expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, targetSkipRatio: 1.5 })).toThrowError(/slu.targetSkipRatio.*1.5/);
     expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, targetSkipRatio: 0.5, alphaStep: 0 })).toThrowError(/slu.alphaStep/);
     slu.gateParams.dispose();
@@ -275,6 +343,25 @@ describe('PSG', () => {
     const tau = 0.05 * Math.max(...Array.from(msb.dataSync()).map(Math.abs));
     const ref = Array.from(msb.dataSync()).map((v, i) => (Math.abs(v) >= tau ? Math.sign(v) : Math.sign(full.dataSync()[i]!)));
     expect(Array.from(gw.dataSync())).toEqual(ref);
+  });
+
+  it('the quantized depthwise conv in PSG mode applies the same sign rule (MobileNetV2 layers get a PSG branch)', () => {
+    const x = tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 13) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 3, 1], 0, 1, 'float32', 14) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 3, 3, 3], 0, 1, 'float32', 15);
+    const psg = predictiveSignGradient();
+    const recorded: string[] = [];
+    const cfg = { ...defaultQuantConfig(1), forwardRounding: 'nearest' as const, gradientRounding: 'nearest' as const, activationRange: 'tensor' as const, weightRange: 'tensor' as const, key: 'dw1', psg: { beta: 0.05, record: (l: string, a: tf.Scalar, b: tf.Scalar) => { recorded.push(l); tf.dispose([a, b]); } } };
+    const gw = tf.grad((b: tf.Tensor) => tf.sum(tf.mul(quantDepthwiseConv2d(x, b as tf.Tensor4D, { strides: 2, pad: 'same' }, psg.layerPrecision, cfg), dy)))(w);
+    const xq = quantize(x, { bits: 8 }) as tf.Tensor4D;
+    const dyq = quantize(dy, { bits: 16 }) as tf.Tensor4D;
+    const fg = (a: tf.Tensor4D, d: tf.Tensor) => tf.grad((b: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(a, b as tf.Tensor4D, 2, 'same'), d)))(w);
+    const full = fg(xq, dyq);
+    const msb = fg(mostSignificantBits(xq, 8, 4) as tf.Tensor4D, mostSignificantBits(dyq, 16, 10));
+    const tau = 0.05 * Math.max(...Array.from(msb.dataSync()).map(Math.abs));
+    const ref = Array.from(msb.dataSync()).map((v, i) => (Math.abs(v) >= tau ? Math.sign(v) : Math.sign(full.dataSync()[i]!)));
+    expect(Array.from(gw.dataSync())).toEqual(ref);
+    expect(recorded).toEqual(['dw1']);
   });
 
   it('charges predictor MACs at 10x4 bits and fallbacks at 16x8 bits', async () => {

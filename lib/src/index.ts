@@ -17,6 +17,7 @@ export * from './cost';
 export * from './train';
 export * from './techniques';
 export * from './statistics';
+export * from './curves';
 export * from './experiment';
 export * from './run-cache';
 export * from './perf';

@@ -3,7 +3,7 @@ import { FP32, type LayerPrecision } from '../quant/precision';
 import { BITFUSION_45NM, bitFusionStep, type BitFusionConfig } from './bitfusion';
 import { energyProfile, macEnergy, type EnergyProfile } from './energy';
 import { effectiveStepMacs, layerStepMacs } from './macs';
-import { trafficEnergy } from './movement';
+import { fallbackTrafficEnergy, trafficEnergy } from './movement';
 
 /** Running totals of a {@link EnergyLedger}. */
 export interface LedgerTotals {
@@ -94,6 +94,24 @@ export class EnergyLedger {
     this.t.overhead += macs;
     this.t.effective += (macs * a * b) / 1024;
     this.t.compute += macs * macEnergy(this.profile, a, b) * PJ;
+  }
+
+  /**
+   * Charges PSG's fallback on `layer` (Eq. 2): the `fraction` of weight-gradient elements recomputed at full precision,
+   * as MACs at `gradBits` x `activationBits` (counted as overhead) and the data movement of the low-order operand bits
+   * the MSB predictor did not read ({@link fallbackTrafficEnergy}).
+   */
+  chargeFallback(layer: LayerSpec, examples: number, fraction: number, p: { gradBits: number; activationBits: number; gradMsb: number; activationMsb: number }): void {
+    const macs = fraction * layerStepMacs(layer).weightGrad * examples;
+    this.chargeOverhead(macs, p.gradBits, p.activationBits);
+    const move = fallbackTrafficEnergy(layer, examples, fraction, p.activationBits - p.activationMsb, p.gradBits - p.gradMsb, this.profile, { bufferBytes: this.bufferBytes });
+    this.t.sram += move.sram * PJ;
+    this.t.dram += move.dram * PJ;
+    const l = this.layers.get(layer.name) ?? { macs: 0, effective: 0, energy: 0 };
+    l.macs += macs;
+    l.effective += (macs * p.gradBits * p.activationBits) / 1024;
+    l.energy += macs * macEnergy(this.profile, p.gradBits, p.activationBits) * PJ + (move.sram + move.dram) * PJ;
+    this.layers.set(layer.name, l);
   }
 
   /** Closes a training iteration and appends a cumulative point to {@link series}. */

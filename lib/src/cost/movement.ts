@@ -77,3 +77,35 @@ export function trafficEnergy(
   }
   return { sram, dram };
 }
+
+/**
+ * Data movement of a partial weight-gradient recomputation (PSG's fallback, Eq. 2): the `fraction` of weight-gradient
+ * elements whose sign the MSB predictor leaves undecided are recomputed at full precision, which needs the low-order
+ * bits the predictor did not read: `extraActivationBits` of every input activation and `extraGradientBits` of every
+ * output gradient, for that fraction (a dense-layout model: the fallback elements are spread over the layer, so their
+ * operands are read in proportion). The split between SRAM and DRAM follows {@link trafficEnergy}.
+ */
+export function fallbackTrafficEnergy(
+  layer: LayerSpec,
+  examples: number,
+  fraction: number,
+  extraActivationBits: number,
+  extraGradientBits: number,
+  profile: EnergyProfile,
+  opts: MovementOptions,
+): { sram: number; dram: number } {
+  if (!(fraction >= 0 && fraction <= 1)) throw new RangeError(`fallback fraction = ${fraction} is invalid: expected a fraction in [0, 1]`);
+  let sram = 0;
+  let dram = 0;
+  const parts: Array<[number, number]> = [
+    [perExample(layer.inShape) * examples, extraActivationBits],
+    [perExample(layer.outShape) * examples, extraGradientBits],
+  ];
+  for (const [elements, bits] of parts) {
+    if (bits <= 0) continue;
+    const total = elements * bits * fraction;
+    if ((elements * bits) / 8 <= opts.bufferBytes) sram += sramEnergy(profile, total, opts.bufferBytes);
+    else dram += dramEnergy(profile, total, opts.dram ?? 'mid');
+  }
+  return { sram, dram };
+}

@@ -37,6 +37,27 @@ export interface PsgSettings {
   readonly beta: number;
   /** Receives, per layer and step, the fraction of signs decided by the predictor and the fraction of those that disagree with the full gradient's sign (scalars the receiver must dispose). */
   readonly record?: (layer: string, predicted: tf.Scalar, disagree: tf.Scalar) => void;
+  /**
+   * Receives, per layer and step, the operands of the weight gradient: the activations at FW bits and the output
+   * gradient at BW bits, with the layer's geometry (analysis of Eq. 3; the receiver must clone what it keeps).
+   */
+  readonly operands?: (layer: string, x: tf.Tensor, dy: tf.Tensor, geometry: WeightGradGeometry) => void;
+}
+
+/** How a layer's weight gradient is formed from its operands (see {@link weightGradient}). */
+export type WeightGradGeometry =
+  | { readonly kind: 'dense' }
+  | { readonly kind: 'conv' | 'depthwise'; readonly attrs: ConvAttrs; readonly filterShape: readonly number[] };
+
+/** The weight gradient sum_n x_n^T g_n of a dense, conv or depthwise layer from its input x and output gradient dy. */
+export function weightGradient(x: tf.Tensor, dy: tf.Tensor, g: WeightGradGeometry): tf.Tensor {
+  if (g.kind === 'dense') return tf.matMul(x as tf.Tensor2D, dy as tf.Tensor2D, true, false);
+  if (g.kind === 'conv') return filterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, [...g.filterShape], g.attrs);
+  return tf.engine().runKernel(
+    tf.DepthwiseConv2dNativeBackpropFilter,
+    { x, dy } as unknown as tf.NamedTensorMap,
+    { strides: g.attrs.strides, pad: g.attrs.pad, dilations: 1, dimRoundingMode: undefined, filterShape: [...g.filterShape] } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor;
 }
 
 /**
@@ -230,6 +251,7 @@ function psgConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPre
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor4D;
         const dx = tf.conv2dTranspose(dyq, ws, xs.shape, attrs.strides, attrs.pad);
+        psg.operands?.(cfg.key ?? 'conv', xs, dyq, { kind: 'conv', attrs, filterShape: ws.shape });
         const gFull = filterGrad(xs, dyq, ws.shape, attrs);
         const gMsb = filterGrad(
           mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad) as tf.Tensor4D,
@@ -244,28 +266,50 @@ function psgConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPre
   return op(x, w) as tf.Tensor4D;
 }
 
-/** Quantized depthwise conv2d (channel multiplier 1), same scheme as {@link quantConv2d}. */
+/** Input and weight gradients of an NHWC depthwise conv2d (channel multiplier 1). */
+function depthwiseGrads(xs: tf.Tensor4D, ws: tf.Tensor4D, dyE: tf.Tensor, attrs: ConvAttrs): { dx: tf.Tensor; dw: (x: tf.Tensor, dy: tf.Tensor) => tf.Tensor } {
+  const common = { strides: attrs.strides, pad: attrs.pad, dilations: 1, dimRoundingMode: undefined };
+  const dx = tf.engine().runKernel(
+    tf.DepthwiseConv2dNativeBackpropInput,
+    { dy: dyE, filter: ws } as unknown as tf.NamedTensorMap,
+    { ...common, inputShape: xs.shape } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor;
+  const dw = (x: tf.Tensor, dy: tf.Tensor) =>
+    tf.engine().runKernel(
+      tf.DepthwiseConv2dNativeBackpropFilter,
+      { x, dy } as unknown as tf.NamedTensorMap,
+      { ...common, filterShape: ws.shape } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor;
+  return { dx, dw };
+}
+
+/** Quantized depthwise conv2d (channel multiplier 1), same scheme as {@link quantConv2d}; with PSG, the weight gradient by Eq. 2 as in conv2d. */
 export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
+  const psg = cfg.psg;
   const op = binaryCustomGrad((xi, wi, save) => {
-    const { xq, wq, xw } = forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
+    // PSG keeps the FW-bit activations for both the full gradient and its MSB predictor.
+    const { xq, wq, xw } = psg
+      ? (() => {
+          const xq = qIn(xi, p.activation, cfg) as tf.Tensor4D;
+          return { xq, wq: qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D, xw: xq };
+        })()
+      : forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
     save([xw, wq]);
     return {
       value: tf.depthwiseConv2d(xq, wq, attrs.strides, attrs.pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        if (psg) {
+          const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange);
+          const { dx, dw } = depthwiseGrads(xs, ws, dyq, attrs);
+          psg.operands?.(cfg.key ?? 'depthwise', xs, dyq, { kind: 'depthwise', attrs, filterShape: ws.shape });
+          const gFull = dw(xs, dyq);
+          const gMsb = dw(mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad), mostSignificantBits(dyq, Math.min(p.gradError, 31), p.gradWeight));
+          return [dx, psgWeightGradient(gFull, gMsb, psg, cfg.key ?? 'depthwise')];
+        }
         const { dyE, dyW } = outputGradients<tf.Tensor>(dy, p, cfg);
-        const common = { strides: attrs.strides, pad: attrs.pad, dilations: 1, dimRoundingMode: undefined };
-        const dx = tf.engine().runKernel(
-          tf.DepthwiseConv2dNativeBackpropInput,
-          { dy: dyE, filter: ws } as unknown as tf.NamedTensorMap,
-          { ...common, inputShape: xs.shape } as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor;
-        const dw = tf.engine().runKernel(
-          tf.DepthwiseConv2dNativeBackpropFilter,
-          { x: xs, dy: dyW } as unknown as tf.NamedTensorMap,
-          { ...common, filterShape: ws.shape } as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor;
-        return [dx, dw];
+        const { dx, dw } = depthwiseGrads(xs, ws, dyE, attrs);
+        return [dx, dw(xs, dyW)];
       },
     };
   });
@@ -285,6 +329,7 @@ export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, c
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
           const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor2D;
+          psg.operands?.(cfg.key ?? 'dense', xs, dyq, { kind: 'dense' });
           const gFull = tf.matMul(xs, dyq, true, false);
           const gMsb = tf.matMul(
             mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad) as tf.Tensor2D,

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
-import { layerStepMacs } from '../cost/macs';
 import type { LayerSpec } from '../models/spec';
 import { checkBits, type LayerPrecision } from '../quant/precision';
 import type { QuantConfig } from '../quant/layers';
@@ -39,6 +38,21 @@ export interface Psg extends Technique {
   readonly history: PsgLayerStep[];
   /** Mean predicted fraction over all recorded steps and layers. */
   meanPredicted(): number;
+  /**
+   * What a PSG layer computes in a training step, product by product: operand widths and the share of the product's
+   * elements computed that way (the fallback's share is the measured mean over the recorded steps of `layer`, or of
+   * every layer). The layer precision alone (weight gradient at gMsb x xMsb bits) describes only the predictor.
+   */
+  precisionRecord(layer?: string): PsgProductRecord[];
+}
+
+/** One product of a PSG layer's training step (see {@link Psg.precisionRecord}). */
+export interface PsgProductRecord {
+  readonly product: 'forward' | 'input gradient' | 'weight-gradient predictor' | 'weight-gradient fallback';
+  /** Bits of the two operands (e.g. [10, 4]: output gradient MSBs x activation MSBs). */
+  readonly bits: readonly [number, number];
+  /** Share of the product's elements computed this way (NaN for the fallback before any step). */
+  readonly share: number;
 }
 
 /**
@@ -84,7 +98,7 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
         tf.dispose([r.predicted, r.disagree]);
         history.push({ iteration: info.iteration, layer: r.layer, predicted, disagree });
         const spec = specs.get(r.layer);
-        if (spec && info.ledger) info.ledger.chargeOverhead((1 - predicted) * layerStepMacs(spec).weightGrad * info.examples, bw, fw);
+        if (spec && info.ledger) info.ledger.chargeFallback(spec, info.examples, 1 - predicted, { gradBits: bw, activationBits: fw, gradMsb: gMsb, activationMsb: xMsb });
       });
       pending = [];
     },
@@ -97,6 +111,16 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
     dispose() {
       for (const r of pending) tf.dispose([r.predicted, r.disagree]);
       pending = [];
+    },
+    precisionRecord(layer?: string): PsgProductRecord[] {
+      const rows = layer === undefined ? history : history.filter((h) => h.layer === layer);
+      const fallback = rows.length ? rows.reduce((a, h) => a + (1 - h.predicted), 0) / rows.length : NaN;
+      return [
+        { product: 'forward', bits: [fw, fw], share: 1 },
+        { product: 'input gradient', bits: [bw, fw], share: 1 },
+        { product: 'weight-gradient predictor', bits: [gMsb, xMsb], share: 1 },
+        { product: 'weight-gradient fallback', bits: [bw, fw], share: fallback },
+      ];
     },
     meanPredicted: () => (history.length ? history.reduce((a, h) => a + h.predicted, 0) / history.length : 0),
     stats(): Record<string, number> {

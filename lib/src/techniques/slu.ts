@@ -35,12 +35,31 @@ export interface SluOptions {
    *   close for good early in training whatever alpha is (measured: ResNet-14 / CIFAR-10, alpha 0.05 to 0.5,
    *   all blocks skipped within the first quarter of the run).
    */
-  readonly sampling?: 'bernoulli' | 'threshold';
+  readonly sampling?: 'bernoulli' | 'threshold' | 'gumbel';
+  /**
+   * Temperature tau of the straight-through Gumbel-sigmoid estimator (`sampling: 'gumbel'`, default 1): the decision
+   * is [logit + L > 0] with L ~ Logistic(0, 1) drawn from the seeded source (so an input runs a block with
+   * probability p, as with `'bernoulli'`), and the gradient to the gate is that of sigmoid((logit + L) / tau), as in
+   * ConvNet-AIG (Veit and Belongie, 2018). A low tau sharpens the gradient around the decision boundary.
+   */
+  readonly temperature?: number;
+  /**
+   * The cost term the gates are trained against:
+   * - `'expected-cost'` (default; the paper's Eq. 1): alpha x sum over blocks of (block MACs / skippable MACs) x mean p.
+   *   One weight for all blocks: the regularizer pushes every gate down by the same force, and inputs differ only by
+   *   the task-loss gradient.
+   * - `'per-block'` (ConvNet-AIG's target-rate loss): alpha x sum over blocks of (mean p of the block in the batch -
+   *   (1 - targetSkipRatio))^2. Every block must run on (1 - target) of each batch, and the task loss decides on which
+   *   inputs; this is what makes test-time decisions differ by input. Requires `targetSkipRatio`; alpha is then fixed
+   *   (no dual ascent).
+   */
+  readonly budget?: 'expected-cost' | 'per-block';
   /**
    * Target fraction of skippable-block executions to skip in training. When set, `alpha` is only the
    * starting value of the regularizer weight, which then follows dual ascent on the constraint
-   * "skip ratio = target": after each step alpha += alphaStep x (target - skip ratio of that step)
-   * (alpha may become negative, pulling gates open). Table 3 of E²-Train reports runs at average skip
+   * "skip ratio = target": after each step alpha += alphaStep x (target - skip ratio of that step), kept >= 0 (a
+   * negative weight would reward computation, the opposite of Eq. 1; below the target the task loss alone opens the
+   * gates). With `budget: 'per-block'` the target is the per-block execution rate instead and alpha stays fixed. Table 3 of E²-Train reports runs at average skip
    * ratios of about 20/40/60%; this reaches a chosen ratio without a search over alpha.
    */
   readonly targetSkipRatio?: number;
@@ -58,6 +77,8 @@ export interface Slu extends Technique {
   readonly evalPlan: (block: BlockSpec, x: tf.Tensor4D) => BlockPlan | undefined;
   /** Gate decisions per skippable block for a batch in inference mode: block name -> 1 (run) / 0 (skip) per input. */
   decisions(x: tf.Tensor, ctx?: Omit<ForwardContext, 'training' | 'blockPlan'>): Map<string, Uint8Array>;
+  /** Gate probabilities p per skippable block for a batch in inference mode (the block runs where p > 0.5). */
+  probabilities(x: tf.Tensor, ctx?: Omit<ForwardContext, 'training' | 'blockPlan'>): Map<string, Float32Array>;
   /** Fraction of skippable-block executions skipped in each training step. */
   readonly skipHistory: number[];
   /** Forward MACs of the gate network per input. */
@@ -100,7 +121,13 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   const alphaStep = options.alphaStep ?? 0.1;
   if (!(Number.isFinite(alphaStep) && alphaStep > 0)) throw new ConfigError('slu.alphaStep', alphaStep, 'a positive number');
   const sampling = options.sampling ?? 'bernoulli';
-  if (sampling !== 'bernoulli' && sampling !== 'threshold') throw new ConfigError('slu.sampling', sampling, "'bernoulli' or 'threshold'");
+  if (sampling !== 'bernoulli' && sampling !== 'threshold' && sampling !== 'gumbel') throw new ConfigError('slu.sampling', sampling, "'bernoulli', 'threshold' or 'gumbel'");
+  const temperature = options.temperature ?? 1;
+  if (!(Number.isFinite(temperature) && temperature > 0)) throw new ConfigError('slu.temperature', temperature, 'a positive number');
+  if (options.temperature !== undefined && sampling !== 'gumbel') throw new ConfigError('slu.temperature', options.temperature, "unset unless sampling is 'gumbel'");
+  const budget = options.budget ?? 'expected-cost';
+  if (budget !== 'expected-cost' && budget !== 'per-block') throw new ConfigError('slu.budget', budget, "'expected-cost' or 'per-block'");
+  if (budget === 'per-block' && target === undefined) throw new ConfigError('slu.targetSkipRatio', target, "a fraction in [0, 1] when budget is 'per-block'");
   const alphaHistory: number[] = [];
   const H = options.hidden ?? 10;
   const skippable = model.blocks.filter((b) => b.skippable);
@@ -131,7 +158,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   let cost: tf.Scalar | undefined;
   let lastExamples = 0;
 
-  /** One gate step: probabilities [n] for block `b` on input x, advancing the shared LSTM state. */
+  /** One gate step: logits [n] for block `b` on input x (p = sigmoid(logit)), advancing the shared LSTM state. */
   const gate = (b: BlockSpec, x: tf.Tensor4D): tf.Tensor1D => {
     const n = x.shape[0];
     if (b.name === skippable[0]!.name || !state) state = { h: tf.zeros([n, H]), c: tf.zeros([n, H]) };
@@ -141,15 +168,30 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     const c = tf.add(tf.mul(tf.sigmoid(gf!), state.c), tf.mul(tf.sigmoid(gi!), tf.tanh(gu!))) as tf.Tensor2D;
     const h = tf.mul(tf.sigmoid(go!), tf.tanh(c)) as tf.Tensor2D;
     state = { h, c };
-    return tf.reshape(tf.sigmoid(tf.add(tf.matMul(h, store.get('out/w') as tf.Tensor2D), store.get('out/b'))), [n]) as tf.Tensor1D;
+    return tf.reshape(tf.add(tf.matMul(h, store.get('out/w') as tf.Tensor2D), store.get('out/b')), [n]) as tf.Tensor1D;
   };
 
-  const planFrom = (p: tf.Tensor1D, train: boolean, b: BlockSpec): BlockPlan => {
+  const planFrom = (logit: tf.Tensor1D, train: boolean, b: BlockSpec): BlockPlan => {
+    const p = tf.sigmoid(logit) as tf.Tensor1D;
     const d = p.dataSync();
     const active: number[] = [];
-    const stochastic = train && sampling === 'bernoulli';
+    const noise: number[] = [];
     d.forEach((v, i) => {
-      if (stochastic ? rng.next() < v : v > 0.5) active.push(i);
+      if (!train || sampling === 'threshold') {
+        if (v > 0.5) active.push(i);
+        return;
+      }
+      const u = rng.next();
+      if (sampling === 'bernoulli') {
+        if (u < v) active.push(i);
+        return;
+      }
+      // Gumbel-sigmoid: logit + L > 0 with L = log(u / (1 - u)) ~ Logistic(0, 1); the same event as 1 - u < p.
+      const uu = Math.min(Math.max(u, 1e-7), 1 - 1e-7);
+      if (1 - uu < v) {
+        active.push(i);
+        noise.push(Math.log(uu / (1 - uu)));
+      }
     });
     if (train) {
       const k = counts.get(b.name)!;
@@ -158,7 +200,10 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     }
     if (active.length === 0) return { groups: [] };
     const idx = Int32Array.from(active);
-    const scale = steOne(tf.gather(p, tf.tensor1d(idx, 'int32'))) as tf.Tensor1D;
+    const chosen = tf.gather(train && sampling === 'gumbel' ? logit : p, tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
+    // Forward value 1 for every executed input; the gradient reaches p (or, for Gumbel, sigmoid((logit + L) / tau)).
+    const soft = train && sampling === 'gumbel' ? tf.sigmoid(tf.div(tf.add(chosen, tf.tensor1d(noise)), temperature)) : chosen;
+    const scale = steOne(soft) as tf.Tensor1D;
     return { groups: [{ indices: idx, residualScale: scale }] };
   };
 
@@ -178,6 +223,25 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   };
   const evalPlan = (b: BlockSpec, x: tf.Tensor4D): BlockPlan | undefined => (isSkippable.has(b.name) ? planFrom(gate(b, x), false, b) : undefined);
 
+  /** Gate probabilities of every skippable block for a batch, in inference mode (blocks run where p > 0.5). */
+  const inferenceProbabilities = (x: tf.Tensor, ctx: Omit<ForwardContext, 'training' | 'blockPlan'>): Map<string, Float32Array> => {
+    const out = new Map<string, Float32Array>();
+    tf.tidy(() => {
+      model.apply(x, {
+        ...ctx,
+        training: false,
+        blockPlan: (b, xi) => {
+          if (!isSkippable.has(b.name)) return undefined;
+          const logit = gate(b, xi);
+          out.set(b.name, Float32Array.from(tf.sigmoid(logit).dataSync()));
+          return planFrom(logit, false, b);
+        },
+      });
+    });
+    state = undefined;
+    return out;
+  };
+
   return {
     name: 'slu',
     gateParams: store,
@@ -187,10 +251,11 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     blockPlan(b, x) {
       if (!isSkippable.has(b.name)) return undefined;
       lastExamples = x.shape[0];
-      const p = gate(b, x);
-      const term = tf.mul(tf.mean(p), b.macs / totalMacs) as tf.Scalar;
+      const logit = gate(b, x);
+      const meanP = tf.mean(tf.sigmoid(logit));
+      const term = (budget === 'per-block' ? tf.square(tf.sub(meanP, 1 - (target as number))) : tf.mul(meanP, b.macs / totalMacs)) as tf.Scalar;
       cost = cost ? (tf.add(cost, term) as tf.Scalar) : term;
-      return planFrom(p, true, b);
+      return planFrom(logit, true, b);
     },
     lossTerm() {
       const c = cost;
@@ -206,7 +271,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
       const stepSkip = de + ds ? ds / (de + ds) : 0;
       skipHistory.push(stepSkip);
       lastTotals = { e, s };
-      if (target !== undefined && de + ds > 0) alpha += alphaStep * (target - stepSkip);
+      if (budget === 'expected-cost' && target !== undefined && de + ds > 0) alpha = Math.max(0, alpha + alphaStep * (target - stepSkip));
       alphaHistory.push(alpha);
     },
     skipHistory,
@@ -215,21 +280,10 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     evalPlan,
     decisions(x, ctx = {}) {
       const out = new Map<string, Uint8Array>();
-      tf.tidy(() => {
-        model.apply(x, {
-          ...ctx,
-          training: false,
-          blockPlan: (b, xi) => {
-            if (!isSkippable.has(b.name)) return undefined;
-            const p = gate(b, xi);
-            out.set(b.name, Uint8Array.from(p.dataSync(), (v) => (v > 0.5 ? 1 : 0)));
-            return planFrom(p, false, b);
-          },
-        });
-      });
-      state = undefined;
+      for (const [block, p] of inferenceProbabilities(x, ctx)) out.set(block, Uint8Array.from(p, (v) => (v > 0.5 ? 1 : 0)));
       return out;
     },
+    probabilities: (x, ctx = {}) => inferenceProbabilities(x, ctx),
     blockCounts: () => [...counts.entries()].map(([block, c]) => ({ block, ...c })),
     skipRatio,
     stats: () => ({ skipRatio: skipRatio(), alpha }),

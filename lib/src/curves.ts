@@ -1,0 +1,68 @@
+import type { RunOutcome } from './experiment';
+import { meanInterval, type MeanInterval } from './statistics';
+
+/** A point of an accuracy-against-energy curve (one run's periodic evaluation). */
+export interface EnergyAccuracyPoint {
+  readonly iteration: number;
+  /** Cumulative training energy (J, ledger) when the evaluation ran. */
+  readonly energyJ: number;
+  readonly top1: number;
+}
+
+/** A point of the mean-over-seeds curve: evaluation k of every seed. */
+export interface MeanCurvePoint {
+  readonly iteration: number;
+  readonly energyJ: number;
+  readonly top1: MeanInterval;
+}
+
+/**
+ * Mean over seeds of the accuracy-against-energy curves of one arm's runs (E²-Train Fig. 5): point k averages the k-th
+ * evaluation of every run (cumulative energy and top-1, with a 95% t interval), up to the shortest curve. Runs
+ * without a curve (no `evalEvery`) give an empty result.
+ */
+export function meanAccuracyCurve(runs: readonly Pick<RunOutcome, 'accuracyCurve'>[]): MeanCurvePoint[] {
+  const curves = runs.map((r) => r.accuracyCurve ?? []);
+  if (curves.length === 0) return [];
+  const n = Math.min(...curves.map((c) => c.length));
+  return Array.from({ length: n }, (_, k) => ({
+    iteration: curves[0]![k]!.iteration,
+    energyJ: meanInterval(curves.map((c) => c[k]!.energyJ)).mean,
+    top1: meanInterval(curves.map((c) => c[k]!.top1)),
+  }));
+}
+
+/**
+ * "Accuracy within a budget": the last evaluation of `curve` whose cumulative training energy is at most `budgetJ`
+ * (relative tolerance 1e-9), or undefined when even the first evaluation costs more.
+ */
+export function accuracyWithinBudget<P extends { readonly energyJ: number }>(curve: readonly P[], budgetJ: number): P | undefined {
+  if (!(budgetJ >= 0)) throw new RangeError(`budgetJ = ${budgetJ} is invalid: expected a non-negative energy in joules`);
+  let last: P | undefined;
+  for (const p of curve) if (p.energyJ <= budgetJ * (1 + 1e-9)) last = p;
+  return last;
+}
+
+/**
+ * The values `f` of two arms' runs paired by seed (only seeds both arms ran, in increasing order), for a paired
+ * comparison. An arm's runs with a repeated seed are an error.
+ */
+export function pairedBySeed(
+  runs: readonly RunOutcome[],
+  armA: string,
+  armB: string,
+  f: (o: RunOutcome) => number,
+): { seeds: number[]; a: number[]; b: number[] } {
+  const index = (arm: string) => {
+    const m = new Map<number, RunOutcome>();
+    for (const o of runs.filter((r) => r.arm === arm)) {
+      if (m.has(o.seed)) throw new RangeError(`arm "${arm}" has two runs with seed ${o.seed}: expected one run per seed`);
+      m.set(o.seed, o);
+    }
+    return m;
+  };
+  const ia = index(armA);
+  const ib = index(armB);
+  const seeds = [...ia.keys()].filter((s) => ib.has(s)).sort((x, y) => x - y);
+  return { seeds, a: seeds.map((s) => f(ia.get(s)!)), b: seeds.map((s) => f(ib.get(s)!)) };
+}

@@ -1,0 +1,69 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../lib/src/backend';
+import { accuracyWithinBudget, meanAccuracyCurve, pairedBySeed } from '../lib/src/curves';
+import type { RunOutcome } from '../lib/src/experiment';
+import { syntheticCifar } from '../lib/src/data/synthetic';
+import { channelStats } from '../lib/src/data/pipeline';
+import { cifarResNet } from '../lib/src/models/resnet';
+import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
+import { sluGateReport } from '../lib/src/techniques/slu-report';
+
+beforeAll(async () => {
+  await initBackend({ name: 'tensorflow' });
+});
+
+const pt = (iteration: number, energyJ: number, top1: number) => ({ iteration, energyJ, top1, effectiveMacs: 0, loss: 0 });
+const run = (arm: string, seed: number, top1: number, curve = [pt(10, 1, 0.2), pt(20, 2, 0.4)]) => ({ arm, seed, top1, accuracyCurve: curve }) as unknown as RunOutcome;
+
+describe('accuracy against energy (Fig. 5 helpers)', () => {
+  it('averages the k-th evaluation over seeds, up to the shortest curve', () => {
+    const c = meanAccuracyCurve([run('a', 0, 0, [pt(10, 1, 0.2), pt(20, 2, 0.4), pt(30, 3, 0.5)]), run('a', 1, 0, [pt(10, 3, 0.4), pt(20, 4, 0.6)])]);
+    expect(c).toHaveLength(2);
+    expect(c[0]!.energyJ).toBeCloseTo(2, 12);
+    expect(c[1]!.top1.mean).toBeCloseTo(0.5, 12);
+    expect(c[1]!.top1.n).toBe(2);
+    expect(meanAccuracyCurve([])).toEqual([]);
+  });
+  it('accuracy within a budget is the last evaluation at or below it; none when the first costs more', () => {
+    const curve = [pt(10, 1, 0.2), pt(20, 2, 0.4), pt(30, 3, 0.5)];
+    expect(accuracyWithinBudget(curve, 2.5)?.top1).toBe(0.4);
+    expect(accuracyWithinBudget(curve, 2)?.iteration).toBe(20);
+    expect(accuracyWithinBudget(curve, 0.5)).toBeUndefined();
+    expect(() => accuracyWithinBudget(curve, NaN)).toThrowError(/budgetJ = NaN is invalid/);
+  });
+  it('pairs two arms by seed, keeping only shared seeds', () => {
+    const runs = [run('a', 2, 0.5), run('a', 0, 0.3), run('b', 0, 0.1), run('b', 1, 0.9), run('b', 2, 0.2)];
+    expect(pairedBySeed(runs, 'a', 'b', (o) => o.top1)).toEqual({ seeds: [0, 2], a: [0.3, 0.5], b: [0.1, 0.2] });
+    expect(() => pairedBySeed([...runs, run('a', 0, 0.7)], 'a', 'b', (o) => o.top1)).toThrowError(/arm "a" has two runs with seed 0/);
+  });
+});
+
+describe('SLU gate report', () => {
+  it('p distribution, skip per block and class, and input dependence of constant gates', () => {
+    const m = cifarResNet({ depth: 14, widths: [4, 8, 8], seed: 1 });
+    const data = syntheticCifar(30, 2);
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, initialBias: Math.log(0.3 / 0.7) });
+    slu.gateParams.get('out/w').assign(tf.zeros([10, 1])); // p = 0.3 everywhere: every input skips every block
+    const r = sluGateReport(slu, data, channelStats(data), { batchSize: 8 });
+    const blocks = m.blocks.filter((b) => b.skippable).length;
+    expect(r.blocks).toHaveLength(blocks);
+    expect(r.testSkip).toBe(1);
+    expect(r.minorityShare).toBe(0);
+    for (const b of r.blocks) {
+      expect(b.pMean).toBeCloseTo(0.3, 5);
+      expect(b.histogram.reduce((a, v) => a + v, 0)).toBe(30);
+      expect(b.histogram[2]! + b.histogram[3]!).toBe(30); // p = 0.3 up to float rounding: the bins either side of 0.3
+    }
+    expect(r.perClass).toHaveLength(blocks);
+    expect(r.perClass[0]).toHaveLength(10);
+    expect(r.perClass[0]!.filter((v) => Number.isFinite(v)).every((v) => v === 1)).toBe(true);
+    // An input-dependent gate: the output weight makes p vary with the input, so some decisions differ.
+    slu.gateParams.get('out/w').assign(tf.fill([10, 1], 40));
+    slu.gateParams.get('out/b').assign(tf.zeros([1]));
+    const r2 = sluGateReport(slu, data, channelStats(data), { batchSize: 8 });
+    expect(r2.blocks.some((b) => b.pStd > 0)).toBe(true);
+    slu.gateParams.dispose();
+    m.params.dispose();
+  });
+});
