@@ -10,7 +10,7 @@ import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
 import { sluGateReport } from '../lib/src/techniques/slu-report';
 
 beforeAll(async () => {
-  await initBackend({ name: 'tensorflow' });
+  await initBackend({ backend: 'tensorflow' });
 });
 
 const pt = (iteration: number, energyJ: number, top1: number) => ({ iteration, energyJ, top1, effectiveMacs: 0, loss: 0 });

@@ -7,7 +7,7 @@ import { predictiveSignGradient } from '../lib/src/techniques/psg';
 import { cifarResNet } from '../lib/src/models/resnet';
 
 beforeAll(async () => {
-  await initBackend({ name: 'tensorflow' });
+  await initBackend({ backend: 'tensorflow' });
 });
 
 describe('Eq. (3) of PSG on measured operands', () => {

@@ -145,7 +145,7 @@ describe('SLU', () => {
       const g = tf.tidy(() => {
         const { grads } = tf.variableGrads(() => {
           const plans: tf.Tensor[] = [];
-          const y = m.apply(x, { training: true, blockPlan: (b, xi) => { const pl = slu.blockPlan!(b, xi, info); if (pl) for (const gr of pl.groups) if (gr.residualScale) plans.push(gr.residualScale); return pl; } });
+          const y = m.apply(x, { training: true, blockPlan: (b, xi) => { const pl = slu.blockPlan!(b, xi, info); if (pl) for (const gr of pl.groups) if (gr.residualScale instanceof tf.Tensor) plans.push(gr.residualScale); return pl; } });
           slu.lossTerm!(info);
           for (const sc of plans) scales.push(...Array.from(sc.dataSync()));
           return tf.sum(plans.length ? tf.addN(plans.map((sc) => tf.sum(sc))) : tf.scalar(0)).add(tf.mul(tf.sum(y), 0)) as tf.Scalar;
