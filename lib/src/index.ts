@@ -18,6 +18,7 @@ export * from './train';
 export * from './techniques';
 export * from './statistics';
 export * from './curves';
+export * from './regimes';
 export * from './experiment';
 export * from './run-cache';
 export * from './perf';
