@@ -47,6 +47,44 @@ describe('CIFAR ResNets', () => {
     [a, b, c].forEach((m) => m.params.dispose());
   });
 
+  it('skippable transitions: every block of a ResNet-8 can be skipped; a skipped input takes ReLU(BN(projection)) alone', () => {
+    const m = cifarResNet({ depth: 8, seed: 1, widths: [4, 8, 8], skippableTransitions: true });
+    expect(m.blocks.map((b) => b.skippable)).toEqual([true, true, true]);
+    const b2 = m.blocks[1]!;
+    const proj = m.layers.find((l) => l.name === 'stage2/block1/proj')!;
+    expect(b2.skipSavedMacs).toBe(b2.macs - proj.macs);
+    expect(m.blocks[0]!.skipSavedMacs).toBe(m.blocks[0]!.macs);
+    const x = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 6);
+    const seen: Array<[string, number]> = [];
+    const [got, want] = tf.tidy(() => {
+      let into: tf.Tensor4D | undefined;
+      let out: tf.Tensor4D | undefined;
+      m.apply(x, {
+        training: false,
+        blockPlan: (b, xi) => {
+          if (b.name !== 'stage2/block1') return undefined;
+          into = tf.keep(xi.clone());
+          return { groups: [] };
+        },
+        observe: (l, _i, o) => {
+          if (l.name === 'stage3/block1/conv1') out = tf.keep(_i.clone() as tf.Tensor4D);
+        },
+        onExecute: (e) => seen.push([e.layer.name, e.examples]),
+      });
+      // The skipped block's output is ReLU of the projection shortcut with its batch norm (inference statistics).
+      const conv = tf.conv2d(into!, m.params.get('stage2/block1/proj/w') as tf.Tensor4D, 2, 'same');
+      const mean = m.params.get('stage2/block1/proj-bn/mean'), variance = m.params.get('stage2/block1/proj-bn/var');
+      const bn = tf.add(tf.mul(tf.div(tf.sub(conv, mean), tf.sqrt(tf.add(variance, 1e-5))), m.params.get('stage2/block1/proj-bn/gamma')), m.params.get('stage2/block1/proj-bn/beta'));
+      return [out!, tf.relu(bn)];
+    });
+    expect(tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]).toBeLessThan(1e-4);
+    expect(seen.filter(([n]) => n.startsWith('stage2/block1/conv'))).toHaveLength(0);
+    expect(seen.filter(([n]) => n === 'stage2/block1/proj')).toEqual([['stage2/block1/proj', 3]]);
+    expect(cifarResNet({ depth: 8, seed: 1, widths: [4, 8, 8] }).blocks.map((b) => b.skippable)).toEqual([true, false, false]);
+    tf.dispose([x, got, want]);
+    m.params.dispose();
+  });
+
   it('a block plan that skips inputs runs the block only on the others, and skipped inputs pass unchanged', () => {
     const m = cifarResNet({ depth: 8, seed: 1, widths: [4, 8, 8] });
     const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 3);

@@ -84,6 +84,16 @@ describe('quantizers', () => {
     expect(vals(mostSignificantBits(x, 4, 2))).toEqual([4, 4, 4, 0, -4]);
     expect(vals(mostSignificantBits(x, 4, 4))).toEqual([7, 6, 5, 3, -6]);
     expect(() => mostSignificantBits(x, 4, 5)).toThrowError(/msb bits = 5/);
+    // The four-op truncation equals the two-stage definition (round to the bits-bit code, then drop the low bits).
+    const r = tf.randomNormal([2000], 0, 1, 'float32', 11);
+    for (const [bits, k] of [[8, 4], [16, 10], [8, 1], [8, 8]] as const) {
+      const levels = 2 ** (bits - 1) - 1;
+      const a = Array.from(r.dataSync()), m = Math.max(...a.map(Math.abs)), scale = m / levels, step = 2 ** (bits - k);
+      const ref = a.map((v) => Math.sign(v) * Math.floor(Math.floor(Math.abs(v) / scale + 0.5) / step) * step * scale);
+      const got = Array.from(mostSignificantBits(r, bits, k).dataSync());
+      const mismatched = got.filter((v, i) => Math.abs(v - ref[i]!) > 1e-6 * m).length;
+      expect(mismatched).toBe(0);
+    }
   });
 
   it('ternarization is unbiased and takes values in {-s, 0, s}', () => {

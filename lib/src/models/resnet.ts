@@ -25,9 +25,15 @@ export interface ResNetOptions {
   readonly removedBlocks?: readonly string[];
   /** Per convolution: kept filter-shape fibres or a basis decomposition (see `Builder.conv`). Model surgery sets it. */
   readonly convs?: Readonly<Record<string, { readonly fibres?: Int32Array; readonly basis?: number }>>;
+  /**
+   * Let inputs skip the first block of stages 2 and 3 too (default false): a skipped input takes the projection
+   * shortcut alone, ReLU(BN(1x1 conv(x))), as stochastic depth does for transition blocks (Huang et al., 2016, Sec. 3).
+   * Gives every block of a ResNet-8 a gate.
+   */
+  readonly skippableTransitions?: boolean;
 }
 
-const RESNET_KEYS = ['depth', 'numClasses', 'widths', 'seed', 'inputShape', 'innerWidths', 'removedBlocks', 'convs'];
+const RESNET_KEYS = ['depth', 'numClasses', 'widths', 'seed', 'inputShape', 'innerWidths', 'removedBlocks', 'convs', 'skippableTransitions'];
 
 interface BlockLayers {
   spec: BlockSpec;
@@ -87,7 +93,15 @@ export function cifarResNet(options: ResNetOptions): Model {
       }
       const layers = [conv1, conv2, ...(proj ? [proj] : [])].flatMap((l) => (l.basis ? [l.basis, l] : [l]));
       blocks.push({
-        spec: { name, stage: s, index: i, layers: layers.map((l) => l.name), skippable: !proj, macs: layers.reduce((a, l) => a + l.macs, 0) },
+        spec: {
+          name,
+          stage: s,
+          index: i,
+          layers: layers.map((l) => l.name),
+          skippable: !proj || options.skippableTransitions === true,
+          macs: layers.reduce((a, l) => a + l.macs, 0),
+          skipSavedMacs: layers.reduce((a, l) => a + l.macs, 0) - (proj ? proj.macs : 0),
+        },
         conv1,
         conv2,
         proj,
@@ -128,7 +142,9 @@ export function cifarResNet(options: ResNetOptions): Model {
         if (!bl.spec.skippable && covered < x.shape[0]) {
           throw new Error(`block ${bl.spec.name} changes shape and cannot be skipped; its plan must cover all ${x.shape[0]} inputs`);
         }
-        x = runGrouped(x, plan.groups, (xs, g) => blockBody(bl, xs, ctx, g), (xs) => xs);
+        // A skipped input keeps its value, or takes the projection shortcut alone where the block changes shape.
+        const skip = (xs: tf.Tensor4D): tf.Tensor4D => (bl.proj ? (relu(runConvBn(store, bl.proj, `${bl.spec.name}/proj-bn`, xs, ctx, bl.stride, 'same')) as tf.Tensor4D) : xs);
+        x = runGrouped(x, plan.groups, (xs, g) => blockBody(bl, xs, ctx, g), skip);
       }
       const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;
       return runDense(store, fc, pooled, ctx);

@@ -40,10 +40,15 @@ export interface BlockSpec {
   readonly index: number;
   /** Layers inside the block (including a projection shortcut). */
   readonly layers: readonly string[];
-  /** True when input and output shapes agree, so skipping the block is the identity. */
+  /**
+   * True when an input may skip the block: its shapes agree (skipping is the identity) or, in a ResNet built with
+   * `skippableTransitions`, a skipped input takes the projection shortcut alone.
+   */
   readonly skippable: boolean;
   /** Forward MACs per example of the block. */
   readonly macs: number;
+  /** Forward MACs per example an input saves by skipping the block (default `macs`; less a shortcut that still runs). */
+  readonly skipSavedMacs?: number;
 }
 
 /** One group of inputs that executes a block with the given precision. */
