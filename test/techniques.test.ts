@@ -196,6 +196,28 @@ describe('SLU', () => {
     m.params.dispose();
   });
 
+  it('normalised gate input: running statistics move in training only, and an inference decision does not depend on the rest of the batch', () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1, skippableTransitions: true });
+    const x = tf.randomNormal([16, 32, 32, 3], 0, 1, 'float32', 21);
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 4, normalizeGateInput: true });
+    const mean0 = Array.from(slu.gateParams.get('norm/stage1/block1/mean').dataSync());
+    const p0 = slu.probabilities(x);
+    expect(Array.from(slu.gateParams.get('norm/stage1/block1/mean').dataSync())).toEqual(mean0);
+    tf.tidy(() => {
+      m.apply(x, { training: true, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) });
+      slu.lossTerm!(info);
+    });
+    expect(Array.from(slu.gateParams.get('norm/stage1/block1/mean').dataSync())).not.toEqual(mean0);
+    const all = slu.probabilities(x);
+    const firstFour = tf.tidy(() => slu.probabilities(tf.slice(x, 0, 4)));
+    for (const [k, v] of firstFour) expect(Array.from(v)).toEqual(Array.from(all.get(k)!.slice(0, 4)).map((e, i) => (Math.abs(e - v[i]!) < 1e-6 ? v[i] : e)));
+    expect([...p0.keys()]).toHaveLength(3);
+    expect(slu.gateParams.trainable().has('norm/stage1/block1/mean')).toBe(false);
+    slu.gateParams.dispose();
+    x.dispose();
+    m.params.dispose();
+  });
+
   it('target skip ratio: alpha follows dual ascent on (target - step skip ratio), is checkpointed and validated', () => {
     const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
     const x = tf.randomNormal([40, 32, 32, 3], 0, 1, 'float32', 4);
