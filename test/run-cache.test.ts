@@ -53,6 +53,23 @@ describe('run cache', () => {
     expect(cacheEvents().filter((e) => e.event === 'hit').length).toBeGreaterThanOrEqual(1);
   });
 
+  it('an analysis of the trained model is stored with the outcome and loaded with it; inspect always trains', async () => {
+    const dir = tempDir();
+    let calls = 0;
+    const analyze = (m: { params: { count(): number } }) => {
+      calls += 1;
+      return { params: m.params.count(), at: 'end' };
+    };
+    const a = await runExperiment(spec(dir, { analyze, cacheKey: { model: { mlp: [8] }, analysis: 'count' } }));
+    expect(a.cache).toBe('miss');
+    expect(a.analysis).toEqual({ params: 32 * 32 * 3 * 8 + 8 + 8 * 10 + 10, at: 'end' });
+    const b = await runExperiment(spec(dir, { analyze, cacheKey: { model: { mlp: [8] }, analysis: 'count' } }));
+    expect(b.cache).toBe('hit');
+    expect(b.analysis).toEqual(a.analysis);
+    expect(calls).toBe(1);
+    expect((await runExperiment(spec(dir, { inspect: () => undefined, cacheKey: { model: { mlp: [8] }, analysis: 'count' } }))).cache).toBe('uncached');
+  });
+
   it('two local shards compute disjoint slices into one cache; an unsharded run then loads every arm', async () => {
     const dir = tempDir();
     const seeds = [0, 1, 2, 3, 4, 5];

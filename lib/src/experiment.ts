@@ -37,6 +37,12 @@ export interface RunSpec {
   /** Called with the trained model and techniques before they are disposed (analysis of gates, weights, ...). An arm with `inspect` always trains (a cached outcome has no model to inspect). */
   readonly inspect?: (model: Model, techniques: readonly Technique[], normalize: import('./data/pipeline').ChannelStats) => void | Promise<void>;
   /**
+   * Measures the trained model and techniques before they are disposed and returns plain data (e.g. a gate report),
+   * stored in the outcome as `analysis` and cached with it: unlike `inspect`, an arm with `analyze` is cached. Name
+   * the analysis in `cacheKey` (its code is not part of the key).
+   */
+  readonly analyze?: (model: Model, techniques: readonly Technique[], normalize: import('./data/pipeline').ChannelStats) => unknown;
+  /**
    * Plain data describing what the functions of this spec build (model and its options, techniques and their
    * options), e.g. `{ model: { depth: 8, widths }, techniques: [{ smd: { p: 0.5 } }] }`. With it the arm is
    * cached: its key also covers the datasets' contents, batch, schedule, optimizer, precision, seed and the library
@@ -70,6 +76,8 @@ export interface RunOutcome {
   readonly energyCurve: ReadonlyArray<readonly [number, number]>;
   /** Test accuracy against energy during training (when `evalEvery` is set). */
   readonly accuracyCurve?: readonly CurvePoint[];
+  /** What `RunSpec.analyze` returned (plain data), when set. */
+  readonly analysis?: unknown;
   /**
    * How the outcome was obtained: trained and stored (`miss`), loaded (`hit`), retrained on request (`fresh`),
    * left to another shard (`other shard`: a placeholder whose numbers are NaN), or not cached (`uncached`).
@@ -169,6 +177,7 @@ async function trainArm(spec: RunSpec): Promise<RunOutcome> {
     // With periodic evaluation the trainer already evaluated the final model on the test set (same normalisation and context).
     const ev = r.final ?? (await evaluate(model, spec.test, { normalize, ctx: evalContext }));
     await spec.inspect?.(model, techniques, normalize);
+    const analysis = spec.analyze ? JSON.parse(JSON.stringify(await spec.analyze(model, techniques, normalize))) : undefined;
     const t = ledger.totals();
     return {
       arm: spec.arm,
@@ -187,6 +196,7 @@ async function trainArm(spec: RunSpec): Promise<RunOutcome> {
       techniqueStats: Object.fromEntries(techniques.filter((x) => x.stats).map((x) => [x.name, x.stats?.() ?? {}])),
       energyCurve: ledger.series.map((p) => [p.step, p.energy.total] as const),
       accuracyCurve: r.curve,
+      ...(analysis === undefined ? {} : { analysis }),
     };
   } finally {
     model.params.dispose();
