@@ -74,6 +74,7 @@ export interface RegimeArm {
   readonly swa?: RunSpec['swa'];
   readonly evalContext?: RunSpec['evalContext'];
   readonly inspect?: RunSpec['inspect'];
+  readonly analyze?: RunSpec['analyze'];
   /** Plain data describing what this arm changes (model options, techniques and their options); `{}` for the baseline. */
   readonly cacheKey: Readonly<Record<string, unknown>>;
 }
@@ -105,6 +106,7 @@ export function regimeSpec(regime: CifarRegime, data: { train: ImageDataset; tes
     swa: arm.swa,
     evalContext: arm.evalContext,
     inspect: arm.inspect,
+    analyze: arm.analyze,
     evalEvery: Math.max(1, Math.round(perEpoch / regime.evalsPerEpoch)),
     cacheKey: { regime: { depth: regime.depth, widths: regime.widths, weightDecay: regime.weightDecay }, ...arm.cacheKey },
   };
