@@ -5,6 +5,11 @@ import type { ImageDataset } from './data/image-dataset';
 import { cifarResNet } from './models/resnet';
 import type { Model } from './models/spec';
 import type { Technique } from './train/technique';
+import { stochasticMiniBatchDropping } from './techniques/smd';
+import { selectiveLayerUpdate, type Slu } from './techniques/slu';
+import { sluGateReport } from './techniques/slu-report';
+import { pLForSkipRatio, stochasticDepth, type StochasticDepth } from './techniques/stochastic-depth';
+import { predictiveSignGradient } from './techniques/psg';
 
 /**
  * A CIFAR training regime shared by several notebooks, so that the arms they have in common (the 32-bit SGD baseline
@@ -111,3 +116,93 @@ export function regimeSpec(regime: CifarRegime, data: { train: ImageDataset; tes
     cacheKey: { regime: { depth: regime.depth, widths: regime.widths, weightDecay: regime.weightDecay }, ...arm.cacheKey },
   };
 }
+
+/** What an SLU arm's analysis stores: the gate report on the test set and the per-block execution counts. */
+export interface SluArmAnalysis {
+  readonly report: import('./techniques/slu-report').SluGateReport;
+  readonly blockCounts: ReadonlyArray<{ readonly block: string; readonly executed: number; readonly skipped: number }>;
+  readonly gateMacsPerInput: number;
+}
+
+/**
+ * The arms of the E²-Train notebooks (10-13), built in one place so that a notebook asking for an arm another notebook
+ * ran gets the same spec, hence the same cache entry. Labels are the notebooks' own; the cache key ignores them.
+ */
+export const e2trainArms = {
+  /** SLU gate settings of the main arms: straight-through Gumbel-sigmoid, per-block budget, standardised gate input. */
+  gates(target: number): Omit<import('./techniques/slu').SluOptions, 'model' | 'seed'> {
+    return { alpha: 2, targetSkipRatio: target, budget: 'per-block', sampling: 'gumbel', normalizeGateInput: true };
+  },
+  /** ResNet of the regime with every block gated (transitions take their projection alone when skipped). */
+  gatedModel(regime: CifarRegime): (seed: number) => Model {
+    return (k: number) => cifarResNet({ depth: regime.depth, seed: k, widths: regime.widths, skippableTransitions: true });
+  },
+  /** The 32-bit SGD baseline through the whole schedule (SMB at energy ratio 1). */
+  sgd(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, label = 'SGD (SMB r=1)'): RunSpec {
+    return regimeSpec(regime, data, { arm: label, seed, cacheKey: {} });
+  },
+  /** SMD (skip probability 0.5) training `ratio` of the full budget's iterations. */
+  smd(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, ratio: number, label: string): RunSpec {
+    return regimeSpec(regime, data, {
+      arm: label, seed, ratio, cacheKey: { techniques: [{ smd: { p: 0.5 } }] },
+      techniques: (_m, k) => [stochasticMiniBatchDropping({ p: 0.5, seed: k })],
+    });
+  },
+  /** SLU (main gates) at `target`, with the gate report and block counts stored as its analysis. */
+  slu(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, target: number, label: string): RunSpec {
+    const gates = e2trainArms.gates(target);
+    return regimeSpec(regime, data, {
+      arm: label, seed, model: e2trainArms.gatedModel(regime),
+      techniques: (m, k) => [selectiveLayerUpdate({ model: m, seed: k, ...gates })],
+      evalContext: (ts) => ({ blockPlan: (ts[0] as Slu).evalPlan }),
+      analyze: (_m, ts, norm): SluArmAnalysis => {
+        const slu = ts.find((t) => t.name === 'slu') as Slu;
+        return { report: sluGateReport(slu, data.test, norm), blockCounts: slu.blockCounts(), gateMacsPerInput: slu.gateMacsPerInput };
+      },
+      cacheKey: { model: { skippableTransitions: true }, techniques: [{ slu: gates }], analysis: 'slu-gate-report+counts' },
+    });
+  },
+  /** Stochastic depth (linear decay) whose expected skip ratio over the gated blocks is `target`. */
+  sd(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, target: number, label: string): RunSpec {
+    const probe = e2trainArms.gatedModel(regime)(seed);
+    const pL = pLForSkipRatio(probe, target);
+    probe.params.dispose();
+    return regimeSpec(regime, data, {
+      arm: label, seed, model: e2trainArms.gatedModel(regime),
+      techniques: (m, k) => [stochasticDepth({ model: m, pL, seed: k })],
+      evalContext: (ts) => ({ blockPlan: (ts[0] as StochasticDepth).evalPlan }),
+      cacheKey: { model: { skippableTransitions: true }, techniques: [{ sd: { pL } }] },
+    });
+  },
+  /** SignSGD / PSG recipe of appendix B: lr 0.03, weight decay 5e-4 as its own term, SWA over the last quarter. */
+  signRecipe: { lr: 0.03, optimizer: { kind: 'signsgd' as const, weightDecay: 5e-4 }, swa: { start: 0.75, every: 1 } },
+  /** SignSGD (the float gradient's sign). */
+  signSgd(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, label = 'SignSGD'): RunSpec {
+    return regimeSpec(regime, data, { arm: label, seed, ...e2trainArms.signRecipe, cacheKey: { recipe: 'signsgd' } });
+  },
+  /** PSG (FW-8/BW-16, predictors 4/10 bits) at threshold `beta`. */
+  psg(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, beta: number, label: string): RunSpec {
+    return regimeSpec(regime, data, {
+      arm: label, seed, ...e2trainArms.signRecipe, cacheKey: { recipe: 'signsgd', techniques: [{ psg: { beta } }] },
+      techniques: () => [predictiveSignGradient({ beta })],
+    });
+  },
+  /**
+   * E²-Train: SMD (p 0.5) at energy ratio `ratio` (the paper: 0.67 after Sec. 4.2), SLU (main gates, their own SGD with
+   * momentum 0.9 at lr 0.1: a sign-based optimizer would move every gate parameter by ±lr whatever its gradient) at
+   * `target`, PSG at `beta` for the network's weights with the sign recipe.
+   */
+  e2train(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, o: { target: number; beta: number; ratio: number }, label: string): RunSpec {
+    const gates = { ...e2trainArms.gates(o.target), gateOptimizer: { config: { kind: 'sgd' as const, momentum: 0.9 }, lr: 0.1 } };
+    return regimeSpec(regime, data, {
+      arm: label, seed, ratio: o.ratio, model: e2trainArms.gatedModel(regime), ...e2trainArms.signRecipe,
+      techniques: (m, k) => [stochasticMiniBatchDropping({ p: 0.5, seed: k }), selectiveLayerUpdate({ model: m, seed: k, ...gates }), predictiveSignGradient({ beta: o.beta })],
+      evalContext: (ts) => ({ blockPlan: (ts.find((t) => t.name === 'slu') as Slu).evalPlan }),
+      analyze: (_m, ts, norm): SluArmAnalysis => {
+        const slu = ts.find((t) => t.name === 'slu') as Slu;
+        return { report: sluGateReport(slu, data.test, norm), blockCounts: slu.blockCounts(), gateMacsPerInput: slu.gateMacsPerInput };
+      },
+      cacheKey: { model: { skippableTransitions: true }, recipe: 'signsgd', techniques: [{ smd: { p: 0.5 } }, { slu: gates }, { psg: { beta: o.beta } }], analysis: 'slu-gate-report+counts' },
+    });
+  },
+};
