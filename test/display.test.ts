@@ -24,13 +24,13 @@ const claim = (over: Partial<Claim>): Claim => ({ id: 'c', claim: 'x', source: '
 describe('findings', () => {
   it('marks held / not held / not checked at this scale / not measured', () => {
     const rows = findingRows(
-      [claim({ id: 'a' }), claim({ id: 'b', kind: 'measured', holds: false }), claim({ id: 'c', checkedAt: ['lite'] }), claim({ id: 'd', measured: undefined })],
+      [claim({ id: 'a' }), claim({ id: 'b', kind: 'statistical', test: 'exact binomial (two-sided), 95%', holds: false }), claim({ id: 'c', checkedAt: ['lite'] }), claim({ id: 'd', measured: undefined })],
       'smoke',
     );
     expect(rows.map((r) => r.verdict)).toEqual(['held', 'not held', 'not checked at this scale', 'not measured']);
   });
-  it('throws after saving when an exact claim fails; measured failures never throw', () => {
-    expect(() => findings([claim({ id: 'acc', kind: 'measured', holds: false })], { seeds: 3, setting: 's' })).not.toThrow();
+  it('throws after saving when an exact claim fails; statistical failures never throw', () => {
+    expect(() => findings([claim({ id: 'acc', kind: 'statistical', test: 'binomial', holds: false })], { seeds: 3, setting: 's' })).not.toThrow();
     expect(() => findings([claim({ id: 'energy', holds: false, claim: 'PSG energy below 8-bit', paper: '< 1', measured: 1.2 })], { seeds: 1, setting: 's' })).toThrowError(
       FindingsError,
     );

@@ -31,7 +31,6 @@ export interface ComparisonSpec {
  * - `comparison`: measured values of two arms (`comparison`); held only when the 95% interval of the difference
  *   (paired by seed when the arms share seeds) lies wholly on the claim's side of the margin, not held when wholly
  *   on the other side, otherwise inconclusive at this scale.
- * - `measured` (earlier notebooks): a measured outcome with a notebook-chosen check; reported, never asserted.
  * A NaN or missing measurement is never held: it is "not measured".
  */
 export interface Claim {
@@ -45,7 +44,7 @@ export interface Claim {
   readonly paper: string;
   /** What this run measured (formatted), or undefined when not measured at this scale (comparisons: optional). */
   readonly measured: string | number | undefined;
-  readonly kind: 'exact' | 'statistical' | 'comparison' | 'measured';
+  readonly kind: 'exact' | 'statistical' | 'comparison';
   /** Whether the measurement satisfies the claim (exact, statistical, measured); undefined when not checked. */
   readonly holds?: boolean | undefined;
   /** Statistical claims: the test and its level, e.g. "exact binomial (two-sided), 95%". */
