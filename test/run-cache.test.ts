@@ -92,6 +92,10 @@ describe('run cache', () => {
 
   it('the runner takes --fresh and --shard k/N', () => {
     expect(parseReproduceArgs(['--fresh', '--shard', '2/3'])).toMatchObject({ fresh: true, shard: { index: 2, count: 3 } });
+    // Per-cell timeout: 1 hour at smoke, 4 hours at lite (a training cell runs every arm), or as given.
+    expect(parseReproduceArgs([]).timeout).toBe(3600);
+    expect(parseReproduceArgs(['--scale', 'lite']).timeout).toBe(14400);
+    expect(parseReproduceArgs(['--scale', 'lite', '--timeout', '60']).timeout).toBe(60);
     expect(() => parseReproduceArgs(['--shard', '0/3'])).toThrowError(/--shard = "0\/3"/);
   });
 });

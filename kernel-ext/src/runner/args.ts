@@ -11,7 +11,7 @@ export interface ReproduceArgs {
   readonly seeds: number | undefined;
   /** Base seed (injected as `seed`). */
   readonly seed: number;
-  /** Per-cell timeout in seconds. */
+  /** Per-cell timeout in seconds (default: 3,600 at smoke, 14,400 at lite and paper). */
   readonly timeout: number;
   /** Recompute every cached arm (`--fresh`). */
   readonly fresh: boolean;
@@ -25,7 +25,7 @@ export function parseReproduceArgs(argv: readonly string[]): ReproduceArgs {
   let only: string | undefined;
   let seeds: number | undefined;
   let seed = 0;
-  let timeout = 3600;
+  let timeout: number | undefined;
   let fresh = false;
   let shard: ReproduceArgs['shard'];
   for (let i = 0; i < argv.length; i++) {
@@ -69,5 +69,7 @@ export function parseReproduceArgs(argv: readonly string[]): ReproduceArgs {
         throw new ConfigError('argument', arg, '--scale smoke|lite|paper, --only <pattern>, --seeds N, --seed N, --timeout S, --fresh, --shard k/N');
     }
   }
-  return { scale, only, seeds, seed, timeout, fresh, shard };
+  // A lite notebook's training cell runs all its arms (up to 90 minutes, more on a fresh cache): 4 hours per cell
+  // there and at paper scale, 1 hour at smoke (CI), unless --timeout says otherwise.
+  return { scale, only, seeds, seed, timeout: timeout ?? (scale === 'smoke' ? 3600 : 14400), fresh, shard };
 }
