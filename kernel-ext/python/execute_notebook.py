@@ -15,7 +15,9 @@ import json
 import os
 import re
 import sys
+import signal
 import tempfile
+import threading
 import time
 
 import nbformat
@@ -89,6 +91,30 @@ def main():
     )
     failed = None
     t0 = time.time()
+
+    def kill_kernel_and_exit(reason):
+        # The kernel would outlive this process (it keeps training) unless it is stopped here.
+        try:
+            pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+        except Exception:
+            pass
+        sys.stderr.write(f"execute_notebook: {reason}: kernel stopped\n")
+        os._exit(3)
+
+    parent = os.getppid()
+
+    def watch_parent():
+        # The runner that started this executor died (killed, Ctrl-C): stop the kernel rather than leave it running.
+        while True:
+            time.sleep(2)
+            if os.getppid() != parent:
+                kill_kernel_and_exit("the runner exited")
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: kill_kernel_and_exit(f"signal {signum}"))
     try:
         with client.setup_kernel():
             for index, cell in enumerate(nb.cells):
