@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { settingsFromEnv } from '../../../lib/src/config';
+import { projectRoot, settingsFromEnv } from '../../../lib/src/config';
 import { writeFileAtomic } from '../../../lib/src/data/files';
 import { ConfigError } from '../../../lib/src/errors';
 
@@ -22,9 +22,13 @@ export function checkArtifactName(name: string, field = 'name'): string {
   return name;
 }
 
-/** Saves raw results as `<out>/<scale>/results/<notebook>.<name>.json`, atomically; returns the path. */
+/**
+ * Saves raw results as `<out>/<scale>/results/<notebook>.<name>.json`, atomically; returns the path relative to the
+ * project root (it is what a cell echoes, and committed outputs must not carry this machine's paths).
+ */
 export function saveResults(name: string, data: unknown): string {
   const file = path.join(outputDirs().results, `${notebookName()}.${checkArtifactName(name)}.json`);
   writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n');
-  return file;
+  const rel = path.relative(projectRoot(), file);
+  return rel.startsWith('..') ? file : rel;
 }
