@@ -124,6 +124,14 @@ export interface SluArmAnalysis {
   readonly gateMacsPerInput: number;
 }
 
+/** The analysis an SLU or E²-Train arm stores: its trained gates' report on `test` and its block counts. */
+function sluArmAnalysis(test: ImageDataset): NonNullable<RunSpec['analyze']> {
+  return (_m, ts, norm): SluArmAnalysis => {
+    const slu = ts.find((t) => t.name === 'slu') as Slu;
+    return { report: sluGateReport(slu, test, norm), blockCounts: slu.blockCounts(), gateMacsPerInput: slu.gateMacsPerInput };
+  };
+}
+
 /**
  * The arms of the E²-Train notebooks (10-13), built in one place so that a notebook asking for an arm another notebook
  * ran gets the same spec, hence the same cache entry. Labels are the notebooks' own; the cache key ignores them.
@@ -155,10 +163,7 @@ export const e2trainArms = {
       arm: label, seed, model: e2trainArms.gatedModel(regime),
       techniques: (m, k) => [selectiveLayerUpdate({ model: m, seed: k, ...gates })],
       evalContext: (ts) => ({ blockPlan: (ts[0] as Slu).evalPlan }),
-      analyze: (_m, ts, norm): SluArmAnalysis => {
-        const slu = ts.find((t) => t.name === 'slu') as Slu;
-        return { report: sluGateReport(slu, data.test, norm), blockCounts: slu.blockCounts(), gateMacsPerInput: slu.gateMacsPerInput };
-      },
+      analyze: sluArmAnalysis(data.test),
       cacheKey: { model: { skippableTransitions: true }, techniques: [{ slu: gates }], analysis: 'slu-gate-report+counts' },
     });
   },
@@ -198,10 +203,7 @@ export const e2trainArms = {
       arm: label, seed, ratio: o.ratio, model: e2trainArms.gatedModel(regime), ...e2trainArms.signRecipe,
       techniques: (m, k) => [stochasticMiniBatchDropping({ p: 0.5, seed: k }), selectiveLayerUpdate({ model: m, seed: k, ...gates }), predictiveSignGradient({ beta: o.beta })],
       evalContext: (ts) => ({ blockPlan: (ts.find((t) => t.name === 'slu') as Slu).evalPlan }),
-      analyze: (_m, ts, norm): SluArmAnalysis => {
-        const slu = ts.find((t) => t.name === 'slu') as Slu;
-        return { report: sluGateReport(slu, data.test, norm), blockCounts: slu.blockCounts(), gateMacsPerInput: slu.gateMacsPerInput };
-      },
+      analyze: sluArmAnalysis(data.test),
       cacheKey: { model: { skippableTransitions: true }, recipe: 'signsgd', techniques: [{ smd: { p: 0.5 } }, { slu: gates }, { psg: { beta: o.beta } }], analysis: 'slu-gate-report+counts' },
     });
   },

@@ -82,11 +82,16 @@ export class EnergyLedger {
     t.sram += move.sram * PJ;
     t.dram += move.dram * PJ;
     t.latency += bitFusionStep(layer, examples, p, this.accel, backward).seconds;
-    const l = this.layers.get(layer.name) ?? { macs: 0, effective: 0, energy: 0 };
-    l.macs += (m.forward + m.inputGrad + m.weightGrad) * examples;
-    l.effective += effTotal;
-    l.energy += compute + (move.sram + move.dram) * PJ;
-    this.layers.set(layer.name, l);
+    this.addToLayer(layer.name, (m.forward + m.inputGrad + m.weightGrad) * examples, effTotal, compute + (move.sram + move.dram) * PJ);
+  }
+
+  /** Adds raw MACs, effective MACs and energy (J) to a layer's running totals. */
+  private addToLayer(name: string, macs: number, effective: number, energy: number): void {
+    const l = this.layers.get(name) ?? { macs: 0, effective: 0, energy: 0 };
+    l.macs += macs;
+    l.effective += effective;
+    l.energy += energy;
+    this.layers.set(name, l);
   }
 
   /** Charges extra work outside the model's layers (e.g. gate networks, predictors): MACs at a-bit x b-bit. */
@@ -107,11 +112,7 @@ export class EnergyLedger {
     const move = fallbackTrafficEnergy(layer, examples, fraction, p.activationBits - p.activationMsb, p.gradBits - p.gradMsb, this.profile, { bufferBytes: this.bufferBytes });
     this.t.sram += move.sram * PJ;
     this.t.dram += move.dram * PJ;
-    const l = this.layers.get(layer.name) ?? { macs: 0, effective: 0, energy: 0 };
-    l.macs += macs;
-    l.effective += (macs * p.gradBits * p.activationBits) / 1024;
-    l.energy += macs * macEnergy(this.profile, p.gradBits, p.activationBits) * PJ + (move.sram + move.dram) * PJ;
-    this.layers.set(layer.name, l);
+    this.addToLayer(layer.name, macs, (macs * p.gradBits * p.activationBits) / 1024, macs * macEnergy(this.profile, p.gradBits, p.activationBits) * PJ + (move.sram + move.dram) * PJ);
   }
 
   /** Closes a training iteration and appends a cumulative point to {@link series}. */

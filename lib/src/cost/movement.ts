@@ -68,10 +68,18 @@ export function trafficEnergy(
   if (dx || dw) t(outBits, (dx ? p.gradError : 0) + (dw ? p.gradWeight : 0));
   if (dx && !layer.first) t(inBits, p.gradError);
   if (dw) t(layer.weightCount, p.gradWeight);
+  return splitTraffic(parts, 1, profile, opts);
+}
+
+/**
+ * SRAM and DRAM energy of moving `fraction` of each tensor (elements, bits): a tensor whose whole size fits in the
+ * buffer is charged at the SRAM energy of that buffer size, a larger one at DRAM energy.
+ */
+function splitTraffic(parts: ReadonlyArray<readonly [number, number]>, fraction: number, profile: EnergyProfile, opts: MovementOptions): { sram: number; dram: number } {
   let sram = 0;
   let dram = 0;
   for (const [elements, bits] of parts) {
-    const total = elements * bits;
+    const total = elements * bits * fraction;
     if ((elements * Math.max(bits, 1)) / 8 <= opts.bufferBytes) sram += sramEnergy(profile, total, opts.bufferBytes);
     else dram += dramEnergy(profile, total, opts.dram ?? 'mid');
   }
@@ -95,17 +103,9 @@ export function fallbackTrafficEnergy(
   opts: MovementOptions,
 ): { sram: number; dram: number } {
   if (!(fraction >= 0 && fraction <= 1)) throw new RangeError(`fallback fraction = ${fraction} is invalid: expected a fraction in [0, 1]`);
-  let sram = 0;
-  let dram = 0;
   const parts: Array<[number, number]> = [
     [perExample(layer.inShape) * examples, extraActivationBits],
     [perExample(layer.outShape) * examples, extraGradientBits],
   ];
-  for (const [elements, bits] of parts) {
-    if (bits <= 0) continue;
-    const total = elements * bits * fraction;
-    if ((elements * bits) / 8 <= opts.bufferBytes) sram += sramEnergy(profile, total, opts.bufferBytes);
-    else dram += dramEnergy(profile, total, opts.dram ?? 'mid');
-  }
-  return { sram, dram };
+  return splitTraffic(parts, fraction, profile, opts);
 }

@@ -92,6 +92,7 @@ export function cifarResNet(options: ResNetOptions): Model {
         b.batchNorm(`${name}/proj-bn`, cout);
       }
       const layers = [conv1, conv2, ...(proj ? [proj] : [])].flatMap((l) => (l.basis ? [l.basis, l] : [l]));
+      const macs = layers.reduce((a, l) => a + l.macs, 0);
       blocks.push({
         spec: {
           name,
@@ -99,8 +100,8 @@ export function cifarResNet(options: ResNetOptions): Model {
           index: i,
           layers: layers.map((l) => l.name),
           skippable: !proj || options.skippableTransitions === true,
-          macs: layers.reduce((a, l) => a + l.macs, 0),
-          skipSavedMacs: layers.reduce((a, l) => a + l.macs, 0) - (proj ? proj.macs : 0),
+          macs,
+          skipSavedMacs: macs - (proj ? proj.macs : 0),
         },
         conv1,
         conv2,

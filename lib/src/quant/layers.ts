@@ -60,6 +60,27 @@ export function weightGradient(x: tf.Tensor, dy: tf.Tensor, g: WeightGradGeometr
   ) as tf.Tensor;
 }
 
+/** PSG's forward operands: the activations at `activation` bits (kept for both weight gradients) and the weights. */
+function psgForwardOperands<T extends tf.Tensor>(xi: tf.Tensor, wi: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { xq: T; wq: T } {
+  return { xq: qIn(xi, p.activation, cfg) as T, wq: qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as T };
+}
+
+/**
+ * PSG's weight gradient (Eq. 2) of a layer from its saved activations and quantized output gradient: the full
+ * product and its MSB prediction (activationWeightGrad x gradWeight bits), combined by {@link psgWeightGradient}.
+ */
+function psgLayerWeightGradient(xs: tf.Tensor, dyq: tf.Tensor, geometry: WeightGradGeometry, p: LayerPrecision, cfg: QuantConfig, psg: PsgSettings): tf.Tensor {
+  const layer = cfg.key ?? geometry.kind;
+  psg.operands?.(layer, xs, dyq, geometry);
+  const gFull = weightGradient(xs, dyq, geometry);
+  const gMsb = weightGradient(
+    mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad),
+    mostSignificantBits(dyq, Math.min(p.gradError, 31), p.gradWeight),
+    geometry,
+  );
+  return psgWeightGradient(gFull, gMsb, psg, layer);
+}
+
 /**
  * PSG's weight gradient (Eq. 2) from the full-precision weight gradient and its MSB prediction:
  * sign(gMsb) where |gMsb| >= beta * max|gMsb|, else sign(gFull). Records statistics when asked.
@@ -242,8 +263,7 @@ export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p:
 /** Conv2d trained with PSG: forward at `activation`/`weight` bits, input gradient at `gradError` bits, weight gradient by Eq. 2. */
 function psgConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig, psg: PsgSettings): tf.Tensor4D {
   const op = binaryCustomGrad((xi, wi, save) => {
-    const xq = qIn(xi, p.activation, cfg) as tf.Tensor4D;
-    const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D;
+    const { xq, wq } = psgForwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
     save([xq, wq]);
     return {
       value: tf.conv2d(xq, wq, attrs.strides, attrs.pad),
@@ -251,36 +271,20 @@ function psgConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPre
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor4D;
         const dx = tf.conv2dTranspose(dyq, ws, xs.shape, attrs.strides, attrs.pad);
-        psg.operands?.(cfg.key ?? 'conv', xs, dyq, { kind: 'conv', attrs, filterShape: ws.shape });
-        const gFull = filterGrad(xs, dyq, ws.shape, attrs);
-        const gMsb = filterGrad(
-          mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad) as tf.Tensor4D,
-          mostSignificantBits(dyq, Math.min(p.gradError, 31), p.gradWeight) as tf.Tensor4D,
-          ws.shape,
-          attrs,
-        );
-        return [dx, psgWeightGradient(gFull, gMsb, psg, cfg.key ?? 'conv')];
+        return [dx, psgLayerWeightGradient(xs, dyq, { kind: 'conv', attrs, filterShape: ws.shape }, p, cfg, psg)];
       },
     };
   });
   return op(x, w) as tf.Tensor4D;
 }
 
-/** Input and weight gradients of an NHWC depthwise conv2d (channel multiplier 1). */
-function depthwiseGrads(xs: tf.Tensor4D, ws: tf.Tensor4D, dyE: tf.Tensor, attrs: ConvAttrs): { dx: tf.Tensor; dw: (x: tf.Tensor, dy: tf.Tensor) => tf.Tensor } {
-  const common = { strides: attrs.strides, pad: attrs.pad, dilations: 1, dimRoundingMode: undefined };
-  const dx = tf.engine().runKernel(
+/** Input gradient of an NHWC depthwise conv2d (channel multiplier 1). */
+function depthwiseInputGrad(dy: tf.Tensor, ws: tf.Tensor4D, inputShape: readonly number[], attrs: ConvAttrs): tf.Tensor {
+  return tf.engine().runKernel(
     tf.DepthwiseConv2dNativeBackpropInput,
-    { dy: dyE, filter: ws } as unknown as tf.NamedTensorMap,
-    { ...common, inputShape: xs.shape } as unknown as tf.NamedAttrMap,
+    { dy, filter: ws } as unknown as tf.NamedTensorMap,
+    { strides: attrs.strides, pad: attrs.pad, dilations: 1, dimRoundingMode: undefined, inputShape: [...inputShape] } as unknown as tf.NamedAttrMap,
   ) as tf.Tensor;
-  const dw = (x: tf.Tensor, dy: tf.Tensor) =>
-    tf.engine().runKernel(
-      tf.DepthwiseConv2dNativeBackpropFilter,
-      { x, dy } as unknown as tf.NamedTensorMap,
-      { ...common, filterShape: ws.shape } as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor;
-  return { dx, dw };
 }
 
 /** Quantized depthwise conv2d (channel multiplier 1), same scheme as {@link quantConv2d}; with PSG, the weight gradient by Eq. 2 as in conv2d. */
@@ -288,28 +292,19 @@ export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: Conv
   const psg = cfg.psg;
   const op = binaryCustomGrad((xi, wi, save) => {
     // PSG keeps the FW-bit activations for both the full gradient and its MSB predictor.
-    const { xq, wq, xw } = psg
-      ? (() => {
-          const xq = qIn(xi, p.activation, cfg) as tf.Tensor4D;
-          return { xq, wq: qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor4D, xw: xq };
-        })()
-      : forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
-    save([xw, wq]);
+    const { xq, wq, xw } = psg ? { ...psgForwardOperands<tf.Tensor4D>(xi, wi, p, cfg), xw: undefined } : forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
+    save([xw ?? xq, wq]);
     return {
       value: tf.depthwiseConv2d(xq, wq, attrs.strides, attrs.pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const geometry: WeightGradGeometry = { kind: 'depthwise', attrs, filterShape: ws.shape };
         if (psg) {
           const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange);
-          const { dx, dw } = depthwiseGrads(xs, ws, dyq, attrs);
-          psg.operands?.(cfg.key ?? 'depthwise', xs, dyq, { kind: 'depthwise', attrs, filterShape: ws.shape });
-          const gFull = dw(xs, dyq);
-          const gMsb = dw(mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad), mostSignificantBits(dyq, Math.min(p.gradError, 31), p.gradWeight));
-          return [dx, psgWeightGradient(gFull, gMsb, psg, cfg.key ?? 'depthwise')];
+          return [depthwiseInputGrad(dyq, ws, xs.shape, attrs), psgLayerWeightGradient(xs, dyq, geometry, p, cfg, psg)];
         }
         const { dyE, dyW } = outputGradients<tf.Tensor>(dy, p, cfg);
-        const { dx, dw } = depthwiseGrads(xs, ws, dyE, attrs);
-        return [dx, dw(xs, dyW)];
+        return [depthwiseInputGrad(dyE, ws, xs.shape, attrs), weightGradient(xs, dyW, geometry)];
       },
     };
   });
@@ -321,23 +316,14 @@ export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, c
   if (cfg.psg) {
     const psg = cfg.psg;
     const op = binaryCustomGrad((xi, wi, save) => {
-      const xq = qIn(xi, p.activation, cfg) as tf.Tensor2D;
-      const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as tf.Tensor2D;
+      const { xq, wq } = psgForwardOperands<tf.Tensor2D>(xi, wi, p, cfg);
       save([xq, wq]);
       return {
         value: tf.matMul(xq, wq),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
           const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor2D;
-          psg.operands?.(cfg.key ?? 'dense', xs, dyq, { kind: 'dense' });
-          const gFull = tf.matMul(xs, dyq, true, false);
-          const gMsb = tf.matMul(
-            mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad) as tf.Tensor2D,
-            mostSignificantBits(dyq, Math.min(p.gradError, 31), p.gradWeight) as tf.Tensor2D,
-            true,
-            false,
-          );
-          return [tf.matMul(dyq, ws, false, true), psgWeightGradient(gFull, gMsb, psg, cfg.key ?? 'dense')];
+          return [tf.matMul(dyq, ws, false, true), psgLayerWeightGradient(xs, dyq, { kind: 'dense' }, p, cfg, psg)];
         },
       };
     });

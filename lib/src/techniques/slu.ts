@@ -172,7 +172,6 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   let cost: tf.Scalar | undefined;
   let lastExamples = 0;
 
-  /** One gate step: logits [n] for block `b` on input x (p = sigmoid(logit)), advancing the shared LSTM state. */
   /** The gate's input features for block `b`: channel means, standardised by running statistics when asked. */
   const features = (b: BlockSpec, x: tf.Tensor4D, training: boolean): tf.Tensor2D => {
     const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;
@@ -190,6 +189,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     return tf.div(tf.sub(pooled, rm), tf.sqrt(tf.add(rv, 1e-5))) as tf.Tensor2D;
   };
 
+  /** One gate step: logits [n] for block `b` on input x (p = sigmoid(logit)), advancing the shared LSTM state. */
   const gate = (b: BlockSpec, x: tf.Tensor4D, training = false): tf.Tensor1D => {
     const n = x.shape[0];
     if (b.name === skippable[0]!.name || !state) state = { h: tf.zeros([n, H]), c: tf.zeros([n, H]) };
@@ -202,9 +202,11 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     return tf.reshape(tf.add(tf.matMul(h, store.get('out/w') as tf.Tensor2D), store.get('out/b')), [n]) as tf.Tensor1D;
   };
 
-  const planFrom = (logit: tf.Tensor1D, train: boolean, b: BlockSpec): BlockPlan => {
+  /** The block plan of the gate's decisions; `seen` receives the probabilities it read from the device. */
+  const planFrom = (logit: tf.Tensor1D, train: boolean, b: BlockSpec, seen?: (p: Float32Array) => void): BlockPlan => {
     const p = tf.sigmoid(logit) as tf.Tensor1D;
-    const d = p.dataSync();
+    const d = p.dataSync() as Float32Array;
+    seen?.(Float32Array.from(d));
     const active: number[] = [];
     const noise: number[] = [];
     d.forEach((v, i) => {
@@ -263,9 +265,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
         training: false,
         blockPlan: (b, xi) => {
           if (!isSkippable.has(b.name)) return undefined;
-          const logit = gate(b, xi);
-          out.set(b.name, Float32Array.from(tf.sigmoid(logit).dataSync()));
-          return planFrom(logit, false, b);
+          return planFrom(gate(b, xi), false, b, (p) => out.set(b.name, p));
         },
       });
     });
