@@ -142,7 +142,7 @@ function precisionOf(ctx: ForwardContext, spec: LayerSpec, group: LayerPrecision
 
 function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
   if (!ctx.quant) throw new Error(`layer ${spec.name}: a precision below 32 bits needs ctx.quant (the quantization settings)`);
-  return { ...ctx.quant, key: spec.name, training: ctx.training };
+  return { ...ctx.quant, key: spec.name, training: ctx.training, first: spec.first };
 }
 
 /**

@@ -3,3 +3,4 @@ export * from './quantizers';
 export * from './layers';
 export * from './stats';
 export * from './layer-stats';
+export * from './schemes';

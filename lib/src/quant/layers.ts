@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type LayerPrecision } from './precision';
 import { mostSignificantBits, quantize, type RangeMode, type Rounding } from './quantizers';
 import { ConfigError, checkKeys } from '../errors';
+import { QUANT_SCHEMES, dorefaActivation, dorefaGradient, dorefaWeight, dorefaWeightSlope, wageActivation, wageError, wageGradient, wageWeight, type QuantScheme } from './schemes';
 
 /** How quantized layers quantize: shared by all layers of a run. */
 export interface QuantConfig {
@@ -20,9 +21,17 @@ export interface QuantConfig {
    * configured) updates an exponential moving average; in evaluation the average is the fixed range.
    */
   readonly ranges?: RunningRanges;
-  /** Set by the model for each layer: its name (key of running ranges and statistics) and the mode. */
+  /**
+   * Which static scheme's quantizers the layers use (default `'sbm'`: the configurable quantizers of this config);
+   * see {@link QuantScheme}. `'dorefa'` and `'wageubn'` ignore the range and rounding fields.
+   */
+  readonly scheme?: QuantScheme;
+  /** Grid of the `'sbm'` quantizers: symmetric around 0 over max|x| (default) or asymmetric over [min, max] (Banner et al.). */
+  readonly mode?: 'symmetric' | 'asymmetric';
+  /** Set by the model for each layer: its name (key of running ranges and statistics), the mode, and whether it is the network's first layer. */
   readonly key?: string;
   readonly training?: boolean;
+  readonly first?: boolean;
   /**
    * Predictive sign gradient (E²-Train PSG): the weight gradient becomes a sign, predicted from the
    * most significant bits of the activations (`activationWeightGrad` of `activation` bits) and of the
@@ -163,7 +172,11 @@ export function seedCounter(base: number): () => number {
  * or a bad value and the allowed values.
  */
 export function checkQuantOptions(q: Partial<Omit<QuantConfig, 'nextSeed'>>, field = 'quant'): void {
-  checkKeys(q, ['forwardRounding', 'gradientRounding', 'activationRange', 'weightRange', 'ranges', 'psg'], field);
+  checkKeys(q, ['forwardRounding', 'gradientRounding', 'activationRange', 'weightRange', 'ranges', 'psg', 'scheme', 'mode'], field);
+  if (q.scheme !== undefined && !QUANT_SCHEMES.includes(q.scheme)) throw new ConfigError(`${field}.scheme`, q.scheme, QUANT_SCHEMES.join(', '));
+  if (q.mode !== undefined && q.mode !== 'symmetric' && q.mode !== 'asymmetric') throw new ConfigError(`${field}.mode`, q.mode, 'symmetric, asymmetric');
+  if (q.ranges !== undefined && q.mode === 'asymmetric') throw new ConfigError(`${field}.ranges`, 'RunningRanges', 'unset with mode asymmetric (running ranges hold a symmetric max|x|)');
+  if (q.psg !== undefined && ((q.scheme ?? 'sbm') !== 'sbm' || q.mode === 'asymmetric')) throw new ConfigError(`${field}.scheme`, [q.scheme ?? 'sbm', q.mode ?? 'symmetric'], "'sbm' with a symmetric grid when PSG is set (its predictor reads the MSBs of the simulator's symmetric grid)");
   const roundings = ['nearest', 'stochastic', 'truncate'];
   const ranges = ['tensor', 'channel', 'sample-mean'];
   for (const [k, allowed] of [['forwardRounding', roundings], ['gradientRounding', roundings], ['activationRange', ranges], ['weightRange', ranges]] as const) {
@@ -180,12 +193,47 @@ export function defaultQuantConfig(seed: number): QuantConfig {
 
 function qa(x: tf.Tensor, bits: number, cfg: QuantConfig, rounding: Rounding, range: RangeMode): tf.Tensor {
   if (bits >= 32) return x;
-  return quantize(x, { bits, mode: 'symmetric', range, rounding, seed: rounding === 'stochastic' ? cfg.nextSeed() : undefined });
+  return quantize(x, { bits, mode: cfg.mode ?? 'symmetric', range, rounding, seed: rounding === 'stochastic' ? cfg.nextSeed() : undefined });
+}
+
+/** Forward weight quantizer of the run's scheme. */
+function qw(w: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
+  if (bits >= 32) return w;
+  if (cfg.scheme === 'dorefa') return dorefaWeight(w, bits);
+  if (cfg.scheme === 'wageubn') return wageWeight(w, bits);
+  return qa(w, bits, cfg, cfg.forwardRounding, cfg.weightRange);
+}
+
+/** Output-gradient (error) quantizer of the run's scheme. */
+function qg(dy: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
+  if (bits >= 32) return dy;
+  if (cfg.scheme === 'dorefa') return dorefaGradient(dy, bits, cfg.nextSeed());
+  if (cfg.scheme === 'wageubn') return wageError(dy, bits);
+  return qa(dy, bits, cfg, cfg.gradientRounding, cfg.activationRange);
+}
+
+/**
+ * The weight gradient as the scheme applies it: DoReFa's chain rule through its tanh weight transform (`slope`
+ * saved in the forward pass), WAGEUBN's G quantization at `gradWeight` bits; unchanged for SBM.
+ */
+function schemeWeightGrad(dw: tf.Tensor, slope: tf.Tensor | undefined, p: LayerPrecision, cfg: QuantConfig): tf.Tensor {
+  if (cfg.scheme === 'dorefa' && slope) return tf.mul(dw, slope);
+  if (cfg.scheme === 'wageubn' && p.gradWeight < 32) return wageGradient(dw, p.gradWeight, cfg.nextSeed());
+  return dw;
+}
+
+/** Activation quantizer of the run's scheme, without running ranges (the copy kept for the weight gradient). */
+function qAct(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
+  if (bits >= 32) return x;
+  if (cfg.scheme === 'dorefa') return cfg.first ? quantize(x, { bits: Math.max(bits, 2), mode: 'symmetric', range: 'tensor', rounding: 'nearest' }) : dorefaActivation(x, bits);
+  if (cfg.scheme === 'wageubn') return wageActivation(x, bits);
+  return qa(x, bits, cfg, cfg.forwardRounding, cfg.activationRange);
 }
 
 /** Forward activation quantizer: uses and updates the layer's running range when configured. */
 function qIn(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
   if (bits >= 32) return x;
+  if (cfg.scheme === 'dorefa' || cfg.scheme === 'wageubn') return qAct(x, bits, cfg);
   if (cfg.ranges && cfg.key) {
     if (cfg.training) cfg.ranges.update(cfg.key, x, cfg.activationRange);
     else {
@@ -206,17 +254,19 @@ function binaryCustomGrad(f: BinaryGradFunc): (a: tf.Tensor, b: tf.Tensor) => tf
 }
 
 /** Forward operands of a quantized product: Q_a(x), Q_w(w), and the activations kept for the weight gradient. */
-function forwardOperands<T extends tf.Tensor>(xi: tf.Tensor, wi: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { xq: T; wq: T; xw: T } {
+function forwardOperands<T extends tf.Tensor>(xi: tf.Tensor, wi: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { xq: T; wq: T; xw: T; saved: tf.Tensor[] } {
   const xq = qIn(xi, p.activation, cfg) as T;
-  const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as T;
-  const xw = p.activationWeightGrad === p.activation ? xq : (qa(xi, p.activationWeightGrad, cfg, cfg.forwardRounding, cfg.activationRange) as T);
-  return { xq, wq, xw };
+  const wq = qw(wi, p.weight, cfg) as T;
+  const xw = p.activationWeightGrad === p.activation ? xq : (qAct(xi, p.activationWeightGrad, cfg) as T);
+  // DoReFa's weight gradient goes through its tanh transform: keep the slope at this step's weights.
+  const saved: tf.Tensor[] = cfg.scheme === 'dorefa' && p.weight < 32 ? [xw, wq, dorefaWeightSlope(wi)] : [xw, wq];
+  return { xq, wq, xw, saved };
 }
 
-/** The output gradient quantized for error propagation and for the weight gradient (once when the widths agree). */
+/** The output gradient quantized for error propagation and for the weight gradient (once when the widths agree, and always once for WAGEUBN, whose G quantizer acts on the weight gradient itself). */
 function outputGradients<T extends tf.Tensor>(dy: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { dyE: T; dyW: T } {
-  const dyE = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as T;
-  const dyW = p.gradWeight === p.gradError ? dyE : (qa(dy, p.gradWeight, cfg, cfg.gradientRounding, cfg.activationRange) as T);
+  const dyE = qg(dy, p.gradError, cfg) as T;
+  const dyW = p.gradWeight === p.gradError || cfg.scheme === 'wageubn' ? dyE : (qg(dy, p.gradWeight, cfg) as T);
   return { dyE, dyW };
 }
 
@@ -245,15 +295,15 @@ function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, shape: number[], attrs: Con
 export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
   if (cfg.psg) return psgConv2d(x, w, attrs, p, cfg, cfg.psg);
   const op = binaryCustomGrad((xi, wi, save) => {
-    const { xq, wq, xw } = forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
-    save([xw, wq]);
+    const { xq, wq, saved: keep } = forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
+    save(keep);
     return {
       value: tf.conv2d(xq, wq, attrs.strides, attrs.pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const [xs, ws, slope] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor | undefined];
         const { dyE, dyW } = outputGradients<tf.Tensor4D>(dy, p, cfg);
         const dx = tf.conv2dTranspose(dyE, ws, xs.shape, attrs.strides, attrs.pad);
-        return [dx, filterGrad(xs, dyW, ws.shape, attrs)];
+        return [dx, schemeWeightGrad(filterGrad(xs, dyW, ws.shape, attrs), slope, p, cfg)];
       },
     };
   });
@@ -292,19 +342,19 @@ export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: Conv
   const psg = cfg.psg;
   const op = binaryCustomGrad((xi, wi, save) => {
     // PSG keeps the FW-bit activations for both the full gradient and its MSB predictor.
-    const { xq, wq, xw } = psg ? { ...psgForwardOperands<tf.Tensor4D>(xi, wi, p, cfg), xw: undefined } : forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
-    save([xw ?? xq, wq]);
+    const { xq, wq, saved: keep } = psg ? (({ xq, wq }) => ({ xq, wq, saved: [xq, wq] }))(psgForwardOperands<tf.Tensor4D>(xi, wi, p, cfg)) : forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
+    save(keep);
     return {
       value: tf.depthwiseConv2d(xq, wq, attrs.strides, attrs.pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const [xs, ws, slope] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor | undefined];
         const geometry: WeightGradGeometry = { kind: 'depthwise', attrs, filterShape: ws.shape };
         if (psg) {
           const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange);
           return [depthwiseInputGrad(dyq, ws, xs.shape, attrs), psgLayerWeightGradient(xs, dyq, geometry, p, cfg, psg)];
         }
         const { dyE, dyW } = outputGradients<tf.Tensor>(dy, p, cfg);
-        return [depthwiseInputGrad(dyE, ws, xs.shape, attrs), weightGradient(xs, dyW, geometry)];
+        return [depthwiseInputGrad(dyE, ws, xs.shape, attrs), schemeWeightGrad(weightGradient(xs, dyW, geometry), slope, p, cfg)];
       },
     };
   });
@@ -330,14 +380,14 @@ export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, c
     return op(x, w) as tf.Tensor2D;
   }
   const op = binaryCustomGrad((xi, wi, save) => {
-    const { xq, wq, xw } = forwardOperands<tf.Tensor2D>(xi, wi, p, cfg);
-    save([xw, wq]);
+    const { xq, wq, saved: keep } = forwardOperands<tf.Tensor2D>(xi, wi, p, cfg);
+    save(keep);
     return {
       value: tf.matMul(xq, wq),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const [xs, ws, slope] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor | undefined];
         const { dyE, dyW } = outputGradients<tf.Tensor2D>(dy, p, cfg);
-        return [tf.matMul(dyE, ws, false, true), tf.matMul(xs, dyW, true, false)];
+        return [tf.matMul(dyE, ws, false, true), schemeWeightGrad(tf.matMul(xs, dyW, true, false), slope, p, cfg)];
       },
     };
   });
