@@ -17,6 +17,8 @@ export interface LedgerTotals {
   readonly energy: { compute: number; sram: number; dram: number; total: number };
   /** Accelerator latency in seconds (BitFusion-style model). */
   readonly latency: number;
+  /** Accelerator energy in joules (BitFusion-style model: brick operations x energy per brick, compute only). */
+  readonly acceleratorEnergy: number;
 }
 
 /** One point of the ledger's per-iteration series (cumulative values). */
@@ -45,7 +47,7 @@ export class EnergyLedger {
   private readonly profile: EnergyProfile;
   private readonly bufferBytes: number;
   private readonly accel: BitFusionConfig;
-  private t = { iterations: 0, forward: 0, inputGrad: 0, weightGrad: 0, overhead: 0, effective: 0, compute: 0, sram: 0, dram: 0, latency: 0 };
+  private t = { iterations: 0, forward: 0, inputGrad: 0, weightGrad: 0, overhead: 0, effective: 0, compute: 0, sram: 0, dram: 0, latency: 0, accelEnergy: 0 };
   private readonly layers = new Map<string, { macs: number; effective: number; energy: number }>();
   readonly series: LedgerPoint[] = [];
 
@@ -81,7 +83,9 @@ export class EnergyLedger {
     t.compute += compute;
     t.sram += move.sram * PJ;
     t.dram += move.dram * PJ;
-    t.latency += bitFusionStep(layer, examples, p, this.accel, backward).seconds;
+    const accel = bitFusionStep(layer, examples, p, this.accel, backward);
+    t.latency += accel.seconds;
+    t.accelEnergy += accel.energyPJ * PJ;
     this.addToLayer(layer.name, (m.forward + m.inputGrad + m.weightGrad) * examples, effTotal, compute + (move.sram + move.dram) * PJ);
   }
 
@@ -131,6 +135,7 @@ export class EnergyLedger {
       effectiveMacs: t.effective,
       energy: { compute: t.compute, sram: t.sram, dram: t.dram, total: t.compute + t.sram + t.dram },
       latency: t.latency,
+      acceleratorEnergy: t.accelEnergy,
     };
   }
 
@@ -147,7 +152,7 @@ export class EnergyLedger {
   /** Restores {@link state}. */
   restore(s: object): void {
     const st = s as { t: EnergyLedger['t']; layers: Array<[string, { macs: number; effective: number; energy: number }]>; series: LedgerPoint[] };
-    this.t = { ...st.t };
+    this.t = { ...st.t, accelEnergy: st.t.accelEnergy ?? 0 };
     this.layers.clear();
     for (const [k, v] of st.layers) this.layers.set(k, { ...v });
     this.series.splice(0, this.series.length, ...st.series);

@@ -4,3 +4,7 @@ export * from './slu';
 export * from './psg';
 export * from './psg-bound';
 export * from './slu-report';
+export * from './rnn-gate';
+export * from './loss-indicator';
+export * from './pfq';
+export * from './dfq';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
-import { ParamStore } from '../models/params';
+import type { ParamStore } from '../models/params';
+import { rnnGates } from './rnn-gate';
 import type { BlockPlan, BlockSpec, ForwardContext, Model } from '../models/spec';
 import type { Technique } from '../train/technique';
 import { createRng, type Rng, type RngState } from '../random';
@@ -138,69 +139,31 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   if (budget !== 'expected-cost' && budget !== 'per-block') throw new ConfigError('slu.budget', budget, "'expected-cost' or 'per-block'");
   if (budget === 'per-block' && target === undefined) throw new ConfigError('slu.targetSkipRatio', target, "a fraction in [0, 1] when budget is 'per-block'");
   const alphaHistory: number[] = [];
-  const H = options.hidden ?? 10;
   const skippable = model.blocks.filter((b) => b.skippable);
   if (skippable.length === 0) throw new ConfigError('slu.model', model.name, 'a model with skippable residual blocks');
   const totalMacs = skippable.reduce((a, b) => a + b.macs, 0);
-  const store = new ParamStore(options.seed + 7777);
-  const channels = new Map<string, number>();
-  const normalize = options.normalizeGateInput ?? false;
-  for (const b of skippable) {
-    const first = model.layers.find((l) => l.name === b.layers[0]);
-    const c = (first?.inShape[2] ?? 0) as number;
-    channels.set(b.name, c);
-    store.heNormal(`proj/${b.name}/w`, [c, H], c);
-    store.constant(`proj/${b.name}/b`, [H], 0, 'bias');
-    if (normalize) {
-      store.constant(`norm/${b.name}/mean`, [c], 0, 'bn-stat');
-      store.constant(`norm/${b.name}/var`, [c], 1, 'bn-stat');
-    }
-  }
-  store.uniform('lstm/wx', [H, 4 * H], 1 / Math.sqrt(H));
-  store.uniform('lstm/wh', [H, 4 * H], 1 / Math.sqrt(H));
-  store.constant('lstm/b', [4 * H], 0, 'bias');
-  store.uniform('out/w', [H, 1], 1 / Math.sqrt(H));
   const clampedTarget = target === undefined ? undefined : Math.min(0.99, Math.max(0.01, target));
-  store.constant('out/b', [1], options.initialBias ?? (clampedTarget === undefined ? 2 : Math.log((1 - clampedTarget) / clampedTarget)), 'bias');
-  const gateMacsPerInput = skippable.reduce((a, b) => a + (channels.get(b.name) as number) * H + 2 * H * 4 * H + H, 0);
+  const gates = rnnGates({
+    model,
+    blocks: skippable,
+    seed: options.seed + 7777,
+    hidden: options.hidden,
+    outputs: 1,
+    initialBias: [options.initialBias ?? (clampedTarget === undefined ? 2 : Math.log((1 - clampedTarget) / clampedTarget))],
+    normalizeInput: options.normalizeGateInput,
+  });
+  const store = gates.store;
+  const gateMacsPerInput = gates.macsPerInput;
   let rng: Rng = createRng(`slu/${options.seed}`);
 
   const counts = new Map(skippable.map((b) => [b.name, { executed: 0, skipped: 0 }]));
   const skipHistory: number[] = [];
   let lastTotals = { e: 0, s: 0 };
-  let state: { h: tf.Tensor2D; c: tf.Tensor2D } | undefined;
   let cost: tf.Scalar | undefined;
   let lastExamples = 0;
 
-  /** The gate's input features for block `b`: channel means, standardised by running statistics when asked. */
-  const features = (b: BlockSpec, x: tf.Tensor4D, training: boolean): tf.Tensor2D => {
-    const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;
-    if (!normalize) return pooled;
-    const rm = store.get(`norm/${b.name}/mean`) as tf.Variable;
-    const rv = store.get(`norm/${b.name}/var`) as tf.Variable;
-    if (training && x.shape[0] > 1) {
-      const { mean, variance } = tf.moments(pooled, 0);
-      // Running statistics: updated from the batch, outside the gradient (they are not parameters).
-      tf.tidy(() => {
-        rm.assign(tf.add(tf.mul(rm, 0.9), tf.mul(mean, 0.1)));
-        rv.assign(tf.add(tf.mul(rv, 0.9), tf.mul(variance, 0.1)));
-      });
-    }
-    return tf.div(tf.sub(pooled, rm), tf.sqrt(tf.add(rv, 1e-5))) as tf.Tensor2D;
-  };
-
   /** One gate step: logits [n] for block `b` on input x (p = sigmoid(logit)), advancing the shared LSTM state. */
-  const gate = (b: BlockSpec, x: tf.Tensor4D, training = false): tf.Tensor1D => {
-    const n = x.shape[0];
-    if (b.name === skippable[0]!.name || !state) state = { h: tf.zeros([n, H]), c: tf.zeros([n, H]) };
-    const z = tf.add(tf.matMul(features(b, x, training), store.get(`proj/${b.name}/w`) as tf.Tensor2D), store.get(`proj/${b.name}/b`));
-    const g = tf.add(tf.add(tf.matMul(z as tf.Tensor2D, store.get('lstm/wx') as tf.Tensor2D), tf.matMul(state.h, store.get('lstm/wh') as tf.Tensor2D)), store.get('lstm/b'));
-    const [gi, gf, go, gu] = tf.split(g, 4, 1);
-    const c = tf.add(tf.mul(tf.sigmoid(gf!), state.c), tf.mul(tf.sigmoid(gi!), tf.tanh(gu!))) as tf.Tensor2D;
-    const h = tf.mul(tf.sigmoid(go!), tf.tanh(c)) as tf.Tensor2D;
-    state = { h, c };
-    return tf.reshape(tf.add(tf.matMul(h, store.get('out/w') as tf.Tensor2D), store.get('out/b')), [n]) as tf.Tensor1D;
-  };
+  const gate = (b: BlockSpec, x: tf.Tensor4D, training = false): tf.Tensor1D => tf.reshape(gates.logits(b, x, training), [x.shape[0]]) as tf.Tensor1D;
 
   /** The block plan of the gate's decisions; `seen` receives the probabilities it read from the device. */
   const planFrom = (logit: tf.Tensor1D, train: boolean, b: BlockSpec, seen?: (p: Float32Array) => void): BlockPlan => {
@@ -269,7 +232,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
         },
       });
     });
-    state = undefined;
+    gates.reset();
     return out;
   };
 
@@ -291,7 +254,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     lossTerm() {
       const c = cost;
       cost = undefined;
-      state = undefined;
+      gates.reset();
       return c && alpha !== 0 ? (tf.mul(c, alpha) as tf.Scalar) : undefined;
     },
     afterStep(info) {

@@ -1,0 +1,179 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../lib/src/backend';
+import { syntheticCifar } from '../lib/src/data/synthetic';
+import { cifarResNet } from '../lib/src/models/resnet';
+import { train } from '../lib/src/train/trainer';
+import { EnergyLedger } from '../lib/src/cost/ledger';
+import { bitFusionStep } from '../lib/src/cost/bitfusion';
+import { effectiveStepMacs, trainingCost } from '../lib/src/cost/macs';
+import { LossDiffIndicator } from '../lib/src/techniques/loss-indicator';
+import { StageClock, formatPrecisionSchedule, parsePrecisionSchedule, progressiveFractionalQuantization } from '../lib/src/techniques/pfq';
+import { dynamicFractionalQuantization, fracTrain } from '../lib/src/techniques/dfq';
+import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
+import { predictiveSignGradient } from '../lib/src/techniques/psg';
+import { fwbw } from '../lib/src/quant/precision';
+import { sbmQuant } from '../lib/src/quant/schemes';
+
+beforeAll(async () => {
+  await initBackend({ backend: 'tensorflow' });
+});
+
+const data = syntheticCifar(64, 3);
+
+describe("PFQ's loss-difference indicator (Algorithm 1)", () => {
+  it('switches when every normalized difference over the window is below epsilon, then decays epsilon and restarts the window (hand-computed)', () => {
+    const ind = new LossDiffIndicator({ epsilon: 0.05, alpha: 0.3 });
+    const losses = [2.0, 1.0, 0.9, 0.88, 0.87, 0.86, 0.86, 0.86];
+    const turns = losses.map((l) => ind.push(l));
+    // Period 5: window [2, 1, 0.9, 0.88, 0.87], scale 1.13, max diff 1.13 / 1.13 = 1.0. Period 6: scale 6.51 / 6,
+    // max diff 0.14 / 1.085 = 0.129. Period 7: scale 7.37 / 7 = 1.0529, window [0.9 .. 0.86], max diff 0.04 / 1.0529 = 0.038 < 0.05.
+    expect(turns).toEqual([false, false, false, false, false, false, true, false]);
+    expect(ind.history[4]?.maxDiff).toBeCloseTo(1.0, 6);
+    expect(ind.history[5]?.maxDiff).toBeCloseTo(0.14 / (6.51 / 6), 6);
+    expect(ind.history[6]?.maxDiff).toBeCloseTo(0.04 / (7.37 / 7), 6);
+    expect(ind.epsilon()).toBeCloseTo(0.015, 12);
+    // The window restarted: the next judgement needs five new periods.
+    expect(ind.history[7]?.maxDiff).toBeUndefined();
+  });
+
+  it('a flat curve switches every window; a NaN loss never switches; bad settings are refused', () => {
+    const ind = new LossDiffIndicator({ epsilon: 0.05, alpha: 0.3, window: 3 });
+    const turns = Array.from({ length: 9 }, () => ind.push(1));
+    expect(turns.map((t, i) => (t ? i + 1 : 0)).filter(Boolean)).toEqual([3, 6, 9]);
+    expect(ind.epsilon()).toBeCloseTo(0.05 * 0.3 ** 3, 12);
+    const nan = new LossDiffIndicator({ epsilon: 0.05, alpha: 0.3 });
+    expect([1, 1, 1, 1, Number.NaN, 1].map((l) => nan.push(l))).toEqual([false, false, false, false, false, false]);
+    expect(() => new LossDiffIndicator({ epsilon: 0, alpha: 0.3 })).toThrowError(/indicator.epsilon = 0/);
+    expect(() => new LossDiffIndicator({ epsilon: 0.05, alpha: 1.5 })).toThrowError(/indicator.alpha = 1.5/);
+  });
+
+  it('the stage clock averages the loss over each period, switches on the indicator, and forces the last stage at finalBy', () => {
+    const clock = new StageClock(4, { kind: 'indicator', epsilon: 0.05, alpha: 0.3, periodIterations: 2, window: 2, finalBy: 9 });
+    // Periods of two iterations with mean losses 2, 1 (|2 - 1| / 1.5 = 0.67: no), 1 (|1 - 1| / 1.333 = 0: turning point at
+    // iteration 6), then 1 (window restarted); iteration 9 is finalBy.
+    const losses = [2.5, 1.5, 1, 1, 1, 1, 0.5, 1.5, 1, 1];
+    losses.forEach((l, i) => clock.afterStep(i + 1, l));
+    expect(clock.periods().map((p) => p.loss)).toEqual([2, 1, 1, 1]);
+    expect(clock.switches).toEqual([
+      { stage: 1, iteration: 6, cause: 'indicator' },
+      { stage: 3, iteration: 9, cause: 'final-by' },
+    ]);
+    const fixed = new StageClock(3, { kind: 'fixed', at: [3, 5] });
+    const stages: number[] = [];
+    for (let i = 1; i <= 6; i++) {
+      stages.push(fixed.stage());
+      fixed.afterStep(i, 1);
+    }
+    expect(stages).toEqual([0, 0, 0, 1, 1, 2]);
+  });
+});
+
+describe('PFQ', () => {
+  it('parses and formats the paper notation; refuses bad schedules and switching rules before training', () => {
+    const s = parsePrecisionSchedule('FW(3,4,6,8)/BW(6,6,8,8)');
+    expect(s.map((p) => [p.weight, p.gradError])).toEqual([[3, 6], [4, 6], [6, 8], [8, 8]]);
+    expect(formatPrecisionSchedule(s)).toBe('FW(3,4,6,8)/BW(6,6,8,8)');
+    expect(() => parsePrecisionSchedule('FW(3,4)/BW(6)')).toThrowError(/as many FW as BW/);
+    expect(() => progressiveFractionalQuantization({ schedule: s, switching: { kind: 'fixed', at: [5, 3, 9] } })).toThrowError(/pfq.switching.at/);
+    expect(() => progressiveFractionalQuantization({ schedule: s, switching: { kind: 'indicator', epsilon: 0.05, alpha: 0.3, periodIterations: 0 } })).toThrowError(/periodIterations = 0/);
+  });
+
+  it('trains each stage at its precision: the ledger charges exactly the effective MACs of each stage', async () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8] });
+    const pfq = progressiveFractionalQuantization({ schedule: 'FW(3,4,6,8)/BW(6,6,8,8)', switching: { kind: 'fixed', at: [1, 2, 3] } });
+    const ledger = new EnergyLedger();
+    const r = await train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 2, techniques: [pfq], ledger, quant: sbmQuant() });
+    expect(r.iterations).toBe(4);
+    expect(pfq.stageHistory).toEqual([0, 1, 2, 3]);
+    const perIteration = pfq.stages.map((p) => trainingCost(m, { iterations: 1, batchSize: 16 }, p).effective.total);
+    expect(ledger.totals().effectiveMacs).toBeCloseTo(perIteration.reduce((a, b) => a + b, 0), 3);
+    // The accelerator model's energy: brick operations of the three products of every layer at each stage's precision.
+    const accel = pfq.stages.reduce((a, p) => a + m.layers.reduce((b, l) => b + bitFusionStep(l, 16, p).energyPJ * 1e-12, 0), 0);
+    expect(ledger.totals().acceleratorEnergy / accel).toBeCloseTo(1, 9);
+    // A stage costs MACs x a/32 x b/32 per product: FW-3/BW-6 forward = MACs x 3 x 3 / 1024.
+    const l = m.layers[1]!;
+    expect(effectiveStepMacs(l, fwbw(3, 6)).forward).toBe((l.macs * 9) / 1024);
+    expect(effectiveStepMacs(l, fwbw(3, 6)).weightGrad).toBe((l.macs * 18) / 1024);
+    m.params.dispose();
+  });
+});
+
+describe('DFQ and FracTrain', () => {
+  const model = () => cifarResNet({ depth: 8, widths: [4, 8, 8], skippableTransitions: true });
+
+  it('gates: one output per option; skip offered only where a block can be skipped; options above the full precision refused', () => {
+    const m = model();
+    const d = dynamicFractionalQuantization({ model: m, options: 'FW(4,6,8)/BW(6,8,8)', targetCp: 3, beta: 1, seed: 1 });
+    expect(d.labels).toEqual(['skip', 'FW-4/BW-6', 'FW-6/BW-8', 'FW-8/BW-8']);
+    expect(d.gateParams.get('out/w')?.shape).toEqual([10, 4]);
+    // Weights stay at the full option's bits in every option.
+    expect(d.precisions.slice(1).map((p) => p?.weight)).toEqual([8, 8, 8]);
+    expect(() => dynamicFractionalQuantization({ model: m, options: 'FW(4,8,6)/BW(6,8,16)', targetCp: 3, beta: 1, seed: 1 })).toThrowError(/dfq.options\[1\]/);
+    expect(() => dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: [1, 2], beta: 1, seed: 1 })).toThrowError(/dfq.switching/);
+    expect(() => dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: 0, beta: 1, seed: 1 })).toThrowError(/dfq.targetCp = 0/);
+    // Option costs of a block: the sum of its layers' effective MACs at the option; skipping a transition block costs its projection.
+    const b = m.blocks[1]!;
+    const layers = b.layers.map((n) => m.layers.find((l) => l.name === n)!);
+    const sum = (p: ReturnType<typeof fwbw>) => layers.reduce((a, l) => { const e = effectiveStepMacs(l, p); return a + e.forward + e.inputGrad + e.weightGrad; }, 0);
+    expect(d.costs.perBlock.get(b.name)?.[1]).toBeCloseTo(sum({ ...fwbw(4, 6), weight: 8 }), 6);
+    const proj = layers.find((l) => l.name.endsWith('/proj'))!;
+    const pe = effectiveStepMacs(proj, fwbw(8, 8));
+    expect(d.costs.perBlock.get(b.name)?.[0]).toBeCloseTo(pe.forward + pe.inputGrad + pe.weightGrad, 6);
+    d.dispose?.();
+    m.params.dispose();
+  });
+
+  it("each input's block runs at its chosen option; cp is the step's effective MACs over float32, equal to the ledger's; beta's sign follows the target", async () => {
+    const m = model();
+    const d = dynamicFractionalQuantization({ model: m, options: 'FW(4,6,8)/BW(6,8,8)', targetCp: 3, beta: 0.5, seed: 4 });
+    const ledger = new EnergyLedger();
+    const r = await train({ model: m, train: data, batchSize: 16, epochs: 2, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 3, techniques: [d], ledger, quant: sbmQuant() });
+    expect(r.iterations).toBe(8);
+    expect(d.cpHistory).toHaveLength(8);
+    const t = ledger.totals();
+    // Exact identity: the ledger's effective MACs less the gate overhead = sum over steps of cp x examples x float32 MACs.
+    const fromCp = d.cpHistory.reduce((a, cp) => a + (cp / 100) * 16 * d.costs.float32, 0);
+    expect((t.effectiveMacs - t.macs.overhead) / fromCp).toBeCloseTo(1, 9);
+    expect(t.macs.overhead).toBe(8 * 3 * d.gateMacsPerInput * 16);
+    // The counts cover every input of every block, every step.
+    for (const c of d.optionCounts()) expect(c.counts.reduce((a, b) => a + b, 0)).toBe(8 * 16);
+    // Sign of beta: +1 at or above the target, -1 below.
+    d.cpHistory.forEach((cp, i) => expect(d.signHistory[i]).toBe(cp >= 3 ? 1 : -1));
+    // Inference choices agree with the evaluation plan's groups, and are one option per input.
+    const x = tf.tensor4d(data.images.slice(0, 8 * 3072), [8, 32, 32, 3]).div(255) as tf.Tensor4D;
+    const ch = d.choices(x, { quant: { ...sbmQuant(), nextSeed: () => 1 } });
+    expect([...ch.keys()]).toEqual(m.blocks.map((b) => b.name));
+    for (const v of ch.values()) expect(v.every((k) => k >= 0 && k < 4)).toBe(true);
+    x.dispose();
+    d.dispose?.();
+    m.params.dispose();
+  });
+
+  it('the cost term pushes the gates toward cheaper options when cp is above the target', async () => {
+    const m = model();
+    // Start at the full option everywhere (cp about 6.25% plus the outside layers), target 1%: beta > 0 every step.
+    const d = dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: 1, beta: 50, seed: 5, initialBias: [0, 0, 3] });
+    await train({ model: m, train: data, batchSize: 16, epochs: 6, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 3, techniques: [d], quant: sbmQuant() });
+    expect(d.signHistory[0]).toBe(1);
+    expect(d.cpHistory[d.cpHistory.length - 1]).toBeLessThan(d.cpHistory[0] as number);
+    d.dispose?.();
+    m.params.dispose();
+  });
+
+  it('FracTrain steps its target cp at the switch points; DFQ composes with PFQ-style caps but not with SLU or PSG', async () => {
+    const m = model();
+    const f = fracTrain({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: [1.5, 2, 2.5, 3], switching: { kind: 'fixed', at: [2, 4, 6] }, beta: 0.5, seed: 6 });
+    expect(f.name).toBe('fractrain');
+    await train({ model: m, train: data, batchSize: 16, epochs: 2, lr: 0.05, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 3, techniques: [f], quant: sbmQuant() });
+    expect(f.targetHistory).toEqual([1.5, 1.5, 2, 2, 2.5, 2.5, 3, 3]);
+    expect(f.switches.map((s) => s.iteration)).toEqual([2, 4, 6]);
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0.1, seed: 1 });
+    await expect(train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.05, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 3, techniques: [f, slu] })).rejects.toThrowError(/per-input block plans/);
+    const psg = predictiveSignGradient({ beta: 0.05 });
+    await expect(train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.05, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 3, techniques: [f, psg] })).rejects.toThrowError(/exclusive/);
+    f.dispose?.();
+    slu.dispose?.();
+    m.params.dispose();
+  });
+});
