@@ -177,3 +177,33 @@ describe('DFQ and FracTrain', () => {
     m.params.dispose();
   });
 });
+
+describe('FracTrain paper configuration and the lite regime', () => {
+  it("the paper's settings: PFQ schedules end at their static baseline's precision; FW-8/BW-8 costs 6.25% of float32; the lite indicator maps 160 epochs onto the run", async () => {
+    const { FRACTRAIN_PAPER, fractrainSwitching, fractrainArms } = await import('../lib/src/regimes-fractrain');
+    const { e2trainRegime, regimeIterations } = await import('../lib/src/regimes');
+    const { parsePrecision } = await import('../lib/src/quant/precision');
+    for (const s of FRACTRAIN_PAPER.pfqSchedules) {
+      const stages = parsePrecisionSchedule(s.pfq);
+      expect(stages[stages.length - 1]).toEqual(parsePrecision(s.sbm));
+      // Every earlier stage is at most the final one in every field.
+      for (const p of stages) expect(p.weight <= 8 && p.gradError <= parsePrecision(s.sbm).gradError).toBe(true);
+    }
+    expect(FRACTRAIN_PAPER.indicator).toEqual({ epsilon: 0.05, alpha: 0.3, window: 5 });
+    expect(FRACTRAIN_PAPER.schedule.decayEpochs[0]).toBe(FRACTRAIN_PAPER.schedule.epochs / 2);
+    const m = cifarResNet({ depth: 38 });
+    const c = trainingCost(m, { images: 1 }, fwbw(8, 8));
+    expect(c.effective.total / c.macs.total).toBeCloseTo(0.0625, 12);
+    m.params.dispose();
+    const lite = e2trainRegime('lite');
+    const sw = fractrainSwitching(lite);
+    expect(sw).toEqual({ kind: 'indicator', epsilon: 0.05, alpha: 0.3, periodIterations: Math.round(regimeIterations(lite) / 160), finalBy: Math.round(regimeIterations(lite) / 2) });
+    // Arms of the same settings share a cache key whichever notebook asks; the static baseline's key names its scheme.
+    const data = { train: syntheticCifar(lite.trainCount, 1), test: syntheticCifar(10, 2) };
+    const a = fractrainArms.static(lite, data, 0, { scheme: 'sbm', precision: 'FW-8/BW-8' }, 'one label');
+    const b = fractrainArms.static(lite, data, 0, { scheme: 'sbm', precision: 'FW-8/BW-8' }, 'another label');
+    expect(a.cacheKey).toEqual(b.cacheKey);
+    expect(a.quant).toEqual(sbmQuant());
+    expect(fractrainArms.static(lite, data, 0, { scheme: 'dorefa', precision: 'FW-8/BW-8' }, 'x').quant).toEqual({ scheme: 'dorefa' });
+  });
+});

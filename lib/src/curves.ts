@@ -13,6 +13,8 @@ export interface EnergyAccuracyPoint {
 export interface MeanCurvePoint {
   readonly iteration: number;
   readonly energyJ: number;
+  /** Mean cumulative effective MACs (FracTrain's computational cost) at the evaluation. */
+  readonly effectiveMacs: number;
   readonly top1: MeanInterval;
 }
 
@@ -28,6 +30,7 @@ export function meanAccuracyCurve(runs: readonly Pick<RunOutcome, 'accuracyCurve
   return Array.from({ length: n }, (_, k) => ({
     iteration: curves[0]![k]!.iteration,
     energyJ: meanInterval(curves.map((c) => c[k]!.energyJ)).mean,
+    effectiveMacs: meanInterval(curves.map((c) => c[k]!.effectiveMacs)).mean,
     top1: meanInterval(curves.map((c) => c[k]!.top1)),
   }));
 }

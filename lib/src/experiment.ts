@@ -27,6 +27,8 @@ export interface RunSpec {
   readonly schedule: LrSchedule;
   readonly techniques?: (model: Model, seed: number) => Technique[];
   readonly precision?: LayerPrecision;
+  /** Quantizer settings of the run (plain data, e.g. `sbmQuant()` or `{ scheme: 'dorefa' }`; part of the cache key). */
+  readonly quant?: import('./train/config').CommonTrainConfig['quant'];
   readonly augment?: boolean;
   readonly swa?: { readonly start: number; readonly every: number };
   /** Evaluation context built from the techniques (e.g. SLU's gates). */
@@ -68,6 +70,9 @@ export interface RunOutcome {
   /** Ledger raw MACs of forward passes only, and of work outside the model's layers (gates, PSG fallbacks). */
   readonly forwardMacs: number;
   readonly overheadMacs: number;
+  /** The accelerator model's (BitFusion-style) training energy (J) and latency (s). */
+  readonly acceleratorEnergyJ?: number;
+  readonly latencySeconds?: number;
   /** Wall time of the training loop (s). */
   readonly seconds: number;
   readonly history: EpochRecord[];
@@ -99,6 +104,7 @@ function armDescription(spec: RunSpec): unknown {
     optimizer: spec.optimizer,
     schedule: spec.schedule,
     precision: spec.precision ?? null,
+    quant: spec.quant ?? null,
     augment: spec.augment ?? true,
     swa: spec.swa ?? null,
     evalEvery: spec.evalEvery ?? null,
@@ -166,6 +172,7 @@ async function trainArm(spec: RunSpec): Promise<RunOutcome> {
       augment: spec.augment ?? true,
       normalize,
       precision: spec.precision,
+      quant: spec.quant,
       ledger,
       swa: spec.swa,
       evalContext,
@@ -191,6 +198,8 @@ async function trainArm(spec: RunSpec): Promise<RunOutcome> {
       macs: t.macs.total,
       forwardMacs: t.macs.forward,
       overheadMacs: t.macs.overhead,
+      acceleratorEnergyJ: t.acceleratorEnergy,
+      latencySeconds: t.latency,
       seconds: r.seconds,
       history: r.history,
       techniqueStats: Object.fromEntries(techniques.filter((x) => x.stats).map((x) => [x.name, x.stats?.() ?? {}])),

@@ -19,6 +19,7 @@ export * from './techniques';
 export * from './statistics';
 export * from './curves';
 export * from './regimes';
+export * from './regimes-fractrain';
 export * from './experiment';
 export * from './run-cache';
 export * from './perf';

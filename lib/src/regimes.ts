@@ -76,6 +76,7 @@ export interface RegimeArm {
   readonly schedule?: RunSpec['schedule'];
   readonly techniques?: (model: Model, seed: number) => Technique[];
   readonly precision?: RunSpec['precision'];
+  readonly quant?: RunSpec['quant'];
   readonly swa?: RunSpec['swa'];
   readonly evalContext?: RunSpec['evalContext'];
   readonly inspect?: RunSpec['inspect'];
@@ -108,6 +109,7 @@ export function regimeSpec(regime: CifarRegime, data: { train: ImageDataset; tes
     model: arm.model ?? ((k: number) => cifarResNet({ depth: regime.depth, seed: k, widths: regime.widths })),
     techniques: arm.techniques,
     precision: arm.precision,
+    quant: arm.quant,
     swa: arm.swa,
     evalContext: arm.evalContext,
     inspect: arm.inspect,

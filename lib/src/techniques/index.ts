@@ -8,3 +8,4 @@ export * from './rnn-gate';
 export * from './loss-indicator';
 export * from './pfq';
 export * from './dfq';
+export * from './dfq-report';
