@@ -107,8 +107,11 @@ describe('DFQ and FracTrain', () => {
     const d = dynamicFractionalQuantization({ model: m, options: 'FW(4,6,8)/BW(6,8,8)', targetCp: 3, beta: 1, seed: 1 });
     expect(d.labels).toEqual(['skip', 'FW-4/BW-6', 'FW-6/BW-8', 'FW-8/BW-8']);
     expect(d.gateParams.get('out/w')?.shape).toEqual([10, 4]);
-    // Weights stay at the full option's bits in every option.
-    expect(d.precisions.slice(1).map((p) => p?.weight)).toEqual([8, 8, 8]);
+    // An option sets weights and activations to its FW bits (Eq. 1's "executed with k bits"); `weightBits` fixes the weights instead.
+    expect(d.precisions.slice(1).map((p) => p?.weight)).toEqual([4, 6, 8]);
+    const fixedW = dynamicFractionalQuantization({ model: m, options: 'FW(4,6,8)/BW(6,8,8)', targetCp: 3, beta: 1, seed: 1, weightBits: 8 });
+    expect(fixedW.precisions.slice(1).map((p) => [p?.weight, p?.activation])).toEqual([[8, 4], [8, 6], [8, 8]]);
+    fixedW.dispose?.();
     expect(() => dynamicFractionalQuantization({ model: m, options: 'FW(4,8,6)/BW(6,8,16)', targetCp: 3, beta: 1, seed: 1 })).toThrowError(/dfq.options\[1\]/);
     expect(() => dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: [1, 2], beta: 1, seed: 1 })).toThrowError(/dfq.switching/);
     expect(() => dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: 0, beta: 1, seed: 1 })).toThrowError(/dfq.targetCp = 0/);
@@ -116,7 +119,7 @@ describe('DFQ and FracTrain', () => {
     const b = m.blocks[1]!;
     const layers = b.layers.map((n) => m.layers.find((l) => l.name === n)!);
     const sum = (p: ReturnType<typeof fwbw>) => layers.reduce((a, l) => { const e = effectiveStepMacs(l, p); return a + e.forward + e.inputGrad + e.weightGrad; }, 0);
-    expect(d.costs.perBlock.get(b.name)?.[1]).toBeCloseTo(sum({ ...fwbw(4, 6), weight: 8 }), 6);
+    expect(d.costs.perBlock.get(b.name)?.[1]).toBeCloseTo(sum(fwbw(4, 6)), 6);
     const proj = layers.find((l) => l.name.endsWith('/proj'))!;
     const pe = effectiveStepMacs(proj, fwbw(8, 8));
     expect(d.costs.perBlock.get(b.name)?.[0]).toBeCloseTo(pe.forward + pe.inputGrad + pe.weightGrad, 6);
@@ -199,11 +202,41 @@ describe('FracTrain paper configuration and the lite regime', () => {
     const sw = fractrainSwitching(lite);
     expect(sw).toEqual({ kind: 'indicator', epsilon: 0.05, alpha: 0.3, periodIterations: Math.round(regimeIterations(lite) / 160), finalBy: Math.round(regimeIterations(lite) / 2) });
     // Arms of the same settings share a cache key whichever notebook asks; the static baseline's key names its scheme.
-    const data = { train: syntheticCifar(lite.trainCount, 1), test: syntheticCifar(10, 2) };
+    // A stand-in of the regime's size (the specs only read its count here; nothing trains).
+    const data = { train: { ...syntheticCifar(10, 1), count: lite.trainCount }, test: syntheticCifar(10, 2) };
     const a = fractrainArms.static(lite, data, 0, { scheme: 'sbm', precision: 'FW-8/BW-8' }, 'one label');
     const b = fractrainArms.static(lite, data, 0, { scheme: 'sbm', precision: 'FW-8/BW-8' }, 'another label');
     expect(a.cacheKey).toEqual(b.cacheKey);
     expect(a.quant).toEqual(sbmQuant());
     expect(fractrainArms.static(lite, data, 0, { scheme: 'dorefa', precision: 'FW-8/BW-8' }, 'x').quant).toEqual({ scheme: 'dorefa' });
+  });
+});
+
+describe('PFQ on an LSTM language model (Table 2 at small scale)', () => {
+  it('trains through its stages; the ledger charges the LSTM and output layers at each stage; the run is cached', async () => {
+    const { runLanguageModelExperiment } = await import('../lib/src/experiment-lm');
+    const { lstmLanguageModel } = await import('../lib/src/models/lstm');
+    const { tempDir } = await import('./helpers');
+    const ids = (n: number, s: number) => Int32Array.from({ length: n }, (_, i) => (i * 7 + s * 3 + ((i * i) % 5)) % 12);
+    const model = (k: number) => lstmLanguageModel({ vocabSize: 12, embedding: 8, hidden: [16], steps: 10, seed: k });
+    let built = 0;
+    const spec = {
+      arm: 'PFQ', seed: 1, model: (k: number) => { built += 1; return model(k); }, train: ids(1608, 1), validation: ids(400, 2), batchSize: 8, bptt: 10, epochs: 1, lr: 0.01,
+      optimizer: { kind: 'adam' as const }, schedule: { kind: 'constant' as const }, clipNorm: 5, quant: sbmQuant(),
+      techniques: () => [progressiveFractionalQuantization({ schedule: 'FW(4,8)/BW(8,16)', switching: { kind: 'fixed', at: [10] } })],
+      cacheKey: { pfq: 'FW(4,8)/BW(8,16)' }, cache: { dir: tempDir(), fresh: false },
+    };
+    const a = await runLanguageModelExperiment(spec);
+    expect(a.iterations).toBe(20);
+    expect(Number.isFinite(a.perplexity)).toBe(true);
+    // Ten iterations at FW-4/BW-8 and ten at FW-8/BW-16 of every MAC-carrying layer, 8 rows of 10 tokens.
+    const probe = model(1);
+    const perIter = (p: ReturnType<typeof fwbw>) => probe.layers.reduce((s, l) => { const e = effectiveStepMacs(l, p); return s + (e.forward + e.inputGrad + e.weightGrad) * 8; }, 0);
+    expect(a.effectiveMacs / (10 * perIter(fwbw(4, 8)) + 10 * perIter(fwbw(8, 16)))).toBeCloseTo(1, 9);
+    probe.params.dispose();
+    const b = await runLanguageModelExperiment({ ...spec, arm: 'again' });
+    expect(b.cache).toBe('hit');
+    expect(b.perplexity).toBe(a.perplexity);
+    expect(built).toBe(1);
   });
 });

@@ -50,14 +50,14 @@ export function accuracyWithinBudget<P extends { readonly energyJ: number }>(cur
  * The values `f` of two arms' runs paired by seed (only seeds both arms ran, in increasing order), for a paired
  * comparison. An arm's runs with a repeated seed are an error.
  */
-export function pairedBySeed(
-  runs: readonly RunOutcome[],
+export function pairedBySeed<T extends Pick<RunOutcome, 'arm' | 'seed'>>(
+  runs: readonly T[],
   armA: string,
   armB: string,
-  f: (o: RunOutcome) => number,
+  f: (o: T) => number,
 ): { seeds: number[]; a: number[]; b: number[] } {
   const index = (arm: string) => {
-    const m = new Map<number, RunOutcome>();
+    const m = new Map<number, T>();
     for (const o of runs.filter((r) => r.arm === arm)) {
       if (m.has(o.seed)) throw new RangeError(`arm "${arm}" has two runs with seed ${o.seed}: expected one run per seed`);
       m.set(o.seed, o);

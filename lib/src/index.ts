@@ -21,6 +21,7 @@ export * from './curves';
 export * from './regimes';
 export * from './regimes-fractrain';
 export * from './experiment';
+export * from './experiment-lm';
 export * from './run-cache';
 export * from './perf';
 export { registerOneDnnKernels, unregisterOneDnnKernels, oneDnnStatus, type OneDnnStatus } from './backend-onednn';

@@ -18,12 +18,16 @@ export interface DfqOptions {
    * The non-zero precision options, lowest first, as FW-a/BW-b precisions or FracTrain's notation
    * "FW(3,4,6,8)/BW(6,6,8,8)"; the last is the setting's full precision (e.g. FW-8/BW-8), which every layer outside the
    * gated blocks runs at. Each option sets the activation and gradient bits of a block's layers for the inputs that
-   * choose it; weights stay at `weightBits`.
+   * choose it (and their weights, unless `weightBits` fixes them).
    */
   readonly options: readonly LayerPrecision[] | string;
   /** Offer the 0-bit option (skip the block) where the block is skippable (default true). */
   readonly skip?: boolean;
-  /** Weight bits of every option (default: the full option's FW bits; the authors' code fixes the weight precision). */
+  /**
+   * Weight bits of every option. Default: each option's FW bits, so an option is the convolution "executed with k bits"
+   * of Eq. (1) in the paper's FW-a/BW-b notation (weights and activations at a bits, gradients at b bits). A number fixes
+   * the weights at that precision in every option, as the authors' code does (only activations and gradients vary).
+   */
   readonly weightBits?: number;
   /**
    * Target cp in percent of the float32 cost (FracTrain: cp = 3 means 3%). A number for DFQ; for FracTrain a list of
@@ -97,7 +101,7 @@ function straightThrough(hard: tf.Tensor): (soft: tf.Tensor) => tf.Tensor {
  * FracTrain's dynamic fractional quantization (Sec. 3.2, Eq. 1 and 2). Every residual block gets an RNN gate (the
  * SLU gate of E²-Train with one output per option) that scores, per input, the options {0 bits (skip; skippable
  * blocks only), the intermediate precisions, the full precision}; the highest-probability option runs the block
- * for that input in both passes (its layers' activations and gradients at the option's bits), so each input's
+ * for that input in both passes (its layers' weights, activations and gradients at the option's bits), so each input's
  * block costs what its option costs. Gradients reach the gate by straight-through estimators: an executed input's
  * residual branch is multiplied by a value that is 1 forward and passes its gradient to the chosen option's
  * probability, and the cost term uses one-hot choices forward with softmax gradients.
@@ -114,7 +118,7 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
   const opts = typeof options.options === 'string' ? parsePrecisionSchedule(options.options) : [...options.options];
   if (opts.length === 0) throw new ConfigError('dfq.options', options.options, 'at least one precision option');
   const full = opts[opts.length - 1] as LayerPrecision;
-  const weightBits = checkBits(options.weightBits ?? full.weight, 'dfq.weightBits');
+  const weightBits = options.weightBits === undefined ? undefined : checkBits(options.weightBits, 'dfq.weightBits');
   opts.forEach((p, i) => {
     if (p.activation > full.activation || p.gradError > full.gradError || p.gradWeight > full.gradWeight) throw new ConfigError(`dfq.options[${i}]`, formatPrecision(p), `at most the full option ${formatPrecision(full)} in every field (options are listed lowest first)`);
   });
@@ -124,8 +128,8 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
   if (options.switching) checkStageSwitching(options.switching, targets.length, 'dfq.switching');
   if (!(Number.isFinite(options.beta) && options.beta >= 0)) throw new ConfigError('dfq.beta', options.beta, 'a non-negative number');
   const offerSkip = options.skip ?? true;
-  const precisions: Array<LayerPrecision | undefined> = [...(offerSkip ? [undefined] : []), ...opts.map((p) => ({ weight: weightBits, activation: p.activation, activationWeightGrad: p.activationWeightGrad, gradError: p.gradError, gradWeight: p.gradWeight }))];
-  // Labels name the activation/gradient bits in the paper's FW/BW notation (weights are at `weightBits` in every option).
+  const precisions: Array<LayerPrecision | undefined> = [...(offerSkip ? [undefined] : []), ...opts.map((p) => ({ weight: weightBits ?? p.weight, activation: p.activation, activationWeightGrad: p.activationWeightGrad, gradError: p.gradError, gradWeight: p.gradWeight }))];
+  // Labels in the paper's FW/BW notation (with `weightBits` set, the weights are at that precision in every option).
   const labels = [...(offerSkip ? ['skip'] : []), ...opts.map((p) => formatPrecision(p))];
   const K = precisions.length;
   const fullPrecision = precisions[K - 1] as LayerPrecision;

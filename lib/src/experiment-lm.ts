@@ -1,0 +1,106 @@
+import * as crypto from 'node:crypto';
+import { EnergyLedger } from './cost/ledger';
+import type { LanguageModel } from './models/lstm';
+import type { Model } from './models/spec';
+import type { OptimizerConfig } from './train/optimizers';
+import type { LrSchedule } from './train/schedules';
+import type { Technique } from './train/technique';
+import type { LayerPrecision } from './quant/precision';
+import type { CommonTrainConfig } from './train/config';
+import { train } from './train/trainer';
+import { armKey, libraryFingerprint, readCached, recordCacheEvent, runCacheFromEnv, writeCached, type RunCacheSettings } from './run-cache';
+
+/** One language-model training run (an LSTM on a token stream), cached like {@link RunSpec} arms. */
+export interface LmRunSpec {
+  readonly arm: string;
+  readonly seed: number;
+  readonly model: (seed: number) => LanguageModel;
+  readonly train: Int32Array;
+  readonly validation: Int32Array;
+  readonly batchSize: number;
+  readonly bptt: number;
+  readonly epochs: number;
+  readonly lr: number;
+  readonly optimizer: OptimizerConfig;
+  readonly schedule: LrSchedule;
+  readonly clipNorm?: number;
+  readonly precision?: LayerPrecision;
+  readonly quant?: CommonTrainConfig['quant'];
+  readonly techniques?: (model: Model, seed: number) => Technique[];
+  /** Evaluation settings (e.g. the forward pass at a final precision). */
+  readonly evalContext?: CommonTrainConfig['evalContext'];
+  /** Measures the trained techniques before they are disposed (plain data, cached with the outcome). */
+  readonly analyze?: (model: Model, techniques: readonly Technique[]) => unknown;
+  /** Plain data describing the model and techniques (see `RunSpec.cacheKey`); without it the arm always trains. */
+  readonly cacheKey?: unknown;
+  readonly cache?: RunCacheSettings | false;
+}
+
+/** What a language-model run measured. */
+export interface LmRunOutcome {
+  readonly arm: string;
+  readonly seed: number;
+  readonly perplexity: number;
+  readonly loss: number;
+  readonly iterations: number;
+  readonly effectiveMacs: number;
+  readonly macs: number;
+  readonly energyJ: number;
+  readonly acceleratorEnergyJ: number;
+  readonly latencySeconds: number;
+  readonly seconds: number;
+  readonly analysis?: unknown;
+  readonly cache?: 'hit' | 'miss' | 'fresh' | 'uncached';
+}
+
+function streamHash(ids: Int32Array): string {
+  return crypto.createHash('sha256').update(Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Trains and evaluates one language-model arm with an energy ledger (validation perplexity at the end, with
+ * `evalContext`), through the run cache when the spec has a `cacheKey` (key: library source, token streams, every
+ * setting and the cache key).
+ */
+export async function runLanguageModelExperiment(spec: LmRunSpec): Promise<LmRunOutcome> {
+  const cache = spec.cache === false ? undefined : (spec.cache ?? runCacheFromEnv());
+  const description = {
+    library: libraryFingerprint(), task: 'language-model', seed: spec.seed, train: streamHash(spec.train), validation: streamHash(spec.validation),
+    batchSize: spec.batchSize, bptt: spec.bptt, epochs: spec.epochs, lr: spec.lr, optimizer: spec.optimizer, schedule: spec.schedule,
+    clipNorm: spec.clipNorm ?? null, precision: spec.precision ?? null, quant: spec.quant ?? null, key: spec.cacheKey,
+  };
+  const key = armKey(description);
+  if (cache && spec.cacheKey !== undefined && !cache.fresh) {
+    const hit = readCached<LmRunOutcome>(cache, key);
+    if (hit) {
+      recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: 'hit' });
+      return { ...hit, arm: spec.arm, cache: 'hit' };
+    }
+  }
+  const model = spec.model(spec.seed);
+  const techniques = spec.techniques?.(model, spec.seed) ?? [];
+  const ledger = new EnergyLedger();
+  try {
+    const r = await train({
+      task: 'language-model', model, train: spec.train, validation: spec.validation, batchSize: spec.batchSize, bptt: spec.bptt,
+      epochs: spec.epochs, lr: spec.lr, optimizer: spec.optimizer, schedule: spec.schedule, clipNorm: spec.clipNorm, seed: spec.seed,
+      precision: spec.precision, quant: spec.quant, techniques, ledger, evalContext: spec.evalContext, logEvery: 1_000_000,
+    });
+    const t = ledger.totals();
+    const analysis = spec.analyze ? JSON.parse(JSON.stringify(spec.analyze(model, techniques))) : undefined;
+    const outcome: LmRunOutcome = {
+      arm: spec.arm, seed: spec.seed, perplexity: r.final?.perplexity ?? Number.NaN, loss: r.final?.loss ?? Number.NaN, iterations: r.iterations,
+      effectiveMacs: t.effectiveMacs, macs: t.macs.total, energyJ: t.energy.total, acceleratorEnergyJ: t.acceleratorEnergy, latencySeconds: t.latency,
+      seconds: r.seconds, ...(analysis === undefined ? {} : { analysis }),
+    };
+    if (cache && spec.cacheKey !== undefined) {
+      writeCached(cache, key, description, outcome);
+      recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: cache.fresh ? 'fresh' : 'miss' });
+      return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
+    }
+    return { ...outcome, cache: 'uncached' };
+  } finally {
+    model.params.dispose();
+    for (const t of techniques) t.dispose?.();
+  }
+}
