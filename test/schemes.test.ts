@@ -106,6 +106,22 @@ describe('schemes in the quantized layers', () => {
     expect(sbm.y).not.toEqual(wage.y);
   });
 
+  it("the network's input is quantized on a symmetric grid over max|x| under DoReFa and WAGEUBN (not clipped to their unit ranges)", () => {
+    const x = tf.tensor2d([[2, -3]]);
+    const w = tf.tensor2d([[0.5], [0.25]]);
+    for (const scheme of ['dorefa', 'wageubn'] as const) {
+      const wq = vals(scheme === 'dorefa' ? dorefaWeight(w, 8) : fixedPoint(w, 8));
+      const first = vals(quantMatMul(x, w, fwbw(8, 8), { ...defaultQuantConfig(1), scheme, first: true }))[0] as number;
+      // An 8-bit symmetric grid over max|x| = 3 keeps -3 exactly and 2 within half a step (3/254).
+      const x0 = Math.round((2 * 127) / 3) * (3 / 127);
+      expect(first).toBeCloseTo(x0 * (wq[0] as number) - 3 * (wq[1] as number), 4);
+      // An inner layer's input is clipped to the scheme's range: DoReFa [0, 1] -> (1, 0); WAGE (-1, 1) -> (127/128, -127/128).
+      const inner = vals(quantMatMul(x, w, fwbw(8, 8), { ...defaultQuantConfig(1), scheme }))[0] as number;
+      const c = scheme === 'dorefa' ? [1, 0] : [127 / 128, -127 / 128];
+      expect(inner).toBeCloseTo((c[0] as number) * (wq[0] as number) + (c[1] as number) * (wq[1] as number), 5);
+    }
+  });
+
   it('rejects an unknown scheme, running ranges with asymmetric grids, and PSG with another scheme', () => {
     expect(() => checkQuantOptions({ scheme: 'int8' as never })).toThrowError(/quant.scheme = "int8".*sbm, dorefa, wageubn/);
     expect(() => checkQuantOptions({ ...sbmQuant(), ranges: {} as never })).toThrowError(/quant.ranges/);

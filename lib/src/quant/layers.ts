@@ -225,7 +225,11 @@ function schemeWeightGrad(dw: tf.Tensor, slope: tf.Tensor | undefined, p: LayerP
 /** Activation quantizer of the run's scheme, without running ranges (the copy kept for the weight gradient). */
 function qAct(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
   if (bits >= 32) return x;
-  if (cfg.scheme === 'dorefa') return cfg.first ? quantize(x, { bits: Math.max(bits, 2), mode: 'symmetric', range: 'tensor', rounding: 'nearest' }) : dorefaActivation(x, bits);
+  // The network's input (normalised images, which exceed DoReFa's [0, 1] and WAGE's (-1, 1)) is quantized on a
+  // symmetric grid over its max|x| under both schemes; their papers keep the first layer in float, which FracTrain's
+  // cost comparison does not.
+  if ((cfg.scheme === 'dorefa' || cfg.scheme === 'wageubn') && cfg.first) return quantize(x, { bits: Math.max(bits, 2), mode: 'symmetric', range: 'tensor', rounding: 'nearest' });
+  if (cfg.scheme === 'dorefa') return dorefaActivation(x, bits);
   if (cfg.scheme === 'wageubn') return wageActivation(x, bits);
   return qa(x, bits, cfg, cfg.forwardRounding, cfg.activationRange);
 }

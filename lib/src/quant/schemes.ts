@@ -132,7 +132,7 @@ export function wageWeight(w: tf.Tensor, bits: number): tf.Tensor {
   return fixedPoint(w, bits, 'nearest');
 }
 
-/** WAGEUBN activations: C(Q(x, k_A)), fixed point in (-1, 1). */
+/** WAGEUBN activations: C(Q(x, k_A)), fixed point in (-1, 1) (the network's input: see `QuantConfig.scheme`). */
 export function wageActivation(x: tf.Tensor, bits: number): tf.Tensor {
   return fixedPoint(x, bits, 'nearest');
 }
