@@ -240,3 +240,29 @@ describe('PFQ on an LSTM language model (Table 2 at small scale)', () => {
     expect(built).toBe(1);
   });
 });
+
+describe('retraining helpers (Table 5)', () => {
+  it('class subsets keep their labels and order; a model from weights starts where the stored one ended; the best evaluation is the curve maximum', async () => {
+    const { classSubset } = await import('../lib/src/data/image-dataset');
+    const { modelFromWeights, bestEvaluation } = await import('../lib/src/experiment');
+    const ds = syntheticCifar(40, 7);
+    const sub = classSubset(ds, [2, 5]);
+    expect(sub.count).toBe([...ds.labels].filter((l) => l === 2 || l === 5).length);
+    expect([...sub.labels].every((l) => l === 2 || l === 5)).toBe(true);
+    const firstIdx = [...ds.labels].findIndex((l) => l === 2 || l === 5);
+    expect(Array.from(sub.images.subarray(0, 3072))).toEqual(Array.from(ds.images.subarray(firstIdx * 3072, (firstIdx + 1) * 3072)));
+    expect(() => classSubset(ds, [10])).toThrowError(/classes \[10\] invalid: expected class indices in \[0, 10\)/);
+    const build = (k: number) => cifarResNet({ depth: 8, widths: [4, 8, 8], seed: k });
+    const a = build(1);
+    const weights = a.params.recordsSync();
+    const b = modelFromWeights(build, weights)(2);
+    const c = build(2);
+    const w = (m: ReturnType<typeof build>) => Array.from(m.params.get('conv1/w')!.dataSync());
+    expect(w(b)).toEqual(w(a));
+    expect(w(c)).not.toEqual(w(a));
+    [a, b, c].forEach((m) => m.params.dispose());
+    const curve = [0.2, 0.5, 0.4].map((top1, i) => ({ iteration: i, energyJ: i, effectiveMacs: 10 * i, top1, loss: 1 }));
+    expect(bestEvaluation({ accuracyCurve: curve })?.effectiveMacs).toBe(10);
+    expect(bestEvaluation({ accuracyCurve: [] })).toBeUndefined();
+  });
+});

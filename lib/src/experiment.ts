@@ -55,6 +55,25 @@ export interface RunSpec {
   readonly cache?: RunCacheSettings | false;
 }
 
+/**
+ * A model builder that starts from stored weights (e.g. a pre-training arm's `analyze: (m) => m.params.recordsSync()`
+ * analysis): builds with `build(seed)` and restores every parameter, for fine-tuning and adaptation arms.
+ */
+export function modelFromWeights(build: (seed: number) => Model, weights: Readonly<Record<string, import('./train/state').TensorRecord>>): (seed: number) => Model {
+  return (seed: number) => {
+    const m = build(seed);
+    m.params.restore(weights);
+    return m;
+  };
+}
+
+/** The evaluation with the highest top-1 of a run's accuracy curve (the paper's "highest accuracy achieved during retraining" and its cost so far). */
+export function bestEvaluation(o: Pick<RunOutcome, 'accuracyCurve'>): CurvePoint | undefined {
+  let best: CurvePoint | undefined;
+  for (const p of o.accuracyCurve ?? []) if (!best || p.top1 > best.top1) best = p;
+  return best;
+}
+
 /** What a run measured. */
 export interface RunOutcome {
   readonly arm: string;

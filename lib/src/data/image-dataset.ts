@@ -37,6 +37,19 @@ export function selectImages(ds: ImageDataset, indices: ArrayLike<number>, name 
   return { ...ds, name, images, labels, count: indices.length };
 }
 
+/** The images of `ds` whose label is one of `classes` (labels kept), in their order; refuses a class outside the dataset. */
+export function classSubset(ds: ImageDataset, classes: readonly number[], name = `${ds.name}/classes-${classes.join('-')}`): ImageDataset {
+  if (classes.length === 0 || classes.some((c) => !Number.isInteger(c) || c < 0 || c >= ds.classNames.length)) {
+    throw new RangeError(`classSubset: classes ${JSON.stringify(classes)} invalid: expected class indices in [0, ${ds.classNames.length})`);
+  }
+  const keep = new Set(classes);
+  const indices: number[] = [];
+  ds.labels.forEach((l, i) => {
+    if (keep.has(l)) indices.push(i);
+  });
+  return selectImages(ds, indices, name);
+}
+
 /** Number of images per class. */
 export function classCounts(ds: Pick<ImageDataset, 'labels' | 'classNames'>): number[] {
   const counts = new Array<number>(ds.classNames.length).fill(0);
