@@ -266,3 +266,25 @@ describe('retraining helpers (Table 5)', () => {
     expect(bestEvaluation({ accuracyCurve: [] })).toBeUndefined();
   });
 });
+
+describe('PFQ on MobileNetV2 (Table 1)', () => {
+  it("depthwise layers stay at their fixed FW-8/BW-16 whatever the stage; the ledger charges them so", async () => {
+    const { mobileNetV2 } = await import('../lib/src/models/small');
+    const m = mobileNetV2({ seed: 1, widthMultiplier: 0.25 });
+    const fixed = parsePrecisionSchedule('FW-8/BW-16')[0]!;
+    const pfq = progressiveFractionalQuantization({ schedule: 'FW(4,8)/BW(6,8)', switching: { kind: 'fixed', at: [1] }, fixed: (l) => (l.kind === 'depthwise' ? fixed : undefined) });
+    const dw = m.layers.filter((l) => l.kind === 'depthwise');
+    expect(dw.length).toBeGreaterThan(0);
+    expect(pfq.precision!(dw[0]!, {} as never)).toEqual(fixed);
+    expect(pfq.precision!(m.layers[0]!, {} as never)).toEqual(fwbw(4, 6));
+    const ledger = new EnergyLedger();
+    await train({ model: m, train: syntheticCifar(8, 2), batchSize: 4, epochs: 1, lr: 0.01, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 1, techniques: [pfq], ledger, quant: sbmQuant() });
+    const perLayer = new Map(ledger.perLayer().map((r) => [r.layer, r.effective]));
+    const eff = (l: (typeof m.layers)[number], p: ReturnType<typeof fwbw>) => { const e = effectiveStepMacs(l, p); return (e.forward + e.inputGrad + e.weightGrad) * 4; };
+    // Two iterations of 4 images: depthwise layers at FW-8/BW-16 both times; the others at FW-4/BW-6, then FW-8/BW-8.
+    for (const l of dw) expect(perLayer.get(l.name)).toBeCloseTo(2 * eff(l, fixed), 6);
+    const other = m.layers.find((l) => l.kind === 'conv' && !l.first)!;
+    expect(perLayer.get(other.name)).toBeCloseTo(eff(other, fwbw(4, 6)) + eff(other, fwbw(8, 8)), 6);
+    m.params.dispose();
+  });
+});

@@ -3,6 +3,7 @@
  *
  * - ResNet-20 and ResNet-8 (CIFAR shapes, batch 128, SGD momentum 0.9, weight decay 5e-4): float and FW-8/BW-8
  *   (stochastic gradient rounding, SBM ranges) steps, interleaved, median step time and images/s;
+ * - ResNet-8 steps of FracTrain's static schemes (SBM FW-8/BW-8 and FW-3/BW-6, DoReFa, WAGEUBN) against float;
  * - the LSTM language model step (vocabulary 10,000, embedding 200, two layers of 200, 35-token windows,
  *   batch 20, clipping by global norm 5) in tokens/s;
  * - tensor count over 200 ResNet-20 steps, peak RSS, and where a ResNet-20 float step's time goes per kernel,
@@ -26,6 +27,7 @@ import { cifarResNet } from '../../lib/src/models/resnet';
 import { lstmLanguageModel, type LanguageModel } from '../../lib/src/models/lstm';
 import { benchStep, kernelProfile, median, stepTimes } from '../../lib/src/perf';
 import { fwbw, type LayerPrecision } from '../../lib/src/quant/precision';
+import { sbmQuant } from '../../lib/src/quant/schemes';
 import { createOptimizer } from '../../lib/src/train/optimizers';
 import { clipByGlobalNorm } from '../../lib/src/train/step';
 
@@ -71,6 +73,35 @@ function resnetBench(depth: number): { floatMs: number; quantMs: number } {
   return { floatMs: median(f), quantMs: median(q) };
 }
 
+/**
+ * ResNet-8 step times of FracTrain's static schemes (SBM at FW-8/BW-8 and FW-3/BW-6, DoReFa and WAGEUBN at FW-8/BW-8)
+ * against the float step, interleaved.
+ */
+function schemesBench(): Record<string, { stepMs: number; overFloat: number }> {
+  const model = cifarResNet({ depth: 8, seed: 1 });
+  const cases: Array<[string, Parameters<typeof benchStep>[1]['quant'], LayerPrecision]> = [
+    ['sbm FW-8/BW-8', sbmQuant(), fwbw(8, 8)],
+    ['sbm FW-3/BW-6', sbmQuant(), fwbw(3, 6)],
+    ['dorefa FW-8/BW-8', { scheme: 'dorefa' }, fwbw(8, 8)],
+    ['wageubn FW-8/BW-8', { scheme: 'wageubn' }, fwbw(8, 8)],
+  ];
+  const float = benchStep(model, { batch: BATCH });
+  const steps = cases.map(([, quant]) => benchStep(model, { batch: BATCH, quant }));
+  cases.forEach(([, , p], i) => stepTimes(() => steps[i]!.run(p), 0, 2));
+  stepTimes(() => float.run(undefined), 0, 2);
+  const f: number[] = [];
+  const q: number[][] = cases.map(() => []);
+  for (let r = 0; r < 3; r++) {
+    f.push(...stepTimes(() => float.run(undefined), 3, 0));
+    cases.forEach(([, , p], i) => q[i]!.push(...stepTimes(() => steps[i]!.run(p), 3, 0)));
+  }
+  const fm = median(f);
+  const out = Object.fromEntries(cases.map(([name], i) => [name, { stepMs: median(q[i]!), overFloat: median(q[i]!) / fm }]));
+  [float, ...steps].forEach((s) => s.dispose());
+  model.params.dispose();
+  return { float: { stepMs: fm, overFloat: 1 }, ...out };
+}
+
 function pytorch(): { ok: true; result: PytorchResult } | { ok: false; reason: string } {
   const root = projectRoot();
   const venv = path.join(root, 'out', 'bench-venv');
@@ -103,6 +134,8 @@ async function main(): Promise<void> {
   const started = new Date().toISOString();
   const resnet20 = resnetBench(20);
   const resnet8 = resnetBench(8);
+  console.error('bench: ResNet-8 steps of the FracTrain schemes ...');
+  const schemes = schemesBench();
 
   const lm = lstmLanguageModel({ vocabSize: LSTM.vocab, embedding: LSTM.embedding, hidden: LSTM.hidden, steps: LSTM.bptt, seed: 1 });
   const lstmMs = median(stepTimes(lstmStep(lm), 15, 3));
@@ -150,6 +183,7 @@ async function main(): Promise<void> {
     batch: BATCH,
     resnet20: { floatStepMs: resnet20.floatMs, floatImagesPerSecond: ips(resnet20.floatMs), quantStepMs: resnet20.quantMs, quantImagesPerSecond: ips(resnet20.quantMs), quantOverFloat: resnet20.quantMs / resnet20.floatMs },
     resnet8: { floatStepMs: resnet8.floatMs, floatImagesPerSecond: ips(resnet8.floatMs), quantStepMs: resnet8.quantMs, quantImagesPerSecond: ips(resnet8.quantMs), quantOverFloat: resnet8.quantMs / resnet8.floatMs },
+    resnet8Schemes: schemes,
     lstm: { config: LSTM, stepMs: lstmMs, tokensPerSecond: ips(lstmMs, LSTM.batch * LSTM.bptt) },
     numTensors: { first: counts[0], last: counts[counts.length - 1], min: Math.min(...counts), max: Math.max(...counts), steps: memSteps },
     peakRssMB: peakRss / 2 ** 20,
@@ -171,6 +205,7 @@ async function main(): Promise<void> {
     { target: 'ResNet-8 float step >= 1.0x PyTorch best layout (same run)', value: r8 ?? null, met: r8 !== undefined && r8 >= 1 },
     { target: 'ResNet-20 FW-8/BW-8 step <= 1.25x its float step', value: result.resnet20.quantOverFloat, met: result.resnet20.quantOverFloat <= 1.25 },
     { target: 'ResNet-8 FW-8/BW-8 step <= 1.25x its float step', value: result.resnet8.quantOverFloat, met: result.resnet8.quantOverFloat <= 1.25 },
+    { target: 'ResNet-8 SBM FW-8/BW-8 step (FracTrain baseline) <= 1.25x its float step', value: schemes['sbm FW-8/BW-8']?.overFloat ?? null, met: (schemes['sbm FW-8/BW-8']?.overFloat ?? Infinity) <= 1.25 },
     { target: `numTensors flat over ${memSteps} steps`, value: Math.max(...counts) - Math.min(...counts), met: Math.max(...counts) === Math.min(...counts) },
   );
   const file = path.join(projectRoot(), 'out', 'bench', 'bench.json');

@@ -226,7 +226,7 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
     precision: () => fullPrecision,
     blockPlan(b, x) {
       const n = x.shape[0];
-      if (b === gated[0]) {
+      if (b.name === gated[0]?.name) {
         examples = n;
         hardCost = outside * n;
       }
