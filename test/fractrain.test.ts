@@ -153,6 +153,24 @@ describe('DFQ and FracTrain', () => {
     m.params.dispose();
   });
 
+  it("'gumbel' sampling draws each input's option from the gate's softmax, seeded; inference keeps the argmax", async () => {
+    const run = async (seed: number) => {
+      const m = model();
+      const d = dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: 3, beta: 0.5, seed, sampling: 'gumbel', temperature: 0.5, initialBias: [0, 0, 0] });
+      await train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.05, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 3, techniques: [d], quant: sbmQuant() });
+      const counts = d.optionCounts();
+      d.dispose?.();
+      m.params.dispose();
+      return { cp: [...d.cpHistory], counts };
+    };
+    const a = await run(7);
+    expect(a).toEqual(await run(7));
+    // Near-uniform gates: a draw picks several options within a block (argmax would give every input the same one).
+    expect(a.counts.some((c) => c.counts.filter((v) => v > 0).length >= 2)).toBe(true);
+    expect(() => dynamicFractionalQuantization({ model: model(), options: 'FW(4,8)/BW(6,8)', targetCp: 3, beta: 1, seed: 1, temperature: 0.5 })).toThrowError(/dfq.temperature = 0.5/);
+    expect(() => dynamicFractionalQuantization({ model: model(), options: 'FW(4,8)/BW(6,8)', targetCp: 3, beta: 1, seed: 1, sampling: 'top' as never })).toThrowError(/dfq.sampling/);
+  });
+
   it('the cost term pushes the gates toward cheaper options when cp is above the target', async () => {
     const m = model();
     // Start at the full option everywhere (cp about 6.25% plus the outside layers), target 1%: beta > 0 every step.

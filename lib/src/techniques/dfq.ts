@@ -8,6 +8,7 @@ import type { StateValue, TensorRecord } from '../train/state';
 import type { OptimizerConfig } from '../train/optimizers';
 import type { Technique } from '../train/technique';
 import { rnnGates } from './rnn-gate';
+import { createRng, type Rng, type RngState } from '../random';
 import { StageClock, checkStageSwitching, parsePrecisionSchedule, type StageSwitch, type StageSwitching } from './pfq';
 import type { IndicatorStep } from './loss-indicator';
 
@@ -47,6 +48,15 @@ export interface DfqOptions {
   readonly normalizeGateInput?: boolean;
   /** Optimizer of the gate parameters (default: the run's). */
   readonly gateOptimizer?: { readonly config: OptimizerConfig; readonly lr: number };
+  /**
+   * How a training step chooses each input's option: `'argmax'` (default; the paper: "the highest-probability
+   * precision option is selected") or `'gumbel'`: the argmax of logits + Gumbel noise (seeded), i.e. a draw from the
+   * gate's softmax, with straight-through gradients of softmax((logits + noise) / temperature), a standard remedy when
+   * argmax gates settle on one option for every input. Inference always takes the argmax.
+   */
+  readonly sampling?: 'argmax' | 'gumbel';
+  /** Temperature of the Gumbel-softmax gradient (`sampling: 'gumbel'`, default 1). */
+  readonly temperature?: number;
   /** Technique name in logs and cache keys (default 'dfq', or 'fractrain' with a list of targets). */
   readonly name?: string;
 }
@@ -113,7 +123,13 @@ function straightThrough(hard: tf.Tensor): (soft: tf.Tensor) => tf.Tensor {
  * float32) but are not part of cp. With a list of targets and a switching rule this is FracTrain (Algorithm 2).
  */
 export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
-  checkKeys(options, ['model', 'options', 'skip', 'weightBits', 'targetCp', 'switching', 'beta', 'seed', 'hidden', 'initialBias', 'normalizeGateInput', 'gateOptimizer', 'name'], 'dfq');
+  checkKeys(options, ['model', 'options', 'skip', 'weightBits', 'targetCp', 'switching', 'beta', 'seed', 'hidden', 'initialBias', 'normalizeGateInput', 'gateOptimizer', 'sampling', 'temperature', 'name'], 'dfq');
+  const sampling = options.sampling ?? 'argmax';
+  if (sampling !== 'argmax' && sampling !== 'gumbel') throw new ConfigError('dfq.sampling', sampling, "'argmax' or 'gumbel'");
+  const temperature = options.temperature ?? 1;
+  if (!(Number.isFinite(temperature) && temperature > 0)) throw new ConfigError('dfq.temperature', temperature, 'a positive number');
+  if (options.temperature !== undefined && sampling !== 'gumbel') throw new ConfigError('dfq.temperature', options.temperature, "unset unless sampling is 'gumbel'");
+  let rng: Rng = createRng(`dfq/${options.seed}`);
   const { model } = options;
   const opts = typeof options.options === 'string' ? parsePrecisionSchedule(options.options) : [...options.options];
   if (opts.length === 0) throw new ConfigError('dfq.options', options.options, 'at least one precision option');
@@ -171,11 +187,18 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
   /** Large negative logit for the skip option of a block that cannot be skipped. */
   const NO = -1e9;
 
-  /** Probabilities [n, K] of block b's options (skip masked where the block cannot be skipped). */
-  const probabilities = (b: BlockSpec, x: tf.Tensor4D, training: boolean): tf.Tensor2D => {
-    let logits = gates.logits(b, x, training);
-    if (offerSkip && !b.skippable) logits = tf.add(logits, tf.tensor1d(precisions.map((_, k) => (k === 0 ? NO : 0)))) as tf.Tensor2D;
-    return tf.softmax(logits) as tf.Tensor2D;
+  /** Logits [n, K] of block b's options (skip masked where the block cannot be skipped). */
+  const maskedLogits = (b: BlockSpec, x: tf.Tensor4D, training: boolean): tf.Tensor2D => {
+    const logits = gates.logits(b, x, training);
+    return offerSkip && !b.skippable ? (tf.add(logits, tf.tensor1d(precisions.map((_, k) => (k === 0 ? NO : 0)))) as tf.Tensor2D) : logits;
+  };
+  /** Probabilities [n, K] of block b's options. */
+  const probabilities = (b: BlockSpec, x: tf.Tensor4D, training: boolean): tf.Tensor2D => tf.softmax(maskedLogits(b, x, training)) as tf.Tensor2D;
+  /** Seeded Gumbel noise [n, K] for `'gumbel'` sampling. */
+  const gumbel = (n: number): tf.Tensor2D => {
+    const g = new Float32Array(n * K);
+    for (let i = 0; i < g.length; i++) g[i] = -Math.log(-Math.log(Math.min(Math.max(rng.next(), 1e-12), 1 - 1e-12)));
+    return tf.tensor2d(g, [n, K]);
   };
 
   /** Groups of a block from the chosen options; `scale` gives an executed group's residual multiplier. */
@@ -230,7 +253,8 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
         examples = n;
         hardCost = outside * n;
       }
-      const probs = probabilities(b, x, true);
+      // 'gumbel': choose by argmax(logits + G) and pass gradients through softmax((logits + G) / temperature).
+      const probs = sampling === 'gumbel' ? (tf.softmax(tf.div(tf.add(maskedLogits(b, x, true), gumbel(n)), temperature)) as tf.Tensor2D) : probabilities(b, x, true);
       const choice = choose(probs);
       const cost = perBlock.get(b.name) as number[];
       const c = counts.get(b.name) as number[];
@@ -294,11 +318,13 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
       signHistory,
       targetHistory,
       clock: clock?.state() ?? null,
+      rng: rng.state(),
       params: gates.store.recordsSync(),
     }) as unknown as StateValue,
     restore(s: StateValue) {
-      const st = s as unknown as { counts: Array<[string, ...number[]]>; cpHistory: number[]; signHistory: number[]; targetHistory: number[]; clock: StateValue | null; params: Record<string, TensorRecord> };
+      const st = s as unknown as { counts: Array<[string, ...number[]]>; cpHistory: number[]; signHistory: number[]; targetHistory: number[]; clock: StateValue | null; rng: RngState; params: Record<string, TensorRecord> };
       gates.store.restore(st.params);
+      rng = createRng(`dfq/${options.seed}`, st.rng);
       for (const [k, ...v] of st.counts) counts.set(k, v);
       cpHistory.splice(0, cpHistory.length, ...st.cpHistory);
       signHistory.splice(0, signHistory.length, ...st.signHistory);
