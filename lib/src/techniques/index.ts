@@ -9,3 +9,4 @@ export * from './loss-indicator';
 export * from './pfq';
 export * from './dfq';
 export * from './dfq-report';
+export * from './ssl';

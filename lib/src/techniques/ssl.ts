@@ -1,0 +1,241 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, checkKeys } from '../errors';
+import type { LayerSpec, Model } from '../models/spec';
+import type { StructureRemoval } from '../models/surgery';
+import type { StateValue } from '../train/state';
+import type { Technique } from '../train/technique';
+
+/**
+ * Structures of Structured Sparsity Learning (Wen, thesis ch. 2, Eq. 2.2-2.3 and Sec. 2.2.1), for a conv weight
+ * [kh, kw, cin, cout] (NHWC) or a dense weight [in, out]:
+ * - `'filter'`: W[:, :, :, n], one group per output channel (row-wise sparsity of the GEMM);
+ * - `'channel'`: W[:, :, c, :], one group per input channel;
+ * - `'shape'`: W[m, k, c, :], one group per filter-shape fibre (column-wise sparsity);
+ * - `'filter2d'`: W[:, :, c, n], one group per 2D filter;
+ * - `'neuron'`: W[:, j] of a dense layer, the input connections of output neuron j;
+ * - `'input'`: W[i, :] of a dense layer, the output connections of input i (Fig. 2.5's input pixels);
+ * - `'depth'`: all weights of a residual block's convolutions except its projection shortcut, one group per block
+ *   (the convolutions between shortcuts).
+ */
+export type SslStructure = 'filter' | 'channel' | 'shape' | 'filter2d' | 'neuron' | 'input' | 'depth';
+
+/** One group-Lasso term of Eq. (2.1): a structure, its weight lambda, and the layers it applies to (default: all that have the structure). */
+export interface SslTerm {
+  readonly structure: SslStructure;
+  readonly lambda: number;
+  readonly layers?: (layer: LayerSpec) => boolean;
+}
+
+/** Options of {@link structuredSparsity}. */
+export interface SslOptions {
+  readonly model: Model;
+  readonly terms: readonly SslTerm[];
+  /** epsilon of Eq. (2.7): ||w||_2 = sqrt(epsilon + sum w^2) (default 1e-8). */
+  readonly epsilon?: number;
+  /**
+   * After every update, groups whose norm is below this are set to exact zeros and kept at zero for the rest of the
+   * run (default 1e-4; 0 turns thresholding off).
+   */
+  readonly threshold?: number;
+}
+
+/** Per layer and structure: the number of groups and how many are zero. */
+export interface SslGroupCount {
+  readonly layer: string;
+  readonly structure: SslStructure;
+  readonly groups: number;
+  readonly zero: number;
+}
+
+/** SSL as a technique. */
+export interface Ssl extends Technique {
+  /** The group-Lasso penalty sum over terms of lambda x sum of group norms, at the current weights. */
+  penalty(): number;
+  /** Group counts and zero groups per layer and structure (host reads; call between steps). */
+  groupCounts(): SslGroupCount[];
+  /** The zero groups as a {@link StructureRemoval} for model surgery (filters, channels, fibres, neurons, blocks). */
+  removal(): StructureRemoval;
+}
+
+const CONV_STRUCTURES: readonly SslStructure[] = ['filter', 'channel', 'shape', 'filter2d'];
+const DENSE_STRUCTURES: readonly SslStructure[] = ['neuron', 'input'];
+
+/** Axes reduced to form the groups of `structure` in a weight of `kind` (the kept axes index the groups). */
+export function sslGroupAxes(kind: LayerSpec['kind'], structure: Exclude<SslStructure, 'depth'>): number[] {
+  if (kind === 'conv' && CONV_STRUCTURES.includes(structure)) {
+    return { filter: [0, 1, 2], channel: [0, 1, 3], shape: [3], filter2d: [0, 1] }[structure as 'filter' | 'channel' | 'shape' | 'filter2d'];
+  }
+  if (kind === 'dense' && DENSE_STRUCTURES.includes(structure)) return structure === 'neuron' ? [0] : [1];
+  throw new ConfigError('ssl structure', structure, `one of ${(kind === 'dense' ? DENSE_STRUCTURES : CONV_STRUCTURES).join(', ')} for a ${kind} layer`);
+}
+
+/** Group norms sqrt(epsilon + sum over `axes` of w^2), kept dims (broadcastable against w). */
+export function groupNorms(w: tf.Tensor, axes: number[], epsilon: number): tf.Tensor {
+  return tf.tidy(() => tf.sqrt(tf.add(tf.sum(tf.square(w), axes, true), epsilon)));
+}
+
+interface Group {
+  readonly structure: SslStructure;
+  readonly lambda: number;
+  /** Layers and their weight parameters (one for every structure but depth). */
+  readonly layers: readonly LayerSpec[];
+  /** Reduced axes (per layer weight; depth reduces everything). */
+  readonly axes: number[] | 'all';
+  /** Name of the group set (layer name, or the block for depth). */
+  readonly name: string;
+}
+
+/**
+ * Structured Sparsity Learning (Wen et al., thesis ch. 2): group-Lasso regularization of Eq. (2.1)-(2.3) whose
+ * gradient lambda x w / ||w||_g (Eq. 2.6, with Eq. 2.7's epsilon) is added to each regularized weight's gradient in the
+ * transform stage, and thresholding of groups to exact zeros after each update (zeroed groups stay zero). Works on
+ * conv and dense layers stored densely (not on fibre-lowered or basis-decomposed layers); a zeroed filter's or
+ * neuron's bias is zeroed with it. The following batch norm of a zeroed filter is left to `maskStructure` at
+ * compaction (see {@link Ssl.removal}).
+ */
+export function structuredSparsity(options: SslOptions): Ssl {
+  checkKeys(options, ['model', 'terms', 'epsilon', 'threshold'], 'ssl');
+  const { model } = options;
+  const epsilon = options.epsilon ?? 1e-8;
+  if (!(Number.isFinite(epsilon) && epsilon > 0)) throw new ConfigError('ssl.epsilon', epsilon, 'a positive number');
+  const threshold = options.threshold ?? 1e-4;
+  if (!(Number.isFinite(threshold) && threshold >= 0)) throw new ConfigError('ssl.threshold', threshold, 'a non-negative number');
+  if (!Array.isArray(options.terms) || options.terms.length === 0) throw new ConfigError('ssl.terms', options.terms, 'at least one { structure, lambda } term');
+  const groups: Group[] = [];
+  for (const [i, t] of options.terms.entries()) {
+    if (!(Number.isFinite(t.lambda) && t.lambda >= 0)) throw new ConfigError(`ssl.terms[${i}].lambda`, t.lambda, 'a non-negative number');
+    const pick = t.layers ?? (() => true);
+    if (t.structure === 'depth') {
+      for (const b of model.blocks) {
+        const layers = b.layers.map((n) => model.layers.find((l) => l.name === n) as LayerSpec).filter((l) => l.kind === 'conv' && !l.name.endsWith('/proj') && pick(l));
+        if (layers.length) groups.push({ structure: 'depth', lambda: t.lambda, layers, axes: 'all', name: b.name });
+      }
+    } else {
+      const kinds = CONV_STRUCTURES.includes(t.structure) ? ['conv'] : DENSE_STRUCTURES.includes(t.structure) ? ['dense'] : undefined;
+      if (!kinds) throw new ConfigError(`ssl.terms[${i}].structure`, t.structure, 'filter, channel, shape, filter2d, neuron, input or depth');
+      for (const l of model.layers) {
+        if (!kinds.includes(l.kind) || !pick(l)) continue;
+        if (l.fibres || l.basis) throw new ConfigError(`ssl.terms[${i}]`, l.name, 'a dense conv layer (not fibre-lowered or basis-decomposed)');
+        groups.push({ structure: t.structure, lambda: t.lambda, layers: [l], axes: sslGroupAxes(l.kind, t.structure), name: l.name });
+      }
+    }
+    if (!groups.some((g) => g.structure === t.structure)) throw new ConfigError(`ssl.terms[${i}]`, t.structure, `a structure that some layer of ${model.name} has`);
+  }
+  const weightOf = (l: LayerSpec) => model.params.get(l.weight) as tf.Variable;
+  /** Per group set: its norms (kept dims), from the current weights. */
+  const norms = (g: Group): tf.Tensor =>
+    g.axes === 'all'
+      ? tf.sqrt(tf.add(tf.addN(g.layers.map((l) => tf.sum(tf.square(weightOf(l))))), epsilon))
+      : groupNorms(weightOf(g.layers[0] as LayerSpec), g.axes, epsilon);
+  // Sticky masks (1 = alive) per group set, shaped like its norms.
+  const masks = new Map<Group, tf.Variable>();
+  const maskOf = (g: Group): tf.Variable => {
+    let m = masks.get(g);
+    if (!m) {
+      m = tf.tidy(() => tf.variable(tf.onesLike(norms(g)), false));
+      masks.set(g, m);
+    }
+    return m;
+  };
+  const bias = (l: LayerSpec) => (model.params.has(`${l.name}/b`) ? (model.params.get(`${l.name}/b`) as tf.Variable) : undefined);
+  const groupCounts = (): SslGroupCount[] =>
+    groups.map((g) => {
+      const n = tf.tidy(() => norms(g));
+      const v = n.dataSync();
+      n.dispose();
+      // A group is zero when all its weights are (its norm is sqrt(epsilon)).
+      const zero = Array.from(v).filter((x) => x * x <= epsilon * (1 + 1e-6)).length;
+      return { layer: g.name, structure: g.structure, groups: v.length, zero };
+    });
+
+  return {
+    name: 'ssl',
+    transformGradients(grads) {
+      const out = new Map(grads);
+      tf.tidy(() => {
+        const extra = new Map<string, tf.Tensor>();
+        for (const g of groups) {
+          if (g.lambda === 0) continue;
+          const n = norms(g);
+          for (const l of g.layers) {
+            const w = weightOf(l);
+            const term = tf.mul(tf.div(w, n), g.lambda);
+            const prev = extra.get(l.weight);
+            extra.set(l.weight, prev ? tf.add(prev, term) : term);
+          }
+        }
+        for (const [name, e] of extra) {
+          const g0 = grads.get(name);
+          if (g0) out.set(name, tf.keep(tf.add(g0, e)));
+        }
+      });
+      return out;
+    },
+    afterUpdate() {
+      if (threshold === 0) return;
+      tf.tidy(() => {
+        for (const g of groups) {
+          const m = maskOf(g);
+          const alive = tf.mul(m, tf.cast(tf.greaterEqual(norms(g), threshold), 'float32'));
+          m.assign(alive);
+          for (const l of g.layers) {
+            const w = weightOf(l);
+            // x * 0 is -0 for a negative x; adding +0 makes every removed weight +0.
+            w.assign(tf.add(tf.mul(w, alive), 0));
+            const b = bias(l);
+            // A zeroed filter (neuron) takes its bias with it.
+            if (b && (g.structure === 'filter' || g.structure === 'neuron' || g.structure === 'depth')) b.assign(tf.add(tf.mul(b, tf.reshape(alive, g.structure === 'depth' ? [] : [-1])), 0));
+          }
+        }
+      });
+    },
+    penalty() {
+      return tf.tidy(() => {
+        const terms = groups.map((g) => tf.mul(tf.sum(norms(g)), g.lambda));
+        return terms.length ? (tf.addN(terms).dataSync()[0] as number) : 0;
+      });
+    },
+    groupCounts,
+    removal() {
+      const filters: Record<string, number[]> = {};
+      const channels: Record<string, number[]> = {};
+      const fibres: Record<string, number[]> = {};
+      const neurons: Record<string, number[]> = {};
+      const blocks: string[] = [];
+      for (const g of groups) {
+        const t = tf.tidy(() => norms(g));
+        const v = t.dataSync();
+        t.dispose();
+        const zeroIdx = Array.from(v).flatMap((x, i) => (x * x <= epsilon * (1 + 1e-6) ? [i] : []));
+        if (zeroIdx.length === 0) continue;
+        const l = g.layers[0] as LayerSpec;
+        if (g.structure === 'filter') filters[l.name] = [...new Set([...(filters[l.name] ?? []), ...zeroIdx])];
+        else if (g.structure === 'channel') channels[l.name] = [...new Set([...(channels[l.name] ?? []), ...zeroIdx])];
+        // Norms of shape groups are [kh, kw, cin, 1] in row-major order: flat index (i * kw + j) * cin + c, as surgery numbers fibres.
+        else if (g.structure === 'shape') fibres[l.name] = [...new Set([...(fibres[l.name] ?? []), ...zeroIdx])];
+        else if (g.structure === 'neuron') neurons[l.name] = [...new Set([...(neurons[l.name] ?? []), ...zeroIdx])];
+        else if (g.structure === 'depth') blocks.push(g.name);
+      }
+      const nonEmpty = <T extends object>(o: T) => (Object.keys(o).length ? o : undefined);
+      return { filters: nonEmpty(filters), channels: nonEmpty(channels), fibres: nonEmpty(fibres), neurons: nonEmpty(neurons), blocks: blocks.length ? blocks : undefined };
+    },
+    stats() {
+      const c = groupCounts();
+      const total = c.reduce((a, x) => a + x.groups, 0);
+      return { zeroGroupShare: total ? c.reduce((a, x) => a + x.zero, 0) / total : 0 };
+    },
+    state: (): StateValue => ({ masks: [...masks.entries()].map(([g, m]) => [groups.indexOf(g), Array.from(m.dataSync()), m.shape]) }) as unknown as StateValue,
+    restore(s: StateValue) {
+      const st = s as unknown as { masks: Array<[number, number[], number[]]> };
+      for (const [i, values, shape] of st.masks) {
+        const g = groups[i] as Group;
+        const m = maskOf(g);
+        tf.tidy(() => m.assign(tf.tensor(values, shape)));
+      }
+    },
+    dispose() {
+      for (const m of masks.values()) m.dispose();
+      masks.clear();
+    },
+  };
+}

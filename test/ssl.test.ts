@@ -1,0 +1,152 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../lib/src/backend';
+import { syntheticCifar } from '../lib/src/data/synthetic';
+import { cifarResNet } from '../lib/src/models/resnet';
+import { lenet5, mlp } from '../lib/src/models/small';
+import { maskStructure, removeStructure } from '../lib/src/models/surgery';
+import { train } from '../lib/src/train/trainer';
+import { groupNorms, sslGroupAxes, structuredSparsity } from '../lib/src/techniques/ssl';
+import type { StepInfo } from '../lib/src/train/technique';
+
+beforeAll(async () => {
+  await initBackend({ backend: 'tensorflow' });
+});
+
+const info = {} as StepInfo;
+
+describe('SSL groups (thesis Eq. 2.2-2.3)', () => {
+  it('group counts and membership per structure against hand enumeration', () => {
+    // A conv weight [kh, kw, cin, cout] = [3, 3, 2, 4] with w[i, j, c, n] = 1000 i + 100 j + 10 c + n.
+    const vals: number[] = [];
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let c = 0; c < 2; c++) for (let n = 0; n < 4; n++) vals.push(1000 * i + 100 * j + 10 * c + n);
+    const w = tf.tensor4d(vals, [3, 3, 2, 4]);
+    const norm2 = (axes: number[]) => Array.from(tf.square(groupNorms(w, axes, 0)).dataSync());
+    const sumsq = (pred: (i: number, j: number, c: number, n: number) => boolean) => {
+      let s = 0;
+      for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let c = 0; c < 2; c++) for (let n = 0; n < 4; n++) if (pred(i, j, c, n)) s += (1000 * i + 100 * j + 10 * c + n) ** 2;
+      return s;
+    };
+    const filters = norm2(sslGroupAxes('conv', 'filter'));
+    expect(filters).toHaveLength(4);
+    filters.forEach((v, n) => expect(v / sumsq((_i, _j, _c, m) => m === n)).toBeCloseTo(1, 5));
+    const channels = norm2(sslGroupAxes('conv', 'channel'));
+    expect(channels).toHaveLength(2);
+    channels.forEach((v, c) => expect(v / sumsq((_i, _j, d) => d === c)).toBeCloseTo(1, 5));
+    const shapes = norm2(sslGroupAxes('conv', 'shape'));
+    expect(shapes).toHaveLength(18);
+    // Fibre (i, j, c) at flat index (i * 3 + j) * 2 + c, the numbering of model surgery.
+    expect(shapes[(2 * 3 + 1) * 2 + 1]! / sumsq((i, j, c) => i === 2 && j === 1 && c === 1)).toBeCloseTo(1, 5);
+    const f2d = norm2(sslGroupAxes('conv', 'filter2d'));
+    expect(f2d).toHaveLength(8);
+    expect(f2d[1 * 4 + 3]! / sumsq((_i, _j, c, n) => c === 1 && n === 3)).toBeCloseTo(1, 5);
+    const d = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+    Array.from(tf.square(groupNorms(d, sslGroupAxes('dense', 'neuron'), 0)).dataSync()).forEach((v, i) => expect(v).toBeCloseTo([17, 29, 45][i]!, 4));
+    Array.from(tf.square(groupNorms(d, sslGroupAxes('dense', 'input'), 0)).dataSync()).forEach((v, i) => expect(v).toBeCloseTo([14, 77][i]!, 4));
+    expect(() => sslGroupAxes('dense', 'filter')).toThrowError(/one of neuron, input for a dense layer/);
+  });
+
+  it('the regularization gradient equals autodiff of lambda x sum of group norms (with epsilon), for several structures and depth', () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 3 });
+    const eps = 1e-6;
+    const ssl = structuredSparsity({ model: m, epsilon: eps, terms: [{ structure: 'filter', lambda: 0.3 }, { structure: 'shape', lambda: 0.2 }, { structure: 'depth', lambda: 0.5 }, { structure: 'neuron', lambda: 0.1 }] });
+    const params = m.params.trainable();
+    const zeros = new Map([...params].map(([k, v]) => [k, tf.zerosLike(v)]));
+    const reg = ssl.transformGradients!(zeros, info);
+    // Reference: the penalty written out and differentiated by tfjs.
+    const penalty = () => {
+      let p = tf.scalar(0);
+      for (const l of m.layers) {
+        const w = params.get(l.weight)!;
+        if (l.kind === 'conv') {
+          p = p.add(tf.sum(tf.sqrt(tf.add(tf.sum(tf.square(w), [0, 1, 2]), eps))).mul(0.3));
+          p = p.add(tf.sum(tf.sqrt(tf.add(tf.sum(tf.square(w), [3]), eps))).mul(0.2));
+        } else p = p.add(tf.sum(tf.sqrt(tf.add(tf.sum(tf.square(w), [0]), eps))).mul(0.1));
+      }
+      for (const b of m.blocks) {
+        const ws = b.layers.filter((n) => !n.endsWith('/proj')).map((n) => params.get(m.layers.find((l) => l.name === n)!.weight)!);
+        p = p.add(tf.sqrt(tf.add(tf.addN(ws.map((w) => tf.sum(tf.square(w)))), eps)).mul(0.5));
+      }
+      return p as tf.Scalar;
+    };
+    const { grads, value } = tf.variableGrads(penalty, [...params.values()]);
+    expect(ssl.penalty()).toBeCloseTo(value.dataSync()[0] as number, 3);
+    for (const [name, v] of params) {
+      const ref = grads[v.name];
+      if (!m.layers.some((l) => l.weight === name)) continue;
+      const got = reg.get(name)!;
+      expect(tf.max(tf.abs(tf.sub(got, ref!))).dataSync()[0]).toBeLessThan(1e-5);
+    }
+    ssl.dispose?.();
+    m.params.dispose();
+  });
+});
+
+describe('SSL thresholding and compaction', () => {
+  it('groups below the threshold become exact zeros and stay zero through momentum; compaction equals the masked model', async () => {
+    const m = lenet5({ inputShape: [32, 32, 3], seed: 2 });
+    // Shrink half of conv2's filters (norm about 1.4 -> 1e-7): after the first update their norms are still far below the
+    // threshold 0.1 (the others stay near 1.4), so thresholding removes them; momentum would move them again if the
+    // zeros were not kept.
+    const w2 = m.params.get('conv2/w') as tf.Variable;
+    w2.assign(tf.mul(w2, tf.concat([tf.fill([1, 1, 1, 25], 1e-7), tf.ones([1, 1, 1, 25])], 3).reshape([1, 1, 1, 50])));
+    const ssl = structuredSparsity({ model: m, threshold: 0.1, terms: [{ structure: 'filter', lambda: 1e-4 }, { structure: 'neuron', lambda: 1e-4, layers: (l) => l.name === 'ip1' }] });
+    await train({ model: m, train: syntheticCifar(32, 5), batchSize: 8, epochs: 2, lr: 0.005, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 4, techniques: [ssl] });
+    const counts = ssl.groupCounts();
+    const conv2 = counts.find((c) => c.layer === 'conv2' && c.structure === 'filter')!;
+    expect(conv2.groups).toBe(50);
+    expect(conv2.zero).toBe(25);
+    // Exact zeros (not small numbers), and the biases of zeroed filters too.
+    const w = (await (m.params.get('conv2/w') as tf.Variable).array()) as number[][][][];
+    const b = Array.from((m.params.get('conv2/b') as tf.Variable).dataSync());
+    for (let n = 0; n < 25; n++) {
+      expect(w.every((r) => r.every((s) => s.every((c) => c[n] === 0)))).toBe(true);
+      expect(b[n]).toBe(0);
+    }
+    // Compaction: the smaller dense model computes what the masked sparse model computes.
+    const removal = ssl.removal();
+    expect(removal.filters?.conv2?.length).toBe(conv2.zero);
+    const small = removeStructure(m, removal);
+    maskStructure(m, removal);
+    const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 9);
+    const ya = m.apply(x, { training: false });
+    const yb = small.apply(x, { training: false });
+    expect(tf.max(tf.abs(tf.sub(ya, yb))).dataSync()[0]).toBeLessThan(1e-4);
+    expect(small.layers.find((l) => l.name === 'conv2')!.macs).toBeLessThan(m.layers.find((l) => l.name === 'conv2')!.macs);
+    ssl.dispose?.();
+    small.params.dispose();
+    m.params.dispose();
+  });
+
+  it('a removed group stays removed: weights pushed back by the optimizer after removal are zeroed again', () => {
+    const m = mlp({ inputShape: [6], hidden: [4], seed: 1 });
+    const ssl = structuredSparsity({ model: m, threshold: 0.05, terms: [{ structure: 'neuron', lambda: 0 }] });
+    const w = m.params.get(m.layers[0]!.weight) as tf.Variable;
+    w.assign(tf.mul(w, tf.tensor2d([[1e-3, 1, 1, 1]])));
+    ssl.afterUpdate!(info, new Map());
+    expect(Array.from(tf.slice(w, [0, 0], [6, 1]).dataSync()).every((v) => Object.is(v, 0))).toBe(true);
+    // An update (momentum, say) moves the removed neuron's weights far above the threshold: the next post-update zeroes them.
+    w.assign(tf.add(w, tf.tensor2d([[1, 0, 0, 0]])));
+    ssl.afterUpdate!(info, new Map());
+    expect(Array.from(tf.slice(w, [0, 0], [6, 1]).dataSync()).every((v) => Object.is(v, 0))).toBe(true);
+    expect(ssl.groupCounts().find((c) => c.layer === m.layers[0]!.name)?.zero).toBe(1);
+    // The mask is checkpointed: a restored technique keeps the neuron removed.
+    const again = structuredSparsity({ model: m, threshold: 0.05, terms: [{ structure: 'neuron', lambda: 0 }] });
+    again.restore!(ssl.state!());
+    w.assign(tf.add(w, tf.tensor2d([[1, 0, 0, 0]])));
+    again.afterUpdate!(info, new Map());
+    expect(Array.from(tf.slice(w, [0, 0], [6, 1]).dataSync()).every((v) => Object.is(v, 0))).toBe(true);
+    ssl.dispose?.();
+    again.dispose?.();
+    m.params.dispose();
+  });
+
+  it('refuses a structure the model lacks and bad settings, before training', () => {
+    const m = mlp({ inputShape: [8], hidden: [4] });
+    expect(() => structuredSparsity({ model: m, terms: [{ structure: 'filter', lambda: 1 }] })).toThrowError(/ssl.terms\[0\]/);
+    expect(() => structuredSparsity({ model: m, terms: [{ structure: 'neuron', lambda: -1 }] })).toThrowError(/ssl.terms\[0\].lambda = -1/);
+    expect(() => structuredSparsity({ model: m, terms: [] })).toThrowError(/ssl.terms/);
+    expect(() => structuredSparsity({ model: m, threshold: -1, terms: [{ structure: 'neuron', lambda: 1 }] })).toThrowError(/ssl.threshold = -1/);
+    m.params.dispose();
+  });
+});
