@@ -150,3 +150,84 @@ describe('SSL thresholding and compaction', () => {
     m.params.dispose();
   });
 });
+
+describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
+  it("group sizes by the formula, and the thesis's 2 x 1500 model with a 10,000-word vocabulary", async () => {
+    const { issGroupSizes } = await import('../lib/src/techniques/iss');
+    // Layer 1 of a [6, 5] stack with embedding 3 and vocabulary 7: 4x3 (input columns) + 4x6 (recurrent columns) + 4x6 - 4
+    // (recurrent row less the 4 entries already counted) + 4x5 (next layer's input row) = 12 + 24 + 20 + 20 = 76.
+    expect(issGroupSizes({ vocabSize: 7, embedding: 3, hidden: [6, 5] })).toEqual([
+      { layer: 'lstm1', units: 6, groupSize: 76 },
+      { layer: 'lstm2', units: 5, groupSize: 4 * 6 + 4 * 5 + 4 * 5 - 4 + 7 },
+    ]);
+    expect(issGroupSizes({ vocabSize: 10000, embedding: 1500, hidden: [1500, 1500] }).map((g) => g.groupSize)).toEqual([23996, 27996]);
+  });
+
+  it('the penalty is lambda x sum of the norms of the union of each unit\'s rows and columns; its gradient matches autodiff of a hand-built mask version', async () => {
+    const { intrinsicSparseStructures } = await import('../lib/src/techniques/iss');
+    const { lstmLanguageModel } = await import('../lib/src/models/lstm');
+    const m = lstmLanguageModel({ vocabSize: 7, embedding: 3, hidden: [6, 5], steps: 4, seed: 2 });
+    const iss = intrinsicSparseStructures({ model: m, lambda: 0.7, epsilon: 1e-6 });
+    const H = [6, 5];
+    const names = ['lstm1/wx', 'lstm1/wh', 'lstm2/wx', 'lstm2/wh', 'output/w'];
+    const vars = names.map((n) => m.params.get(n) as tf.Variable);
+    // Hand-built membership masks: unit k of layer l owns columns {g H + k} of wx and wh, row k of wh, and row k of the next matrix.
+    const memberMasks = (l: number, k: number) => {
+      const h = H[l - 1]!;
+      const col = (rows: number) => tf.tensor2d(Array.from({ length: rows * 4 * h }, (_, i) => ((i % (4 * h)) % h === k ? 1 : 0)), [rows, 4 * h]);
+      const wx = col(l === 1 ? 3 : H[0]!);
+      const whCols = col(h);
+      const whRow = tf.tensor2d(Array.from({ length: h * 4 * h }, (_, i) => (Math.floor(i / (4 * h)) === k ? 1 : 0)), [h, 4 * h]);
+      const wh = tf.minimum(tf.add(whCols, whRow), 1);
+      const nextCols = l === 1 ? 4 * H[1]! : 7;
+      const next = tf.tensor2d(Array.from({ length: h * nextCols }, (_, i) => (Math.floor(i / nextCols) === k ? 1 : 0)), [h, nextCols]);
+      return { wx, wh, next };
+    };
+    const penalty = () => {
+      const terms: tf.Tensor[] = [];
+      for (const l of [1, 2]) {
+        for (let k = 0; k < H[l - 1]!; k++) {
+          const mm = memberMasks(l, k);
+          const wx = m.params.get(`lstm${l}/wx`);
+          const wh = m.params.get(`lstm${l}/wh`);
+          const next = m.params.get(l === 1 ? 'lstm2/wx' : 'output/w');
+          terms.push(tf.sqrt(tf.add(tf.addN([tf.sum(tf.mul(tf.square(wx), mm.wx)), tf.sum(tf.mul(tf.square(wh), mm.wh)), tf.sum(tf.mul(tf.square(next), mm.next))]), 1e-6)));
+        }
+      }
+      return tf.mul(tf.addN(terms), 0.7) as tf.Scalar;
+    };
+    const { value, grads } = tf.variableGrads(penalty, vars);
+    expect(iss.penalty()).toBeCloseTo(value.dataSync()[0] as number, 4);
+    const reg = iss.transformGradients!(new Map(names.map((n, i) => [n, tf.zerosLike(vars[i]!)])), {} as StepInfo);
+    names.forEach((n, i) => expect(tf.max(tf.abs(tf.sub(reg.get(n)!, grads[vars[i]!.name]!))).dataSync()[0]).toBeLessThan(1e-5));
+    iss.dispose?.();
+    m.params.dispose();
+  });
+
+  it('thresholding removes whole units (exact zeros, biases too); compaction to smaller hidden sizes computes the same logits', async () => {
+    const { intrinsicSparseStructures } = await import('../lib/src/techniques/iss');
+    const { lstmLanguageModel } = await import('../lib/src/models/lstm');
+    const m = lstmLanguageModel({ vocabSize: 7, embedding: 3, hidden: [6, 5], steps: 4, seed: 2 });
+    // Shrink units 1 and 4 of lstm1 (their columns, recurrent row and row of lstm2/wx) far below the threshold.
+    const shrink = (name: string, f: tf.Tensor) => (m.params.get(name) as tf.Variable).assign(tf.mul(m.params.get(name), f));
+    const keepUnits = tf.tensor1d([1, 1e-6, 1, 1, 1e-6, 1]);
+    shrink('lstm1/wx', tf.tile(keepUnits, [4]));
+    shrink('lstm1/wh', tf.mul(tf.tile(keepUnits, [4]), tf.reshape(keepUnits, [6, 1])));
+    shrink('lstm2/wx', tf.reshape(keepUnits, [6, 1]));
+    const iss = intrinsicSparseStructures({ model: m, lambda: 0, threshold: 1e-3 });
+    iss.afterUpdate!({} as StepInfo, new Map());
+    expect(iss.unitCounts()).toEqual([{ layer: 'lstm1', units: 6, zero: 2 }, { layer: 'lstm2', units: 5, zero: 0 }]);
+    const b = Array.from(m.params.get('lstm1/b').dataSync());
+    for (const g of [0, 1, 2, 3]) for (const k of [1, 4]) expect(Object.is(b[g * 6 + k], 0)).toBe(true);
+    const removal = iss.removal();
+    expect(removal).toEqual({ hiddenUnits: { lstm1: [1, 4] } });
+    const small = removeStructure(m, removal);
+    expect((small.architecture as { options: { hidden: number[] } }).options.hidden).toEqual([4, 5]);
+    const ids = tf.tensor2d([[1, 2, 3, 4], [6, 5, 0, 2]], [2, 4], 'int32');
+    const d = tf.max(tf.abs(tf.sub(m.apply(ids, { training: false }), small.apply(ids, { training: false })))).dataSync()[0]!;
+    expect(d).toBeLessThan(1e-5);
+    iss.dispose?.();
+    small.params.dispose();
+    m.params.dispose();
+  });
+});

@@ -10,3 +10,4 @@ export * from './pfq';
 export * from './dfq';
 export * from './dfq-report';
 export * from './ssl';
+export * from './iss';

@@ -1,0 +1,166 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, checkKeys } from '../errors';
+import type { LstmLmOptions } from '../models/lstm';
+import type { Model } from '../models/spec';
+import type { StructureRemoval } from '../models/surgery';
+import type { StateValue } from '../train/state';
+import type { Technique } from '../train/technique';
+
+/**
+ * Size of each ISS group of a stacked LSTM language model (thesis Sec. 2.3, Fig. 2.10): for hidden unit k of layer l,
+ * the k-th column of the four gate blocks of the input weights (in x 4) and of the recurrent weights (H x 4), the
+ * k-th row of the recurrent weights (4H, of which 4 entries are already in the columns), and the k-th row of what
+ * consumes h_k next: the next layer's input weights (4 H') or the output layer (vocabulary). Biases are not counted.
+ */
+export function issGroupSizes(options: Pick<LstmLmOptions, 'vocabSize' | 'embedding' | 'hidden'>): Array<{ layer: string; units: number; groupSize: number }> {
+  const { hidden } = options;
+  return hidden.map((H, l) => {
+    const inputs = l === 0 ? options.embedding : (hidden[l - 1] as number);
+    const next = l + 1 < hidden.length ? 4 * (hidden[l + 1] as number) : options.vocabSize;
+    return { layer: `lstm${l + 1}`, units: H, groupSize: 4 * inputs + 4 * H + 4 * H - 4 + next };
+  });
+}
+
+/** Options of {@link intrinsicSparseStructures}. */
+export interface IssOptions {
+  /** An LSTM language model (`lstmLanguageModel`). */
+  readonly model: Model;
+  /** Group-Lasso weight lambda of Eq. (2.5)-(2.6). */
+  readonly lambda: number;
+  /** epsilon of Eq. (2.7) (default 1e-8). */
+  readonly epsilon?: number;
+  /** Units whose group norm falls below this after an update are zeroed and stay zero (default 1e-4; 0: off). */
+  readonly threshold?: number;
+  /** LSTM layers regularized (1-based; default all). */
+  readonly layers?: readonly number[];
+}
+
+/** ISS as a technique. */
+export interface Iss extends Technique {
+  /** lambda x sum of the ISS group norms at the current weights. */
+  penalty(): number;
+  /** Per LSTM layer: units, and units whose whole ISS group is zero (host reads; call between steps). */
+  unitCounts(): Array<{ layer: string; units: number; zero: number }>;
+  /** The zero units as a {@link StructureRemoval} (`hiddenUnits`) for model surgery. */
+  removal(): StructureRemoval;
+}
+
+/**
+ * Intrinsic Sparse Structures (thesis Sec. 2.3): group Lasso over the ISS group of every hidden unit of the chosen
+ * LSTM layers (Eq. 2.5, with Eq. 2.7's epsilon), its gradient added in the transform stage (autodiff of the penalty,
+ * so weights in two groups get both terms), and thresholding after each update: a unit whose group norm is below the
+ * threshold has its whole group (and its four gate biases) set to exact zeros, and stays removed.
+ */
+export function intrinsicSparseStructures(options: IssOptions): Iss {
+  checkKeys(options, ['model', 'lambda', 'epsilon', 'threshold', 'layers'], 'iss');
+  const { model } = options;
+  const arch = model.architecture;
+  if (!arch || arch.family !== 'lstm') throw new ConfigError('iss.model', model.name, 'an LSTM language model (lstmLanguageModel)');
+  const hidden = arch.options.hidden;
+  if (!(Number.isFinite(options.lambda) && options.lambda >= 0)) throw new ConfigError('iss.lambda', options.lambda, 'a non-negative number');
+  const epsilon = options.epsilon ?? 1e-8;
+  if (!(Number.isFinite(epsilon) && epsilon > 0)) throw new ConfigError('iss.epsilon', epsilon, 'a positive number');
+  const threshold = options.threshold ?? 1e-4;
+  if (!(Number.isFinite(threshold) && threshold >= 0)) throw new ConfigError('iss.threshold', threshold, 'a non-negative number');
+  const layers = options.layers ?? hidden.map((_, i) => i + 1);
+  if (layers.length === 0 || layers.some((l) => !Number.isInteger(l) || l < 1 || l > hidden.length)) throw new ConfigError('iss.layers', layers, `LSTM layers in 1..${hidden.length}`);
+  const v = (name: string) => model.params.get(name) as tf.Variable;
+  const nextOf = (l: number) => (l < hidden.length ? `lstm${l + 1}/wx` : 'output/w');
+  /** Per layer: the variables of its ISS groups. */
+  const parts = layers.map((l) => ({ l, H: hidden[l - 1] as number, wx: `lstm${l}/wx`, wh: `lstm${l}/wh`, b: `lstm${l}/b`, next: nextOf(l) }));
+  const diagMasks = new Map(parts.map((p) => [p.l, tf.keep(tf.tidy(() => tf.tile(tf.eye(p.H), [1, 4])))]));
+
+  /** ISS group norms [H] of layer part `p`. */
+  const norms = (p: (typeof parts)[number]): tf.Tensor1D =>
+    tf.tidy(() => {
+      const cols = (w: tf.Tensor) => tf.sum(tf.reshape(tf.sum(tf.square(w), 0), [4, p.H]), 0);
+      const wh2 = tf.square(v(p.wh));
+      const overlap = tf.sum(tf.mul(wh2, diagMasks.get(p.l) as tf.Tensor), 1);
+      const sq = tf.addN([cols(v(p.wx)), cols(v(p.wh)), tf.sum(wh2, 1), tf.neg(overlap), tf.sum(tf.square(v(p.next)), 1)]);
+      return tf.sqrt(tf.add(tf.relu(sq), epsilon)) as tf.Tensor1D;
+    });
+  const penaltyTensor = (): tf.Scalar => tf.mul(tf.addN(parts.map((p) => tf.sum(norms(p)))), options.lambda) as tf.Scalar;
+  const masks = new Map<number, tf.Variable>();
+  const maskOf = (l: number, H: number) => {
+    let m = masks.get(l);
+    if (!m) {
+      m = tf.variable(tf.ones([H]), false);
+      masks.set(l, m);
+    }
+    return m;
+  };
+  const regularized = [...new Set(parts.flatMap((p) => [p.wx, p.wh, p.next]))];
+
+  const unitCounts = () =>
+    parts.map((p) => {
+      const n = norms(p);
+      const d = n.dataSync();
+      n.dispose();
+      return { layer: `lstm${p.l}`, units: p.H, zero: Array.from(d).filter((x) => x * x <= epsilon * (1 + 1e-6)).length };
+    });
+
+  return {
+    name: 'iss',
+    transformGradients(grads) {
+      if (options.lambda === 0) return grads;
+      const out = new Map(grads);
+      const vars = regularized.map(v);
+      const { value, grads: reg } = tf.variableGrads(penaltyTensor, vars);
+      value.dispose();
+      regularized.forEach((name, i) => {
+        const g0 = grads.get(name);
+        const r = reg[(vars[i] as tf.Variable).name] as tf.Tensor;
+        if (g0) out.set(name, tf.add(g0, r));
+      });
+      tf.dispose(Object.values(reg));
+      return out;
+    },
+    afterUpdate() {
+      if (threshold === 0) return;
+      tf.tidy(() => {
+        for (const p of parts) {
+          const m = maskOf(p.l, p.H);
+          const alive = tf.mul(m, tf.cast(tf.greaterEqual(norms(p), threshold), 'float32'));
+          m.assign(alive);
+          const cols = tf.tile(alive, [4]);
+          // x * 0 is -0 for a negative x; adding +0 makes every removed weight +0.
+          const zero = (name: string, f: tf.Tensor) => v(name).assign(tf.add(tf.mul(v(name), f), 0));
+          zero(p.wx, cols);
+          zero(p.wh, tf.mul(tf.reshape(alive, [p.H, 1]), cols));
+          zero(p.b, cols);
+          zero(p.next, tf.reshape(alive, [p.H, 1]));
+        }
+      });
+    },
+    penalty: () => tf.tidy(() => penaltyTensor().dataSync()[0] as number),
+    unitCounts,
+    removal() {
+      const hiddenUnits: Record<string, number[]> = {};
+      for (const p of parts) {
+        const n = norms(p);
+        const d = Array.from(n.dataSync());
+        n.dispose();
+        const idx = d.flatMap((x, k) => (x * x <= epsilon * (1 + 1e-6) ? [k] : []));
+        if (idx.length) hiddenUnits[`lstm${p.l}`] = idx;
+      }
+      return Object.keys(hiddenUnits).length ? { hiddenUnits } : {};
+    },
+    stats() {
+      const c = unitCounts();
+      return Object.fromEntries(c.map((x) => [`${x.layer}Units`, x.units - x.zero]));
+    },
+    state: (): StateValue => ({ masks: [...masks.entries()].map(([l, m]) => [l, Array.from(m.dataSync())]) }) as unknown as StateValue,
+    restore(s: StateValue) {
+      const st = s as unknown as { masks: Array<[number, number[]]> };
+      for (const [l, values] of st.masks) {
+        const m = maskOf(l, values.length);
+        tf.tidy(() => m.assign(tf.tensor1d(values)));
+      }
+    },
+    dispose() {
+      for (const m of masks.values()) m.dispose();
+      masks.clear();
+      for (const d of diagMasks.values()) d.dispose();
+    },
+  };
+}
