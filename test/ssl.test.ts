@@ -232,3 +232,37 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     m.params.dispose();
   });
 });
+
+describe('the non-structured l1 baseline', () => {
+  it('adds lambda x sign(w) to the gradient; prunes weights below the threshold to exact zeros that stay zero', async () => {
+    const { l1Sparsity } = await import('../lib/src/techniques/l1');
+    const m = mlp({ inputShape: [4], hidden: [3], seed: 5 });
+    const l1 = l1Sparsity({ model: m, lambda: 0.25, threshold: 0.2 });
+    const wName = m.layers[0]!.weight;
+    const w = m.params.get(wName) as tf.Variable;
+    const g = l1.transformGradients!(new Map([[wName, tf.zerosLike(w)]]), info).get(wName)!;
+    expect(Array.from(g.dataSync())).toEqual(Array.from(w.dataSync()).map((x) => 0.25 * Math.sign(x)));
+    w.assign(tf.tensor2d([[0.1, -0.5, 0.3], [-0.05, 0.9, -0.19], [0.25, 0, 1], [0.2, -0.21, 0.01]]));
+    l1.afterUpdate!(info, new Map());
+    expect(Array.from(w.dataSync()).map((x) => Number(x.toFixed(2)))).toEqual([0, -0.5, 0.3, 0, 0.9, 0, 0.25, 0, 1, 0.2, -0.21, 0]);
+    // A pruned weight pushed back (by momentum, say) is pruned again.
+    w.assign(tf.add(w, tf.fill([4, 3], 1.5)));
+    l1.afterUpdate!(info, new Map());
+    const d = Array.from(w.dataSync());
+    for (const i of [0, 3, 5, 7, 11]) expect(Object.is(d[i], 0)).toBe(true);
+    expect(l1.zeroShare().find((z) => z.param === wName)).toEqual({ layer: m.layers[0]!.name, param: wName, weights: 12, zero: 5 });
+    expect(() => l1Sparsity({ model: m, lambda: -1 })).toThrowError(/l1.lambda = -1/);
+    l1.dispose?.();
+    m.params.dispose();
+  });
+
+  it('inferenceTime times repeated forward passes of a fixed batch and refuses a bad batch', async () => {
+    const { inferenceTime } = await import('../lib/src/perf');
+    const m = lenet5({ seed: 1 });
+    const t = inferenceTime(m, { batch: 2, repeats: 3, warmup: 1 });
+    expect(t.times).toHaveLength(3);
+    expect(t.medianMs).toBe([...t.times].sort((a, b) => a - b)[1]);
+    expect(() => inferenceTime(m, { batch: 0 })).toThrowError(/batch = 0/);
+    m.params.dispose();
+  });
+});

@@ -73,3 +73,21 @@ export async function kernelProfile(f: () => void): Promise<Array<{ kernel: stri
   }
   return [...by.entries()].map(([kernel, e]) => ({ kernel, ms: e.ms, launches: e.launches })).sort((a, b) => b.ms - a.ms);
 }
+
+/**
+ * Inference wall time of `model` (ms per forward pass, median of `repeats` timed passes after `warmup`) on a fixed
+ * random batch of `batch` inputs, with the result read back (what a deployed model pays per call). For language
+ * models pass `input` (token ids).
+ */
+export function inferenceTime(model: import('./models/spec').Model, options: { batch: number; repeats?: number; warmup?: number; input?: () => tf.Tensor; seed?: number }): { medianMs: number; times: number[] } {
+  if (!Number.isInteger(options.batch) || options.batch < 1) throw new RangeError(`inferenceTime: batch = ${options.batch}, expected a positive integer`);
+  const x = options.input ? options.input() : tf.randomNormal([options.batch, ...model.inputShape], 0, 1, 'float32', options.seed ?? 1);
+  const run = () => {
+    const y = tf.tidy(() => model.apply(x, { training: false }));
+    y.dataSync();
+    y.dispose();
+  };
+  const times = stepTimes(run, options.repeats ?? 20, options.warmup ?? 3);
+  x.dispose();
+  return { medianMs: median(times), times };
+}

@@ -11,3 +11,4 @@ export * from './dfq';
 export * from './dfq-report';
 export * from './ssl';
 export * from './iss';
+export * from './l1';
