@@ -266,3 +266,43 @@ describe('the non-structured l1 baseline', () => {
     m.params.dispose();
   });
 });
+
+describe('sparsity arms (baseline, SSL fine-tuning, compacted fine-tuning)', () => {
+  it('chain through the cache: the compacted arm trains the smaller model and times it against the masked original', async () => {
+    const { lenetRegime, sparsityArms } = await import('../lib/src/regimes-ssl');
+    const { runExperiment, modelFromWeights } = await import('../lib/src/experiment');
+    const modelFromWeightsForTest = (b: typeof build, w: Parameters<typeof modelFromWeights>[1]) => modelFromWeights(b, w)(0);
+    const { tempDir } = await import('./helpers');
+    const regime = lenetRegime('smoke');
+    const data = { train: syntheticCifar(64, 1), test: syntheticCifar(32, 2) };
+    const build = (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k });
+    // Twenty iterations of SSL fine-tuning (one batch of 64 per epoch).
+    const arms = sparsityArms({ ...regime, trainCount: 64, sparseEpochs: 20 }, data, build, { model: 'lenet5-32x32x3' });
+    const cache = { dir: tempDir(), fresh: false };
+    const base = await runExperiment({ ...arms.baseline(0), cache });
+    // Baseline weights with conv1's first 10 filters shrunk by 1e-3 (norms about 1e-3, the others about 1.4): a mild
+    // group Lasso and the threshold 0.05 remove exactly those 10.
+    const probe = modelFromWeightsForTest(build, base.analysis as Parameters<typeof arms.ssl>[1]);
+    const w1 = probe.params.get('conv1/w') as tf.Variable;
+    w1.assign(tf.mul(w1, tf.concat([tf.fill([10], 1e-3), tf.ones([10])]).reshape([1, 1, 1, 20])));
+    const weights = probe.params.recordsSync();
+    probe.params.dispose();
+    const terms = [{ structure: 'filter' as const, lambda: 0.5, layers: (l: { name: string }) => l.name === 'conv1' }];
+    const sp = arms.ssl(0, weights, { terms, termsKey: { filter: { conv1: 0.5 }, shrunk: 10 }, threshold: 0.05 }, 'SSL');
+    const sparse = await runExperiment({ ...sp, cache });
+    const an = sparse.analysis as import('../lib/src/regimes-ssl').SparseArmAnalysis;
+    const zero = an.groups!.find((g) => g.layer === 'conv1')!.zero;
+    expect(zero).toBe(10);
+    expect(an.removal.filters?.conv1).toHaveLength(zero);
+    const compact = await runExperiment({ ...arms.compacted(0, an, sp.cacheKey, 'compacted'), cache });
+    const ca = compact.analysis as import('../lib/src/regimes-ssl').CompactArmAnalysis;
+    const conv1 = ca.macs.find((x) => x.layer === 'conv1')!;
+    expect(conv1.macs / conv1.originalMacs).toBeCloseTo((20 - zero) / 20, 9);
+    expect(ca.inference.map((x) => x.batch)).toEqual([1, 64]);
+    expect(ca.inference.every((x) => x.compactedMs > 0 && x.originalMs > 0)).toBe(true);
+    // The second request of the SSL arm is a cache hit with the same removal.
+    const again = await runExperiment({ ...sp, cache });
+    expect(again.cache).toBe('hit');
+    expect((again.analysis as typeof an).removal).toEqual(an.removal);
+  });
+});

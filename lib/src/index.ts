@@ -20,6 +20,7 @@ export * from './statistics';
 export * from './curves';
 export * from './regimes';
 export * from './regimes-fractrain';
+export * from './regimes-ssl';
 export * from './experiment';
 export * from './experiment-lm';
 export * from './run-cache';
