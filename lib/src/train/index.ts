@@ -11,3 +11,4 @@ export * from './checkpoint';
 export * from './step';
 export * from './trainer';
 export * from './language-model';
+export * from './early-stopping';
