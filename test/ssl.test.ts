@@ -217,6 +217,9 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     const iss = intrinsicSparseStructures({ model: m, lambda: 0, threshold: 1e-3 });
     iss.afterUpdate!({} as StepInfo, new Map());
     expect(iss.unitCounts()).toEqual([{ layer: 'lstm1', units: 6, zero: 2 }, { layer: 'lstm2', units: 5, zero: 0 }]);
+    // Unit norms: sqrt(epsilon) for the removed units, above the threshold for the others.
+    const n1 = iss.unitNorms()[0]!.norms;
+    expect(n1.map((v, k) => (v < 1e-3 ? k : -1)).filter((k) => k >= 0)).toEqual([1, 4]);
     const b = Array.from(m.params.get('lstm1/b').dataSync());
     for (const g of [0, 1, 2, 3]) for (const k of [1, 4]) expect(Object.is(b[g * 6 + k], 0)).toBe(true);
     const removal = iss.removal();

@@ -43,6 +43,8 @@ export interface Iss extends Technique {
   unitCounts(): Array<{ layer: string; units: number; zero: number }>;
   /** The zero units as a {@link StructureRemoval} (`hiddenUnits`) for model surgery. */
   removal(): StructureRemoval;
+  /** Per LSTM layer: the ISS group norm of every unit (host reads; call between steps). */
+  unitNorms(): Array<{ layer: string; norms: number[] }>;
 }
 
 /**
@@ -134,6 +136,13 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
     },
     penalty: () => tf.tidy(() => penaltyTensor().dataSync()[0] as number),
     unitCounts,
+    unitNorms: () =>
+      parts.map((p) => {
+        const n = norms(p);
+        const d = Array.from(n.dataSync());
+        n.dispose();
+        return { layer: `lstm${p.l}`, norms: d };
+      }),
     removal() {
       const hiddenUnits: Record<string, number[]> = {};
       for (const p of parts) {
