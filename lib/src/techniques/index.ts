@@ -12,3 +12,4 @@ export * from './dfq-report';
 export * from './ssl';
 export * from './iss';
 export * from './l1';
+export * from './sticky-zeros';

@@ -5,6 +5,7 @@ import type { Model } from '../models/spec';
 import type { StructureRemoval } from '../models/surgery';
 import type { StateValue } from '../train/state';
 import type { Technique } from '../train/technique';
+import { StickyMasks, keepWhere, zeroGroupIndices } from './sticky-zeros';
 
 /**
  * Size of each ISS group of a stacked LSTM language model (thesis Sec. 2.3, Fig. 2.10): for hidden unit k of layer l,
@@ -82,24 +83,17 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
       return tf.sqrt(tf.add(tf.relu(sq), epsilon)) as tf.Tensor1D;
     });
   const penaltyTensor = (): tf.Scalar => tf.mul(tf.addN(parts.map((p) => tf.sum(norms(p)))), options.lambda) as tf.Scalar;
-  const masks = new Map<number, tf.Variable>();
-  const maskOf = (l: number, H: number) => {
-    let m = masks.get(l);
-    if (!m) {
-      m = tf.variable(tf.ones([H]), false);
-      masks.set(l, m);
-    }
-    return m;
-  };
+  const masks = new StickyMasks<number>();
   const regularized = [...new Set(parts.flatMap((p) => [p.wx, p.wh, p.next]))];
-
-  const unitCounts = () =>
+  /** Per LSTM layer: the ISS group norm of every unit, read from the device. */
+  const unitNorms = () =>
     parts.map((p) => {
       const n = norms(p);
-      const d = n.dataSync();
+      const d = Array.from(n.dataSync());
       n.dispose();
-      return { layer: `lstm${p.l}`, units: p.H, zero: Array.from(d).filter((x) => x * x <= epsilon * (1 + 1e-6)).length };
+      return { layer: `lstm${p.l}`, norms: d };
     });
+  const unitCounts = () => unitNorms().map((u) => ({ layer: u.layer, units: u.norms.length, zero: zeroGroupIndices(u.norms, epsilon).length }));
 
   return {
     name: 'iss',
@@ -121,36 +115,23 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
       if (threshold === 0) return;
       tf.tidy(() => {
         for (const p of parts) {
-          const m = maskOf(p.l, p.H);
-          const alive = tf.mul(m, tf.cast(tf.greaterEqual(norms(p), threshold), 'float32'));
-          m.assign(alive);
+          const alive = masks.update(p.l, tf.cast(tf.greaterEqual(norms(p), threshold), 'float32'));
           const cols = tf.tile(alive, [4]);
-          // x * 0 is -0 for a negative x; adding +0 makes every removed weight +0.
-          const zero = (name: string, f: tf.Tensor) => v(name).assign(tf.add(tf.mul(v(name), f), 0));
-          zero(p.wx, cols);
-          zero(p.wh, tf.mul(tf.reshape(alive, [p.H, 1]), cols));
-          zero(p.b, cols);
-          zero(p.next, tf.reshape(alive, [p.H, 1]));
+          keepWhere(v(p.wx), cols);
+          keepWhere(v(p.wh), tf.mul(tf.reshape(alive, [p.H, 1]), cols));
+          keepWhere(v(p.b), cols);
+          keepWhere(v(p.next), tf.reshape(alive, [p.H, 1]));
         }
       });
     },
     penalty: () => tf.tidy(() => penaltyTensor().dataSync()[0] as number),
     unitCounts,
-    unitNorms: () =>
-      parts.map((p) => {
-        const n = norms(p);
-        const d = Array.from(n.dataSync());
-        n.dispose();
-        return { layer: `lstm${p.l}`, norms: d };
-      }),
+    unitNorms,
     removal() {
       const hiddenUnits: Record<string, number[]> = {};
-      for (const p of parts) {
-        const n = norms(p);
-        const d = Array.from(n.dataSync());
-        n.dispose();
-        const idx = d.flatMap((x, k) => (x * x <= epsilon * (1 + 1e-6) ? [k] : []));
-        if (idx.length) hiddenUnits[`lstm${p.l}`] = idx;
+      for (const u of unitNorms()) {
+        const idx = zeroGroupIndices(u.norms, epsilon);
+        if (idx.length) hiddenUnits[u.layer] = idx;
       }
       return Object.keys(hiddenUnits).length ? { hiddenUnits } : {};
     },
@@ -158,17 +139,12 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
       const c = unitCounts();
       return Object.fromEntries(c.map((x) => [`${x.layer}Units`, x.units - x.zero]));
     },
-    state: (): StateValue => ({ masks: [...masks.entries()].map(([l, m]) => [l, Array.from(m.dataSync())]) }) as unknown as StateValue,
+    state: (): StateValue => ({ masks: masks.state((l) => l) }) as unknown as StateValue,
     restore(s: StateValue) {
-      const st = s as unknown as { masks: Array<[number, number[]]> };
-      for (const [l, values] of st.masks) {
-        const m = maskOf(l, values.length);
-        tf.tidy(() => m.assign(tf.tensor1d(values)));
-      }
+      masks.restore((s as unknown as { masks: Array<[number, number[], number[]]> }).masks, (l) => l as number);
     },
     dispose() {
-      for (const m of masks.values()) m.dispose();
-      masks.clear();
+      masks.dispose();
       for (const d of diagMasks.values()) d.dispose();
     },
   };

@@ -3,6 +3,7 @@ import { ConfigError, checkKeys } from '../errors';
 import type { LayerSpec, Model } from '../models/spec';
 import type { StateValue } from '../train/state';
 import type { Technique } from '../train/technique';
+import { StickyMasks, keepWhere } from './sticky-zeros';
 
 /** Options of {@link l1Sparsity}. */
 export interface L1Options {
@@ -37,8 +38,15 @@ export function l1Sparsity(options: L1Options): L1Sparsity {
     .filter((l) => (l.kind === 'conv' || l.kind === 'dense' || l.kind === 'lstm' || l.kind === 'depthwise') && pick(l))
     .flatMap((l) => [l.weight, ...(l.extraWeights ?? [])].map((param) => ({ layer: l.name, param })));
   if (targets.length === 0) throw new ConfigError('l1.layers', 'none', `at least one conv, dense or LSTM layer of ${model.name}`);
-  const masks = new Map<string, tf.Variable>();
+  const masks = new StickyMasks<string>();
   const v = (p: string) => model.params.get(p) as tf.Variable;
+  const zeroShare = () =>
+    targets.map(({ layer, param }) => {
+      const d = v(param).dataSync();
+      let zero = 0;
+      for (const x of d) if (x === 0) zero += 1;
+      return { layer, param, weights: d.length, zero };
+    });
   return {
     name: 'l1',
     transformGradients(grads) {
@@ -53,53 +61,19 @@ export function l1Sparsity(options: L1Options): L1Sparsity {
     afterUpdate() {
       if (threshold === 0) return;
       tf.tidy(() => {
-        for (const { param } of targets) {
-          let m = masks.get(param);
-          if (!m) {
-            m = tf.keep(tf.variable(tf.onesLike(v(param)), false));
-            masks.set(param, m);
-          }
-          const alive = tf.mul(m, tf.cast(tf.greaterEqual(tf.abs(v(param)), threshold), 'float32'));
-          m.assign(alive);
-          v(param).assign(tf.add(tf.mul(v(param), alive), 0));
-        }
+        for (const { param } of targets) keepWhere(v(param), masks.update(param, tf.cast(tf.greaterEqual(tf.abs(v(param)), threshold), 'float32')));
       });
     },
-    zeroShare() {
-      return targets.map(({ layer, param }) => {
-        const d = v(param).dataSync();
-        let zero = 0;
-        for (const x of d) if (x === 0) zero += 1;
-        return { layer, param, weights: d.length, zero };
-      });
-    },
+    zeroShare,
     stats() {
-      let n = 0;
-      let z = 0;
-      for (const { param } of targets) {
-        const d = v(param).dataSync();
-        n += d.length;
-        for (const x of d) if (x === 0) z += 1;
-      }
-      return { zeroShare: n ? z / n : 0 };
+      const z = zeroShare();
+      const n = z.reduce((a, x) => a + x.weights, 0);
+      return { zeroShare: n ? z.reduce((a, x) => a + x.zero, 0) / n : 0 };
     },
-    state: (): StateValue => ({ masks: [...masks.entries()].map(([p, m]) => [p, Array.from(m.dataSync())]) }) as unknown as StateValue,
+    state: (): StateValue => ({ masks: masks.state((p) => p) }) as unknown as StateValue,
     restore(s: StateValue) {
-      const st = s as unknown as { masks: Array<[string, number[]]> };
-      for (const [p, values] of st.masks) {
-        const shape = v(p).shape;
-        let m = masks.get(p);
-        if (!m) {
-          m = tf.variable(tf.ones(shape), false);
-          masks.set(p, m);
-        }
-        const mm = m;
-        tf.tidy(() => mm.assign(tf.tensor(values, shape)));
-      }
+      masks.restore((s as unknown as { masks: Array<[string, number[], number[]]> }).masks, (p) => p as string);
     },
-    dispose() {
-      for (const m of masks.values()) m.dispose();
-      masks.clear();
-    },
+    dispose: () => masks.dispose(),
   };
 }

@@ -4,6 +4,7 @@ import type { LayerSpec, Model } from '../models/spec';
 import type { StructureRemoval } from '../models/surgery';
 import type { StateValue } from '../train/state';
 import type { Technique } from '../train/technique';
+import { StickyMasks, keepWhere, zeroGroupIndices } from './sticky-zeros';
 
 /**
  * Structures of Structured Sparsity Learning (Wen, thesis ch. 2, Eq. 2.2-2.3 and Sec. 2.2.1), for a conv weight
@@ -128,24 +129,19 @@ export function structuredSparsity(options: SslOptions): Ssl {
       ? tf.sqrt(tf.add(tf.addN(g.layers.map((l) => tf.sum(tf.square(weightOf(l))))), epsilon))
       : groupNorms(weightOf(g.layers[0] as LayerSpec), g.axes, epsilon);
   // Sticky masks (1 = alive) per group set, shaped like its norms.
-  const masks = new Map<Group, tf.Variable>();
-  const maskOf = (g: Group): tf.Variable => {
-    let m = masks.get(g);
-    if (!m) {
-      m = tf.tidy(() => tf.variable(tf.onesLike(norms(g)), false));
-      masks.set(g, m);
-    }
-    return m;
-  };
+  const masks = new StickyMasks<Group>();
   const bias = (l: LayerSpec) => (model.params.has(`${l.name}/b`) ? (model.params.get(`${l.name}/b`) as tf.Variable) : undefined);
+  /** Per group set: the indices of its all-zero groups (and how many groups it has), read from the device. */
+  const zeroGroups = (g: Group): { count: number; zero: number[] } => {
+    const t = tf.tidy(() => norms(g));
+    const v = t.dataSync();
+    t.dispose();
+    return { count: v.length, zero: zeroGroupIndices(v, epsilon) };
+  };
   const groupCounts = (): SslGroupCount[] =>
     groups.map((g) => {
-      const n = tf.tidy(() => norms(g));
-      const v = n.dataSync();
-      n.dispose();
-      // A group is zero when all its weights are (its norm is sqrt(epsilon)).
-      const zero = Array.from(v).filter((x) => x * x <= epsilon * (1 + 1e-6)).length;
-      return { layer: g.name, structure: g.structure, groups: v.length, zero };
+      const z = zeroGroups(g);
+      return { layer: g.name, structure: g.structure, groups: z.count, zero: z.zero.length };
     });
 
   return {
@@ -175,16 +171,12 @@ export function structuredSparsity(options: SslOptions): Ssl {
       if (threshold === 0) return;
       tf.tidy(() => {
         for (const g of groups) {
-          const m = maskOf(g);
-          const alive = tf.mul(m, tf.cast(tf.greaterEqual(norms(g), threshold), 'float32'));
-          m.assign(alive);
+          const alive = masks.update(g, tf.cast(tf.greaterEqual(norms(g), threshold), 'float32'));
           for (const l of g.layers) {
-            const w = weightOf(l);
-            // x * 0 is -0 for a negative x; adding +0 makes every removed weight +0.
-            w.assign(tf.add(tf.mul(w, alive), 0));
+            keepWhere(weightOf(l), alive);
             const b = bias(l);
             // A zeroed filter (neuron) takes its bias with it.
-            if (b && (g.structure === 'filter' || g.structure === 'neuron' || g.structure === 'depth')) b.assign(tf.add(tf.mul(b, tf.reshape(alive, g.structure === 'depth' ? [] : [-1])), 0));
+            if (b && (g.structure === 'filter' || g.structure === 'neuron' || g.structure === 'depth')) keepWhere(b, tf.reshape(alive, g.structure === 'depth' ? [] : [-1]));
           }
         }
       });
@@ -197,45 +189,32 @@ export function structuredSparsity(options: SslOptions): Ssl {
     },
     groupCounts,
     removal() {
-      const filters: Record<string, number[]> = {};
-      const channels: Record<string, number[]> = {};
-      const fibres: Record<string, number[]> = {};
-      const neurons: Record<string, number[]> = {};
+      // Structures model surgery removes (2D filters and dense inputs have no removal of their own).
+      const byStructure = { filter: {}, channel: {}, shape: {}, neuron: {} } as Record<'filter' | 'channel' | 'shape' | 'neuron', Record<string, number[]>>;
       const blocks: string[] = [];
       for (const g of groups) {
-        const t = tf.tidy(() => norms(g));
-        const v = t.dataSync();
-        t.dispose();
-        const zeroIdx = Array.from(v).flatMap((x, i) => (x * x <= epsilon * (1 + 1e-6) ? [i] : []));
+        const zeroIdx = zeroGroups(g).zero;
         if (zeroIdx.length === 0) continue;
-        const l = g.layers[0] as LayerSpec;
-        if (g.structure === 'filter') filters[l.name] = [...new Set([...(filters[l.name] ?? []), ...zeroIdx])];
-        else if (g.structure === 'channel') channels[l.name] = [...new Set([...(channels[l.name] ?? []), ...zeroIdx])];
-        // Norms of shape groups are [kh, kw, cin, 1] in row-major order: flat index (i * kw + j) * cin + c, as surgery numbers fibres.
-        else if (g.structure === 'shape') fibres[l.name] = [...new Set([...(fibres[l.name] ?? []), ...zeroIdx])];
-        else if (g.structure === 'neuron') neurons[l.name] = [...new Set([...(neurons[l.name] ?? []), ...zeroIdx])];
-        else if (g.structure === 'depth') blocks.push(g.name);
+        if (g.structure === 'depth') blocks.push(g.name);
+        else if (g.structure in byStructure) {
+          // Norms of shape groups are [kh, kw, cin, 1] in row-major order: flat index (i * kw + j) * cin + c, as surgery numbers fibres.
+          const r = byStructure[g.structure as keyof typeof byStructure];
+          const name = (g.layers[0] as LayerSpec).name;
+          r[name] = [...new Set([...(r[name] ?? []), ...zeroIdx])];
+        }
       }
-      const nonEmpty = <T extends object>(o: T) => (Object.keys(o).length ? o : undefined);
-      return { filters: nonEmpty(filters), channels: nonEmpty(channels), fibres: nonEmpty(fibres), neurons: nonEmpty(neurons), blocks: blocks.length ? blocks : undefined };
+      const nonEmpty = (o: Record<string, number[]>) => (Object.keys(o).length ? o : undefined);
+      return { filters: nonEmpty(byStructure.filter), channels: nonEmpty(byStructure.channel), fibres: nonEmpty(byStructure.shape), neurons: nonEmpty(byStructure.neuron), blocks: blocks.length ? blocks : undefined };
     },
     stats() {
       const c = groupCounts();
       const total = c.reduce((a, x) => a + x.groups, 0);
       return { zeroGroupShare: total ? c.reduce((a, x) => a + x.zero, 0) / total : 0 };
     },
-    state: (): StateValue => ({ masks: [...masks.entries()].map(([g, m]) => [groups.indexOf(g), Array.from(m.dataSync()), m.shape]) }) as unknown as StateValue,
+    state: (): StateValue => ({ masks: masks.state((g) => groups.indexOf(g)) }) as unknown as StateValue,
     restore(s: StateValue) {
-      const st = s as unknown as { masks: Array<[number, number[], number[]]> };
-      for (const [i, values, shape] of st.masks) {
-        const g = groups[i] as Group;
-        const m = maskOf(g);
-        tf.tidy(() => m.assign(tf.tensor(values, shape)));
-      }
+      masks.restore((s as unknown as { masks: Array<[number, number[], number[]]> }).masks, (i) => groups[i as number] as Group);
     },
-    dispose() {
-      for (const m of masks.values()) m.dispose();
-      masks.clear();
-    },
+    dispose: () => masks.dispose(),
   };
 }
