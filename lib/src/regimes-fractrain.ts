@@ -6,7 +6,7 @@ import { sbmQuant, type QuantScheme } from './quant/schemes';
 import { regimeIterations, regimeSpec, e2trainArms, type CifarRegime } from './regimes';
 import { dynamicFractionalQuantization, type Dfq } from './techniques/dfq';
 import { dfqAllocationReport, type DfqAllocationReport } from './techniques/dfq-report';
-import { progressiveFractionalQuantization, type Pfq, type StageSwitch, type StageSwitching } from './techniques/pfq';
+import { parsePrecisionSchedule, progressiveFractionalQuantization, type Pfq, type StageSwitch, type StageSwitching } from './techniques/pfq';
 import type { IndicatorStep } from './techniques/loss-indicator';
 
 /** The paper's CIFAR schedule: 160 epochs, first learning-rate decay at epoch 80 (FracTrain Sec. 4, Fig. 1). */
@@ -75,8 +75,8 @@ export const fractrainArms = {
   pfq(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, o: { schedule: string; switching?: StageSwitching }, label: string): RunSpec {
     const switching = o.switching ?? fractrainSwitching(regime);
     const quant = sbmQuant();
-    const probe = progressiveFractionalQuantization({ schedule: o.schedule, switching });
-    const final = probe.stages[probe.stages.length - 1] as LayerPrecision;
+    const stages = parsePrecisionSchedule(o.schedule);
+    const final = stages[stages.length - 1] as LayerPrecision;
     return regimeSpec(regime, data, {
       arm: label, seed, quant,
       techniques: () => [progressiveFractionalQuantization({ schedule: o.schedule, switching })],

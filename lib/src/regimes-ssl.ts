@@ -1,5 +1,5 @@
 import type { Scale } from './config';
-import { ConfigError } from './errors';
+import { regimeAtScale } from './regimes';
 import type { ImageDataset } from './data/image-dataset';
 import { modelFromWeights, type RunSpec } from './experiment';
 import type { Model } from './models/spec';
@@ -40,10 +40,7 @@ export function lenetRegime(scale: Scale, seeds?: number): SparsityRegime {
     lite: { scale, trainCount: 60000, testCount: 10000, batchSize: 64, baselineEpochs: 8, sparseEpochs: 4, compactEpochs: 2, lr: 0.01, fineTuneLr: 0.005, weightDecay: 5e-4, seeds: 3 },
     paper: { scale, trainCount: 60000, testCount: 10000, batchSize: 64, baselineEpochs: 10000 * 64 / 60000, sparseEpochs: 10, compactEpochs: 5, lr: 0.01, fineTuneLr: 0.001, weightDecay: 5e-4, seeds: 10 },
   };
-  const base = r[scale];
-  if (!base) throw new ConfigError('scale', scale, 'smoke, lite or paper');
-  if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1)) throw new ConfigError('seeds', seeds, 'a positive integer');
-  return seeds === undefined || scale === 'smoke' ? base : { ...base, seeds };
+  return regimeAtScale(r, scale, seeds);
 }
 
 /**
@@ -58,10 +55,7 @@ export function convnetRegime(scale: Scale, seeds?: number): SparsityRegime {
     lite: { scale, trainCount: 50000, testCount: 10000, batchSize: 100, baselineEpochs: 20, sparseEpochs: 6, compactEpochs: 3, lr: 0.01, fineTuneLr: 0.005, weightDecay: 5e-4, seeds: 3 },
     paper: { scale, trainCount: 50000, testCount: 10000, batchSize: 100, baselineEpochs: 120, sparseEpochs: 40, compactEpochs: 20, lr: 0.001, fineTuneLr: 0.0001, weightDecay: 4e-3, seeds: 10 },
   };
-  const base = r[scale];
-  if (!base) throw new ConfigError('scale', scale, 'smoke, lite or paper');
-  if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1)) throw new ConfigError('seeds', seeds, 'a positive integer');
-  return seeds === undefined || scale === 'smoke' ? base : { ...base, seeds };
+  return regimeAtScale(r, scale, seeds);
 }
 
 /** What a sparsity fine-tuning arm stores: its weights, the zero groups as a removal, and group counts. */

@@ -52,7 +52,15 @@ export function e2trainRegime(scale: Scale, seeds?: number): CifarRegime {
     lite: { scale, trainCount: 50000, testCount: 10000, depth: 8, widths: [16, 32, 64], batchSize: 128, epochs: 10, lr: 0.1, momentum: 0.9, weightDecay: 5e-4, evalsPerEpoch: 1, seeds: 3 },
     paper: { scale, trainCount: 50000, testCount: 10000, depth: 74, widths: [16, 32, 64], batchSize: 128, epochs: 64000 / 390, lr: 0.1, momentum: 0.9, weightDecay: 1e-4, evalsPerEpoch: 1, seeds: 10 },
   };
-  const base = r[scale];
+  return regimeAtScale(r, scale, seeds);
+}
+
+/**
+ * The regime of `scale` from a table of the three scales, with `seeds` overriding its seed count (ignored at
+ * `smoke`, which checks plumbing with one seed); refuses an unknown scale and a seed count that is not a positive integer.
+ */
+export function regimeAtScale<R extends { readonly seeds: number }>(table: Record<Scale, R>, scale: Scale, seeds?: number): R {
+  const base = table[scale];
   if (!base) throw new ConfigError('scale', scale, 'smoke, lite or paper');
   if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1)) throw new ConfigError('seeds', seeds, 'a positive integer');
   return seeds === undefined || scale === 'smoke' ? base : { ...base, seeds };

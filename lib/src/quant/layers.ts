@@ -69,9 +69,11 @@ export function weightGradient(x: tf.Tensor, dy: tf.Tensor, g: WeightGradGeometr
   ) as tf.Tensor;
 }
 
-/** PSG's forward operands: the activations at `activation` bits (kept for both weight gradients) and the weights. */
-function psgForwardOperands<T extends tf.Tensor>(xi: tf.Tensor, wi: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { xq: T; wq: T } {
-  return { xq: qIn(xi, p.activation, cfg) as T, wq: qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as T };
+/** PSG's forward operands: the activations at `activation` bits (kept for both weight gradients) and the weights, and the tensors the backward pass keeps. */
+function psgForwardOperands<T extends tf.Tensor>(xi: tf.Tensor, wi: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { xq: T; wq: T; saved: tf.Tensor[] } {
+  const xq = qIn(xi, p.activation, cfg) as T;
+  const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as T;
+  return { xq, wq, saved: [xq, wq] };
 }
 
 /**
@@ -317,8 +319,8 @@ export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p:
 /** Conv2d trained with PSG: forward at `activation`/`weight` bits, input gradient at `gradError` bits, weight gradient by Eq. 2. */
 function psgConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig, psg: PsgSettings): tf.Tensor4D {
   const op = binaryCustomGrad((xi, wi, save) => {
-    const { xq, wq } = psgForwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
-    save([xq, wq]);
+    const { xq, wq, saved: keep } = psgForwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
+    save(keep);
     return {
       value: tf.conv2d(xq, wq, attrs.strides, attrs.pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -346,7 +348,7 @@ export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: Conv
   const psg = cfg.psg;
   const op = binaryCustomGrad((xi, wi, save) => {
     // PSG keeps the FW-bit activations for both the full gradient and its MSB predictor.
-    const { xq, wq, saved: keep } = psg ? (({ xq, wq }) => ({ xq, wq, saved: [xq, wq] }))(psgForwardOperands<tf.Tensor4D>(xi, wi, p, cfg)) : forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
+    const { xq, wq, saved: keep } = (psg ? psgForwardOperands : forwardOperands)<tf.Tensor4D>(xi, wi, p, cfg);
     save(keep);
     return {
       value: tf.depthwiseConv2d(xq, wq, attrs.strides, attrs.pad),
@@ -370,8 +372,8 @@ export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, c
   if (cfg.psg) {
     const psg = cfg.psg;
     const op = binaryCustomGrad((xi, wi, save) => {
-      const { xq, wq } = psgForwardOperands<tf.Tensor2D>(xi, wi, p, cfg);
-      save([xq, wq]);
+      const { xq, wq, saved: keep } = psgForwardOperands<tf.Tensor2D>(xi, wi, p, cfg);
+      save(keep);
       return {
         value: tf.matMul(xq, wq),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import type { ParamStore } from '../models/params';
 import type { BlockGroup, BlockPlan, BlockSpec, ForwardContext, LayerSpec, Model } from '../models/spec';
-import { effectiveStepMacs, layerStepMacs } from '../cost/macs';
+import { trainingCost } from '../cost/macs';
 import { checkBits, formatPrecision, type LayerPrecision } from '../quant/precision';
 import type { StateValue, TensorRecord } from '../train/state';
 import type { OptimizerConfig } from '../train/optimizers';
@@ -155,22 +155,17 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
   const gated = model.blocks;
   if (gated.length === 0) throw new ConfigError('dfq.model', model.name, 'a model with residual blocks');
   const layerByName = new Map(model.layers.map((l) => [l.name, l]));
-  const eff = (l: LayerSpec, p: LayerPrecision) => {
-    const e = effectiveStepMacs(l, p);
-    return e.forward + e.inputGrad + e.weightGrad;
-  };
+  /** Effective MACs of one training step on one example of `layers` at `p` (FracTrain's cost, three products). */
+  const cost = (layers: readonly LayerSpec[], p: LayerPrecision) => trainingCost({ layers }, { images: 1 }, p).effective.total;
   const inBlocks = new Set(gated.flatMap((b) => b.layers));
-  const outside = model.layers.filter((l) => !inBlocks.has(l.name)).reduce((a, l) => a + eff(l, fullPrecision), 0);
-  const float32 = model.layers.reduce((a, l) => {
-    const m = layerStepMacs(l);
-    return a + m.forward + m.inputGrad + m.weightGrad;
-  }, 0);
+  const outside = cost(model.layers.filter((l) => !inBlocks.has(l.name)), fullPrecision);
+  const float32 = trainingCost(model, { images: 1 }).macs.total;
   const perBlock = new Map<string, number[]>();
   for (const b of gated) {
     const layers = b.layers.map((n) => layerByName.get(n) as LayerSpec);
     // A skipped input of a block that changes shape still runs its projection shortcut (at the full precision).
-    const skipCost = layers.filter((l) => l.name.endsWith('/proj')).reduce((a, l) => a + eff(l, fullPrecision), 0);
-    perBlock.set(b.name, precisions.map((p) => (p ? layers.reduce((a, l) => a + eff(l, p), 0) : b.skippable ? skipCost : Number.NaN)));
+    const skipCost = cost(layers.filter((l) => l.name.endsWith('/proj')), fullPrecision);
+    perBlock.set(b.name, precisions.map((p) => (p ? cost(layers, p) : b.skippable ? skipCost : Number.NaN)));
   }
 
   const gates = rnnGates({ model, blocks: gated, seed: options.seed + 9091, hidden: options.hidden, outputs: K, initialBias, normalizeInput: options.normalizeGateInput });
