@@ -8,7 +8,8 @@ import type { Technique } from './train/technique';
 import type { LayerPrecision } from './quant/precision';
 import type { CommonTrainConfig } from './train/config';
 import { train } from './train/trainer';
-import { armKey, libraryFingerprint, readCached, recordCacheEvent, runCacheFromEnv, writeCached, type RunCacheSettings } from './run-cache';
+import { libraryFingerprint, runCacheFromEnv, type RunCacheSettings } from './run-cache';
+import { throughRunCache, type CacheStatus } from './experiment';
 
 /** One language-model training run (an LSTM on a token stream), cached like {@link RunSpec} arms. */
 export interface LmRunSpec {
@@ -50,7 +51,7 @@ export interface LmRunOutcome {
   readonly latencySeconds: number;
   readonly seconds: number;
   readonly analysis?: unknown;
-  readonly cache?: 'hit' | 'miss' | 'fresh' | 'uncached';
+  readonly cache?: CacheStatus;
 }
 
 function streamHash(ids: Int32Array): string {
@@ -64,19 +65,20 @@ function streamHash(ids: Int32Array): string {
  */
 export async function runLanguageModelExperiment(spec: LmRunSpec): Promise<LmRunOutcome> {
   const cache = spec.cache === false ? undefined : (spec.cache ?? runCacheFromEnv());
-  const description = {
-    library: libraryFingerprint(), task: 'language-model', seed: spec.seed, train: streamHash(spec.train), validation: streamHash(spec.validation),
-    batchSize: spec.batchSize, bptt: spec.bptt, epochs: spec.epochs, lr: spec.lr, optimizer: spec.optimizer, schedule: spec.schedule,
-    clipNorm: spec.clipNorm ?? null, precision: spec.precision ?? null, quant: spec.quant ?? null, key: spec.cacheKey,
-  };
-  const key = armKey(description);
-  if (cache && spec.cacheKey !== undefined && !cache.fresh) {
-    const hit = readCached<LmRunOutcome>(cache, key);
-    if (hit) {
-      recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: 'hit' });
-      return { ...hit, arm: spec.arm, cache: 'hit' };
-    }
-  }
+  return throughRunCache({
+    settings: cache && spec.cacheKey !== undefined ? cache : undefined,
+    describe: () => ({
+      library: libraryFingerprint(), task: 'language-model', seed: spec.seed, train: streamHash(spec.train), validation: streamHash(spec.validation),
+      batchSize: spec.batchSize, bptt: spec.bptt, epochs: spec.epochs, lr: spec.lr, optimizer: spec.optimizer, schedule: spec.schedule,
+      clipNorm: spec.clipNorm ?? null, precision: spec.precision ?? null, quant: spec.quant ?? null, key: spec.cacheKey,
+    }),
+    arm: spec.arm,
+    seed: spec.seed,
+    train: () => trainLanguageModelArm(spec),
+  });
+}
+
+async function trainLanguageModelArm(spec: LmRunSpec): Promise<LmRunOutcome> {
   const model = spec.model(spec.seed);
   const techniques = spec.techniques?.(model, spec.seed) ?? [];
   const ledger = new EnergyLedger();
@@ -88,17 +90,11 @@ export async function runLanguageModelExperiment(spec: LmRunSpec): Promise<LmRun
     });
     const t = ledger.totals();
     const analysis = spec.analyze ? JSON.parse(JSON.stringify(spec.analyze(model, techniques))) : undefined;
-    const outcome: LmRunOutcome = {
+    return {
       arm: spec.arm, seed: spec.seed, perplexity: r.final?.perplexity ?? Number.NaN, loss: r.final?.loss ?? Number.NaN, iterations: r.iterations,
       effectiveMacs: t.effectiveMacs, macs: t.macs.total, energyJ: t.energy.total, acceleratorEnergyJ: t.acceleratorEnergy, latencySeconds: t.latency,
       seconds: r.seconds, ...(analysis === undefined ? {} : { analysis }),
     };
-    if (cache && spec.cacheKey !== undefined) {
-      writeCached(cache, key, description, outcome);
-      recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: cache.fresh ? 'fresh' : 'miss' });
-      return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
-    }
-    return { ...outcome, cache: 'uncached' };
   } finally {
     model.params.dispose();
     for (const t of techniques) t.dispose?.();

@@ -147,27 +147,55 @@ function otherShardOutcome(spec: RunSpec): RunOutcome {
  */
 export async function runExperiment(spec: RunSpec): Promise<RunOutcome> {
   const cache = spec.cache === false ? undefined : (spec.cache ?? runCacheFromEnv());
-  if (cache && spec.cacheKey !== undefined && !spec.inspect) {
-    const description = armDescription(spec);
-    const key = armKey(description);
-    if (!cache.fresh) {
-      const hit = readCached<RunOutcome>(cache, key);
-      if (hit) {
-        recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: 'hit' });
-        spec.progress?.done({ cached: 'hit' });
-        return { ...hit, arm: spec.arm, cache: 'hit' };
-      }
+  return throughRunCache({
+    settings: cache && spec.cacheKey !== undefined && !spec.inspect ? cache : undefined,
+    describe: () => armDescription(spec),
+    arm: spec.arm,
+    seed: spec.seed,
+    train: () => trainArm(spec),
+    otherShard: () => otherShardOutcome(spec),
+    onHit: () => spec.progress?.done({ cached: 'hit' }),
+  });
+}
+
+/** How an outcome was obtained (see {@link RunOutcome.cache}). */
+export type CacheStatus = NonNullable<RunOutcome['cache']>;
+
+/**
+ * One arm through the run cache (shared by image and language-model experiments): with `settings`, the outcome stored
+ * under the hash of `describe()` is loaded (unless `fresh`), else `train` runs and its outcome is stored atomically;
+ * under a shard, an arm another shard owns returns `otherShard()` (without it, every arm trains here). Without
+ * `settings`, `train` runs uncached. Every cached decision is recorded for the run report.
+ */
+export async function throughRunCache<T extends { readonly arm: string }>(o: {
+  readonly settings: RunCacheSettings | undefined;
+  readonly describe: () => unknown;
+  readonly arm: string;
+  readonly seed: number;
+  readonly train: () => Promise<T>;
+  readonly otherShard?: () => T;
+  readonly onHit?: () => void;
+}): Promise<T & { cache: CacheStatus }> {
+  const cache = o.settings;
+  if (!cache) return { ...(await o.train()), cache: 'uncached' };
+  const description = o.describe();
+  const key = armKey(description);
+  if (!cache.fresh) {
+    const hit = readCached<T>(cache, key);
+    if (hit) {
+      recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: 'hit' });
+      o.onHit?.();
+      return { ...hit, arm: o.arm, cache: 'hit' };
     }
-    if (cache.shard && !ownsArm(key, cache.shard)) {
-      recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: 'other shard' });
-      return otherShardOutcome(spec);
-    }
-    const outcome = await trainArm(spec);
-    writeCached(cache, key, description, outcome);
-    recordCacheEvent({ arm: spec.arm, seed: spec.seed, key, event: cache.fresh ? 'fresh' : 'miss' });
-    return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
   }
-  return { ...(await trainArm(spec)), cache: 'uncached' };
+  if (cache.shard && o.otherShard && !ownsArm(key, cache.shard)) {
+    recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: 'other shard' });
+    return { ...o.otherShard(), cache: 'other shard' };
+  }
+  const outcome = await o.train();
+  writeCached(cache, key, description, outcome);
+  recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: cache.fresh ? 'fresh' : 'miss' });
+  return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
 }
 
 async function trainArm(spec: RunSpec): Promise<RunOutcome> {
