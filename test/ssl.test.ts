@@ -234,6 +234,37 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     small.params.dispose();
     m.params.dispose();
   });
+  it('issProfile counts all-zero ISS components, the zero share of the ISS weights, and the expectation for scattered zeros', async () => {
+    const { issProfile } = await import('../lib/src/techniques/iss');
+    const { lstmLanguageModel } = await import('../lib/src/models/lstm');
+    const m = lstmLanguageModel({ vocabSize: 7, embedding: 3, hidden: [6, 5], steps: 4, seed: 2 });
+    const set = (name: string, f: (r: number, c: number, x: number) => number) => {
+      const a = m.params.get(name).arraySync() as number[][];
+      (m.params.get(name) as tf.Variable).assign(tf.tensor2d(a.map((row, r) => row.map((x, c) => f(r, c, x)))));
+    };
+    // Unit 2 of lstm1: zero its 4 columns of wx and wh, its row of wh and its row of lstm2/wx (76 weights).
+    set('lstm1/wx', (_r, c, x) => (c % 6 === 2 ? 0 : x));
+    set('lstm1/wh', (r, c, x) => (c % 6 === 2 || r === 2 ? 0 : x));
+    set('lstm2/wx', (r, _c, x) => (r === 2 ? 0 : x));
+    // Scattered zeros that do not complete a group: one weight of unit 3's row of lstm2/wx, one recurrent weight of lstm2.
+    set('lstm2/wx', (r, c, x) => (r === 3 && c === 0 ? 0 : x));
+    set('lstm2/wh', (r, c, x) => (r === 0 && c === 1 ? 0 : x));
+    const p = issProfile(m);
+    // lstm1's ISS weights: wx 3x24, wh 6x24, lstm2/wx 6x20 = 72 + 144 + 120 = 336; zeros 76 + 1.
+    expect(p[0]).toMatchObject({ layer: 'lstm1', units: 6, zeroUnits: 1, weights: 336, zeroWeights: 77, groupSize: 76 });
+    expect(p[0]!.log10ExpectedIfIndependent).toBeCloseTo(Math.log10(6) + 76 * Math.log10(77 / 336), 10);
+    // lstm2's ISS weights: lstm2/wx 6x20, wh 5x20, output 5x7 = 120 + 100 + 35 = 255; zeros: row 2 of lstm2/wx (20), and the two scattered ones.
+    expect(p[1]).toMatchObject({ layer: 'lstm2', units: 5, zeroUnits: 0, weights: 255, zeroWeights: 22 });
+    // A unit whose only non-zero weight is its recurrent self-connection (on wh's diagonal) is alive.
+    set('lstm2/wx', (_r, c, x) => (c % 5 === 4 ? 0 : x));
+    set('lstm2/wh', (r, c, x) => (r === 4 && c !== 4 ? 0 : c % 5 === 4 && !(r === 4 && c === 4) ? 0 : x));
+    set('output/w', (r, _c, x) => (r === 4 ? 0 : x));
+    expect(issProfile(m)[1]!.zeroUnits).toBe(0);
+    set('lstm2/wh', (r, c, x) => (r === 4 && c === 4 ? 0 : x));
+    expect(issProfile(m)[1]!.zeroUnits).toBe(1);
+    expect(() => issProfile({ ...m, architecture: undefined })).toThrow(/issProfile.model/);
+    m.params.dispose();
+  });
 });
 
 describe('the non-structured l1 baseline', () => {

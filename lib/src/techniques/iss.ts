@@ -149,3 +149,58 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
     },
   };
 }
+
+/** Per LSTM layer: how many ISS components are all zero, against what scattered zeros would give (see {@link issProfile}). */
+export interface IssProfile {
+  readonly layer: string;
+  readonly units: number;
+  /** ISS components (hidden units) whose whole group is exactly zero. */
+  readonly zeroUnits: number;
+  /** Weights in the layer's ISS groups (its input and recurrent weights and the consumer's rows), and how many are exactly zero. */
+  readonly weights: number;
+  readonly zeroWeights: number;
+  /** Weights in one ISS group. */
+  readonly groupSize: number;
+  /**
+   * log10 of the expected number of all-zero components if the same share of zeros were scattered independently:
+   * units x share^groupSize (-Infinity when there are no zeros).
+   */
+  readonly log10ExpectedIfIndependent: number;
+}
+
+/**
+ * The ISS sparsity profile of an LSTM language model's current weights (thesis Fig. 2.11: l1 regularization of
+ * individual weights "converge[s] to sparse LSTMs with many ISS removed"): per layer, the all-zero ISS components,
+ * the share of exact zeros among the layer's ISS weights, and the number of all-zero components scattered zeros at
+ * that share would be expected to leave. Host reads; call between steps.
+ */
+export function issProfile(model: Model): IssProfile[] {
+  const arch = model.architecture;
+  if (!arch || arch.family !== 'lstm') throw new ConfigError('issProfile.model', model.name, 'an LSTM language model (lstmLanguageModel)');
+  const hidden = arch.options.hidden;
+  const sizes = issGroupSizes(arch.options);
+  return hidden.map((H, i) => {
+    const l = i + 1;
+    const wx = model.params.get(`lstm${l}/wx`).arraySync() as number[][];
+    const wh = model.params.get(`lstm${l}/wh`).arraySync() as number[][];
+    const next = model.params.get(l < hidden.length ? `lstm${l + 1}/wx` : 'output/w').arraySync() as number[][];
+    // A unit's group: column k of each gate block of wx and wh, row k of wh, row k of the consumer.
+    const alive = new Array<boolean>(H).fill(false);
+    let zeroWeights = 0;
+    let weights = 0;
+    const visit = (m: number[][], unitOf: (r: number, c: number) => number[]) => {
+      m.forEach((row, r) => row.forEach((x, c) => {
+        weights += 1;
+        if (x === 0) zeroWeights += 1;
+        else for (const k of unitOf(r, c)) alive[k] = true;
+      }));
+    };
+    visit(wx, (_r, c) => [c % H]);
+    visit(wh, (r, c) => (c % H === r ? [r] : [c % H, r]));
+    visit(next, (r) => [r]);
+    const zeroUnits = alive.filter((a) => !a).length;
+    const groupSize = (sizes[i] as { groupSize: number }).groupSize;
+    const share = zeroWeights / weights;
+    return { layer: `lstm${l}`, units: H, zeroUnits, weights, zeroWeights, groupSize, log10ExpectedIfIndependent: share === 0 ? -Infinity : Math.log10(H) + groupSize * Math.log10(share) };
+  });
+}
