@@ -118,6 +118,38 @@ describe('SSL thresholding and compaction', () => {
     m.params.dispose();
   });
 
+  it('depth: one group per residual block (the convolutions between shortcuts, projections excluded); zeroed blocks, transitions included, compact to a shallower ResNet', () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 3 });
+    for (const n of ['stage1/block1/conv1/w', 'stage1/block1/conv2/w', 'stage2/block1/conv1/w', 'stage2/block1/conv2/w']) (m.params.get(n) as tf.Variable).assign(tf.mul(m.params.get(n), 1e-7));
+    const projBefore = Array.from(m.params.get('stage2/block1/proj/w').dataSync());
+    // A block's norm covers its two convolutions (not the projection): sqrt(epsilon + sum of squares).
+    const sq = (n: string) => Array.from(m.params.get(n).dataSync()).reduce((x, v) => x + v * v, 0);
+    const probe = structuredSparsity({ model: m, threshold: 0, terms: [{ structure: 'depth', lambda: 0 }] });
+    expect(probe.normsByGroup()[2]!.layer).toBe('stage3/block1');
+    expect(probe.normsByGroup()[2]!.norms[0]).toBeCloseTo(Math.sqrt(1e-8 + sq('stage3/block1/conv1/w') + sq('stage3/block1/conv2/w')), 4);
+    probe.dispose?.();
+    const ssl = structuredSparsity({ model: m, threshold: 1e-3, terms: [{ structure: 'depth', lambda: 0 }] });
+    ssl.afterUpdate!(info, new Map());
+    expect(ssl.groupCounts()).toEqual([
+      { layer: 'stage1/block1', structure: 'depth', groups: 1, zero: 1 },
+      { layer: 'stage2/block1', structure: 'depth', groups: 1, zero: 1 },
+      { layer: 'stage3/block1', structure: 'depth', groups: 1, zero: 0 },
+    ]);
+    expect(Array.from(m.params.get('stage2/block1/conv2/w').dataSync()).every((v) => Object.is(v, 0))).toBe(true);
+    // The projection shortcut is not in the group and keeps its weights.
+    expect(Array.from(m.params.get('stage2/block1/proj/w').dataSync())).toEqual(projBefore);
+    const removal = ssl.removal();
+    expect(removal.blocks).toEqual(['stage1/block1', 'stage2/block1']);
+    const small = removeStructure(m, removal);
+    maskStructure(m, removal);
+    expect(small.blocks.map((b) => b.name)).toEqual(['stage3/block1']);
+    const x = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 9);
+    expect(tf.max(tf.abs(tf.sub(m.apply(x, { training: false }), small.apply(x, { training: false })))).dataSync()[0]).toBeLessThan(1e-5);
+    ssl.dispose?.();
+    small.params.dispose();
+    m.params.dispose();
+  });
+
   it('a removed group stays removed: weights pushed back by the optimizer after removal are zeroed again', () => {
     const m = mlp({ inputShape: [6], hidden: [4], seed: 1 });
     const ssl = structuredSparsity({ model: m, threshold: 0.05, terms: [{ structure: 'neuron', lambda: 0 }] });
@@ -389,5 +421,23 @@ describe('sparsity regimes', () => {
     expect(lenetRegime('smoke', 5).seeds).toBe(1);
     expect(() => convnetRegime('lite', 0)).toThrowError(/seeds = 0/);
     expect(() => lenetRegime('huge' as never)).toThrowError(/scale = "huge"/);
+    const { resnetDepthRegime } = await import('../lib/src/regimes-ssl');
+    const { groupLassoStrength } = await import('../lib/src/regimes-ssl');
+    // Constant lr 0.1 over 100 iterations, momentum 0.9: steady steps 0.1 x lambda / 0.1 = lambda; 100 lambda = rho x norm.
+    const g = groupLassoStrength({ norm: 2, rho: 3, lr: 0.1, iterations: 100, momentum: 0.9, schedule: { kind: 'constant' } });
+    expect(g.lambda).toBeCloseTo(0.06, 12);
+    expect(g.threshold).toBeCloseTo(0.06, 12);
+    // Cosine over 4 iterations: the cosines of 0, pi/4, pi/2, 3pi/4 sum to 1, so lr x (1 + cos(pi t / 4)) / 2 sums to 0.5 x 5 / 2 = 1.25.
+    expect(groupLassoStrength({ norm: 1, rho: 1, lr: 0.5, iterations: 4, momentum: 0, schedule: { kind: 'cosine' } }).lambda).toBeCloseTo(1 / 1.25, 12);
+    expect(() => groupLassoStrength({ norm: 0, rho: 1, lr: 0.1, iterations: 4, momentum: 0, schedule: { kind: 'constant' } })).toThrowError(/groupLassoStrength.norm = 0/);
+    expect(() => groupLassoStrength({ norm: 1, rho: 1, lr: 0.1, iterations: 4, momentum: 1, schedule: { kind: 'constant' } })).toThrowError(/groupLassoStrength.momentum = 1/);
+    const { e2trainRegime } = await import('../lib/src/regimes');
+    // Fig. 2.7's lite regime fine-tunes E²-Train's lite baseline (same data, batch and schedule length), with augmentation.
+    const d = resnetDepthRegime('lite');
+    const e = e2trainRegime('lite');
+    expect(d).toMatchObject({ trainCount: e.trainCount, batchSize: e.batchSize, baselineEpochs: e.epochs, lr: 0.1, fineTuneLr: 0.01, augment: true, depth: 8, widths: [16, 32, 64], seeds: 3 });
+    // paper: the thesis's ResNet-20 on He et al.'s 64k iterations of 128.
+    expect(resnetDepthRegime('paper')).toMatchObject({ depth: 20, weightDecay: 1e-4 });
+    expect(resnetDepthRegime('paper').baselineEpochs * 390).toBeCloseTo(64000, 6);
   });
 });

@@ -131,6 +131,22 @@ describe('model surgery: the smaller model equals the masked original', () => {
     x.dispose();
   });
 
+  it('ResNet-14: transition blocks (SSL depth) keep their projection shortcut alone; MACs drop by their convolutions', () => {
+    const x = img(32, 3, 4);
+    const { diff, scale, small, big } = equivalence(() => cifarResNet({ depth: 14, seed: 5 }), () => ({ blocks: ['stage2/block1', 'stage3/block2'] }), x);
+    expect(diff).toBeLessThan(1e-4 * Math.max(1, scale));
+    expect(small.blocks.map((b) => b.name)).toEqual(['stage1/block1', 'stage1/block2', 'stage2/block2', 'stage3/block1']);
+    // The projection of stage2/block1 stays (1x1, 16 -> 32, stride 2, on a 16x16 output): 16 * 16 * 16 * 32 MACs.
+    const proj = small.layers.find((l) => l.name === 'stage2/block1/proj')!;
+    expect(proj.macs).toBe(16 * 16 * 16 * 32);
+    expect(small.layers.some((l) => l.name.startsWith('stage2/block1/conv'))).toBe(false);
+    const removedConvs = big.layers.filter((l) => /^(stage2\/block1|stage3\/block2)\/conv/.test(l.name)).reduce((a, l) => a + l.macs, 0);
+    expect(forwardMacs(big) - forwardMacs(small)).toBe(removedConvs);
+    small.params.dispose();
+    big.params.dispose();
+    x.dispose();
+  });
+
   it('LSTM language model: hidden units of both layers (carried state starts at zero)', () => {
     const build = () => lstmLanguageModel({ vocabSize: 30, embedding: 8, hidden: [12, 10], steps: 5, seed: 4 });
     const ids = tf.tensor2d(Array.from({ length: 15 }, (_, i) => (i * 7) % 30), [3, 5], 'int32');
@@ -157,7 +173,7 @@ describe('model surgery: the smaller model equals the masked original', () => {
   it('rejects what it cannot do, naming the field', () => {
     const m = cifarResNet({ depth: 8 });
     expect(() => removeStructure(m, { filters: { 'stage1/block1/conv2': [0] } })).toThrowError(/removal.filters = "stage1\/block1\/conv2" is invalid: expected filters of a block's conv1/);
-    expect(() => removeStructure(m, { blocks: ['stage2/block1'] })).toThrowError(/removedBlocks = "stage2\/block1" is invalid: expected blocks with an identity shortcut/);
+    expect(() => removeStructure(m, { blocks: ['stage4/block1'] })).toThrowError(/removal.blocks = "stage4\/block1" is invalid: expected a block of ResNet-8/);
     expect(() => removeStructure(m, { filtres: {} } as unknown as StructureRemoval)).toThrowError(/removal.filtres = \{\} is invalid: expected no such option/);
     const l = lenet5();
     expect(() => removeStructure(l, { neurons: { ip2: [1] } })).toThrowError(/removal.neurons.ip2 .* no neurons of the output layer/);

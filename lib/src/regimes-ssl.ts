@@ -1,5 +1,7 @@
 import type { Scale } from './config';
-import { regimeAtScale } from './regimes';
+import { e2trainRegime, regimeAtScale } from './regimes';
+import { ConfigError } from './errors';
+import { lrAt, type LrSchedule } from './train/schedules';
 import type { ImageDataset } from './data/image-dataset';
 import { modelFromWeights, type RunSpec } from './experiment';
 import type { Model } from './models/spec';
@@ -27,6 +29,8 @@ export interface SparsityRegime {
   readonly fineTuneLr: number;
   readonly weightDecay: number;
   readonly seeds: number;
+  /** Pad-crop-flip augmentation in every phase (default false: digits must not be flipped, the ConvNet follows the thesis). */
+  readonly augment?: boolean;
 }
 
 /**
@@ -74,6 +78,45 @@ export interface CompactArmAnalysis {
   readonly inference: ReadonlyArray<{ readonly batch: number; readonly compactedMs: number; readonly originalMs: number }>;
 }
 
+/**
+ * Depth regularization of a CIFAR ResNet (thesis Fig. 2.7) on the E²-Train regime (`e2trainRegime`): the dense
+ * baseline is E²-Train's shared 32-bit SGD arm (`e2trainArms.sgd`, ResNet-8 16-32-64 through its whole cosine schedule
+ * at `lite`, augmentation on); SSL fine-tunes it with the depth group Lasso from lr 0.01 (the thesis fine-tunes at
+ * 0.01 after 0.1) and the compacted ResNet fine-tunes once more. `lite`: 2 SSL epochs, 1 compacted epoch, 3 seeds;
+ * `paper`: the thesis's ResNet-20 on He et al.'s schedule (64k iterations of 128, weight decay 1e-4) as configuration.
+ */
+export function resnetDepthRegime(scale: Scale, seeds?: number): SparsityRegime & { readonly depth: number; readonly widths: readonly [number, number, number] } {
+  const e = e2trainRegime(scale, seeds);
+  const r: Record<Scale, { sparseEpochs: number; compactEpochs: number; depth: number }> = {
+    smoke: { sparseEpochs: 1, compactEpochs: 1, depth: e2trainRegime('smoke').depth },
+    lite: { sparseEpochs: 2, compactEpochs: 1, depth: e2trainRegime('lite').depth },
+    paper: { sparseEpochs: 40, compactEpochs: 20, depth: 20 },
+  };
+  const x = r[scale];
+  return { scale, trainCount: e.trainCount, testCount: e.testCount, batchSize: e.batchSize, baselineEpochs: e.epochs, sparseEpochs: x.sparseEpochs, compactEpochs: x.compactEpochs,
+    lr: e.lr, fineTuneLr: e.lr / 10, weightDecay: e.weightDecay, seeds: e.seeds, augment: true, depth: x.depth, widths: e.widths };
+}
+
+/**
+ * A group-Lasso strength stated by what it does rather than as a raw lambda: the lambda at which the regularizer
+ * alone, through SGD with `momentum` over `iterations` of `schedule` from `lr`, would shrink a group of norm `norm`
+ * to zero `rho` times over (each step moves a group's norm by lr_t x lambda, amplified by 1 / (1 - momentum) in steady
+ * state). `rho` near 1 lets the task gradient keep groups it needs; larger `rho` removes more. The threshold is the
+ * largest steady step, lr x lambda / (1 - momentum): a group the regularizer has driven to zero oscillates within
+ * it, so thresholding below it would never fire. The thesis selects its strengths by cross-validation and lists none.
+ */
+export function groupLassoStrength(o: { norm: number; rho: number; lr: number; iterations: number; momentum: number; schedule: LrSchedule }): { lambda: number; threshold: number } {
+  if (!(Number.isFinite(o.norm) && o.norm > 0)) throw new ConfigError('groupLassoStrength.norm', o.norm, 'a positive group norm');
+  if (!(Number.isFinite(o.rho) && o.rho > 0)) throw new ConfigError('groupLassoStrength.rho', o.rho, 'a positive number');
+  if (!(Number.isInteger(o.iterations) && o.iterations > 0)) throw new ConfigError('groupLassoStrength.iterations', o.iterations, 'a positive integer');
+  if (!(Number.isFinite(o.momentum) && o.momentum >= 0 && o.momentum < 1)) throw new ConfigError('groupLassoStrength.momentum', o.momentum, 'a momentum in [0, 1)');
+  if (!(Number.isFinite(o.lr) && o.lr > 0)) throw new ConfigError('groupLassoStrength.lr', o.lr, 'a positive learning rate');
+  let lrSum = 0;
+  for (let t = 0; t < o.iterations; t++) lrSum += lrAt(o.schedule, o.lr, t, o.iterations);
+  const lambda = (o.rho * o.norm * (1 - o.momentum)) / lrSum;
+  return { lambda, threshold: (o.lr * lambda) / (1 - o.momentum) };
+}
+
 const BATCHES_TIMED = [1, 64];
 
 /**
@@ -83,7 +126,7 @@ const BATCHES_TIMED = [1, 64];
  */
 export function sparsityArms(regime: SparsityRegime, data: { train: ImageDataset; test: ImageDataset }, build: (seed: number) => Model, key: Readonly<Record<string, unknown>>) {
   const fromBaseline = { phase: 'baseline', epochs: regime.baselineEpochs, lr: regime.lr, weightDecay: regime.weightDecay };
-  const common = (epochs: number, lr: number) => ({ train: data.train, test: data.test, batchSize: regime.batchSize, epochs, lr, augment: false,
+  const common = (epochs: number, lr: number) => ({ train: data.train, test: data.test, batchSize: regime.batchSize, epochs, lr, augment: regime.augment ?? false,
     optimizer: { kind: 'sgd' as const, momentum: 0.9, weightDecay: regime.weightDecay }, schedule: { kind: 'cosine' as const } });
   return {
     baseline(seed: number, label = 'baseline'): RunSpec {

@@ -155,9 +155,12 @@ export const e2trainArms = {
   gatedModel(regime: CifarRegime): (seed: number) => Model {
     return (k: number) => cifarResNet({ depth: regime.depth, seed: k, widths: regime.widths, skippableTransitions: true });
   },
-  /** The 32-bit SGD baseline through the whole schedule (SMB at energy ratio 1). */
+  /**
+   * The 32-bit SGD baseline through the whole schedule (SMB at energy ratio 1). Its analysis stores the trained
+   * weights (`TensorRecord`s), so that notebooks fine-tuning the baseline (SSL depth, notebook 30b) share this run.
+   */
   sgd(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, label = 'SGD (SMB r=1)'): RunSpec {
-    return regimeSpec(regime, data, { arm: label, seed, cacheKey: {} });
+    return regimeSpec(regime, data, { arm: label, seed, analyze: (m) => m.params.recordsSync(), cacheKey: { analysis: 'weights' } });
   },
   /** SMD (skip probability 0.5) training `ratio` of the full budget's iterations. */
   smd(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, ratio: number, label: string): RunSpec {

@@ -21,7 +21,11 @@ export interface ResNetOptions {
   readonly inputShape?: readonly [number, number, number];
   /** Filters of each block's first convolution, blocks in order (default: the stage width); model surgery sets it. */
   readonly innerWidths?: readonly number[];
-  /** Skippable blocks left out (identity); the others keep their names. Model surgery sets it. */
+  /**
+   * Blocks left out; the others keep their names. A block with an identity shortcut becomes the identity; the first
+   * block of stages 2 and 3 keeps its projection shortcut alone, ReLU(BN(1x1 conv(x))) (SSL's depth regularization
+   * zeroes the convolutions between shortcuts, not the shortcut). Model surgery sets it.
+   */
   readonly removedBlocks?: readonly string[];
   /** Per convolution: kept filter-shape fibres or a basis decomposition (see `Builder.conv`). Model surgery sets it. */
   readonly convs?: Readonly<Record<string, { readonly fibres?: Int32Array; readonly basis?: number }>>;
@@ -34,6 +38,13 @@ export interface ResNetOptions {
 }
 
 const RESNET_KEYS = ['depth', 'numClasses', 'widths', 'seed', 'inputShape', 'innerWidths', 'removedBlocks', 'convs', 'skippableTransitions'];
+
+/** A removed transition block: its projection shortcut alone. */
+interface ProjectionOnly {
+  name: string;
+  proj: LayerSpec;
+  stride: number;
+}
 
 interface BlockLayers {
   spec: BlockSpec;
@@ -71,6 +82,7 @@ export function cifarResNet(options: ResNetOptions): Model {
   b.batchNorm('bn1', widths[0]);
   let shape = stem.outShape;
   const blocks: BlockLayers[] = [];
+  const sequence: Array<BlockLayers | ProjectionOnly> = [];
   for (let s = 0; s < 3; s++) {
     for (let i = 0; i < n; i++) {
       const name = `stage${s + 1}/block${i + 1}`;
@@ -78,8 +90,13 @@ export function cifarResNet(options: ResNetOptions): Model {
       const cout = widths[s] as number;
       const mid = inner?.[s * n + i] ?? cout;
       if (removed.has(name)) {
-        if (stride !== 1 || shape[2] !== cout) throw new ConfigError('removedBlocks', name, 'blocks with an identity shortcut (the first block of stages 2 and 3 changes shape)');
         removed.delete(name);
+        if (stride !== 1 || shape[2] !== cout) {
+          const proj = b.conv(`${name}/proj`, shape, 1, cout, stride, 'same', convOpts(`${name}/proj`));
+          b.batchNorm(`${name}/proj-bn`, cout);
+          sequence.push({ name, proj, stride });
+          shape = proj.outShape;
+        }
         continue;
       }
       const conv1 = b.conv(`${name}/conv1`, shape, 3, mid, stride, 'same', { block: name, ...convOpts(`${name}/conv1`) });
@@ -108,6 +125,7 @@ export function cifarResNet(options: ResNetOptions): Model {
         proj,
         stride,
       });
+      sequence.push(blocks[blocks.length - 1] as BlockLayers);
       shape = conv2.outShape;
     }
   }
@@ -133,7 +151,12 @@ export function cifarResNet(options: ResNetOptions): Model {
     architecture: { family: 'resnet', options },
     apply(input: tf.Tensor, ctx: ForwardContext): tf.Tensor {
       let x = relu(runConvBn(store, stem, 'bn1', input as tf.Tensor4D, ctx, 1, 'same')) as tf.Tensor4D;
-      for (const bl of blocks) {
+      for (const item of sequence) {
+        if (!('spec' in item)) {
+          x = relu(runConvBn(store, item.proj, `${item.name}/proj-bn`, x, ctx, item.stride, 'same')) as tf.Tensor4D;
+          continue;
+        }
+        const bl = item;
         const plan = ctx.blockPlan?.(bl.spec, x);
         if (!plan) {
           x = blockBody(bl, x, ctx, undefined);

@@ -11,8 +11,8 @@ import type { Model } from './spec';
  * original model. Masking semantics (what "removed" means in the original): a conv filter zeroes its
  * weights, bias and the following batch norm's scale and shift, so the channel is exactly zero downstream;
  * an input channel zeroes that slice of the filters; a fibre (i, j, c) zeroes that weight row for every
- * filter; a neuron zeroes its weight column and bias; a block zeroes its convolutions and batch-norm scales
- * and shifts (the block becomes the identity); an LSTM hidden unit zeroes its gate columns in all four blocks,
+ * filter; a neuron zeroes its weight column and bias; a block zeroes its convolutions between shortcuts and their
+ * batch-norm scales and shifts (the block becomes the identity, or its projection shortcut alone); an LSTM hidden unit zeroes its gate columns in all four blocks,
  * its recurrent row, and its row in the next layer's input weights; a basis of M replaces the filter bank by
  * its best rank-M approximation (truncated SVD).
  */
@@ -25,7 +25,10 @@ export interface StructureRemoval {
   readonly fibres?: Readonly<Record<string, readonly number[]>>;
   /** Dense-layer output neurons, by layer (not the output layer). */
   readonly neurons?: Readonly<Record<string, readonly number[]>>;
-  /** Whole residual blocks (with identity shortcuts), by name. */
+  /**
+   * Whole residual blocks, by name: their convolutions between shortcuts (a block with an identity shortcut becomes
+   * the identity; a transition block keeps its projection shortcut, ReLU(BN(1x1 conv))).
+   */
   readonly blocks?: readonly string[];
   /** LSTM hidden units, by layer (`lstm1`, ...). */
   readonly hiddenUnits?: Readonly<Record<string, readonly number[]>>;
@@ -313,13 +316,14 @@ function removeResNet(model: Model, options: ResNetOptions, r: StructureRemoval)
   }
   for (const blk of r.blocks ?? []) if (!blockNames.includes(blk)) throw new ConfigError('removal.blocks', blk, `a block of ${model.name}`);
   for (const p of model.params.all()) {
-    const blockName = /^(stage\d+\/block\d+)\//.exec(p.name)?.[1];
+    const blockName = /^(stage\d+\/block\d+)\/(?!proj)/.exec(p.name)?.[1];
     if (blockName && (r.blocks ?? []).includes(blockName)) continue;
     if (!values.has(p.name) && !fullBanks.has(p.name.replace(/\/w$/, ''))) values.set(p.name, read(model, p.name));
   }
   for (const layer of convNames) {
-    const blk = blockOf(layer)?.block;
-    if (blk && (r.blocks ?? []).includes(blk)) {
+    const bo = blockOf(layer);
+    const blk = bo?.block;
+    if (blk && bo?.conv !== 'proj' && (r.blocks ?? []).includes(blk)) {
       if (r.fibres?.[layer] || r.basis?.[layer] !== undefined) throw new ConfigError('removal', layer, 'a layer of a block that is kept');
       continue;
     }
@@ -423,8 +427,9 @@ export function maskStructure(model: Model, removal: StructureRemoval): void {
   for (const blk of removal.blocks ?? []) {
     const spec = model.blocks.find((b) => b.name === blk);
     if (!spec) throw new ConfigError('removal.blocks', blk, `a block of ${model.name}`);
-    for (const l of spec.layers) get(`${l}/w`).data.fill(0);
-    for (const p of model.params.all()) if (p.name.startsWith(`${blk}/`) && (p.role === 'bn-scale' || p.role === 'bn-shift')) get(p.name).data.fill(0);
+    // The convolutions between shortcuts and their batch norms; a projection shortcut stays.
+    for (const l of spec.layers) if (!l.endsWith('/proj')) get(`${l}/w`).data.fill(0);
+    for (const p of model.params.all()) if (p.name.startsWith(`${blk}/`) && !p.name.startsWith(`${blk}/proj`) && (p.role === 'bn-scale' || p.role === 'bn-shift')) get(p.name).data.fill(0);
   }
   for (const [layer, idx] of Object.entries(removal.hiddenUnits ?? {})) {
     const l = Number(layer.slice(4));

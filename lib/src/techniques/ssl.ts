@@ -56,6 +56,8 @@ export interface Ssl extends Technique {
   groupCounts(): SslGroupCount[];
   /** The zero groups as a {@link StructureRemoval} for model surgery (filters, channels, fibres, neurons, blocks). */
   removal(): StructureRemoval;
+  /** Per group set (a layer's groups of one structure, or one block for depth): the group norms (host reads; call between steps). */
+  normsByGroup(): Array<{ layer: string; structure: SslStructure; norms: number[] }>;
 }
 
 const CONV_STRUCTURES: readonly SslStructure[] = ['filter', 'channel', 'shape', 'filter2d'];
@@ -188,6 +190,13 @@ export function structuredSparsity(options: SslOptions): Ssl {
       });
     },
     groupCounts,
+    normsByGroup: () =>
+      groups.map((g) => {
+        const t = tf.tidy(() => norms(g));
+        const v = Array.from(t.dataSync());
+        t.dispose();
+        return { layer: g.name, structure: g.structure, norms: v };
+      }),
     removal() {
       // Structures model surgery removes (2D filters and dense inputs have no removal of their own).
       const byStructure = { filter: {}, channel: {}, shape: {}, neuron: {} } as Record<'filter' | 'channel' | 'shape' | 'neuron', Record<string, number[]>>;
