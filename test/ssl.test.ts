@@ -266,6 +266,40 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     small.params.dispose();
     m.params.dispose();
   });
+  it("thresholdOn 'weight' (the thesis's tau): small regularized weights become zeros each mini-batch, not for good; a unit goes when its whole group is zero", async () => {
+    const { intrinsicSparseStructures } = await import('../lib/src/techniques/iss');
+    const { lstmLanguageModel } = await import('../lib/src/models/lstm');
+    const m = lstmLanguageModel({ vocabSize: 7, embedding: 3, hidden: [6, 5], steps: 4, seed: 2 });
+    const wx = m.params.get('lstm1/wx') as tf.Variable;
+    // Entry (0, 0) of lstm1/wx below tau, the rest as initialised (|w| far above 1e-6 but one): only it is zeroed.
+    const init = wx.arraySync() as number[][];
+    wx.assign(tf.tensor2d(init.map((row, r) => row.map((x, c) => (r === 0 && c === 0 ? 5e-7 : x)))));
+    const emb = Array.from(m.params.get('embedding').dataSync());
+    const iss = intrinsicSparseStructures({ model: m, lambda: 0, threshold: 1e-6, thresholdOn: 'weight' });
+    iss.afterUpdate!({} as StepInfo, new Map());
+    const after = wx.arraySync() as number[][];
+    expect(Object.is(after[0]![0], 0)).toBe(true);
+    const changed = after.flatMap((row, r) => row.map((x, c) => (x !== init[r]![c] ? [r, c] : null))).filter((x) => x !== null);
+    expect(changed).toEqual([[0, 0]]);
+    // Not sticky: an update that moves it back is kept.
+    wx.assign(tf.tensor2d(after.map((row, r) => row.map((x, c) => (r === 0 && c === 0 ? 0.3 : x)))));
+    iss.afterUpdate!({} as StepInfo, new Map());
+    expect((wx.arraySync() as number[][])[0]![0]).toBeCloseTo(0.3, 6);
+    // The embedding is not regularized (the thesis leaves it dense).
+    expect(Array.from(m.params.get('embedding').dataSync())).toEqual(emb);
+    // A whole group below tau: the unit is all zero and removed.
+    const shrink = (name: string, f: tf.Tensor) => (m.params.get(name) as tf.Variable).assign(tf.mul(m.params.get(name), f));
+    const unit3 = tf.tensor1d([1, 1, 1, 1e-9, 1, 1]);
+    shrink('lstm1/wx', tf.tile(unit3, [4]));
+    shrink('lstm1/wh', tf.mul(tf.tile(unit3, [4]), tf.reshape(unit3, [6, 1])));
+    shrink('lstm2/wx', tf.reshape(unit3, [6, 1]));
+    iss.afterUpdate!({} as StepInfo, new Map());
+    expect(iss.removal()).toEqual({ hiddenUnits: { lstm1: [3] } });
+    expect(() => intrinsicSparseStructures({ model: m, lambda: 0, thresholdOn: 'unit' as never })).toThrowError(/iss.thresholdOn = "unit"/);
+    iss.dispose?.();
+    m.params.dispose();
+  });
+
   it('issProfile counts all-zero ISS components, the zero share of the ISS weights, and the expectation for scattered zeros', async () => {
     const { issProfile } = await import('../lib/src/techniques/iss');
     const { lstmLanguageModel } = await import('../lib/src/models/lstm');
@@ -422,6 +456,14 @@ describe('sparsity regimes', () => {
     expect(() => convnetRegime('lite', 0)).toThrowError(/seeds = 0/);
     expect(() => lenetRegime('huge' as never)).toThrowError(/scale = "huge"/);
     const { resnetDepthRegime } = await import('../lib/src/regimes-ssl');
+    const { issRegime } = await import('../lib/src/regimes-iss');
+    // The thesis's stacked LSTM (Sec. 2.3.3, Table 2.5) as the paper configuration.
+    expect(issRegime('paper')).toMatchObject({ hidden: [1500, 1500], embedding: 1500, vocabulary: 10000, maxEpochs: 55, issEpochs: 55, issFrom: 'scratch', corpus: 'ptb',
+      threshold: { on: 'weight', tau: 1e-4 }, l1: { lambda: 1e-4 } });
+    expect(1 - issRegime('paper').dropout).toBeCloseTo(0.35, 12);
+    expect(1 - issRegime('paper').issDropout).toBeCloseTo(0.6, 12);
+    expect(issRegime('lite')).toMatchObject({ hidden: [200, 200], corpus: 'ptb-valid-90/10', seeds: 3, issFrom: 'baseline' });
+    expect(issRegime('lite', 5).seeds).toBe(5);
     const { groupLassoStrength } = await import('../lib/src/regimes-ssl');
     // Constant lr 0.1 over 100 iterations, momentum 0.9: steady steps 0.1 x lambda / 0.1 = lambda; 100 lambda = rho x norm.
     const g = groupLassoStrength({ norm: 2, rho: 3, lr: 0.1, iterations: 100, momentum: 0.9, schedule: { kind: 'constant' } });

@@ -21,6 +21,7 @@ export * from './curves';
 export * from './regimes';
 export * from './regimes-fractrain';
 export * from './regimes-ssl';
+export * from './regimes-iss';
 export * from './experiment';
 export * from './experiment-lm';
 export * from './run-cache';

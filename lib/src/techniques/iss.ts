@@ -32,6 +32,13 @@ export interface IssOptions {
   readonly epsilon?: number;
   /** Units whose group norm falls below this after an update are zeroed and stay zero (default 1e-4; 0: off). */
   readonly threshold?: number;
+  /**
+   * What the threshold applies to: `'group'` (default) zeroes a unit's whole ISS group when its norm is below the
+   * threshold, for good; `'weight'` is the thesis's rule (Sec. 2.3.2, tau = 1e-4 on PTB): after every mini-batch, every
+   * regularized weight whose magnitude is below the threshold is set to zero (not sticky: the next update may move it
+   * again), and a unit is removed when its whole group is zero.
+   */
+  readonly thresholdOn?: 'group' | 'weight';
   /** LSTM layers regularized (1-based; default all). */
   readonly layers?: readonly number[];
 }
@@ -52,10 +59,13 @@ export interface Iss extends Technique {
  * Intrinsic Sparse Structures (thesis Sec. 2.3): group Lasso over the ISS group of every hidden unit of the chosen
  * LSTM layers (Eq. 2.5, with Eq. 2.7's epsilon), its gradient added in the transform stage (autodiff of the penalty,
  * so weights in two groups get both terms), and thresholding after each update: a unit whose group norm is below the
- * threshold has its whole group (and its four gate biases) set to exact zeros, and stays removed.
+ * threshold has its whole group (and its four gate biases) set to exact zeros, and stays removed (or, with
+ * `thresholdOn: 'weight'`, the thesis's per-weight rule: see {@link IssOptions.thresholdOn}).
  */
 export function intrinsicSparseStructures(options: IssOptions): Iss {
-  checkKeys(options, ['model', 'lambda', 'epsilon', 'threshold', 'layers'], 'iss');
+  checkKeys(options, ['model', 'lambda', 'epsilon', 'threshold', 'thresholdOn', 'layers'], 'iss');
+  const thresholdOn = options.thresholdOn ?? 'group';
+  if (thresholdOn !== 'group' && thresholdOn !== 'weight') throw new ConfigError('iss.thresholdOn', thresholdOn, "'group' or 'weight'");
   const { model } = options;
   const arch = model.architecture;
   if (!arch || arch.family !== 'lstm') throw new ConfigError('iss.model', model.name, 'an LSTM language model (lstmLanguageModel)');
@@ -113,6 +123,12 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
     },
     afterUpdate() {
       if (threshold === 0) return;
+      if (thresholdOn === 'weight') {
+        tf.tidy(() => {
+          for (const name of regularized) keepWhere(v(name), tf.cast(tf.greaterEqual(tf.abs(v(name)), threshold), 'float32'));
+        });
+        return;
+      }
       tf.tidy(() => {
         for (const p of parts) {
           const alive = masks.update(p.l, tf.cast(tf.greaterEqual(norms(p), threshold), 'float32'));
