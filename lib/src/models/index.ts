@@ -6,3 +6,4 @@ export * from './small';
 export * from './sequential';
 export * from './surgery';
 export * from './lstm';
+export * from './low-rank';

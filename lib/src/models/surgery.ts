@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Matrix, SingularValueDecomposition } from 'ml-matrix';
 import { ConfigError, checkKeys } from '../errors';
 import { cifarResNet, type ResNetOptions } from './resnet';
 import { lstmLanguageModel } from './lstm';
 import { sequentialModel, type SeqOp, type SequentialArchitecture } from './sequential';
 import type { Model } from './spec';
+import { basisRank, lowRankBasis, recombine, type BasisSpec, type HostTensor } from './low-rank';
 
 /**
  * Structure to remove from a model, or (with {@link maskStructure}) to zero in place. Indices refer to the
@@ -14,7 +14,7 @@ import type { Model } from './spec';
  * filter; a neuron zeroes its weight column and bias; a block zeroes its convolutions between shortcuts and their
  * batch-norm scales and shifts (the block becomes the identity, or its projection shortcut alone); an LSTM hidden unit zeroes its gate columns in all four blocks,
  * its recurrent row, and its row in the next layer's input weights; a basis of M replaces the filter bank by
- * its best rank-M approximation (truncated SVD).
+ * its rank-M approximation (truncated SVD by default; see {@link BasisSpec} for PCA and k-means).
  */
 export interface StructureRemoval {
   /** Conv output channels, by layer. */
@@ -32,14 +32,13 @@ export interface StructureRemoval {
   readonly blocks?: readonly string[];
   /** LSTM hidden units, by layer (`lstm1`, ...). */
   readonly hiddenUnits?: Readonly<Record<string, readonly number[]>>;
-  /** Convolutions replaced by M basis filters followed by a 1x1 convolution, by layer. */
-  readonly basis?: Readonly<Record<string, number>>;
+  /**
+   * Convolutions replaced by M basis filters followed by a 1x1 convolution, by layer: a rank (truncated SVD) or a
+   * {@link BasisSpec} with the method (SVD, PCA, k-means).
+   */
+  readonly basis?: Readonly<Record<string, number | BasisSpec>>;
 }
 
-interface HostTensor {
-  shape: number[];
-  data: Float32Array;
-}
 
 const KEYS = ['filters', 'channels', 'fibres', 'neurons', 'blocks', 'hiddenUnits', 'basis'];
 
@@ -96,37 +95,16 @@ const without = (n: number, drop: readonly number[] | undefined): number[] => {
 /**
  * Best rank-M factorisation of a filter bank [k, k, cin, cout] by truncated SVD of its [k k cin, cout]
  * matrix: basis filters [k, k, cin, M] (left singular vectors) and 1x1 coefficients [1, 1, M, cout]
- * (singular values times right singular vectors).
+ * (singular values times right singular vectors). `lowRankBasis` offers PCA and k-means too.
  */
 export function basisDecomposition(w: { shape: readonly number[]; data: Float32Array }, m: number, layer = 'conv'): { basis: HostTensor; coefficients: HostTensor } {
-  const [k, kw, cin, cout] = w.shape as [number, number, number, number];
-  const rows = k * kw * cin;
-  if (!Number.isInteger(m) || m < 1 || m > Math.min(rows, cout)) throw new ConfigError(`basis.${layer}`, m, `a rank in 1..${Math.min(rows, cout)} (min of k*k*cin = ${rows} and filters = ${cout})`);
-  const mat = new Matrix(rows, cout);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cout; c++) mat.set(r, c, w.data[r * cout + c] as number);
-  const svd = new SingularValueDecomposition(mat, { autoTranspose: true });
-  const U = svd.leftSingularVectors;
-  const V = svd.rightSingularVectors;
-  const s = svd.diagonal;
-  const basis = new Float32Array(rows * m);
-  const coef = new Float32Array(m * cout);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < m; j++) basis[r * m + j] = U.get(r, j);
-  for (let j = 0; j < m; j++) for (let c = 0; c < cout; c++) coef[j * cout + c] = (s[j] as number) * V.get(c, j);
-  return { basis: { shape: [k, kw, cin, m], data: basis }, coefficients: { shape: [1, 1, m, cout], data: coef } };
+  return lowRankBasis({ shape: [...w.shape], data: w.data }, m, layer);
 }
 
 /** The rank-M approximation of a filter bank, as the dense [k, k, cin, cout] tensor. */
-function lowRank(w: HostTensor, m: number, layer: string): HostTensor {
-  const { basis, coefficients } = basisDecomposition(w, m, layer);
-  const cout = w.shape[3] as number;
-  const rows = w.data.length / cout;
-  const out = new Float32Array(w.data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cout; c++) {
-    let v = 0;
-    for (let j = 0; j < m; j++) v += (basis.data[r * m + j] as number) * (coefficients.data[j * cout + c] as number);
-    out[r * cout + c] = v;
-  }
-  return { shape: [...w.shape], data: out };
+function lowRank(w: HostTensor, spec: number | BasisSpec, layer: string): HostTensor {
+  const { basis, coefficients } = lowRankBasis(w, spec, layer);
+  return recombine(basis, coefficients);
 }
 
 /**
@@ -135,13 +113,13 @@ function lowRank(w: HostTensor, m: number, layer: string): HostTensor {
  * ([k, k, |inKept|, cout']), the kept fibres ([kept, cout']), or basis filters and coefficients. The basis is
  * taken from the full bank, as the masked original's rank-M approximation is, then its rows are sliced.
  */
-function convVariant(full: HostTensor, inKept: readonly number[], removedFibres: readonly number[] | undefined, m: number | undefined, layer: string): { params: Record<string, HostTensor>; fibres?: Int32Array; basis?: number } {
+function convVariant(full: HostTensor, inKept: readonly number[], removedFibres: readonly number[] | undefined, m: number | BasisSpec | undefined, layer: string): { params: Record<string, HostTensor>; fibres?: Int32Array; basis?: number } {
   const [k, kw, cinOrig] = full.shape as [number, number, number];
   const drop = new Set(removedFibres ?? []);
   if (drop.size > 0 && m !== undefined) throw new ConfigError(layer, 'fibres and basis', 'one of fibre removal or basis decomposition per layer');
   if (m !== undefined) {
-    const { basis, coefficients } = basisDecomposition(full, m, layer);
-    return { params: { 'basis/w': take(basis, 2, inKept), w: coefficients }, basis: m };
+    const { basis, coefficients } = lowRankBasis(full, m, layer);
+    return { params: { 'basis/w': take(basis, 2, inKept), w: coefficients }, basis: basisRank(m) };
   }
   const w = take(full, 2, inKept);
   if (drop.size === 0) return { params: { w } };

@@ -13,3 +13,4 @@ export * from './ssl';
 export * from './iss';
 export * from './l1';
 export * from './sticky-zeros';
+export * from './force-regularization';

@@ -1,0 +1,164 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../lib/src/backend';
+import { createRng } from '../lib/src/random';
+import { cifarNet, lenet5 } from '../lib/src/models/small';
+import { filterRank, lowRankBasis, modelFilterRanks, recombine, type HostTensor } from '../lib/src/models/low-rank';
+import { maskStructure, removeStructure } from '../lib/src/models/surgery';
+import { filterRows, forceGradient, forcePotential, forceRegularization } from '../lib/src/techniques/force-regularization';
+import type { StepInfo } from '../lib/src/train/technique';
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+const rows = (t: tf.Tensor) => t.arraySync() as number[][];
+/** A [1, 1, d, n] bank whose filter c is column c of `m` [d][n]. */
+const bank = (m: number[][]): HostTensor => ({ shape: [1, 1, m.length, m[0]!.length], data: Float32Array.from(m.flat()) });
+const randomBank = (seed: string, shape: [number, number, number, number]): HostTensor => {
+  const rng = createRng(seed);
+  return { shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()) };
+};
+const frob = (a: HostTensor, b: HostTensor) => Math.sqrt(a.data.reduce((s, x, i) => s + (x - b.data[i]!) ** 2, 0));
+
+describe('Force Regularization (thesis Eq. 3.2-3.5)', () => {
+  it('matches a hand-worked two-filter case for both forces and both scalers', () => {
+    // W_1 = (1, 0), W_2 = (0, 2): w_1 = (1, 0), w_2 = (0, 1). l2: f_21 = (-1, 1); its part perpendicular to w_1 is (0, 1), times ||W_1|| = 1.
+    // f_12 = (1, -1); perpendicular to w_2: (1, 0), times ||W_2|| = 2 -> (2, 0). The l1 force is the same direction over sqrt(2).
+    const W = tf.tensor2d([[1, 0], [0, 2]]);
+    expect(rows(forceGradient(W, { force: 'l2' }))).toEqual([[0, 1], [2, 0]]);
+    const l1 = rows(forceGradient(W, { force: 'l1' }));
+    expect(l1[0]![1]).toBeCloseTo(1 / Math.SQRT2, 6);
+    expect(l1[1]![0]).toBeCloseTo(2 / Math.SQRT2, 6);
+    expect(Math.abs(l1[0]![0]!) + Math.abs(l1[1]![1]!)).toBeLessThan(1e-7);
+    // Scaled by 1 / ||W_i|| instead (Table 3.1's other row): filter 2 gets (1/2, 0).
+    expect(rows(forceGradient(W, { force: 'l2', scaler: 'inverse-norm' }))).toEqual([[0, 1], [0.5, 0]]);
+    // A zero filter neither moves nor pulls.
+    const Z = tf.tensor2d([[1, 0], [0, 0], [0, 3]]);
+    const z = rows(forceGradient(Z, { force: 'l2' }));
+    expect(z[1]).toEqual([0, 0]);
+    expect(z[0]).toEqual([0, 1]);
+  });
+
+  it('Theorem 1: the force gradient is the negative gradient of Eq. (3.6) / (3.12) rescaled by ||W_i||^2 / 2 (random filters)', () => {
+    const rng = createRng('theorem1');
+    const W = tf.tensor2d(Array.from({ length: 6 }, () => Array.from({ length: 9 }, () => rng.normal() * (0.5 + rng.next()))));
+    const norms = rows(tf.sqrt(tf.sum(tf.square(W), 1, true))).map((r) => r[0]!);
+    for (const force of ['l2', 'l1'] as const) {
+      const negGrad = rows(tf.neg(tf.grad((x: tf.Tensor) => forcePotential(x as tf.Tensor2D, force))(W)));
+      const delta = rows(forceGradient(W, { force }));
+      // float32 on both sides: relative tolerance 1e-3 of the largest component.
+      const tol = 1e-3 * Math.max(...delta.flat().map(Math.abs));
+      delta.forEach((row, i) => row.forEach((v, k) => expect(Math.abs(v - (norms[i]! ** 2 / 2) * negGrad[i]![k]!)).toBeLessThan(tol)));
+      // With the 1/||W_i|| scaler the rescaling is the constant 1/2: the exact gradient direction and size up to 2.
+      const inv = rows(forceGradient(W, { force, scaler: 'inverse-norm' }));
+      const tolInv = 1e-3 * Math.max(...inv.flat().map(Math.abs));
+      inv.forEach((row, i) => row.forEach((v, k) => expect(Math.abs(v - negGrad[i]![k]! / 2)).toBeLessThan(tolInv)));
+    }
+  });
+
+  it('the force is perpendicular to each filter: it turns filters without changing their lengths to first order', () => {
+    const W = tf.tensor2d(randomBank('perp', [1, 1, 8, 5]).data, [5, 8]);
+    const d = forceGradient(W, { force: 'l1' });
+    for (const v of rows(tf.sum(tf.mul(d, W), 1))) expect(Math.abs(v)).toBeLessThan(1e-5);
+  });
+
+  it('as a technique: the gradient becomes g - lambda x Delta W in the conv layout; pure force steps lower the potential and the rank', () => {
+    const m = lenet5({ seed: 3 });
+    const fr = forceRegularization({ model: m, lambda: 0.5, layers: (l) => l.name === 'conv2' });
+    expect(fr.layers).toEqual(['conv2']);
+    const w = m.params.get('conv2/w');
+    const g = tf.onesLike(w);
+    const out = fr.transformGradients!(new Map([['conv2/w', g], ['conv1/w', tf.onesLike(m.params.get('conv1/w'))]]), {} as StepInfo);
+    const expected = tf.sub(g, tf.mul(tf.reshape(tf.transpose(forceGradient(filterRows(w))), w.shape), 0.5));
+    expect(tf.max(tf.abs(tf.sub(out.get('conv2/w')!, expected))).dataSync()[0]).toBeLessThan(1e-6);
+    // conv1 is not coordinated: its gradient passes through untouched.
+    expect(Array.from(out.get('conv1/w')!.dataSync()).every((v) => v === 1)).toBe(true);
+    // Pure regularizer descent on conv2's filters: potential down, rank (5% PCA error) down.
+    const before = { potential: fr.potentials()[0]!.potential, rank: modelFilterRanks(m, { layers: (l) => l.name === 'conv2' })[0]!.rank };
+    const v = m.params.get('conv2/w') as tf.Variable;
+    for (let i = 0; i < 60; i++) {
+      const step = fr.transformGradients!(new Map([['conv2/w', tf.zerosLike(v)]]), {} as StepInfo).get('conv2/w')!;
+      v.assign(tf.sub(v, tf.mul(step, 0.002)));
+    }
+    const after = { potential: fr.potentials()[0]!.potential, rank: modelFilterRanks(m, { layers: (l) => l.name === 'conv2' })[0]!.rank };
+    expect(after.potential).toBeLessThan(before.potential);
+    expect(after.rank).toBeLessThan(before.rank);
+    expect(() => forceRegularization({ model: m, lambda: -1 })).toThrowError(/forceRegularization.lambda = -1/);
+    expect(() => forceRegularization({ model: m, lambda: 1, force: 'l3' as never })).toThrowError(/forceRegularization.force = "l3"/);
+    expect(() => forceRegularization({ model: m, lambda: 1, layers: () => false })).toThrowError(/forceRegularization.layers/);
+    m.params.dispose();
+  });
+});
+
+describe('rank and low-rank approximation (thesis Sec. 3.1, 3.3.2, Table 3.3)', () => {
+  it('filterRank: e_M / e_0 from the eigenvalues of W W^T, and the smallest M within 5%', () => {
+    // Orthogonal filters with singular values 3, 2, 1, 0.1: eigenvalues 9, 4, 1, 0.01 (sum 14.01).
+    const r = filterRank(bank([[3, 0, 0, 0], [0, 2, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0.1]]));
+    expect(r.errorShare[0]).toBe(1);
+    expect(r.errorShare[1]).toBeCloseTo(5.01 / 14.01, 6);
+    expect(r.errorShare[2]).toBeCloseTo(1.01 / 14.01, 6);
+    expect(r.errorShare[3]).toBeCloseTo(0.01 / 14.01, 6);
+    expect(r.rank).toBe(3);
+    expect(r.rankRatio).toBe(3 / 4);
+    expect(filterRank(bank([[3, 0, 0, 0], [0, 2, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0.1]]), { maxErrorShare: 0.08 }).rank).toBe(2);
+    // Constructed rank-3 filters (20 filters of 3x3x4 = 36 values each): rank 3 at any bound, whatever the mixing.
+    const rng = createRng('rank3');
+    const A = Array.from({ length: 36 }, () => Array.from({ length: 3 }, () => rng.normal()));
+    const B = Array.from({ length: 3 }, () => Array.from({ length: 20 }, () => rng.normal()));
+    const low = { shape: [3, 3, 4, 20], data: Float32Array.from(A.flatMap((a) => B[0]!.map((_, c) => a.reduce((s, x, j) => s + x * B[j]![c]!, 0)))) };
+    expect(filterRank(low, { maxErrorShare: 1e-6 }).rank).toBe(3);
+    expect(() => filterRank(low, { maxErrorShare: 1 })).toThrowError(/maxErrorShare = 1/);
+  });
+
+  it('every method reproduces the bank at full rank; SVD is never worse than PCA or k-means at equal rank; k-means is exact on scaled copies of M directions', () => {
+    const w = randomBank('lra', [3, 3, 2, 6]);
+    for (const method of ['svd', 'pca', 'kmeans'] as const) {
+      const { basis, coefficients } = lowRankBasis(w, { rank: 6, method });
+      expect(basis.shape).toEqual([3, 3, 2, 6]);
+      expect(frob(recombine(basis, coefficients), w)).toBeLessThan(1e-4);
+    }
+    for (const m of [1, 2, 3, 4]) {
+      const err = (method: 'svd' | 'pca' | 'kmeans') => { const d = lowRankBasis(w, { rank: m, method, seed: 2 }); return frob(recombine(d.basis, d.coefficients), w); };
+      expect(err('svd')).toBeLessThanOrEqual(err('pca') + 1e-5);
+      expect(err('svd')).toBeLessThanOrEqual(err('kmeans') + 1e-5);
+    }
+    // PCA at rank M: the mean filter is the first basis filter.
+    const p = lowRankBasis(w, { rank: 2, method: 'pca' });
+    for (let r = 0; r < 18; r++) expect(p.basis.data[r * 2]).toBeCloseTo(Array.from({ length: 6 }, (_, c) => w.data[r * 6 + c]!).reduce((a, x) => a + x, 0) / 6, 5);
+    // Filters that are positive multiples of two directions: k-means of their unit vectors finds the two directions,
+    // and each filter is its scale times its centroid, so 2 clusters reconstruct them exactly.
+    const u = [1, 2, 0, -1];
+    const v = [0, 1, 3, 1];
+    const scales = [[2, 0], [1, 0], [0, 0.5], [3, 0], [0, 2]];
+    const copies = bank(u.map((_, r) => scales.map(([a, b]) => a! * u[r]! + b! * v[r]!)));
+    const k = lowRankBasis(copies, { rank: 2, method: 'kmeans', seed: 1 });
+    expect(frob(recombine(k.basis, k.coefficients), copies)).toBeLessThan(1e-5);
+    // One cluster cannot: the error is that of projecting on the better single direction.
+    const k1 = lowRankBasis(copies, { rank: 1, method: 'kmeans', seed: 1 });
+    expect(frob(recombine(k1.basis, k1.coefficients), copies)).toBeGreaterThan(0.5);
+    expect(() => lowRankBasis(w, { rank: 7, method: 'kmeans' })).toThrowError(/basis.conv = 7 is invalid: expected a rank in 1..6/);
+    expect(() => lowRankBasis(w, { rank: 2, method: 'tucker' as never })).toThrowError(/basis.conv.method = "tucker"/);
+  });
+
+  it('model surgery with a PCA or k-means basis computes what the masked model computes, and charges the two small layers', () => {
+    for (const method of ['pca', 'kmeans'] as const) {
+      const big = cifarNet({ seed: 4 });
+      const removal = { basis: { conv2: { rank: 7, method, seed: 3 } } };
+      const small = removeStructure(big, removal);
+      maskStructure(big, removal);
+      const x = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 5);
+      const d = tf.max(tf.abs(tf.sub(big.apply(x, { training: false }), small.apply(x, { training: false })))).dataSync()[0]!;
+      const scale = tf.max(tf.abs(big.apply(x, { training: false }))).dataSync()[0]!;
+      expect(d).toBeLessThan(1e-4 * Math.max(1, scale));
+      const conv2 = big.layers.find((l) => l.name === 'conv2')!;
+      const [oh, ow, n] = conv2.outShape as [number, number, number];
+      const decomposed = small.layers.filter((l) => l.name.startsWith('conv2')).reduce((a, l) => a + l.macs, 0);
+      // M basis filters of 5x5x32 and a 1x1 recombination to N: O(M C H W H'W' + N M H'W') (Sec. 3.1).
+      expect(decomposed).toBe(oh * ow * (7 * 5 * 5 * 32 + n * 7));
+      small.params.dispose();
+      big.params.dispose();
+      x.dispose();
+    }
+  });
+});
