@@ -5,7 +5,7 @@ import { createRng } from '../lib/src/random';
 import { cifarNet, lenet5 } from '../lib/src/models/small';
 import { filterRank, lowRankBasis, modelFilterRanks, recombine, type HostTensor } from '../lib/src/models/low-rank';
 import { maskStructure, removeStructure } from '../lib/src/models/surgery';
-import { filterRows, forceGradient, forcePotential, forceRegularization } from '../lib/src/techniques/force-regularization';
+import { filterRows, forceGradient, forcePotential, forceRegularization, forceStrength } from '../lib/src/techniques/force-regularization';
 import type { StepInfo } from '../lib/src/train/technique';
 
 beforeAll(async () => {
@@ -55,6 +55,12 @@ describe('Force Regularization (thesis Eq. 3.2-3.5)', () => {
       const tolInv = 1e-3 * Math.max(...inv.flat().map(Math.abs));
       inv.forEach((row, i) => row.forEach((v, k) => expect(Math.abs(v - negGrad[i]![k]! / 2)).toBeLessThan(tolInv)));
     }
+  });
+
+  it('forceStrength: lambda_s from an angle, the filter count and the run (constant lr 0.1, 100 steps, momentum 0.9 -> steady step lambda)', () => {
+    // 100 steady steps of 0.1 x lambda / 0.1 = lambda each, times N = 64: 2 rad needs lambda = 2 / 6400.
+    expect(forceStrength({ angle: 2, filters: 64, lr: 0.1, iterations: 100, momentum: 0.9, schedule: { kind: 'constant' } })).toBeCloseTo(2 / 6400, 12);
+    expect(() => forceStrength({ angle: 2, filters: 1, lr: 0.1, iterations: 100, momentum: 0.9, schedule: { kind: 'constant' } })).toThrowError(/forceStrength.filters = 1/);
   });
 
   it('the force is perpendicular to each filter: it turns filters without changing their lengths to first order', () => {
@@ -160,5 +166,57 @@ describe('rank and low-rank approximation (thesis Sec. 3.1, 3.3.2, Table 3.3)', 
       big.params.dispose();
       x.dispose();
     }
+  });
+});
+
+describe('Force Regularization regime and arms', () => {
+  it("Table 3.4's theoretical speedups follow from AlexNet's layer settings and the thesis's ranks (paper configuration)", async () => {
+    const { ALEXNET_TABLE_3_4, alexnetTheoreticalSpeedups } = await import('../lib/src/regimes-force');
+    for (const row of ALEXNET_TABLE_3_4) {
+      const s = alexnetTheoreticalSpeedups(row);
+      expect(Math.round(s.none * 100) / 100).toBe(row.theoreticalNone);
+      expect(Math.round(s.l2 * 100) / 100).toBe(row.theoreticalL2);
+    }
+  });
+
+  it('regimes: the ConvNet of notebook 30 at lite (shared baseline), the same base lr for the force arms (Sec. 3.3.1)', async () => {
+    const { forceRegime } = await import('../lib/src/regimes-force');
+    const { convnetRegime } = await import('../lib/src/regimes-ssl');
+    const f = forceRegime('lite');
+    const c = convnetRegime('lite');
+    expect(f).toMatchObject({ trainCount: c.trainCount, batchSize: c.batchSize, baselineEpochs: c.baselineEpochs, lr: c.lr, fineTuneLr: c.lr, seeds: 3, maxErrorShare: 0.05 });
+    expect(forceRegime('paper').angles.l2.length).toBeGreaterThan(1);
+  });
+
+  it('a force arm stores ranks and the three decompositions; lambda 0 is the control; the decomposed arm trains the SVD model at those ranks', async () => {
+    const { forceRegime, forceArms } = await import('../lib/src/regimes-force');
+    const { syntheticCifar } = await import('../lib/src/data/synthetic');
+    const { runExperiment } = await import('../lib/src/experiment');
+    const { tempDir } = await import('./helpers');
+    const regime = { ...forceRegime('smoke'), trainCount: 64, batchSize: 32 };
+    const data = { train: syntheticCifar(64, 1), test: syntheticCifar(32, 2) };
+    const arms = forceArms(regime, data, (k) => cifarNet({ seed: k }), { model: 'cifarnet-test' });
+    const cache = { dir: tempDir(), fresh: false };
+    const base = await runExperiment({ ...arms.baseline(0), cache });
+    const lambda = arms.lambdaFor(30);
+    // 30 rad over 2 iterations of cosine from 0.01 (sum 0.01 x (1 + 1/2)... = 0.015), momentum 0.9, 64 filters.
+    expect(lambda).toBeCloseTo((30 * 0.1) / (0.015 * 64), 9);
+    const sp = arms.forced(0, base.analysis as Parameters<typeof arms.forced>[1], { force: 'l2', scaler: 'norm', lambda }, 'l2');
+    const o = await runExperiment({ ...sp, cache });
+    const an = o.analysis as import('../lib/src/regimes-force').ForceArmAnalysis;
+    expect(an.ranks.map((r) => r.layer)).toEqual(['conv1', 'conv2', 'conv3']);
+    expect(an.ranks.every((r) => r.rank >= 1 && r.rank <= r.filters)).toBe(true);
+    expect(an.lra.map((x) => x.method)).toEqual(['svd', 'pca', 'kmeans']);
+    for (const x of an.lra) expect(Number.isNaN(x.top1) ? x.macsRatio === 1 : x.top1 >= 0 && x.top1 <= 1 && x.macsRatio < 1).toBe(true);
+    const control = await runExperiment({ ...arms.forced(0, base.analysis as Parameters<typeof arms.forced>[1], { force: 'l2', scaler: 'norm', lambda: 0 }, 'control'), cache });
+    expect(control.techniqueStats['force-regularization']).toBeUndefined();
+    // The decomposed arm at rank 4 everywhere (a smoke model is near full rank, where decomposing saves nothing and
+    // the arm is skipped): SVD basis layers, timed against the original.
+    expect(arms.decomposed(0, { ...an, ranks: an.ranks.map((r) => ({ ...r, rank: r.filters })) }, sp.cacheKey, 'none')).toBeUndefined();
+    const low = { ...an, ranks: an.ranks.map((r) => ({ ...r, rank: 4 })) };
+    const dec = await runExperiment({ ...arms.decomposed(0, low, sp.cacheKey, 'decomposed')!, cache });
+    const ca = dec.analysis as import('../lib/src/regimes-ssl').CompactArmAnalysis;
+    expect(ca.macs.filter((m) => m.layer.endsWith('/basis')).map((m) => m.layer)).toEqual(['conv1/basis', 'conv2/basis', 'conv3/basis']);
+    expect(ca.inference.map((x) => x.batch)).toEqual([1, 64]);
   });
 });

@@ -171,3 +171,29 @@ export function modelFilterRanks(model: Model, options: { maxErrorShare?: number
       return { layer: l.name, ...filterRank({ shape: [...v.shape], data: Float32Array.from(v.dataSync()) }, { maxErrorShare: options.maxErrorShare, layer: l.name }) };
     });
 }
+
+/**
+ * MACs of a conv layer over those of its cross-filter decomposition at rank M (thesis Sec. 3.1, Fig. 3.2), per output
+ * position: N C k^2 / (M C k^2 + N M), per group for grouped convolutions (AlexNet's conv2, conv4, conv5 have 2 groups;
+ * M is then the sum over groups, split evenly). Above 1 exactly when M < N C k^2 / (C k^2 + N).
+ */
+export function lowRankSpeedup(o: { filters: number; channels: number; kernel: number; rank: number; groups?: number }): number {
+  const g = o.groups ?? 1;
+  const n = o.filters / g;
+  const c = o.channels;
+  const m = o.rank / g;
+  const k2 = o.kernel * o.kernel;
+  return (n * c * k2) / (m * c * k2 + n * m);
+}
+
+/** The basis removal of a decomposition at `ranks`, for the layers where it lowers the MACs (M < N C k^2 / (C k^2 + N)). */
+export function decompositionAt(model: Model, ranks: ReadonlyArray<{ layer: string; rank: number }>, method: LowRankMethod = 'svd', seed = 0): Record<string, BasisSpec> {
+  const out: Record<string, BasisSpec> = {};
+  for (const { layer, rank } of ranks) {
+    const l = model.layers.find((x) => x.name === layer);
+    if (!l || l.kind !== 'conv') throw new ConfigError('decompositionAt.layer', layer, `a conv layer of ${model.name}`);
+    const [k, , c, n] = model.params.get(l.weight).shape as [number, number, number, number];
+    if (rank >= 1 && lowRankSpeedup({ filters: n, channels: c, kernel: k, rank }) > 1) out[layer] = { rank, method, seed };
+  }
+  return out;
+}

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import type { LayerSpec, Model } from '../models/spec';
 import type { Technique } from '../train/technique';
+import { lrAt, type LrSchedule } from '../train/schedules';
 
 /** The pairwise attractive force f(w_j - w_i) of Eq. (3.4) (`'l2'`: w_j - w_i) or Eq. (3.5) (`'l1'`: its unit vector). */
 export type ForceKind = 'l2' | 'l1';
@@ -134,4 +135,22 @@ export function forceRegularization(options: ForceRegularizationOptions): ForceR
       return { potential: p.reduce((a, x) => a + x.potential, 0) };
     },
   };
+}
+
+/**
+ * A Force Regularization strength stated as an angle: the lambda_s at which a filter pulled by all `filters` - 1 others
+ * in one direction (the largest tangential force, |sum_j f_ji| <= N) would turn `angle` radians over a run of
+ * `iterations` of `schedule` from `lr` with SGD `momentum` (steady-state step amplified by 1 / (1 - momentum)). Real
+ * forces largely cancel while filters are spread out, so the turn is far smaller; the angle is a scale, not a
+ * prediction. The thesis selects lambda_s by cross-validation and lists values only for AlexNet (Fig. 3.5).
+ */
+export function forceStrength(o: { angle: number; filters: number; lr: number; iterations: number; momentum: number; schedule: LrSchedule }): number {
+  if (!(Number.isFinite(o.angle) && o.angle >= 0)) throw new ConfigError('forceStrength.angle', o.angle, 'a non-negative angle in radians');
+  if (!(Number.isInteger(o.filters) && o.filters >= 2)) throw new ConfigError('forceStrength.filters', o.filters, 'at least 2 filters');
+  if (!(Number.isInteger(o.iterations) && o.iterations > 0)) throw new ConfigError('forceStrength.iterations', o.iterations, 'a positive integer');
+  if (!(Number.isFinite(o.momentum) && o.momentum >= 0 && o.momentum < 1)) throw new ConfigError('forceStrength.momentum', o.momentum, 'a momentum in [0, 1)');
+  if (!(Number.isFinite(o.lr) && o.lr > 0)) throw new ConfigError('forceStrength.lr', o.lr, 'a positive learning rate');
+  let lrSum = 0;
+  for (let t = 0; t < o.iterations; t++) lrSum += lrAt(o.schedule, o.lr, t, o.iterations);
+  return (o.angle * (1 - o.momentum)) / (lrSum * o.filters);
 }
