@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../lib/src/backend';
 import { createRng } from '../lib/src/random';
 import { cifarNet, lenet5 } from '../lib/src/models/small';
-import { filterRank, lowRankBasis, modelFilterRanks, recombine, type HostTensor } from '../lib/src/models/low-rank';
+import { filterProjection, filterRank, lowRankBasis, modelFilterRanks, recombine, type HostTensor } from '../lib/src/models/low-rank';
 import { maskStructure, removeStructure } from '../lib/src/models/surgery';
 import { filterRows, forceGradient, forcePotential, forceRegularization, forceStrength } from '../lib/src/techniques/force-regularization';
 import type { StepInfo } from '../lib/src/train/technique';
@@ -145,6 +145,20 @@ describe('rank and low-rank approximation (thesis Sec. 3.1, 3.3.2, Table 3.3)', 
     expect(frob(recombine(k1.basis, k1.coefficients), copies)).toBeGreaterThan(0.5);
     expect(() => lowRankBasis(w, { rank: 7, method: 'kmeans' })).toThrowError(/basis.conv = 7 is invalid: expected a rank in 1..6/);
     expect(() => lowRankBasis(w, { rank: 2, method: 'tucker' as never })).toThrowError(/basis.conv.method = "tucker"/);
+  });
+
+  it("filterProjection (Fig. 3.1's picture): scaled copies of two directions fall in two clusters at two points", () => {
+    const u = [1, 2, 0, -1];
+    const v = [0, 1, 3, 1];
+    const scales = [[2, 0], [1, 0], [5, 0], [0, 0.5], [0, 2], [0, 3]];
+    const p = filterProjection(bank(u.map((_, r) => scales.map(([a, b]) => a! * u[r]! + b! * v[r]!))), { clusters: 2, seed: 4 });
+    expect(new Set(p.slice(0, 3).map((q) => q.cluster)).size).toBe(1);
+    expect(new Set(p.slice(3).map((q) => q.cluster)).size).toBe(1);
+    expect(p[0]!.cluster).not.toBe(p[3]!.cluster);
+    // Normalised, the copies coincide; the two points are symmetric about the mean (first principal direction).
+    for (const q of [p[1]!, p[2]!]) expect(Math.hypot(q.x - p[0]!.x, q.y - p[0]!.y)).toBeLessThan(1e-9);
+    expect(p[0]!.x).toBeCloseTo(-p[3]!.x, 9);
+    expect(() => filterProjection(bank([[1, 2], [3, 4]]), { clusters: 3 })).toThrowError(/filterProjection.clusters = 3/);
   });
 
   it('model surgery with a PCA or k-means basis computes what the masked model computes, and charges the two small layers', () => {

@@ -197,3 +197,26 @@ export function decompositionAt(model: Model, ranks: ReadonlyArray<{ layer: stri
   }
   return out;
 }
+
+/**
+ * The picture of thesis Fig. 3.1: the filters of a bank normalised to unit vectors, clustered by k-means (`clusters`,
+ * k-means++ from `seed`), and projected onto their first two principal directions (PCA of the unit filters about
+ * their mean; the thesis projects by LDA of the clusters, which needs more filters than dimensions to be defined).
+ */
+export function filterProjection(w: HostTensor, options: { clusters?: number; seed?: number } = {}): Array<{ x: number; y: number; cluster: number }> {
+  const { rows, cout } = bankMatrix(w, 'filterProjection');
+  const k = options.clusters ?? 4;
+  if (!Number.isInteger(k) || k < 1 || k > cout) throw new ConfigError('filterProjection.clusters', k, `1..${cout} clusters`);
+  const unit = Array.from({ length: cout }, (_, c) => {
+    const f = Array.from({ length: rows }, (_, r) => w.data[r * cout + c] as number);
+    const n = Math.hypot(...f);
+    return n > 0 ? f.map((x) => x / n) : f;
+  });
+  const labels = kmeans(unit, k, { seed: (options.seed ?? 0) + 1, initialization: 'kmeans++', maxIterations: 300 }).clusters;
+  const mean = Array.from({ length: rows }, (_, r) => unit.reduce((a, f) => a + (f[r] as number), 0) / cout);
+  const centred = new Matrix(unit.map((f) => f.map((x, r) => x - (mean[r] as number))));
+  const svd = new SingularValueDecomposition(centred, { autoTranspose: true });
+  const U = svd.leftSingularVectors;
+  const s = svd.diagonal;
+  return unit.map((_, c) => ({ x: U.get(c, 0) * (s[0] ?? 0), y: U.columns > 1 ? U.get(c, 1) * (s[1] ?? 0) : 0, cluster: labels[c] as number }));
+}
