@@ -183,6 +183,25 @@ describe('rank and low-rank approximation (thesis Sec. 3.1, 3.3.2, Table 3.3)', 
   });
 });
 
+describe('SSL on a decomposed network (thesis Sec. 3.3.4, Fig. 3.7b)', () => {
+  it('shape groups of the basis filters and filter groups of the 1x1 recombination', async () => {
+    const { structuredSparsity } = await import('../lib/src/techniques/ssl');
+    const m = removeStructure(cifarNet({ seed: 2 }), { basis: { conv2: 7 } });
+    const ssl = structuredSparsity({ model: m, threshold: 0, terms: [{ structure: 'shape', lambda: 0.1, layers: (l) => l.name === 'conv2/basis' }, { structure: 'filter', lambda: 0.1, layers: (l) => l.name === 'conv2' }] });
+    expect(ssl.groupCounts()).toEqual([
+      { layer: 'conv2/basis', structure: 'shape', groups: 5 * 5 * 32, zero: 0 },
+      { layer: 'conv2', structure: 'filter', groups: 32, zero: 0 },
+    ]);
+    const g = ssl.transformGradients!(new Map([['conv2/basis/w', tf.zerosLike(m.params.get('conv2/basis/w'))], ['conv2/w', tf.zerosLike(m.params.get('conv2/w'))]]), {} as StepInfo);
+    // The regularization gradient of the 1x1's filter groups: lambda x w / ||w|| per output filter.
+    const w = m.params.get('conv2/w');
+    const expected = tf.mul(tf.div(w, tf.sqrt(tf.add(tf.sum(tf.square(w), [0, 1, 2], true), 1e-8))), 0.1);
+    expect(tf.max(tf.abs(tf.sub(g.get('conv2/w')!, expected))).dataSync()[0]).toBeLessThan(1e-6);
+    ssl.dispose?.();
+    m.params.dispose();
+  });
+});
+
 describe('Force Regularization regime and arms', () => {
   it("Table 3.4's theoretical speedups follow from AlexNet's layer settings and the thesis's ranks (paper configuration)", async () => {
     const { ALEXNET_TABLE_3_4, alexnetTheoreticalSpeedups } = await import('../lib/src/regimes-force');
@@ -232,5 +251,12 @@ describe('Force Regularization regime and arms', () => {
     const ca = dec.analysis as import('../lib/src/regimes-ssl').CompactArmAnalysis;
     expect(ca.macs.filter((m) => m.layer.endsWith('/basis')).map((m) => m.layer)).toEqual(['conv1/basis', 'conv2/basis', 'conv3/basis']);
     expect(ca.inference.map((x) => x.batch)).toEqual([1, 64]);
+    // SSL on the decomposed network: shape groups of each basis layer, filter groups of each 1x1 recombination.
+    const sp2 = arms.sparsified(0, low, sp.cacheKey, { lambda: 0.05, threshold: 1e-3 }, 'l2 + SSL')!;
+    const ssl = await runExperiment({ ...sp2, cache });
+    const groups = (ssl.analysis as { groups: Array<{ layer: string; structure: string; groups: number }> }).groups;
+    expect(groups.map((g) => `${g.layer}:${g.structure}`)).toEqual(['conv1/basis:shape', 'conv2/basis:shape', 'conv3/basis:shape', 'conv1:filter', 'conv2:filter', 'conv3:filter']);
+    expect(groups.find((g) => g.layer === 'conv2/basis')!.groups).toBe(5 * 5 * 32);
+    expect(groups.find((g) => g.layer === 'conv3')!.groups).toBe(64);
   });
 });

@@ -6,6 +6,7 @@ import type { Model } from './models/spec';
 import { removeStructure } from './models/surgery';
 import { convnetRegime, sparsityArms, type SparsityRegime } from './regimes-ssl';
 import { forceRegularization, forceStrength, type ForceKind, type ForceScaler } from './techniques/force-regularization';
+import { structuredSparsity, type Ssl } from './techniques/ssl';
 import { evaluate } from './train/evaluate';
 import type { TensorRecord } from './train/state';
 
@@ -22,18 +23,21 @@ export interface ForceRegime extends SparsityRegime {
   readonly angles: { readonly l2: readonly number[]; readonly l1: number; readonly inverse: number };
   /** The rank's PCA reconstruction error bound (the thesis: 5%). */
   readonly maxErrorShare: number;
+  /** SSL on the l2 arm's decomposed network (Fig. 3.7b): group Lasso and threshold; absent where cut. */
+  readonly ssl?: { readonly lambda: number; readonly threshold: number };
 }
 
 /**
  * `smoke` plumbing; `lite` the ConvNet regime of notebook 30 (20 dense epochs, the baseline must reach 75%), 3 force
- * epochs per arm at lr 0.01, 1 decomposed epoch, 3 seeds; `paper` Caffe's cifar10_full schedule as configuration.
+ * epochs per arm at lr 0.01, 1 decomposed epoch, 3 seeds, no SSL of the decomposed network (cut for time); `paper`
+ * Caffe's cifar10_full schedule as configuration.
  */
 export function forceRegime(scale: Scale, seeds?: number): ForceRegime {
   const base = convnetRegime(scale, seeds);
   const extra: Record<Scale, Omit<ForceRegime, keyof SparsityRegime>> = {
-    smoke: { forceEpochs: 1, decomposedEpochs: 1, angles: { l2: [30], l1: 30, inverse: 30 }, maxErrorShare: 0.05 },
+    smoke: { forceEpochs: 1, decomposedEpochs: 1, angles: { l2: [30], l1: 30, inverse: 30 }, maxErrorShare: 0.05, ssl: { lambda: 0.05, threshold: 1e-3 } },
     lite: { forceEpochs: 3, decomposedEpochs: 1, angles: { l2: [30], l1: 30, inverse: 30 }, maxErrorShare: 0.05 },
-    paper: { forceEpochs: 40, decomposedEpochs: 20, angles: { l2: [10, 30, 100], l1: 30, inverse: 30 }, maxErrorShare: 0.05 },
+    paper: { forceEpochs: 40, decomposedEpochs: 20, angles: { l2: [10, 30, 100], l1: 30, inverse: 30 }, maxErrorShare: 0.05, ssl: { lambda: 0.01, threshold: 1e-3 } },
   };
   return { ...base, ...extra[scale], fineTuneLr: base.lr };
 }
@@ -107,6 +111,34 @@ export function forceArms(regime: ForceRegime, data: { train: ImageDataset; test
           return { weights: m.params.recordsSync(), ranks, lra };
         },
         cacheKey: { ...key, phase: 'force', ...o, from: { phase: 'baseline', epochs: regime.baselineEpochs, lr: regime.lr, weightDecay: regime.weightDecay }, maxErrorShare: regime.maxErrorShare, analysis: 'weights+ranks+lra' },
+      };
+    },
+    /**
+     * SSL on the force arm's decomposed network (Sec. 3.3.4, Fig. 3.7b): shapes of the basis filters (`name/basis`) and
+     * filters of the 1x1 recombinations, group Lasso `lambda`, for `regime.forceEpochs`; its analysis is the group
+     * counts (the sparsity Fig. 3.7b reports). Undefined when no layer decomposes.
+     */
+    sparsified(seed: number, forced: ForceArmAnalysis, forcedKey: unknown, o: { lambda: number; threshold: number }, label: string): RunSpec | undefined {
+      const probe = modelFromWeights(build, forced.weights)(seed);
+      const basis = decompositionAt(probe, forced.ranks, 'svd', seed);
+      probe.params.dispose();
+      const layers = Object.keys(basis);
+      if (layers.length === 0) return undefined;
+      const decomposed = (k: number): Model => {
+        const full = modelFromWeights(build, forced.weights)(k);
+        const small = removeStructure(full, { basis });
+        full.params.dispose();
+        return small;
+      };
+      return {
+        arm: label, seed, train: data.train, test: data.test, batchSize: regime.batchSize, epochs: regime.forceEpochs, lr: regime.fineTuneLr, augment: regime.augment ?? false,
+        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0 }, schedule: { kind: 'cosine' }, model: decomposed,
+        techniques: (m) => [structuredSparsity({ model: m, threshold: o.threshold, terms: [
+          { structure: 'shape', lambda: o.lambda, layers: (l) => layers.some((n) => l.name === `${n}/basis`) },
+          { structure: 'filter', lambda: o.lambda, layers: (l) => layers.includes(l.name) },
+        ] })],
+        analyze: (_m, ts) => ({ groups: (ts[0] as Ssl).groupCounts() }),
+        cacheKey: { ...key, phase: 'force+ssl', basis, ...o, from: forcedKey, analysis: 'groups' },
       };
     },
     /** Fine-tuning of the force arm's model decomposed by SVD at its ranks, timed against the original (see `sparsityArms.compacted`). */

@@ -92,7 +92,10 @@ interface Group {
  * Structured Sparsity Learning (Wen et al., thesis ch. 2): group-Lasso regularization of Eq. (2.1)-(2.3) whose
  * gradient lambda x w / ||w||_g (Eq. 2.6, with Eq. 2.7's epsilon) is added to each regularized weight's gradient in the
  * transform stage, and thresholding of groups to exact zeros after each update (zeroed groups stay zero). Works on
- * conv and dense layers stored densely (not on fibre-lowered or basis-decomposed layers); a zeroed filter's or
+ * conv and dense layers stored densely (not on fibre-lowered layers); on a basis-decomposed network (Force
+ * Regularization's, thesis Sec. 3.3.4) the basis layer (`name/basis`, k x k) and the 1x1 recombination (`name`) are two
+ * plain conv layers, e.g. shapes of the basis filters and filters of the recombination (model surgery does not compact
+ * decomposed layers further: their sparsity is what Fig. 3.7 reports); a zeroed filter's or
  * neuron's bias is zeroed with it. The following batch norm of a zeroed filter is left to `maskStructure` at
  * compaction (see {@link Ssl.removal}).
  */
@@ -118,7 +121,7 @@ export function structuredSparsity(options: SslOptions): Ssl {
       if (!kinds) throw new ConfigError(`ssl.terms[${i}].structure`, t.structure, 'filter, channel, shape, filter2d, neuron, input or depth');
       for (const l of model.layers) {
         if (!kinds.includes(l.kind) || !pick(l)) continue;
-        if (l.fibres || l.basis) throw new ConfigError(`ssl.terms[${i}]`, l.name, 'a dense conv layer (not fibre-lowered or basis-decomposed)');
+        if (l.fibres) throw new ConfigError(`ssl.terms[${i}]`, l.name, 'a conv layer stored densely (not fibre-lowered)');
         groups.push({ structure: t.structure, lambda: t.lambda, layers: [l], axes: sslGroupAxes(l.kind, t.structure), name: l.name });
       }
     }
