@@ -3,3 +3,4 @@ export * from './macs';
 export * from './movement';
 export * from './bitfusion';
 export * from './ledger';
+export * from './cluster-model';

@@ -216,14 +216,24 @@ export function mostSignificantBits(x: tf.Tensor, bits: number, k: number, round
 }
 
 /**
- * TernGrad's stochastic ternarization: s * sign(g) * b with s = max|g| and b ~ Bernoulli(|g| / s),
- * unbiased in expectation. Seeded.
+ * The stochastic ternarization of TernGrad (thesis Eq. 4.1-4.3) in parts: t = sign(g) o b with b_k ~ Bernoulli(|g_k| / s),
+ * s = max |g| (Eq. 4.2) unless a (shared, Eq. 4.4) `scaler` >= max |g| is given; the gradient it stands for is s t,
+ * whose expectation is g (Eq. 4.10). `seed` draws b (tfjs's seeded uniform). Returns the ternary tensor (values -1, 0,
+ * 1) and the scaler.
  */
-export function ternarize(g: tf.Tensor, seed: number): tf.Tensor {
+export function ternaryParts(g: tf.Tensor, seed: number, scaler?: tf.Scalar): { ternary: tf.Tensor; scaler: tf.Scalar } {
   return tf.tidy(() => {
-    const s = tf.max(tf.abs(g));
-    const p = tf.div(tf.abs(g), tf.maximum(s, 1e-12));
-    const b = tf.cast(tf.less(tf.randomUniform(g.shape, 0, 1, 'float32', seed), p), 'float32');
-    return tf.mul(tf.mul(s, tf.sign(g)), b);
+    const s = scaler ?? (tf.max(tf.abs(g)) as tf.Scalar);
+    const p = tf.divNoNan(tf.abs(g), s);
+    const b = tf.less(tf.randomUniform(g.shape, 0, 1, 'float32', seed), p);
+    return { ternary: tf.mul(tf.sign(g), tf.cast(b, 'float32')), scaler: tf.clone(s) as tf.Scalar };
+  });
+}
+
+/** TernGrad's stochastic ternarization as one tensor, s sign(g) o b (see {@link ternaryParts}); unbiased in expectation. Seeded. */
+export function ternarize(g: tf.Tensor, seed: number, scaler?: tf.Scalar): tf.Tensor {
+  return tf.tidy(() => {
+    const { ternary, scaler: s } = ternaryParts(g, seed, scaler);
+    return tf.mul(ternary, s);
   });
 }

@@ -14,3 +14,4 @@ export * from './iss';
 export * from './l1';
 export * from './sticky-zeros';
 export * from './force-regularization';
+export * from './terngrad';

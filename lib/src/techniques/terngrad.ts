@@ -1,0 +1,176 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, checkKeys } from '../errors';
+import { createRng } from '../random';
+import type { GradientResult, Technique } from '../train/technique';
+import { ternaryParts } from '../quant/quantizers';
+
+/**
+ * Gradient clipping of Eq. (4.21): every element beyond c sigma (sigma the standard deviation of the elements of `g`)
+ * is set to sign(g) c sigma. Returns a new tensor.
+ */
+export function clipGradient(g: tf.Tensor, c: number): tf.Tensor {
+  if (!(Number.isFinite(c) && c > 0)) throw new ConfigError('clip', c, 'a positive multiple of the standard deviation (the thesis: 2.5)');
+  return tf.tidy(() => {
+    const { variance } = tf.moments(g);
+    const bound = tf.mul(tf.sqrt(variance), c);
+    return tf.minimum(tf.maximum(g, tf.neg(bound)), bound);
+  });
+}
+
+/** Options of {@link ternGrad}. */
+export interface TernGradOptions {
+  /** Workers N: the mini-batch is cut into N equal shards, one per worker (the batch size must be a multiple of N). */
+  readonly workers: number;
+  /** Seed of the Bernoulli draws (per step, worker and parameter). */
+  readonly seed: number;
+  /** `false`: the workers' float gradients are averaged (the data-parallel baseline with the same sharding). */
+  readonly ternary?: boolean;
+  /** Clipping at c sigma before ternarizing (Eq. 4.21; default 2.5; `null`: none, Table 4.2's "noclip"). */
+  readonly clip?: number | null;
+  /** Layer-wise ternarizing: one scaler per parameter tensor (default true); false: one scaler over all of a worker's gradients. */
+  readonly layerWise?: boolean;
+  /** Scaler sharing (Eq. 4.4): every worker uses the largest worker scaler (default true). */
+  readonly scalerSharing?: boolean;
+  /** Parameters whose gradients stay float (the thesis keeps the last layer float for large models). */
+  readonly floatParams?: (param: string) => boolean;
+}
+
+/** Bits sent per step, by direction, as packed on a wire and at the entropy bound. */
+export interface TernGradTraffic {
+  /** Worker-to-server bits of one worker: 2 bits per ternary element plus 32 per scaler, 32 per float element. */
+  readonly upBitsPerWorker: number;
+  /** Server-to-worker bits to one worker: ceil(log2(2N+1)) bits per averaged element plus a 32-bit scaler per tensor with scaler sharing; 32 per element without it, and for float parameters. */
+  readonly downBitsPerWorker: number;
+  /** Scaler sharing's 2N floats per ternarized tensor (worker scalers up, the maximum down), in bits. */
+  readonly sharingBits: number;
+  /** The same at the entropy bound (log2 3 up, log2(2N+1) down). */
+  readonly upBitsBound: number;
+  readonly downBitsBound: number;
+  /** 32-bit floats both ways, for comparison (per worker). */
+  readonly floatBitsPerWorker: number;
+}
+
+/** TernGrad as a technique (see {@link ternGrad}). */
+export interface TernGrad extends Technique {
+  /** Bits per step for parameter tensors of these sizes (see {@link TernGradTraffic}). */
+  traffic(sizes: ReadonlyMap<string, number>): TernGradTraffic;
+  /** Over the trained steps: the share of zeros among the ternary elements the workers sent (Fig. 4.4c; host read). */
+  zeroShare(): number;
+}
+
+/**
+ * TernGrad (Wen, thesis ch. 4, Algorithm 1) with N simulated workers in one process, through the gradient stage's
+ * seam: each worker computes the gradient of its shard of the mini-batch, clips it (Eq. 4.21) and ternarizes it
+ * layer-wise (Eq. 4.1-4.3) with the shared scaler (Eq. 4.4); the server averages the N ternary gradients and every
+ * worker applies the same average to its local copy of the parameters (parameter localization: one copy here, since
+ * all copies start from one seed and apply the same update). With scaler sharing, each averaged tensor takes at most
+ * 2N + 1 levels. `ternary: false` averages float gradients instead (the baseline).
+ */
+export function ternGrad(options: TernGradOptions): TernGrad {
+  checkKeys(options, ['workers', 'seed', 'ternary', 'clip', 'layerWise', 'scalerSharing', 'floatParams'], 'ternGrad');
+  const n = options.workers;
+  if (!(Number.isInteger(n) && n >= 1)) throw new ConfigError('ternGrad.workers', n, 'a positive integer');
+  if (!Number.isInteger(options.seed)) throw new ConfigError('ternGrad.seed', options.seed, 'an integer');
+  const clip = options.clip === undefined ? 2.5 : options.clip;
+  if (clip !== null && !(Number.isFinite(clip) && clip > 0)) throw new ConfigError('ternGrad.clip', clip, 'a positive number or null (no clipping)');
+  const ternary = options.ternary ?? true;
+  const layerWise = options.layerWise ?? true;
+  const sharing = options.scalerSharing ?? true;
+  const isFloat = options.floatParams ?? (() => false);
+  const drawSeed = (iteration: number, worker: number, param: string) => Math.floor(createRng(`terngrad/${options.seed}/${iteration}/${worker}/${param}`).next() * 2 ** 31);
+  const zeros = tf.variable(tf.scalar(0), false);
+  const elements = tf.variable(tf.scalar(0), false);
+
+  return {
+    name: 'terngrad',
+    computeGradients(problem, info): GradientResult {
+      if (problem.batch.examples % n !== 0) throw new ConfigError('ternGrad batch', problem.batch.examples, `a multiple of the ${n} workers (equal shards)`);
+      const shards = problem.shards(n);
+      const results = shards.map((part) => problem.gradients(part));
+      try {
+        const out = new Map<string, tf.Tensor>();
+        const loss = tf.tidy(() => {
+          const names = [...(results[0] as GradientResult).grads.keys()];
+          const mean = tf.div(tf.addN(results.map((r) => r.loss)), n) as tf.Scalar;
+          if (!ternary) {
+            for (const name of names) out.set(name, tf.keep(tf.div(tf.addN(results.map((r) => r.grads.get(name) as tf.Tensor)), n)));
+            return mean;
+          }
+          const tern = names.filter((p) => !isFloat(p));
+          // Clipped gradients per worker and parameter.
+          const clipped = results.map((r) => new Map(tern.map((p) => [p, clip === null ? (r.grads.get(p) as tf.Tensor) : clipGradient(r.grads.get(p) as tf.Tensor, clip)])));
+          // Scalers: per worker, per tensor (layer-wise) or over all of its tensors; then shared (max over workers).
+          const workerScalers = clipped.map((g) => {
+            if (layerWise) return new Map(tern.map((p) => [p, tf.max(tf.abs(g.get(p) as tf.Tensor)) as tf.Scalar]));
+            const all = tf.max(tf.stack(tern.map((p) => tf.max(tf.abs(g.get(p) as tf.Tensor))))) as tf.Scalar;
+            return new Map(tern.map((p) => [p, all]));
+          });
+          let zeroCount: tf.Tensor = tf.scalar(0);
+          let elementCount = 0;
+          for (const p of tern) {
+            const shared = sharing ? (tf.max(tf.stack(workerScalers.map((s) => s.get(p) as tf.Scalar))) as tf.Scalar) : undefined;
+            const parts = clipped.map((g, i) => {
+              const s = shared ?? (workerScalers[i]?.get(p) as tf.Scalar);
+              const t = ternaryParts(g.get(p) as tf.Tensor, drawSeed(info.iteration, i, p), s);
+              zeroCount = tf.add(zeroCount, tf.sum(tf.cast(tf.equal(t.ternary, 0), 'float32')));
+              elementCount += t.ternary.size;
+              return tf.mul(t.ternary, t.scaler);
+            });
+            out.set(p, tf.keep(tf.div(tf.addN(parts), n)));
+          }
+          for (const p of names) if (isFloat(p)) out.set(p, tf.keep(tf.div(tf.addN(results.map((r) => r.grads.get(p) as tf.Tensor)), n)));
+          zeros.assign(tf.add(zeros, zeroCount));
+          elements.assign(tf.add(elements, elementCount));
+          return mean;
+        });
+        return { loss, grads: out };
+      } finally {
+        for (const r of results) tf.dispose([r.loss, ...r.grads.values()]);
+      }
+    },
+    traffic(sizes) {
+      let up = 0;
+      let down = 0;
+      let upBound = 0;
+      let downBound = 0;
+      let sharingBits = 0;
+      let float = 0;
+      const levels = 2 * n + 1;
+      for (const [p, size] of sizes) {
+        float += 32 * size;
+        if (!ternary || isFloat(p)) {
+          up += 32 * size;
+          down += 32 * size;
+          upBound += 32 * size;
+          downBound += 32 * size;
+          continue;
+        }
+        up += 2 * size + 32;
+        upBound += Math.log2(3) * size + 32;
+        if (sharing) {
+          down += Math.ceil(Math.log2(levels)) * size + 32;
+          downBound += Math.log2(levels) * size + 32;
+          sharingBits += 2 * n * 32;
+        } else {
+          down += 32 * size;
+          downBound += 32 * size;
+        }
+      }
+      return { upBitsPerWorker: up, downBitsPerWorker: down, sharingBits, upBitsBound: upBound, downBitsBound: downBound, floatBitsPerWorker: float };
+    },
+    zeroShare: () => tf.tidy(() => tf.divNoNan(zeros, elements).dataSync()[0] as number),
+    stats() {
+      return { zeroShare: this.zeroShare() };
+    },
+    state: () => ({ zeros: zeros.dataSync()[0] as number, elements: elements.dataSync()[0] as number }),
+    restore(st) {
+      const v = st as { zeros: number; elements: number };
+      zeros.assign(tf.scalar(v.zeros));
+      elements.assign(tf.scalar(v.elements));
+    },
+    dispose() {
+      zeros.dispose();
+      elements.dispose();
+    },
+  };
+}
