@@ -77,6 +77,31 @@ describe('step pipeline seams', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('an asynchronous gradient replacement (a worker waiting on a server) is awaited; its shards are freed when it settles', async () => {
+    const before = tf.memory().numTensors;
+    const m1 = mlp({ inputShape: [32, 32, 3], hidden: [12], seed: 1 });
+    const m2 = mlp({ inputShape: [32, 32, 3], hidden: [12], seed: 1 });
+    const worker: Technique = {
+      name: 'async-worker',
+      async computeGradients(problem) {
+        const parts = problem.shards(2);
+        // A reply from elsewhere arrives later: the shards must still be alive when it does.
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        const r = parts.map((s) => problem.gradients(s));
+        const grads = new Map([...r[0]!.grads.keys()].map((k) => [k, tf.tidy(() => tf.div(tf.add(r[0]!.grads.get(k)!, r[1]!.grads.get(k)!), 2))]));
+        const loss = tf.tidy(() => tf.div(tf.add(r[0]!.loss, r[1]!.loss), 2)) as tf.Scalar;
+        for (const p of r) tf.dispose([p.loss, ...p.grads.values()]);
+        return { loss, grads };
+      },
+    };
+    await train(base(m1));
+    await train(base(m2, { techniques: [worker] }));
+    expect(maxAbsDiff(await values(m1), await values(m2))).toBeLessThan(1e-4);
+    m1.params.dispose();
+    m2.params.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('perturb before the forward pass, restore exactly after the backward pass (before the update)', async () => {
     const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 2 });
     const before = await values(m);

@@ -208,3 +208,28 @@ describe('TernGrad in the trainer (the gradient seam)', () => {
     tg.dispose?.();
   });
 });
+
+describe('wire formats (2-bit ternary, ceil(log2(2N+1))-bit level sums)', () => {
+  it('round-trip every value at awkward lengths; sizes match the accounting; bad input is refused', async () => {
+    const { packTernary, unpackTernary, packLevels, unpackLevels, levelBits } = await import('../lib/src/distributed/wire');
+    for (const len of [1, 3, 4, 5, 17]) {
+      const t = Array.from({ length: len }, (_, i) => ((i * 7) % 3) - 1);
+      const bytes = packTernary(t);
+      expect(bytes.length).toBe(Math.ceil((2 * len) / 8));
+      expect(Array.from(unpackTernary(bytes, len))).toEqual(t);
+    }
+    expect(levelBits(1)).toBe(2);
+    expect(levelBits(4)).toBe(4);
+    expect(levelBits(64)).toBe(8);
+    for (const n of [1, 2, 3, 4, 7, 64]) {
+      const k = Array.from({ length: 2 * n + 1 }, (_, i) => i - n);
+      const bytes = packLevels(k, n);
+      expect(bytes.length).toBe(Math.ceil((k.length * levelBits(n)) / 8));
+      expect(Array.from(unpackLevels(bytes, k.length, n))).toEqual(k);
+    }
+    expect(() => packTernary([0, 2])).toThrowError(/ternary\[1\] = 2/);
+    expect(() => packLevels([5], 4)).toThrowError(/levels\[0\] = 5 is invalid: expected an integer in -4..4/);
+    expect(() => unpackTernary(new Uint8Array([0xff]), 4)).toThrowError(/not a packed ternary vector/);
+    expect(() => unpackLevels(new Uint8Array(3), 4, 4)).toThrowError(/levels.bytes = 3/);
+  });
+});

@@ -31,3 +31,4 @@ export { setFusedOps } from './backend-native-ops';
 /** The tfjs-core namespace ecotrain computes with (one shared copy; the backend is chosen by `initBackend`). */
 export * as tf from '@tensorflow/tfjs-core';
 export * from './regimes-force';
+export * from './distributed';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import { createRng } from '../random';
-import type { GradientResult, Technique } from '../train/technique';
+import type { GradientProblem, GradientResult, StepInfo, Technique } from '../train/technique';
 import { ternaryParts } from '../quant/quantizers';
 
 /**
@@ -52,6 +52,8 @@ export interface TernGradTraffic {
 
 /** TernGrad as a technique (see {@link ternGrad}). */
 export interface TernGrad extends Technique {
+  /** The simulated workers' gradient stage (synchronous). */
+  computeGradients(problem: GradientProblem, info: StepInfo): GradientResult;
   /** Bits per step for parameter tensors of these sizes (see {@link TernGradTraffic}). */
   traffic(sizes: ReadonlyMap<string, number>): TernGradTraffic;
   /** Over the trained steps: the share of zeros among the ternary elements the workers sent (Fig. 4.4c; host read). */
@@ -114,9 +116,13 @@ export function ternGrad(options: TernGradOptions): TernGrad {
               const t = ternaryParts(g.get(p) as tf.Tensor, drawSeed(info.iteration, i, p), s);
               zeroCount = tf.add(zeroCount, tf.sum(tf.cast(tf.equal(t.ternary, 0), 'float32')));
               elementCount += t.ternary.size;
-              return tf.mul(t.ternary, t.scaler);
+              return t;
             });
-            out.set(p, tf.keep(tf.div(tf.addN(parts), n)));
+            // With a shared scaler the server sums levels (exact small integers) and the average is k s / N: the same
+            // arithmetic a worker process does with the level sums it receives. Without, sum_i s_i t_i / N in worker order.
+            out.set(p, tf.keep(shared
+              ? tf.div(tf.mul(tf.addN(parts.map((t) => t.ternary)), shared), n)
+              : tf.div(tf.addN(parts.map((t) => tf.mul(t.ternary, t.scaler))), n)));
           }
           for (const p of names) if (isFloat(p)) out.set(p, tf.keep(tf.div(tf.addN(results.map((r) => r.grads.get(p) as tf.Tensor)), n)));
           zeros.assign(tf.add(zeros, zeroCount));

@@ -103,7 +103,7 @@ function forwardContext(run: StepRun, info: StepInfo): ForwardContext {
 }
 
 // Stages 5 and 6.
-function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, info: StepInfo): GradientResult {
+async function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, info: StepInfo): Promise<GradientResult> {
   const lossOf = (part: TaskBatch): tf.Scalar => {
     let loss = run.task.loss(run.model, part, ctx);
     for (const t of run.techniques) {
@@ -132,7 +132,7 @@ function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, info: St
   };
   const replacer = run.techniques.find((t) => t.computeGradients);
   try {
-    return replacer ? (replacer.computeGradients as NonNullable<Technique['computeGradients']>)(problem, info) : problem.gradients();
+    return replacer ? await (replacer.computeGradients as NonNullable<Technique['computeGradients']>)(problem, info) : problem.gradients();
   } finally {
     for (const part of made) tf.dispose([part.x, part.y, ...(part.state ? [...part.state.h, ...part.state.c] : [])]);
   }
@@ -196,7 +196,7 @@ export async function trainStep(run: StepRun, batch: TaskBatch, info: StepInfo):
   const held = holdForwardState(run);
   let result: GradientResult;
   try {
-    result = gradients(run, batch, forwardContext(run, info), info);
+    result = await gradients(run, batch, forwardContext(run, info), info);
   } catch (err) {
     undo();
     held.restore();

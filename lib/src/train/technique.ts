@@ -105,8 +105,11 @@ export interface Technique {
   blockPlan?(block: BlockSpec, x: tf.Tensor4D, info: StepInfo): BlockPlan | undefined;
   /** Stage 5: a scalar added to the loss; called inside the gradient scope (may use model parameters and tensors it recorded). */
   lossTerm?(info: StepInfo): tf.Scalar | undefined;
-  /** Stage 6: replaces the gradient computation (at most one technique of a run may). */
-  computeGradients?(problem: GradientProblem, info: StepInfo): GradientResult;
+  /**
+   * Stage 6: replaces the gradient computation (at most one technique of a run may). May be asynchronous (a worker
+   * exchanging gradients with a server); the shards it took are freed when it settles.
+   */
+  computeGradients?(problem: GradientProblem, info: StepInfo): GradientResult | Promise<GradientResult>;
   /** Stage 7: returns the gradients to apply; must not dispose its input (the trainer does). */
   transformGradients?(grads: Map<string, tf.Tensor>, info: StepInfo): Map<string, tf.Tensor>;
   /** Stage 9: after the update (thresholding, projections); `params` are the parameters the step trained. */
