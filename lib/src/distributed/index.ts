@@ -1,1 +1,3 @@
 export * from './wire';
+export * from './job';
+export * from './terngrad-cluster';

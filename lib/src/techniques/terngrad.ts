@@ -17,6 +17,24 @@ export function clipGradient(g: tf.Tensor, c: number): tf.Tensor {
   });
 }
 
+/** The seed of worker `worker`'s Bernoulli draws for `param` at `iteration` (the same in simulated and real workers). */
+export function ternGradSeed(seed: number, iteration: number, worker: number, param: string): number {
+  return Math.floor(createRng(`terngrad/${seed}/${iteration}/${worker}/${param}`).next() * 2 ** 31);
+}
+
+/**
+ * One worker's side of a TernGrad step before the exchange: its gradients clipped (Eq. 4.21, unless `clip` is null)
+ * and its scalers, per tensor (layer-wise) or one over all its tensors; tensors the caller owns.
+ */
+export function workerScalers(grads: ReadonlyMap<string, tf.Tensor>, names: readonly string[], o: { clip: number | null; layerWise: boolean }): { clipped: Map<string, tf.Tensor>; scalers: Map<string, tf.Scalar> } {
+  const clipped = new Map(names.map((p) => [p, o.clip === null ? tf.clone(grads.get(p) as tf.Tensor) : clipGradient(grads.get(p) as tf.Tensor, o.clip)]));
+  if (o.layerWise) return { clipped, scalers: new Map(names.map((p) => [p, tf.tidy(() => tf.max(tf.abs(clipped.get(p) as tf.Tensor)) as tf.Scalar)])) };
+  const all = tf.tidy(() => tf.max(tf.stack(names.map((p) => tf.max(tf.abs(clipped.get(p) as tf.Tensor))))) as tf.Scalar);
+  const scalers = new Map(names.map((p) => [p, tf.clone(all)]));
+  all.dispose();
+  return { clipped, scalers };
+}
+
 /** Options of {@link ternGrad}. */
 export interface TernGradOptions {
   /** Workers N: the mini-batch is cut into N equal shards, one per worker (the batch size must be a multiple of N). */
@@ -79,7 +97,7 @@ export function ternGrad(options: TernGradOptions): TernGrad {
   const layerWise = options.layerWise ?? true;
   const sharing = options.scalerSharing ?? true;
   const isFloat = options.floatParams ?? (() => false);
-  const drawSeed = (iteration: number, worker: number, param: string) => Math.floor(createRng(`terngrad/${options.seed}/${iteration}/${worker}/${param}`).next() * 2 ** 31);
+  const drawSeed = (iteration: number, worker: number, param: string) => ternGradSeed(options.seed, iteration, worker, param);
   const zeros = tf.variable(tf.scalar(0), false);
   const elements = tf.variable(tf.scalar(0), false);
 
@@ -99,20 +117,16 @@ export function ternGrad(options: TernGradOptions): TernGrad {
             return mean;
           }
           const tern = names.filter((p) => !isFloat(p));
-          // Clipped gradients per worker and parameter.
-          const clipped = results.map((r) => new Map(tern.map((p) => [p, clip === null ? (r.grads.get(p) as tf.Tensor) : clipGradient(r.grads.get(p) as tf.Tensor, clip)])));
-          // Scalers: per worker, per tensor (layer-wise) or over all of its tensors; then shared (max over workers).
-          const workerScalers = clipped.map((g) => {
-            if (layerWise) return new Map(tern.map((p) => [p, tf.max(tf.abs(g.get(p) as tf.Tensor)) as tf.Scalar]));
-            const all = tf.max(tf.stack(tern.map((p) => tf.max(tf.abs(g.get(p) as tf.Tensor))))) as tf.Scalar;
-            return new Map(tern.map((p) => [p, all]));
-          });
+          // Per worker: clipped gradients and scalers (per tensor, or one over all of its tensors); then shared (max over workers).
+          const sides = results.map((r) => workerScalers(r.grads, tern, { clip, layerWise }));
+          const clipped = sides.map((w) => w.clipped);
+          const scalersOf = sides.map((w) => w.scalers);
           let zeroCount: tf.Tensor = tf.scalar(0);
           let elementCount = 0;
           for (const p of tern) {
-            const shared = sharing ? (tf.max(tf.stack(workerScalers.map((s) => s.get(p) as tf.Scalar))) as tf.Scalar) : undefined;
+            const shared = sharing ? (tf.max(tf.stack(scalersOf.map((s) => s.get(p) as tf.Scalar))) as tf.Scalar) : undefined;
             const parts = clipped.map((g, i) => {
-              const s = shared ?? (workerScalers[i]?.get(p) as tf.Scalar);
+              const s = shared ?? (scalersOf[i]?.get(p) as tf.Scalar);
               const t = ternaryParts(g.get(p) as tf.Tensor, drawSeed(info.iteration, i, p), s);
               zeroCount = tf.add(zeroCount, tf.sum(tf.cast(tf.equal(t.ternary, 0), 'float32')));
               elementCount += t.ternary.size;

@@ -1,0 +1,197 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import * as zmq from 'zeromq';
+import { ternGrad } from '../techniques/terngrad';
+import { checkJob, jobData, jobModel, jobTrainSettings, type TernGradJob } from './job';
+import { levelBits, packLevels, unpackTernary } from './wire';
+
+/** Why a cluster run stopped: a worker died, hung, or reported an error. All processes are stopped when it is thrown. */
+export class TernGradClusterError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TernGradClusterError';
+  }
+}
+
+/** Payload bytes that crossed the wire in a cluster run, per worker and direction (ZeroMQ's framing excluded). */
+export interface WireBytes {
+  /** Worker to server: packed ternary gradients (2 bits per element, each tensor in its own frame). */
+  readonly ternaryUp: number;
+  /** Server to worker: packed level sums (ceil(log2(2N+1)) bits per element). */
+  readonly levelsDown: number;
+  /** Scaler sharing: each worker's scalers up and the shared scalers down (32 bits each), plus the loss both ways. */
+  readonly scalersUp: number;
+  readonly scalersDown: number;
+}
+
+/** What {@link runTernGradCluster} returns. */
+export interface ClusterResult {
+  /** Worker 0's final parameters, in the model's parameter order. */
+  readonly params: Float32Array[];
+  /** Whether every worker ended with bit-identical parameters (parameter localization). */
+  readonly workersAgree: boolean;
+  /** Bytes per worker over the whole run (the same for every worker). */
+  readonly bytesPerWorker: WireBytes;
+  readonly steps: number;
+  /** Wall seconds of the training steps (from the first message to the last average). */
+  readonly seconds: number;
+}
+
+/** The bytes a run of `steps` should put on the wire per worker for tensors of `sizes` elements and N workers. */
+export function expectedWireBytes(sizes: readonly number[], workers: number, steps: number): WireBytes {
+  const b = levelBits(workers);
+  return {
+    ternaryUp: steps * sizes.reduce((a, s) => a + Math.ceil((2 * s) / 8), 0),
+    levelsDown: steps * sizes.reduce((a, s) => a + Math.ceil((b * s) / 8), 0),
+    scalersUp: steps * 4 * (sizes.length + 1),
+    scalersDown: steps * 4 * (sizes.length + 1),
+  };
+}
+
+/** The compiled worker entry (next to this module once built; from the build output when this runs from sources). */
+function workerScript(): string {
+  const here = path.join(__dirname, 'terngrad-worker.js');
+  if (existsSync(here)) return here;
+  const built = path.resolve(__dirname, '../../../out/build/lib/src/distributed/terngrad-worker.js');
+  if (existsSync(built)) return built;
+  throw new TernGradClusterError(`terngrad worker script not found (looked for ${here} and ${built}): run npm run build first`);
+}
+
+/**
+ * Runs a TernGrad job with N real worker processes on this machine (Algorithm 1 over ZeroMQ on 127.0.0.1): the server
+ * (this process) binds a ROUTER socket on a free port and forks the workers; every step it collects the workers'
+ * scalers and returns their maximum (scaler sharing), collects their packed ternary gradients, sums the levels and
+ * returns the packed sums. Every party waits at most `job.timeoutSeconds` for a message. A worker that exits early, hangs
+ * or reports an error stops the run: the server aborts the others, kills every child still alive, and throws a
+ * {@link TernGradClusterError} naming the worker and step; no process outlives the call.
+ */
+export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResult> {
+  checkJob(job);
+  const n = job.terngrad.workers;
+  const timeoutMs = Math.round((job.timeoutSeconds ?? 30) * 1000);
+  const script = workerScript();
+  const router = new zmq.Router({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs });
+  await router.bind('tcp://127.0.0.1:*');
+  const endpoint = router.lastEndpoint as string;
+  const children: ChildProcess[] = [];
+  let failure: TernGradClusterError | undefined;
+  let failed: (e: TernGradClusterError) => void = () => {};
+  const failurePromise = new Promise<never>((_, reject) => {
+    failed = (e) => {
+      if (!failure) {
+        failure = e;
+        reject(e);
+      }
+    };
+  });
+  failurePromise.catch(() => {});
+  let finished = false;
+  const stderr: string[] = Array.from({ length: n }, () => '');
+  for (let id = 0; id < n; id++) {
+    const child = fork(script, [], { env: { ...process.env, ECOTRAIN_TERNGRAD_WORKER: JSON.stringify({ job, id, endpoint }) }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr[id] = (stderr[id] + d.toString()).slice(-2000);
+    });
+    child.on('exit', (code, signal) => {
+      if (!finished) failed(new TernGradClusterError(`worker ${id} exited (${signal ?? `code ${code}`}) before the run finished${stderr[id] ? `: ${stderr[id]!.trim().split('\n').slice(-1)[0]}` : ''}`));
+    });
+    children.push(child);
+  }
+  const stopAll = async () => {
+    finished = true;
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    router.close();
+  };
+  const bytes = { ternaryUp: 0, levelsDown: 0, scalersUp: 0, scalersDown: 0 };
+  /** Collects one message of `kind` for `step` from every worker. */
+  const collect = async (kind: string, step: number): Promise<Buffer[][]> => {
+    const got: Array<Buffer[] | undefined> = new Array(n).fill(undefined);
+    while (got.some((g) => !g)) {
+      let frames: Buffer[];
+      try {
+        const pending = router.receive();
+        pending.catch(() => {});
+        frames = (await Promise.race([pending, failurePromise])) as Buffer[];
+      } catch (err) {
+        if (err instanceof TernGradClusterError) throw err;
+        const missing = got.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
+        throw new TernGradClusterError(`no ${kind} message from worker(s) ${missing.join(', ')} within ${timeoutMs / 1000} s at step ${step}`);
+      }
+      const id = Number(frames[0]?.toString().slice(1));
+      const type = frames[1]?.toString();
+      if (type === 'E') throw new TernGradClusterError(`worker ${id} failed at step ${step}: ${frames[2]?.toString()}`);
+      if (type !== kind || Number(frames[2]?.toString()) !== step) throw new TernGradClusterError(`worker ${id} sent ${type} ${frames[2]?.toString()}, expected ${kind} ${step}`);
+      got[id] = frames.slice(3);
+    }
+    return got as Buffer[][];
+  };
+  const send = (id: number, frames: Array<string | Buffer>) => router.send([`w${id}`, ...frames]);
+  const t0 = Date.now();
+  try {
+    for (let step = 0; step < job.train.iterations; step++) {
+      const s = await collect('S', step);
+      const sizes = Array.from(new Int32Array(Uint8Array.from(s[0]![2] as Buffer).buffer));
+      if (s.some((f) => Buffer.compare(f[2] as Buffer, s[0]![2] as Buffer) !== 0)) throw new TernGradClusterError(`workers disagree on the gradient tensors' sizes at step ${step}`);
+      const scalers = s.map((f) => new Float32Array(Uint8Array.from(f[0] as Buffer).buffer));
+      const losses = s.map((f) => new Float32Array(Uint8Array.from(f[1] as Buffer).buffer)[0] as number);
+      const shared = Float32Array.from(scalers[0] as Float32Array, (_, j) => Math.max(...scalers.map((x) => x[j] as number)));
+      const meanLoss = Float32Array.of(losses.reduce((a, x) => a + x, 0) / n);
+      for (let id = 0; id < n; id++) {
+        bytes.scalersUp += (s[id]![0] as Buffer).byteLength + (s[id]![1] as Buffer).byteLength;
+        await send(id, ['M', String(step), Buffer.from(shared.buffer), Buffer.from(meanLoss.buffer)]);
+        bytes.scalersDown += shared.byteLength + meanLoss.byteLength;
+      }
+      const t = await collect('T', step);
+      const levels = sizes.map((size, j) => {
+        const k = new Int16Array(size);
+        for (let id = 0; id < n; id++) {
+          const frame = t[id]![j] as Buffer;
+          bytes.ternaryUp += frame.byteLength;
+          const v = unpackTernary(new Uint8Array(frame), size);
+          for (let e = 0; e < size; e++) k[e] = (k[e] as number) + (v[e] as number);
+        }
+        return Buffer.from(packLevels(k, n));
+      });
+      for (let id = 0; id < n; id++) {
+        await send(id, ['A', String(step), ...levels]);
+        bytes.levelsDown += levels.reduce((a, b) => a + b.byteLength, 0);
+      }
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    const done = await collect('D', job.train.iterations);
+    finished = true;
+    const params = (done[0] as Buffer[]).map((b) => new Float32Array(Uint8Array.from(b).buffer));
+    const workersAgree = done.every((frames) => frames.length === params.length && frames.every((b, j) => Buffer.compare(b, Buffer.from((params[j] as Float32Array).buffer)) === 0));
+    const per = (x: number) => x / n;
+    return { params, workersAgree, bytesPerWorker: { ternaryUp: per(bytes.ternaryUp), levelsDown: per(bytes.levelsDown), scalersUp: per(bytes.scalersUp), scalersDown: per(bytes.scalersDown) }, steps: job.train.iterations, seconds };
+  } catch (err) {
+    for (let id = 0; id < n; id++) {
+      try {
+        await Promise.race([send(id, ['X', (err as Error).message]), new Promise((r) => setTimeout(r, 100))]);
+      } catch {
+        // a dead worker cannot be told
+      }
+    }
+    throw err;
+  } finally {
+    await stopAll();
+  }
+}
+
+/** The same job with N simulated workers in this process (the `ternGrad` technique): final parameters in model order. */
+export async function simulateTernGradJob(job: TernGradJob): Promise<Float32Array[]> {
+  checkJob(job);
+  const { train } = await import('../train/trainer');
+  const model = jobModel(job);
+  const data = await jobData(job);
+  const tg = ternGrad({ workers: job.terngrad.workers, seed: job.terngrad.seed, clip: job.terngrad.clip, layerWise: job.terngrad.layerWise });
+  try {
+    await train({ model, train: data, ...jobTrainSettings(job, data.count), techniques: [tg] });
+    return model.params.all().map((p) => Float32Array.from(p.variable.dataSync()));
+  } finally {
+    tg.dispose?.();
+    model.params.dispose();
+  }
+}
