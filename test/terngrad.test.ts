@@ -233,3 +233,55 @@ describe('wire formats (2-bit ternary, ceil(log2(2N+1))-bit level sums)', () => 
     expect(() => unpackLevels(new Uint8Array(3), 4, 4)).toThrowError(/levels.bytes = 3/);
   });
 });
+
+describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
+  it('snapshot: clipped within c sigma, worker ternary in {-s, 0, s}, average on multiples of s / N', async () => {
+    const { ternGradSnapshot } = await import('../lib/src/techniques/terngrad');
+    const { mlp } = await import('../lib/src/models/small');
+    const m = mlp({ inputShape: [8], hidden: [6], seed: 1 });
+    const x = tf.randomNormal([8, 8], 0, 1, 'float32', 3);
+    const y = tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32');
+    const s = ternGradSnapshot({ model: m, x, y, workers: 4, seed: 2, param: m.layers[0]!.weight, clip: 2.5 });
+    expect(s.original.length).toBe(48);
+    const mean = s.original.reduce((a, v) => a + v, 0) / 48;
+    const sigma = Math.sqrt(s.original.reduce((a, v) => a + (v - mean) ** 2, 0) / 48);
+    expect(Math.max(...s.clipped.map(Math.abs))).toBeLessThanOrEqual(2.5 * sigma + 1e-7);
+    const scaler = Math.max(...s.ternary.map(Math.abs));
+    expect(scaler).toBeGreaterThan(0);
+    for (const v of s.ternary) expect([0, scaler].includes(Math.abs(v))).toBe(true);
+    for (const v of s.averaged) {
+      const k = (v * 4) / scaler;
+      expect(Math.abs(k - Math.round(k))).toBeLessThan(1e-4);
+    }
+    expect(() => ternGradSnapshot({ model: m, x, y, workers: 3, seed: 2, param: m.layers[0]!.weight, clip: null })).toThrowError(/ternGradSnapshot.workers = 3/);
+    m.params.dispose();
+  });
+
+  it('arms: a fixed total batch (Fig. 4.3) or a fixed batch per worker with iterations scaled (Table 4.1); paper settings', async () => {
+    const { terngradRegime, terngradSpec } = await import('../lib/src/regimes-terngrad');
+    const { syntheticCifar } = await import('../lib/src/data/synthetic');
+    const { mlp } = await import('../lib/src/models/small');
+    const p = terngradRegime('paper');
+    expect(p.lenet).toMatchObject({ batch: 64, iterations: 10000, workers: [1, 2, 4, 8, 16, 32, 64] });
+    expect(p.lenet.optimizers.map((o) => o.lr)).toEqual([0.01, 0.1]);
+    expect(p.cifarnet).toMatchObject({ batch: 64, batchPerWorker: true, iterations: 300000 });
+    expect(p.cifarnet!.optimizers[0]!.lr).toBe(0.0002);
+    const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
+    const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
+    const arm = { label: 'x', optimizer: 0, workers: 16, ternary: true, clip: 2.5, scalerSharing: true };
+    // Table 4.1's rows: 16 workers, 2,048 images, 18,750 iterations.
+    const t = terngradSpec(p.cifarnet!, data, build, {}, 0, arm);
+    expect(t.batchSize).toBe(2048);
+    expect(t.iterations).toBe(18750);
+    // Without rows, a batch per worker: 16 x 64 = 1,024 images, 300,000 x 2 / 16 = 37,500 iterations (the same epochs).
+    const u = terngradSpec({ ...p.cifarnet!, rows: undefined }, data, build, {}, 0, arm);
+    expect(u.batchSize).toBe(1024);
+    expect(u.iterations).toBe(37500);
+    expect(() => terngradSpec(p.cifarnet!, data, build, {}, 0, { ...arm, workers: 4 })).toThrowError(/arm.workers = 4 is invalid: expected one of the study's rows \(2, 16 workers\)/);
+    const l = terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 8 });
+    expect(l.batchSize).toBe(64);
+    expect(l.iterations).toBe(10000);
+    expect(terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 1, ternary: false }).techniques).toBeUndefined();
+    expect(() => terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 7 })).toThrowError(/arm.workers = 7 is invalid: expected a divisor of the batch 64/);
+  });
+});

@@ -32,3 +32,4 @@ export { setFusedOps } from './backend-native-ops';
 export * as tf from '@tensorflow/tfjs-core';
 export * from './regimes-force';
 export * from './distributed';
+export * from './regimes-terngrad';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import { createRng } from '../random';
 import type { GradientProblem, GradientResult, StepInfo, Technique } from '../train/technique';
+import type { Model } from '../models/spec';
 import { ternaryParts } from '../quant/quantizers';
 
 /**
@@ -193,4 +194,36 @@ export function ternGrad(options: TernGradOptions): TernGrad {
       elements.dispose();
     },
   };
+}
+
+/**
+ * The gradients of one parameter through TernGrad's pipeline on one mini-batch (thesis Fig. 4.2): worker 0's original
+ * gradient, the same clipped, worker 0's ternary gradient (s t) and the average over the `workers` shards, for the mean
+ * softmax cross-entropy of `model` on images `x` and labels `y` (the batch is cut into equal shards). Host arrays.
+ */
+export function ternGradSnapshot(o: { model: Model; x: tf.Tensor; y: tf.Tensor; workers: number; seed: number; param: string; clip: number | null; iteration?: number }): { original: Float32Array; clipped: Float32Array; ternary: Float32Array; averaged: Float32Array } {
+  const n = o.workers;
+  const examples = o.x.shape[0] as number;
+  if (!(Number.isInteger(n) && n >= 1 && examples % n === 0)) throw new ConfigError('ternGradSnapshot.workers', n, `a divisor of the ${examples} examples`);
+  if (!o.model.params.has(o.param)) throw new ConfigError('ternGradSnapshot.param', o.param, `a parameter of ${o.model.name}`);
+  const v = o.model.params.get(o.param) as tf.Variable;
+  const per = examples / n;
+  const grads = Array.from({ length: n }, (_, i) =>
+    tf.tidy(() => {
+      const xi = tf.slice(o.x, i * per, per);
+      const yi = tf.slice(o.y, i * per, per);
+      const { value, grads: g } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.cast(yi, 'int32'), o.model.numClasses), o.model.apply(xi, { training: true }) as tf.Tensor2D) as tf.Scalar, [v]);
+      value.dispose();
+      return g[v.name] as tf.Tensor;
+    }),
+  );
+  const sides = grads.map((g) => workerScalers(new Map([[o.param, g]]), [o.param], { clip: o.clip, layerWise: true }));
+  const out = tf.tidy(() => {
+    const shared = tf.max(tf.stack(sides.map((s) => s.scalers.get(o.param) as tf.Scalar))) as tf.Scalar;
+    const parts = sides.map((s, i) => ternaryParts(s.clipped.get(o.param) as tf.Tensor, ternGradSeed(o.seed, o.iteration ?? 0, i, o.param), shared));
+    const averaged = tf.div(tf.mul(tf.addN(parts.map((p) => p.ternary)), shared), n);
+    return [grads[0] as tf.Tensor, sides[0]?.clipped.get(o.param) as tf.Tensor, tf.mul((parts[0] as { ternary: tf.Tensor }).ternary, shared), averaged].map((t) => Float32Array.from(t.dataSync()));
+  });
+  tf.dispose([...grads, ...sides.flatMap((s) => [...s.clipped.values(), ...s.scalers.values()])]);
+  return { original: out[0] as Float32Array, clipped: out[1] as Float32Array, ternary: out[2] as Float32Array, averaged: out[3] as Float32Array };
 }
