@@ -19,7 +19,8 @@ export interface TernGradJob {
   readonly model: { readonly kind: 'mlp' | 'lenet5' | 'cifarNet'; readonly hidden?: readonly number[]; readonly seed: number };
   readonly data: { readonly kind: 'synthetic-cifar'; readonly count: number; readonly seed: number } | { readonly kind: 'mnist' | 'cifar10'; readonly count: number; readonly seed: number };
   readonly train: { readonly batchSize: number; readonly iterations: number; readonly lr: number; readonly optimizer: OptimizerConfig; readonly schedule: LrSchedule; readonly seed: number };
-  readonly terngrad: { readonly workers: number; readonly seed: number; readonly clip: number | null; readonly layerWise: boolean };
+  /** TernGrad's settings; `ternary: false` (float averaging) is for the simulated reference only: real workers exchange ternary gradients. */
+  readonly terngrad: { readonly workers: number; readonly seed: number; readonly clip: number | null; readonly layerWise: boolean; readonly ternary?: boolean };
   /** Seconds a party waits for a message before it gives up (default 30). */
   readonly timeoutSeconds?: number;
   /** Fault injection for tests: `worker` exits with code 3 (`'exit'`, default) or stops answering (`'hang'`) when it reaches `step` (0-based). */

@@ -34,8 +34,10 @@ export interface ClusterResult {
   /** Bytes per worker over the whole run (the same for every worker). */
   readonly bytesPerWorker: WireBytes;
   readonly steps: number;
-  /** Wall seconds of the training steps (from the first message to the last average). */
+  /** Wall seconds from every worker's first scalers to the last average (steps - 1 whole steps plus one exchange; worker start-up excluded). */
   readonly seconds: number;
+  /** seconds / (steps - 1): the wall time of one distributed step (NaN for a one-step run). */
+  readonly secondsPerStep: number;
 }
 
 /** The bytes a run of `steps` should put on the wire per worker for tensors of `sizes` elements and N workers. */
@@ -68,6 +70,7 @@ function workerScript(): string {
  */
 export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResult> {
   checkJob(job);
+  if (job.terngrad.ternary === false) throw new TernGradClusterError('job.terngrad.ternary = false: real workers exchange ternary gradients (with scaler sharing); run float averaging with simulateTernGradJob');
   const n = job.terngrad.workers;
   const timeoutMs = Math.round((job.timeoutSeconds ?? 30) * 1000);
   const script = workerScript();
@@ -128,10 +131,11 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
     return got as Buffer[][];
   };
   const send = (id: number, frames: Array<string | Buffer>) => router.send([`w${id}`, ...frames]);
-  const t0 = Date.now();
+  let t0 = Date.now();
   try {
     for (let step = 0; step < job.train.iterations; step++) {
       const s = await collect('S', step);
+      if (step === 0) t0 = Date.now();
       const sizes = Array.from(new Int32Array(Uint8Array.from(s[0]![2] as Buffer).buffer));
       if (s.some((f) => Buffer.compare(f[2] as Buffer, s[0]![2] as Buffer) !== 0)) throw new TernGradClusterError(`workers disagree on the gradient tensors' sizes at step ${step}`);
       const scalers = s.map((f) => new Float32Array(Uint8Array.from(f[0] as Buffer).buffer));
@@ -165,7 +169,8 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
     const params = (done[0] as Buffer[]).map((b) => new Float32Array(Uint8Array.from(b).buffer));
     const workersAgree = done.every((frames) => frames.length === params.length && frames.every((b, j) => Buffer.compare(b, Buffer.from((params[j] as Float32Array).buffer)) === 0));
     const per = (x: number) => x / n;
-    return { params, workersAgree, bytesPerWorker: { ternaryUp: per(bytes.ternaryUp), levelsDown: per(bytes.levelsDown), scalersUp: per(bytes.scalersUp), scalersDown: per(bytes.scalersDown) }, steps: job.train.iterations, seconds };
+    return { params, workersAgree, bytesPerWorker: { ternaryUp: per(bytes.ternaryUp), levelsDown: per(bytes.levelsDown), scalersUp: per(bytes.scalersUp), scalersDown: per(bytes.scalersDown) }, steps: job.train.iterations, seconds,
+      secondsPerStep: job.train.iterations > 1 ? seconds / (job.train.iterations - 1) : Number.NaN };
   } catch (err) {
     for (let id = 0; id < n; id++) {
       try {
@@ -180,16 +185,18 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
   }
 }
 
-/** The same job with N simulated workers in this process (the `ternGrad` technique): final parameters in model order. */
-export async function simulateTernGradJob(job: TernGradJob): Promise<Float32Array[]> {
+/** The same job with N simulated workers in this process (the `ternGrad` technique): final parameters in model order, and the training's wall seconds. */
+export async function simulateTernGradJob(job: TernGradJob): Promise<Float32Array[] & { seconds: number }> {
   checkJob(job);
   const { train } = await import('../train/trainer');
   const model = jobModel(job);
   const data = await jobData(job);
-  const tg = ternGrad({ workers: job.terngrad.workers, seed: job.terngrad.seed, clip: job.terngrad.clip, layerWise: job.terngrad.layerWise });
+  const tg = ternGrad({ workers: job.terngrad.workers, seed: job.terngrad.seed, clip: job.terngrad.clip, layerWise: job.terngrad.layerWise, ternary: job.terngrad.ternary ?? true });
   try {
+    const t0 = Date.now();
     await train({ model, train: data, ...jobTrainSettings(job, data.count), techniques: [tg] });
-    return model.params.all().map((p) => Float32Array.from(p.variable.dataSync()));
+    const seconds = (Date.now() - t0) / 1000;
+    return Object.assign(model.params.all().map((p) => Float32Array.from(p.variable.dataSync())), { seconds });
   } finally {
     tg.dispose?.();
     model.params.dispose();
