@@ -33,3 +33,4 @@ export * as tf from '@tensorflow/tfjs-core';
 export * from './regimes-force';
 export * from './distributed';
 export * from './regimes-terngrad';
+export * from './sharpness';

@@ -15,3 +15,4 @@ export * from './l1';
 export * from './sticky-zeros';
 export * from './force-regularization';
 export * from './terngrad';
+export * from './smoothout';

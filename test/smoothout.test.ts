@@ -1,0 +1,145 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../lib/src/backend';
+import { syntheticCifar } from '../lib/src/data/synthetic';
+import { cifarResNet } from '../lib/src/models/resnet';
+import { mlp } from '../lib/src/models/small';
+import { boxMaximize, datasetLoss, directionProfile, filterNormalizedDirection, interpolationProfile, keskarSharpness, noiseSensitivity } from '../lib/src/sharpness';
+import { adaptiveNoise, smoothOut } from '../lib/src/techniques/smoothout';
+import type { StepInfo } from '../lib/src/train/technique';
+import { train } from '../lib/src/train/trainer';
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+const info = (iteration: number) => ({ iteration }) as StepInfo;
+const snapshot = (m: { params: { all(): Array<{ name: string; variable: tf.Variable }> } }) => new Map(m.params.all().map((p) => [p.name, Float32Array.from(p.variable.dataSync())]));
+
+describe('SmoothOut (thesis Algorithm 2, Eq. 5.12)', () => {
+  it('perturbs weights and biases (not batch norm) and restores every parameter bit for bit', () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 2 });
+    const before = snapshot(m);
+    const so = smoothOut({ model: m, a: 0.05, seed: 3 });
+    const undo = so.perturb!(new Map(), info(7))!;
+    const during = snapshot(m);
+    for (const p of m.params.all()) {
+      const changed = !during.get(p.name)!.every((v, i) => v === before.get(p.name)![i]);
+      expect(changed).toBe(p.role === 'weight' || p.role === 'bias');
+    }
+    // The noise is U(-a, a).
+    const w = m.params.all().find((p) => p.role === 'weight')!;
+    const diff = during.get(w.name)!.map((v, i) => v - before.get(w.name)![i]!);
+    expect(Math.max(...diff.map(Math.abs))).toBeLessThanOrEqual(0.05 + 1e-6);
+    undo();
+    const after = snapshot(m);
+    for (const [k, v] of before) expect(Buffer.compare(Buffer.from(after.get(k)!.buffer), Buffer.from(v.buffer))).toBe(0);
+    // Seeded: the same step draws the same noise; another step other noise.
+    const a = so.noiseAt(7).get(w.name)!.dataSync();
+    // (w + theta) - w recovers theta up to one rounding of the sum.
+    Array.from(a).forEach((t, i) => expect(Math.abs(t - diff[i]!)).toBeLessThan(1e-6));
+    expect(Array.from(so.noiseAt(8).get(w.name)!.dataSync())).not.toEqual(Array.from(a));
+    m.params.dispose();
+  });
+
+  it('without de-noising the noise stays; AdaSmoothOut scales each filter\'s noise to a x its norm', () => {
+    const m = mlp({ inputShape: [6], hidden: [4], seed: 1 });
+    const before = snapshot(m);
+    const so = smoothOut({ model: m, a: 0.1, seed: 1, denoise: false });
+    expect(so.perturb!(new Map(), info(0))).toBeUndefined();
+    const w = m.layers[0]!.weight;
+    expect(Array.from(m.params.get(w).dataSync())).not.toEqual(Array.from(before.get(w)!));
+    // Eq. (5.12): per output neuron (column of [in, out]), ||theta_hat|| = a ||w||.
+    const wt = tf.tensor2d([[3, 0], [4, 1]]);
+    const theta = tf.tensor2d([[1, -2], [2, 2]]);
+    const hat = adaptiveNoise(wt, theta, 0.5).arraySync() as number[][];
+    const norm = (j: number) => Math.hypot(hat[0]![j]!, hat[1]![j]!);
+    expect(norm(0)).toBeCloseTo(0.5 * 5, 5);
+    expect(norm(1)).toBeCloseTo(0.5 * 1, 5);
+    // Direction kept: theta_hat is a positive multiple of theta per column.
+    expect(hat[0]![0]! / hat[1]![0]!).toBeCloseTo(1 / 2, 6);
+    expect(() => smoothOut({ model: m, a: -1, seed: 1 })).toThrowError(/smoothOut.a = -1/);
+    expect(() => smoothOut({ model: m, a: 1, seed: 1, noise: 'laplace' as never })).toThrowError(/smoothOut.noise = "laplace"/);
+    m.params.dispose();
+  });
+
+  it('in the trainer: the update applies the gradient taken at w + theta to w; a = 0 changes nothing', async () => {
+    const data = syntheticCifar(16, 2);
+    const run = async (techniques: ReturnType<typeof smoothOut>[] | ((m: ReturnType<typeof mlp>) => ReturnType<typeof smoothOut>[])) => {
+      const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 4 });
+      const ts = typeof techniques === 'function' ? techniques(m) : techniques;
+      await train({ model: m, train: data, batchSize: 8, epochs: 1, lr: 0.1, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 2, techniques: ts });
+      const w = Array.from(m.params.get(m.layers[0]!.weight).dataSync());
+      m.params.dispose();
+      return w;
+    };
+    const plain = await run([]);
+    const zero = await run((m) => [smoothOut({ model: m, a: 0, seed: 1 })]);
+    expect(zero).toEqual(plain);
+    const before = tf.memory().numTensors;
+    const noisy = await run((m) => [smoothOut({ model: m, a: 0.05, seed: 1 })]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Math.max(...noisy.map((v, i) => Math.abs(v - plain[i]!)))).toBeGreaterThan(0);
+  });
+});
+
+describe('sharpness metrics', () => {
+  it('the box search finds the maximum of a known quadratic in its box and never leaves the box', () => {
+    // f(x) = sum c_i (x_i - 0.3)^2 at x0 = 0 with box |delta| <= b: the maximum is at delta_i = -b_i (the far corner).
+    const c = tf.tensor1d([1, 2, 0.5]);
+    const b = tf.tensor1d([0.1, 0.2, 0.05]);
+    const res = boxMaximize({
+      x0: [tf.zeros([3])], bound: [b], seed: 1, restarts: 3, steps: 10,
+      valueAndGrad: (x) => tf.tidy(() => {
+        const d = tf.sub(x[0]!, 0.3);
+        return { value: tf.sum(tf.mul(c, tf.square(d))).dataSync()[0] as number, grads: [tf.keep(tf.mul(tf.mul(c, d), 2))] };
+      }),
+    });
+    const expected = 1 * 0.4 ** 2 + 2 * 0.5 ** 2 + 0.5 * 0.35 ** 2;
+    expect(res.best).toBeCloseTo(expected, 5);
+    expect(Array.from(res.bestDelta[0]!.dataSync()).map((v) => Math.round(v * 1e5) / 1e5)).toEqual([-0.1, -0.2, -0.05]);
+    expect(res.maxBoxRatio).toBeLessThanOrEqual(1);
+    expect(res.restarts.map((r) => r.start)).toEqual(['centre', 'random', 'random']);
+  });
+
+  it("Keskar's sharpness on a model: non-negative, inside the box, weights restored bit for bit", () => {
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 6 });
+    const ds = syntheticCifar(40, 3);
+    const before = snapshot(m);
+    const r = keskarSharpness(m, ds, { seed: 2, restarts: 2, steps: 3, epsilon: 5e-4 });
+    expect(r.maxLoss).toBeGreaterThanOrEqual(r.baseLoss);
+    expect(r.sharpness).toBeCloseTo((100 * (r.maxLoss - r.baseLoss)) / (1 + r.baseLoss), 9);
+    expect(r.maxBoxRatio).toBeLessThanOrEqual(1);
+    for (const [k, v] of snapshot(m)) expect(Buffer.compare(Buffer.from(v.buffer), Buffer.from(before.get(k)!.buffer))).toBe(0);
+    m.params.dispose();
+  });
+
+  it('interpolation endpoints are the two minima; noise sensitivity starts at the clean loss; direction profiles restore weights', () => {
+    const ds = syntheticCifar(40, 3);
+    const a = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 1 });
+    const b = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 2 });
+    const from = new Map(a.params.all().map((p) => [p.name, tf.clone(p.variable) as tf.Tensor]));
+    const to = new Map(b.params.all().map((p) => [p.name, tf.clone(p.variable) as tf.Tensor]));
+    const la = datasetLoss(a, ds).loss;
+    const lb = datasetLoss(b, ds).loss;
+    const prof = interpolationProfile(a, ds, { from, to, alphas: [0, 0.5, 1] });
+    expect(prof[0]!.loss).toBeCloseTo(la, 5);
+    expect(prof[2]!.loss).toBeCloseTo(lb, 5);
+    expect(datasetLoss(a, ds).loss).toBeCloseTo(la, 6);
+    const ns = noiseSensitivity(a, ds, { strengths: [0, 0.05, 0.2], seed: 4, batchSize: 10 });
+    expect(ns.points[0]!.loss).toBeCloseTo(la, 5);
+    expect(Number.isFinite(ns.slope)).toBe(true);
+    const d = filterNormalizedDirection(a, 3);
+    // Each filter of the direction has its weight's filter norm; biases get zero.
+    const w = a.layers[0]!.weight;
+    const dn = tf.sqrt(tf.sum(tf.square(d.get(w)!), 0)).dataSync();
+    const wn = tf.sqrt(tf.sum(tf.square(a.params.get(w)), 0)).dataSync();
+    Array.from(dn).forEach((v, j) => expect(v).toBeCloseTo(wn[j]!, 4));
+    expect(Array.from(d.get(`${a.layers[0]!.name}/b`)!.dataSync()).every((v) => v === 0)).toBe(true);
+    const dp = directionProfile(a, ds, { direction: d, alphas: [0, 0.5] });
+    expect(dp[0]!.loss).toBeCloseTo(la, 5);
+    expect(datasetLoss(a, ds).loss).toBeCloseTo(la, 6);
+    a.params.dispose();
+    b.params.dispose();
+  });
+});
