@@ -143,3 +143,21 @@ describe('sharpness metrics', () => {
     b.params.dispose();
   });
 });
+
+describe('SmoothOut regime', () => {
+  it("the thesis's strengths (Tables 5.1, 5.4, 5.5) and batch sizes; arms refuse unknown variants", async () => {
+    const { SMOOTHOUT_VARIANTS, smoothoutRegime, smoothoutSpec } = await import('../lib/src/regimes-smoothout');
+    expect(SMOOTHOUT_VARIANTS.smoothout).toMatchObject({ a: 0.0375, noise: 'uniform', adaptive: false, denoise: true });
+    expect(SMOOTHOUT_VARIANTS.ada).toMatchObject({ a: 0.15, adaptive: true });
+    expect(SMOOTHOUT_VARIANTS.gaussian).toMatchObject({ a: 0.025, noise: 'gaussian' });
+    expect(SMOOTHOUT_VARIANTS.adaGaussian).toMatchObject({ a: 0.2, noise: 'gaussian', adaptive: true });
+    expect(SMOOTHOUT_VARIANTS.noiseOnly).toMatchObject({ a: 0.0001, denoise: false });
+    expect(smoothoutRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 6000, lr: 0.001, sharpness: { restarts: 5 } });
+    expect(smoothoutRegime('lite')).toMatchObject({ trainCount: 60000, seeds: 3 });
+    const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
+    const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
+    expect(smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, undefined, 'base').techniques).toBeUndefined();
+    expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, 'sharp', 'x')).toThrowError(/smoothout variant = "sharp"/);
+    expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 100, undefined, 'x')).toThrowError(/smoothout batch = 100/);
+  });
+});

@@ -34,3 +34,4 @@ export * from './regimes-force';
 export * from './distributed';
 export * from './regimes-terngrad';
 export * from './sharpness';
+export * from './regimes-smoothout';

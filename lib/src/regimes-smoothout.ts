@@ -1,0 +1,79 @@
+import type { Scale } from './config';
+import type { ImageDataset } from './data/image-dataset';
+import { ConfigError } from './errors';
+import type { RunSpec } from './experiment';
+import type { Model } from './models/spec';
+import { regimeAtScale } from './regimes';
+import { smoothOut } from './techniques/smoothout';
+import type { TensorRecord } from './train/state';
+
+/** A SmoothOut variant: noise kind, adaptive scaling, de-noising, strength a (the thesis's values by default, Tables 5.4-5.5). */
+export interface SmoothOutVariant {
+  readonly label: string;
+  readonly a: number;
+  readonly noise: 'uniform' | 'gaussian';
+  readonly adaptive: boolean;
+  readonly denoise: boolean;
+}
+
+/** The thesis's variants and strengths (Table 5.1: a = 0.0375; Tables 5.4-5.5 for the others). */
+export const SMOOTHOUT_VARIANTS: Readonly<Record<string, SmoothOutVariant>> = {
+  smoothout: { label: 'SmoothOut', a: 0.0375, noise: 'uniform', adaptive: false, denoise: true },
+  ada: { label: 'AdaSmoothOut', a: 0.15, noise: 'uniform', adaptive: true, denoise: true },
+  gaussian: { label: 'SmoothOut (Gaussian)', a: 0.025, noise: 'gaussian', adaptive: false, denoise: true },
+  adaGaussian: { label: 'AdaSmoothOut (Gaussian)', a: 0.2, noise: 'gaussian', adaptive: true, denoise: true },
+  noDenoise: { label: 'SmoothOut w/o de-noising (same a)', a: 0.0375, noise: 'uniform', adaptive: false, denoise: false },
+  noiseOnly: { label: 'uniform noise only', a: 0.0001, noise: 'uniform', adaptive: false, denoise: false },
+};
+
+/** The regime of the SmoothOut notebook (thesis ch. 5): one small-batch / large-batch study. */
+export interface SmoothOutRegime {
+  readonly scale: Scale;
+  readonly trainCount: number;
+  readonly testCount: number;
+  /** Small and large batch (the thesis: 256 and 6,000 for F1, 5,000 for C1). */
+  readonly smallBatch: number;
+  readonly largeBatch: number;
+  /** Epochs of every arm (large-batch arms train the same epochs, hence fewer steps). */
+  readonly epochs: number;
+  /** Adam's learning rate (the thesis's Fig. 5.2: 0.001). */
+  readonly lr: number;
+  /** Variants at the large batch (SmoothOut also at the small batch). */
+  readonly variants: readonly string[];
+  /** Sharpness: images it is measured on, restarts, ascent steps. */
+  readonly sharpness: { readonly images: number; readonly restarts: number; readonly steps: number };
+  readonly seeds: number;
+}
+
+/**
+ * SmoothOut regimes on an MLP on MNIST (the thesis's F1 benchmark, Table 5.1). `lite`: the whole MNIST, Adam 0.001, 10
+ * epochs at batch 256 and 6,000, SmoothOut at both and the ablation variants at 6,000, sharpness on 1,000 training
+ * images (5 restarts, as the thesis), 3 seeds. `paper`: the same study at the thesis's sizes as configuration.
+ */
+export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
+  const all = ['smoothout', 'ada', 'gaussian', 'adaGaussian', 'noDenoise', 'noiseOnly'];
+  const r: Record<Scale, SmoothOutRegime> = {
+    smoke: { scale, trainCount: 1024, testCount: 256, smallBatch: 64, largeBatch: 512, epochs: 1, lr: 0.001, variants: ['smoothout', 'ada', 'noDenoise'], sharpness: { images: 128, restarts: 2, steps: 3 }, seeds: 1 },
+    lite: { scale, trainCount: 60000, testCount: 10000, smallBatch: 256, largeBatch: 6000, epochs: 10, lr: 0.001, variants: all, sharpness: { images: 1000, restarts: 5, steps: 10 }, seeds: 3 },
+    paper: { scale, trainCount: 60000, testCount: 10000, smallBatch: 256, largeBatch: 6000, epochs: 100, lr: 0.001, variants: all, sharpness: { images: 60000, restarts: 5, steps: 50 }, seeds: 10 },
+  };
+  return regimeAtScale(r, scale, seeds);
+}
+
+/** What a SmoothOut arm stores: its final weights (sharpness and profiles are measured from them). */
+export interface SmoothOutArmAnalysis {
+  readonly weights: Record<string, TensorRecord>;
+}
+
+/** The run spec of a baseline (`variant` undefined) or SmoothOut arm at `batch`. */
+export function smoothoutSpec(regime: SmoothOutRegime, data: { train: ImageDataset; test: ImageDataset }, build: (seed: number) => Model, key: Readonly<Record<string, unknown>>, seed: number, batch: number, variant: string | undefined, label: string): RunSpec {
+  const v = variant === undefined ? undefined : SMOOTHOUT_VARIANTS[variant];
+  if (variant !== undefined && !v) throw new ConfigError('smoothout variant', variant, Object.keys(SMOOTHOUT_VARIANTS).join(', '));
+  if (!(Number.isInteger(batch) && batch > 0 && batch <= data.train.count)) throw new ConfigError('smoothout batch', batch, `a batch size in 1..${data.train.count}`);
+  return {
+    arm: label, seed, train: data.train, test: data.test, batchSize: batch, epochs: regime.epochs, lr: regime.lr, optimizer: { kind: 'adam' }, schedule: { kind: 'constant' }, augment: false, model: build,
+    techniques: v ? (m, k) => [smoothOut({ model: m, a: v.a, noise: v.noise, adaptive: v.adaptive, denoise: v.denoise, seed: k })] : undefined,
+    analyze: (m): SmoothOutArmAnalysis => ({ weights: m.params.recordsSync() }),
+    cacheKey: { ...key, batch, variant: v ?? null, analysis: 'weights' },
+  };
+}
