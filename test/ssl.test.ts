@@ -449,7 +449,7 @@ describe('sparsity regimes', () => {
   it('LeNet/MNIST and ConvNet/CIFAR-10 regimes: whole data sets at lite, three seeds, settings refused when bad', async () => {
     const { lenetRegime, convnetRegime } = await import('../lib/src/regimes-ssl');
     expect(lenetRegime('lite')).toMatchObject({ trainCount: 60000, testCount: 10000, batchSize: 64, seeds: 3 });
-    expect(convnetRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, batchSize: 100, baselineEpochs: 20, seeds: 3 });
+    expect(convnetRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, batchSize: 100, baselineEpochs: 12, seeds: 3 });
     // Caffe's cifar10_full: 60,000 iterations of 100 = 120 epochs.
     expect(convnetRegime('paper').baselineEpochs * 50000 / 100).toBe(60000);
     expect(lenetRegime('smoke', 5).seeds).toBe(1);

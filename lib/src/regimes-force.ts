@@ -12,7 +12,7 @@ import type { TensorRecord } from './train/state';
 
 /**
  * The regime of the Force Regularization notebook (thesis ch. 3) on the CIFAR-10 ConvNet of Table 3.1-3.2 (Caffe's
- * cifar10_full, no augmentation): the dense baseline is notebook 30's (`convnetRegime`, shared through the run cache);
+ * cifar10_full, no augmentation): the dense baseline is notebook 30c's (`convnetRegime`, shared through the run cache);
  * each force arm fine-tunes it for `forceEpochs` "with the same base learning rate as the baseline" (Sec. 3.3.1); the
  * decomposed model fine-tunes `decomposedEpochs`. Strengths are angles (see `forceStrength`).
  */
@@ -28,7 +28,7 @@ export interface ForceRegime extends SparsityRegime {
 }
 
 /**
- * `smoke` plumbing; `lite` the ConvNet regime of notebook 30 (20 dense epochs, the baseline must reach 75%), 3 force
+ * `smoke` plumbing; `lite` the ConvNet regime of notebook 30c (12 dense epochs, the baseline must reach 75%), 2 force
  * epochs per arm at lr 0.01, 1 decomposed epoch, 3 seeds, no SSL of the decomposed network (cut for time); `paper`
  * Caffe's cifar10_full schedule as configuration.
  */
@@ -36,7 +36,7 @@ export function forceRegime(scale: Scale, seeds?: number): ForceRegime {
   const base = convnetRegime(scale, seeds);
   const extra: Record<Scale, Omit<ForceRegime, keyof SparsityRegime>> = {
     smoke: { forceEpochs: 1, decomposedEpochs: 1, angles: { l2: [30], l1: 30, inverse: 30 }, maxErrorShare: 0.05, ssl: { lambda: 0.05, threshold: 1e-3 } },
-    lite: { forceEpochs: 3, decomposedEpochs: 1, angles: { l2: [30], l1: 30, inverse: 30 }, maxErrorShare: 0.05 },
+    lite: { forceEpochs: 2, decomposedEpochs: 1, angles: { l2: [30], l1: 30, inverse: 30 }, maxErrorShare: 0.05 },
     paper: { forceEpochs: 40, decomposedEpochs: 20, angles: { l2: [10, 30, 100], l1: 30, inverse: 30 }, maxErrorShare: 0.05, ssl: { lambda: 0.01, threshold: 1e-3 } },
   };
   return { ...base, ...extra[scale], fineTuneLr: base.lr };
