@@ -31,3 +31,26 @@ describe('E²-Train regime', () => {
     expect(() => regimeSpec(e2trainRegime('smoke'), data, { arm: 'x', seed: 0, cacheKey: {} })).toThrowError(/regime train set = 64 is invalid: expected 320 images/);
   });
 });
+
+describe('loadStudyData (the notebooks data step)', () => {
+  it('balanced subsets from the seed and fork names, whole sets when the counts cover them, the same images for the same request', async () => {
+    const { loadStudyData } = await import('../lib/src/data/load');
+    const { tempDir } = await import('./helpers');
+    const settings = { dataDir: tempDir(), dataMirror: undefined, allowDownload: false, seed: 0 };
+    const a = await loadStudyData('synthetic', { trainCount: 200, testCount: 100 }, settings, { seed: 3, syntheticCount: 500 });
+    const b = await loadStudyData('synthetic', { trainCount: 200, testCount: 100 }, settings, { seed: 3, syntheticCount: 500 });
+    expect(a.train.count).toBe(200);
+    expect(a.test.count).toBe(100);
+    // Balanced: 20 of each of the 10 classes.
+    const perClass = new Array(10).fill(0);
+    for (const y of a.train.labels) perClass[y] += 1;
+    expect(perClass).toEqual(new Array(10).fill(20));
+    expect(Buffer.compare(Buffer.from(a.train.images.buffer), Buffer.from(b.train.images.buffer))).toBe(0);
+    // Other fork names draw other subsets; counts at least the set's size keep it whole.
+    const c = await loadStudyData('synthetic', { trainCount: 200, testCount: 100 }, settings, { seed: 3, names: ['cifar-train', 'cifar-test'], syntheticCount: 500 });
+    expect(Buffer.compare(Buffer.from(a.train.images.buffer), Buffer.from(c.train.images.buffer))).not.toBe(0);
+    const whole = await loadStudyData('synthetic', { trainCount: 500, testCount: 500 }, settings, { seed: 3, syntheticCount: 500 });
+    expect(whole.train).toBe(whole.full.train);
+    await expect(loadStudyData('synthetic', { trainCount: 0, testCount: 10 }, settings, { seed: 3, syntheticCount: 500 })).rejects.toThrowError(/trainCount = 0/);
+  });
+});

@@ -5,6 +5,8 @@ import { loadCifar } from './cifar';
 import type { DataSettings } from './acquire';
 import { loadMnist } from './mnist';
 import { SYNTHETIC_WARNING, syntheticCifar } from './synthetic';
+import { balancedSubset } from './pipeline';
+import { createRng } from '../random';
 import type { ImageDataset } from './image-dataset';
 
 /** A dataset a session loaded, for run reports. */
@@ -65,4 +67,29 @@ export async function loadImageDataset(
     log(`ecotrain: ${name}/${split} unavailable: ${err instanceof Error ? err.message : String(err)}`);
     return record(synthetic());
   }
+}
+
+/** A study's training and test sets (subsets where the regime asks for fewer images) and the full sets they come from. */
+export interface StudyData {
+  readonly train: ImageDataset;
+  readonly test: ImageDataset;
+  readonly full: { readonly train: ImageDataset; readonly test: ImageDataset };
+}
+
+/**
+ * The notebooks' data step: the train and test splits of `name` (synthetic fallback when the mirror lacks them), cut to
+ * `trainCount` / `testCount` by class-balanced subsets drawn from `createRng(seed)` forked under `names` (in that
+ * order), whole sets where the counts cover them. Two notebooks asking with the same seed, counts and names get the
+ * same images, hence the same run-cache entries.
+ */
+export async function loadStudyData(name: ImageDatasetName, counts: { readonly trainCount: number; readonly testCount: number }, settings: DataSettings & Pick<Settings, 'seed'>,
+  o: { readonly seed: number; readonly names?: readonly [string, string]; readonly syntheticCount?: number }): Promise<StudyData> {
+  for (const k of ['trainCount', 'testCount'] as const) if (!(Number.isInteger(counts[k]) && counts[k] > 0)) throw new ConfigError(k, counts[k], 'a positive number of images');
+  const load = (split: 'train' | 'test') => loadImageDataset(name, split, settings, { fallbackToSynthetic: true, ...(o.syntheticCount ? { syntheticCount: o.syntheticCount } : {}) });
+  const train = await load('train');
+  const test = await load('test');
+  const rng = createRng(o.seed);
+  const [a, b] = o.names ?? ['train', 'test'];
+  const pick = (ds: ImageDataset, n: number, label: string) => (n < ds.count ? balancedSubset(ds, n, rng.fork(label)) : ds);
+  return { train: pick(train, counts.trainCount, a), test: pick(test, counts.testCount, b), full: { train, test } };
 }

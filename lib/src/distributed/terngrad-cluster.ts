@@ -97,7 +97,8 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
       stderr[id] = (stderr[id] + d.toString()).slice(-2000);
     });
     child.on('exit', (code, signal) => {
-      if (!finished) failed(new TernGradClusterError(`worker ${id} exited (${signal ?? `code ${code}`}) before the run finished${stderr[id] ? `: ${stderr[id]!.trim().split('\n').slice(-1)[0]}` : ''}`));
+      // A worker exits 0 only after sending its final parameters; if they never arrive, collect() times out instead.
+      if (!finished && code !== 0) failed(new TernGradClusterError(`worker ${id} exited (${signal ?? `code ${code}`}) before the run finished${stderr[id] ? `: ${stderr[id]!.trim().split('\n').slice(-1)[0]}` : ''}`));
     });
     children.push(child);
   }

@@ -86,7 +86,8 @@ export async function workerMain(launch: WorkerLaunch): Promise<void> {
   // Workers wait twice the server's timeout (plus a second): when one worker hangs, the server, not a waiting peer,
   // reports it, naming the silent worker.
   const waitMs = Math.round((2 * (job.timeoutSeconds ?? 30) + 1) * 1000);
-  const socket = new zmq.Dealer({ routingId: `w${launch.id}`, linger: 0, receiveTimeout: waitMs });
+  // linger: close() waits (up to a timeout) for queued messages, so the final parameters are not dropped on exit.
+  const socket = new zmq.Dealer({ routingId: `w${launch.id}`, linger: waitMs, receiveTimeout: waitMs });
   socket.connect(launch.endpoint);
   try {
     const model = jobModel(job);
