@@ -38,6 +38,17 @@ describe('TernGrad with real worker processes over ZeroMQ (127.0.0.1)', () => {
     expect(liveWorkers()).toBe(before);
   }, 60_000);
 
+  it('the float baseline over the wire: float32 gradients up and their average down, parameters as the simulated float run within float rounding', async () => {
+    const fjob = { ...job, terngrad: { ...job.terngrad, ternary: false } };
+    const real = await runTernGradCluster(fjob);
+    const sim = await simulateTernGradJob(fjob);
+    expect(real.bytesPerWorker).toEqual(expectedWireBytes([3072 * 16, 16, 16 * 10, 10], 2, 4, false));
+    expect(real.bytesPerWorker.floatUp).toBe(4 * (4 * (3072 * 16 + 16 + 160 + 10) + 4));
+    const diff = Math.max(...real.params.map((p, j) => Math.max(...p.map((v, k) => Math.abs(v - sim[j]![k]!)))));
+    expect(diff).toBeLessThan(1e-5);
+    expect(real.workersAgree).toBe(true);
+  }, 60_000);
+
   it('a worker that dies mid-run stops the run with an error naming it; no process is left', async () => {
     const before = liveWorkers();
     const t0 = Date.now();

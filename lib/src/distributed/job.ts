@@ -19,17 +19,19 @@ export interface TernGradJob {
   readonly model: { readonly kind: 'mlp' | 'lenet5' | 'cifarNet'; readonly hidden?: readonly number[]; readonly seed: number };
   readonly data: { readonly kind: 'synthetic-cifar'; readonly count: number; readonly seed: number } | { readonly kind: 'mnist' | 'cifar10'; readonly count: number; readonly seed: number };
   readonly train: { readonly batchSize: number; readonly iterations: number; readonly lr: number; readonly optimizer: OptimizerConfig; readonly schedule: LrSchedule; readonly seed: number };
-  /** TernGrad's settings; `ternary: false` (float averaging) is for the simulated reference only: real workers exchange ternary gradients. */
+  /** TernGrad's settings; `ternary: false` is the float baseline (float32 gradients averaged; no clipping or scalers). */
   readonly terngrad: { readonly workers: number; readonly seed: number; readonly clip: number | null; readonly layerWise: boolean; readonly ternary?: boolean };
   /** Seconds a party waits for a message before it gives up (default 30). */
   readonly timeoutSeconds?: number;
+  /** Seconds the server waits for the workers' first message (process start, backend and data loading; default 120). */
+  readonly startupSeconds?: number;
   /** Fault injection for tests: `worker` exits with code 3 (`'exit'`, default) or stops answering (`'hang'`) when it reaches `step` (0-based). */
   readonly faultAt?: { readonly worker: number; readonly step: number; readonly mode?: 'exit' | 'hang' };
 }
 
 /** Checks a job before any process starts; returns it. */
 export function checkJob(job: TernGradJob): TernGradJob {
-  checkKeys(job, ['model', 'data', 'train', 'terngrad', 'timeoutSeconds', 'faultAt'], 'job');
+  checkKeys(job, ['model', 'data', 'train', 'terngrad', 'timeoutSeconds', 'startupSeconds', 'faultAt'], 'job');
   if (!['mlp', 'lenet5', 'cifarNet'].includes(job.model?.kind)) throw new ConfigError('job.model.kind', job.model?.kind, 'mlp, lenet5 or cifarNet');
   if (!['synthetic-cifar', 'mnist', 'cifar10'].includes(job.data?.kind)) throw new ConfigError('job.data.kind', job.data?.kind, 'synthetic-cifar, mnist or cifar10');
   if (!(Number.isInteger(job.data.count) && job.data.count > 0)) throw new ConfigError('job.data.count', job.data.count, 'a positive integer');
@@ -39,6 +41,8 @@ export function checkJob(job: TernGradJob): TernGradJob {
   if (!(Number.isInteger(job.train.iterations) && job.train.iterations > 0)) throw new ConfigError('job.train.iterations', job.train.iterations, 'a positive integer');
   const t = job.timeoutSeconds ?? 30;
   if (!(Number.isFinite(t) && t > 0)) throw new ConfigError('job.timeoutSeconds', t, 'a positive number of seconds');
+  const st = job.startupSeconds ?? 120;
+  if (!(Number.isFinite(st) && st > 0)) throw new ConfigError('job.startupSeconds', st, 'a positive number of seconds');
   return job;
 }
 

@@ -23,6 +23,9 @@ export interface WireBytes {
   /** Scaler sharing: each worker's scalers up and the shared scalers down (32 bits each), plus the loss both ways. */
   readonly scalersUp: number;
   readonly scalersDown: number;
+  /** The float baseline (`ternary: false`): float32 gradients up and their float32 average down, plus the loss. */
+  readonly floatUp: number;
+  readonly floatDown: number;
 }
 
 /** What {@link runTernGradCluster} returns. */
@@ -41,13 +44,19 @@ export interface ClusterResult {
 }
 
 /** The bytes a run of `steps` should put on the wire per worker for tensors of `sizes` elements and N workers. */
-export function expectedWireBytes(sizes: readonly number[], workers: number, steps: number): WireBytes {
+export function expectedWireBytes(sizes: readonly number[], workers: number, steps: number, ternary = true): WireBytes {
   const b = levelBits(workers);
+  if (!ternary) {
+    const f = steps * (4 * sizes.reduce((a, s) => a + s, 0) + 4);
+    return { ternaryUp: 0, levelsDown: 0, scalersUp: 0, scalersDown: 0, floatUp: f, floatDown: f };
+  }
   return {
     ternaryUp: steps * sizes.reduce((a, s) => a + Math.ceil((2 * s) / 8), 0),
     levelsDown: steps * sizes.reduce((a, s) => a + Math.ceil((b * s) / 8), 0),
     scalersUp: steps * 4 * (sizes.length + 1),
     scalersDown: steps * 4 * (sizes.length + 1),
+    floatUp: 0,
+    floatDown: 0,
   };
 }
 
@@ -61,7 +70,8 @@ function workerScript(): string {
 }
 
 /**
- * Runs a TernGrad job with N real worker processes on this machine (Algorithm 1 over ZeroMQ on 127.0.0.1): the server
+ * Runs a TernGrad job with N real worker processes on this machine (Algorithm 1 over ZeroMQ on 127.0.0.1; with
+ * `job.terngrad.ternary: false`, the float baseline exchanging float32 gradients and their average): the server
  * (this process) binds a ROUTER socket on a free port and forks the workers; every step it collects the workers'
  * scalers and returns their maximum (scaler sharing), collects their packed ternary gradients, sums the levels and
  * returns the packed sums. Every party waits at most `job.timeoutSeconds` for a message. A worker that exits early, hangs
@@ -70,11 +80,13 @@ function workerScript(): string {
  */
 export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResult> {
   checkJob(job);
-  if (job.terngrad.ternary === false) throw new TernGradClusterError('job.terngrad.ternary = false: real workers exchange ternary gradients (with scaler sharing); run float averaging with simulateTernGradJob');
+  const ternary = job.terngrad.ternary !== false;
   const n = job.terngrad.workers;
   const timeoutMs = Math.round((job.timeoutSeconds ?? 30) * 1000);
   const script = workerScript();
-  const router = new zmq.Router({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs });
+  const startupMs = Math.round((job.startupSeconds ?? 120) * 1000);
+  // The first messages wait for the workers' start (backend, data); later ones for one phase of a step.
+  const router = new zmq.Router({ linger: 0, receiveTimeout: startupMs, sendTimeout: timeoutMs });
   await router.bind('tcp://127.0.0.1:*');
   const endpoint = router.lastEndpoint as string;
   const children: ChildProcess[] = [];
@@ -108,7 +120,7 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
     await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
     router.close();
   };
-  const bytes = { ternaryUp: 0, levelsDown: 0, scalersUp: 0, scalersDown: 0 };
+  const bytes = { ternaryUp: 0, levelsDown: 0, scalersUp: 0, scalersDown: 0, floatUp: 0, floatDown: 0 };
   /** Collects one message of `kind` for `step` from every worker. */
   const collect = async (kind: string, step: number): Promise<Buffer[][]> => {
     const got: Array<Buffer[] | undefined> = new Array(n).fill(undefined);
@@ -121,7 +133,7 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
       } catch (err) {
         if (err instanceof TernGradClusterError) throw err;
         const missing = got.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
-        throw new TernGradClusterError(`no ${kind} message from worker(s) ${missing.join(', ')} within ${timeoutMs / 1000} s at step ${step}`);
+        throw new TernGradClusterError(`no ${kind} message from worker(s) ${missing.join(', ')} within ${router.receiveTimeout / 1000} s at step ${step}`);
       }
       const id = Number(frames[0]?.toString().slice(1));
       const type = frames[1]?.toString();
@@ -129,12 +141,33 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
       if (type !== kind || Number(frames[2]?.toString()) !== step) throw new TernGradClusterError(`worker ${id} sent ${type} ${frames[2]?.toString()}, expected ${kind} ${step}`);
       got[id] = frames.slice(3);
     }
+    router.receiveTimeout = timeoutMs;
     return got as Buffer[][];
   };
   const send = (id: number, frames: Array<string | Buffer>) => router.send([`w${id}`, ...frames]);
   let t0 = Date.now();
   try {
     for (let step = 0; step < job.train.iterations; step++) {
+      if (!ternary) {
+        // The float baseline: float32 gradients up, their float32 average (summed in worker order) down.
+        const f = await collect('F', step);
+        if (step === 0) t0 = Date.now();
+        const meanLoss = Float32Array.of(f.reduce((a, fr) => a + (new Float32Array(Uint8Array.from(fr[0] as Buffer).buffer)[0] as number), 0) / n);
+        const tensors = (f[0] as Buffer[]).length - 1;
+        const avg = Array.from({ length: tensors }, (_, j) => {
+          const parts = f.map((fr) => new Float32Array(Uint8Array.from(fr[j + 1] as Buffer).buffer));
+          const sum = new Float32Array((parts[0] as Float32Array).length);
+          for (const part of parts) for (let e = 0; e < sum.length; e++) sum[e] = (sum[e] as number) + (part[e] as number);
+          for (let e = 0; e < sum.length; e++) sum[e] = (sum[e] as number) / n;
+          return Buffer.from(sum.buffer);
+        });
+        for (let id = 0; id < n; id++) {
+          bytes.floatUp += (f[id] as Buffer[]).reduce((a, b) => a + b.byteLength, 0);
+          await send(id, ['G', String(step), Buffer.from(meanLoss.buffer), ...avg]);
+          bytes.floatDown += meanLoss.byteLength + avg.reduce((a, b) => a + b.byteLength, 0);
+        }
+        continue;
+      }
       const s = await collect('S', step);
       if (step === 0) t0 = Date.now();
       const sizes = Array.from(new Int32Array(Uint8Array.from(s[0]![2] as Buffer).buffer));
@@ -170,7 +203,7 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
     const params = (done[0] as Buffer[]).map((b) => new Float32Array(Uint8Array.from(b).buffer));
     const workersAgree = done.every((frames) => frames.length === params.length && frames.every((b, j) => Buffer.compare(b, Buffer.from((params[j] as Float32Array).buffer)) === 0));
     const per = (x: number) => x / n;
-    return { params, workersAgree, bytesPerWorker: { ternaryUp: per(bytes.ternaryUp), levelsDown: per(bytes.levelsDown), scalersUp: per(bytes.scalersUp), scalersDown: per(bytes.scalersDown) }, steps: job.train.iterations, seconds,
+    return { params, workersAgree, bytesPerWorker: { ternaryUp: per(bytes.ternaryUp), levelsDown: per(bytes.levelsDown), scalersUp: per(bytes.scalersUp), scalersDown: per(bytes.scalersDown), floatUp: per(bytes.floatUp), floatDown: per(bytes.floatDown) }, steps: job.train.iterations, seconds,
       secondsPerStep: job.train.iterations > 1 ? seconds / (job.train.iterations - 1) : Number.NaN };
   } catch (err) {
     for (let id = 0; id < n; id++) {

@@ -20,14 +20,17 @@ const readF32 = (b: Buffer) => new Float32Array(b.buffer.slice(b.byteOffset, b.b
  * The worker side of TernGrad over ZeroMQ (Algorithm 1, worker i): its shard's gradient, clipped, with its scalers sent
  * to the server; the shared scalers back; its ternary gradient packed at 2 bits per element; the level sums of all
  * workers back, from which it forms the average k s / N (the simulated server's arithmetic) and updates its own copy
- * of the parameters (parameter localization). Only scaler-shared ternary mode runs over the wire.
+ * of the parameters (parameter localization). With `job.terngrad.ternary: false` (the float baseline) it sends its
+ * float32 gradient and receives the float32 average instead.
  */
 export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGradJob; onStep?: (step: number) => void | Promise<never> }): Technique {
+  const waitMs = Math.round((2 * (o.job.timeoutSeconds ?? 30) + 1) * 1000);
   const { workers: n, seed, clip, layerWise } = o.job.terngrad;
   const receive = async (kind: string, step: number): Promise<Buffer[]> => {
     let frames: Buffer[];
     try {
       frames = (await o.socket.receive()) as Buffer[];
+      o.socket.receiveTimeout = waitMs;
     } catch (err) {
       throw new Error(`worker ${o.id}: no ${kind} reply from the server at step ${step} (${(err as Error).message})`);
     }
@@ -45,6 +48,16 @@ export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGra
       const shard = (problem.shards(n) as ReturnType<typeof problem.shards>)[o.id];
       const r = problem.gradients(shard);
       const names = [...r.grads.keys()];
+      if (o.job.terngrad.ternary === false) {
+        const loss = r.loss.dataSync()[0] as number;
+        const frames = names.map((p) => Buffer.from(Float32Array.from((r.grads.get(p) as tf.Tensor).dataSync()).buffer));
+        const shapes = names.map((p) => (r.grads.get(p) as tf.Tensor).shape);
+        tf.dispose([r.loss, ...r.grads.values()]);
+        await o.socket.send(['F', String(step), f32([loss]), ...frames]);
+        const [lossBuf, ...avg] = await receive('G', step);
+        const grads = new Map(names.map((p, j) => [p, tf.tensor(readF32(avg[j] as Buffer), shapes[j])] as [string, tf.Tensor]));
+        return { loss: tf.scalar(readF32(lossBuf as Buffer)[0] as number), grads };
+      }
       const { clipped, scalers } = workerScalers(r.grads, names, { clip, layerWise });
       const own = names.map((p) => (scalers.get(p) as tf.Scalar).dataSync()[0] as number);
       const loss = r.loss.dataSync()[0] as number;
@@ -86,8 +99,10 @@ export async function workerMain(launch: WorkerLaunch): Promise<void> {
   // Workers wait twice the server's timeout (plus a second): when one worker hangs, the server, not a waiting peer,
   // reports it, naming the silent worker.
   const waitMs = Math.round((2 * (job.timeoutSeconds ?? 30) + 1) * 1000);
+  // The first reply also waits for the slowest worker's start (the server's startup allowance).
+  const firstMs = waitMs + Math.round((job.startupSeconds ?? 120) * 1000);
   // linger: close() waits (up to a timeout) for queued messages, so the final parameters are not dropped on exit.
-  const socket = new zmq.Dealer({ routingId: `w${launch.id}`, linger: waitMs, receiveTimeout: waitMs });
+  const socket = new zmq.Dealer({ routingId: `w${launch.id}`, linger: waitMs, receiveTimeout: firstMs });
   socket.connect(launch.endpoint);
   try {
     const model = jobModel(job);
