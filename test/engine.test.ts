@@ -285,6 +285,25 @@ describe('a trainer that never saves a broken model', () => {
     m.params.dispose();
   });
 
+  it('fine-tuning a converged model: the reference is at least ln(classes), so an ordinary batch is not divergence', async () => {
+    const { DivergenceGuard } = await import('../lib/src/train/guard');
+    // Starting loss 0.0076 (a converged LeNet fine-tuned): a batch at 0.115 is 15x the start but far below 10 x ln(10).
+    const g = new DivergenceGuard({ window: 3, lossFloor: Math.log(10) });
+    for (const l of [0.007, 0.008, 0.0078]) g.record(l);
+    expect(g.check(0.115, 0)).toBeUndefined();
+    expect(g.check(10 * Math.log(10) + 0.01, 0)).toMatch(/exceeds 10 x its starting value 2.303/);
+    // Without a floor the same batch would count as divergence (the behaviour before the floor).
+    const bare = new DivergenceGuard({ window: 3 });
+    for (const l of [0.007, 0.008, 0.0078]) bare.record(l);
+    expect(bare.check(0.115, 0)).toMatch(/exceeds 10 x/);
+    // The trainer sets the floor from the model's classes: a converged-looking start does not stop a normal run.
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 7 });
+    const tiny: Technique = { name: 'tiny-start', lossTerm: (i) => (i.iteration < 3 ? tf.scalar(-0.999 * 2.3) : undefined) };
+    const r = await train(base(m, { techniques: [tiny], divergence: { window: 3, action: 'stop' } }));
+    expect(r.stopped).toBe('completed');
+    m.params.dispose();
+  });
+
   it('refuses to resume a checkpoint of a different run, naming the field; keeps technique statistics', async () => {
     const file = path.join(tempDir(), 'ck.json');
     const m = resnet();

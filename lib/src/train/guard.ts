@@ -7,13 +7,19 @@ export interface DivergenceOptions {
   readonly lossFactor?: number;
   /** Trained iterations whose mean loss is the starting loss (default 10); the factor applies after them. */
   readonly window?: number;
+  /**
+   * The reference is at least this loss (the trainer's default: ln(classes), the loss of a uniform prediction), so that
+   * fine-tuning a converged model, whose starting loss is near 0, does not count an ordinary batch as divergence.
+   */
+  readonly lossFloor?: number;
   /** `'throw'` (default): throw a {@link DivergenceError}; `'stop'`: return with `stopped: 'diverged'` (sweeps). */
   readonly action?: 'throw' | 'stop';
 }
 
 /** Validates {@link DivergenceOptions}, naming the bad field. */
 export function checkDivergenceOptions(d: DivergenceOptions): DivergenceOptions {
-  checkKeys(d, ['lossFactor', 'window', 'action'], 'divergence');
+  checkKeys(d, ['lossFactor', 'window', 'action', 'lossFloor'], 'divergence');
+  if (d.lossFloor !== undefined && !(Number.isFinite(d.lossFloor) && d.lossFloor >= 0)) throw new ConfigError('divergence.lossFloor', d.lossFloor, 'a non-negative loss');
   if (d.lossFactor !== undefined && !(Number.isFinite(d.lossFactor) && d.lossFactor > 1)) throw new ConfigError('divergence.lossFactor', d.lossFactor, 'a number > 1');
   if (d.window !== undefined && !(Number.isInteger(d.window) && d.window > 0)) throw new ConfigError('divergence.window', d.window, 'a positive integer');
   if (d.action !== undefined && d.action !== 'throw' && d.action !== 'stop') throw new ConfigError('divergence.action', d.action, "'throw' or 'stop'");
@@ -22,17 +28,20 @@ export function checkDivergenceOptions(d: DivergenceOptions): DivergenceOptions 
 
 /**
  * Decides whether a step diverged, from its loss and the sum of its batch-norm statistics (finite iff all
- * are): a loss or statistic that is NaN or infinite, or a loss above `lossFactor` times the mean loss of the
- * run's first `window` trained iterations. Its reference is checkpointed, so a resumed run judges alike.
+ * are): a loss or statistic that is NaN or infinite, or a loss above `lossFactor` times the larger of the mean loss
+ * of the run's first `window` trained iterations and `lossFloor`. Its reference is checkpointed, so a resumed run
+ * judges alike.
  */
 export class DivergenceGuard {
   private readonly factor: number;
   private readonly window: number;
+  private readonly floor: number;
   private start = { sum: 0, n: 0 };
 
   constructor(options: DivergenceOptions = {}) {
     this.factor = options.lossFactor ?? 10;
     this.window = options.window ?? 10;
+    this.floor = options.lossFloor ?? 0;
   }
 
   /** The reason the step diverged, or undefined when it did not. */
@@ -40,7 +49,7 @@ export class DivergenceGuard {
     if (!Number.isFinite(loss)) return `loss is ${loss}`;
     if (!Number.isFinite(statSum)) return 'batch-norm running statistics are not finite';
     if (this.start.n >= this.window) {
-      const ref = this.start.sum / this.start.n;
+      const ref = Math.max(this.start.sum / this.start.n, this.floor);
       if (loss > this.factor * ref) return `loss ${loss.toPrecision(4)} exceeds ${this.factor} x its starting value ${ref.toPrecision(4)}`;
     }
     return undefined;

@@ -133,7 +133,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
   const optimizer = createOptimizer(config.optimizer);
   const task = buildTask(config);
   const totalIterations = plannedIterations(config);
-  const guard = new DivergenceGuard(config.divergence);
+  // The reference loss is at least a uniform prediction's, ln(classes): fine-tuning a converged model starts near 0.
+  const guard = new DivergenceGuard({ lossFloor: Math.log(Math.max(2, model.numClasses)), ...config.divergence });
   const run: StepRun = {
     model,
     task,
