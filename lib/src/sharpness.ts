@@ -15,6 +15,16 @@ export interface DatasetLoss {
   readonly grads?: Map<string, tf.Tensor>;
 }
 
+/** Summed cross-entropy and correct top-1 predictions of `model` (inference mode) on one batch (one host read). */
+function batchLossAndCorrect(model: Model, x: tf.Tensor, y: tf.Tensor): [number, number] {
+  return tf.tidy(() => {
+    const logits = model.apply(x, { training: false }) as tf.Tensor2D;
+    const ce = tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(y, model.numClasses), logits, undefined, undefined, tf.Reduction.NONE));
+    const v = tf.stack([ce, tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32'))]).dataSync();
+    return [v[0] as number, v[1] as number];
+  });
+}
+
 /** The trainable parameters sharpness studies move (batch-norm statistics are not parameters of the loss surface). */
 function trainable(model: Model): Array<{ name: string; variable: tf.Variable }> {
   return model.params.all().filter((p) => p.trainable).map((p) => ({ name: p.name, variable: p.variable }));
@@ -43,11 +53,7 @@ export function datasetLoss(model: Model, ds: ImageDataset, o: { normalize?: Cha
       grads = next;
       correct += tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(model.apply(b.x, { training: false }) as tf.Tensor2D, 1), b.y), 'float32')).dataSync()[0] as number);
     } else {
-      const [l, c] = tf.tidy(() => {
-        const logits = model.apply(b.x, { training: false }) as tf.Tensor2D;
-        const ce = tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, model.numClasses), logits, undefined, undefined, tf.Reduction.NONE));
-        return [ce.dataSync()[0] as number, tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'float32')).dataSync()[0] as number];
-      });
+      const [l, c] = batchLossAndCorrect(model, b.x, b.y);
       lossSum += l;
       correct += c;
     }
@@ -170,11 +176,7 @@ export function noiseSensitivity(model: Model, ds: ImageDataset, o: { strengths:
     let index = 0;
     for (const b of batches(ds, { batchSize: o.batchSize ?? 100, rng: createRng(0), shuffle: false, normalize: o.normalize })) {
       const undo = so.perturb?.(new Map(params.map((p) => [p.name, p.variable])), { iteration: index } as Parameters<NonNullable<typeof so.perturb>>[1]);
-      const [l, c] = tf.tidy(() => {
-        const logits = model.apply(b.x, { training: false }) as tf.Tensor2D;
-        const loss = tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, model.numClasses), logits, undefined, undefined, tf.Reduction.NONE));
-        return [loss.dataSync()[0] as number, tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'float32')).dataSync()[0] as number];
-      });
+      const [l, c] = batchLossAndCorrect(model, b.x, b.y);
       if (undo) undo();
       lossSum += l;
       correct += c;

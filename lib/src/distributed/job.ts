@@ -76,3 +76,11 @@ export function jobTrainSettings(job: TernGradJob, dataCount: number) {
     augment: false,
   };
 }
+
+/**
+ * How long a worker waits for a reply (ms): twice the server's timeout plus a second, so that when one worker hangs the
+ * server, not a waiting peer, reports it and names the silent worker.
+ */
+export function workerWaitMs(job: TernGradJob): number {
+  return Math.round((2 * (job.timeoutSeconds ?? 30) + 1) * 1000);
+}

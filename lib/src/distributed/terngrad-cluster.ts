@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as zmq from 'zeromq';
 import { ternGrad } from '../techniques/terngrad';
 import { checkJob, jobData, jobModel, jobTrainSettings, type TernGradJob } from './job';
-import { levelBits, packLevels, unpackTernary } from './wire';
+import { levelBits, packLevels, readFloats, unpackTernary } from './wire';
 
 /** Why a cluster run stopped: a worker died, hung, or reported an error. All processes are stopped when it is thrown. */
 export class TernGradClusterError extends Error {
@@ -152,10 +152,10 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
         // The float baseline: float32 gradients up, their float32 average (summed in worker order) down.
         const f = await collect('F', step);
         if (step === 0) t0 = Date.now();
-        const meanLoss = Float32Array.of(f.reduce((a, fr) => a + (new Float32Array(Uint8Array.from(fr[0] as Buffer).buffer)[0] as number), 0) / n);
+        const meanLoss = Float32Array.of(f.reduce((a, fr) => a + (readFloats(fr[0] as Buffer)[0] as number), 0) / n);
         const tensors = (f[0] as Buffer[]).length - 1;
         const avg = Array.from({ length: tensors }, (_, j) => {
-          const parts = f.map((fr) => new Float32Array(Uint8Array.from(fr[j + 1] as Buffer).buffer));
+          const parts = f.map((fr) => readFloats(fr[j + 1] as Buffer));
           const sum = new Float32Array((parts[0] as Float32Array).length);
           for (const part of parts) for (let e = 0; e < sum.length; e++) sum[e] = (sum[e] as number) + (part[e] as number);
           for (let e = 0; e < sum.length; e++) sum[e] = (sum[e] as number) / n;
@@ -172,8 +172,8 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
       if (step === 0) t0 = Date.now();
       const sizes = Array.from(new Int32Array(Uint8Array.from(s[0]![2] as Buffer).buffer));
       if (s.some((f) => Buffer.compare(f[2] as Buffer, s[0]![2] as Buffer) !== 0)) throw new TernGradClusterError(`workers disagree on the gradient tensors' sizes at step ${step}`);
-      const scalers = s.map((f) => new Float32Array(Uint8Array.from(f[0] as Buffer).buffer));
-      const losses = s.map((f) => new Float32Array(Uint8Array.from(f[1] as Buffer).buffer)[0] as number);
+      const scalers = s.map((f) => readFloats(f[0] as Buffer));
+      const losses = s.map((f) => readFloats(f[1] as Buffer)[0] as number);
       const shared = Float32Array.from(scalers[0] as Float32Array, (_, j) => Math.max(...scalers.map((x) => x[j] as number)));
       const meanLoss = Float32Array.of(losses.reduce((a, x) => a + x, 0) / n);
       for (let id = 0; id < n; id++) {
@@ -200,7 +200,7 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
     const seconds = (Date.now() - t0) / 1000;
     const done = await collect('D', job.train.iterations);
     finished = true;
-    const params = (done[0] as Buffer[]).map((b) => new Float32Array(Uint8Array.from(b).buffer));
+    const params = (done[0] as Buffer[]).map((b) => readFloats(b));
     const workersAgree = done.every((frames) => frames.length === params.length && frames.every((b, j) => Buffer.compare(b, Buffer.from((params[j] as Float32Array).buffer)) === 0));
     const per = (x: number) => x / n;
     return { params, workersAgree, bytesPerWorker: { ternaryUp: per(bytes.ternaryUp), levelsDown: per(bytes.levelsDown), scalersUp: per(bytes.scalersUp), scalersDown: per(bytes.scalersDown), floatUp: per(bytes.floatUp), floatDown: per(bytes.floatDown) }, steps: job.train.iterations, seconds,

@@ -3,8 +3,8 @@ import * as zmq from 'zeromq';
 import { ternaryParts } from '../quant/quantizers';
 import { ternGradSeed, workerScalers } from '../techniques/terngrad';
 import type { GradientResult, Technique } from '../train/technique';
-import { packTernary, unpackLevels } from './wire';
-import { checkJob, jobData, jobModel, jobTrainSettings, type TernGradJob } from './job';
+import { floatFrame, packTernary, readFloats, unpackLevels } from './wire';
+import { checkJob, jobData, jobModel, jobTrainSettings, workerWaitMs, type TernGradJob } from './job';
 
 /** What a worker process is started with (environment variable `ECOTRAIN_TERNGRAD_WORKER`, JSON). */
 export interface WorkerLaunch {
@@ -13,8 +13,6 @@ export interface WorkerLaunch {
   readonly endpoint: string;
 }
 
-const f32 = (a: ArrayLike<number>) => Buffer.from(Float32Array.from(a).buffer);
-const readF32 = (b: Buffer) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
 /**
  * The worker side of TernGrad over ZeroMQ (Algorithm 1, worker i): its shard's gradient, clipped, with its scalers sent
@@ -24,7 +22,7 @@ const readF32 = (b: Buffer) => new Float32Array(b.buffer.slice(b.byteOffset, b.b
  * float32 gradient and receives the float32 average instead.
  */
 export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGradJob; onStep?: (step: number) => void | Promise<never> }): Technique {
-  const waitMs = Math.round((2 * (o.job.timeoutSeconds ?? 30) + 1) * 1000);
+  const waitMs = workerWaitMs(o.job);
   const { workers: n, seed, clip, layerWise } = o.job.terngrad;
   const receive = async (kind: string, step: number): Promise<Buffer[]> => {
     let frames: Buffer[];
@@ -50,13 +48,13 @@ export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGra
       const names = [...r.grads.keys()];
       if (o.job.terngrad.ternary === false) {
         const loss = r.loss.dataSync()[0] as number;
-        const frames = names.map((p) => Buffer.from(Float32Array.from((r.grads.get(p) as tf.Tensor).dataSync()).buffer));
+        const frames = names.map((p) => floatFrame((r.grads.get(p) as tf.Tensor).dataSync()));
         const shapes = names.map((p) => (r.grads.get(p) as tf.Tensor).shape);
         tf.dispose([r.loss, ...r.grads.values()]);
-        await o.socket.send(['F', String(step), f32([loss]), ...frames]);
+        await o.socket.send(['F', String(step), floatFrame([loss]), ...frames]);
         const [lossBuf, ...avg] = await receive('G', step);
-        const grads = new Map(names.map((p, j) => [p, tf.tensor(readF32(avg[j] as Buffer), shapes[j])] as [string, tf.Tensor]));
-        return { loss: tf.scalar(readF32(lossBuf as Buffer)[0] as number), grads };
+        const grads = new Map(names.map((p, j) => [p, tf.tensor(readFloats(avg[j] as Buffer), shapes[j])] as [string, tf.Tensor]));
+        return { loss: tf.scalar(readFloats(lossBuf as Buffer)[0] as number), grads };
       }
       const { clipped, scalers } = workerScalers(r.grads, names, { clip, layerWise });
       const own = names.map((p) => (scalers.get(p) as tf.Scalar).dataSync()[0] as number);
@@ -64,10 +62,10 @@ export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGra
       tf.dispose([r.loss, ...r.grads.values(), ...scalers.values()]);
       try {
         const sizes = Buffer.from(Int32Array.from(names.map((p) => (clipped.get(p) as tf.Tensor).size)).buffer);
-        await o.socket.send(['S', String(step), f32(own), f32([loss]), sizes]);
+        await o.socket.send(['S', String(step), floatFrame(own), floatFrame([loss]), sizes]);
         const [sharedBuf, lossBuf] = await receive('M', step);
-        const shared = readF32(sharedBuf as Buffer);
-        const meanLoss = readF32(lossBuf as Buffer)[0] as number;
+        const shared = readFloats(sharedBuf as Buffer);
+        const meanLoss = readFloats(lossBuf as Buffer)[0] as number;
         const packed = names.map((p, j) => {
           const t = ternaryParts(clipped.get(p) as tf.Tensor, ternGradSeed(seed, step, o.id, p), tf.scalar(shared[j] as number));
           const bytes = packTernary(t.ternary.dataSync());
@@ -96,9 +94,7 @@ export async function workerMain(launch: WorkerLaunch): Promise<void> {
   const { initBackend } = await import('../backend');
   const { train } = await import('../train/trainer');
   await initBackend();
-  // Workers wait twice the server's timeout (plus a second): when one worker hangs, the server, not a waiting peer,
-  // reports it, naming the silent worker.
-  const waitMs = Math.round((2 * (job.timeoutSeconds ?? 30) + 1) * 1000);
+  const waitMs = workerWaitMs(job);
   // The first reply also waits for the slowest worker's start (the server's startup allowance).
   const firstMs = waitMs + Math.round((job.startupSeconds ?? 120) * 1000);
   // linger: close() waits (up to a timeout) for queued messages, so the final parameters are not dropped on exit.
@@ -119,7 +115,7 @@ export async function workerMain(launch: WorkerLaunch): Promise<void> {
       }
     } });
     await train({ model, train: data, ...jobTrainSettings(job, data.count), techniques: [technique] });
-    await socket.send(['D', String(job.train.iterations), ...model.params.all().map((p) => Buffer.from(Float32Array.from(p.variable.dataSync()).buffer))]);
+    await socket.send(['D', String(job.train.iterations), ...model.params.all().map((p) => floatFrame(p.variable.dataSync()))]);
     model.params.dispose();
   } catch (err) {
     try {

@@ -60,3 +60,13 @@ export function unpackLevels(bytes: Uint8Array, length: number, workers: number)
   for (let i = 0; i < length; i++) if ((out[i] as number) > workers) throw new ConfigError(`levels[${i}]`, out[i], `a level in -${workers}..${workers}`);
   return out;
 }
+
+/** A float32 frame: the values as the bytes of a Float32Array. */
+export function floatFrame(values: ArrayLike<number>): Buffer {
+  return Buffer.from(Float32Array.from(values).buffer);
+}
+
+/** The float32 values of a received frame (copied: a frame's bytes may sit at any offset of a shared buffer). */
+export function readFloats(frame: Buffer): Float32Array {
+  return new Float32Array(Uint8Array.from(frame).buffer);
+}
