@@ -114,6 +114,25 @@ describe('sharpness metrics', () => {
     m.params.dispose();
   });
 
+  it('datasetLoss with gradients: same loss and top-1 as without, one forward pass, no tensors left but the gradients', () => {
+    const ds = syntheticCifar(30, 3);
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 3 });
+    const plain = datasetLoss(m, ds, { batchSize: 7 });
+    const before = tf.memory().numTensors;
+    let forwards = 0;
+    const apply = m.apply.bind(m);
+    m.apply = ((...args: Parameters<typeof m.apply>) => { forwards += 1; return apply(...args); }) as typeof m.apply;
+    const withGrad = datasetLoss(m, ds, { batchSize: 7, withGradient: true });
+    m.apply = apply;
+    expect(forwards).toBe(Math.ceil(30 / 7));
+    expect(withGrad.loss).toBeCloseTo(plain.loss, 6);
+    expect(withGrad.top1).toBe(plain.top1);
+    expect(withGrad.grads!.size).toBe(m.params.all().length);
+    expect(tf.memory().numTensors - before).toBe(withGrad.grads!.size);
+    tf.dispose([...withGrad.grads!.values()]);
+    m.params.dispose();
+  });
+
   it('interpolation endpoints are the two minima; noise sensitivity starts at the clean loss; direction profiles restore weights', () => {
     const ds = syntheticCifar(40, 3);
     const a = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 1 });

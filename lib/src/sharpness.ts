@@ -40,18 +40,21 @@ export function datasetLoss(model: Model, ds: ImageDataset, o: { normalize?: Cha
   let correct = 0;
   let grads: Map<string, tf.Tensor> | undefined = o.withGradient ? new Map(params.map((p) => [p.name, tf.zerosLike(p.variable)])) : undefined;
   for (const b of batches(ds, { batchSize: o.batchSize ?? 500, rng: createRng(0), shuffle: false, normalize: o.normalize })) {
-    const sumLoss = () => {
-      const logits = model.apply(b.x, { training: false }) as tf.Tensor2D;
-      return tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, model.numClasses), logits, undefined, undefined, tf.Reduction.NONE)) as tf.Scalar;
-    };
     if (grads) {
+      // One forward pass per batch: the correct count is taken from the logits the gradient is computed on.
+      let hits: tf.Scalar | undefined;
+      const sumLoss = () => {
+        const logits = model.apply(b.x, { training: false }) as tf.Tensor2D;
+        hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'float32')) as tf.Scalar);
+        return tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, model.numClasses), logits, undefined, undefined, tf.Reduction.NONE)) as tf.Scalar;
+      };
       const { value, grads: g } = tf.variableGrads(sumLoss, params.map((p) => p.variable));
       lossSum += value.dataSync()[0] as number;
-      value.dispose();
+      correct += (hits as tf.Scalar | undefined)?.dataSync()[0] ?? 0;
+      tf.dispose([value, ...(hits ? [hits] : [])]);
       const next = new Map(params.map((p) => [p.name, tf.add(grads!.get(p.name) as tf.Tensor, g[p.variable.name] as tf.Tensor)]));
       tf.dispose([...grads.values(), ...Object.values(g)]);
       grads = next;
-      correct += tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(model.apply(b.x, { training: false }) as tf.Tensor2D, 1), b.y), 'float32')).dataSync()[0] as number);
     } else {
       const [l, c] = batchLossAndCorrect(model, b.x, b.y);
       lossSum += l;
