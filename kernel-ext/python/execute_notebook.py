@@ -1,6 +1,6 @@
 """Execute one notebook headlessly with nbclient and the ecotrain kernel.
 
-Usage: execute_notebook.py IN.ipynb OUT.ipynb --kernel NAME --cwd DIR --timeout SECONDS [--probe CODE]
+Usage: execute_notebook.py IN.ipynb OUT.ipynb --kernel NAME --cwd DIR --timeout SECONDS [--startup-timeout SECONDS] [--probe CODE]
 
 Writes the executed notebook to OUT (atomically, also when a cell fails, with the outputs up to the
 failure) and prints one JSON line on stdout:
@@ -75,9 +75,15 @@ def main():
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--cwd", required=True)
     ap.add_argument("--timeout", type=int, default=3600)
+    # How long the kernel may take to start. 120 s was not enough on 2 cores with two lite runs and vitest's
+    # workers all busy (a kernel test failed with "Kernel didn't respond in 120 seconds"); a kernel that has not
+    # started in 5 minutes is still reported as a KernelStartError.
+    ap.add_argument("--startup-timeout", type=int, default=300)
     ap.add_argument("--probe", default=None)
     ap.add_argument("--echo-prefix", default="")
     args = ap.parse_args()
+    if args.startup_timeout <= 0:
+        ap.error(f"--startup-timeout {args.startup_timeout}: expected a positive number of seconds")
 
     nb = nbformat.read(args.input, as_version=4)
     EchoingClient.echo_prefix = args.echo_prefix
@@ -85,7 +91,7 @@ def main():
         nb,
         kernel_name=args.kernel,
         timeout=args.timeout,
-        startup_timeout=120,
+        startup_timeout=args.startup_timeout,
         allow_errors=False,
         resources={"metadata": {"path": args.cwd}},
     )
