@@ -7,6 +7,9 @@ import { runExperiment, type RunSpec } from '../lib/src/experiment';
 import { cacheEvents, ownsArm, parseShard } from '../lib/src/run-cache';
 import { parseReproduceArgs } from '../kernel-ext/src/runner/args';
 import { tempDir } from './helpers';
+import { tf } from '../lib/src/index';
+import { DivergenceError } from '../lib/src/train/trainer';
+import type { Technique } from '../lib/src/train/technique';
 
 const train = syntheticCifar(64, 1);
 const test = syntheticCifar(32, 2);
@@ -97,5 +100,25 @@ describe('run cache', () => {
     expect(parseReproduceArgs(['--scale', 'lite']).timeout).toBe(14400);
     expect(parseReproduceArgs(['--scale', 'lite', '--timeout', '60']).timeout).toBe(60);
     expect(() => parseReproduceArgs(['--shard', '0/3'])).toThrowError(/--shard = "0\/3"/);
+  });
+  it('a run that diverges is an outcome with divergence.action stop (evaluated before the bad step, cached as such) and an error without it', async () => {
+    const dir = tempDir();
+    // A loss term that turns NaN at iteration 3: the guard stops before that step is applied.
+    const poison = (): Technique[] => [{ name: 'poison', lossTerm: (i) => (i.iteration === 3 ? tf.scalar(NaN) : undefined) }];
+    const err = await runExperiment(spec(dir, { techniques: poison, cache: false })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DivergenceError);
+    const stopped = await runExperiment(spec(dir, { techniques: poison, divergence: { action: 'stop' }, cacheKey: { poison: 3 } }));
+    expect(stopped.stopped).toBe('diverged');
+    expect(stopped.divergence?.iteration).toBe(3);
+    expect(stopped.divergence?.reason).toMatch(/NaN/);
+    expect(stopped.iterations).toBe(3); // steps 0-2 applied, step 3 not
+    expect(Number.isFinite(stopped.top1)).toBe(true);
+    expect(stopped.cache).toBe('miss');
+    const again = await runExperiment(spec(dir, { techniques: poison, divergence: { action: 'stop' }, cacheKey: { poison: 3 } }));
+    expect(again.cache).toBe('hit');
+    expect(again.stopped).toBe('diverged');
+    expect(again.divergence).toEqual(stopped.divergence);
+    // A run that does not diverge carries no stop marker.
+    expect((await runExperiment(spec(dir, { divergence: { action: 'stop' } }))).stopped).toBeUndefined();
   });
 });

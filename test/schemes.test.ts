@@ -4,6 +4,7 @@ import { initBackend } from '../lib/src/backend';
 import { dorefaActivation, dorefaGradient, dorefaWeight, dorefaWeightSlope, fixedPoint, quantizeUnit, sbmQuant, shiftScale, wageError, wageGradient } from '../lib/src/quant/schemes';
 import { checkQuantOptions, defaultQuantConfig, quantMatMul } from '../lib/src/quant/layers';
 import { fwbw } from '../lib/src/quant/precision';
+import { quantize } from '../lib/src/quant/quantizers';
 
 beforeAll(async () => {
   await initBackend({ backend: 'tensorflow' });
@@ -74,6 +75,33 @@ describe('WAGE / WAGEUBN quantizers (Wu et al. 2018; Yang et al. 2019)', () => {
     expect(vals(wageError(tf.tensor1d([0.3, -0.1, 0.025]), 3))).toEqual([0.1875, -0.125, 0]);
     const g = wageGradient(tf.tensor1d([0.3, -0.1, 0.025]), 3, 11);
     for (const v of vals(g)) expect(Math.abs(v / 0.0625 - Math.round(v / 0.0625))).toBeLessThan(1e-6);
+  });
+});
+
+describe('SBM ranges (Banner et al. 2018; FracTrain code)', () => {
+  it("'code' (default) takes the batch's extreme range for activations and gradients and per-channel weight ranges; 'averaged' the per-sample mean", () => {
+    expect(sbmQuant()).toMatchObject({ mode: 'asymmetric', activationRange: 'tensor', weightRange: 'channel', gradientRounding: 'stochastic', forwardRounding: 'nearest' });
+    expect(sbmQuant('averaged')).toMatchObject({ activationRange: 'sample-mean', weightRange: 'tensor' });
+    expect(() => sbmQuant('mean' as never)).toThrowError(/sbm ranges = "mean" is invalid: expected 'code' or 'averaged'/);
+  });
+
+  it("a sample with large gradients: 'code' keeps every entry within half a step, 'averaged' clips that sample", () => {
+    // 8 samples of 16 entries in [-1, 1], one sample 50x larger (the few high-loss examples that carry the gradient).
+    const rows = Array.from({ length: 8 }, (_, i) => Array.from({ length: 16 }, (_, j) => Math.sin(1 + i * 16 + j) * (i === 3 ? 50 : 1)));
+    const g = tf.tensor2d(rows);
+    const err = (range: 'tensor' | 'sample-mean') => {
+      const q = quantize(g, { bits: 8, mode: 'asymmetric', range, rounding: 'nearest' });
+      const e = vals(tf.abs(tf.sub(q, g)));
+      q.dispose();
+      return e;
+    };
+    const flat = rows.flat();
+    const step = (Math.max(...flat) - Math.min(...flat)) / 255;
+    expect(Math.max(...err(sbmQuant().activationRange as 'tensor'))).toBeLessThanOrEqual(step / 2 + 1e-5);
+    const averaged = err(sbmQuant('averaged').activationRange as 'sample-mean');
+    // The outlier sample's entries beyond the averaged range (about [-7, 7]) are cut to it: errors of tens.
+    expect(Math.max(...averaged.slice(3 * 16, 4 * 16))).toBeGreaterThan(30);
+    g.dispose();
   });
 });
 

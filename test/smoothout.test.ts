@@ -172,10 +172,14 @@ describe('SmoothOut regime', () => {
     expect(SMOOTHOUT_VARIANTS.adaGaussian).toMatchObject({ a: 0.2, noise: 'gaussian', adaptive: true });
     expect(SMOOTHOUT_VARIANTS.noiseOnly).toMatchObject({ a: 0.0001, denoise: false });
     expect(smoothoutRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 6000, lr: 0.001, sharpness: { restarts: 5 } });
-    expect(smoothoutRegime('lite')).toMatchObject({ trainCount: 60000, seeds: 3 });
+    expect(smoothoutRegime('lite')).toMatchObject({ trainCount: 60000, seeds: 3, schedule: { kind: 'cosine' } });
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
     const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
-    expect(smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, undefined, 'base').techniques).toBeUndefined();
+    const base = smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, undefined, 'base');
+    expect(base.techniques).toBeUndefined();
+    // Every arm trains on the regime's schedule (lite decays the learning rate so the baseline completes its schedule).
+    expect(base.schedule).toEqual(smoothoutRegime('smoke').schedule);
+    expect(smoothoutSpec(smoothoutRegime('paper'), data, build, {}, 0, 32, 'smoothout', 'x').schedule).toEqual({ kind: 'constant' });
     expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, 'sharp', 'x')).toThrowError(/smoothout variant = "sharp"/);
     expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 100, undefined, 'x')).toThrowError(/smoothout batch = 100/);
   });

@@ -31,6 +31,12 @@ export interface RunSpec {
   readonly quant?: import('./train/config').CommonTrainConfig['quant'];
   readonly augment?: boolean;
   readonly swa?: { readonly start: number; readonly every: number };
+  /**
+   * What counts as divergence and what it does (the trainer's guard). With `action: 'stop'` a diverged run is an
+   * outcome: evaluated on the weights before the diverging step, with `stopped: 'diverged'` and where it happened
+   * (for arms the source reports as unstable, e.g. TernGrad without clipping). Part of the cache key.
+   */
+  readonly divergence?: import('./train/guard').DivergenceOptions;
   /** Evaluation context built from the techniques (e.g. SLU's gates). */
   readonly evalContext?: (techniques: readonly Technique[]) => Omit<ForwardContext, 'training'> | undefined;
   readonly progress?: ProgressSink;
@@ -102,6 +108,10 @@ export interface RunOutcome {
   readonly accuracyCurve?: readonly CurvePoint[];
   /** What `RunSpec.analyze` returned (plain data), when set. */
   readonly analysis?: unknown;
+  /** `diverged` when the run's divergence guard stopped it (`RunSpec.divergence.action: 'stop'`); absent otherwise. */
+  readonly stopped?: 'diverged';
+  /** Where and why a diverged run stopped. */
+  readonly divergence?: { readonly iteration: number; readonly loss: number; readonly reason: string };
   /**
    * How the outcome was obtained: trained and stored (`miss`), loaded (`hit`), retrained on request (`fresh`),
    * left to another shard (`other shard`: a placeholder whose numbers are NaN), or not cached (`uncached`).
@@ -126,6 +136,7 @@ function armDescription(spec: RunSpec): unknown {
     quant: spec.quant ?? null,
     augment: spec.augment ?? true,
     swa: spec.swa ?? null,
+    ...(spec.divergence ? { divergence: spec.divergence } : {}),
     evalEvery: spec.evalEvery ?? null,
     key: spec.cacheKey,
   };
@@ -222,6 +233,7 @@ async function trainArm(spec: RunSpec): Promise<RunOutcome> {
       quant: spec.quant,
       ledger,
       swa: spec.swa,
+      divergence: spec.divergence,
       evalContext,
       progress: spec.progress,
       evalEvery: spec.evalEvery,
@@ -253,6 +265,7 @@ async function trainArm(spec: RunSpec): Promise<RunOutcome> {
       energyCurve: ledger.series.map((p) => [p.step, p.energy.total] as const),
       accuracyCurve: r.curve,
       ...(analysis === undefined ? {} : { analysis }),
+      ...(r.stopped === 'diverged' ? { stopped: 'diverged' as const, divergence: r.divergence } : {}),
     };
   } finally {
     model.params.dispose();

@@ -6,6 +6,7 @@ import type { Model } from './models/spec';
 import { regimeAtScale } from './regimes';
 import { smoothOut } from './techniques/smoothout';
 import type { TensorRecord } from './train/state';
+import type { LrSchedule } from './train/schedules';
 
 /** A SmoothOut variant: noise kind, adaptive scaling, de-noising, strength a (the thesis's values by default, Tables 5.4-5.5). */
 export interface SmoothOutVariant {
@@ -38,6 +39,11 @@ export interface SmoothOutRegime {
   readonly epochs: number;
   /** Adam's learning rate (the thesis's Fig. 5.2: 0.001). */
   readonly lr: number;
+  /**
+   * The learning-rate schedule of every arm. `lite` decays it (cosine to 0): with a constant 0.001 the small-batch MLP
+   * ended at 97.79% (3 seeds, 10 epochs), below the 98% floor; with the cosine decay, 98.34% (seed 0).
+   */
+  readonly schedule: LrSchedule;
   /** Variants at the large batch (SmoothOut also at the small batch). */
   readonly variants: readonly string[];
   /** Sharpness: images it is measured on, restarts, ascent steps. */
@@ -46,16 +52,16 @@ export interface SmoothOutRegime {
 }
 
 /**
- * SmoothOut regimes on an MLP on MNIST (the thesis's F1 benchmark, Table 5.1). `lite`: the whole MNIST, Adam 0.001, 10
- * epochs at batch 256 and 6,000, SmoothOut at both and the ablation variants at 6,000, sharpness on 1,000 training
+ * SmoothOut regimes on an MLP on MNIST (the thesis's F1 benchmark, Table 5.1). `lite`: the whole MNIST, Adam 0.001
+ * decayed by a cosine to 0 over 10 epochs at batch 256 and 6,000, SmoothOut at both and the ablation variants at 6,000, sharpness on 1,000 training
  * images (5 restarts, as the thesis), 3 seeds. `paper`: the same study at the thesis's sizes as configuration.
  */
 export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
   const all = ['smoothout', 'ada', 'gaussian', 'adaGaussian', 'noDenoise', 'noiseOnly'];
   const r: Record<Scale, SmoothOutRegime> = {
-    smoke: { scale, trainCount: 1024, testCount: 256, smallBatch: 64, largeBatch: 512, epochs: 1, lr: 0.001, variants: ['smoothout', 'ada', 'noDenoise'], sharpness: { images: 128, restarts: 2, steps: 3 }, seeds: 1 },
-    lite: { scale, trainCount: 60000, testCount: 10000, smallBatch: 256, largeBatch: 6000, epochs: 10, lr: 0.001, variants: all, sharpness: { images: 1000, restarts: 5, steps: 10 }, seeds: 3 },
-    paper: { scale, trainCount: 60000, testCount: 10000, smallBatch: 256, largeBatch: 6000, epochs: 100, lr: 0.001, variants: all, sharpness: { images: 60000, restarts: 5, steps: 50 }, seeds: 10 },
+    smoke: { scale, trainCount: 1024, testCount: 256, smallBatch: 64, largeBatch: 512, epochs: 1, lr: 0.001, schedule: { kind: 'cosine' }, variants: ['smoothout', 'ada', 'noDenoise'], sharpness: { images: 128, restarts: 2, steps: 3 }, seeds: 1 },
+    lite: { scale, trainCount: 60000, testCount: 10000, smallBatch: 256, largeBatch: 6000, epochs: 10, lr: 0.001, schedule: { kind: 'cosine' }, variants: all, sharpness: { images: 1000, restarts: 5, steps: 10 }, seeds: 3 },
+    paper: { scale, trainCount: 60000, testCount: 10000, smallBatch: 256, largeBatch: 6000, epochs: 100, lr: 0.001, schedule: { kind: 'constant' }, variants: all, sharpness: { images: 60000, restarts: 5, steps: 50 }, seeds: 10 },
   };
   return regimeAtScale(r, scale, seeds);
 }
@@ -71,7 +77,7 @@ export function smoothoutSpec(regime: SmoothOutRegime, data: { train: ImageDatas
   if (variant !== undefined && !v) throw new ConfigError('smoothout variant', variant, Object.keys(SMOOTHOUT_VARIANTS).join(', '));
   if (!(Number.isInteger(batch) && batch > 0 && batch <= data.train.count)) throw new ConfigError('smoothout batch', batch, `a batch size in 1..${data.train.count}`);
   return {
-    arm: label, seed, train: data.train, test: data.test, batchSize: batch, epochs: regime.epochs, lr: regime.lr, optimizer: { kind: 'adam' }, schedule: { kind: 'constant' }, augment: false, model: build,
+    arm: label, seed, train: data.train, test: data.test, batchSize: batch, epochs: regime.epochs, lr: regime.lr, optimizer: { kind: 'adam' }, schedule: regime.schedule, augment: false, model: build,
     techniques: v ? (m, k) => [smoothOut({ model: m, a: v.a, noise: v.noise, adaptive: v.adaptive, denoise: v.denoise, seed: k })] : undefined,
     analyze: (m): SmoothOutArmAnalysis => ({ weights: m.params.recordsSync() }),
     cacheKey: { ...key, batch, variant: v ?? null, analysis: 'weights' },

@@ -97,6 +97,7 @@ export interface TernGradArmAnalysis {
 /**
  * The run spec of a TernGrad arm of `study`: the total batch is fixed (Fig. 4.3) or grows with the workers (Table 4.1,
  * whose iterations then shrink to keep the epochs of the smallest worker count); TernGrad's draws follow the arm's seed.
+ * A run that diverges stops and is reported (`RunOutcome.stopped`), evaluated on its weights before the diverging step.
  */
 export function terngradSpec(study: TernGradStudy, data: { train: ImageDataset; test: ImageDataset }, build: (seed: number) => Model, key: Readonly<Record<string, unknown>>, seed: number, arm: TernGradArm): RunSpec {
   const opt = study.optimizers[arm.optimizer];
@@ -111,6 +112,8 @@ export function terngradSpec(study: TernGradStudy, data: { train: ImageDataset; 
   const plain = !arm.ternary && arm.workers === 1;
   return {
     arm: arm.label, seed, train: data.train, test: data.test, batchSize, iterations, lr: opt.lr, optimizer: opt.optimizer, schedule: study.schedule, augment: false, model: build,
+    // A diverging arm (TernGrad without clipping can: Sec. 4.1.3) is an outcome to report, not a failed notebook.
+    divergence: { action: 'stop' },
     techniques: plain ? undefined : (_m, k) => [ternGrad({ workers: arm.workers, seed: k, ternary: arm.ternary, clip: arm.clip, scalerSharing: arm.scalerSharing })],
     analyze: (m, ts): TernGradArmAnalysis => ({ zeroShare: plain || !arm.ternary ? 0 : (ts[0] as TernGrad).zeroShare(), weights: m.params.recordsSync() }),
     cacheKey: { ...key, optimizer: opt.name, workers: arm.workers, ternary: arm.ternary, clip: arm.clip, scalerSharing: arm.scalerSharing, analysis: 'zeros+weights' },
