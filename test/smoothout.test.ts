@@ -179,6 +179,8 @@ describe('SmoothOut regime', () => {
     expect(base.techniques).toBeUndefined();
     // Every arm trains on the regime's schedule (lite decays the learning rate so the baseline completes its schedule).
     expect(base.schedule).toEqual(smoothoutRegime('smoke').schedule);
+    // A guard trip on a perturbed loss ends the run as an outcome (RunOutcome.stopped), not as a failed notebook.
+    expect(base.divergence).toEqual({ action: 'stop' });
     expect(smoothoutSpec(smoothoutRegime('paper'), data, build, {}, 0, 32, 'smoothout', 'x').schedule).toEqual({ kind: 'constant' });
     expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, 'sharp', 'x')).toThrowError(/smoothout variant = "sharp"/);
     expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 100, undefined, 'x')).toThrowError(/smoothout batch = 100/);

@@ -271,6 +271,8 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     const arm = { label: 'x', optimizer: 0, workers: 16, ternary: true, clip: 2.5, scalerSharing: true };
     // Table 4.1's rows: 16 workers, 2,048 images, 18,750 iterations.
     const t = terngradSpec(p.cifarnet!, data, build, {}, 0, arm);
+    // A diverging arm (no clipping can diverge) is reported, not a failed notebook.
+    expect(t.divergence).toEqual({ action: 'stop' });
     expect(t.batchSize).toBe(2048);
     expect(t.iterations).toBe(18750);
     // Without rows, a batch per worker: 16 x 64 = 1,024 images, 300,000 x 2 / 16 = 37,500 iterations (the same epochs).
