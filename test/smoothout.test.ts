@@ -133,6 +133,30 @@ describe('sharpness metrics', () => {
     m.params.dispose();
   });
 
+  it('interpolation may be given the model\'s own variables as an end point: every alpha sees the original end points', () => {
+    const ds = syntheticCifar(40, 3);
+    const a = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 1 });
+    const b = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 2 });
+    const alphas = [-0.5, 0, 0.5, 1, 1.5];
+    const copies = (m: typeof a) => new Map(m.params.all().map((p) => [p.name, tf.clone(p.variable) as tf.Tensor]));
+    const [fromCopy, toCopy] = [copies(a), copies(b)];
+    const reference = interpolationProfile(a, ds, { from: fromCopy, to: toCopy, alphas });
+    // Aliased: `from` is a's live variables, which the walk assigns to.
+    const live = new Map(a.params.all().map((p) => [p.name, p.variable as tf.Tensor]));
+    const before = tf.memory().numTensors;
+    const aliased = interpolationProfile(a, ds, { from: live, to: toCopy, alphas });
+    expect(tf.memory().numTensors).toBe(before);
+    aliased.forEach((p, i) => expect(p.loss).toBeCloseTo(reference[i]!.loss, 5));
+    // Reversed order gives the same values per alpha (no state carried between points).
+    const reversed = interpolationProfile(a, ds, { from: live, to: toCopy, alphas: [...alphas].reverse() }).reverse();
+    reversed.forEach((p, i) => expect(p.loss).toBeCloseTo(reference[i]!.loss, 5));
+    expect(reference[1]!.loss).toBeCloseTo(datasetLoss(a, ds).loss, 5);
+    expect(() => interpolationProfile(a, ds, { from: live, to: toCopy, alphas: [Number.NaN] })).toThrow(/interpolation.alphas/);
+    tf.dispose([...fromCopy.values(), ...toCopy.values()]);
+    a.params.dispose();
+    b.params.dispose();
+  });
+
   it('interpolation endpoints are the two minima; noise sensitivity starts at the clean loss; direction profiles restore weights', () => {
     const ds = syntheticCifar(40, 3);
     const a = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 1 });

@@ -194,20 +194,26 @@ export function noiseSensitivity(model: Model, ds: ImageDataset, o: { strengths:
   return { points, slope };
 }
 
-/** Loss and accuracy along w = alpha x `to` + (1 - alpha) x `from` (thesis Fig. 5.2a); the model's weights are restored. */
+/**
+ * Loss and accuracy along w = alpha x `to` + (1 - alpha) x `from` (thesis Fig. 5.2a); the model's weights are restored.
+ * The end points are copied before the walk, so `from` or `to` may be the model's own variables.
+ */
 export function interpolationProfile(model: Model, ds: ImageDataset, o: { from: ReadonlyMap<string, tf.Tensor>; to: ReadonlyMap<string, tf.Tensor>; alphas: readonly number[]; normalize?: ChannelStats }): Array<{ alpha: number; loss: number; top1: number }> {
   const all = model.params.all();
   for (const p of all) if (!o.from.has(p.name) || !o.to.has(p.name)) throw new ConfigError('interpolation', p.name, `a parameter present in both end points of ${model.name}`);
+  if (!Array.isArray(o.alphas) || o.alphas.length === 0 || o.alphas.some((a) => !Number.isFinite(a))) throw new ConfigError('interpolation.alphas', o.alphas, 'a non-empty list of finite numbers');
   const saved = all.map((p) => tf.clone(p.variable));
+  const from = all.map((p) => tf.clone(o.from.get(p.name) as tf.Tensor));
+  const to = all.map((p) => tf.clone(o.to.get(p.name) as tf.Tensor));
   try {
     return o.alphas.map((alpha) => {
-      for (const p of all) tf.tidy(() => p.variable.assign(tf.add(tf.mul(o.to.get(p.name) as tf.Tensor, alpha), tf.mul(o.from.get(p.name) as tf.Tensor, 1 - alpha))));
+      all.forEach((p, i) => tf.tidy(() => p.variable.assign(tf.add(tf.mul(to[i] as tf.Tensor, alpha), tf.mul(from[i] as tf.Tensor, 1 - alpha)))));
       const r = datasetLoss(model, ds, { normalize: o.normalize });
       return { alpha, loss: r.loss, top1: r.top1 };
     });
   } finally {
     all.forEach((p, i) => p.variable.assign(saved[i] as tf.Tensor));
-    tf.dispose(saved);
+    tf.dispose([...saved, ...from, ...to]);
   }
 }
 
