@@ -51,8 +51,8 @@ const ADAM = { name: 'Adam', optimizer: { kind: 'adam' } as OptimizerConfig, lr:
  * TernGrad regimes. `paper` is the thesis's (Sec. 4.2.1): LeNet with a total batch of 64 for 10,000 iterations, poly
  * decay (power 0.5) from 0.01 (momentum) or 0.1 (vanilla), weight decay 5e-4, 1-64 workers; CifarNet with Adam at
  * 0.0002, 64 per worker, 300,000 iterations at 2 workers. `lite`: LeNet on the whole MNIST, momentum SGD, 4,700
- * iterations of 64 (about 5 epochs), TernGrad at 2 and 4 workers, 3 seeds; CifarNet cut (a 75% CifarNet needs about 20
- * epochs per arm). Measured with another lite run sharing the cores: LeNet 61 s per MNIST epoch, 1.8x that with 2
+ * iterations of 64 (about 5 epochs), TernGrad at 2 and 4 workers, 3 seeds; CifarNet cut (measured with three lite
+ * lanes sharing the cores: 212 s per CIFAR-10 epoch for float, 201 s for TernGrad at 2 workers). Measured with another lite run sharing the cores: LeNet 61 s per MNIST epoch, 1.8x that with 2
  * simulated workers and 4.4x with 8 (8 workers are cut for time). `smoke`: plumbing.
  */
 export function terngradRegime(scale: Scale, seeds?: number): TernGradRegime {
