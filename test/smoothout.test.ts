@@ -6,6 +6,7 @@ import { cifarResNet } from '../lib/src/models/resnet';
 import { mlp } from '../lib/src/models/small';
 import { boxMaximize, datasetLoss, directionProfile, filterNormalizedDirection, interpolationProfile, keskarSharpness, noiseSensitivity } from '../lib/src/sharpness';
 import { adaptiveNoise, smoothOut } from '../lib/src/techniques/smoothout';
+import { TF_ZERO_SEED, tfSeed } from '../lib/src/random';
 import type { StepInfo } from '../lib/src/train/technique';
 import { train } from '../lib/src/train/trainer';
 
@@ -131,6 +132,24 @@ describe('sharpness metrics', () => {
     expect(tf.memory().numTensors - before).toBe(withGrad.grads!.size);
     tf.dispose([...withGrad.grads!.values()]);
     m.params.dispose();
+  });
+
+  it('seed 0 is a seed: filter-normalized directions and He-normal weights repeat at seed 0 (tfjs\'s randomNormal reads 0 as unseeded)', () => {
+    expect(tfSeed(0)).toBe(TF_ZERO_SEED);
+    expect(tfSeed(7)).toBe(7);
+    expect(() => tfSeed(Number.NaN)).toThrow(/seed/);
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 0 });
+    const again = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 0 });
+    m.params.all().forEach((p) => expect(Array.from(p.variable.dataSync())).toEqual(Array.from(again.params.get(p.name).dataSync())));
+    const d1 = filterNormalizedDirection(m, 0);
+    const d2 = filterNormalizedDirection(m, 0);
+    // Parameter 0 gets the derived seed 0 * 7919 + 0 = 0.
+    const first = m.params.all()[0]!.name;
+    expect(Array.from(d1.get(first)!.dataSync())).toEqual(Array.from(d2.get(first)!.dataSync()));
+    for (const [k, v] of d1) expect(Array.from(v.dataSync())).toEqual(Array.from(d2.get(k)!.dataSync()));
+    tf.dispose([...d1.values(), ...d2.values()]);
+    m.params.dispose();
+    again.params.dispose();
   });
 
   it('interpolation may be given the model\'s own variables as an end point: every alpha sees the original end points', () => {

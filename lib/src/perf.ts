@@ -3,6 +3,7 @@ import type { Model } from './models/spec';
 import { defaultQuantConfig, type QuantConfig } from './quant/layers';
 import type { LayerPrecision } from './quant/precision';
 import { createOptimizer, type OptimizerConfig } from './train/optimizers';
+import { tfSeed } from './random';
 
 /** A training step of an image model on a fixed random batch, for throughput measurements. */
 export interface BenchStep {
@@ -21,7 +22,7 @@ export interface BenchStep {
 export function benchStep(model: Model, options: { batch: number; optimizer?: OptimizerConfig; lr?: number; seed?: number; quant?: Partial<Omit<QuantConfig, 'nextSeed'>> }): BenchStep {
   const params = model.params.trainable();
   const opt = createOptimizer(options.optimizer ?? { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
-  const x = tf.randomNormal([options.batch, ...model.inputShape], 0, 1, 'float32', options.seed ?? 1);
+  const x = tf.randomNormal([options.batch, ...model.inputShape], 0, 1, 'float32', tfSeed(options.seed ?? 1));
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: options.batch }, (_, i) => i % model.numClasses), 'int32'), model.numClasses);
   let seed = 0;
   return {
@@ -81,7 +82,7 @@ export async function kernelProfile(f: () => void): Promise<Array<{ kernel: stri
  */
 export function inferenceTime(model: import('./models/spec').Model, options: { batch: number; repeats?: number; warmup?: number; input?: () => tf.Tensor; seed?: number }): { medianMs: number; times: number[] } {
   if (!Number.isInteger(options.batch) || options.batch < 1) throw new RangeError(`inferenceTime: batch = ${options.batch}, expected a positive integer`);
-  const x = options.input ? options.input() : tf.randomNormal([options.batch, ...model.inputShape], 0, 1, 'float32', options.seed ?? 1);
+  const x = options.input ? options.input() : tf.randomNormal([options.batch, ...model.inputShape], 0, 1, 'float32', tfSeed(options.seed ?? 1));
   const run = () => {
     const y = tf.tidy(() => model.apply(x, { training: false }));
     y.dataSync();

@@ -1,4 +1,18 @@
 import seedrandom from 'seedrandom';
+import { ConfigError } from './errors';
+
+/** The seed used in place of 0 by {@link tfSeed}. */
+export const TF_ZERO_SEED = 0x9e3779b9;
+
+/**
+ * A seed for tfjs's seeded random ops. `tf.randomNormal` (and `tf.randomGamma`) treat a seed of 0 as "no seed" and draw
+ * from `Math.random`, so a derived seed that happens to be 0 silently makes a run irreproducible: 0 maps to
+ * {@link TF_ZERO_SEED}; every other finite number is returned unchanged.
+ */
+export function tfSeed(seed: number): number {
+  if (!Number.isFinite(seed)) throw new ConfigError('seed', seed, 'a finite number');
+  return seed === 0 ? TF_ZERO_SEED : seed;
+}
 
 /** Saved generator state (seedrandom's ARC4 state: JSON numbers). */
 export type RngState = {

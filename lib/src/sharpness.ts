@@ -3,7 +3,7 @@ import type { ImageDataset } from './data/image-dataset';
 import { batches, type ChannelStats } from './data/pipeline';
 import { ConfigError } from './errors';
 import type { Model } from './models/spec';
-import { createRng } from './random';
+import { createRng, tfSeed } from './random';
 import { smoothOut } from './techniques/smoothout';
 
 /** Loss and accuracy of a model on a data set, and optionally the loss's gradient with respect to its trainable parameters. */
@@ -106,7 +106,7 @@ export function boxMaximize(o: {
   const out: BoxRestart[] = [];
   const ratio = (delta: tf.Tensor[]) => Math.max(...delta.map((d, i) => tf.tidy(() => tf.max(tf.divNoNan(tf.abs(d), o.bound[i] as tf.Tensor)).dataSync()[0] as number)));
   for (let r = 0; r < restarts; r++) {
-    let delta = o.x0.map((x, i) => (r === 0 ? tf.zerosLike(x) : tf.mul(tf.randomUniform(x.shape, -1, 1, 'float32', (o.seed * 7919 + r * 104729 + i) >>> 0), o.bound[i] as tf.Tensor)));
+    let delta = o.x0.map((x, i) => (r === 0 ? tf.zerosLike(x) : tf.mul(tf.randomUniform(x.shape, -1, 1, 'float32', tfSeed((o.seed * 7919 + r * 104729 + i) >>> 0)), o.bound[i] as tf.Tensor)));
     let restartBest = -Infinity;
     for (let k = 0; k <= steps; k++) {
       maxBoxRatio = Math.max(maxBoxRatio, ratio(delta));
@@ -225,7 +225,7 @@ export function interpolationProfile(model: Model, ds: ImageDataset, o: { from: 
 export function filterNormalizedDirection(model: Model, seed: number): Map<string, tf.Tensor> {
   return new Map(trainable(model).map((p, i) => [p.name, tf.tidy(() => {
     if (p.variable.rank < 2) return tf.zerosLike(p.variable);
-    const d = tf.randomNormal(p.variable.shape, 0, 1, 'float32', (seed * 7919 + i) >>> 0);
+    const d = tf.randomNormal(p.variable.shape, 0, 1, 'float32', tfSeed((seed * 7919 + i) >>> 0));
     const axes = Array.from({ length: p.variable.rank - 1 }, (_, k) => k);
     const dn = tf.sqrt(tf.sum(tf.square(d), axes, true));
     const wn = tf.sqrt(tf.sum(tf.square(p.variable), axes, true));

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { tfSeed } from '../random';
 import { assignRecords, encodeFloats, tensorRecord, type TensorRecord } from '../train/state';
 
 /** FNV-1a hash of a string, for deriving per-parameter seeds. */
@@ -46,13 +47,13 @@ export class ParamStore {
   /** He-normal (std sqrt(2 / fanIn)) weight of the given shape. */
   heNormal(name: string, shape: number[], fanIn: number): tf.Variable {
     const seed = (this.seed * 2654435761 + hashString(name)) % 2147483647;
-    return this.add(name, tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed), 'weight', true);
+    return this.add(name, tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', tfSeed(seed)), 'weight', true);
   }
 
   /** Uniform(-limit, limit) weight, for recurrent and embedding matrices. */
   uniform(name: string, shape: number[], limit: number): tf.Variable {
     const seed = (this.seed * 2654435761 + hashString(name)) % 2147483647;
-    return this.add(name, tf.randomUniform(shape, -limit, limit, 'float32', seed), 'weight', true);
+    return this.add(name, tf.randomUniform(shape, -limit, limit, 'float32', tfSeed(seed)), 'weight', true);
   }
 
   /** A constant-initialised parameter (biases, batch-norm scale and shift, statistics). */

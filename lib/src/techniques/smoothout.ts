@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import { hashString, type ParamRole } from '../models/params';
 import type { Model } from '../models/spec';
+import { tfSeed } from '../random';
 import type { Technique } from '../train/technique';
 
 /** Options of {@link smoothOut}. */
@@ -28,7 +29,7 @@ export interface SmoothOutOptions {
 
 /** The seeded noise tensor for one parameter at one step (before adaptive scaling). */
 function draw(shape: readonly number[], o: { noise: 'uniform' | 'gaussian'; scale: number }, seed: number): tf.Tensor {
-  return o.noise === 'uniform' ? tf.randomUniform(shape as number[], -o.scale, o.scale, 'float32', seed) : tf.randomNormal(shape as number[], 0, o.scale, 'float32', seed);
+  return o.noise === 'uniform' ? tf.randomUniform(shape as number[], -o.scale, o.scale, 'float32', tfSeed(seed)) : tf.randomNormal(shape as number[], 0, o.scale, 'float32', tfSeed(seed));
 }
 
 /**
