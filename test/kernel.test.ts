@@ -10,6 +10,9 @@ import { projectRoot } from '../lib/src/config';
 import { setupPaths } from '../kernel-ext/src/setup/paths';
 import { tempDir } from './helpers';
 
+// Each test starts one to three kernels: seconds each on an idle machine, up to a minute each with lite runs sharing the
+// 2 cores (a 60 s limit failed there with three kernels in one test).
+const KERNEL_TEST_MS = 240_000;
 const root = projectRoot();
 const paths = setupPaths(root);
 const ready = fs.existsSync(path.join(paths.kernelDir, 'kernel.json')) && fs.existsSync(path.join(root, 'out', 'build', 'kernel-ext', 'src', 'kernel', 'launch.js'));
@@ -51,7 +54,7 @@ describe('ecotrain kernel (headless)', () => {
     const text = r.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '')).join('') ?? '';
     expect(text).toMatch(/ecotrain session: backend cpu/);
     expect(text).toMatch(/\nlite\n/);
-  }, 60_000);
+  }, KERNEL_TEST_MS);
 
   it('reports a thrown error as an error output and fails the run at that cell', () => {
     const r = execute(['const a = 1;', 'throw new RangeError("bad width 40");', 'console.log("not reached");']);
@@ -59,27 +62,27 @@ describe('ecotrain kernel (headless)', () => {
     expect(r.failed_cell).toMatchObject({ index: 1, ename: 'RangeError', evalue: 'bad width 40' });
     expect(r.outputs[1]?.some((o) => o.output_type === 'error' && o.ename === 'RangeError')).toBe(true);
     expect(r.outputs[2]).toEqual([]);
-  }, 60_000);
+  }, KERNEL_TEST_MS);
 
   it('reports a type error as TypeScriptError', () => {
     const r = execute(['const n: number = "three";']);
     expect(r.failed_cell?.ename).toBe('TypeScriptError');
     expect(r.failed_cell?.evalue).toMatch(/not assignable to type 'number'/);
-  }, 60_000);
+  }, KERNEL_TEST_MS);
 
   it('fails on an unhandled rejection raised while a cell runs', () => {
     const r = execute(['Promise.reject(new Error("lost promise"));\nawait new Promise((resolve) => setTimeout(resolve, 100));', 'console.log("next");']);
     expect(r.status).toBe('failed');
     expect(r.failed_cell).toMatchObject({ index: 0, ename: 'UnhandledPromiseRejection' });
     expect(r.failed_cell?.evalue).toMatch(/lost promise/);
-  }, 60_000);
+  }, KERNEL_TEST_MS);
 
   it('fails on an error thrown in a timer after the last cell (end-of-notebook check)', () => {
     const r = execute(['setTimeout(() => { throw new Error("timer boom"); }, 50);\nundefined;'], '// end-of-notebook check');
     expect(r.status).toBe('failed');
     expect(r.failed_cell?.ename).toBe('UncaughtException');
     expect(r.failed_cell?.evalue).toMatch(/timer boom/);
-  }, 60_000);
+  }, KERNEL_TEST_MS);
 
   const PROBE = 'import { endOfNotebook } from "ecotrain-kernel";\nconst ecotrainSessionRecord = await endOfNotebook();';
 
@@ -88,7 +91,7 @@ describe('ecotrain kernel (headless)', () => {
     expect(r.status).toBe('failed');
     expect(r.failed_cell?.ename).toBe('UncaughtException');
     expect(r.failed_cell?.evalue).toMatch(/late boom/);
-  }, 60_000);
+  }, KERNEL_TEST_MS);
 
   it('a bare Error keeps its message; `await (async () => ...)()` gets a message saying what to write, and that works', () => {
     const r = execute(['throw new Error("boom");']);
@@ -99,5 +102,5 @@ describe('ecotrain kernel (headless)', () => {
     const b = execute(['const work = (async () => 41 + 1)();\nconst result = await work;\nconsole.log(`result ${result}`);'], PROBE);
     expect(b.failed_cell ?? null).toBe(null);
     expect(b.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '')).join('')).toMatch(/result 42/);
-  }, 60_000);
+  }, KERNEL_TEST_MS);
 });
