@@ -266,6 +266,12 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     expect(p.lenet.optimizers.map((o) => o.lr)).toEqual([0.01, 0.1]);
     expect(p.cifarnet).toMatchObject({ batch: 64, batchPerWorker: true, iterations: 300000 });
     expect(p.cifarnet!.optimizers[0]!.lr).toBe(0.0002);
+    // lite: Table 4.1 at 2 workers of 50 for 12 epochs of the whole CIFAR-10 (100 x 6,000 = 12 x 50,000 images).
+    const lite = terngradRegime('lite').cifarnet!;
+    expect(lite).toMatchObject({ trainCount: 50000, testCount: 10000, batch: 50, batchPerWorker: true, iterations: 6000, workers: [2] });
+    const lt = terngradSpec(lite, { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) }, (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k }), {}, 0, { label: 'f', optimizer: 0, workers: 2, ternary: false, clip: 2.5, scalerSharing: true });
+    expect([lt.batchSize, lt.iterations, lt.lr, lt.schedule]).toEqual([100, 6000, 0.01, { kind: 'cosine' }]);
+    expect(lt.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
     const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
     const arm = { label: 'x', optimizer: 0, workers: 16, ternary: true, clip: 2.5, scalerSharing: true };
