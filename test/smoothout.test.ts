@@ -208,7 +208,7 @@ describe('sharpness metrics', () => {
 
 describe('SmoothOut regime', () => {
   it("the thesis's strengths (Tables 5.1, 5.4, 5.5) and batch sizes; arms refuse unknown variants", async () => {
-    const { SMOOTHOUT_VARIANTS, smoothoutRegime, smoothoutSpec } = await import('../lib/src/regimes-smoothout');
+    const { SMOOTHOUT_VARIANTS, smoothoutRegime, smoothoutCnnRegime, smoothoutSpec } = await import('../lib/src/regimes-smoothout');
     expect(SMOOTHOUT_VARIANTS.smoothout).toMatchObject({ a: 0.0375, noise: 'uniform', adaptive: false, denoise: true });
     expect(SMOOTHOUT_VARIANTS.ada).toMatchObject({ a: 0.15, adaptive: true });
     expect(SMOOTHOUT_VARIANTS.gaussian).toMatchObject({ a: 0.025, noise: 'gaussian' });
@@ -216,6 +216,10 @@ describe('SmoothOut regime', () => {
     expect(SMOOTHOUT_VARIANTS.noiseOnly).toMatchObject({ a: 0.0001, denoise: false });
     expect(smoothoutRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 6000, lr: 0.001, sharpness: { restarts: 5 } });
     expect(smoothoutRegime('lite')).toMatchObject({ trainCount: 60000, seeds: 3, schedule: { kind: 'cosine' } });
+    // Table 5.1's C1 rows: batches 256 and 5,000; lite on the whole CIFAR-10; paper with every variant.
+    expect(smoothoutCnnRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, smallBatch: 256, largeBatch: 5000, epochs: 15, lr: 0.001, variants: ['smoothout'], seeds: 3 });
+    expect(smoothoutCnnRegime('paper').variants).toEqual(Object.keys(SMOOTHOUT_VARIANTS));
+    expect(smoothoutCnnRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 5000, sharpness: { restarts: 5 } });
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
     const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
     const base = smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, undefined, 'base');

@@ -66,6 +66,22 @@ export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
   return regimeAtScale(r, scale, seeds);
 }
 
+/**
+ * The CNN study of Table 5.1 (the thesis's C1 on CIFAR-10) on this project's ConvNet (`cifarNet`, Caffe's
+ * cifar10_full, the network of the SSL, Force Regularization and TernGrad notebooks): small batch 256 and large batch
+ * 5,000 (C1's), baseline and SmoothOut (a = 0.0375) at both, Adam from 0.001 decayed by a cosine, no augmentation.
+ * `lite`: the whole CIFAR-10 for 15 epochs, sharpness on 1,000 training images (5 restarts of 10 ascent steps), 3 seeds.
+ * `paper`: the thesis's C1 study with every variant, as configuration. `smoke`: plumbing.
+ */
+export function smoothoutCnnRegime(scale: Scale, seeds?: number): SmoothOutRegime {
+  const r: Record<Scale, SmoothOutRegime> = {
+    smoke: { scale, trainCount: 512, testCount: 256, smallBatch: 64, largeBatch: 256, epochs: 1, lr: 0.001, schedule: { kind: 'cosine' }, variants: ['smoothout'], sharpness: { images: 128, restarts: 2, steps: 3 }, seeds: 1 },
+    lite: { scale, trainCount: 50000, testCount: 10000, smallBatch: 256, largeBatch: 5000, epochs: 15, lr: 0.001, schedule: { kind: 'cosine' }, variants: ['smoothout'], sharpness: { images: 1000, restarts: 5, steps: 10 }, seeds: 3 },
+    paper: { scale, trainCount: 50000, testCount: 10000, smallBatch: 256, largeBatch: 5000, epochs: 100, lr: 0.001, schedule: { kind: 'constant' }, variants: ['smoothout', 'ada', 'gaussian', 'adaGaussian', 'noDenoise', 'noiseOnly'], sharpness: { images: 50000, restarts: 5, steps: 50 }, seeds: 10 },
+  };
+  return regimeAtScale(r, scale, seeds);
+}
+
 /** What a SmoothOut arm stores: its final weights (sharpness and profiles are measured from them). */
 export interface SmoothOutArmAnalysis {
   readonly weights: Record<string, TensorRecord>;
