@@ -290,6 +290,30 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     expect(l.batchSize).toBe(64);
     expect(l.iterations).toBe(10000);
     expect(terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 1, ternary: false }).techniques).toBeUndefined();
+    // Table 4.2's ablation: layer-wise scalers by default, one scaler over all tensors on request (a separate cache entry).
+    expect(l.cacheKey).toMatchObject({ layerWise: true, clip: 2.5, scalerSharing: true });
+    const one = terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 4, clip: null, layerWise: false });
+    expect(one.cacheKey).toMatchObject({ layerWise: false });
+    // The arm's option reaches the technique: with one scaler over all tensors (max |g| = 0.6 over w and b), every
+    // averaged bias element is a multiple of 0.6 / 4; layer-wise, the bias's own scaler (0.05) gives multiples of 0.0125.
+    const shards = [
+      { w: [0.3, -0.1, 0.05, 0.2, -0.4], b: [0.01, -0.02] },
+      { w: [-0.2, 0.1, 0.6, -0.05, 0.1], b: [0.03, 0.0] },
+      { w: [0.1, 0.1, -0.1, 0.1, -0.1], b: [-0.05, 0.02] },
+      { w: [0.0, 0.25, -0.3, 0.15, 0.05], b: [0.0, 0.04] },
+    ];
+    const biasValues = (spec: typeof one) => {
+      const tg = spec.techniques!(undefined as never, 3)[0] as import('../lib/src/techniques/terngrad').TernGrad;
+      const out: number[] = [];
+      for (let it = 0; it < 30; it++) out.push(...vals(tg.computeGradients(mockProblem(8, shards), info(it)).grads.get('b')!));
+      tg.dispose?.();
+      return out;
+    };
+    const global = biasValues(one);
+    expect(global.every((v) => Math.abs(v / 0.15 - Math.round(v / 0.15)) < 1e-5)).toBe(true);
+    const layer = biasValues(terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 4, clip: null }));
+    expect(layer.every((v) => Math.abs(v) <= 0.05 + 1e-7)).toBe(true);
+    expect(layer.some((v) => v !== 0 && Math.abs(v / 0.15 - Math.round(v / 0.15)) > 1e-3)).toBe(true);
     expect(() => terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 7 })).toThrowError(/arm.workers = 7 is invalid: expected a divisor of the batch 64/);
   });
 });

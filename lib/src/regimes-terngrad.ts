@@ -57,8 +57,8 @@ const CONVNET_SGD = { name: 'momentum SGD', optimizer: { kind: 'sgd', momentum: 
  * at 2 workers of 50 for 6,000 iterations (12 epochs) with the ConvNet recipe of the SSL and Force Regularization
  * notebooks (momentum SGD from 0.01, cosine, weight decay 5e-4; measured there at 75.41% top-1 over 3 seeds): the
  * thesis's Adam at 0.0002 is tuned for 300,000 iterations, and no Adam recipe for 12 epochs was measured here.
- * Measured with another lite run sharing the cores: LeNet 61 s per MNIST epoch, 1.8x that with 2 simulated workers
- * and 4.4x with 8 (8 workers are cut for time). `smoke`: plumbing.
+ * Measured alone on the 2 cores (716fcfa): a float LeNet run 0.8 minutes, 2.8x that with 2 simulated workers and 4.4x
+ * with 4 (8 workers and more are cut for time); a CifarNet run 5-5.5 minutes. `smoke`: plumbing.
  */
 export function terngradRegime(scale: Scale, seeds?: number): TernGradRegime {
   const r: Record<Scale, TernGradRegime> = {
@@ -92,6 +92,8 @@ export interface TernGradArm {
   readonly ternary: boolean;
   readonly clip: number | null;
   readonly scalerSharing: boolean;
+  /** Layer-wise ternarizing (default true); false: one scaler over all of a worker's gradients (Table 4.2's ablation). */
+  readonly layerWise?: boolean;
 }
 
 /** What a TernGrad arm stores: the zero share of its ternary gradients (Fig. 4.4c) and its final weights (for Fig. 4.2's snapshots). */
@@ -116,12 +118,13 @@ export function terngradSpec(study: TernGradStudy, data: { train: ImageDataset; 
   const minWorkers = Math.min(...study.workers);
   const iterations = row ? row.iterations : study.batchPerWorker ? Math.max(1, Math.round((study.iterations * minWorkers) / arm.workers)) : study.iterations;
   const plain = !arm.ternary && arm.workers === 1;
+  const layerWise = arm.layerWise ?? true;
   return {
     arm: arm.label, seed, train: data.train, test: data.test, batchSize, iterations, lr: opt.lr, optimizer: opt.optimizer, schedule: study.schedule, augment: false, model: build,
     // A diverging arm (TernGrad without clipping can: Sec. 4.1.3) is an outcome to report, not a failed notebook.
     divergence: { action: 'stop' },
-    techniques: plain ? undefined : (_m, k) => [ternGrad({ workers: arm.workers, seed: k, ternary: arm.ternary, clip: arm.clip, scalerSharing: arm.scalerSharing })],
+    techniques: plain ? undefined : (_m, k) => [ternGrad({ workers: arm.workers, seed: k, ternary: arm.ternary, clip: arm.clip, scalerSharing: arm.scalerSharing, layerWise })],
     analyze: (m, ts): TernGradArmAnalysis => ({ zeroShare: plain || !arm.ternary ? 0 : (ts[0] as TernGrad).zeroShare(), weights: m.params.recordsSync() }),
-    cacheKey: { ...key, optimizer: opt.name, workers: arm.workers, ternary: arm.ternary, clip: arm.clip, scalerSharing: arm.scalerSharing, analysis: 'zeros+weights' },
+    cacheKey: { ...key, optimizer: opt.name, workers: arm.workers, ternary: arm.ternary, clip: arm.clip, scalerSharing: arm.scalerSharing, layerWise, analysis: 'zeros+weights' },
   };
 }
