@@ -219,6 +219,15 @@ describe('Force Regularization regime and arms', () => {
     const c = convnetRegime('lite');
     expect(f).toMatchObject({ trainCount: c.trainCount, batchSize: c.batchSize, baselineEpochs: c.baselineEpochs, lr: c.lr, fineTuneLr: c.lr, seeds: 3, maxErrorShare: 0.05 });
     expect(forceRegime('paper').angles.l2.length).toBeGreaterThan(1);
+    // Fig. 3.5's lite sweep, and Fig. 3.7b's SSL on a swept angle's decomposed network at every scale.
+    expect(f.angles.l2).toEqual([1, 3, 10, 30]);
+    for (const scale of ['smoke', 'lite', 'paper'] as const) {
+      const r = forceRegime(scale);
+      expect(r.ssl).toBeDefined();
+      expect(r.angles.l2).toContain(r.ssl!.angle);
+      expect(r.ssl!.lambdas.length).toBeGreaterThan(0);
+    }
+    expect(f.ssl).toEqual({ angle: 3, lambdas: [0.003, 0.01], threshold: 1e-3 });
   });
 
   it('a force arm stores ranks and the three decompositions; lambda 0 is the control; the decomposed arm trains the SVD model at those ranks', async () => {
@@ -253,6 +262,8 @@ describe('Force Regularization regime and arms', () => {
     expect(ca.inference.map((x) => x.batch)).toEqual([1, 64]);
     // SSL on the decomposed network: shape groups of each basis layer, filter groups of each 1x1 recombination.
     const sp2 = arms.sparsified(0, low, sp.cacheKey, { lambda: 0.05, threshold: 1e-3 }, 'l2 + SSL')!;
+    // It trains as long as the decomposed arm, so the two differ only by the group Lasso.
+    expect(sp2.epochs).toBe(regime.decomposedEpochs);
     const ssl = await runExperiment({ ...sp2, cache });
     const groups = (ssl.analysis as { groups: Array<{ layer: string; structure: string; groups: number }> }).groups;
     expect(groups.map((g) => `${g.layer}:${g.structure}`)).toEqual(['conv1/basis:shape', 'conv2/basis:shape', 'conv3/basis:shape', 'conv1:filter', 'conv2:filter', 'conv3:filter']);
