@@ -8,6 +8,7 @@
  * they are printed where they happen, shown as an error output, fail the cell that is running,
  * or, when none is, fail the next cell executed, so a headless run cannot pass over them.
  */
+import * as fs from 'node:fs';
 import { describeThrown, cellErrorFromStderr, type CellError } from './errors';
 import { environmentBanner, kernelEnvironment } from './environment';
 import { tslabInternals, type ZmqMessage, type ZmqServerInstance } from './tslab-internals';
@@ -103,7 +104,19 @@ function main(): void {
       const m = msg.createReply();
       m.header.msg_type = type;
       m.content = content as Record<string, unknown>;
-      m.signAndSend(this.connInfo.key, this.iopub);
+      try {
+        m.signAndSend(this.connInfo.key, this.iopub);
+      } catch (err) {
+        // The front end has gone (the socket closes when the runner shuts the kernel down): output written after that,
+        // e.g. by a late timer or a child process's exit, goes to the process's own stderr instead of throwing from
+        // inside an output or error handler, which would crash the kernel with "Socket is closed".
+        const text = type === 'stream' ? String((content as { text?: unknown }).text ?? '') : `${type}: ${JSON.stringify(content)}\n`;
+        try {
+          fs.writeSync(2, `[kernel output after the front end closed: ${describeThrown(err).split('\n')[0] ?? ''}] ${text}`);
+        } catch {
+          // stderr is gone too: nothing left to tell.
+        }
+      }
     };
     let stderr = '';
     const writeStream = (name: string, text: string) => {
