@@ -56,6 +56,27 @@ describe('run cache', () => {
     expect(cacheEvents().filter((e) => e.event === 'hit').length).toBeGreaterThanOrEqual(1);
   });
 
+  it('input scaling: standardized by default, unit-range on request (another cache entry, another run); a bad value fails before the model is built', async () => {
+    const dir = tempDir();
+    const seen: Array<{ mean: readonly number[]; std: readonly number[] }> = [];
+    const analyze = (_m: unknown, _t: unknown, norm: { mean: readonly number[]; std: readonly number[] }) => {
+      seen.push(norm);
+      return {};
+    };
+    const std = await runExperiment(spec(dir, { analyze, cacheKey: { model: { mlp: [8] }, analysis: 'norm' } }));
+    const unit = await runExperiment(spec(dir, { input: 'unit-range', analyze, cacheKey: { model: { mlp: [8] }, analysis: 'norm' } }));
+    expect([std.cache, unit.cache]).toEqual(['miss', 'miss']);
+    expect(seen[1]).toEqual({ mean: [0, 0, 0], std: [1, 1, 1] });
+    expect(seen[0]!.std.every((v) => v > 0 && v < 1)).toBe(true);
+    // The explicit default is the default's cache entry.
+    expect((await runExperiment(spec(dir, { input: 'standardize', analyze, cacheKey: { model: { mlp: [8] }, analysis: 'norm' } }))).cache).toBe('hit');
+    expect(unit.testLoss).not.toBe(std.testLoss);
+    let built = 0;
+    await expect(runExperiment(spec(dir, { input: 'raw' as 'unit-range', cacheKey: undefined, model: (k) => { built += 1; return mlp({ inputShape: [32, 32, 3], hidden: [8], seed: k }); } })))
+      .rejects.toThrowError(/RunSpec.input = "?raw"? is invalid: expected 'standardize' or 'unit-range'/);
+    expect(built).toBe(0);
+  });
+
   it('an analysis of the trained model is stored with the outcome and loaded with it; inspect always trains', async () => {
     const dir = tempDir();
     let calls = 0;

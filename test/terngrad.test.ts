@@ -264,6 +264,10 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     const p = terngradRegime('paper');
     expect(p.lenet).toMatchObject({ batch: 64, iterations: 10000, workers: [1, 2, 4, 8, 16, 32, 64] });
     expect(p.lenet.optimizers.map((o) => o.lr)).toEqual([0.01, 0.1]);
+    // lite: Fig. 4.3's two optimizers, vanilla SGD (no momentum, from 0.1) with TernGrad at 2 workers only; its spec
+    // carries its own rate and optimizer and a cache key of its own.
+    const liteLenet = terngradRegime('lite').lenet;
+    expect(liteLenet.optimizers.map((o) => [o.name, o.lr, o.workers ?? liteLenet.workers])).toEqual([['momentum SGD', 0.01, [2, 4]], ['vanilla SGD', 0.1, [2]]]);
     expect(p.cifarnet).toMatchObject({ batch: 64, batchPerWorker: true, iterations: 300000 });
     expect(p.cifarnet!.optimizers[0]!.lr).toBe(0.0002);
     // lite: Table 4.1 at 2 workers of 50 for 12 epochs of the whole CIFAR-10 (100 x 6,000 = 12 x 50,000 images).
@@ -290,6 +294,9 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     expect(l.batchSize).toBe(64);
     expect(l.iterations).toBe(10000);
     expect(terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 1, ternary: false }).techniques).toBeUndefined();
+    const v = terngradSpec(terngradRegime('lite').lenet, data, build, {}, 0, { ...arm, workers: 2, optimizer: 1 });
+    expect([v.lr, v.optimizer, (v.cacheKey as { optimizer: string }).optimizer, v.input]).toEqual([0.1, { kind: 'sgd', momentum: 0, weightDecay: 5e-4 }, 'vanilla SGD', 'unit-range']);
+    expect(terngradSpec(terngradRegime('lite').lenet, data, build, {}, 0, { ...arm, workers: 2, optimizer: 0 }).input).toBeUndefined();
     // Table 4.2's ablation: layer-wise scalers by default, one scaler over all tensors on request (a separate cache entry).
     expect(l.cacheKey).toMatchObject({ layerWise: true, clip: 2.5, scalerSharing: true });
     const one = terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 4, clip: null, layerWise: false });

@@ -1,5 +1,6 @@
 import type { ImageDataset } from './data/image-dataset';
 import { channelStats } from './data/pipeline';
+import { ConfigError } from './errors';
 import type { Model, ForwardContext } from './models/spec';
 import type { LayerPrecision } from './quant/precision';
 import { EnergyLedger } from './cost/ledger';
@@ -30,6 +31,12 @@ export interface RunSpec {
   /** Quantizer settings of the run (plain data, e.g. `sbmQuant()` or `{ scheme: 'dorefa' }`; part of the cache key). */
   readonly quant?: import('./train/config').CommonTrainConfig['quant'];
   readonly augment?: boolean;
+  /**
+   * How images are scaled before the model: `standardize` (default: per-channel mean and standard deviation of the
+   * training set) or `unit-range` (the stored pixel values in [0, 1] as they are: Caffe's `scale: 1/256`-style input of
+   * its LeNet, for recipes tuned on it). Part of the cache key when not the default.
+   */
+  readonly input?: 'standardize' | 'unit-range';
   readonly swa?: { readonly start: number; readonly every: number };
   /**
    * What counts as divergence and what it does (the trainer's guard). With `action: 'stop'` a diverged run is an
@@ -135,6 +142,7 @@ function armDescription(spec: RunSpec): unknown {
     precision: spec.precision ?? null,
     quant: spec.quant ?? null,
     augment: spec.augment ?? true,
+    ...(spec.input && spec.input !== 'standardize' ? { input: spec.input } : {}),
     swa: spec.swa ?? null,
     ...(spec.divergence ? { divergence: spec.divergence } : {}),
     evalEvery: spec.evalEvery ?? null,
@@ -209,11 +217,22 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
   return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
 }
 
+/** The per-channel scaling `spec.input` asks for (see {@link RunSpec.input}), checked before any work starts. */
+function inputScaling(spec: RunSpec): import('./data/pipeline').ChannelStats {
+  const input = spec.input ?? 'standardize';
+  if (input === 'standardize') return channelStats(spec.train);
+  if (input === 'unit-range') {
+    const channels = spec.train.channels;
+    return { mean: new Array<number>(channels).fill(0), std: new Array<number>(channels).fill(1) };
+  }
+  throw new ConfigError('RunSpec.input', input, "'standardize' or 'unit-range'");
+}
+
 async function trainArm(spec: RunSpec): Promise<RunOutcome> {
+  const normalize = inputScaling(spec);
   const model = spec.model(spec.seed);
   const techniques = spec.techniques?.(model, spec.seed) ?? [];
   const ledger = new EnergyLedger();
-  const normalize = channelStats(spec.train);
   const evalContext = spec.evalContext?.(techniques);
   try {
     const r = await train({
