@@ -463,6 +463,9 @@ describe('sparsity regimes', () => {
     expect(1 - issRegime('paper').dropout).toBeCloseTo(0.35, 12);
     expect(1 - issRegime('paper').issDropout).toBeCloseTo(0.6, 12);
     expect(issRegime('lite')).toMatchObject({ hidden: [200, 200], corpus: 'ptb-valid-90/10', seeds: 3, issFrom: 'baseline' });
+    // Lite sweeps between the first run's strengths (rho 0.5: no unit removed; rho 1: a whole layer) and keeps the thesis's l1 lambda.
+    expect(issRegime('lite').rhos).toEqual([0.6, 0.7, 0.8, 0.9]);
+    expect(issRegime('lite').l1).toEqual({ lambda: issRegime('paper').l1.lambda, threshold: 1e-4 });
     expect(issRegime('lite', 5).seeds).toBe(5);
     const { groupLassoStrength } = await import('../lib/src/regimes-ssl');
     // Constant lr 0.1 over 100 iterations, momentum 0.9: steady steps 0.1 x lambda / 0.1 = lambda; 100 lambda = rho x norm.

@@ -44,7 +44,9 @@ export interface IssRegime {
 
 /**
  * ISS regimes: `smoke` plumbing on a few thousand words; `lite` 2 x 200 on PTB valid (90/10) with PTB test, baseline up
- * to 15 epochs with early stopping, ISS fine-tuning the baseline for 5 epochs at rho 0.5 and 1, 3 seeds; `paper` the
+ * to 15 epochs with early stopping, ISS fine-tuning the baseline for 5 epochs at rho 0.6, 0.7, 0.8 and 0.9 (a first run at
+ * rho 0.5 removed no unit and at rho 1 a whole layer in every seed), l1 at the thesis's lambda 1e-4 (a first run at 1e-3
+ * emptied the first layer), 3 seeds; `paper` the
  * thesis's stacked LSTM (Zaremba et al.'s large model: 2 x 1500, embedding 1500, vocabulary 10,000, 35 steps, batch
  * 20, lr 1, clipping 10, 55 epochs, dropout keep 0.35 for the baseline and 0.6 for ISS, ISS from scratch, tau 1e-4 per
  * weight; l1 weight decay 1e-4), as configuration.
@@ -54,7 +56,7 @@ export function issRegime(scale: Scale, seeds?: number): IssRegime {
     smoke: { scale, corpus: 'ptb-valid-90/10', words: [3000, 600, 1000], embedding: 16, hidden: [16, 16], vocabulary: 'corpus', bptt: 35, batchSize: 20, lr: 1, clipNorm: 5, maxEpochs: 2,
       dropout: 0.5, issDropout: 0.5, issFrom: 'baseline', issEpochs: 1, rhos: [0.5], threshold: { on: 'group' }, l1: { lambda: 0.01, threshold: 0.01 }, seeds: 1 },
     lite: { scale, corpus: 'ptb-valid-90/10', words: [0, 0, 0], embedding: 200, hidden: [200, 200], vocabulary: 'corpus', bptt: 35, batchSize: 20, lr: 1, clipNorm: 5, maxEpochs: 15,
-      dropout: 0.5, issDropout: 0.5, issFrom: 'baseline', issEpochs: 5, rhos: [0.5, 1], threshold: { on: 'group' }, l1: { lambda: 1e-3, threshold: 1e-3 }, seeds: 3 },
+      dropout: 0.5, issDropout: 0.5, issFrom: 'baseline', issEpochs: 5, rhos: [0.6, 0.7, 0.8, 0.9], threshold: { on: 'group' }, l1: { lambda: 1e-4, threshold: 1e-4 }, seeds: 3 },
     paper: { scale, corpus: 'ptb', words: [0, 0, 0], embedding: 1500, hidden: [1500, 1500], vocabulary: 10000, bptt: 35, batchSize: 20, lr: 1, clipNorm: 10, maxEpochs: 55,
       dropout: 0.65, issDropout: 0.4, issFrom: 'scratch', issEpochs: 55, rhos: [0.5, 1], threshold: { on: 'weight', tau: 1e-4 }, l1: { lambda: 1e-4, threshold: 1e-4 }, seeds: 10 },
   };
