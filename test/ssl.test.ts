@@ -449,6 +449,19 @@ describe('sparsity regimes', () => {
   it('LeNet/MNIST and ConvNet/CIFAR-10 regimes: whole data sets at lite, three seeds, settings refused when bad', async () => {
     const { lenetRegime, convnetRegime } = await import('../lib/src/regimes-ssl');
     expect(lenetRegime('lite')).toMatchObject({ trainCount: 60000, testCount: 10000, batchSize: 64, seeds: 3 });
+    // The baseline runs Caffe's LeNet schedule length at lite and paper: 10,000 iterations of 64, fractional epochs
+    // turned into iterations by sparsityArms.
+    const { sparsityArms } = await import('../lib/src/regimes-ssl');
+    // Only the spec is built (nothing trains), so a small set standing in for MNIST's 60,000 images will do.
+    const mnistLike = { train: { ...syntheticCifar(16, 1), count: 60000 }, test: syntheticCifar(16, 2) };
+    for (const sc of ['lite', 'paper'] as const) {
+      const b = sparsityArms(lenetRegime(sc), mnistLike, (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k }), { model: 'lenet5' }).baseline(0);
+      expect(b.iterations).toBe(10000);
+      expect(b.epochs).toBeUndefined();
+    }
+    const smokeBase = sparsityArms(lenetRegime('smoke'), { train: { ...syntheticCifar(16, 1), count: 512 }, test: syntheticCifar(16, 2) }, (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k }), { model: 'lenet5' }).baseline(0);
+    expect(smokeBase).toMatchObject({ epochs: 1 });
+    expect(smokeBase.iterations).toBeUndefined();
     expect(convnetRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, batchSize: 100, baselineEpochs: 12, seeds: 3 });
     // Caffe's cifar10_full: 60,000 iterations of 100 = 120 epochs.
     expect(convnetRegime('paper').baselineEpochs * 50000 / 100).toBe(60000);

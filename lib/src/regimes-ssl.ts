@@ -34,14 +34,15 @@ export interface SparsityRegime {
 }
 
 /**
- * LeNet-5 on MNIST (thesis Tables 2.1-2.2): `smoke` plumbing; `lite` the whole MNIST sets (the baseline must reach
- * 99%); `paper` the baseline of Caffe's LeNet example the thesis starts from (10,000 iterations of 64, lr 0.01,
+ * LeNet-5 on MNIST (thesis Tables 2.1-2.2): `smoke` plumbing; `lite` the whole MNIST sets, the baseline through the
+ * schedule length of Caffe's LeNet example (10,000 iterations of 64; it must reach 99%; a first lite run with 8 epochs,
+ * 7,496 iterations, reached 99.16% with the floor inconclusive), SSL 4 and compaction 2 epochs; `paper` the baseline of Caffe's LeNet example the thesis starts from (10,000 iterations of 64, lr 0.01,
  * momentum 0.9, weight decay 5e-4; Caffe's "inv" decay replaced by the cosine schedule), as configuration.
  */
 export function lenetRegime(scale: Scale, seeds?: number): SparsityRegime {
   const r: Record<Scale, SparsityRegime> = {
     smoke: { scale, trainCount: 512, testCount: 256, batchSize: 64, baselineEpochs: 1, sparseEpochs: 1, compactEpochs: 1, lr: 0.01, fineTuneLr: 0.005, weightDecay: 5e-4, seeds: 1 },
-    lite: { scale, trainCount: 60000, testCount: 10000, batchSize: 64, baselineEpochs: 8, sparseEpochs: 4, compactEpochs: 2, lr: 0.01, fineTuneLr: 0.005, weightDecay: 5e-4, seeds: 3 },
+    lite: { scale, trainCount: 60000, testCount: 10000, batchSize: 64, baselineEpochs: 10000 * 64 / 60000, sparseEpochs: 4, compactEpochs: 2, lr: 0.01, fineTuneLr: 0.005, weightDecay: 5e-4, seeds: 3 },
     paper: { scale, trainCount: 60000, testCount: 10000, batchSize: 64, baselineEpochs: 10000 * 64 / 60000, sparseEpochs: 10, compactEpochs: 5, lr: 0.01, fineTuneLr: 0.001, weightDecay: 5e-4, seeds: 10 },
   };
   return regimeAtScale(r, scale, seeds);
@@ -127,7 +128,9 @@ const BATCHES_TIMED = [1, 64];
  */
 export function sparsityArms(regime: SparsityRegime, data: { train: ImageDataset; test: ImageDataset }, build: (seed: number) => Model, key: Readonly<Record<string, unknown>>) {
   const fromBaseline = { phase: 'baseline', epochs: regime.baselineEpochs, lr: regime.lr, weightDecay: regime.weightDecay };
-  const common = (epochs: number, lr: number) => ({ train: data.train, test: data.test, batchSize: regime.batchSize, epochs, lr, augment: regime.augment ?? false,
+  // A phase given in fractional epochs (Caffe's LeNet: 10,000 iterations of 64 on 60,000 images) runs that many iterations.
+  const length = (epochs: number) => (Number.isInteger(epochs) ? { epochs } : { iterations: Math.max(1, Math.round(epochs * data.train.count / regime.batchSize)) });
+  const common = (epochs: number, lr: number) => ({ train: data.train, test: data.test, batchSize: regime.batchSize, ...length(epochs), lr, augment: regime.augment ?? false,
     optimizer: { kind: 'sgd' as const, momentum: 0.9, weightDecay: regime.weightDecay }, schedule: { kind: 'cosine' as const } });
   return {
     baseline(seed: number, label = 'baseline'): RunSpec {
