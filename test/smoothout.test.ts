@@ -218,11 +218,13 @@ describe('SmoothOut regime', () => {
     expect(smoothoutRegime('lite')).toMatchObject({ trainCount: 60000, seeds: 3, schedule: { kind: 'cosine' } });
     // Table 5.1's C1 rows: batches 256 and 5,000 in paper; lite divides both by 4 on the whole CIFAR-10 (the large/small ratio
     // is the thesis's: the large-batch arm stands for the same regime); paper with every variant.
-    expect(smoothoutCnnRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, variants: ['smoothout'], seeds: 3 });
+    expect(smoothoutCnnRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, variants: ['smoothout'], smallBatchVariants: [], seeds: 3 });
     const [liteCnn, paperCnn] = [smoothoutCnnRegime('lite'), smoothoutCnnRegime('paper')];
     expect(liteCnn.largeBatch * paperCnn.smallBatch).toBe(paperCnn.largeBatch * liteCnn.smallBatch);
     expect(smoothoutCnnRegime('paper').variants).toEqual(Object.keys(SMOOTHOUT_VARIANTS));
-    expect(smoothoutCnnRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 5000, sharpness: { restarts: 5 } });
+    expect(smoothoutCnnRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 5000, smallBatchVariants: ['smoothout'], sharpness: { restarts: 5 } });
+    // Every scale's variants are known ones (the notebooks look their strengths up).
+    for (const sc of ['smoke', 'lite', 'paper'] as const) for (const g of [smoothoutRegime(sc), smoothoutCnnRegime(sc)]) for (const v of [...g.variants, ...g.smallBatchVariants]) expect(Object.keys(SMOOTHOUT_VARIANTS)).toContain(v);
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
     const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
     const base = smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, undefined, 'base');
