@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../lib/src/backend';
-import { oneDnnStatus, registerOneDnnKernels, unregisterOneDnnKernels } from '../lib/src/backend-onednn';
+import { maxPool2d, oneDnnStatus, registerOneDnnKernels, unregisterOneDnnKernels } from '../lib/src/backend-onednn';
 import { setFusedOps } from '../lib/src/backend-native-ops';
 import { relu, runBatchNorm } from '../lib/src/models/ops';
 import { ParamStore } from '../lib/src/models/params';
 import { cifarResNet } from '../lib/src/models/resnet';
-import { mobileNetV2 } from '../lib/src/models/small';
+import { pool2d } from '../lib/src/models/sequential';
+import { cifarNet, mobileNetV2 } from '../lib/src/models/small';
 import { quantize } from '../lib/src/quant/quantizers';
 import { defaultQuantConfig, quantConv2d } from '../lib/src/quant/layers';
 import { fwbw } from '../lib/src/quant/precision';
@@ -66,6 +67,85 @@ describe('oneDNN depthwise forward against the stock kernel', () => {
     registerOneDnnKernels();
     expect(rel(mine, stock)).toBeLessThan(1e-5);
     tf.dispose([x, w, mine, stock]);
+  });
+});
+
+/** Value and input gradient of `pool` on x against the fixed upstream gradient dy. */
+function poolAll(pool: (v: tf.Tensor4D) => tf.Tensor4D, x: tf.Tensor4D, dy: tf.Tensor): tf.Tensor[] {
+  return [pool(x), tf.grad((v: tf.Tensor) => tf.sum(tf.mul(pool(v as tf.Tensor4D), dy)))(x)];
+}
+
+describe('oneDNN max pooling (workspace forward, gradient through it)', () => {
+  it('is registered, and maxPool2d matches the stock kernels: equal values, gradients within 1e-5', () => {
+    expect(oneDnnStatus()?.ops).toEqual(['MaxPool']);
+    const cases: Array<[[number, number, number, number], number, number, 'valid' | 'same']> = [
+      [[7, 32, 32, 8], 3, 2, 'same'], // CifarNet's first pooling, odd batch
+      [[5, 33, 33, 4], 3, 2, 'valid'],
+      [[3, 24, 24, 6], 2, 2, 'valid'], // LeNet's
+    ];
+    for (const [xs, size, stride, pad] of cases) {
+      const x = tf.randomNormal(xs, 0, 1, 'float32', 11) as tf.Tensor4D;
+      const dy = tf.randomNormal(tf.maxPool(x, size, stride, pad).shape, 0, 1, 'float32', 12);
+      const mine = poolAll((v) => maxPool2d(v, size, stride, pad), x, dy);
+      const stock = poolAll((v) => tf.maxPool(v, size, stride, pad), x, dy);
+      expect(Array.from((mine[0] as tf.Tensor).dataSync())).toEqual(Array.from((stock[0] as tf.Tensor).dataSync()));
+      expect(rel(mine[1] as tf.Tensor, stock[1] as tf.Tensor)).toBeLessThan(1e-5);
+      // The gradient is not the zero tensor: every window's maximum receives its upstream value.
+      expect(tf.sum(tf.abs(mine[1] as tf.Tensor)).dataSync()[0]).toBeGreaterThan(0);
+      tf.dispose([x, dy, ...mine, ...stock]);
+    }
+  });
+
+  it('falls back to tf.maxPool when the oneDNN kernels are unregistered', () => {
+    unregisterOneDnnKernels();
+    const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 13) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 4, 4, 3], 0, 1, 'float32', 14);
+    const mine = poolAll((v) => maxPool2d(v, 3, 2, 'valid'), x, dy);
+    const stock = poolAll((v) => tf.maxPool(v, 3, 2, 'valid'), x, dy);
+    registerOneDnnKernels();
+    mine.forEach((t, i) => expect(Array.from(t.dataSync())).toEqual(Array.from((stock[i] as tf.Tensor).dataSync())));
+    tf.dispose([x, dy, ...mine, ...stock]);
+  });
+
+  it.each([
+    [8, 3, 2, 'max'],
+    [10, 3, 2, 'max'],
+    [7, 2, 2, 'max'],
+    [10, 5, 3, 'max'], // SAME would give 4 outputs, ceil mode 3: padded explicitly
+    [9, 3, 2, 'max'], // no padding needed
+    [8, 3, 2, 'avg'],
+  ] as Array<[number, number, number, 'max' | 'avg']>)("Caffe ceil-mode pooling of %i pixels, window %i, stride %i (%s) equals pooling the padded input", (n, size, stride, kind) => {
+    const x = tf.randomNormal([3, n, n, 4], 0, 1, 'float32', 15) as tf.Tensor4D;
+    const pad = (n - size) % stride === 0 ? 0 : stride - ((n - size) % stride);
+    const reference = (v: tf.Tensor4D) => {
+      const p = tf.pad(v, [[0, 0], [0, pad], [0, pad], [0, 0]], kind === 'max' ? -1e9 : 0);
+      return kind === 'max' ? tf.maxPool(p, size, stride, 'valid') : tf.avgPool(p, size, stride, 'valid');
+    };
+    const out = Math.ceil((n - size) / stride) + 1;
+    const dy = tf.randomNormal([3, out, out, 4], 0, 1, 'float32', 16);
+    const mine = poolAll((v) => pool2d(v, { op: 'pool', kind, size, stride, ceil: true }), x, dy);
+    const ref = poolAll(reference, x, dy);
+    expect(mine[0]?.shape).toEqual([3, out, out, 4]);
+    expect(Array.from((mine[0] as tf.Tensor).dataSync())).toEqual(Array.from((ref[0] as tf.Tensor).dataSync()));
+    expect(rel(mine[1] as tf.Tensor, ref[1] as tf.Tensor)).toBeLessThan(1e-5);
+    tf.dispose([x, dy, ...mine, ...ref]);
+  });
+
+  it('a CifarNet training step leaves no tensor behind (the workspace is released with the tape)', () => {
+    const m = cifarNet({ seed: 3 });
+    const params = [...m.params.trainable().values()];
+    const x = tf.randomNormal([6, 32, 32, 3], 0, 1, 'float32', 17);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32'), 10);
+    const step = () => tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, m.apply(x, { training: true })) as tf.Scalar, params);
+      return [value, ...Object.values(grads)];
+    });
+    tf.dispose(step());
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) tf.dispose(step());
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, y]);
+    m.params.dispose();
   });
 });
 

@@ -208,7 +208,7 @@ describe('sharpness metrics', () => {
 
 describe('SmoothOut regime', () => {
   it("the thesis's strengths (Tables 5.1, 5.4, 5.5) and batch sizes; arms refuse unknown variants", async () => {
-    const { SMOOTHOUT_VARIANTS, smoothoutRegime, smoothoutCnnRegime, smoothoutSpec } = await import('../lib/src/regimes-smoothout');
+    const { SMOOTHOUT_VARIANTS, smoothoutArms, smoothoutRegime, smoothoutCnnRegime, smoothoutSpec } = await import('../lib/src/regimes-smoothout');
     expect(SMOOTHOUT_VARIANTS.smoothout).toMatchObject({ a: 0.0375, noise: 'uniform', adaptive: false, denoise: true });
     expect(SMOOTHOUT_VARIANTS.ada).toMatchObject({ a: 0.15, adaptive: true });
     expect(SMOOTHOUT_VARIANTS.gaussian).toMatchObject({ a: 0.025, noise: 'gaussian' });
@@ -218,13 +218,25 @@ describe('SmoothOut regime', () => {
     expect(smoothoutRegime('lite')).toMatchObject({ trainCount: 60000, seeds: 3, schedule: { kind: 'cosine' } });
     // Table 5.1's C1 rows: batches 256 and 5,000 in paper; lite divides both by 4 on the whole CIFAR-10 (the large/small ratio
     // is the thesis's: the large-batch arm stands for the same regime); paper with every variant.
-    expect(smoothoutCnnRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, variants: ['smoothout'], smallBatchVariants: [], seeds: 3 });
+    expect(smoothoutCnnRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, variants: ['smoothout'], smallBatchVariants: ['smoothout'], seeds: 3 });
     const [liteCnn, paperCnn] = [smoothoutCnnRegime('lite'), smoothoutCnnRegime('paper')];
     expect(liteCnn.largeBatch * paperCnn.smallBatch).toBe(paperCnn.largeBatch * liteCnn.smallBatch);
     expect(smoothoutCnnRegime('paper').variants).toEqual(Object.keys(SMOOTHOUT_VARIANTS));
     expect(smoothoutCnnRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 5000, smallBatchVariants: ['smoothout'], sharpness: { restarts: 5 } });
     // Every scale's variants are known ones (the notebooks look their strengths up).
     for (const sc of ['smoke', 'lite', 'paper'] as const) for (const g of [smoothoutRegime(sc), smoothoutCnnRegime(sc)]) for (const v of [...g.variants, ...g.smallBatchVariants]) expect(Object.keys(SMOOTHOUT_VARIANTS)).toContain(v);
+    // The arms in run order, each variant at its batch, labelled by batch and variant.
+    expect(smoothoutArms(smoothoutCnnRegime('lite'))).toEqual([
+      { label: 'SB baseline', batch: 64 },
+      { label: 'SB SmoothOut', batch: 64, variant: 'smoothout' },
+      { label: 'LB baseline', batch: 1250 },
+      { label: 'LB SmoothOut', batch: 1250, variant: 'smoothout' },
+    ]);
+    const mlpArms = smoothoutArms(smoothoutRegime('smoke'));
+    expect(mlpArms.map((a) => a.label)).toEqual(['SB baseline', 'SB SmoothOut', 'LB baseline', 'LB SmoothOut', 'LB AdaSmoothOut', 'LB SmoothOut w/o de-noising (same a)']);
+    expect(mlpArms.map((a) => a.batch)).toEqual([64, 64, 512, 512, 512, 512]);
+    expect(smoothoutArms({ ...smoothoutRegime('smoke'), smallBatchVariants: [] }).map((a) => a.label)).toEqual(['SB baseline', 'LB baseline', 'LB SmoothOut', 'LB AdaSmoothOut', 'LB SmoothOut w/o de-noising (same a)']);
+    expect(() => smoothoutArms({ ...smoothoutRegime('smoke'), variants: ['smoothout', 'sharpout'] })).toThrow(/sharpout/);
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
     const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
     const base = smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, undefined, 'base');

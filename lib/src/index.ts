@@ -26,7 +26,7 @@ export * from './experiment';
 export * from './experiment-lm';
 export * from './run-cache';
 export * from './perf';
-export { registerOneDnnKernels, unregisterOneDnnKernels, oneDnnStatus, type OneDnnStatus } from './backend-onednn';
+export { registerOneDnnKernels, unregisterOneDnnKernels, oneDnnStatus, maxPool2d, type OneDnnStatus } from './backend-onednn';
 export { setFusedOps } from './backend-native-ops';
 /** The tfjs-core namespace ecotrain computes with (one shared copy; the backend is chosen by `initBackend`). */
 export * as tf from '@tensorflow/tfjs-core';

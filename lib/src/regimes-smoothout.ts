@@ -27,6 +27,9 @@ export const SMOOTHOUT_VARIANTS: Readonly<Record<string, SmoothOutVariant>> = {
   noiseOnly: { label: 'uniform noise only', a: 0.0001, noise: 'uniform', adaptive: false, denoise: false },
 };
 
+/** Every variant name of {@link SMOOTHOUT_VARIANTS}, in its order. */
+const ALL_VARIANTS: readonly string[] = Object.keys(SMOOTHOUT_VARIANTS);
+
 /** The regime of the SmoothOut notebook (thesis ch. 5): one small-batch / large-batch study. */
 export interface SmoothOutRegime {
   readonly scale: Scale;
@@ -59,7 +62,7 @@ export interface SmoothOutRegime {
  * images (5 restarts, as the thesis), 3 seeds. `paper`: the same study at the thesis's sizes as configuration.
  */
 export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
-  const all = ['smoothout', 'ada', 'gaussian', 'adaGaussian', 'noDenoise', 'noiseOnly'];
+  const all = ALL_VARIANTS;
   const r: Record<Scale, SmoothOutRegime> = {
     smoke: { scale, trainCount: 1024, testCount: 256, smallBatch: 64, largeBatch: 512, epochs: 1, lr: 0.001, schedule: { kind: 'cosine' }, variants: ['smoothout', 'ada', 'noDenoise'], smallBatchVariants: ['smoothout'], sharpness: { images: 128, restarts: 2, steps: 3 }, seeds: 1 },
     lite: { scale, trainCount: 60000, testCount: 10000, smallBatch: 256, largeBatch: 6000, epochs: 10, lr: 0.001, schedule: { kind: 'cosine' }, variants: all, smallBatchVariants: ['smoothout'], sharpness: { images: 1000, restarts: 5, steps: 10 }, seeds: 3 },
@@ -73,9 +76,9 @@ export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
  * cifar10_full, the network of the SSL, Force Regularization and TernGrad notebooks): baseline and SmoothOut
  * (a = 0.0375) at a small and a large batch, Adam from 0.001 decayed by a cosine, no augmentation.
  * `lite`: the whole CIFAR-10 for 15 epochs at batches 64 and 1,250 (C1's 256 and 5,000 divided by 4: the same ratio of
- * 19.5, four times the steps), the baseline at 64 and baseline and SmoothOut at 1,250 (SmoothOut at 64 is cut to fit 90
- * minutes: a small-batch run took 9.6 min on this machine), sharpness on 1,000 training images (5 restarts of 10 ascent
- * steps), 3 seeds. At 256 the small-batch baseline ended at 73.51 ± 1.28% over 3 seeds and at 128 at 74.97 ± 0.50%
+ * 19.5, four times the steps), baseline and SmoothOut at both, sharpness on 1,000 training images (5 restarts of 10
+ * ascent steps), 3 seeds. (Stop 35's run cut SmoothOut at 64 to fit 90 minutes, at 9.6 min per small-batch run; with
+ * oneDNN max pooling and the fused ReLU gradient a CifarNet step at batch 64 went from 49 to 27 ms.) At 256 the small-batch baseline ended at 73.51 ± 1.28% over 3 seeds and at 128 at 74.97 ± 0.50%
  * (75.20 / 74.88 / 74.83%), the 75% floor not shown; one-seed trials of that baseline alone (seed 0, 15 epochs) gave
  * 73.50% at 256, 69.99% at 256 with pad-crop-flip augmentation (training loss 0.88: it under-fits in 15 epochs), 75.20%
  * at 128 and 75.67% at 64.
@@ -84,10 +87,36 @@ export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
 export function smoothoutCnnRegime(scale: Scale, seeds?: number): SmoothOutRegime {
   const r: Record<Scale, SmoothOutRegime> = {
     smoke: { scale, trainCount: 512, testCount: 256, smallBatch: 64, largeBatch: 256, epochs: 1, lr: 0.001, schedule: { kind: 'cosine' }, variants: ['smoothout'], smallBatchVariants: ['smoothout'], sharpness: { images: 128, restarts: 2, steps: 3 }, seeds: 1 },
-    lite: { scale, trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, schedule: { kind: 'cosine' }, variants: ['smoothout'], smallBatchVariants: [], sharpness: { images: 1000, restarts: 5, steps: 10 }, seeds: 3 },
-    paper: { scale, trainCount: 50000, testCount: 10000, smallBatch: 256, largeBatch: 5000, epochs: 100, lr: 0.001, schedule: { kind: 'constant' }, variants: ['smoothout', 'ada', 'gaussian', 'adaGaussian', 'noDenoise', 'noiseOnly'], smallBatchVariants: ['smoothout'], sharpness: { images: 50000, restarts: 5, steps: 50 }, seeds: 10 },
+    lite: { scale, trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, schedule: { kind: 'cosine' }, variants: ['smoothout'], smallBatchVariants: ['smoothout'], sharpness: { images: 1000, restarts: 5, steps: 10 }, seeds: 3 },
+    paper: { scale, trainCount: 50000, testCount: 10000, smallBatch: 256, largeBatch: 5000, epochs: 100, lr: 0.001, schedule: { kind: 'constant' }, variants: ALL_VARIANTS, smallBatchVariants: ['smoothout'], sharpness: { images: 50000, restarts: 5, steps: 50 }, seeds: 10 },
   };
   return regimeAtScale(r, scale, seeds);
+}
+
+/** One arm of a SmoothOut study: the baseline (`variant` undefined) or a variant of {@link SMOOTHOUT_VARIANTS}, at a batch. */
+export interface SmoothOutArm {
+  /** "SB baseline", "SB SmoothOut", "LB baseline", "LB AdaSmoothOut", ... (SB / LB: small / large batch). */
+  readonly label: string;
+  readonly batch: number;
+  readonly variant?: string;
+}
+
+/**
+ * The arms of a SmoothOut study in run order: the small-batch baseline, the regime's small-batch variants, the
+ * large-batch baseline, its large-batch variants. Throws on a variant name that is not in {@link SMOOTHOUT_VARIANTS}.
+ */
+export function smoothoutArms(regime: SmoothOutRegime): SmoothOutArm[] {
+  const variant = (v: string, tag: 'SB' | 'LB', batch: number): SmoothOutArm => {
+    const known = SMOOTHOUT_VARIANTS[v];
+    if (!known) throw new ConfigError('smoothout variant', v, ALL_VARIANTS.join(', '));
+    return { label: `${tag} ${known.label}`, batch, variant: v };
+  };
+  return [
+    { label: 'SB baseline', batch: regime.smallBatch },
+    ...regime.smallBatchVariants.map((v) => variant(v, 'SB', regime.smallBatch)),
+    { label: 'LB baseline', batch: regime.largeBatch },
+    ...regime.variants.map((v) => variant(v, 'LB', regime.largeBatch)),
+  ];
 }
 
 /** What a SmoothOut arm stores: its final weights (sharpness and profiles are measured from them). */

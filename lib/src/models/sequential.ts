@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { ParamStore } from './params';
-import { Builder, runConv, runDense } from './ops';
+import { maxPool2d } from '../backend-onednn';
+import { Builder, relu, runConv, runDense } from './ops';
 import type { ForwardContext, LayerSpec, Model } from './spec';
 
 /** One operation of a {@link sequentialModel}. */
@@ -39,6 +40,28 @@ function poolOut(n: number, size: number, stride: number, ceil: boolean): number
 }
 
 /**
+ * Whether TensorFlow's SAME padding pools `n` pixels as Caffe's ceil mode does: the same output count, and at most one
+ * padded row (column), at the bottom (right). Max pooling under SAME then equals max pooling of the -inf-padded input.
+ */
+function sameIsCeil(n: number, size: number, stride: number): boolean {
+  const out = poolOut(n, size, stride, true);
+  return out === Math.ceil(n / stride) && (out - 1) * stride + size - n <= 1;
+}
+
+/**
+ * The pooling of a {@link SeqOp} (`valid`, or Caffe's ceil mode: padded at the bottom right so that a valid pooling
+ * gives ceil((n - size) / stride) + 1 outputs; max pooling pads with -1e9, average pooling with zeros that count in the
+ * mean). Max pooling runs on oneDNN where available ({@link maxPool2d}), under SAME where that pads as ceil mode does.
+ */
+export function pool2d(x: tf.Tensor4D, o: Extract<SeqOp, { op: 'pool' }>): tf.Tensor4D {
+  if (!o.ceil) return o.kind === 'max' ? maxPool2d(x, o.size, o.stride, 'valid') : tf.avgPool(x, o.size, o.stride, 'valid');
+  const pad = (x.shape[1] - o.size) % o.stride === 0 ? 0 : o.stride - ((x.shape[1] - o.size) % o.stride);
+  if (o.kind === 'max' && pad > 0 && sameIsCeil(x.shape[1], o.size, o.stride) && sameIsCeil(x.shape[2], o.size, o.stride)) return maxPool2d(x, o.size, o.stride, 'same');
+  const xp = pad ? tf.pad(x, [[0, 0], [0, pad], [0, pad], [0, 0]], o.kind === 'max' ? -1e9 : 0) : x;
+  return o.kind === 'max' ? maxPool2d(xp, o.size, o.stride, 'valid') : tf.avgPool(xp, o.size, o.stride, 'valid');
+}
+
+/**
  * A feed-forward model from a list of operations (conv, dense, ReLU, pooling, flatten); the last dense
  * layer's units are the classes. LeNet-5, CifarNet and MLPs are built this way, so that model surgery can
  * rebuild them with filters, fibres or neurons removed.
@@ -70,13 +93,6 @@ export function sequentialModel(arch: Omit<SequentialArchitecture, 'family'>): M
   const last = arch.ops[arch.ops.length - 1];
   if (!last || last.op !== 'dense') throw new ConfigError('ops', arch.ops.length, 'a list ending with the dense output layer');
   const numClasses = last.units;
-  const pool = (x: tf.Tensor4D, o: Extract<SeqOp, { op: 'pool' }>): tf.Tensor4D => {
-    if (!o.ceil) return o.kind === 'max' ? tf.maxPool(x, o.size, o.stride, 'valid') : tf.avgPool(x, o.size, o.stride, 'valid');
-    // Caffe pools with ceil: pad bottom-right so that a valid pooling gives ceil((n - size) / stride) + 1 outputs.
-    const pad = (x.shape[1] - o.size) % o.stride === 0 ? 0 : o.stride - ((x.shape[1] - o.size) % o.stride);
-    const xp = pad ? tf.pad(x, [[0, 0], [0, pad], [0, pad], [0, 0]], o.kind === 'max' ? -1e9 : 0) : x;
-    return o.kind === 'max' ? tf.maxPool(xp, o.size, o.stride, 'valid') : tf.avgPool(xp, o.size, o.stride, 'valid');
-  };
   return {
     name: arch.name,
     inputShape: arch.inputShape,
@@ -90,8 +106,8 @@ export function sequentialModel(arch: Omit<SequentialArchitecture, 'family'>): M
       arch.ops.forEach((o, i) => {
         if (o.op === 'conv') h = runConv(store, specs.get(i) as LayerSpec, h as tf.Tensor4D, ctx, o.stride ?? 1, o.pad);
         else if (o.op === 'dense') h = runDense(store, specs.get(i) as LayerSpec, h as tf.Tensor2D, ctx);
-        else if (o.op === 'relu') h = tf.relu(h);
-        else if (o.op === 'pool') h = pool(h as tf.Tensor4D, o);
+        else if (o.op === 'relu') h = relu(h);
+        else if (o.op === 'pool') h = pool2d(h as tf.Tensor4D, o);
         else h = tf.reshape(h, [h.shape[0] as number, -1]);
       });
       return h;
