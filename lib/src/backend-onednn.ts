@@ -243,7 +243,8 @@ function probeMaxPool(b: NativeBackend): void {
 /**
  * Max pooling (NHWC, float32, square window and stride): on oneDNN with its argmax workspace when
  * {@link registerOneDnnKernels} found it working, else `tf.maxPool`. Same values; the gradient equals the stock one
- * up to the summation order of overlapping windows (relative difference below 1e-5).
+ * up to the summation order of overlapping windows (relative difference below 1e-5), and a window whose maximum is
+ * tied may route its gradient to another of the tied elements.
  */
 export function maxPool2d(x: tf.Tensor4D, size: number, stride: number, pad: 'valid' | 'same'): tf.Tensor4D {
   const b = nativeBackend();

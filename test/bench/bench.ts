@@ -4,6 +4,8 @@
  * - ResNet-20 and ResNet-8 (CIFAR shapes, batch 128, SGD momentum 0.9, weight decay 5e-4): float and FW-8/BW-8
  *   (stochastic gradient rounding, SBM ranges) steps, interleaved, median step time and images/s;
  * - ResNet-8 steps of FracTrain's static schemes (SBM FW-8/BW-8 and FW-3/BW-6, DoReFa, WAGEUBN) against float;
+ * - CifarNet (Caffe's cifar10_full, the SmoothOut CNN study's network) Adam steps at batches 64 and 1,250, with oneDNN
+ *   convolutions and max pooling and the fused ReLU gradient (after) and with the stock kernels (before), interleaved;
  * - the LSTM language model step (vocabulary 10,000, embedding 200, two layers of 200, 35-token windows,
  *   batch 20, clipping by global norm 5) in tokens/s;
  * - tensor count over 200 ResNet-20 steps, peak RSS, and where a ResNet-20 float step's time goes per kernel,
@@ -24,6 +26,7 @@ import { setFusedOps } from '../../lib/src/backend-native-ops';
 import { projectRoot } from '../../lib/src/config';
 import { writeFileAtomic } from '../../lib/src/data/files';
 import { cifarResNet } from '../../lib/src/models/resnet';
+import { cifarNet } from '../../lib/src/models/small';
 import { lstmLanguageModel, type LanguageModel } from '../../lib/src/models/lstm';
 import { benchStep, kernelProfile, median, stepTimes } from '../../lib/src/perf';
 import { fwbw, type LayerPrecision } from '../../lib/src/quant/precision';
@@ -37,6 +40,7 @@ const strict = args.includes('--strict');
 const againstPytorch = args.includes('--against-pytorch');
 const memSteps = Number(process.env.ECOTRAIN_BENCH_STEPS ?? 200);
 const LSTM = { vocab: 10000, embedding: 200, hidden: [200, 200], bptt: 35, batch: 20 };
+const CIFARNET_BATCHES = [64, 1250];
 
 function lstmStep(model: LanguageModel): () => void {
   const params = model.params.trainable();
@@ -102,6 +106,32 @@ function schemesBench(): Record<string, { stepMs: number; overFloat: number }> {
   return { float: { stepMs: fm, overFloat: 1 }, ...out };
 }
 
+/** CifarNet Adam step times per batch, after (oneDNN kernels and max pooling, fused ReLU gradient) and before (stock), interleaved. */
+function cifarNetBench(): Record<string, { stepMs: number; imagesPerSecond: number; beforeStepMs: number; speedup: number }> {
+  const out: Record<string, { stepMs: number; imagesPerSecond: number; beforeStepMs: number; speedup: number }> = {};
+  for (const batch of CIFARNET_BATCHES) {
+    const model = cifarNet({ seed: 1 });
+    const step = benchStep(model, { batch, optimizer: { kind: 'adam' }, lr: 0.001 });
+    const n = Math.max(3, Math.round(2000 / batch));
+    const after: number[] = [];
+    const before: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      after.push(...stepTimes(() => step.run(undefined), n, r === 0 ? 2 : 1));
+      unregisterOneDnnKernels();
+      setFusedOps(false);
+      before.push(...stepTimes(() => step.run(undefined), n, 1));
+      registerOneDnnKernels();
+      setFusedOps(true);
+    }
+    step.dispose();
+    model.params.dispose();
+    const a = median(after);
+    const b = median(before);
+    out[`batch${batch}`] = { stepMs: a, imagesPerSecond: (batch * 1000) / a, beforeStepMs: b, speedup: b / a };
+  }
+  return out;
+}
+
 function pytorch(): { ok: true; result: PytorchResult } | { ok: false; reason: string } {
   const root = projectRoot();
   const venv = path.join(root, 'out', 'bench-venv');
@@ -115,7 +145,7 @@ function pytorch(): { ok: true; result: PytorchResult } | { ok: false; reason: s
     if (pip.status !== 0) return { ok: false, reason: 'pip could not install torch==2.13.0+cpu (is the local wheel index reachable?)' };
   }
   const script = path.join(root, 'test', 'bench', 'pytorch_reference.py');
-  const r = spawnSync(py, [script, '--threads', String(os.cpus().length), '--steps', '20', '--lstm', `${LSTM.vocab},${LSTM.embedding},${LSTM.hidden.join('-')},${LSTM.bptt},${LSTM.batch}`], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(py, [script, '--threads', String(os.cpus().length), '--steps', '20', '--cifarnet-batches', CIFARNET_BATCHES.join(','), '--lstm', `${LSTM.vocab},${LSTM.embedding},${LSTM.hidden.join('-')},${LSTM.bptt},${LSTM.batch}`], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) return { ok: false, reason: `pytorch_reference.py exited ${r.status}: ${(r.stderr ?? '').split('\n').slice(-3).join(' ')}` };
   const line = r.stdout.trim().split('\n').pop() ?? '';
   return { ok: true, result: JSON.parse(line) as PytorchResult };
@@ -125,6 +155,7 @@ interface PytorchResult {
   torch: string;
   threads: number;
   resnet: Record<string, { stepMs: number; imagesPerSecond: number }>;
+  cifarnet: Record<string, { stepMs: number; imagesPerSecond: number }>;
   lstm: { stepMs: number; tokensPerSecond: number };
 }
 
@@ -136,6 +167,8 @@ async function main(): Promise<void> {
   const resnet8 = resnetBench(8);
   console.error('bench: ResNet-8 steps of the FracTrain schemes ...');
   const schemes = schemesBench();
+  console.error('bench: CifarNet Adam steps ...');
+  const cifarnet = cifarNetBench();
 
   const lm = lstmLanguageModel({ vocabSize: LSTM.vocab, embedding: LSTM.embedding, hidden: LSTM.hidden, steps: LSTM.bptt, seed: 1 });
   const lstmMs = median(stepTimes(lstmStep(lm), 15, 3));
@@ -170,6 +203,12 @@ async function main(): Promise<void> {
     return Math.max(r[`resnet${depth}/nchw`]?.imagesPerSecond ?? 0, r[`resnet${depth}/channels_last`]?.imagesPerSecond ?? 0);
   };
   const ips = (ms: number, n = BATCH) => (n * 1000) / ms;
+  const cifarRatio = (batch: number) => {
+    const r = torch?.ok ? torch.result.cifarnet : undefined;
+    const b = Math.max(r?.[`batch${batch}/nchw`]?.imagesPerSecond ?? 0, r?.[`batch${batch}/channels_last`]?.imagesPerSecond ?? 0);
+    const mine = cifarnet[`batch${batch}`];
+    return b && mine ? mine.imagesPerSecond / b : undefined;
+  };
   const ratio = (depth: number, ms: number) => {
     const b = best(depth);
     return b ? ips(ms) / b : undefined;
@@ -184,6 +223,7 @@ async function main(): Promise<void> {
     resnet20: { floatStepMs: resnet20.floatMs, floatImagesPerSecond: ips(resnet20.floatMs), quantStepMs: resnet20.quantMs, quantImagesPerSecond: ips(resnet20.quantMs), quantOverFloat: resnet20.quantMs / resnet20.floatMs },
     resnet8: { floatStepMs: resnet8.floatMs, floatImagesPerSecond: ips(resnet8.floatMs), quantStepMs: resnet8.quantMs, quantImagesPerSecond: ips(resnet8.quantMs), quantOverFloat: resnet8.quantMs / resnet8.floatMs },
     resnet8Schemes: schemes,
+    cifarnet,
     lstm: { config: LSTM, stepMs: lstmMs, tokensPerSecond: ips(lstmMs, LSTM.batch * LSTM.bptt) },
     numTensors: { first: counts[0], last: counts[counts.length - 1], min: Math.min(...counts), max: Math.max(...counts), steps: memSteps },
     peakRssMB: peakRss / 2 ** 20,
@@ -193,6 +233,7 @@ async function main(): Promise<void> {
       ? {
           resnet20FloatVsPytorchBest: ratio(20, resnet20.floatMs),
           resnet8FloatVsPytorchBest: ratio(8, resnet8.floatMs),
+          ...Object.fromEntries(CIFARNET_BATCHES.map((b) => [`cifarnetBatch${b}VsPytorchBest`, cifarRatio(b)])),
           lstmVsPytorch: ips(lstmMs, LSTM.batch * LSTM.bptt) / torch.result.lstm.tokensPerSecond,
         }
       : undefined,
@@ -203,6 +244,10 @@ async function main(): Promise<void> {
   result.targets.push(
     { target: 'ResNet-20 float step >= 1.0x PyTorch best layout (same run)', value: r20 ?? null, met: r20 !== undefined && r20 >= 1 },
     { target: 'ResNet-8 float step >= 1.0x PyTorch best layout (same run)', value: r8 ?? null, met: r8 !== undefined && r8 >= 1 },
+    ...CIFARNET_BATCHES.map((b) => {
+      const v = cifarRatio(b);
+      return { target: `CifarNet Adam step at batch ${b} >= 1.0x PyTorch best layout (same run)`, value: v ?? null, met: v !== undefined && v >= 1 };
+    }),
     { target: 'ResNet-20 FW-8/BW-8 step <= 1.25x its float step', value: result.resnet20.quantOverFloat, met: result.resnet20.quantOverFloat <= 1.25 },
     { target: 'ResNet-8 FW-8/BW-8 step <= 1.25x its float step', value: result.resnet8.quantOverFloat, met: result.resnet8.quantOverFloat <= 1.25 },
     { target: 'ResNet-8 SBM FW-8/BW-8 step (FracTrain baseline) <= 1.25x its float step', value: schemes['sbm FW-8/BW-8']?.overFloat ?? null, met: (schemes['sbm FW-8/BW-8']?.overFloat ?? Infinity) <= 1.25 },

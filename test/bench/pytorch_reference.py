@@ -3,7 +3,9 @@
 Times the same training steps as ecotrain's bench: CIFAR ResNet-20 and ResNet-8 (16/32/64 filters, identity
 shortcuts, 1x1 conv + BN projections where the shape changes), batch 128, SGD with momentum 0.9 and weight
 decay 5e-4, in NCHW and channels-last layouts; and the LSTM language model step (embedding, LSTM layers,
-output layer, truncated BPTT window, SGD). Prints one JSON object on stdout.
+output layer, truncated BPTT window, SGD); and the CifarNet step (Caffe's cifar10_full: conv 5x5x32, max-pool 3/2,
+ReLU, conv 5x5x32, ReLU, avg-pool 3/2, conv 5x5x64, ReLU, avg-pool 3/2, fc 10; pooling in ceil mode) with Adam at
+the SmoothOut study's batches. Prints one JSON object on stdout.
 
 Usage: python pytorch_reference.py --threads 2 --steps 20 --lstm vocab,embedding,hidden,steps,batch
 """
@@ -53,6 +55,21 @@ class ResNet(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+class CifarNet(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 5, 1, 2)
+        self.conv2 = nn.Conv2d(32, 32, 5, 1, 2)
+        self.conv3 = nn.Conv2d(32, 64, 5, 1, 2)
+        self.fc = nn.Linear(64 * 4 * 4, classes)
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 3, 2, ceil_mode=True))
+        x = F.avg_pool2d(F.relu(self.conv2(x)), 3, 2, ceil_mode=True)
+        x = F.avg_pool2d(F.relu(self.conv3(x)), 3, 2, ceil_mode=True)
+        return self.fc(x.flatten(1))
+
+
 class LstmLm(nn.Module):
     def __init__(self, vocab, emb, hidden):
         super().__init__()
@@ -99,6 +116,27 @@ def resnet_step_ms(depth, channels_last, steps, batch=128):
     return time_steps(step, steps)
 
 
+def cifarnet_step_ms(batch, channels_last, steps):
+    torch.manual_seed(0)
+    model = CifarNet()
+    x = torch.randn(batch, 3, 32, 32)
+    y = torch.arange(batch) % 10
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    model.train()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    return time_steps(step, steps)
+
+
 def lstm_step_ms(vocab, emb, hidden, bptt, batch, steps):
     torch.manual_seed(0)
     model = LstmLm(vocab, emb, hidden)
@@ -122,13 +160,18 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--lstm", default="10000,200,200-200,35,20")
+    p.add_argument("--cifarnet-batches", default="64,1250")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "resnet": {}, "lstm": {}}
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "resnet": {}, "cifarnet": {}, "lstm": {}}
     for depth in (20, 8):
         for layout, cl in (("nchw", False), ("channels_last", True)):
             ms = resnet_step_ms(depth, cl, a.steps)
             out["resnet"][f"resnet{depth}/{layout}"] = {"stepMs": ms, "imagesPerSecond": 128 * 1000 / ms}
+    for batch in (int(b) for b in a.cifarnet_batches.split(",")):
+        for layout, cl in (("nchw", False), ("channels_last", True)):
+            ms = cifarnet_step_ms(batch, cl, max(5, min(a.steps, 2000 // batch)))
+            out["cifarnet"][f"batch{batch}/{layout}"] = {"stepMs": ms, "imagesPerSecond": batch * 1000 / ms}
     vocab, emb, hidden, bptt, batch = a.lstm.split(",")
     hidden = [int(h) for h in hidden.split("-")]
     ms = lstm_step_ms(int(vocab), int(emb), hidden, int(bptt), int(batch), a.steps)

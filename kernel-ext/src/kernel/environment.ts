@@ -39,6 +39,7 @@ export function environmentBanner(e: KernelEnvironment): string {
     ...(e.backend.kernels
       ? [
           `  kernels: ${e.backend.kernels.kernels.length ? `oneDNN ${e.backend.kernels.kernels.join(', ')}` : 'stock TensorFlow convolutions'}` +
+            (e.backend.kernels.ops.length ? `; oneDNN ${e.backend.kernels.ops.join(', ')} with its workspace` : '') +
             (e.backend.kernels.fallback.length ? `; stock ${e.backend.kernels.fallback.map((f) => `${f.kernel} (${f.reason})`).join(', ')}` : '') +
             '; fused batch norm and ReLU gradient',
         ]
