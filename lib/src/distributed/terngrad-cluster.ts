@@ -200,6 +200,9 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
     const seconds = (Date.now() - t0) / 1000;
     const done = await collect('D', job.train.iterations);
     finished = true;
+    // Acknowledge the final parameters: a worker exits only after this (or after its reply wait), so a large last
+    // message still queued on its socket is not cut off by its exit.
+    for (let id = 0; id < n; id++) await Promise.race([send(id, ['K', String(job.train.iterations)]).catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
     const params = (done[0] as Buffer[]).map((b) => readFloats(b));
     const workersAgree = done.every((frames) => frames.length === params.length && frames.every((b, j) => Buffer.compare(b, Buffer.from((params[j] as Float32Array).buffer)) === 0));
     const per = (x: number) => x / n;

@@ -117,6 +117,13 @@ export async function workerMain(launch: WorkerLaunch): Promise<void> {
     await train({ model, train: data, ...jobTrainSettings(job, data.count), techniques: [technique] });
     await socket.send(['D', String(job.train.iterations), ...model.params.all().map((p) => floatFrame(p.variable.dataSync()))]);
     model.params.dispose();
+    // A sent message is only queued: exit once the server acknowledges the final parameters (LeNet's are 1.7 MB), or
+    // after the reply wait if it never does. (A CI run once waited 60 s for worker 0's final message after its last step.)
+    try {
+      await socket.receive();
+    } catch {
+      // the server is gone or silent: nothing more this worker can do
+    }
   } catch (err) {
     try {
       await socket.send(['E', (err as Error).message]);
