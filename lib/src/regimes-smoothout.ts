@@ -77,9 +77,10 @@ export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
  * (a = 0.0375) at a small and a large batch, Adam from 0.001 decayed by a cosine, no augmentation.
  * `lite`: the whole CIFAR-10 for 15 epochs at batches 64 and 1,250 (C1's 256 and 5,000 divided by 4: the same ratio of
  * 19.5, four times the steps), baseline and SmoothOut at both, sharpness on 1,000 training images (5 restarts of 10
- * ascent steps), 3 seeds. (Stop 35's run cut SmoothOut at 64 to fit 90 minutes, at 9.6 min per small-batch run; with
- * oneDNN max pooling and the fused ReLU gradient a CifarNet step at batch 64 went from 49 to 27 ms.) At 256 the small-batch baseline ended at 73.51 ± 1.28% over 3 seeds and at 128 at 74.97 ± 0.50%
- * (75.20 / 74.88 / 74.83%), the 75% floor not shown; one-seed trials of that baseline alone (seed 0, 15 epochs) gave
+ * ascent steps), 3 seeds: 64.5 min on this machine (stop 36), small-batch baseline 75.75 ± 0.99%. Stop 35's run cut
+ * SmoothOut at 64 to fit 90 minutes (9.6 min per small-batch run; 75.84 ± 0.46%); with oneDNN max pooling and the fused
+ * ReLU gradient a CifarNet step at batch 64 went from 49 to 27 ms. At 256 the small-batch baseline ended at
+ * 73.51 ± 1.28% over 3 seeds and at 128 at 74.97 ± 0.50% (75.20 / 74.88 / 74.83%), the 75% floor not shown; one-seed trials of that baseline alone (seed 0, 15 epochs) gave
  * 73.50% at 256, 69.99% at 256 with pad-crop-flip augmentation (training loss 0.88: it under-fits in 15 epochs), 75.20%
  * at 128 and 75.67% at 64.
  * `paper`: the thesis's C1 study (batches 256 and 5,000) with every variant, 100 epochs, as configuration. `smoke`: plumbing.
