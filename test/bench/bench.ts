@@ -197,20 +197,18 @@ async function main(): Promise<void> {
   model.params.dispose();
 
   const torch = againstPytorch ? pytorch() : undefined;
-  const best = (depth: number) => {
-    if (!torch?.ok) return undefined;
-    const r = torch.result.resnet;
-    return Math.max(r[`resnet${depth}/nchw`]?.imagesPerSecond ?? 0, r[`resnet${depth}/channels_last`]?.imagesPerSecond ?? 0);
-  };
+  /** PyTorch's images/s in its faster layout (NCHW or channels-last) for `key` of a result table; 0 when not measured. */
+  const bestLayout = (table: Record<string, { imagesPerSecond: number }> | undefined, key: string) =>
+    Math.max(table?.[`${key}/nchw`]?.imagesPerSecond ?? 0, table?.[`${key}/channels_last`]?.imagesPerSecond ?? 0);
+  const pt = torch?.ok ? torch.result : undefined;
   const ips = (ms: number, n = BATCH) => (n * 1000) / ms;
   const cifarRatio = (batch: number) => {
-    const r = torch?.ok ? torch.result.cifarnet : undefined;
-    const b = Math.max(r?.[`batch${batch}/nchw`]?.imagesPerSecond ?? 0, r?.[`batch${batch}/channels_last`]?.imagesPerSecond ?? 0);
+    const b = bestLayout(pt?.cifarnet, `batch${batch}`);
     const mine = cifarnet[`batch${batch}`];
     return b && mine ? mine.imagesPerSecond / b : undefined;
   };
   const ratio = (depth: number, ms: number) => {
-    const b = best(depth);
+    const b = bestLayout(pt?.resnet, `resnet${depth}`);
     return b ? ips(ms) / b : undefined;
   };
   const result = {

@@ -95,15 +95,14 @@ def time_steps(step, steps, warmup=3):
     return statistics.median(out)
 
 
-def resnet_step_ms(depth, channels_last, steps, batch=128):
-    torch.manual_seed(0)
-    model = ResNet(depth)
+def image_step_ms(model, batch, channels_last, steps, optimizer):
+    """Median ms of a cross-entropy training step of `model` on a fixed CIFAR-shaped batch (`optimizer` builds the optimizer)."""
     x = torch.randn(batch, 3, 32, 32)
     y = torch.arange(batch) % 10
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    opt = optimizer(model.parameters())
     model.train()
 
     def step():
@@ -114,27 +113,18 @@ def resnet_step_ms(depth, channels_last, steps, batch=128):
         loss.item()
 
     return time_steps(step, steps)
+
+
+def resnet_step_ms(depth, channels_last, steps, batch=128):
+    torch.manual_seed(0)
+    model = ResNet(depth)
+    return image_step_ms(model, batch, channels_last, steps, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=5e-4))
 
 
 def cifarnet_step_ms(batch, channels_last, steps):
     torch.manual_seed(0)
     model = CifarNet()
-    x = torch.randn(batch, 3, 32, 32)
-    y = torch.arange(batch) % 10
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=0.001)
-    model.train()
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        loss.item()
-
-    return time_steps(step, steps)
+    return image_step_ms(model, batch, channels_last, steps, lambda p: torch.optim.Adam(p, lr=0.001))
 
 
 def lstm_step_ms(vocab, emb, hidden, bptt, batch, steps):

@@ -145,6 +145,10 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
     return got as Buffer[][];
   };
   const send = (id: number, frames: Array<string | Buffer>) => router.send([`w${id}`, ...frames]);
+  /** Sends `frames` to every worker, waiting at most `ms` for each; a worker that is gone cannot be told. */
+  const tellAll = async (frames: Array<string | Buffer>, ms: number): Promise<void> => {
+    for (let id = 0; id < n; id++) await Promise.race([send(id, frames).catch(() => undefined), new Promise((r) => setTimeout(r, ms))]);
+  };
   let t0 = Date.now();
   try {
     for (let step = 0; step < job.train.iterations; step++) {
@@ -202,20 +206,14 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
     finished = true;
     // Acknowledge the final parameters: a worker exits only after this (or after its reply wait), so a large last
     // message still queued on its socket is not cut off by its exit.
-    for (let id = 0; id < n; id++) await Promise.race([send(id, ['K', String(job.train.iterations)]).catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    await tellAll(['K', String(job.train.iterations)], 1000);
     const params = (done[0] as Buffer[]).map((b) => readFloats(b));
     const workersAgree = done.every((frames) => frames.length === params.length && frames.every((b, j) => Buffer.compare(b, Buffer.from((params[j] as Float32Array).buffer)) === 0));
     const per = (x: number) => x / n;
     return { params, workersAgree, bytesPerWorker: { ternaryUp: per(bytes.ternaryUp), levelsDown: per(bytes.levelsDown), scalersUp: per(bytes.scalersUp), scalersDown: per(bytes.scalersDown), floatUp: per(bytes.floatUp), floatDown: per(bytes.floatDown) }, steps: job.train.iterations, seconds,
       secondsPerStep: job.train.iterations > 1 ? seconds / (job.train.iterations - 1) : Number.NaN };
   } catch (err) {
-    for (let id = 0; id < n; id++) {
-      try {
-        await Promise.race([send(id, ['X', (err as Error).message]), new Promise((r) => setTimeout(r, 100))]);
-      } catch {
-        // a dead worker cannot be told
-      }
-    }
+    await tellAll(['X', (err as Error).message], 100);
     throw err;
   } finally {
     await stopAll();
