@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { augmentPadCropFlip, balancedSubset, batches, channelStats, trainValidationSplit } from '../lib/src/data/pipeline';
+import { augmentationDraws, augmentationOf, augmentPadCropFlip, balancedSubset, batches, channelStats, storedAugmentation, trainValidationSplit } from '../lib/src/data/pipeline';
 import { classCounts } from '../lib/src/data/image-dataset';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { createRng } from '../lib/src/random';
@@ -68,6 +68,50 @@ describe('augmentation and batching', () => {
     augmentPadCropFlip(src, dst, 1, 4, 4, 1, createRng(0), 0);
     const flipped = Array.from({ length: 16 }, (_, i) => src[Math.floor(i / 4) * 4 + (3 - (i % 4))]);
     expect([Array.from(src), flipped]).toContainEqual(Array.from(dst));
+  });
+  it('flips-only draws no shift and flips about half the images; none draws nothing; pad-crop-flip shifts', () => {
+    const f = augmentationDraws('flip', 400, createRng('f')) as Int8Array;
+    const flips = Array.from({ length: 400 }, (_, i) => f[3 * i + 2]);
+    expect(Array.from({ length: 400 }, (_, i) => [f[3 * i], f[3 * i + 1]]).flat().every((v) => v === 0)).toBe(true);
+    expect(flips.every((v) => v === 0 || v === 1)).toBe(true);
+    const flipped = flips.filter((v) => v === 1).length;
+    expect(flipped).toBeGreaterThan(160);
+    expect(flipped).toBeLessThan(240);
+    expect(augmentationDraws('none', 400, createRng('f'))).toBeUndefined();
+    const p = augmentationDraws('pad-crop-flip', 400, createRng('f')) as Int8Array;
+    const shifts = Array.from({ length: 800 }, (_, i) => p[3 * Math.floor(i / 2) + (i % 2)] as number);
+    expect(Math.max(...shifts)).toBe(4);
+    expect(Math.min(...shifts)).toBe(-4);
+  });
+  it('flips-only batches hold each image as it is or mirrored, both kinds seen', () => {
+    const ds = syntheticCifar(64, 9);
+    const size = 32 * 32 * 3;
+    let mirrored = 0;
+    let same = 0;
+    for (const b of batches(ds, { batchSize: 32, rng: createRng(2), augment: 'flip' })) {
+      const px = b.x.dataSync();
+      b.indices.forEach((j, i) => {
+        const at = (r: number, q: number, k: number) => Math.round((px[i * size + (r * 32 + q) * 3 + k] as number) * 255);
+        const src = (r: number, q: number, k: number) => ds.images[j * size + (r * 32 + q) * 3 + k] as number;
+        const isSame = Array.from({ length: size }, (_, t) => at(Math.floor(t / 96), Math.floor(t / 3) % 32, t % 3) === src(Math.floor(t / 96), Math.floor(t / 3) % 32, t % 3)).every(Boolean);
+        const isMirror = Array.from({ length: size }, (_, t) => at(Math.floor(t / 96), Math.floor(t / 3) % 32, t % 3) === src(Math.floor(t / 96), 31 - (Math.floor(t / 3) % 32), t % 3)).every(Boolean);
+        expect(isSame || isMirror).toBe(true);
+        if (isSame && !isMirror) same++;
+        if (isMirror && !isSame) mirrored++;
+      });
+      tf.dispose([b.x, b.y]);
+    }
+    expect(mirrored).toBeGreaterThan(10);
+    expect(same).toBeGreaterThan(10);
+  });
+  it('augmentation options: booleans map to pad-crop-flip and none, anything else is an error naming it', () => {
+    expect(augmentationOf(true)).toBe('pad-crop-flip');
+    expect(augmentationOf(false)).toBe('none');
+    expect(augmentationOf('flip')).toBe('flip');
+    expect(() => augmentationOf('mirror' as never)).toThrowError(/augment = "mirror" is invalid: expected true, false, 'none', 'flip' or 'pad-crop-flip'/);
+    expect(() => augmentationOf('mirror' as never)).toThrowError(ConfigError);
+    expect(() => batches(syntheticCifar(8, 1), { batchSize: 4, rng: createRng(0), augment: 'crop' as never }).next()).toThrowError(/augment = "crop"/);
+    expect([storedAugmentation('none'), storedAugmentation('pad-crop-flip'), storedAugmentation('flip')]).toEqual([false, true, 'flip']);
   });
   it('batches cover the epoch once, normalise per channel and free their tensors', () => {
     const ds = syntheticCifar(50, 3);

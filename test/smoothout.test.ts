@@ -218,11 +218,11 @@ describe('SmoothOut regime', () => {
     expect(smoothoutRegime('lite')).toMatchObject({ trainCount: 60000, seeds: 3, schedule: { kind: 'cosine' } });
     // Table 5.1's C1 rows: batches 256 and 5,000 in paper; lite divides both by 4 on the whole CIFAR-10 (the large/small ratio
     // is the thesis's: the large-batch arm stands for the same regime); paper with every variant.
-    expect(smoothoutCnnRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, variants: ['smoothout'], smallBatchVariants: ['smoothout'], seeds: 3 });
+    expect(smoothoutCnnRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, augment: 'flip', variants: ['smoothout'], smallBatchVariants: ['smoothout'], seeds: 3 });
     const [liteCnn, paperCnn] = [smoothoutCnnRegime('lite'), smoothoutCnnRegime('paper')];
     expect(liteCnn.largeBatch * paperCnn.smallBatch).toBe(paperCnn.largeBatch * liteCnn.smallBatch);
     expect(smoothoutCnnRegime('paper').variants).toEqual(Object.keys(SMOOTHOUT_VARIANTS));
-    expect(smoothoutCnnRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 5000, smallBatchVariants: ['smoothout'], sharpness: { restarts: 5 } });
+    expect(smoothoutCnnRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 5000, augment: 'none', smallBatchVariants: ['smoothout'], sharpness: { restarts: 5 } });
     // Every scale's variants are known ones (the notebooks look their strengths up).
     for (const sc of ['smoke', 'lite', 'paper'] as const) for (const g of [smoothoutRegime(sc), smoothoutCnnRegime(sc)]) for (const v of [...g.variants, ...g.smallBatchVariants]) expect(Object.keys(SMOOTHOUT_VARIANTS)).toContain(v);
     // The arms in run order, each variant at its batch, labelled by batch and variant.
@@ -246,6 +246,9 @@ describe('SmoothOut regime', () => {
     // A guard trip on a perturbed loss ends the run as an outcome (RunOutcome.stopped), not as a failed notebook.
     expect(base.divergence).toEqual({ action: 'stop' });
     expect(smoothoutSpec(smoothoutRegime('paper'), data, build, {}, 0, 32, 'smoothout', 'x').schedule).toEqual({ kind: 'constant' });
+    // Every arm trains on the regime's augmentation (the MLP none, the CNN at lite flips).
+    expect(base.augment).toBe('none');
+    expect(smoothoutSpec(smoothoutCnnRegime('lite'), data, build, {}, 0, 32, 'smoothout', 'x').augment).toBe('flip');
     expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, 'sharp', 'x')).toThrowError(/smoothout variant = "sharp"/);
     expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 100, undefined, 'x')).toThrowError(/smoothout batch = 100/);
   });

@@ -87,22 +87,27 @@ describe('trainer', () => {
     await expect(train(base(m, { schedule: { kind: 'exp' } as never }))).rejects.toThrowError(/schedule.kind = "exp" is invalid: expected constant, steps, poly, cosine/);
     await expect(train(base(m, { precision: { ...fwbw(8, 8), gradWeight: 40 } }))).rejects.toThrowError(/precision.gradWeight = 40/);
     await expect(train(base(m, { batchSize: 0 }))).rejects.toThrowError(/batchSize = 0/);
+    await expect(train(base(m, { augment: 'mirror' as never }))).rejects.toThrowError(/augment = "mirror" is invalid/);
     m.params.dispose();
   });
 
-  it('a resumed run reaches bit-identical parameters (cpu backend)', async () => {
+  it.each([[true], ['flip' as const]])('a resumed run reaches bit-identical parameters (cpu backend, augment %s)', async (augment) => {
     await initBackend({ backend: 'cpu' });
     const a = small();
-    await train(base(a, { augment: true, ledger: new EnergyLedger() }));
+    await train(base(a, { augment, ledger: new EnergyLedger() }));
     const file = path.join(tempDir(), 'ck.json');
     const b = small();
-    const partial = await train(base(b, { augment: true, checkpoint: { file, every: 4 }, stopAfter: 13 }));
+    const partial = await train(base(b, { augment, checkpoint: { file, every: 4 }, stopAfter: 13 }));
     expect(partial.stopped).toBe('stopAfter');
     const c = small();
-    const resumed = await train(base(c, { augment: true, checkpoint: { file, every: 4, resume: true } }));
+    const resumed = await train(base(c, { augment, checkpoint: { file, every: 4, resume: true } }));
     expect(resumed.iterations).toBe(30);
     expect(await flat(c)).toEqual(await flat(a));
-    [a, b, c].forEach((m) => m.params.dispose());
+    // The augmentation reaches the steps: the same run with another augmentation ends elsewhere.
+    const d = small();
+    await train(base(d, { augment: augment === true ? 'flip' : false }));
+    expect(await flat(d)).not.toEqual(await flat(a));
+    [a, b, c, d].forEach((m) => m.params.dispose());
   });
 
   it('a resumed quantized ResNet run is bit-identical on the native backend', async () => {

@@ -1,5 +1,5 @@
 import type { ImageDataset } from './data/image-dataset';
-import { channelStats } from './data/pipeline';
+import { augmentationOf, channelStats, storedAugmentation, type Augmentation } from './data/pipeline';
 import { ConfigError } from './errors';
 import type { Model, ForwardContext } from './models/spec';
 import type { LayerPrecision } from './quant/precision';
@@ -30,7 +30,8 @@ export interface RunSpec {
   readonly precision?: LayerPrecision;
   /** Quantizer settings of the run (plain data, e.g. `sbmQuant()` or `{ scheme: 'dorefa' }`; part of the cache key). */
   readonly quant?: import('./train/config').CommonTrainConfig['quant'];
-  readonly augment?: boolean;
+  /** Augmentation of the training images (`true`, the default: pad-crop-flip; `'flip'`: flips only; `false`: none). */
+  readonly augment?: boolean | Augmentation;
   /**
    * How images are scaled before the model: `standardize` (default: per-channel mean and standard deviation of the
    * training set) or `unit-range` (the stored pixel values in [0, 1] as they are: Caffe's `scale: 1/256`-style input of
@@ -141,7 +142,7 @@ function armDescription(spec: RunSpec): unknown {
     schedule: spec.schedule,
     precision: spec.precision ?? null,
     quant: spec.quant ?? null,
-    augment: spec.augment ?? true,
+    augment: storedAugmentation(augmentationOf(spec.augment ?? true)),
     ...(spec.input && spec.input !== 'standardize' ? { input: spec.input } : {}),
     swa: spec.swa ?? null,
     ...(spec.divergence ? { divergence: spec.divergence } : {}),

@@ -109,6 +109,36 @@ export function pixelAffine(normalize: ChannelStats | undefined, channels: numbe
   };
 }
 
+/**
+ * Training-image augmentation: `'none'`, `'flip'` (horizontal flip with probability 1/2) or `'pad-crop-flip'` (zero-pad
+ * 4 pixels, random crop of the original size, flip: He et al. 2016). Options that take it also take a boolean: `true`
+ * is `'pad-crop-flip'`, `false` is `'none'`.
+ */
+export type Augmentation = 'none' | 'flip' | 'pad-crop-flip';
+
+const AUGMENTATIONS: readonly Augmentation[] = ['none', 'flip', 'pad-crop-flip'];
+
+/** The {@link Augmentation} an option names (`true`: pad-crop-flip, `false`: none); throws a ConfigError on anything else. */
+export function augmentationOf(value: boolean | Augmentation, field = 'augment'): Augmentation {
+  if (value === true) return 'pad-crop-flip';
+  if (value === false) return 'none';
+  if (AUGMENTATIONS.includes(value)) return value;
+  throw new ConfigError(field, value, "true, false, 'none', 'flip' or 'pad-crop-flip'");
+}
+
+/** How run signatures and cache keys store an augmentation: a boolean for none and pad-crop-flip (as they did before flips-only existed), `'flip'` for flips. */
+export function storedAugmentation(a: Augmentation): boolean | 'flip' {
+  return a === 'flip' ? 'flip' : a === 'pad-crop-flip';
+}
+
+/**
+ * The per-image draws of a batch under `augmentation` ({@link drawAugmentation}; `'flip'` draws with no shift), or
+ * `undefined` for `'none'`.
+ */
+export function augmentationDraws(augmentation: Augmentation, n: number, rng: Rng): Int8Array | undefined {
+  return augmentation === 'none' ? undefined : drawAugmentation(n, rng, augmentation === 'flip' ? 0 : 4);
+}
+
 /** Pad-crop-flip draws for `n` images from `rng`: row shift, column shift, flip (0/1) per image, in the order {@link augmentPadCropFlip} draws them. */
 export function drawAugmentation(n: number, rng: Rng, pad = 4): Int8Array {
   const out = new Int8Array(3 * n);
@@ -169,8 +199,8 @@ export interface BatchOptions {
   /** Shuffle order and augmentation draws come from this generator. */
   readonly rng: Rng;
   readonly shuffle?: boolean;
-  /** Pad-crop-flip augmentation (training only). */
-  readonly augment?: boolean;
+  /** Augmentation of the training images ({@link Augmentation}; `true`: pad-crop-flip). */
+  readonly augment?: boolean | Augmentation;
   /** Normalise each channel with these statistics (else pixels are scaled to [0, 1]). */
   readonly normalize?: ChannelStats;
   /** Drop the last incomplete batch. */
@@ -199,11 +229,12 @@ export function* batches(ds: ImageDataset, options: BatchOptions): Generator<Bat
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new ConfigError('batchSize', batchSize, 'a positive integer');
   const order = Array.from({ length: ds.count }, (_, i) => i);
   if (options.shuffle ?? true) shuffleInPlace(order, options.rng);
+  const augmentation = augmentationOf(options.augment ?? false);
   const affine = pixelAffine(options.normalize, ds.channels);
   const end = options.dropLast ? ds.count - (ds.count % batchSize) : ds.count;
   for (let start = (options.startBatch ?? 0) * batchSize; start < end; start += batchSize) {
     const idx = Int32Array.from(order.slice(start, Math.min(start + batchSize, end)));
-    const augment = options.augment ? drawAugmentation(idx.length, options.augmentRng ?? options.rng) : undefined;
+    const augment = augmentationDraws(augmentation, idx.length, options.augmentRng ?? options.rng);
     // Gather, augmentation, scaling and normalisation in one pass on the host: one tensor, no backend ops.
     const { pixels, labels } = assembleBatch(ds.images, ds.labels, ds.height, ds.width, ds.channels, idx, augment, affine.scale, affine.shift);
     const x = tf.tensor4d(pixels, [idx.length, ds.height, ds.width, ds.channels], 'float32');

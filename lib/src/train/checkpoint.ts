@@ -24,7 +24,8 @@ export interface RunSignature {
   readonly schedule: string;
   readonly techniques: string;
   readonly precision: string;
-  readonly augment: boolean;
+  /** `true`: pad-crop-flip, `'flip'`: flips only, `false`: none. */
+  readonly augment: boolean | 'flip';
   readonly bptt: number | null;
 }
 

@@ -1,5 +1,5 @@
 import { ConfigError, checkKeys, requireOption } from '../errors';
-import { batchesPerEpoch, type ChannelStats } from '../data/pipeline';
+import { augmentationOf, batchesPerEpoch, type Augmentation, type ChannelStats } from '../data/pipeline';
 import type { ImageDataset } from '../data/image-dataset';
 import type { ForwardContext, Model } from '../models/spec';
 import { checkPrecision, type LayerPrecision } from '../quant/precision';
@@ -65,8 +65,8 @@ export interface ImageTrainConfig extends CommonTrainConfig {
   readonly task?: 'image-classification';
   readonly train: ImageDataset;
   readonly validation?: ImageDataset;
-  /** Pad-and-crop plus horizontal flip (seeded). */
-  readonly augment?: boolean;
+  /** Augmentation of the training images (seeded; `true`: pad-crop-flip, `'flip'`: flips only; default none). */
+  readonly augment?: boolean | Augmentation;
   readonly normalize?: ChannelStats;
 }
 
@@ -110,6 +110,7 @@ export function checkTrainConfig(c: TrainConfig): void {
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new ConfigError('seed', c.seed, 'a non-negative integer');
   checkOptimizerConfig(requireOption(c.optimizer, 'optimizer', "an optimizer, e.g. { kind: 'sgd', momentum: 0.9 }"));
   checkSchedule(requireOption(c.schedule, 'schedule', "a learning-rate schedule, e.g. { kind: 'cosine' }"));
+  if (c.task !== 'language-model' && c.augment !== undefined) augmentationOf(c.augment);
   if (c.precision) checkPrecision(c.precision);
   if (c.quant) checkQuantOptions(c.quant);
   if (c.clipNorm !== undefined && !(Number.isFinite(c.clipNorm) && c.clipNorm > 0)) throw new ConfigError('clipNorm', c.clipNorm, 'a positive norm');

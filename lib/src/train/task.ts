@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { batchesPerEpoch, drawAugmentation, type ChannelStats } from '../data/pipeline';
+import { augmentationDraws, batchesPerEpoch, type Augmentation, type ChannelStats } from '../data/pipeline';
 import { BatchPrefetcher, type AssembledBatch } from '../data/prefetch';
 import type { ImageDataset } from '../data/image-dataset';
 import { createRng, shuffleInPlace, type Rng } from '../random';
@@ -62,7 +62,7 @@ function sliceRows<T extends tf.Tensor>(t: T, start: number, size: number): T {
 }
 
 /**
- * Image classification: shuffled (seeded) mini-batches with optional pad-crop-flip augmentation, softmax
+ * Image classification: shuffled (seeded) mini-batches with optional augmentation (flips or pad-crop-flip), softmax
  * cross-entropy. Batches are assembled on a worker thread one step ahead ({@link BatchPrefetcher}); each batch's
  * augmentation draws come from a generator seeded by (run seed, epoch, batch), so a resumed run draws the same.
  */
@@ -70,7 +70,7 @@ export function imageClassificationTask(options: {
   readonly train: ImageDataset;
   readonly validation?: ImageDataset;
   readonly batchSize: number;
-  readonly augment: boolean;
+  readonly augment: Augmentation;
   readonly normalize?: ChannelStats;
   readonly seed: number;
 }): Task {
@@ -79,7 +79,7 @@ export function imageClassificationTask(options: {
   const perEpoch = batchesPerEpoch(train.count, batchSize, true);
   const request = (order: number[], epoch: number, k: number) => {
     const indices = Int32Array.from(order.slice(k * batchSize, (k + 1) * batchSize));
-    const augment = options.augment ? drawAugmentation(indices.length, createRng(`${options.seed}/augment/${epoch}/${k}`)) : undefined;
+    const augment = augmentationDraws(options.augment, indices.length, createRng(`${options.seed}/augment/${epoch}/${k}`));
     prefetcher ??= new BatchPrefetcher(train, options.normalize);
     return prefetcher.request({ indices, augment });
   };

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { removeStaleTemporaries } from '../data/files';
+import { augmentationOf, storedAugmentation } from '../data/pipeline';
 import { createRng } from '../random';
 import { hashString } from '../models/params';
 import type { LayerSpec, Model } from '../models/spec';
@@ -68,7 +69,7 @@ function appendLog(file: string | undefined, record: object): void {
 function buildTask(c: TrainConfig): Task {
   return c.task === 'language-model'
     ? languageModelTask({ train: c.train, validation: c.validation, batchSize: c.batchSize, bptt: c.bptt, evalBatchSize: c.evalBatchSize })
-    : imageClassificationTask({ train: c.train, validation: c.validation, batchSize: c.batchSize, augment: c.augment ?? false, normalize: c.normalize, seed: c.seed });
+    : imageClassificationTask({ train: c.train, validation: c.validation, batchSize: c.batchSize, augment: augmentationOf(c.augment ?? false), normalize: c.normalize, seed: c.seed });
 }
 
 function signature(c: TrainConfig, model: Model, techniques: readonly Technique[], totalIterations: number): RunSignature {
@@ -90,7 +91,7 @@ function signature(c: TrainConfig, model: Model, techniques: readonly Technique[
     schedule: JSON.stringify(c.schedule),
     techniques: techniques.map((t) => t.name).join(','),
     precision: c.precision ? formatPrecision(c.precision) : 'FP32',
-    augment: lm ? false : (c.augment ?? false),
+    augment: lm ? false : storedAugmentation(augmentationOf(c.augment ?? false)),
     bptt: lm ? c.bptt : null,
   };
 }
