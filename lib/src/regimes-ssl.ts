@@ -36,8 +36,9 @@ export interface SparsityRegime {
 /**
  * LeNet-5 on MNIST (thesis Tables 2.1-2.2): `smoke` plumbing; `lite` the whole MNIST sets, the baseline through the
  * schedule length of Caffe's LeNet example (10,000 iterations of 64; it must reach 99%; a first lite run with 8 epochs,
- * 7,496 iterations, reached 99.16% with the floor inconclusive), SSL 4 and compaction 2 epochs; `paper` the baseline of Caffe's LeNet example the thesis starts from (10,000 iterations of 64, lr 0.01,
- * momentum 0.9, weight decay 5e-4; Caffe's "inv" decay replaced by the cosine schedule), as configuration.
+ * 7,496 iterations, reached 99.16% with the floor inconclusive), SSL 4 and compaction 2 epochs; `paper` the baseline
+ * of Caffe's LeNet example the thesis starts from (10,000 iterations of 64, lr 0.01, momentum 0.9, weight decay 5e-4;
+ * Caffe's "inv" decay replaced by the cosine schedule), as configuration.
  */
 export function lenetRegime(scale: Scale, seeds?: number): SparsityRegime {
   const r: Record<Scale, SparsityRegime> = {
