@@ -93,8 +93,11 @@ describe('augmentation and batching', () => {
       b.indices.forEach((j, i) => {
         const at = (r: number, q: number, k: number) => Math.round((px[i * size + (r * 32 + q) * 3 + k] as number) * 255);
         const src = (r: number, q: number, k: number) => ds.images[j * size + (r * 32 + q) * 3 + k] as number;
-        const isSame = Array.from({ length: size }, (_, t) => at(Math.floor(t / 96), Math.floor(t / 3) % 32, t % 3) === src(Math.floor(t / 96), Math.floor(t / 3) % 32, t % 3)).every(Boolean);
-        const isMirror = Array.from({ length: size }, (_, t) => at(Math.floor(t / 96), Math.floor(t / 3) % 32, t % 3) === src(Math.floor(t / 96), 31 - (Math.floor(t / 3) % 32), t % 3)).every(Boolean);
+        // Every pixel (row r, column q, channel k) equals the source's at the same column, or at the mirrored one.
+        const matches = (mirror: boolean) =>
+          Array.from({ length: size }, (_, t) => [Math.floor(t / 96), Math.floor(t / 3) % 32, t % 3] as const).every(([r, q, k]) => at(r, q, k) === src(r, mirror ? 31 - q : q, k));
+        const isSame = matches(false);
+        const isMirror = matches(true);
         expect(isSame || isMirror).toBe(true);
         if (isSame && !isMirror) same++;
         if (isMirror && !isSame) mirrored++;

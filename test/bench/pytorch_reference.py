@@ -7,7 +7,7 @@ output layer, truncated BPTT window, SGD); and the CifarNet step (Caffe's cifar1
 ReLU, conv 5x5x32, ReLU, avg-pool 3/2, conv 5x5x64, ReLU, avg-pool 3/2, fc 10; pooling in ceil mode) with Adam at
 the SmoothOut study's batches. Prints one JSON object on stdout.
 
-Usage: python pytorch_reference.py --threads 2 --steps 20 --lstm vocab,embedding,hidden,steps,batch
+Usage: python pytorch_reference.py --threads 2 --steps 20 --cifarnet-batches 64,1250 --lstm vocab,embedding,hidden,steps,batch
 """
 import argparse
 import json
