@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { initBackend, parseBackendName } from '../lib/src/backend';
-import { conv2dFilterGradient } from '../lib/src/backend-wasm-grad';
+import { initBackend, parseBackendName } from '../lib/src/backend/select';
+import { conv2dFilterGradient } from '../lib/src/backend/wasm-grad';
 import { ConfigError } from '../lib/src/errors';
 
 describe('backend selection', () => {

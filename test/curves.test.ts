@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
-import { accuracyWithinBudget, meanAccuracyCurve, pairedBySeed } from '../lib/src/curves';
-import type { RunOutcome } from '../lib/src/experiment';
+import { initBackend } from '../lib/src/backend/select';
+import { accuracyWithinBudget, meanAccuracyCurve, pairedBySeed } from '../lib/src/experiments/curves';
+import type { RunOutcome } from '../lib/src/experiments/run';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { channelStats } from '../lib/src/data/pipeline';
 import { cifarResNet } from '../lib/src/models/resnet';

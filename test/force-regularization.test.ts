@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { createRng } from '../lib/src/random';
 import { cifarNet, lenet5 } from '../lib/src/models/small';
 import { filterProjection, filterRank, lowRankBasis, modelFilterRanks, recombine, type HostTensor } from '../lib/src/models/low-rank';
@@ -204,7 +204,7 @@ describe('SSL on a decomposed network (thesis Sec. 3.3.4, Fig. 3.7b)', () => {
 
 describe('Force Regularization regime and arms', () => {
   it("Table 3.4's theoretical speedups follow from AlexNet's layer settings and the thesis's ranks (paper configuration)", async () => {
-    const { ALEXNET_TABLE_3_4, alexnetTheoreticalSpeedups } = await import('../lib/src/regimes-force');
+    const { ALEXNET_TABLE_3_4, alexnetTheoreticalSpeedups } = await import('../lib/src/studies/force');
     for (const row of ALEXNET_TABLE_3_4) {
       const s = alexnetTheoreticalSpeedups(row);
       expect(Math.round(s.none * 100) / 100).toBe(row.theoreticalNone);
@@ -213,8 +213,8 @@ describe('Force Regularization regime and arms', () => {
   });
 
   it('regimes: the ConvNet of notebook 30 at lite (shared baseline), the same base lr for the force arms (Sec. 3.3.1)', async () => {
-    const { forceRegime } = await import('../lib/src/regimes-force');
-    const { convnetRegime } = await import('../lib/src/regimes-ssl');
+    const { forceRegime } = await import('../lib/src/studies/force');
+    const { convnetRegime } = await import('../lib/src/studies/sparsity');
     const f = forceRegime('lite');
     const c = convnetRegime('lite');
     expect(f).toMatchObject({ trainCount: c.trainCount, batchSize: c.batchSize, baselineEpochs: c.baselineEpochs, lr: c.lr, fineTuneLr: c.lr, seeds: 3, maxErrorShare: 0.05 });
@@ -231,9 +231,9 @@ describe('Force Regularization regime and arms', () => {
   });
 
   it('a force arm stores ranks and the three decompositions; lambda 0 is the control; the decomposed arm trains the SVD model at those ranks', async () => {
-    const { forceRegime, forceArms } = await import('../lib/src/regimes-force');
+    const { forceRegime, forceArms } = await import('../lib/src/studies/force');
     const { syntheticCifar } = await import('../lib/src/data/synthetic');
-    const { runExperiment } = await import('../lib/src/experiment');
+    const { runExperiment } = await import('../lib/src/experiments/run');
     const { tempDir } = await import('./helpers');
     const regime = { ...forceRegime('smoke'), trainCount: 64, batchSize: 32 };
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(32, 2) };
@@ -245,7 +245,7 @@ describe('Force Regularization regime and arms', () => {
     expect(lambda).toBeCloseTo((30 * 0.1) / (0.015 * 64), 9);
     const sp = arms.forced(0, base.analysis as Parameters<typeof arms.forced>[1], { force: 'l2', scaler: 'norm', lambda }, 'l2');
     const o = await runExperiment({ ...sp, cache });
-    const an = o.analysis as import('../lib/src/regimes-force').ForceArmAnalysis;
+    const an = o.analysis as import('../lib/src/studies/force').ForceArmAnalysis;
     expect(an.ranks.map((r) => r.layer)).toEqual(['conv1', 'conv2', 'conv3']);
     expect(an.ranks.every((r) => r.rank >= 1 && r.rank <= r.filters)).toBe(true);
     expect(an.lra.map((x) => x.method)).toEqual(['svd', 'pca', 'kmeans']);
@@ -257,7 +257,7 @@ describe('Force Regularization regime and arms', () => {
     expect(arms.decomposed(0, { ...an, ranks: an.ranks.map((r) => ({ ...r, rank: r.filters })) }, sp.cacheKey, 'none')).toBeUndefined();
     const low = { ...an, ranks: an.ranks.map((r) => ({ ...r, rank: 4 })) };
     const dec = await runExperiment({ ...arms.decomposed(0, low, sp.cacheKey, 'decomposed')!, cache });
-    const ca = dec.analysis as import('../lib/src/regimes-ssl').CompactArmAnalysis;
+    const ca = dec.analysis as import('../lib/src/studies/sparsity').CompactArmAnalysis;
     expect(ca.macs.filter((m) => m.layer.endsWith('/basis')).map((m) => m.layer)).toEqual(['conv1/basis', 'conv2/basis', 'conv3/basis']);
     expect(ca.inference.map((x) => x.batch)).toEqual([1, 64]);
     // SSL on the decomposed network: shape groups of each basis layer, filter groups of each 1x1 recombination.

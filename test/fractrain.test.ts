@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { cifarResNet } from '../lib/src/models/resnet';
 import { train } from '../lib/src/train/trainer';
@@ -201,8 +201,9 @@ describe('DFQ and FracTrain', () => {
 
 describe('FracTrain paper configuration and the lite regime', () => {
   it("the paper's settings: PFQ schedules end at their static baseline's precision; FW-8/BW-8 costs 6.25% of float32; the lite indicator maps 160 epochs onto the run", async () => {
-    const { FRACTRAIN_PAPER, fractrainSwitching, fractrainArms } = await import('../lib/src/regimes-fractrain');
-    const { e2trainRegime, regimeIterations } = await import('../lib/src/regimes');
+    const { FRACTRAIN_PAPER, fractrainSwitching, fractrainArms } = await import('../lib/src/studies/fractrain');
+    const { e2trainRegime } = await import('../lib/src/studies/e2train');
+    const { regimeIterations } = await import('../lib/src/studies/regime');
     const { parsePrecision } = await import('../lib/src/quant/precision');
     for (const s of FRACTRAIN_PAPER.pfqSchedules) {
       const stages = parsePrecisionSchedule(s.pfq);
@@ -232,7 +233,7 @@ describe('FracTrain paper configuration and the lite regime', () => {
 
 describe('PFQ on an LSTM language model (Table 2 at small scale)', () => {
   it('trains through its stages; the ledger charges the LSTM and output layers at each stage; the run is cached', async () => {
-    const { runLanguageModelExperiment } = await import('../lib/src/experiment-lm');
+    const { runLanguageModelExperiment } = await import('../lib/src/experiments/language-model');
     const { lstmLanguageModel } = await import('../lib/src/models/lstm');
     const { tempDir } = await import('./helpers');
     const ids = (n: number, s: number) => Int32Array.from({ length: n }, (_, i) => (i * 7 + s * 3 + ((i * i) % 5)) % 12);
@@ -262,7 +263,7 @@ describe('PFQ on an LSTM language model (Table 2 at small scale)', () => {
 describe('retraining helpers (Table 5)', () => {
   it('class subsets keep their labels and order; a model from weights starts where the stored one ended; the best evaluation is the curve maximum', async () => {
     const { classSubset } = await import('../lib/src/data/image-dataset');
-    const { modelFromWeights, bestEvaluation } = await import('../lib/src/experiment');
+    const { modelFromWeights, bestEvaluation } = await import('../lib/src/experiments/run');
     const ds = syntheticCifar(40, 7);
     const sub = classSubset(ds, [2, 5]);
     expect(sub.count).toBe([...ds.labels].filter((l) => l === 2 || l === 5).length);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { cifarResNet } from '../lib/src/models/resnet';
 import { cifarNet, lenet5, mlp, mobileNetV2 } from '../lib/src/models/small';
 import { lstmLanguageModel } from '../lib/src/models/lstm';

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
-import { maxPool2d, oneDnnStatus, registerOneDnnKernels, unregisterOneDnnKernels } from '../lib/src/backend-onednn';
-import { setFusedOps } from '../lib/src/backend-native-ops';
+import { initBackend } from '../lib/src/backend/select';
+import { maxPool2d, oneDnnStatus, registerOneDnnKernels, unregisterOneDnnKernels } from '../lib/src/backend/onednn';
+import { setFusedOps } from '../lib/src/backend/native-ops';
 import { relu, runBatchNorm } from '../lib/src/models/ops';
 import { ParamStore } from '../lib/src/models/params';
 import { cifarResNet } from '../lib/src/models/resnet';

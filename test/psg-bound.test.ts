@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { mostSignificantBits } from '../lib/src/quant/quantizers';
 import { signPredictionCounts, psgOperands } from '../lib/src/techniques/psg-bound';
 import { predictiveSignGradient } from '../lib/src/techniques/psg';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { mostSignificantBits, quantize, roundingNoise, ternarize } from '../lib/src/quant/quantizers';
 import { defaultQuantConfig, quantConv2d, quantMatMul } from '../lib/src/quant/layers';
 import { FP32, fwbw, parsePrecision, formatPrecision } from '../lib/src/quant/precision';
@@ -183,7 +183,7 @@ describe('running ranges and per-layer statistics', () => {
   });
 
   it('per-layer SNR falls as bits fall', async () => {
-    const { layerQuantStats } = await import('../lib/src/quant/layer-stats');
+    const { layerQuantStats } = await import('../lib/src/analysis/layer-quant-stats');
     const { cifarResNet } = await import('../lib/src/models/resnet');
     const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
     const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 2);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { e2trainRegime, regimeIterations, regimeSpec } from '../lib/src/regimes';
+import { regimeIterations, regimeSpec } from '../lib/src/studies/regime';
+import { e2trainRegime } from '../lib/src/studies/e2train';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 
 describe('E²-Train regime', () => {

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { mlp } from '../lib/src/models/small';
-import { runExperiment, type RunSpec } from '../lib/src/experiment';
-import { cacheEvents, ownsArm, parseShard } from '../lib/src/run-cache';
+import { runExperiment, type RunSpec } from '../lib/src/experiments/run';
+import { cacheEvents, ownsArm, parseShard } from '../lib/src/experiments/run-cache';
 import { parseReproduceArgs } from '../kernel-ext/src/runner/args';
 import { tempDir } from './helpers';
 import { tf } from '../lib/src/index';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { dorefaActivation, dorefaGradient, dorefaWeight, dorefaWeightSlope, fixedPoint, quantizeUnit, sbmQuant, shiftScale, wageError, wageGradient } from '../lib/src/quant/schemes';
 import { checkQuantOptions, defaultQuantConfig, quantMatMul } from '../lib/src/quant/layers';
 import { fwbw } from '../lib/src/quant/precision';

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { cifarResNet } from '../lib/src/models/resnet';
 import { mlp } from '../lib/src/models/small';
-import { boxMaximize, datasetLoss, directionProfile, filterNormalizedDirection, interpolationProfile, keskarSharpness, noiseSensitivity } from '../lib/src/sharpness';
+import { boxMaximize, datasetLoss, directionProfile, filterNormalizedDirection, interpolationProfile, keskarSharpness, noiseSensitivity } from '../lib/src/analysis/sharpness';
 import { adaptiveNoise, smoothOut } from '../lib/src/techniques/smoothout';
 import { TF_ZERO_SEED, tfSeed } from '../lib/src/random';
 import type { StepInfo } from '../lib/src/train/technique';
@@ -208,7 +208,7 @@ describe('sharpness metrics', () => {
 
 describe('SmoothOut regime', () => {
   it("the thesis's strengths (Tables 5.1, 5.4, 5.5) and batch sizes; arms refuse unknown variants", async () => {
-    const { SMOOTHOUT_VARIANTS, smoothoutArms, smoothoutRegime, smoothoutCnnRegime, smoothoutSpec } = await import('../lib/src/regimes-smoothout');
+    const { SMOOTHOUT_VARIANTS, smoothoutArms, smoothoutRegime, smoothoutCnnRegime, smoothoutSpec } = await import('../lib/src/studies/smoothout');
     expect(SMOOTHOUT_VARIANTS.smoothout).toMatchObject({ a: 0.0375, noise: 'uniform', adaptive: false, denoise: true });
     expect(SMOOTHOUT_VARIANTS.ada).toMatchObject({ a: 0.15, adaptive: true });
     expect(SMOOTHOUT_VARIANTS.gaussian).toMatchObject({ a: 0.025, noise: 'gaussian' });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { cifarResNet } from '../lib/src/models/resnet';
 import { lenet5, mlp } from '../lib/src/models/small';
@@ -357,7 +357,7 @@ describe('the non-structured l1 baseline', () => {
   });
 
   it('inferenceTime times repeated forward passes of a fixed batch and refuses a bad batch', async () => {
-    const { inferenceTime } = await import('../lib/src/perf');
+    const { inferenceTime } = await import('../lib/src/analysis/perf');
     const m = lenet5({ seed: 1 });
     const t = inferenceTime(m, { batch: 2, repeats: 3, warmup: 1 });
     expect(t.times).toHaveLength(3);
@@ -369,8 +369,8 @@ describe('the non-structured l1 baseline', () => {
 
 describe('sparsity arms (baseline, SSL fine-tuning, compacted fine-tuning)', () => {
   it('chain through the cache: the compacted arm trains the smaller model and times it against the masked original', async () => {
-    const { lenetRegime, sparsityArms } = await import('../lib/src/regimes-ssl');
-    const { runExperiment, modelFromWeights } = await import('../lib/src/experiment');
+    const { lenetRegime, sparsityArms } = await import('../lib/src/studies/sparsity');
+    const { runExperiment, modelFromWeights } = await import('../lib/src/experiments/run');
     const modelFromWeightsForTest = (b: typeof build, w: Parameters<typeof modelFromWeights>[1]) => modelFromWeights(b, w)(0);
     const { tempDir } = await import('./helpers');
     const regime = lenetRegime('smoke');
@@ -390,12 +390,12 @@ describe('sparsity arms (baseline, SSL fine-tuning, compacted fine-tuning)', () 
     const terms = [{ structure: 'filter' as const, lambda: 0.5, layers: (l: { name: string }) => l.name === 'conv1' }];
     const sp = arms.ssl(0, weights, { terms, termsKey: { filter: { conv1: 0.5 }, shrunk: 10 }, threshold: 0.05 }, 'SSL');
     const sparse = await runExperiment({ ...sp, cache });
-    const an = sparse.analysis as import('../lib/src/regimes-ssl').SparseArmAnalysis;
+    const an = sparse.analysis as import('../lib/src/studies/sparsity').SparseArmAnalysis;
     const zero = an.groups!.find((g) => g.layer === 'conv1')!.zero;
     expect(zero).toBe(10);
     expect(an.removal.filters?.conv1).toHaveLength(zero);
     const compact = await runExperiment({ ...arms.compacted(0, an, sp.cacheKey, 'compacted'), cache });
-    const ca = compact.analysis as import('../lib/src/regimes-ssl').CompactArmAnalysis;
+    const ca = compact.analysis as import('../lib/src/studies/sparsity').CompactArmAnalysis;
     const conv1 = ca.macs.find((x) => x.layer === 'conv1')!;
     expect(conv1.macs / conv1.originalMacs).toBeCloseTo((20 - zero) / 20, 9);
     expect(ca.inference.map((x) => x.batch)).toEqual([1, 64]);
@@ -447,11 +447,11 @@ describe('early stopping (for "trains until its validation perplexity stops impr
 
 describe('sparsity regimes', () => {
   it('LeNet/MNIST and ConvNet/CIFAR-10 regimes: whole data sets at lite, three seeds, settings refused when bad', async () => {
-    const { lenetRegime, convnetRegime } = await import('../lib/src/regimes-ssl');
+    const { lenetRegime, convnetRegime } = await import('../lib/src/studies/sparsity');
     expect(lenetRegime('lite')).toMatchObject({ trainCount: 60000, testCount: 10000, batchSize: 64, seeds: 3 });
     // The baseline runs Caffe's LeNet schedule length at lite and paper: 10,000 iterations of 64, fractional epochs
     // turned into iterations by sparsityArms.
-    const { sparsityArms } = await import('../lib/src/regimes-ssl');
+    const { sparsityArms } = await import('../lib/src/studies/sparsity');
     // Only the spec is built (nothing trains), so a small set standing in for MNIST's 60,000 images will do.
     const mnistLike = { train: { ...syntheticCifar(16, 1), count: 60000 }, test: syntheticCifar(16, 2) };
     for (const sc of ['lite', 'paper'] as const) {
@@ -468,8 +468,8 @@ describe('sparsity regimes', () => {
     expect(lenetRegime('smoke', 5).seeds).toBe(1);
     expect(() => convnetRegime('lite', 0)).toThrowError(/seeds = 0/);
     expect(() => lenetRegime('huge' as never)).toThrowError(/scale = "huge"/);
-    const { resnetDepthRegime } = await import('../lib/src/regimes-ssl');
-    const { issRegime } = await import('../lib/src/regimes-iss');
+    const { resnetDepthRegime } = await import('../lib/src/studies/sparsity');
+    const { issRegime } = await import('../lib/src/studies/iss');
     // The thesis's stacked LSTM (Sec. 2.3.3, Table 2.5) as the paper configuration.
     expect(issRegime('paper')).toMatchObject({ hidden: [1500, 1500], embedding: 1500, vocabulary: 10000, maxEpochs: 55, issEpochs: 55, issFrom: 'scratch', corpus: 'ptb',
       threshold: { on: 'weight', tau: 1e-4 }, l1: { lambda: 1e-4 } });
@@ -480,7 +480,7 @@ describe('sparsity regimes', () => {
     expect(issRegime('lite').rhos).toEqual([0.6, 0.7, 0.8, 0.9]);
     expect(issRegime('lite').l1).toEqual({ lambda: issRegime('paper').l1.lambda, threshold: 1e-4 });
     expect(issRegime('lite', 5).seeds).toBe(5);
-    const { groupLassoStrength } = await import('../lib/src/regimes-ssl');
+    const { groupLassoStrength } = await import('../lib/src/techniques/ssl');
     // Constant lr 0.1 over 100 iterations, momentum 0.9: steady steps 0.1 x lambda / 0.1 = lambda; 100 lambda = rho x norm.
     const g = groupLassoStrength({ norm: 2, rho: 3, lr: 0.1, iterations: 100, momentum: 0.9, schedule: { kind: 'constant' } });
     expect(g.lambda).toBeCloseTo(0.06, 12);
@@ -489,7 +489,7 @@ describe('sparsity regimes', () => {
     expect(groupLassoStrength({ norm: 1, rho: 1, lr: 0.5, iterations: 4, momentum: 0, schedule: { kind: 'cosine' } }).lambda).toBeCloseTo(1 / 1.25, 12);
     expect(() => groupLassoStrength({ norm: 0, rho: 1, lr: 0.1, iterations: 4, momentum: 0, schedule: { kind: 'constant' } })).toThrowError(/groupLassoStrength.norm = 0/);
     expect(() => groupLassoStrength({ norm: 1, rho: 1, lr: 0.1, iterations: 4, momentum: 1, schedule: { kind: 'constant' } })).toThrowError(/groupLassoStrength.momentum = 1/);
-    const { e2trainRegime } = await import('../lib/src/regimes');
+    const { e2trainRegime } = await import('../lib/src/studies/e2train');
     // Fig. 2.7's lite regime fine-tunes E²-Train's lite baseline (same data, batch and schedule length), with augmentation.
     const d = resnetDepthRegime('lite');
     const e = e2trainRegime('lite');

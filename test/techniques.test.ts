@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { cifarResNet } from '../lib/src/models/resnet';
 import { mlp } from '../lib/src/models/small';

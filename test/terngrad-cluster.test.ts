@@ -1,6 +1,6 @@
 import { execSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { expectedWireBytes, runTernGradCluster, simulateTernGradJob, TernGradClusterError } from '../lib/src/distributed/terngrad-cluster';
 import type { TernGradJob } from '../lib/src/distributed/job';
 

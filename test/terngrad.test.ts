@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../lib/src/backend';
+import { initBackend } from '../lib/src/backend/select';
 import { ternaryParts } from '../lib/src/quant/quantizers';
 import { clipGradient, ternGrad } from '../lib/src/techniques/terngrad';
 import type { GradientProblem, GradientResult, StepInfo } from '../lib/src/train/technique';
@@ -258,7 +258,7 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
   });
 
   it('arms: a fixed total batch (Fig. 4.3) or a fixed batch per worker with iterations scaled (Table 4.1); paper settings', async () => {
-    const { terngradRegime, terngradSpec } = await import('../lib/src/regimes-terngrad');
+    const { terngradRegime, terngradSpec } = await import('../lib/src/studies/terngrad');
     const { syntheticCifar } = await import('../lib/src/data/synthetic');
     const { mlp } = await import('../lib/src/models/small');
     const p = terngradRegime('paper');

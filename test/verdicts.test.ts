@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { binomialTest, comparisonVerdict, differenceInterval, meanInterval, tCritical } from '../lib/src/statistics';
+import { binomialTest, comparisonVerdict, differenceInterval, meanInterval, tCritical } from '../lib/src/experiments/statistics';
 import { assess, findingRows, type Claim } from '../kernel-ext/src/display/findings';
 
 describe('statistics (stdlib quantiles and tests)', () => {

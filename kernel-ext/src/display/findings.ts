@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { SCALES, settingsFromEnv, type Scale } from '../../../lib/src/config';
 import { writeFileAtomic } from '../../../lib/src/data/files';
 import { ConfigError } from '../../../lib/src/errors';
-import { comparisonVerdict, differenceInterval } from '../../../lib/src/statistics';
+import { comparisonVerdict, differenceInterval } from '../../../lib/src/experiments/statistics';
 import { escapeHtml, sendDisplay } from './channel';
 import { notebookName, outputDirs } from './outputs';
 import { toText } from './table';

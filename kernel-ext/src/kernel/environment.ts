@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { backendInfo, initBackend, type BackendInfo } from '../../../lib/src/backend';
+import { backendInfo, initBackend, type BackendInfo } from '../../../lib/src/backend/select';
 import { projectRoot, settingsFromEnv, type Settings } from '../../../lib/src/config';
 
 /** What a notebook session runs with; printed at the top of every session and recorded in reports. */

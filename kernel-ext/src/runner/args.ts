@@ -1,6 +1,6 @@
 import { parseScale, parseSeed, type Scale } from '../../../lib/src/config';
 import { ConfigError } from '../../../lib/src/errors';
-import { parseShard } from '../../../lib/src/run-cache';
+import { parseShard } from '../../../lib/src/experiments/run-cache';
 
 /** Options of `npm run reproduce`. */
 export interface ReproduceArgs {

@@ -91,7 +91,7 @@ export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGra
 /** A worker process: trains the job with {@link remoteTernGrad}, then sends its final parameters. */
 export async function workerMain(launch: WorkerLaunch): Promise<void> {
   const job = checkJob(launch.job);
-  const { initBackend } = await import('../backend');
+  const { initBackend } = await import('../backend/select');
   const { train } = await import('../train/trainer');
   await initBackend();
   const waitMs = workerWaitMs(job);

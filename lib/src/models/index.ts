@@ -7,3 +7,4 @@ export * from './sequential';
 export * from './surgery';
 export * from './lstm';
 export * from './low-rank';
+export * from './records';

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { quantConv2d, quantDepthwiseConv2d, quantMatMul } from '../quant/layers';
 import type { LayerPrecision } from '../quant/precision';
-import { minPrecision } from '../train/compose';
-import { fusedBackend, fusedBatchNormTrain, reluGrad } from '../backend-native-ops';
+import { minPrecision } from '../quant/precision';
+import { fusedBackend, fusedBatchNormTrain, reluGrad } from '../backend/native-ops';
 import { ConfigError } from '../errors';
 import type { ParamStore } from './params';
 import type { BlockGroup, ForwardContext, LayerSpec } from './spec';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tfSeed } from '../random';
-import { assignRecords, encodeFloats, tensorRecord, type TensorRecord } from '../train/state';
+import { assignRecords, encodeFloats, tensorRecord, type TensorRecord } from './records';
 
 /** FNV-1a hash of a string, for deriving per-parameter seeds. */
 export function hashString(s: string): number {

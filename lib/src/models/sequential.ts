@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { ParamStore } from './params';
-import { maxPool2d } from '../backend-onednn';
+import { maxPool2d } from '../backend/onednn';
 import { Builder, relu, runConv, runDense } from './ops';
 import type { ForwardContext, LayerSpec, Model } from './spec';
 

@@ -2,5 +2,4 @@ export * from './precision';
 export * from './quantizers';
 export * from './layers';
 export * from './stats';
-export * from './layer-stats';
 export * from './schemes';

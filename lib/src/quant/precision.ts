@@ -53,3 +53,15 @@ export function checkPrecision(p: LayerPrecision, field = 'precision'): LayerPre
   for (const k of ['weight', 'activation', 'gradError', 'gradWeight', 'activationWeightGrad'] as const) checkBits(p[k], `${field}.${k}`);
   return p;
 }
+
+const PRECISION_FIELDS = ['weight', 'activation', 'gradError', 'gradWeight', 'activationWeightGrad'] as const;
+
+/** Field-by-field minimum of two precisions (the fewer bits win); undefined stands for float32. */
+export function minPrecision(a: LayerPrecision | undefined, b: LayerPrecision | undefined): LayerPrecision | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  const out = {} as Record<(typeof PRECISION_FIELDS)[number], number>;
+  for (const f of PRECISION_FIELDS) out[f] = Math.min(a[f], b[f]);
+  return out;
+}
+

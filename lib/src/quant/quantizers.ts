@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { checkBits } from './precision';
-import { fusedBackend } from '../backend-native-ops';
+import { fusedBackend } from '../backend/native-ops';
 
 /** How values are rounded to the grid. */
 export type Rounding = 'nearest' | 'stochastic' | 'truncate';

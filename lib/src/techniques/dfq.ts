@@ -4,7 +4,7 @@ import type { ParamStore } from '../models/params';
 import type { BlockGroup, BlockPlan, BlockSpec, ForwardContext, LayerSpec, Model } from '../models/spec';
 import { trainingCost } from '../cost/macs';
 import { checkBits, formatPrecision, type LayerPrecision } from '../quant/precision';
-import type { StateValue, TensorRecord } from '../train/state';
+import type { StateValue, TensorRecord } from '../models/records';
 import type { OptimizerConfig } from '../train/optimizers';
 import type { Technique } from '../train/technique';
 import { rnnGates } from './rnn-gate';

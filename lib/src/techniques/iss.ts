@@ -3,7 +3,7 @@ import { ConfigError, checkKeys } from '../errors';
 import type { LstmLmOptions } from '../models/lstm';
 import type { Model } from '../models/spec';
 import type { StructureRemoval } from '../models/surgery';
-import type { StateValue } from '../train/state';
+import type { StateValue } from '../models/records';
 import type { Technique } from '../train/technique';
 import { StickyMasks, keepWhere, zeroGroupIndices } from './sticky-zeros';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import type { LayerSpec, Model } from '../models/spec';
-import type { StateValue } from '../train/state';
+import type { StateValue } from '../models/records';
 import type { Technique } from '../train/technique';
 import { StickyMasks, keepWhere } from './sticky-zeros';
 

@@ -1,7 +1,7 @@
 import { ConfigError, checkKeys } from '../errors';
 import type { LayerSpec } from '../models/spec';
 import { checkPrecision, formatPrecision, fwbw, type LayerPrecision } from '../quant/precision';
-import type { StateValue } from '../train/state';
+import type { StateValue } from '../models/records';
 import type { Technique } from '../train/technique';
 import { LossDiffIndicator, type IndicatorStep } from './loss-indicator';
 

@@ -4,7 +4,7 @@ import type { LayerSpec } from '../models/spec';
 import { checkBits, type LayerPrecision } from '../quant/precision';
 import type { QuantConfig } from '../quant/layers';
 import type { StepInfo, Technique } from '../train/technique';
-import type { StateValue } from '../train/state';
+import type { StateValue } from '../models/records';
 
 /** Options of {@link predictiveSignGradient} (defaults: the paper's Sec. 4.4 settings). */
 export interface PsgOptions {

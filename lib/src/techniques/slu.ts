@@ -5,7 +5,7 @@ import { rnnGates } from './rnn-gate';
 import type { BlockPlan, BlockSpec, ForwardContext, Model } from '../models/spec';
 import type { Technique } from '../train/technique';
 import { createRng, type Rng, type RngState } from '../random';
-import type { StateValue, TensorRecord } from '../train/state';
+import type { StateValue, TensorRecord } from '../models/records';
 
 /** Options of {@link selectiveLayerUpdate}. */
 export interface SluOptions {

@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors';
 import { createRng, type Rng, type RngState } from '../random';
-import type { StateValue } from '../train/state';
+import type { StateValue } from '../models/records';
 import type { StepInfo, Technique } from '../train/technique';
 
 /** Options of {@link stochasticMiniBatchDropping}. */

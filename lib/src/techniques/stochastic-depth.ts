@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { createRng, type Rng, type RngState } from '../random';
-import type { StateValue } from '../train/state';
+import type { StateValue } from '../models/records';
 import type { BlockPlan, BlockSpec, Model } from '../models/spec';
 import type { Technique } from '../train/technique';
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { ConfigError } from '../errors';
 import { removeStaleTemporaries, writeFileAtomic } from '../data/files';
-import type { StateValue, TensorRecord } from './state';
+import type { StateValue, TensorRecord } from '../models/records';
 
 /**
  * What shaped a run, recorded in its checkpoints: resuming with any of these changed would silently

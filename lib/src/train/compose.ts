@@ -1,19 +1,8 @@
 import { ConfigError } from '../errors';
 import type { BlockPlan, BlockSpec, LayerSpec } from '../models/spec';
-import type { LayerPrecision } from '../quant/precision';
+import { minPrecision, type LayerPrecision } from '../quant/precision';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { StepInfo, Technique } from './technique';
-
-const FIELDS = ['weight', 'activation', 'gradError', 'gradWeight', 'activationWeightGrad'] as const;
-
-/** Field-by-field minimum of two precisions (the fewer bits win); undefined stands for float32. */
-export function minPrecision(a: LayerPrecision | undefined, b: LayerPrecision | undefined): LayerPrecision | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  const out = {} as Record<(typeof FIELDS)[number], number>;
-  for (const f of FIELDS) out[f] = Math.min(a[f], b[f]);
-  return out;
-}
 
 /**
  * Rejects technique combinations whose settings would otherwise override each other, naming both:

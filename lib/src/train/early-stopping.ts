@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import type { Model } from '../models/spec';
-import type { StateValue } from './state';
+import type { StateValue } from '../models/records';
 import type { EpochInfo, Technique } from './technique';
 
 /** Options of {@link earlyStopping}. */

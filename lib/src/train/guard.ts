@@ -1,5 +1,5 @@
 import { ConfigError, checkKeys } from '../errors';
-import type { StateValue } from './state';
+import type { StateValue } from '../models/records';
 
 /** When a run counts as diverged (see {@link DivergenceGuard}). */
 export interface DivergenceOptions {

@@ -1,4 +1,3 @@
-export * from './state';
 export * from './optimizers';
 export * from './schedules';
 export * from './technique';

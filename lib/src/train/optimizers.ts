@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys, requireOption } from '../errors';
-import { fromRecord, tensorRecord, type TensorRecord } from './state';
+import { fromRecord, tensorRecord, type TensorRecord } from '../models/records';
 
 /** Optimizer settings. Learning rates come from the schedule, not from here. */
 export type OptimizerConfig =

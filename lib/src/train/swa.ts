@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/spec';
-import { fromRecord, recordsOf, type TensorRecord } from './state';
+import { fromRecord, recordsOf, type TensorRecord } from '../models/records';
 
 /**
  * Stochastic weight averaging (Izmailov et al. 2018): from a start iteration, every `every`

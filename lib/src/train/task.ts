@@ -7,7 +7,7 @@ import type { ForwardContext, Model } from '../models/spec';
 import type { LanguageModel, LstmState } from '../models/lstm';
 import { evaluate, type Evaluation } from './evaluate';
 import { batchify, bpttWindows, evaluatePerplexity } from './language-model';
-import { fromRecord, tensorRecord, type StateValue, type TensorRecord } from './state';
+import { fromRecord, tensorRecord, type StateValue, type TensorRecord } from '../models/records';
 
 /** One mini-batch of a task: inputs, targets, and how many examples (images, or sequences of a language model). */
 export interface TaskBatch {

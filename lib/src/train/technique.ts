@@ -4,7 +4,7 @@ import type { LayerPrecision } from '../quant/precision';
 import type { EnergyLedger } from '../cost/ledger';
 import type { QuantConfig } from '../quant/layers';
 import type { OptimizerConfig } from './optimizers';
-import type { StateValue } from './state';
+import type { StateValue } from '../models/records';
 import type { TaskBatch } from './task';
 
 /** Where the trainer is. */

@@ -19,7 +19,7 @@ import { imageClassificationTask, languageModelTask, type Task } from './task';
 import { DivergenceError, DivergenceGuard } from './guard';
 import { sumOfAll, trainStep, type StepRun } from './step';
 import { lrAt } from './schedules';
-import type { StateValue } from './state';
+import type { StateValue } from '../models/records';
 
 export * from './config';
 export { DivergenceError } from './guard';

@@ -1,15 +1,14 @@
-import type { Scale } from './config';
-import { e2trainRegime, regimeAtScale } from './regimes';
-import { ConfigError } from './errors';
-import { lrAt, type LrSchedule } from './train/schedules';
-import type { ImageDataset } from './data/image-dataset';
-import { modelFromWeights, type RunSpec } from './experiment';
-import type { Model } from './models/spec';
-import { removeStructure, maskStructure, type StructureRemoval } from './models/surgery';
-import { inferenceTime } from './perf';
-import type { TensorRecord } from './train/state';
-import { structuredSparsity, type Ssl, type SslGroupCount, type SslTerm } from './techniques/ssl';
-import { l1Sparsity, type L1Sparsity } from './techniques/l1';
+import type { Scale } from '../config';
+import { regimeAtScale } from './regime';
+import { e2trainRegime } from './e2train';
+import type { ImageDataset } from '../data/image-dataset';
+import { modelFromWeights, type RunSpec } from '../experiments/run';
+import type { Model } from '../models/spec';
+import { removeStructure, maskStructure, type StructureRemoval } from '../models/surgery';
+import { inferenceTime } from '../analysis/perf';
+import type { TensorRecord } from '../models/records';
+import { structuredSparsity, type Ssl, type SslGroupCount, type SslTerm } from '../techniques/ssl';
+import { l1Sparsity, type L1Sparsity } from '../techniques/l1';
 
 /**
  * A training regime of the structured-sparsity notebooks on a small model (LeNet-5 on MNIST, the CIFAR ConvNet):
@@ -98,26 +97,6 @@ export function resnetDepthRegime(scale: Scale, seeds?: number): SparsityRegime 
   const x = r[scale];
   return { scale, trainCount: e.trainCount, testCount: e.testCount, batchSize: e.batchSize, baselineEpochs: e.epochs, sparseEpochs: x.sparseEpochs, compactEpochs: x.compactEpochs,
     lr: e.lr, fineTuneLr: e.lr / 10, weightDecay: e.weightDecay, seeds: e.seeds, augment: true, depth: x.depth, widths: e.widths };
-}
-
-/**
- * A group-Lasso strength stated by what it does rather than as a raw lambda: the lambda at which the regularizer
- * alone, through SGD with `momentum` over `iterations` of `schedule` from `lr`, would shrink a group of norm `norm`
- * to zero `rho` times over (each step moves a group's norm by lr_t x lambda, amplified by 1 / (1 - momentum) in steady
- * state). `rho` near 1 lets the task gradient keep groups it needs; larger `rho` removes more. The threshold is the
- * largest steady step, lr x lambda / (1 - momentum): a group the regularizer has driven to zero oscillates within
- * it, so thresholding below it would never fire. The thesis selects its strengths by cross-validation and lists none.
- */
-export function groupLassoStrength(o: { norm: number; rho: number; lr: number; iterations: number; momentum: number; schedule: LrSchedule }): { lambda: number; threshold: number } {
-  if (!(Number.isFinite(o.norm) && o.norm > 0)) throw new ConfigError('groupLassoStrength.norm', o.norm, 'a positive group norm');
-  if (!(Number.isFinite(o.rho) && o.rho > 0)) throw new ConfigError('groupLassoStrength.rho', o.rho, 'a positive number');
-  if (!(Number.isInteger(o.iterations) && o.iterations > 0)) throw new ConfigError('groupLassoStrength.iterations', o.iterations, 'a positive integer');
-  if (!(Number.isFinite(o.momentum) && o.momentum >= 0 && o.momentum < 1)) throw new ConfigError('groupLassoStrength.momentum', o.momentum, 'a momentum in [0, 1)');
-  if (!(Number.isFinite(o.lr) && o.lr > 0)) throw new ConfigError('groupLassoStrength.lr', o.lr, 'a positive learning rate');
-  let lrSum = 0;
-  for (let t = 0; t < o.iterations; t++) lrSum += lrAt(o.schedule, o.lr, t, o.iterations);
-  const lambda = (o.rho * o.norm * (1 - o.momentum)) / lrSum;
-  return { lambda, threshold: (o.lr * lambda) / (1 - o.momentum) };
 }
 
 const BATCHES_TIMED = [1, 64];

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Model } from './models/spec';
-import { defaultQuantConfig, type QuantConfig } from './quant/layers';
-import type { LayerPrecision } from './quant/precision';
-import { createOptimizer, type OptimizerConfig } from './train/optimizers';
-import { tfSeed } from './random';
+import type { Model } from '../models/spec';
+import { defaultQuantConfig, type QuantConfig } from '../quant/layers';
+import type { LayerPrecision } from '../quant/precision';
+import { createOptimizer, type OptimizerConfig } from '../train/optimizers';
+import { tfSeed } from '../random';
 
 /** A training step of an image model on a fixed random batch, for throughput measurements. */
 export interface BenchStep {
@@ -80,7 +80,7 @@ export async function kernelProfile(f: () => void): Promise<Array<{ kernel: stri
  * random batch of `batch` inputs, with the result read back (what a deployed model pays per call). For language
  * models pass `input` (token ids).
  */
-export function inferenceTime(model: import('./models/spec').Model, options: { batch: number; repeats?: number; warmup?: number; input?: () => tf.Tensor; seed?: number }): { medianMs: number; times: number[] } {
+export function inferenceTime(model: import('../models/spec').Model, options: { batch: number; repeats?: number; warmup?: number; input?: () => tf.Tensor; seed?: number }): { medianMs: number; times: number[] } {
   if (!Number.isInteger(options.batch) || options.batch < 1) throw new RangeError(`inferenceTime: batch = ${options.batch}, expected a positive integer`);
   const x = options.input ? options.input() : tf.randomNormal([options.batch, ...model.inputShape], 0, 1, 'float32', tfSeed(options.seed ?? 1));
   const run = () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { nativeBackend, type NativeAttr, type NativeBackend } from './backend-onednn';
+import { nativeBackend, type NativeAttr, type NativeBackend } from './onednn';
 
 /**
  * Fused TensorFlow ops reached through the native backend: batch normalisation (`FusedBatchNormV3` and its

@@ -1,15 +1,15 @@
 import * as crypto from 'node:crypto';
-import { EnergyLedger } from './cost/ledger';
-import type { LanguageModel } from './models/lstm';
-import type { Model } from './models/spec';
-import type { OptimizerConfig } from './train/optimizers';
-import type { LrSchedule } from './train/schedules';
-import type { Technique } from './train/technique';
-import type { LayerPrecision } from './quant/precision';
-import type { CommonTrainConfig } from './train/config';
-import { train } from './train/trainer';
+import { EnergyLedger } from '../cost/ledger';
+import type { LanguageModel } from '../models/lstm';
+import type { Model } from '../models/spec';
+import type { OptimizerConfig } from '../train/optimizers';
+import type { LrSchedule } from '../train/schedules';
+import type { Technique } from '../train/technique';
+import type { LayerPrecision } from '../quant/precision';
+import type { CommonTrainConfig } from '../train/config';
+import { train } from '../train/trainer';
 import { libraryFingerprint, runCacheFromEnv, type RunCacheSettings } from './run-cache';
-import { throughRunCache, type CacheStatus } from './experiment';
+import { throughRunCache, type CacheStatus } from './run';
 
 /** One language-model training run (an LSTM on a token stream), cached like {@link RunSpec} arms. */
 export interface LmRunSpec {

@@ -1,14 +1,14 @@
-import type { Scale } from './config';
-import type { ImageDataset } from './data/image-dataset';
-import { modelFromWeights, type RunSpec } from './experiment';
-import { decompositionAt, lowRankSpeedup, modelFilterRanks, type FilterRank, type LowRankMethod } from './models/low-rank';
-import type { Model } from './models/spec';
-import { removeStructure } from './models/surgery';
-import { convnetRegime, sparsityArms, type SparsityRegime } from './regimes-ssl';
-import { forceRegularization, forceStrength, type ForceKind, type ForceScaler } from './techniques/force-regularization';
-import { structuredSparsity, type Ssl } from './techniques/ssl';
-import { evaluate } from './train/evaluate';
-import type { TensorRecord } from './train/state';
+import type { Scale } from '../config';
+import type { ImageDataset } from '../data/image-dataset';
+import { modelFromWeights, type RunSpec } from '../experiments/run';
+import { decompositionAt, lowRankSpeedup, modelFilterRanks, type FilterRank, type LowRankMethod } from '../models/low-rank';
+import type { Model } from '../models/spec';
+import { removeStructure } from '../models/surgery';
+import { convnetRegime, sparsityArms, type SparsityRegime } from './sparsity';
+import { forceRegularization, forceStrength, type ForceKind, type ForceScaler } from '../techniques/force-regularization';
+import { structuredSparsity, type Ssl } from '../techniques/ssl';
+import { evaluate } from '../train/evaluate';
+import type { TensorRecord } from '../models/records';
 
 /**
  * The regime of the Force Regularization notebook (thesis ch. 3) on the CIFAR-10 ConvNet of Table 3.1-3.2 (Caffe's

@@ -1,13 +1,13 @@
-import type { Scale } from './config';
-import type { ImageDataset } from './data/image-dataset';
-import type { Augmentation } from './data/pipeline';
-import { ConfigError } from './errors';
-import type { RunSpec } from './experiment';
-import type { Model } from './models/spec';
-import { regimeAtScale } from './regimes';
-import { smoothOut } from './techniques/smoothout';
-import type { TensorRecord } from './train/state';
-import type { LrSchedule } from './train/schedules';
+import type { Scale } from '../config';
+import type { ImageDataset } from '../data/image-dataset';
+import type { Augmentation } from '../data/pipeline';
+import { ConfigError } from '../errors';
+import type { RunSpec } from '../experiments/run';
+import type { Model } from '../models/spec';
+import { regimeAtScale } from './regime';
+import { smoothOut } from '../techniques/smoothout';
+import type { TensorRecord } from '../models/records';
+import type { LrSchedule } from '../train/schedules';
 
 /** A SmoothOut variant: noise kind, adaptive scaling, de-noising, strength a (the thesis's values by default, Tables 5.4-5.5). */
 export interface SmoothOutVariant {

@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core alone registers no gradients; the tfjs bundle (the same copy tfjs-node loads) registers them all.
 import '@tensorflow/tfjs';
-import { ConfigError } from './errors';
-import { registerWasmConvFilterGradient } from './backend-wasm-grad';
-import { registerOneDnnKernels, type OneDnnStatus } from './backend-onednn';
+import { ConfigError } from '../errors';
+import { registerWasmConvFilterGradient } from './wasm-grad';
+import { registerOneDnnKernels, type OneDnnStatus } from './onednn';
 
 /** Compute backends ecotrain can run on, fastest first. */
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;

@@ -1,10 +1,10 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError } from './errors';
-import { projectRoot } from './config';
-import { writeFileAtomic } from './data/files';
-import type { ImageDataset } from './data/image-dataset';
+import { ConfigError } from '../errors';
+import { projectRoot } from '../config';
+import { writeFileAtomic } from '../data/files';
+import type { ImageDataset } from '../data/image-dataset';
 
 /**
  * The run cache: an experiment arm is addressed by the SHA-256 of everything that determines its outcome (dataset

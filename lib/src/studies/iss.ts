@@ -1,5 +1,5 @@
-import type { Scale } from './config';
-import { regimeAtScale } from './regimes';
+import type { Scale } from '../config';
+import { regimeAtScale } from './regime';
 
 /**
  * The regime of the ISS notebook (thesis Sec. 2.3, Table 2.5 and Fig. 2.11): a 2-layer LSTM language model, its dense

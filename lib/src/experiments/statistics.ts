@@ -1,6 +1,6 @@
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import binomialTestImpl from '@stdlib/stats-binomial-test';
-import { ConfigError } from './errors';
+import { ConfigError } from '../errors';
 
 /**
  * Statistics behind the notebooks' verdicts. Quantiles and tests come from the stdlib packages

@@ -1,13 +1,14 @@
-import type { ImageDataset } from './data/image-dataset';
-import type { RunSpec } from './experiment';
-import { defaultQuantConfig } from './quant/layers';
-import { parsePrecision, type LayerPrecision } from './quant/precision';
-import { sbmQuant, type QuantScheme } from './quant/schemes';
-import { regimeIterations, regimeSpec, e2trainArms, type CifarRegime } from './regimes';
-import { dynamicFractionalQuantization, type Dfq } from './techniques/dfq';
-import { dfqAllocationReport, type DfqAllocationReport } from './techniques/dfq-report';
-import { parsePrecisionSchedule, progressiveFractionalQuantization, type Pfq, type StageSwitch, type StageSwitching } from './techniques/pfq';
-import type { IndicatorStep } from './techniques/loss-indicator';
+import type { ImageDataset } from '../data/image-dataset';
+import type { RunSpec } from '../experiments/run';
+import { defaultQuantConfig } from '../quant/layers';
+import { parsePrecision, type LayerPrecision } from '../quant/precision';
+import { sbmQuant, type QuantScheme } from '../quant/schemes';
+import { regimeIterations, regimeSpec, type CifarRegime } from './regime';
+import { e2trainArms } from './e2train';
+import { dynamicFractionalQuantization, type Dfq } from '../techniques/dfq';
+import { dfqAllocationReport, type DfqAllocationReport } from '../techniques/dfq-report';
+import { parsePrecisionSchedule, progressiveFractionalQuantization, type Pfq, type StageSwitch, type StageSwitching } from '../techniques/pfq';
+import type { IndicatorStep } from '../techniques/loss-indicator';
 
 /** The paper's CIFAR schedule: 160 epochs, first learning-rate decay at epoch 80 (FracTrain Sec. 4, Fig. 1). */
 export const FRACTRAIN_PAPER_EPOCHS = 160;
@@ -96,7 +97,7 @@ export const fractrainArms = {
     const quant = sbmQuant();
     const staged = typeof o.targetCp !== 'number';
     const switching = staged ? fractrainSwitching(regime) : undefined;
-    const build = (m: import('./models/spec').Model, k: number) => dynamicFractionalQuantization({ model: m, options: o.options, targetCp: o.targetCp, switching, beta: o.beta, seed: k });
+    const build = (m: import('../models/spec').Model, k: number) => dynamicFractionalQuantization({ model: m, options: o.options, targetCp: o.targetCp, switching, beta: o.beta, seed: k });
     return regimeSpec(regime, data, {
       arm: label, seed, quant, model: e2trainArms.gatedModel(regime),
       techniques: (m, k) => [build(m, k)],

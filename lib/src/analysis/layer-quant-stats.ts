@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerSpec, Model } from '../models/spec';
-import type { LayerPrecision } from './precision';
-import { quantize, type RangeMode } from './quantizers';
-import { quantStats, type QuantStats } from './stats';
+import type { LayerPrecision } from '../quant/precision';
+import { quantize, type RangeMode } from '../quant/quantizers';
+import { quantStats, type QuantStats } from '../quant/stats';
 
 /** Quantization statistics of one layer's weights and input activations. */
 export interface LayerQuantStats {

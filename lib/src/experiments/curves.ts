@@ -1,4 +1,4 @@
-import type { RunOutcome } from './experiment';
+import type { RunOutcome } from './run';
 import { meanInterval, type MeanInterval } from './statistics';
 
 /** A point of an accuracy-against-energy curve (one run's periodic evaluation). */

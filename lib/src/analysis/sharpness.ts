@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { ImageDataset } from './data/image-dataset';
-import { batches, type ChannelStats } from './data/pipeline';
-import { ConfigError } from './errors';
-import type { Model } from './models/spec';
-import { createRng, tfSeed } from './random';
-import { smoothOut } from './techniques/smoothout';
+import type { ImageDataset } from '../data/image-dataset';
+import { batches, type ChannelStats } from '../data/pipeline';
+import { ConfigError } from '../errors';
+import type { Model } from '../models/spec';
+import { createRng, tfSeed } from '../random';
+import { smoothOut } from '../techniques/smoothout';
 
 /** Loss and accuracy of a model on a data set, and optionally the loss's gradient with respect to its trainable parameters. */
 export interface DatasetLoss {

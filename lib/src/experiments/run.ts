@@ -1,14 +1,14 @@
-import type { ImageDataset } from './data/image-dataset';
-import { augmentationOf, channelStats, storedAugmentation, type Augmentation } from './data/pipeline';
-import { ConfigError } from './errors';
-import type { Model, ForwardContext } from './models/spec';
-import type { LayerPrecision } from './quant/precision';
-import { EnergyLedger } from './cost/ledger';
-import type { OptimizerConfig } from './train/optimizers';
-import type { LrSchedule } from './train/schedules';
-import type { Technique } from './train/technique';
-import { train, type CurvePoint, type EpochRecord, type ProgressSink } from './train/trainer';
-import { evaluate } from './train/evaluate';
+import type { ImageDataset } from '../data/image-dataset';
+import { augmentationOf, channelStats, storedAugmentation, type Augmentation } from '../data/pipeline';
+import { ConfigError } from '../errors';
+import type { Model, ForwardContext } from '../models/spec';
+import type { LayerPrecision } from '../quant/precision';
+import { EnergyLedger } from '../cost/ledger';
+import type { OptimizerConfig } from '../train/optimizers';
+import type { LrSchedule } from '../train/schedules';
+import type { Technique } from '../train/technique';
+import { train, type CurvePoint, type EpochRecord, type ProgressSink } from '../train/trainer';
+import { evaluate } from '../train/evaluate';
 import { armKey, datasetFingerprint, libraryFingerprint, ownsArm, readCached, recordCacheEvent, runCacheFromEnv, writeCached, type RunCacheSettings } from './run-cache';
 
 /** One training run of an experiment: everything is built fresh from the seed. */
@@ -29,7 +29,7 @@ export interface RunSpec {
   readonly techniques?: (model: Model, seed: number) => Technique[];
   readonly precision?: LayerPrecision;
   /** Quantizer settings of the run (plain data, e.g. `sbmQuant()` or `{ scheme: 'dorefa' }`; part of the cache key). */
-  readonly quant?: import('./train/config').CommonTrainConfig['quant'];
+  readonly quant?: import('../train/config').CommonTrainConfig['quant'];
   /** Augmentation of the training images (`true`, the default: pad-crop-flip; `'flip'`: flips only; `false`: none). */
   readonly augment?: boolean | Augmentation;
   /**
@@ -44,20 +44,20 @@ export interface RunSpec {
    * outcome: evaluated on the weights before the diverging step, with `stopped: 'diverged'` and where it happened
    * (for arms the source reports as unstable, e.g. TernGrad without clipping). Part of the cache key.
    */
-  readonly divergence?: import('./train/guard').DivergenceOptions;
+  readonly divergence?: import('../train/guard').DivergenceOptions;
   /** Evaluation context built from the techniques (e.g. SLU's gates). */
   readonly evalContext?: (techniques: readonly Technique[]) => Omit<ForwardContext, 'training'> | undefined;
   readonly progress?: ProgressSink;
   /** Evaluate on the test set every this many iterations (accuracy against energy during training). */
   readonly evalEvery?: number;
   /** Called with the trained model and techniques before they are disposed (analysis of gates, weights, ...). An arm with `inspect` always trains (a cached outcome has no model to inspect). */
-  readonly inspect?: (model: Model, techniques: readonly Technique[], normalize: import('./data/pipeline').ChannelStats) => void | Promise<void>;
+  readonly inspect?: (model: Model, techniques: readonly Technique[], normalize: import('../data/pipeline').ChannelStats) => void | Promise<void>;
   /**
    * Measures the trained model and techniques before they are disposed and returns plain data (e.g. a gate report),
    * stored in the outcome as `analysis` and cached with it: unlike `inspect`, an arm with `analyze` is cached. Name
    * the analysis in `cacheKey` (its code is not part of the key).
    */
-  readonly analyze?: (model: Model, techniques: readonly Technique[], normalize: import('./data/pipeline').ChannelStats) => unknown;
+  readonly analyze?: (model: Model, techniques: readonly Technique[], normalize: import('../data/pipeline').ChannelStats) => unknown;
   /**
    * Plain data describing what the functions of this spec build (model and its options, techniques and their
    * options), e.g. `{ model: { depth: 8, widths }, techniques: [{ smd: { p: 0.5 } }] }`. With it the arm is
@@ -73,7 +73,7 @@ export interface RunSpec {
  * A model builder that starts from stored weights (e.g. a pre-training arm's `analyze: (m) => m.params.recordsSync()`
  * analysis): builds with `build(seed)` and restores every parameter, for fine-tuning and adaptation arms.
  */
-export function modelFromWeights(build: (seed: number) => Model, weights: Readonly<Record<string, import('./train/state').TensorRecord>>): (seed: number) => Model {
+export function modelFromWeights(build: (seed: number) => Model, weights: Readonly<Record<string, import('../models/records').TensorRecord>>): (seed: number) => Model {
   return (seed: number) => {
     const m = build(seed);
     m.params.restore(weights);
@@ -219,7 +219,7 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
 }
 
 /** The per-channel scaling `spec.input` asks for (see {@link RunSpec.input}), checked before any work starts. */
-function inputScaling(spec: RunSpec): import('./data/pipeline').ChannelStats {
+function inputScaling(spec: RunSpec): import('../data/pipeline').ChannelStats {
   const input = spec.input ?? 'standardize';
   if (input === 'standardize') return channelStats(spec.train);
   if (input === 'unit-range') {

@@ -1,13 +1,13 @@
-import type { Scale } from './config';
-import type { ImageDataset } from './data/image-dataset';
-import { ConfigError } from './errors';
-import type { RunSpec } from './experiment';
-import type { Model } from './models/spec';
-import { regimeAtScale } from './regimes';
-import { ternGrad, type TernGrad } from './techniques/terngrad';
-import type { TensorRecord } from './train/state';
-import type { OptimizerConfig } from './train/optimizers';
-import type { LrSchedule } from './train/schedules';
+import type { Scale } from '../config';
+import type { ImageDataset } from '../data/image-dataset';
+import { ConfigError } from '../errors';
+import type { RunSpec } from '../experiments/run';
+import type { Model } from '../models/spec';
+import { regimeAtScale } from './regime';
+import { ternGrad, type TernGrad } from '../techniques/terngrad';
+import type { TensorRecord } from '../models/records';
+import type { OptimizerConfig } from '../train/optimizers';
+import type { LrSchedule } from '../train/schedules';
 
 /** One data-parallel TernGrad study (Fig. 4.3's LeNet or Table 4.1's CifarNet). */
 export interface TernGradStudy {
