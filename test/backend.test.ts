@@ -7,7 +7,9 @@ import { ConfigError } from '../lib/src/errors';
 describe('backend selection', () => {
   it('rejects an unknown ECOTRAIN_BACKEND before doing anything', async () => {
     expect(() => parseBackendName('gpu')).toThrowError(ConfigError);
-    await expect(initBackend({ env: { ECOTRAIN_BACKEND: 'gpu' } })).rejects.toThrowError(/ECOTRAIN_BACKEND = "gpu" is invalid: expected one of tensorflow, wasm, cpu/);
+    await expect(initBackend({ env: { ECOTRAIN_BACKEND: 'gpu' } })).rejects.toThrowError(
+      /ECOTRAIN_BACKEND = "gpu" is invalid: expected one of tensorflow, wasm, cpu/,
+    );
   });
 
   it('honours a forced backend and warns loudly for the pure-JS one', async () => {
@@ -40,7 +42,9 @@ describe('backend selection', () => {
 });
 
 describe('conv2d filter gradient as a dilated convolution', () => {
-  const cases: Array<[string, number, 'same' | 'valid', [number, number, number, number], [number, number, number, number]]> = [
+  const cases: Array<
+    [string, number, 'same' | 'valid', [number, number, number, number], [number, number, number, number]]
+  > = [
     ['stride 1 same', 1, 'same', [2, 7, 7, 3], [3, 3, 3, 5]],
     ['stride 2 same', 2, 'same', [3, 8, 8, 2], [3, 3, 2, 4]],
     ['stride 2 valid', 2, 'valid', [2, 9, 9, 3], [3, 3, 3, 2]],
@@ -52,7 +56,12 @@ describe('conv2d filter gradient as a dilated convolution', () => {
     const w = tf.randomNormal(ws, 0, 1, 'float32', 4) as tf.Tensor4D;
     const dy = tf.randomNormal(tf.conv2d(x, w, stride, pad).shape, 0, 1, 'float32', 5) as tf.Tensor4D;
     const ref = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, stride, pad), dy)))(w);
-    const mine = conv2dFilterGradient(x, dy, ws as [number, number, number, number], { strides: stride, pad, dilations: 1, dimRoundingMode: undefined });
+    const mine = conv2dFilterGradient(x, dy, ws as [number, number, number, number], {
+      strides: stride,
+      pad,
+      dilations: 1,
+      dimRoundingMode: undefined,
+    });
     expect(mine.shape).toEqual(ws);
     const a = await mine.data();
     const b = await ref.data();

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { addEnergy, dramEnergy, energyProfile, HOROWITZ_45NM, macEnergy, multiplyEnergy, registerProfile, saving } from '../lib/src/cost/energy';
+import {
+  addEnergy,
+  dramEnergy,
+  energyProfile,
+  HOROWITZ_45NM,
+  macEnergy,
+  multiplyEnergy,
+  registerProfile,
+  saving,
+} from '../lib/src/cost/energy';
 import { effectiveStepMacs, layerStepMacs, trainingCost } from '../lib/src/cost/macs';
 import { bitFusionStep, bricksPerMac } from '../lib/src/cost/bitfusion';
 import { fallbackTrafficEnergy, layerTraffic, trafficEnergy } from '../lib/src/cost/movement';
@@ -8,7 +17,16 @@ import type { LayerSpec } from '../lib/src/models/spec';
 import { FP32, fwbw } from '../lib/src/quant/precision';
 import { ConfigError } from '../lib/src/errors';
 
-const conv: LayerSpec = { name: 'c', kind: 'conv', inShape: [4, 4, 2], outShape: [4, 4, 3], weight: 'c/w', weightCount: 54, macs: 4 * 4 * 3 * 9 * 2, first: false };
+const conv: LayerSpec = {
+  name: 'c',
+  kind: 'conv',
+  inShape: [4, 4, 2],
+  outShape: [4, 4, 3],
+  weight: 'c/w',
+  weightCount: 54,
+  macs: 4 * 4 * 3 * 9 * 2,
+  first: false,
+};
 const first: LayerSpec = { ...conv, name: 'stem', first: true };
 
 describe('energy profiles (Horowitz, ISSCC 2014, 45 nm)', () => {
@@ -36,7 +54,9 @@ describe('energy profiles (Horowitz, ISSCC 2014, 45 nm)', () => {
   it('accepts user profiles and rejects incomplete ones by name', () => {
     const mine = registerProfile({ ...HOROWITZ_45NM, name: 'mine', multiply: { int8: 0.1, fp32: 2 } });
     expect(energyProfile('mine')).toBe(mine);
-    expect(() => registerProfile({ ...HOROWITZ_45NM, name: 'bad', add: { int8: 0.03 } })).toThrowError(/profile bad: add\.fp32/);
+    expect(() => registerProfile({ ...HOROWITZ_45NM, name: 'bad', add: { int8: 0.03 } })).toThrowError(
+      /profile bad: add\.fp32/,
+    );
     expect(() => energyProfile('nope')).toThrowError(ConfigError);
   });
 });
@@ -47,7 +67,11 @@ describe('MACs and FracTrain computational cost', () => {
     expect(layerStepMacs(first)).toEqual({ forward: 864, inputGrad: 0, weightGrad: 864 });
   });
   it('effective MACs = MACs x Bit_a/32 x Bit_b/32 per product', () => {
-    expect(effectiveStepMacs(conv, fwbw(8, 16))).toEqual({ forward: 864 / 16, inputGrad: 864 / 8, weightGrad: 864 / 8 });
+    expect(effectiveStepMacs(conv, fwbw(8, 16))).toEqual({
+      forward: 864 / 16,
+      inputGrad: 864 / 8,
+      weightGrad: 864 / 8,
+    });
   });
   it('sums over a run given images or iterations x batch size', () => {
     const model = { layers: [first, conv] };
@@ -78,9 +102,13 @@ describe('data movement and accelerator model', () => {
     expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }).sram).toBeCloseTo(pj(all), 9);
     expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }).dram).toBe(0);
     const frozen = 54 * 32 + 64 * 32 + 96 * 32;
-    expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }, true, { inputGrad: false, weightGrad: false }).sram).toBeCloseTo(pj(frozen), 9);
+    expect(
+      trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }, true, { inputGrad: false, weightGrad: false }).sram,
+    ).toBeCloseTo(pj(frozen), 9);
     const lastTrainable = 54 * 32 + 64 * 64 + 96 * 32 + 96 * 32 + 54 * 32;
-    expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }, true, { inputGrad: false, weightGrad: true }).sram).toBeCloseTo(pj(lastTrainable), 9);
+    expect(
+      trafficEnergy(conv, 2, FP32, p, { bufferBytes: buf }, true, { inputGrad: false, weightGrad: true }).sram,
+    ).toBeCloseTo(pj(lastTrainable), 9);
     // A tensor larger than the buffer goes to DRAM (mid energy).
     expect(trafficEnergy(conv, 2, FP32, p, { bufferBytes: 64 }).dram).toBeGreaterThan(0);
   });
@@ -95,7 +123,9 @@ describe('data movement and accelerator model', () => {
     expect(e.sram).toBeCloseTo(((0.25 * (64 * 4 + 96 * 6)) / 64) * level.pj, 9);
     expect(e.dram).toBe(0);
     expect(fallbackTrafficEnergy(conv, 2, 0, 4, 6, p, { bufferBytes: buf }).sram).toBe(0);
-    expect(() => fallbackTrafficEnergy(conv, 2, 1.5, 4, 6, p, { bufferBytes: buf })).toThrowError(/fallback fraction = 1.5 is invalid/);
+    expect(() => fallbackTrafficEnergy(conv, 2, 1.5, 4, 6, p, { bufferBytes: buf })).toThrowError(
+      /fallback fraction = 1.5 is invalid/,
+    );
     const l = new EnergyLedger();
     l.chargeFallback(conv, 2, 0.25, { gradBits: 16, activationBits: 8, gradMsb: 10, activationMsb: 4 });
     const t = l.totals();
@@ -112,7 +142,12 @@ describe('data movement and accelerator model', () => {
     expect(s.forward.bound).toBe('compute');
     expect(s.forward.energyPJ).toBeCloseTo(864 * 100 * 16 * (0.2 / 16), 6);
     const frozen = bitFusionStep(conv, 100, fwbw(8, 8), undefined, { inputGrad: false, weightGrad: false });
-    expect([frozen.inputGrad.seconds, frozen.weightGrad.seconds, frozen.inputGrad.energyPJ, frozen.weightGrad.energyPJ]).toEqual([0, 0, 0, 0]);
+    expect([
+      frozen.inputGrad.seconds,
+      frozen.weightGrad.seconds,
+      frozen.inputGrad.energyPJ,
+      frozen.weightGrad.energyPJ,
+    ]).toEqual([0, 0, 0, 0]);
     expect(frozen.seconds).toBeCloseTo(s.forward.seconds, 15);
     // The first layer computes no input gradient: no time is charged for it.
     expect(bitFusionStep(first, 100, fwbw(8, 8)).inputGrad.seconds).toBe(0);

@@ -13,12 +13,22 @@ beforeAll(async () => {
   await initBackend({ backend: 'tensorflow' });
 });
 
-const pt = (iteration: number, energyJ: number, top1: number) => ({ iteration, energyJ, top1, effectiveMacs: 0, loss: 0 });
-const run = (arm: string, seed: number, top1: number, curve = [pt(10, 1, 0.2), pt(20, 2, 0.4)]) => ({ arm, seed, top1, accuracyCurve: curve }) as unknown as RunOutcome;
+const pt = (iteration: number, energyJ: number, top1: number) => ({
+  iteration,
+  energyJ,
+  top1,
+  effectiveMacs: 0,
+  loss: 0,
+});
+const run = (arm: string, seed: number, top1: number, curve = [pt(10, 1, 0.2), pt(20, 2, 0.4)]) =>
+  ({ arm, seed, top1, accuracyCurve: curve }) as unknown as RunOutcome;
 
 describe('accuracy against energy (Fig. 5 helpers)', () => {
   it('averages the k-th evaluation over seeds, up to the shortest curve', () => {
-    const c = meanAccuracyCurve([run('a', 0, 0, [pt(10, 1, 0.2), pt(20, 2, 0.4), pt(30, 3, 0.5)]), run('a', 1, 0, [pt(10, 3, 0.4), pt(20, 4, 0.6)])]);
+    const c = meanAccuracyCurve([
+      run('a', 0, 0, [pt(10, 1, 0.2), pt(20, 2, 0.4), pt(30, 3, 0.5)]),
+      run('a', 1, 0, [pt(10, 3, 0.4), pt(20, 4, 0.6)]),
+    ]);
     expect(c).toHaveLength(2);
     expect(c[0]!.energyJ).toBeCloseTo(2, 12);
     expect(c[1]!.top1.mean).toBeCloseTo(0.5, 12);
@@ -35,7 +45,9 @@ describe('accuracy against energy (Fig. 5 helpers)', () => {
   it('pairs two arms by seed, keeping only shared seeds', () => {
     const runs = [run('a', 2, 0.5), run('a', 0, 0.3), run('b', 0, 0.1), run('b', 1, 0.9), run('b', 2, 0.2)];
     expect(pairedBySeed(runs, 'a', 'b', (o) => o.top1)).toEqual({ seeds: [0, 2], a: [0.3, 0.5], b: [0.1, 0.2] });
-    expect(() => pairedBySeed([...runs, run('a', 0, 0.7)], 'a', 'b', (o) => o.top1)).toThrowError(/arm "a" has two runs with seed 0/);
+    expect(() => pairedBySeed([...runs, run('a', 0, 0.7)], 'a', 'b', (o) => o.top1)).toThrowError(
+      /arm "a" has two runs with seed 0/,
+    );
   });
 });
 

@@ -27,7 +27,7 @@ describe('acquisition from a mirror folder', () => {
       fs.writeFileSync(path.join(mirror, 'mnist', name), bytes);
       sums.push(`${sha(bytes)}  mnist/${name}`);
     }
-    fs.writeFileSync(path.join(mirror, 'SHA256SUMS'), sums.join('\n') + '\n');
+    fs.writeFileSync(path.join(mirror, 'SHA256SUMS'), `${sums.join('\n')}\n`);
     const settings = { dataDir: tempDir(), dataMirror: mirror, allowDownload: false };
     const ds = await loadMnist('test', settings);
     expect(ds.count).toBe(2);
@@ -35,12 +35,16 @@ describe('acquisition from a mirror folder', () => {
 
     // A corrupted mirror file fails with the file name and the checksum it should have.
     fs.writeFileSync(path.join(mirror, 'mnist', 't10k-labels-idx1-ubyte.gz'), Buffer.from('garbage'));
-    await expect(loadMnist('test', settings)).rejects.toThrowError(/t10k-labels-idx1-ubyte\.gz: SHA-256 [0-9a-f]{64} does not match/);
+    await expect(loadMnist('test', settings)).rejects.toThrowError(
+      /t10k-labels-idx1-ubyte\.gz: SHA-256 [0-9a-f]{64} does not match/,
+    );
   });
 
   it('explains how to fix a missing file when nothing can be had', async () => {
     const settings = { dataDir: tempDir(), dataMirror: undefined, allowDownload: false };
-    await expect(loadMnist('train', settings)).rejects.toThrowError(/train-images-idx3-ubyte\.gz of mnist is not in the cache .*ECOTRAIN_DATA_MIRROR is not set.*To fix/);
+    await expect(loadMnist('train', settings)).rejects.toThrowError(
+      /train-images-idx3-ubyte\.gz of mnist is not in the cache .*ECOTRAIN_DATA_MIRROR is not set.*To fix/,
+    );
   });
 
   it('extracts a CIFAR-10 archive from the mirror atomically into the cache and reads it', async () => {
@@ -49,11 +53,20 @@ describe('acquisition from a mirror folder', () => {
     fs.mkdirSync(src, { recursive: true });
     for (let b = 1; b <= 5; b++) fs.writeFileSync(path.join(src, `data_batch_${b}.bin`), cifarRecords([b, b + 1]));
     fs.writeFileSync(path.join(src, 'test_batch.bin'), cifarRecords([0, 9, 3]));
-    fs.writeFileSync(path.join(src, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n');
+    fs.writeFileSync(
+      path.join(src, 'batches.meta.txt'),
+      'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n',
+    );
     const mirror = path.join(work, 'mirror');
     fs.mkdirSync(path.join(mirror, 'cifar10'), { recursive: true });
-    await tar.c({ gzip: true, file: path.join(mirror, 'cifar10', 'cifar-10-binary.tar.gz'), cwd: path.join(work, 'src') }, ['cifar-10-batches-bin']);
-    fs.writeFileSync(path.join(mirror, 'SHA256SUMS'), `${sha(fs.readFileSync(path.join(mirror, 'cifar10', 'cifar-10-binary.tar.gz')))}  cifar10/cifar-10-binary.tar.gz\n`);
+    await tar.c(
+      { gzip: true, file: path.join(mirror, 'cifar10', 'cifar-10-binary.tar.gz'), cwd: path.join(work, 'src') },
+      ['cifar-10-batches-bin'],
+    );
+    fs.writeFileSync(
+      path.join(mirror, 'SHA256SUMS'),
+      `${sha(fs.readFileSync(path.join(mirror, 'cifar10', 'cifar-10-binary.tar.gz')))}  cifar10/cifar-10-binary.tar.gz\n`,
+    );
     // A stale extraction folder of a killed process (pid above Linux's limit: never running) is removed.
     const stale = path.join(work, 'cache', 'cifar10', `extracted.${2 ** 22 + 1}.abcd.tmp`);
     fs.mkdirSync(path.join(stale, 'cifar-10-batches-bin'), { recursive: true });
@@ -70,10 +83,15 @@ describe('acquisition from a mirror folder', () => {
   it('refuses a mirror file without a SHA256SUMS entry unless unverified files are allowed (then warns)', async () => {
     const mirror = tempDir();
     fs.mkdirSync(path.join(mirror, 'mnist'));
-    fs.writeFileSync(path.join(mirror, 'mnist', 't10k-images-idx3-ubyte.gz'), gz(idxBytes([1, 28, 28], new Uint8Array(784))));
+    fs.writeFileSync(
+      path.join(mirror, 'mnist', 't10k-images-idx3-ubyte.gz'),
+      gz(idxBytes([1, 28, 28], new Uint8Array(784))),
+    );
     fs.writeFileSync(path.join(mirror, 'mnist', 't10k-labels-idx1-ubyte.gz'), gz(idxBytes([1], Uint8Array.from([3]))));
     const settings = { dataDir: tempDir(), dataMirror: mirror, allowDownload: false };
-    await expect(loadMnist('test', settings)).rejects.toThrowError(/t10k-images-idx3-ubyte\.gz: the mirror's SHA256SUMS .* has no entry for mnist\/t10k-images-idx3-ubyte\.gz.*ECOTRAIN_ALLOW_UNVERIFIED=1/);
+    await expect(loadMnist('test', settings)).rejects.toThrowError(
+      /t10k-images-idx3-ubyte\.gz: the mirror's SHA256SUMS .* has no entry for mnist\/t10k-images-idx3-ubyte\.gz.*ECOTRAIN_ALLOW_UNVERIFIED=1/,
+    );
     const warnings: string[] = [];
     const warn = console.warn;
     console.warn = (m: string) => void warnings.push(m);
@@ -101,7 +119,9 @@ describe('cache records', () => {
     const rec = JSON.parse(fs.readFileSync(`${cached}.ecotrain.json`, 'utf8')) as { sha256: string; size: number };
     expect(rec).toMatchObject({ sha256: sha(bytes), size: bytes.length });
     fs.writeFileSync(cached, 'tampered');
-    await expect(acquireFile(source, file, { settings })).rejects.toThrowError(/toy\.bin: cached copy has SHA-256 [0-9a-f]{64}, the official file [0-9a-f]{64} .*delete it and run again/);
+    await expect(acquireFile(source, file, { settings })).rejects.toThrowError(
+      /toy\.bin: cached copy has SHA-256 [0-9a-f]{64}, the official file [0-9a-f]{64} .*delete it and run again/,
+    );
   });
 });
 
@@ -112,7 +132,10 @@ describe('archive extraction safety', () => {
     fs.writeFileSync(path.join(work, 'evil.txt'), 'x');
     fs.writeFileSync(path.join(work, 'a', 'ok.txt'), 'ok');
     const archive = path.join(work, 'evil.tar.gz');
-    await tar.c({ gzip: true, file: archive, cwd: path.join(work, 'a'), preservePaths: true }, ['ok.txt', '../evil.txt']);
+    await tar.c({ gzip: true, file: archive, cwd: path.join(work, 'a'), preservePaths: true }, [
+      'ok.txt',
+      '../evil.txt',
+    ]);
     const entries: string[] = [];
     await tar.t({ file: archive, onReadEntry: (e) => void entries.push(e.path) });
     expect(entries).toContain('../evil.txt');
@@ -130,7 +153,9 @@ describe('archive extraction safety', () => {
     await tar.c({ gzip: true, file: archive, cwd: work }, ['f.bin']);
     const bytes = fs.readFileSync(archive);
     fs.writeFileSync(archive, bytes.subarray(0, bytes.length / 2));
-    await expect(extractTarGzAtomic(archive, path.join(work, 'dest'))).rejects.toThrowError(/truncated or corrupt\. Delete it and run again/);
+    await expect(extractTarGzAtomic(archive, path.join(work, 'dest'))).rejects.toThrowError(
+      /truncated or corrupt\. Delete it and run again/,
+    );
     expect(fs.existsSync(path.join(work, 'dest'))).toBe(false);
   });
 });
@@ -156,7 +181,10 @@ describe('download from an HTTP server on 127.0.0.1', () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  const source = (sha256: string, url: string): DatasetSource => ({ id: 'demo', files: [{ name: 'file.bin', urls: [url], sha256 }] });
+  const source = (sha256: string, url: string): DatasetSource => ({
+    id: 'demo',
+    files: [{ name: 'file.bin', urls: [url], sha256 }],
+  });
 
   it('downloads, verifies the SHA-256 and caches the file', async () => {
     const s = source(sha(payload), `${base}/file.bin`);
@@ -171,16 +199,16 @@ describe('download from an HTTP server on 127.0.0.1', () => {
   it('rejects a checksum mismatch and leaves no file in the cache', async () => {
     const s = source('0'.repeat(64), `${base}/file.bin`);
     const dataDir = tempDir();
-    await expect(acquireFile(s, s.files[0]!, { settings: { dataDir, dataMirror: undefined, allowDownload: true } })).rejects.toThrowError(
-      /does not match the official 0{64}/,
-    );
+    await expect(
+      acquireFile(s, s.files[0]!, { settings: { dataDir, dataMirror: undefined, allowDownload: true } }),
+    ).rejects.toThrowError(/does not match the official 0{64}/);
     expect(fs.readdirSync(path.join(dataDir, 'demo'))).toEqual([]);
   });
 
   it('reports HTTP errors with the URL', async () => {
     const s = source(sha(payload), `${base}/missing.bin`);
-    await expect(acquireFile(s, s.files[0]!, { settings: { dataDir: tempDir(), dataMirror: undefined, allowDownload: true } })).rejects.toThrowError(
-      /missing\.bin: HTTP 404/,
-    );
+    await expect(
+      acquireFile(s, s.files[0]!, { settings: { dataDir: tempDir(), dataMirror: undefined, allowDownload: true } }),
+    ).rejects.toThrowError(/missing\.bin: HTTP 404/);
   });
 });

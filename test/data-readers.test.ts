@@ -22,7 +22,9 @@ describe('IDX (MNIST) reader', () => {
 
   it('rejects a wrong magic number, naming the file and the expected magic', () => {
     const bytes = idxBytes([3], labels);
-    expect(() => parseIdx(bytes, 3, 'train-images.gz')).toThrowError(/train-images\.gz: IDX magic number 0x00000801, expected 0x00000803/);
+    expect(() => parseIdx(bytes, 3, 'train-images.gz')).toThrowError(
+      /train-images\.gz: IDX magic number 0x00000801, expected 0x00000803/,
+    );
   });
 
   it('rejects a truncated file with the expected size', () => {
@@ -37,8 +39,12 @@ describe('IDX (MNIST) reader', () => {
 
   it('rejects labels outside 0..9 and mismatched counts', () => {
     const img = parseIdx(idxBytes([3, 4, 5], pixels), 3, 'img');
-    expect(() => mnistFromIdx(img, parseIdx(idxBytes([3], Uint8Array.from([1, 12, 0])), 1, 'l'), 'm')).toThrowError(/label 12 at index 1/);
-    expect(() => mnistFromIdx(img, parseIdx(idxBytes([2], Uint8Array.from([1, 2])), 1, 'l'), 'm')).toThrowError(/3 images but 2 labels/);
+    expect(() => mnistFromIdx(img, parseIdx(idxBytes([3], Uint8Array.from([1, 12, 0])), 1, 'l'), 'm')).toThrowError(
+      /label 12 at index 1/,
+    );
+    expect(() => mnistFromIdx(img, parseIdx(idxBytes([2], Uint8Array.from([1, 2])), 1, 'l'), 'm')).toThrowError(
+      /3 images but 2 labels/,
+    );
   });
 });
 

@@ -19,21 +19,40 @@ afterAll(async () => {
   await closeFigureExporter();
 });
 
-const claim = (over: Partial<Claim>): Claim => ({ id: 'c', claim: 'x', source: 's', paper: 'p', measured: 1, kind: 'exact', holds: true, ...over });
+const claim = (over: Partial<Claim>): Claim => ({
+  id: 'c',
+  claim: 'x',
+  source: 's',
+  paper: 'p',
+  measured: 1,
+  kind: 'exact',
+  holds: true,
+  ...over,
+});
 
 describe('findings', () => {
   it('marks held / not held / not checked at this scale / not measured', () => {
     const rows = findingRows(
-      [claim({ id: 'a' }), claim({ id: 'b', kind: 'statistical', test: 'exact binomial (two-sided), 95%', holds: false }), claim({ id: 'c', checkedAt: ['lite'] }), claim({ id: 'd', measured: undefined })],
+      [
+        claim({ id: 'a' }),
+        claim({ id: 'b', kind: 'statistical', test: 'exact binomial (two-sided), 95%', holds: false }),
+        claim({ id: 'c', checkedAt: ['lite'] }),
+        claim({ id: 'd', measured: undefined }),
+      ],
       'smoke',
     );
     expect(rows.map((r) => r.verdict)).toEqual(['held', 'not held', 'not checked at this scale', 'not measured']);
   });
   it('throws after saving when an exact claim fails; statistical failures never throw', () => {
-    expect(() => findings([claim({ id: 'acc', kind: 'statistical', test: 'binomial', holds: false })], { seeds: 3, setting: 's' })).not.toThrow();
-    expect(() => findings([claim({ id: 'energy', holds: false, claim: 'PSG energy below 8-bit', paper: '< 1', measured: 1.2 })], { seeds: 1, setting: 's' })).toThrowError(
-      FindingsError,
-    );
+    expect(() =>
+      findings([claim({ id: 'acc', kind: 'statistical', test: 'binomial', holds: false })], { seeds: 3, setting: 's' }),
+    ).not.toThrow();
+    expect(() =>
+      findings([claim({ id: 'energy', holds: false, claim: 'PSG energy below 8-bit', paper: '< 1', measured: 1.2 })], {
+        seeds: 1,
+        setting: 's',
+      }),
+    ).toThrowError(FindingsError);
     const saved = JSON.parse(fs.readFileSync(path.join(out, 'results', 'nb.findings.json'), 'utf8'));
     expect(saved.rows[0]).toMatchObject({ id: 'energy', verdict: 'not held', measured: '1.2' });
     expect(saved.seeds).toBe(1);
@@ -62,7 +81,13 @@ describe('progress', () => {
 
 describe('tables', () => {
   it('accepts danfo-like frames and row lists; CSV quotes as RFC 4180', () => {
-    const t = tableData({ columns: ['a', 'b'], values: [[1, 'x,y'], [2.5, 'q"r']] });
+    const t = tableData({
+      columns: ['a', 'b'],
+      values: [
+        [1, 'x,y'],
+        [2.5, 'q"r'],
+      ],
+    });
     expect(toCsv(t.columns, t.rows)).toBe('a,b\n1,"x,y"\n2.5,"q""r"\n');
     expect(tableData([{ a: 1 }, { b: 2 }]).columns).toEqual(['a', 'b']);
     expect(formatCell(0.123456789)).toBe('0.1235');
@@ -78,14 +103,21 @@ describe('tables', () => {
 });
 
 describe('static figure export', () => {
-  it.skipIf(!staticExportAvailable())('renders PNG and SVG with plotly.js in chromium', async () => {
-    const files = await figureFiles({ data: [{ type: 'scatter', y: [1, 3, 2] }], layout: { title: { text: 't' } } }, { name: 'fig', save: true, width: 300, height: 200 });
-    expect(files).toBeDefined();
-    const png = fs.readFileSync(files!.png);
-    expect(png.subarray(1, 4).toString()).toBe('PNG');
-    expect(png.readUInt32BE(16)).toBe(300);
-    expect(fs.readFileSync(files!.svg, 'utf8')).toMatch(/^<svg/);
-  }, 60_000);
+  it.skipIf(!staticExportAvailable())(
+    'renders PNG and SVG with plotly.js in chromium',
+    async () => {
+      const files = await figureFiles(
+        { data: [{ type: 'scatter', y: [1, 3, 2] }], layout: { title: { text: 't' } } },
+        { name: 'fig', save: true, width: 300, height: 200 },
+      );
+      expect(files).toBeDefined();
+      const png = fs.readFileSync(files!.png);
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+      expect(png.readUInt32BE(16)).toBe(300);
+      expect(fs.readFileSync(files!.svg, 'utf8')).toMatch(/^<svg/);
+    },
+    60_000,
+  );
   it.runIf(!staticExportAvailable())('is skipped: chromium is not installed (apt-get install chromium)', () => {
     expect(staticExportAvailable()).toBe(false);
   });

@@ -60,7 +60,12 @@ describe('step pipeline seams', () => {
       computeGradients(problem) {
         calls += 1;
         const parts = problem.shards(2).map((s) => problem.gradients(s));
-        const grads = new Map([...parts[0]!.grads.keys()].map((k) => [k, tf.tidy(() => tf.div(tf.add(parts[0]!.grads.get(k)!, parts[1]!.grads.get(k)!), 2))]));
+        const grads = new Map(
+          [...parts[0]!.grads.keys()].map((k) => [
+            k,
+            tf.tidy(() => tf.div(tf.add(parts[0]!.grads.get(k)!, parts[1]!.grads.get(k)!), 2)),
+          ]),
+        );
         const loss = tf.tidy(() => tf.div(tf.add(parts[0]!.loss, parts[1]!.loss), 2)) as tf.Scalar;
         for (const p of parts) tf.dispose([p.loss, ...p.grads.values()]);
         return { loss, grads };
@@ -88,7 +93,12 @@ describe('step pipeline seams', () => {
         // A reply from elsewhere arrives later: the shards must still be alive when it does.
         await new Promise((resolve) => setTimeout(resolve, 2));
         const r = parts.map((s) => problem.gradients(s));
-        const grads = new Map([...r[0]!.grads.keys()].map((k) => [k, tf.tidy(() => tf.div(tf.add(r[0]!.grads.get(k)!, r[1]!.grads.get(k)!), 2))]));
+        const grads = new Map(
+          [...r[0]!.grads.keys()].map((k) => [
+            k,
+            tf.tidy(() => tf.div(tf.add(r[0]!.grads.get(k)!, r[1]!.grads.get(k)!), 2)),
+          ]),
+        );
         const loss = tf.tidy(() => tf.div(tf.add(r[0]!.loss, r[1]!.loss), 2)) as tf.Scalar;
         for (const p of r) tf.dispose([p.loss, ...p.grads.values()]);
         return { loss, grads };
@@ -138,7 +148,10 @@ describe('step pipeline seams', () => {
         const w = params.get('fc1/w')!;
         w.assign(tf.tidy(() => tf.where(tf.less(tf.abs(w), 0.01), tf.zerosLike(w), w)));
       },
-      afterStep: () => void zerosAfter.push(tf.tidy(() => tf.sum(tf.cast(tf.equal(m.params.get('fc1/w'), 0), 'float32')).dataSync()[0]!)),
+      afterStep: () =>
+        void zerosAfter.push(
+          tf.tidy(() => tf.sum(tf.cast(tf.equal(m.params.get('fc1/w'), 0), 'float32')).dataSync()[0]!),
+        ),
     };
     await train(base(m, { techniques: [threshold] }));
     const w = m.params.get('fc1/w').dataSync();
@@ -154,13 +167,22 @@ describe('composition rules', () => {
   it('two capping techniques combine field by field by the minimum, with the run default', async () => {
     const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 4 });
     const recorded: Array<LayerPrecision | undefined> = [];
-    const ledgerSpy = { onExecute: (e: LayerExecution) => void recorded.push(e.precision), endIteration: () => undefined, totals: () => ({ effectiveMacs: 0, energy: { total: 0 } }) };
-    await train(base(m, {
-      precision: fwbw(16, 16),
-      techniques: [cap('pfq', fwbw(8, 32)), cap('dfq', { weight: 32, activation: 6, gradError: 12, gradWeight: 32, activationWeightGrad: 32 })],
-      ledger: ledgerSpy as never,
-      iterations: 1,
-    }));
+    const ledgerSpy = {
+      onExecute: (e: LayerExecution) => void recorded.push(e.precision),
+      endIteration: () => undefined,
+      totals: () => ({ effectiveMacs: 0, energy: { total: 0 } }),
+    };
+    await train(
+      base(m, {
+        precision: fwbw(16, 16),
+        techniques: [
+          cap('pfq', fwbw(8, 32)),
+          cap('dfq', { weight: 32, activation: 6, gradError: 12, gradWeight: 32, activationWeightGrad: 32 }),
+        ],
+        ledger: ledgerSpy as never,
+        iterations: 1,
+      }),
+    );
     expect(recorded[0]).toEqual({ weight: 8, activation: 6, gradError: 12, gradWeight: 16, activationWeightGrad: 8 });
     m.params.dispose();
   });
@@ -168,13 +190,21 @@ describe('composition rules', () => {
   it('rejects conflicting techniques naming both, before any work', async () => {
     const r = cifarResNet({ depth: 8 });
     const psg = predictiveSignGradient();
-    await expect(train(base(r, { techniques: [psg, cap('pfq', fwbw(8, 8))] }))).rejects.toThrowError(/techniques = \["psg","pfq"\] is invalid: .*psg's precision has its own meaning/);
-    await expect(train(base(r, { techniques: [psg], precision: fwbw(8, 8) }))).rejects.toThrowError(/precision = .* unset: technique psg sets every layer's precision itself/);
+    await expect(train(base(r, { techniques: [psg, cap('pfq', fwbw(8, 8))] }))).rejects.toThrowError(
+      /techniques = \["psg","pfq"\] is invalid: .*psg's precision has its own meaning/,
+    );
+    await expect(train(base(r, { techniques: [psg], precision: fwbw(8, 8) }))).rejects.toThrowError(
+      /precision = .* unset: technique psg sets every layer's precision itself/,
+    );
     const slu = selectiveLayerUpdate({ model: r, alpha: 0.1, seed: 0 });
     const sd = stochasticDepth({ model: r, pL: 0.5, seed: 0 });
-    await expect(train(base(r, { techniques: [slu, sd] }))).rejects.toThrowError(/techniques = \["slu","stochastic-depth"\] is invalid: expected at most one technique that sets per-input block plans/);
+    await expect(train(base(r, { techniques: [slu, sd] }))).rejects.toThrowError(
+      /techniques = \["slu","stochastic-depth"\] is invalid: expected at most one technique that sets per-input block plans/,
+    );
     const g = (name: string): Technique => ({ name, computeGradients: (p) => p.gradients() });
-    await expect(train(base(r, { techniques: [g('a'), g('b')] }))).rejects.toThrowError(/techniques = \["a","b"\] .* at most one technique that replaces the gradient computation/);
+    await expect(train(base(r, { techniques: [g('a'), g('b')] }))).rejects.toThrowError(
+      /techniques = \["a","b"\] .* at most one technique that replaces the gradient computation/,
+    );
     slu.dispose?.();
     r.params.dispose();
   });
@@ -205,7 +235,7 @@ describe('language-model training', () => {
     epochs: 3,
     lr: 0.01,
     optimizer: { kind: 'adam' },
-    schedule: { kind: 'steps', milestones: [0.67] , factor: 0.5 },
+    schedule: { kind: 'steps', milestones: [0.67], factor: 0.5 },
     clipNorm: 5,
     seed: 9,
     ...extra,
@@ -251,7 +281,9 @@ describe('a trainer that never saves a broken model', () => {
     const stat = m.params.all().filter((p) => p.role === 'bn-stat');
     expect(stat.every((p) => Array.from(p.variable.dataSync()).every(Number.isFinite))).toBe(true);
     if (fs.existsSync(file)) {
-      const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { params: Record<string, { shape: number[]; data: string }> };
+      const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+        params: Record<string, { shape: number[]; data: string }>;
+      };
       expect(Object.values(saved.params).every((r) => Array.from(recordValues(r)).every(Number.isFinite))).toBe(true);
       expect((err as Error).message).toContain(`last good checkpoint is ${file}`);
     } else {
@@ -268,8 +300,17 @@ describe('a trainer that never saves a broken model', () => {
       expect(r.stopped).toBe('diverged');
       expect(r.divergence?.reason).toMatch(/not finite|loss is|exceeds/);
       expect(finite(m) || r.divergence!.reason.length > 0).toBe(true);
-      expect(m.params.all().filter((p) => p.role === 'bn-stat').every((p) => Array.from(p.variable.dataSync()).every(Number.isFinite))).toBe(true);
-      const lines = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+      expect(
+        m.params
+          .all()
+          .filter((p) => p.role === 'bn-stat')
+          .every((p) => Array.from(p.variable.dataSync()).every(Number.isFinite)),
+      ).toBe(true);
+      const lines = fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string });
       expect(lines[lines.length - 1]!.type).toBe('diverged');
       m.params.dispose();
     }
@@ -298,7 +339,10 @@ describe('a trainer that never saves a broken model', () => {
     expect(bare.check(0.115, 0)).toMatch(/exceeds 10 x/);
     // The trainer sets the floor from the model's classes: a converged-looking start does not stop a normal run.
     const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 7 });
-    const tiny: Technique = { name: 'tiny-start', lossTerm: (i) => (i.iteration < 3 ? tf.scalar(-0.999 * 2.3) : undefined) };
+    const tiny: Technique = {
+      name: 'tiny-start',
+      lossTerm: (i) => (i.iteration < 3 ? tf.scalar(-0.999 * 2.3) : undefined),
+    };
     const r = await train(base(m, { techniques: [tiny], divergence: { window: 3, action: 'stop' } }));
     expect(r.stopped).toBe('completed');
     m.params.dispose();
@@ -308,20 +352,62 @@ describe('a trainer that never saves a broken model', () => {
     const file = path.join(tempDir(), 'ck.json');
     const m = resnet();
     const psg = predictiveSignGradient();
-    await train(base(m, { techniques: [psg], optimizer: { kind: 'signsgd' }, lr: 0.01, checkpoint: { file, every: 4 }, stopAfter: 4 }));
+    await train(
+      base(m, {
+        techniques: [psg],
+        optimizer: { kind: 'signsgd' },
+        lr: 0.01,
+        checkpoint: { file, every: 4 },
+        stopAfter: 4,
+      }),
+    );
     const recorded = psg.history.length;
     expect(recorded).toBeGreaterThan(0);
     const psg2 = predictiveSignGradient();
-    await train(base(m, { techniques: [psg2], optimizer: { kind: 'signsgd' }, lr: 0.01, checkpoint: { file, every: 4, resume: true }, stopAfter: 5 }));
+    await train(
+      base(m, {
+        techniques: [psg2],
+        optimizer: { kind: 'signsgd' },
+        lr: 0.01,
+        checkpoint: { file, every: 4, resume: true },
+        stopAfter: 5,
+      }),
+    );
     expect(psg2.history.length).toBe(recorded + psg2.history.filter((h) => h.iteration === 4).length);
     expect(psg2.history.slice(0, recorded)).toEqual(psg.history);
-    await expect(train(base(m, { batchSize: 8, techniques: [predictiveSignGradient()], optimizer: { kind: 'signsgd' }, lr: 0.01, checkpoint: { file, every: 4, resume: true } }))).rejects.toThrowError(
-      /written with batchSize = 16, this run has batchSize = 8/,
-    );
-    await expect(train(base(m, { train: syntheticCifar(200, 2), techniques: [predictiveSignGradient()], optimizer: { kind: 'signsgd' }, lr: 0.01, checkpoint: { file, every: 4, resume: true } }))).rejects.toThrowError(
-      /written with datasetSize = 160, this run has datasetSize = 200/,
-    );
-    await expect(train(base(m, { epochs: 3, techniques: [predictiveSignGradient()], optimizer: { kind: 'signsgd' }, lr: 0.01, checkpoint: { file, every: 4, resume: true } }))).rejects.toThrowError(/written with epochs = 1, this run has epochs = 3/);
+    await expect(
+      train(
+        base(m, {
+          batchSize: 8,
+          techniques: [predictiveSignGradient()],
+          optimizer: { kind: 'signsgd' },
+          lr: 0.01,
+          checkpoint: { file, every: 4, resume: true },
+        }),
+      ),
+    ).rejects.toThrowError(/written with batchSize = 16, this run has batchSize = 8/);
+    await expect(
+      train(
+        base(m, {
+          train: syntheticCifar(200, 2),
+          techniques: [predictiveSignGradient()],
+          optimizer: { kind: 'signsgd' },
+          lr: 0.01,
+          checkpoint: { file, every: 4, resume: true },
+        }),
+      ),
+    ).rejects.toThrowError(/written with datasetSize = 160, this run has datasetSize = 200/);
+    await expect(
+      train(
+        base(m, {
+          epochs: 3,
+          techniques: [predictiveSignGradient()],
+          optimizer: { kind: 'signsgd' },
+          lr: 0.01,
+          checkpoint: { file, every: 4, resume: true },
+        }),
+      ),
+    ).rejects.toThrowError(/written with epochs = 1, this run has epochs = 3/);
     m.params.dispose();
   });
 
@@ -330,9 +416,13 @@ describe('a trainer that never saves a broken model', () => {
     const file = path.join(dir, 'ck.json');
     const m = mlp({ inputShape: [32, 32, 3], hidden: [4], seed: 1 });
     fs.writeFileSync(file, '{"version": 2, "run": {"ta');
-    await expect(train(base(m, { checkpoint: { file, every: 5, resume: true } }))).rejects.toThrowError(new RegExp(`checkpoint ${file.replace(/[/.]/g, '\\$&')} is not a complete checkpoint .*delete it`));
+    await expect(train(base(m, { checkpoint: { file, every: 5, resume: true } }))).rejects.toThrowError(
+      new RegExp(`checkpoint ${file.replace(/[/.]/g, '\\$&')} is not a complete checkpoint .*delete it`),
+    );
     fs.writeFileSync(file, '');
-    await expect(train(base(m, { checkpoint: { file, every: 5, resume: true } }))).rejects.toThrowError(/is not a complete checkpoint \(0 bytes/);
+    await expect(train(base(m, { checkpoint: { file, every: 5, resume: true } }))).rejects.toThrowError(
+      /is not a complete checkpoint \(0 bytes/,
+    );
     fs.rmSync(file);
     // A writer killed mid-write leaves <file>.<pid>.<hex>.tmp; pid 2^22 + 1 is above Linux's pid limit, so never running.
     const stale = `${file}.${2 ** 22 + 1}.deadbeef.tmp`;
@@ -346,21 +436,43 @@ describe('a trainer that never saves a broken model', () => {
   it('rejects bad configuration before any work, naming field, value and what is allowed', async () => {
     const m = mlp({ inputShape: [32, 32, 3], hidden: [4], seed: 1 });
     const bad = (c: object) => train({ ...base(m), ...c } as ImageTrainConfig);
-    await expect(bad({ optimizer: undefined })).rejects.toThrowError(/optimizer = undefined is invalid: expected an optimizer/);
-    await expect(bad({ schedule: undefined })).rejects.toThrowError(/schedule = undefined is invalid: expected a learning-rate schedule/);
+    await expect(bad({ optimizer: undefined })).rejects.toThrowError(
+      /optimizer = undefined is invalid: expected an optimizer/,
+    );
+    await expect(bad({ schedule: undefined })).rejects.toThrowError(
+      /schedule = undefined is invalid: expected a learning-rate schedule/,
+    );
     await expect(bad({ lr: NaN })).rejects.toThrowError(/lr = NaN is invalid/);
     await expect(bad({ lrate: 0.1 })).rejects.toThrowError(/config.lrate = 0.1 is invalid: expected no such option/);
-    await expect(bad({ quant: { rounding: 'nearest' } })).rejects.toThrowError(/quant.rounding = "nearest" is invalid: expected no such option/);
-    await expect(bad({ quant: { gradientRounding: 'up' } })).rejects.toThrowError(/quant.gradientRounding = "up" is invalid: expected nearest, stochastic, truncate/);
-    await expect(bad({ optimizer: { kind: 'sgd', momentun: 0.9 } })).rejects.toThrowError(/optimizer.momentun = 0.9 is invalid/);
-    await expect(bad({ schedule: { kind: 'cosine', milestones: [0.5] } })).rejects.toThrowError(/schedule.milestones .* no such option/);
-    expect(() => cifarResNet({ depth: 8, widths: [16, 0, 64] })).toThrowError(/widths = \[16,0,64\] is invalid: expected three positive integer stage widths/);
-    expect(() => cifarResNet({ depth: 8, numClasses: 0 })).toThrowError(/numClasses = 0 is invalid: expected an integer number of classes >= 2/);
+    await expect(bad({ quant: { rounding: 'nearest' } })).rejects.toThrowError(
+      /quant.rounding = "nearest" is invalid: expected no such option/,
+    );
+    await expect(bad({ quant: { gradientRounding: 'up' } })).rejects.toThrowError(
+      /quant.gradientRounding = "up" is invalid: expected nearest, stochastic, truncate/,
+    );
+    await expect(bad({ optimizer: { kind: 'sgd', momentun: 0.9 } })).rejects.toThrowError(
+      /optimizer.momentun = 0.9 is invalid/,
+    );
+    await expect(bad({ schedule: { kind: 'cosine', milestones: [0.5] } })).rejects.toThrowError(
+      /schedule.milestones .* no such option/,
+    );
+    expect(() => cifarResNet({ depth: 8, widths: [16, 0, 64] })).toThrowError(
+      /widths = \[16,0,64\] is invalid: expected three positive integer stage widths/,
+    );
+    expect(() => cifarResNet({ depth: 8, numClasses: 0 })).toThrowError(
+      /numClasses = 0 is invalid: expected an integer number of classes >= 2/,
+    );
     expect(() => mlp({ inputShape: [4], hidden: [3], numClasses: 0 })).toThrowError(/numClasses = 0 is invalid/);
-    expect(() => cifarResNet({ depth: 8, width: 16 } as never)).toThrowError(/resnet.width = 16 is invalid: expected no such option/);
+    expect(() => cifarResNet({ depth: 8, width: 16 } as never)).toThrowError(
+      /resnet.width = 16 is invalid: expected no such option/,
+    );
     const settings = { dataDir: tempDir(), dataMirror: undefined, allowDownload: false, seed: 0 };
-    await expect(loadImageDataset('cifar-10' as never, 'train', settings)).rejects.toThrowError(/dataset = "cifar-10" is invalid: expected cifar10, cifar100, mnist, synthetic/);
-    await expect(loadImageDataset('cifar10', 'val' as never, settings)).rejects.toThrowError(/split = "val" is invalid: expected 'train' or 'test'/);
+    await expect(loadImageDataset('cifar-10' as never, 'train', settings)).rejects.toThrowError(
+      /dataset = "cifar-10" is invalid: expected cifar10, cifar100, mnist, synthetic/,
+    );
+    await expect(loadImageDataset('cifar10', 'val' as never, settings)).rejects.toThrowError(
+      /split = "val" is invalid: expected 'train' or 'test'/,
+    );
     m.params.dispose();
   });
 });

@@ -8,7 +8,12 @@ import { EnergyLedger } from '../lib/src/cost/ledger';
 import { bitFusionStep } from '../lib/src/cost/bitfusion';
 import { effectiveStepMacs, trainingCost } from '../lib/src/cost/macs';
 import { LossDiffIndicator } from '../lib/src/techniques/loss-indicator';
-import { StageClock, formatPrecisionSchedule, parsePrecisionSchedule, progressiveFractionalQuantization } from '../lib/src/techniques/pfq';
+import {
+  StageClock,
+  formatPrecisionSchedule,
+  parsePrecisionSchedule,
+  progressiveFractionalQuantization,
+} from '../lib/src/techniques/pfq';
 import { dynamicFractionalQuantization, fracTrain } from '../lib/src/techniques/dfq';
 import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
 import { predictiveSignGradient } from '../lib/src/techniques/psg';
@@ -49,7 +54,14 @@ describe("PFQ's loss-difference indicator (Algorithm 1)", () => {
   });
 
   it('the stage clock averages the loss over each period, switches on the indicator, and forces the last stage at finalBy', () => {
-    const clock = new StageClock(4, { kind: 'indicator', epsilon: 0.05, alpha: 0.3, periodIterations: 2, window: 2, finalBy: 9 });
+    const clock = new StageClock(4, {
+      kind: 'indicator',
+      epsilon: 0.05,
+      alpha: 0.3,
+      periodIterations: 2,
+      window: 2,
+      finalBy: 9,
+    });
     // Periods of two iterations with mean losses 2, 1 (|2 - 1| / 1.5 = 0.67: no), 1 (|1 - 1| / 1.333 = 0: turning point at
     // iteration 6), then 1 (window restarted); iteration 9 is finalBy.
     const losses = [2.5, 1.5, 1, 1, 1, 1, 0.5, 1.5, 1, 1];
@@ -72,24 +84,57 @@ describe("PFQ's loss-difference indicator (Algorithm 1)", () => {
 describe('PFQ', () => {
   it('parses and formats the paper notation; refuses bad schedules and switching rules before training', () => {
     const s = parsePrecisionSchedule('FW(3,4,6,8)/BW(6,6,8,8)');
-    expect(s.map((p) => [p.weight, p.gradError])).toEqual([[3, 6], [4, 6], [6, 8], [8, 8]]);
+    expect(s.map((p) => [p.weight, p.gradError])).toEqual([
+      [3, 6],
+      [4, 6],
+      [6, 8],
+      [8, 8],
+    ]);
     expect(formatPrecisionSchedule(s)).toBe('FW(3,4,6,8)/BW(6,6,8,8)');
     expect(() => parsePrecisionSchedule('FW(3,4)/BW(6)')).toThrowError(/as many FW as BW/);
-    expect(() => progressiveFractionalQuantization({ schedule: s, switching: { kind: 'fixed', at: [5, 3, 9] } })).toThrowError(/pfq.switching.at/);
-    expect(() => progressiveFractionalQuantization({ schedule: s, switching: { kind: 'indicator', epsilon: 0.05, alpha: 0.3, periodIterations: 0 } })).toThrowError(/periodIterations = 0/);
+    expect(() =>
+      progressiveFractionalQuantization({ schedule: s, switching: { kind: 'fixed', at: [5, 3, 9] } }),
+    ).toThrowError(/pfq.switching.at/);
+    expect(() =>
+      progressiveFractionalQuantization({
+        schedule: s,
+        switching: { kind: 'indicator', epsilon: 0.05, alpha: 0.3, periodIterations: 0 },
+      }),
+    ).toThrowError(/periodIterations = 0/);
   });
 
   it('trains each stage at its precision: the ledger charges exactly the effective MACs of each stage', async () => {
     const m = cifarResNet({ depth: 8, widths: [4, 8, 8] });
-    const pfq = progressiveFractionalQuantization({ schedule: 'FW(3,4,6,8)/BW(6,6,8,8)', switching: { kind: 'fixed', at: [1, 2, 3] } });
+    const pfq = progressiveFractionalQuantization({
+      schedule: 'FW(3,4,6,8)/BW(6,6,8,8)',
+      switching: { kind: 'fixed', at: [1, 2, 3] },
+    });
     const ledger = new EnergyLedger();
-    const r = await train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 2, techniques: [pfq], ledger, quant: sbmQuant() });
+    const r = await train({
+      model: m,
+      train: data,
+      batchSize: 16,
+      epochs: 1,
+      lr: 0.05,
+      optimizer: { kind: 'sgd', momentum: 0.9 },
+      schedule: { kind: 'constant' },
+      seed: 2,
+      techniques: [pfq],
+      ledger,
+      quant: sbmQuant(),
+    });
     expect(r.iterations).toBe(4);
     expect(pfq.stageHistory).toEqual([0, 1, 2, 3]);
     const perIteration = pfq.stages.map((p) => trainingCost(m, { iterations: 1, batchSize: 16 }, p).effective.total);
-    expect(ledger.totals().effectiveMacs).toBeCloseTo(perIteration.reduce((a, b) => a + b, 0), 3);
+    expect(ledger.totals().effectiveMacs).toBeCloseTo(
+      perIteration.reduce((a, b) => a + b, 0),
+      3,
+    );
     // The accelerator model's energy: brick operations of the three products of every layer at each stage's precision.
-    const accel = pfq.stages.reduce((a, p) => a + m.layers.reduce((b, l) => b + bitFusionStep(l, 16, p).energyPJ * 1e-12, 0), 0);
+    const accel = pfq.stages.reduce(
+      (a, p) => a + m.layers.reduce((b, l) => b + bitFusionStep(l, 16, p).energyPJ * 1e-12, 0),
+      0,
+    );
     expect(ledger.totals().acceleratorEnergy / accel).toBeCloseTo(1, 9);
     // A stage costs MACs x a/32 x b/32 per product: FW-3/BW-6 forward = MACs x 3 x 3 / 1024.
     const l = m.layers[1]!;
@@ -104,21 +149,48 @@ describe('DFQ and FracTrain', () => {
 
   it('gates: one output per option; skip offered only where a block can be skipped; options above the full precision refused', () => {
     const m = model();
-    const d = dynamicFractionalQuantization({ model: m, options: 'FW(4,6,8)/BW(6,8,8)', targetCp: 3, beta: 1, seed: 1 });
+    const d = dynamicFractionalQuantization({
+      model: m,
+      options: 'FW(4,6,8)/BW(6,8,8)',
+      targetCp: 3,
+      beta: 1,
+      seed: 1,
+    });
     expect(d.labels).toEqual(['skip', 'FW-4/BW-6', 'FW-6/BW-8', 'FW-8/BW-8']);
     expect(d.gateParams.get('out/w')?.shape).toEqual([10, 4]);
     // An option sets weights and activations to its FW bits (Eq. 1's "executed with k bits"); `weightBits` fixes the weights instead.
     expect(d.precisions.slice(1).map((p) => p?.weight)).toEqual([4, 6, 8]);
-    const fixedW = dynamicFractionalQuantization({ model: m, options: 'FW(4,6,8)/BW(6,8,8)', targetCp: 3, beta: 1, seed: 1, weightBits: 8 });
-    expect(fixedW.precisions.slice(1).map((p) => [p?.weight, p?.activation])).toEqual([[8, 4], [8, 6], [8, 8]]);
+    const fixedW = dynamicFractionalQuantization({
+      model: m,
+      options: 'FW(4,6,8)/BW(6,8,8)',
+      targetCp: 3,
+      beta: 1,
+      seed: 1,
+      weightBits: 8,
+    });
+    expect(fixedW.precisions.slice(1).map((p) => [p?.weight, p?.activation])).toEqual([
+      [8, 4],
+      [8, 6],
+      [8, 8],
+    ]);
     fixedW.dispose?.();
-    expect(() => dynamicFractionalQuantization({ model: m, options: 'FW(4,8,6)/BW(6,8,16)', targetCp: 3, beta: 1, seed: 1 })).toThrowError(/dfq.options\[1\]/);
-    expect(() => dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: [1, 2], beta: 1, seed: 1 })).toThrowError(/dfq.switching/);
-    expect(() => dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: 0, beta: 1, seed: 1 })).toThrowError(/dfq.targetCp = 0/);
+    expect(() =>
+      dynamicFractionalQuantization({ model: m, options: 'FW(4,8,6)/BW(6,8,16)', targetCp: 3, beta: 1, seed: 1 }),
+    ).toThrowError(/dfq.options\[1\]/);
+    expect(() =>
+      dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: [1, 2], beta: 1, seed: 1 }),
+    ).toThrowError(/dfq.switching/);
+    expect(() =>
+      dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: 0, beta: 1, seed: 1 }),
+    ).toThrowError(/dfq.targetCp = 0/);
     // Option costs of a block: the sum of its layers' effective MACs at the option; skipping a transition block costs its projection.
     const b = m.blocks[1]!;
     const layers = b.layers.map((n) => m.layers.find((l) => l.name === n)!);
-    const sum = (p: ReturnType<typeof fwbw>) => layers.reduce((a, l) => { const e = effectiveStepMacs(l, p); return a + e.forward + e.inputGrad + e.weightGrad; }, 0);
+    const sum = (p: ReturnType<typeof fwbw>) =>
+      layers.reduce((a, l) => {
+        const e = effectiveStepMacs(l, p);
+        return a + e.forward + e.inputGrad + e.weightGrad;
+      }, 0);
     expect(d.costs.perBlock.get(b.name)?.[1]).toBeCloseTo(sum(fwbw(4, 6)), 6);
     const proj = layers.find((l) => l.name.endsWith('/proj'))!;
     const pe = effectiveStepMacs(proj, fwbw(8, 8));
@@ -129,9 +201,27 @@ describe('DFQ and FracTrain', () => {
 
   it("each input's block runs at its chosen option; cp is the step's effective MACs over float32, equal to the ledger's; beta's sign follows the target", async () => {
     const m = model();
-    const d = dynamicFractionalQuantization({ model: m, options: 'FW(4,6,8)/BW(6,8,8)', targetCp: 3, beta: 0.5, seed: 4 });
+    const d = dynamicFractionalQuantization({
+      model: m,
+      options: 'FW(4,6,8)/BW(6,8,8)',
+      targetCp: 3,
+      beta: 0.5,
+      seed: 4,
+    });
     const ledger = new EnergyLedger();
-    const r = await train({ model: m, train: data, batchSize: 16, epochs: 2, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 3, techniques: [d], ledger, quant: sbmQuant() });
+    const r = await train({
+      model: m,
+      train: data,
+      batchSize: 16,
+      epochs: 2,
+      lr: 0.05,
+      optimizer: { kind: 'sgd', momentum: 0.9 },
+      schedule: { kind: 'constant' },
+      seed: 3,
+      techniques: [d],
+      ledger,
+      quant: sbmQuant(),
+    });
     expect(r.iterations).toBe(8);
     expect(d.cpHistory).toHaveLength(8);
     const t = ledger.totals();
@@ -156,8 +246,28 @@ describe('DFQ and FracTrain', () => {
   it("'gumbel' sampling draws each input's option from the gate's softmax, seeded; inference keeps the argmax", async () => {
     const run = async (seed: number) => {
       const m = model();
-      const d = dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: 3, beta: 0.5, seed, sampling: 'gumbel', temperature: 0.5, initialBias: [0, 0, 0] });
-      await train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.05, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 3, techniques: [d], quant: sbmQuant() });
+      const d = dynamicFractionalQuantization({
+        model: m,
+        options: 'FW(4,8)/BW(6,8)',
+        targetCp: 3,
+        beta: 0.5,
+        seed,
+        sampling: 'gumbel',
+        temperature: 0.5,
+        initialBias: [0, 0, 0],
+      });
+      await train({
+        model: m,
+        train: data,
+        batchSize: 16,
+        epochs: 1,
+        lr: 0.05,
+        optimizer: { kind: 'sgd' },
+        schedule: { kind: 'constant' },
+        seed: 3,
+        techniques: [d],
+        quant: sbmQuant(),
+      });
       const counts = d.optionCounts();
       d.dispose?.();
       m.params.dispose();
@@ -167,15 +277,51 @@ describe('DFQ and FracTrain', () => {
     expect(a).toEqual(await run(7));
     // Near-uniform gates: a draw picks several options within a block (argmax would give every input the same one).
     expect(a.counts.some((c) => c.counts.filter((v) => v > 0).length >= 2)).toBe(true);
-    expect(() => dynamicFractionalQuantization({ model: model(), options: 'FW(4,8)/BW(6,8)', targetCp: 3, beta: 1, seed: 1, temperature: 0.5 })).toThrowError(/dfq.temperature = 0.5/);
-    expect(() => dynamicFractionalQuantization({ model: model(), options: 'FW(4,8)/BW(6,8)', targetCp: 3, beta: 1, seed: 1, sampling: 'top' as never })).toThrowError(/dfq.sampling/);
+    expect(() =>
+      dynamicFractionalQuantization({
+        model: model(),
+        options: 'FW(4,8)/BW(6,8)',
+        targetCp: 3,
+        beta: 1,
+        seed: 1,
+        temperature: 0.5,
+      }),
+    ).toThrowError(/dfq.temperature = 0.5/);
+    expect(() =>
+      dynamicFractionalQuantization({
+        model: model(),
+        options: 'FW(4,8)/BW(6,8)',
+        targetCp: 3,
+        beta: 1,
+        seed: 1,
+        sampling: 'top' as never,
+      }),
+    ).toThrowError(/dfq.sampling/);
   });
 
   it('the cost term pushes the gates toward cheaper options when cp is above the target', async () => {
     const m = model();
     // Start at the full option everywhere (cp about 6.25% plus the outside layers), target 1%: beta > 0 every step.
-    const d = dynamicFractionalQuantization({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: 1, beta: 50, seed: 5, initialBias: [0, 0, 3] });
-    await train({ model: m, train: data, batchSize: 16, epochs: 6, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 3, techniques: [d], quant: sbmQuant() });
+    const d = dynamicFractionalQuantization({
+      model: m,
+      options: 'FW(4,8)/BW(6,8)',
+      targetCp: 1,
+      beta: 50,
+      seed: 5,
+      initialBias: [0, 0, 3],
+    });
+    await train({
+      model: m,
+      train: data,
+      batchSize: 16,
+      epochs: 6,
+      lr: 0.05,
+      optimizer: { kind: 'sgd', momentum: 0.9 },
+      schedule: { kind: 'constant' },
+      seed: 3,
+      techniques: [d],
+      quant: sbmQuant(),
+    });
     expect(d.signHistory[0]).toBe(1);
     expect(d.cpHistory[d.cpHistory.length - 1]).toBeLessThan(d.cpHistory[0] as number);
     d.dispose?.();
@@ -184,15 +330,57 @@ describe('DFQ and FracTrain', () => {
 
   it('FracTrain steps its target cp at the switch points; DFQ composes with PFQ-style caps but not with SLU or PSG', async () => {
     const m = model();
-    const f = fracTrain({ model: m, options: 'FW(4,8)/BW(6,8)', targetCp: [1.5, 2, 2.5, 3], switching: { kind: 'fixed', at: [2, 4, 6] }, beta: 0.5, seed: 6 });
+    const f = fracTrain({
+      model: m,
+      options: 'FW(4,8)/BW(6,8)',
+      targetCp: [1.5, 2, 2.5, 3],
+      switching: { kind: 'fixed', at: [2, 4, 6] },
+      beta: 0.5,
+      seed: 6,
+    });
     expect(f.name).toBe('fractrain');
-    await train({ model: m, train: data, batchSize: 16, epochs: 2, lr: 0.05, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 3, techniques: [f], quant: sbmQuant() });
+    await train({
+      model: m,
+      train: data,
+      batchSize: 16,
+      epochs: 2,
+      lr: 0.05,
+      optimizer: { kind: 'sgd' },
+      schedule: { kind: 'constant' },
+      seed: 3,
+      techniques: [f],
+      quant: sbmQuant(),
+    });
     expect(f.targetHistory).toEqual([1.5, 1.5, 2, 2, 2.5, 2.5, 3, 3]);
     expect(f.switches.map((s) => s.iteration)).toEqual([2, 4, 6]);
     const slu = selectiveLayerUpdate({ model: m, alpha: 0.1, seed: 1 });
-    await expect(train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.05, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 3, techniques: [f, slu] })).rejects.toThrowError(/per-input block plans/);
+    await expect(
+      train({
+        model: m,
+        train: data,
+        batchSize: 16,
+        epochs: 1,
+        lr: 0.05,
+        optimizer: { kind: 'sgd' },
+        schedule: { kind: 'constant' },
+        seed: 3,
+        techniques: [f, slu],
+      }),
+    ).rejects.toThrowError(/per-input block plans/);
     const psg = predictiveSignGradient({ beta: 0.05 });
-    await expect(train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.05, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 3, techniques: [f, psg] })).rejects.toThrowError(/exclusive/);
+    await expect(
+      train({
+        model: m,
+        train: data,
+        batchSize: 16,
+        epochs: 1,
+        lr: 0.05,
+        optimizer: { kind: 'sgd' },
+        schedule: { kind: 'constant' },
+        seed: 3,
+        techniques: [f, psg],
+      }),
+    ).rejects.toThrowError(/exclusive/);
     f.dispose?.();
     slu.dispose?.();
     m.params.dispose();
@@ -219,7 +407,13 @@ describe('FracTrain paper configuration and the lite regime', () => {
     m.params.dispose();
     const lite = e2trainRegime('lite');
     const sw = fractrainSwitching(lite);
-    expect(sw).toEqual({ kind: 'indicator', epsilon: 0.05, alpha: 0.3, periodIterations: Math.round(regimeIterations(lite) / 160), finalBy: Math.round(regimeIterations(lite) / 2) });
+    expect(sw).toEqual({
+      kind: 'indicator',
+      epsilon: 0.05,
+      alpha: 0.3,
+      periodIterations: Math.round(regimeIterations(lite) / 160),
+      finalBy: Math.round(regimeIterations(lite) / 2),
+    });
     // Arms of the same settings share a cache key whichever notebook asks; the static baseline's key names its scheme.
     // A stand-in of the regime's size (the specs only read its count here; nothing trains).
     const data = { train: { ...syntheticCifar(10, 1), count: lite.trainCount }, test: syntheticCifar(10, 2) };
@@ -227,7 +421,9 @@ describe('FracTrain paper configuration and the lite regime', () => {
     const b = fractrainArms.static(lite, data, 0, { scheme: 'sbm', precision: 'FW-8/BW-8' }, 'another label');
     expect(a.cacheKey).toEqual(b.cacheKey);
     expect(a.quant).toEqual(sbmQuant());
-    expect(fractrainArms.static(lite, data, 0, { scheme: 'dorefa', precision: 'FW-8/BW-8' }, 'x').quant).toEqual({ scheme: 'dorefa' });
+    expect(fractrainArms.static(lite, data, 0, { scheme: 'dorefa', precision: 'FW-8/BW-8' }, 'x').quant).toEqual({
+      scheme: 'dorefa',
+    });
   });
 });
 
@@ -236,21 +432,43 @@ describe('PFQ on an LSTM language model (Table 2 at small scale)', () => {
     const { runLanguageModelExperiment } = await import('../lib/src/experiments/language-model');
     const { lstmLanguageModel } = await import('../lib/src/models/lstm');
     const { tempDir } = await import('./helpers');
-    const ids = (n: number, s: number) => Int32Array.from({ length: n }, (_, i) => (i * 7 + s * 3 + ((i * i) % 5)) % 12);
+    const ids = (n: number, s: number) =>
+      Int32Array.from({ length: n }, (_, i) => (i * 7 + s * 3 + ((i * i) % 5)) % 12);
     const model = (k: number) => lstmLanguageModel({ vocabSize: 12, embedding: 8, hidden: [16], steps: 10, seed: k });
     let built = 0;
     const spec = {
-      arm: 'PFQ', seed: 1, model: (k: number) => { built += 1; return model(k); }, train: ids(1608, 1), validation: ids(400, 2), batchSize: 8, bptt: 10, epochs: 1, lr: 0.01,
-      optimizer: { kind: 'adam' as const }, schedule: { kind: 'constant' as const }, clipNorm: 5, quant: sbmQuant(),
-      techniques: () => [progressiveFractionalQuantization({ schedule: 'FW(4,8)/BW(8,16)', switching: { kind: 'fixed', at: [10] } })],
-      cacheKey: { pfq: 'FW(4,8)/BW(8,16)' }, cache: { dir: tempDir(), fresh: false },
+      arm: 'PFQ',
+      seed: 1,
+      model: (k: number) => {
+        built += 1;
+        return model(k);
+      },
+      train: ids(1608, 1),
+      validation: ids(400, 2),
+      batchSize: 8,
+      bptt: 10,
+      epochs: 1,
+      lr: 0.01,
+      optimizer: { kind: 'adam' as const },
+      schedule: { kind: 'constant' as const },
+      clipNorm: 5,
+      quant: sbmQuant(),
+      techniques: () => [
+        progressiveFractionalQuantization({ schedule: 'FW(4,8)/BW(8,16)', switching: { kind: 'fixed', at: [10] } }),
+      ],
+      cacheKey: { pfq: 'FW(4,8)/BW(8,16)' },
+      cache: { dir: tempDir(), fresh: false },
     };
     const a = await runLanguageModelExperiment(spec);
     expect(a.iterations).toBe(20);
     expect(Number.isFinite(a.perplexity)).toBe(true);
     // Ten iterations at FW-4/BW-8 and ten at FW-8/BW-16 of every MAC-carrying layer, 8 rows of 10 tokens.
     const probe = model(1);
-    const perIter = (p: ReturnType<typeof fwbw>) => probe.layers.reduce((s, l) => { const e = effectiveStepMacs(l, p); return s + (e.forward + e.inputGrad + e.weightGrad) * 8; }, 0);
+    const perIter = (p: ReturnType<typeof fwbw>) =>
+      probe.layers.reduce((s, l) => {
+        const e = effectiveStepMacs(l, p);
+        return s + (e.forward + e.inputGrad + e.weightGrad) * 8;
+      }, 0);
     expect(a.effectiveMacs / (10 * perIter(fwbw(4, 8)) + 10 * perIter(fwbw(8, 16)))).toBeCloseTo(1, 9);
     probe.params.dispose();
     const b = await runLanguageModelExperiment({ ...spec, arm: 'again' });
@@ -269,7 +487,9 @@ describe('retraining helpers (Table 5)', () => {
     expect(sub.count).toBe([...ds.labels].filter((l) => l === 2 || l === 5).length);
     expect([...sub.labels].every((l) => l === 2 || l === 5)).toBe(true);
     const firstIdx = [...ds.labels].findIndex((l) => l === 2 || l === 5);
-    expect(Array.from(sub.images.subarray(0, 3072))).toEqual(Array.from(ds.images.subarray(firstIdx * 3072, (firstIdx + 1) * 3072)));
+    expect(Array.from(sub.images.subarray(0, 3072))).toEqual(
+      Array.from(ds.images.subarray(firstIdx * 3072, (firstIdx + 1) * 3072)),
+    );
     expect(() => classSubset(ds, [10])).toThrowError(/classes \[10\] invalid: expected class indices in \[0, 10\)/);
     const build = (k: number) => cifarResNet({ depth: 8, widths: [4, 8, 8], seed: k });
     const a = build(1);
@@ -280,26 +500,51 @@ describe('retraining helpers (Table 5)', () => {
     expect(w(b)).toEqual(w(a));
     expect(w(c)).not.toEqual(w(a));
     [a, b, c].forEach((m) => m.params.dispose());
-    const curve = [0.2, 0.5, 0.4].map((top1, i) => ({ iteration: i, energyJ: i, effectiveMacs: 10 * i, top1, loss: 1 }));
+    const curve = [0.2, 0.5, 0.4].map((top1, i) => ({
+      iteration: i,
+      energyJ: i,
+      effectiveMacs: 10 * i,
+      top1,
+      loss: 1,
+    }));
     expect(bestEvaluation({ accuracyCurve: curve })?.effectiveMacs).toBe(10);
     expect(bestEvaluation({ accuracyCurve: [] })).toBeUndefined();
   });
 });
 
 describe('PFQ on MobileNetV2 (Table 1)', () => {
-  it("depthwise layers stay at their fixed FW-8/BW-16 whatever the stage; the ledger charges them so", async () => {
+  it('depthwise layers stay at their fixed FW-8/BW-16 whatever the stage; the ledger charges them so', async () => {
     const { mobileNetV2 } = await import('../lib/src/models/small');
     const m = mobileNetV2({ seed: 1, widthMultiplier: 0.25 });
     const fixed = parsePrecisionSchedule('FW-8/BW-16')[0]!;
-    const pfq = progressiveFractionalQuantization({ schedule: 'FW(4,8)/BW(6,8)', switching: { kind: 'fixed', at: [1] }, fixed: (l) => (l.kind === 'depthwise' ? fixed : undefined) });
+    const pfq = progressiveFractionalQuantization({
+      schedule: 'FW(4,8)/BW(6,8)',
+      switching: { kind: 'fixed', at: [1] },
+      fixed: (l) => (l.kind === 'depthwise' ? fixed : undefined),
+    });
     const dw = m.layers.filter((l) => l.kind === 'depthwise');
     expect(dw.length).toBeGreaterThan(0);
     expect(pfq.precision!(dw[0]!, {} as never)).toEqual(fixed);
     expect(pfq.precision!(m.layers[0]!, {} as never)).toEqual(fwbw(4, 6));
     const ledger = new EnergyLedger();
-    await train({ model: m, train: syntheticCifar(8, 2), batchSize: 4, epochs: 1, lr: 0.01, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 1, techniques: [pfq], ledger, quant: sbmQuant() });
+    await train({
+      model: m,
+      train: syntheticCifar(8, 2),
+      batchSize: 4,
+      epochs: 1,
+      lr: 0.01,
+      optimizer: { kind: 'sgd' },
+      schedule: { kind: 'constant' },
+      seed: 1,
+      techniques: [pfq],
+      ledger,
+      quant: sbmQuant(),
+    });
     const perLayer = new Map(ledger.perLayer().map((r) => [r.layer, r.effective]));
-    const eff = (l: (typeof m.layers)[number], p: ReturnType<typeof fwbw>) => { const e = effectiveStepMacs(l, p); return (e.forward + e.inputGrad + e.weightGrad) * 4; };
+    const eff = (l: (typeof m.layers)[number], p: ReturnType<typeof fwbw>) => {
+      const e = effectiveStepMacs(l, p);
+      return (e.forward + e.inputGrad + e.weightGrad) * 4;
+    };
     // Two iterations of 4 images: depthwise layers at FW-8/BW-16 both times; the others at FW-4/BW-6, then FW-8/BW-8.
     for (const l of dw) expect(perLayer.get(l.name)).toBeCloseTo(2 * eff(l, fixed), 6);
     const other = m.layers.find((l) => l.kind === 'conv' && !l.first)!;

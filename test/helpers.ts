@@ -25,7 +25,8 @@ export function cifarRecords(labels: number[], labelBytes = 1): Buffer {
   const out = Buffer.alloc(labels.length * rec);
   labels.forEach((l, i) => {
     for (let b = 0; b < labelBytes; b++) out[i * rec + b] = labelBytes === 2 && b === 0 ? Math.floor(l / 5) : l;
-    for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) out[i * rec + labelBytes + c * 1024 + p] = (i * 7 + c * 3 + p) % 256;
+    for (let c = 0; c < 3; c++)
+      for (let p = 0; p < 1024; p++) out[i * rec + labelBytes + c * 1024 + p] = (i * 7 + c * 3 + p) % 256;
   });
   return out;
 }

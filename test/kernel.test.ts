@@ -15,7 +15,9 @@ import { tempDir } from './helpers';
 const KERNEL_TEST_MS = 240_000;
 const root = projectRoot();
 const paths = setupPaths(root);
-const ready = fs.existsSync(path.join(paths.kernelDir, 'kernel.json')) && fs.existsSync(path.join(root, 'out', 'build', 'kernel-ext', 'src', 'kernel', 'launch.js'));
+const ready =
+  fs.existsSync(path.join(paths.kernelDir, 'kernel.json')) &&
+  fs.existsSync(path.join(root, 'out', 'build', 'kernel-ext', 'src', 'kernel', 'launch.js'));
 
 interface Outcome {
   status: 'ok' | 'failed';
@@ -31,76 +33,142 @@ function execute(cells: string[], probe?: string): Outcome {
     nbformat: 4,
     nbformat_minor: 5,
     metadata: { kernelspec: { name: 'ecotrain', display_name: 'TypeScript (ecotrain)', language: 'typescript' } },
-    cells: cells.map((source, i) => ({ id: `c${i}`, cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null })),
+    cells: cells.map((source, i) => ({
+      id: `c${i}`,
+      cell_type: 'code',
+      source,
+      metadata: {},
+      outputs: [],
+      execution_count: null,
+    })),
   };
   fs.writeFileSync(input, JSON.stringify(nb));
-  const args = [path.join(root, 'kernel-ext', 'python', 'execute_notebook.py'), input, output, '--kernel', 'ecotrain', '--cwd', path.join(root, 'notebooks'), '--timeout', '60'];
+  const args = [
+    path.join(root, 'kernel-ext', 'python', 'execute_notebook.py'),
+    input,
+    output,
+    '--kernel',
+    'ecotrain',
+    '--cwd',
+    path.join(root, 'notebooks'),
+    '--timeout',
+    '60',
+  ];
   if (probe) args.push('--probe', probe);
-  const r = spawnSync(paths.python, args, { encoding: 'utf8', env: { ...process.env, ECOTRAIN_BACKEND: 'cpu', ECOTRAIN_OUT_DIR: dir } });
+  const r = spawnSync(paths.python, args, {
+    encoding: 'utf8',
+    env: { ...process.env, ECOTRAIN_BACKEND: 'cpu', ECOTRAIN_OUT_DIR: dir },
+  });
   const last = r.stdout.trim().split('\n').pop() ?? '{}';
   const result = JSON.parse(last) as Omit<Outcome, 'outputs'>;
-  const executed = JSON.parse(fs.readFileSync(output, 'utf8')) as { cells: Array<{ outputs: Outcome['outputs'][number] }> };
+  const executed = JSON.parse(fs.readFileSync(output, 'utf8')) as {
+    cells: Array<{ outputs: Outcome['outputs'][number] }>;
+  };
   return { ...result, outputs: executed.cells.map((c) => c.outputs) };
 }
 
 describe('ecotrain kernel (headless)', () => {
   beforeAll(() => {
-    if (!ready) throw new Error('the ecotrain kernel is not registered or not built: run `npm run setup` (npm test does)');
+    if (!ready)
+      throw new Error('the ecotrain kernel is not registered or not built: run `npm run setup` (npm test does)');
   });
 
-  it('prints the session banner and runs TypeScript importing the project packages', () => {
-    const r = execute(['import { parseScale } from "ecotrain";\nconsole.log(parseScale("lite"));']);
-    expect(r.status).toBe('ok');
-    const text = r.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '')).join('') ?? '';
-    expect(text).toMatch(/ecotrain session: backend cpu/);
-    expect(text).toMatch(/\nlite\n/);
-  }, KERNEL_TEST_MS);
+  it(
+    'prints the session banner and runs TypeScript importing the project packages',
+    () => {
+      const r = execute(['import { parseScale } from "ecotrain";\nconsole.log(parseScale("lite"));']);
+      expect(r.status).toBe('ok');
+      const text = r.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : (o.text ?? ''))).join('') ?? '';
+      expect(text).toMatch(/ecotrain session: backend cpu/);
+      expect(text).toMatch(/\nlite\n/);
+    },
+    KERNEL_TEST_MS,
+  );
 
-  it('reports a thrown error as an error output and fails the run at that cell', () => {
-    const r = execute(['const a = 1;', 'throw new RangeError("bad width 40");', 'console.log("not reached");']);
-    expect(r.status).toBe('failed');
-    expect(r.failed_cell).toMatchObject({ index: 1, ename: 'RangeError', evalue: 'bad width 40' });
-    expect(r.outputs[1]?.some((o) => o.output_type === 'error' && o.ename === 'RangeError')).toBe(true);
-    expect(r.outputs[2]).toEqual([]);
-  }, KERNEL_TEST_MS);
+  it(
+    'reports a thrown error as an error output and fails the run at that cell',
+    () => {
+      const r = execute(['const a = 1;', 'throw new RangeError("bad width 40");', 'console.log("not reached");']);
+      expect(r.status).toBe('failed');
+      expect(r.failed_cell).toMatchObject({ index: 1, ename: 'RangeError', evalue: 'bad width 40' });
+      expect(r.outputs[1]?.some((o) => o.output_type === 'error' && o.ename === 'RangeError')).toBe(true);
+      expect(r.outputs[2]).toEqual([]);
+    },
+    KERNEL_TEST_MS,
+  );
 
-  it('reports a type error as TypeScriptError', () => {
-    const r = execute(['const n: number = "three";']);
-    expect(r.failed_cell?.ename).toBe('TypeScriptError');
-    expect(r.failed_cell?.evalue).toMatch(/not assignable to type 'number'/);
-  }, KERNEL_TEST_MS);
+  it(
+    'reports a type error as TypeScriptError',
+    () => {
+      const r = execute(['const n: number = "three";']);
+      expect(r.failed_cell?.ename).toBe('TypeScriptError');
+      expect(r.failed_cell?.evalue).toMatch(/not assignable to type 'number'/);
+    },
+    KERNEL_TEST_MS,
+  );
 
-  it('fails on an unhandled rejection raised while a cell runs', () => {
-    const r = execute(['Promise.reject(new Error("lost promise"));\nawait new Promise((resolve) => setTimeout(resolve, 100));', 'console.log("next");']);
-    expect(r.status).toBe('failed');
-    expect(r.failed_cell).toMatchObject({ index: 0, ename: 'UnhandledPromiseRejection' });
-    expect(r.failed_cell?.evalue).toMatch(/lost promise/);
-  }, KERNEL_TEST_MS);
+  it(
+    'fails on an unhandled rejection raised while a cell runs',
+    () => {
+      const r = execute([
+        'Promise.reject(new Error("lost promise"));\nawait new Promise((resolve) => setTimeout(resolve, 100));',
+        'console.log("next");',
+      ]);
+      expect(r.status).toBe('failed');
+      expect(r.failed_cell).toMatchObject({ index: 0, ename: 'UnhandledPromiseRejection' });
+      expect(r.failed_cell?.evalue).toMatch(/lost promise/);
+    },
+    KERNEL_TEST_MS,
+  );
 
-  it('fails on an error thrown in a timer after the last cell (end-of-notebook check)', () => {
-    const r = execute(['setTimeout(() => { throw new Error("timer boom"); }, 50);\nundefined;'], '// end-of-notebook check');
-    expect(r.status).toBe('failed');
-    expect(r.failed_cell?.ename).toBe('UncaughtException');
-    expect(r.failed_cell?.evalue).toMatch(/timer boom/);
-  }, KERNEL_TEST_MS);
+  it(
+    'fails on an error thrown in a timer after the last cell (end-of-notebook check)',
+    () => {
+      const r = execute(
+        ['setTimeout(() => { throw new Error("timer boom"); }, 50);\nundefined;'],
+        '// end-of-notebook check',
+      );
+      expect(r.status).toBe('failed');
+      expect(r.failed_cell?.ename).toBe('UncaughtException');
+      expect(r.failed_cell?.evalue).toMatch(/timer boom/);
+    },
+    KERNEL_TEST_MS,
+  );
 
-  const PROBE = 'import { endOfNotebook } from "ecotrain-kernel";\nconst ecotrainSessionRecord = await endOfNotebook();';
+  const PROBE =
+    'import { endOfNotebook } from "ecotrain-kernel";\nconst ecotrainSessionRecord = await endOfNotebook();';
 
-  it('a timer that throws 3 s after the last cell fails the end-of-notebook check', () => {
-    const r = execute(['setTimeout(() => { throw new Error("late boom"); }, 3000);\nundefined;'], PROBE);
-    expect(r.status).toBe('failed');
-    expect(r.failed_cell?.ename).toBe('UncaughtException');
-    expect(r.failed_cell?.evalue).toMatch(/late boom/);
-  }, KERNEL_TEST_MS);
+  it(
+    'a timer that throws 3 s after the last cell fails the end-of-notebook check',
+    () => {
+      const r = execute(['setTimeout(() => { throw new Error("late boom"); }, 3000);\nundefined;'], PROBE);
+      expect(r.status).toBe('failed');
+      expect(r.failed_cell?.ename).toBe('UncaughtException');
+      expect(r.failed_cell?.evalue).toMatch(/late boom/);
+    },
+    KERNEL_TEST_MS,
+  );
 
-  it('a bare Error keeps its message; `await (async () => ...)()` gets a message saying what to write, and that works', () => {
-    const r = execute(['throw new Error("boom");']);
-    expect(r.failed_cell).toMatchObject({ index: 0, ename: 'Error', evalue: 'boom' });
-    const a = execute(['await (async () => { console.log("inside"); })();']);
-    expect(a.failed_cell?.ename).toBe('ReferenceError');
-    expect(a.failed_cell?.evalue).toMatch(/Name the promise first: `const work = \(async \(\) => \{ \.\.\. \}\)\(\); const result = await work;`/);
-    const b = execute(['const work = (async () => 41 + 1)();\nconst result = await work;\nconsole.log(`result ${result}`);'], PROBE);
-    expect(b.failed_cell ?? null).toBe(null);
-    expect(b.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '')).join('')).toMatch(/result 42/);
-  }, KERNEL_TEST_MS);
+  it(
+    'a bare Error keeps its message; `await (async () => ...)()` gets a message saying what to write, and that works',
+    () => {
+      const r = execute(['throw new Error("boom");']);
+      expect(r.failed_cell).toMatchObject({ index: 0, ename: 'Error', evalue: 'boom' });
+      const a = execute(['await (async () => { console.log("inside"); })();']);
+      expect(a.failed_cell?.ename).toBe('ReferenceError');
+      expect(a.failed_cell?.evalue).toMatch(
+        /Name the promise first: `const work = \(async \(\) => \{ \.\.\. \}\)\(\); const result = await work;`/,
+      );
+      const b = execute(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the cell source is TypeScript with a template literal
+        ['const work = (async () => 41 + 1)();\nconst result = await work;\nconsole.log(`result ${result}`);'],
+        PROBE,
+      );
+      expect(b.failed_cell ?? null).toBe(null);
+      expect(b.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : (o.text ?? ''))).join('')).toMatch(
+        /result 42/,
+      );
+    },
+    KERNEL_TEST_MS,
+  );
 });

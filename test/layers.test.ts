@@ -6,7 +6,20 @@ import { describe, expect, it } from 'vitest';
  * The library's folders are layers: a module may import from its own folder or from a folder below it, never above.
  * Root files other than the entry point (`errors`, `config`, `random`) are the bottom layer.
  */
-const LAYERS = ['', 'backend', 'data', 'quant', 'models', 'cost', 'train', 'techniques', 'distributed', 'analysis', 'experiments', 'studies'];
+const LAYERS = [
+  '',
+  'backend',
+  'data',
+  'quant',
+  'models',
+  'cost',
+  'train',
+  'techniques',
+  'distributed',
+  'analysis',
+  'experiments',
+  'studies',
+];
 const libRoot = path.resolve(__dirname, '../lib/src');
 
 function sources(dir: string): string[] {
@@ -17,9 +30,10 @@ function sources(dir: string): string[] {
 }
 
 /** Relative module specifiers of a source text: static imports and exports, `import()` types and calls, `require`. */
-export function relativeImports(text: string): string[] {
+function relativeImports(text: string): string[] {
   const out: string[] = [];
-  for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)'(\.{1,2}\/[^']*)'/gm)) out.push(m[1] as string);
+  for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)'(\.{1,2}\/[^']*)'/gm))
+    out.push(m[1] as string);
   return out;
 }
 
@@ -41,8 +55,10 @@ function violations(): string[] {
         continue;
       }
       const to = folderOf(`${target}.ts`);
-      if (LAYERS.indexOf(from) < 0 || LAYERS.indexOf(to) < 0) out.push(`${path.relative(libRoot, file)} -> ${spec}: folder not in the layer list`);
-      else if (LAYERS.indexOf(to) > LAYERS.indexOf(from)) out.push(`${path.relative(libRoot, file)} (${from || 'root'}) imports ${spec} (${to}), a layer above`);
+      if (LAYERS.indexOf(from) < 0 || LAYERS.indexOf(to) < 0)
+        out.push(`${path.relative(libRoot, file)} -> ${spec}: folder not in the layer list`);
+      else if (LAYERS.indexOf(to) > LAYERS.indexOf(from))
+        out.push(`${path.relative(libRoot, file)} (${from || 'root'}) imports ${spec} (${to}), a layer above`);
     }
   }
   return out;
@@ -50,7 +66,8 @@ function violations(): string[] {
 
 describe('library layers', () => {
   it('finds every kind of relative import', () => {
-    const text = "import { a } from './a';\nimport type { B } from '../b/c';\nexport * from './d';\nconst x: import('../e').X = 1;\nrequire('./f');";
+    const text =
+      "import { a } from './a';\nimport type { B } from '../b/c';\nexport * from './d';\nconst x: import('../e').X = 1;\nrequire('./f');";
     expect(relativeImports(text)).toEqual(['./a', '../b/c', './d', '../e', './f']);
   });
 
@@ -59,7 +76,10 @@ describe('library layers', () => {
   });
 
   it('every folder of lib/src is a listed layer', () => {
-    const folders = fs.readdirSync(libRoot, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    const folders = fs
+      .readdirSync(libRoot, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
     expect(folders.filter((f) => !LAYERS.includes(f))).toEqual([]);
   });
 });

@@ -66,21 +66,32 @@ describe('CIFAR ResNets', () => {
           into = tf.keep(xi.clone());
           return { groups: [] };
         },
-        observe: (l, _i, o) => {
+        observe: (l, _i, _o) => {
           if (l.name === 'stage3/block1/conv1') out = tf.keep(_i.clone() as tf.Tensor4D);
         },
         onExecute: (e) => seen.push([e.layer.name, e.examples]),
       });
       // The skipped block's output is ReLU of the projection shortcut with its batch norm (inference statistics).
       const conv = tf.conv2d(into!, m.params.get('stage2/block1/proj/w') as tf.Tensor4D, 2, 'same');
-      const mean = m.params.get('stage2/block1/proj-bn/mean'), variance = m.params.get('stage2/block1/proj-bn/var');
-      const bn = tf.add(tf.mul(tf.div(tf.sub(conv, mean), tf.sqrt(tf.add(variance, 1e-5))), m.params.get('stage2/block1/proj-bn/gamma')), m.params.get('stage2/block1/proj-bn/beta'));
+      const mean = m.params.get('stage2/block1/proj-bn/mean'),
+        variance = m.params.get('stage2/block1/proj-bn/var');
+      const bn = tf.add(
+        tf.mul(
+          tf.div(tf.sub(conv, mean), tf.sqrt(tf.add(variance, 1e-5))),
+          m.params.get('stage2/block1/proj-bn/gamma'),
+        ),
+        m.params.get('stage2/block1/proj-bn/beta'),
+      );
       return [out!, tf.relu(bn)];
     });
     expect(tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]).toBeLessThan(1e-4);
     expect(seen.filter(([n]) => n.startsWith('stage2/block1/conv'))).toHaveLength(0);
     expect(seen.filter(([n]) => n === 'stage2/block1/proj')).toEqual([['stage2/block1/proj', 3]]);
-    expect(cifarResNet({ depth: 8, seed: 1, widths: [4, 8, 8] }).blocks.map((b) => b.skippable)).toEqual([true, false, false]);
+    expect(cifarResNet({ depth: 8, seed: 1, widths: [4, 8, 8] }).blocks.map((b) => b.skippable)).toEqual([
+      true,
+      false,
+      false,
+    ]);
     tf.dispose([x, got, want]);
     m.params.dispose();
   });
@@ -99,7 +110,10 @@ describe('CIFAR ResNets', () => {
       return [full.arraySync(), planned.arraySync()] as number[][][];
     });
     // ResNet-8 has one block per stage; only stage 1's block is skippable.
-    expect(executed.filter(([n]) => n.startsWith('stage1/'))).toEqual([['stage1/block1/conv1', 2], ['stage1/block1/conv2', 2]]);
+    expect(executed.filter(([n]) => n.startsWith('stage1/'))).toEqual([
+      ['stage1/block1/conv1', 2],
+      ['stage1/block1/conv2', 2],
+    ]);
     expect(executed.find(([n]) => n === 'stage2/block1/conv1')?.[1]).toBe(4);
     const [full, planned] = out as [number[][], number[][]];
     expect(planned[0]![0]).toBeCloseTo(full[0]![0]!, 4);
@@ -125,7 +139,10 @@ describe('strided 1x1 projections', () => {
     for (const batch of [7, 25]) {
       const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', batch);
       for (let i = 0; i < 3; i++) {
-        const g = tf.variableGrads(() => tf.mean(m.apply(x, { training: true })) as tf.Scalar, [...m.params.trainable().values()]);
+        const g = tf.variableGrads(
+          () => tf.mean(m.apply(x, { training: true })) as tf.Scalar,
+          [...m.params.trainable().values()],
+        );
         expect(Number.isFinite(g.value.dataSync()[0])).toBe(true);
         tf.dispose([g.value, ...Object.values(g.grads)]);
       }
@@ -157,7 +174,10 @@ describe('other models', () => {
     expect(m.params.count()).toBeLessThan(2.3e6);
     const g = tf.tidy(() => {
       const w = m.params.get('stage2/block1/dw/w');
-      const grads = tf.variableGrads(() => tf.mean(m.apply(tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1), { training: true })) as tf.Scalar, [w]);
+      const grads = tf.variableGrads(
+        () => tf.mean(m.apply(tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1), { training: true })) as tf.Scalar,
+        [w],
+      );
       return tf.norm(grads.grads[w.name]!).dataSync()[0] as number;
     });
     expect(g).toBeGreaterThan(0);
@@ -177,10 +197,20 @@ describe('other models', () => {
     expect(m.params.get('lstm1/wh').shape).toEqual([5, 20]);
     expect(m.params.get('lstm2/wx').shape).toEqual([5, 16]);
     expect(m.layers.find((l) => l.name === 'lstm1')?.macs).toBe(3 * (6 + 5) * 20);
-    const ids = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32');
+    const ids = tf.tensor2d(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      [2, 3],
+      'int32',
+    );
     const { logits, state } = m.applyWithState(ids, m.zeroState(2), { training: false });
     expect(logits.shape).toEqual([6, 20]);
-    expect(state.h.map((h) => h.shape)).toEqual([[2, 5], [2, 4]]);
+    expect(state.h.map((h) => h.shape)).toEqual([
+      [2, 5],
+      [2, 4],
+    ]);
     m.params.dispose();
   });
 });

@@ -14,19 +14,30 @@ import { fwbw } from '../lib/src/quant/precision';
 
 beforeAll(async () => {
   const b = await initBackend({ backend: 'tensorflow' });
-  expect(b.kernels?.kernels).toEqual(['Conv2D', 'DepthwiseConv2dNative', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']);
+  expect(b.kernels?.kernels).toEqual([
+    'Conv2D',
+    'DepthwiseConv2dNative',
+    'Conv2DBackpropInput',
+    'Conv2DBackpropFilter',
+  ]);
 });
 afterAll(() => {
   registerOneDnnKernels();
   setFusedOps(true);
 });
 
-const rel = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => (tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number) / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0] as number));
+const rel = (a: tf.Tensor, b: tf.Tensor) =>
+  tf.tidy(
+    () =>
+      (tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number) /
+      Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0] as number),
+  );
 
 /** Forward output and both gradients of a conv2d under the kernels currently registered. */
 function convAll(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: 'same' | 'valid'): tf.Tensor[] {
   const dy = tf.tidy(() => tf.randomNormal(tf.conv2d(x, w, stride, pad).shape, 0, 1, 'float32', 9));
-  const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad), dy));
+  const f = (a: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad), dy));
   const [gx, gw] = tf.grads(f)([x, w]);
   return [tf.conv2d(x, w, stride, pad), gx as tf.Tensor, gw as tf.Tensor];
 }
@@ -58,16 +69,19 @@ describe('oneDNN depthwise forward against the stock kernel', () => {
     [[7, 9, 9, 6], 3, 1, 'same'],
     [[5, 8, 8, 4], 3, 2, 'same'],
     [[3, 10, 10, 5], 3, 2, 'valid'],
-  ] as Array<[[number, number, number, number], number, number, 'same' | 'valid']>)('x %j, k %i, stride %i, %s', (xs, k, stride, pad) => {
-    const x = tf.randomNormal(xs, 0, 1, 'float32', 1) as tf.Tensor4D;
-    const w = tf.randomNormal([k, k, xs[3], 1], 0, 1, 'float32', 2) as tf.Tensor4D;
-    const mine = tf.depthwiseConv2d(x, w, stride, pad);
-    unregisterOneDnnKernels();
-    const stock = tf.depthwiseConv2d(x, w, stride, pad);
-    registerOneDnnKernels();
-    expect(rel(mine, stock)).toBeLessThan(1e-5);
-    tf.dispose([x, w, mine, stock]);
-  });
+  ] as Array<[[number, number, number, number], number, number, 'same' | 'valid']>)(
+    'x %j, k %i, stride %i, %s',
+    (xs, k, stride, pad) => {
+      const x = tf.randomNormal(xs, 0, 1, 'float32', 1) as tf.Tensor4D;
+      const w = tf.randomNormal([k, k, xs[3], 1], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const mine = tf.depthwiseConv2d(x, w, stride, pad);
+      unregisterOneDnnKernels();
+      const stock = tf.depthwiseConv2d(x, w, stride, pad);
+      registerOneDnnKernels();
+      expect(rel(mine, stock)).toBeLessThan(1e-5);
+      tf.dispose([x, w, mine, stock]);
+    },
+  );
 });
 
 /** Value and input gradient of `pool` on x against the fixed upstream gradient dy. */
@@ -114,32 +128,48 @@ describe('oneDNN max pooling (workspace forward, gradient through it)', () => {
     [10, 5, 3, 'max'], // SAME would give 4 outputs, ceil mode 3: padded explicitly
     [9, 3, 2, 'max'], // no padding needed
     [8, 3, 2, 'avg'],
-  ] as Array<[number, number, number, 'max' | 'avg']>)("Caffe ceil-mode pooling of %i pixels, window %i, stride %i (%s) equals pooling the padded input", (n, size, stride, kind) => {
-    const x = tf.randomNormal([3, n, n, 4], 0, 1, 'float32', 15) as tf.Tensor4D;
-    const pad = (n - size) % stride === 0 ? 0 : stride - ((n - size) % stride);
-    const reference = (v: tf.Tensor4D) => {
-      const p = tf.pad(v, [[0, 0], [0, pad], [0, pad], [0, 0]], kind === 'max' ? -1e9 : 0);
-      return kind === 'max' ? tf.maxPool(p, size, stride, 'valid') : tf.avgPool(p, size, stride, 'valid');
-    };
-    const out = Math.ceil((n - size) / stride) + 1;
-    const dy = tf.randomNormal([3, out, out, 4], 0, 1, 'float32', 16);
-    const mine = poolAll((v) => pool2d(v, { op: 'pool', kind, size, stride, ceil: true }), x, dy);
-    const ref = poolAll(reference, x, dy);
-    expect(mine[0]?.shape).toEqual([3, out, out, 4]);
-    expect(Array.from((mine[0] as tf.Tensor).dataSync())).toEqual(Array.from((ref[0] as tf.Tensor).dataSync()));
-    expect(rel(mine[1] as tf.Tensor, ref[1] as tf.Tensor)).toBeLessThan(1e-5);
-    tf.dispose([x, dy, ...mine, ...ref]);
-  });
+  ] as Array<[number, number, number, 'max' | 'avg']>)(
+    'Caffe ceil-mode pooling of %i pixels, window %i, stride %i (%s) equals pooling the padded input',
+    (n, size, stride, kind) => {
+      const x = tf.randomNormal([3, n, n, 4], 0, 1, 'float32', 15) as tf.Tensor4D;
+      const pad = (n - size) % stride === 0 ? 0 : stride - ((n - size) % stride);
+      const reference = (v: tf.Tensor4D) => {
+        const p = tf.pad(
+          v,
+          [
+            [0, 0],
+            [0, pad],
+            [0, pad],
+            [0, 0],
+          ],
+          kind === 'max' ? -1e9 : 0,
+        );
+        return kind === 'max' ? tf.maxPool(p, size, stride, 'valid') : tf.avgPool(p, size, stride, 'valid');
+      };
+      const out = Math.ceil((n - size) / stride) + 1;
+      const dy = tf.randomNormal([3, out, out, 4], 0, 1, 'float32', 16);
+      const mine = poolAll((v) => pool2d(v, { op: 'pool', kind, size, stride, ceil: true }), x, dy);
+      const ref = poolAll(reference, x, dy);
+      expect(mine[0]?.shape).toEqual([3, out, out, 4]);
+      expect(Array.from((mine[0] as tf.Tensor).dataSync())).toEqual(Array.from((ref[0] as tf.Tensor).dataSync()));
+      expect(rel(mine[1] as tf.Tensor, ref[1] as tf.Tensor)).toBeLessThan(1e-5);
+      tf.dispose([x, dy, ...mine, ...ref]);
+    },
+  );
 
   it('a CifarNet training step leaves no tensor behind (the workspace is released with the tape)', () => {
     const m = cifarNet({ seed: 3 });
     const params = [...m.params.trainable().values()];
     const x = tf.randomNormal([6, 32, 32, 3], 0, 1, 'float32', 17);
     const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32'), 10);
-    const step = () => tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, m.apply(x, { training: true })) as tf.Scalar, params);
-      return [value, ...Object.values(grads)];
-    });
+    const step = () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(
+          () => tf.losses.softmaxCrossEntropy(y, m.apply(x, { training: true })) as tf.Scalar,
+          params,
+        );
+        return [value, ...Object.values(grads)];
+      });
     tf.dispose(step());
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) tf.dispose(step());
@@ -163,7 +193,13 @@ describe('fused batch norm and ReLU gradient', () => {
       store.get('bn/mean').assign(tf.tensor1d([0.2, 0.1, 0, -0.1, 0.5]));
       const x = tf.variable(tf.randomNormal([7, 3, 3, 5], 2, 3, 'float32', 4));
       const dy = tf.randomNormal([7, 3, 3, 5], 0, 1, 'float32', 5);
-      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(runBatchNorm(store, 'bn', x as unknown as tf.Tensor4D, { training: true, bnMomentum: 0.8 }), dy)), [x, store.get('bn/gamma'), store.get('bn/beta')]);
+      const { value, grads } = tf.variableGrads(
+        () =>
+          tf.sum(
+            tf.mul(runBatchNorm(store, 'bn', x as unknown as tf.Tensor4D, { training: true, bnMomentum: 0.8 }), dy),
+          ),
+        [x, store.get('bn/gamma'), store.get('bn/beta')],
+      );
       const out = [value, ...Object.values(grads)];
       const stats = [store.get('bn/mean').clone(), store.get('bn/var').clone()];
       x.dispose();
@@ -192,8 +228,14 @@ describe('batch norm folded into the convolution at evaluation', () => {
   ])('%s: evaluation outputs equal conv + batch norm', (_name, build) => {
     const m = build();
     for (const p of m.params.all()) {
-      if (p.role === 'bn-stat') p.variable.assign(p.name.endsWith('/var') ? tf.randomUniform(p.variable.shape, 0.5, 2, 'float32', 3) : tf.randomNormal(p.variable.shape, 0, 0.3, 'float32', 4));
-      if (p.role === 'bn-scale' || p.role === 'bn-shift') p.variable.assign(tf.randomNormal(p.variable.shape, p.role === 'bn-scale' ? 1 : 0, 0.2, 'float32', 5));
+      if (p.role === 'bn-stat')
+        p.variable.assign(
+          p.name.endsWith('/var')
+            ? tf.randomUniform(p.variable.shape, 0.5, 2, 'float32', 3)
+            : tf.randomNormal(p.variable.shape, 0, 0.3, 'float32', 4),
+        );
+      if (p.role === 'bn-scale' || p.role === 'bn-shift')
+        p.variable.assign(tf.randomNormal(p.variable.shape, p.role === 'bn-scale' ? 1 : 0, 0.2, 'float32', 5));
     }
     const x = tf.randomNormal([5, 32, 32, 3], 0, 1, 'float32', 6);
     setFusedOps(true);
@@ -208,7 +250,8 @@ describe('batch norm folded into the convolution at evaluation', () => {
   it('folding removes every normalisation kernel of a ResNet evaluation pass', async () => {
     const m = cifarResNet({ depth: 8, seed: 3, widths: [4, 8, 8] });
     const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 7);
-    const kernels = async () => (await tf.profile(() => tf.tidy(() => m.apply(x, { training: false })))).kernels.map((k) => k.name);
+    const kernels = async () =>
+      (await tf.profile(() => tf.tidy(() => m.apply(x, { training: false })))).kernels.map((k) => k.name);
     setFusedOps(false);
     const plain = await kernels();
     setFusedOps(true);
@@ -231,15 +274,19 @@ describe('fused fake quantization', () => {
     return { a, b, step, differing };
   };
 
-  it.each(['tensor', 'channel', 'sample-mean'] as const)('nearest rounding, %s ranges: the same grid, codes equal but for float ties', (range) => {
-    const { a, step, differing } = compare({ bits: 8, range });
-    const quantum = tf.tidy(() => {
-      const levels = tf.div(tf.abs(a), 1);
-      return tf.max(levels).dataSync()[0] as number;
-    }) / 127;
-    expect(differing / x.size).toBeLessThan(1e-3);
-    expect(step).toBeLessThanOrEqual(quantum * 1.0001 + 1e-7);
-  });
+  it.each(['tensor', 'channel', 'sample-mean'] as const)(
+    'nearest rounding, %s ranges: the same grid, codes equal but for float ties',
+    (range) => {
+      const { a, step, differing } = compare({ bits: 8, range });
+      const quantum =
+        tf.tidy(() => {
+          const levels = tf.div(tf.abs(a), 1);
+          return tf.max(levels).dataSync()[0] as number;
+        }) / 127;
+      expect(differing / x.size).toBeLessThan(1e-3);
+      expect(step).toBeLessThanOrEqual(quantum * 1.0001 + 1e-7);
+    },
+  );
 
   it('stochastic rounding (SBM default: sample-mean ranges) draws the same noise: the same codes but for float ties', () => {
     const { step, differing } = compare({ bits: 8, range: 'sample-mean', rounding: 'stochastic', seed: 13 });
@@ -251,7 +298,14 @@ describe('fused fake quantization', () => {
     setFusedOps(true);
     const v = tf.fill([20000], 0.3 * (2 / 127));
     let mean = 0;
-    for (let s = 1; s <= 40; s++) mean += tf.tidy(() => tf.mean(quantize(v, { bits: 8, fixedRange: [-2, 2], rounding: 'stochastic', seed: s })).dataSync()[0] as number) / 40;
+    for (let s = 1; s <= 40; s++)
+      mean +=
+        tf.tidy(
+          () =>
+            tf
+              .mean(quantize(v, { bits: 8, fixedRange: [-2, 2], rounding: 'stochastic', seed: s }))
+              .dataSync()[0] as number,
+        ) / 40;
     expect(Math.abs(mean / (0.3 * (2 / 127)) - 1)).toBeLessThan(0.02);
     const a = quantize(v, { bits: 8, fixedRange: [-2, 2], rounding: 'stochastic', seed: 5 });
     const b = quantize(v, { bits: 8, fixedRange: [-2, 2], rounding: 'stochastic', seed: 5 });
@@ -264,8 +318,14 @@ describe('fused fake quantization', () => {
     const run = (fused: boolean) => {
       setFusedOps(fused);
       const cfg = { ...defaultQuantConfig(7), training: true };
-      const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(quantConv2d(a as tf.Tensor4D, b as tf.Tensor4D, { strides: 1, pad: 'same' }, fwbw(8, 8), cfg)));
-      const y = quantConv2d(xi, w, { strides: 1, pad: 'same' }, fwbw(8, 8), { ...defaultQuantConfig(7), training: true });
+      const f = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(
+          tf.square(quantConv2d(a as tf.Tensor4D, b as tf.Tensor4D, { strides: 1, pad: 'same' }, fwbw(8, 8), cfg)),
+        );
+      const y = quantConv2d(xi, w, { strides: 1, pad: 'same' }, fwbw(8, 8), {
+        ...defaultQuantConfig(7),
+        training: true,
+      });
       return [y, ...tf.grads(f)([xi, w])];
     };
     const fused = run(true);

@@ -1,7 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { augmentationDraws, augmentationOf, augmentPadCropFlip, balancedSubset, batches, channelStats, storedAugmentation, trainValidationSplit } from '../lib/src/data/pipeline';
+import {
+  augmentationDraws,
+  augmentationOf,
+  augmentPadCropFlip,
+  balancedSubset,
+  batches,
+  channelStats,
+  storedAugmentation,
+  trainValidationSplit,
+} from '../lib/src/data/pipeline';
 import { classCounts } from '../lib/src/data/image-dataset';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { createRng } from '../lib/src/random';
@@ -24,7 +33,11 @@ describe('synthetic CIFAR-shaped data', () => {
       let s = 0;
       let n = 0;
       a.labels.forEach((l, i) => {
-        if (l === cls) for (let p = 0; p < 3072; p += 3) (s += a.images[i * 3072 + p] as number), n++;
+        if (l === cls)
+          for (let p = 0; p < 3072; p += 3) {
+            s += a.images[i * 3072 + p] as number;
+            n++;
+          }
       });
       return s / n;
     };
@@ -43,7 +56,9 @@ describe('subsets and splits', () => {
   });
   it('rejects impossible sizes with a clear error', () => {
     expect(() => balancedSubset(ds, 0, createRng(1))).toThrowError(ConfigError);
-    expect(() => balancedSubset(ds, 201, createRng(1))).toThrowError(/subset size = 201 is invalid: expected an integer in 1\.\.200/);
+    expect(() => balancedSubset(ds, 201, createRng(1))).toThrowError(
+      /subset size = 201 is invalid: expected an integer in 1\.\.200/,
+    );
   });
   it('train/validation split is disjoint, complete and balanced', () => {
     const { train, validation } = trainValidationSplit(ds, 40, createRng(2));
@@ -72,7 +87,11 @@ describe('augmentation and batching', () => {
   it('flips-only draws no shift and flips about half the images; none draws nothing; pad-crop-flip shifts', () => {
     const f = augmentationDraws('flip', 400, createRng('f')) as Int8Array;
     const flips = Array.from({ length: 400 }, (_, i) => f[3 * i + 2]);
-    expect(Array.from({ length: 400 }, (_, i) => [f[3 * i], f[3 * i + 1]]).flat().every((v) => v === 0)).toBe(true);
+    expect(
+      Array.from({ length: 400 }, (_, i) => [f[3 * i], f[3 * i + 1]])
+        .flat()
+        .every((v) => v === 0),
+    ).toBe(true);
     expect(flips.every((v) => v === 0 || v === 1)).toBe(true);
     const flipped = flips.filter((v) => v === 1).length;
     expect(flipped).toBeGreaterThan(160);
@@ -91,11 +110,14 @@ describe('augmentation and batching', () => {
     for (const b of batches(ds, { batchSize: 32, rng: createRng(2), augment: 'flip' })) {
       const px = b.x.dataSync();
       b.indices.forEach((j, i) => {
-        const at = (r: number, q: number, k: number) => Math.round((px[i * size + (r * 32 + q) * 3 + k] as number) * 255);
+        const at = (r: number, q: number, k: number) =>
+          Math.round((px[i * size + (r * 32 + q) * 3 + k] as number) * 255);
         const src = (r: number, q: number, k: number) => ds.images[j * size + (r * 32 + q) * 3 + k] as number;
         // Every pixel (row r, column q, channel k) equals the source's at the same column, or at the mirrored one.
         const matches = (mirror: boolean) =>
-          Array.from({ length: size }, (_, t) => [Math.floor(t / 96), Math.floor(t / 3) % 32, t % 3] as const).every(([r, q, k]) => at(r, q, k) === src(r, mirror ? 31 - q : q, k));
+          Array.from({ length: size }, (_, t) => [Math.floor(t / 96), Math.floor(t / 3) % 32, t % 3] as const).every(
+            ([r, q, k]) => at(r, q, k) === src(r, mirror ? 31 - q : q, k),
+          );
         const isSame = matches(false);
         const isMirror = matches(true);
         expect(isSame || isMirror).toBe(true);
@@ -111,10 +133,18 @@ describe('augmentation and batching', () => {
     expect(augmentationOf(true)).toBe('pad-crop-flip');
     expect(augmentationOf(false)).toBe('none');
     expect(augmentationOf('flip')).toBe('flip');
-    expect(() => augmentationOf('mirror' as never)).toThrowError(/augment = "mirror" is invalid: expected true, false, 'none', 'flip' or 'pad-crop-flip'/);
+    expect(() => augmentationOf('mirror' as never)).toThrowError(
+      /augment = "mirror" is invalid: expected true, false, 'none', 'flip' or 'pad-crop-flip'/,
+    );
     expect(() => augmentationOf('mirror' as never)).toThrowError(ConfigError);
-    expect(() => batches(syntheticCifar(8, 1), { batchSize: 4, rng: createRng(0), augment: 'crop' as never }).next()).toThrowError(/augment = "crop"/);
-    expect([storedAugmentation('none'), storedAugmentation('pad-crop-flip'), storedAugmentation('flip')]).toEqual([false, true, 'flip']);
+    expect(() =>
+      batches(syntheticCifar(8, 1), { batchSize: 4, rng: createRng(0), augment: 'crop' as never }).next(),
+    ).toThrowError(/augment = "crop"/);
+    expect([storedAugmentation('none'), storedAugmentation('pad-crop-flip'), storedAugmentation('flip')]).toEqual([
+      false,
+      true,
+      'flip',
+    ]);
   });
   it('batches cover the epoch once, normalise per channel and free their tensors', () => {
     const ds = syntheticCifar(50, 3);
@@ -138,7 +168,9 @@ describe('augmentation and batching', () => {
 describe('batch prefetching on a worker thread', () => {
   it('assembles the same pixels as pad-crop-flip plus normalisation, on the worker and inline', async () => {
     const { BatchPrefetcher } = await import('../lib/src/data/prefetch');
-    const { augmentPadCropFlip, assembleBatch, drawAugmentation, pixelAffine } = await import('../lib/src/data/pipeline');
+    const { augmentPadCropFlip, assembleBatch, drawAugmentation, pixelAffine } = await import(
+      '../lib/src/data/pipeline'
+    );
     const { syntheticCifar } = await import('../lib/src/data/synthetic');
     const { createRng } = await import('../lib/src/random');
     const ds = syntheticCifar(40, 3);
@@ -158,6 +190,8 @@ describe('batch prefetching on a worker thread', () => {
     expect(Array.from(a.labels)).toEqual(Array.from(indices, (j) => ds.labels[j]));
     expect(b.pixels[0]).toBeCloseTo((ds.images[5 * size]! / 255 - 0.4) / 0.2, 4);
     const { scale, shift } = pixelAffine(stats, 3);
-    expect(Array.from(assembleBatch(ds.images, ds.labels, 32, 32, 3, indices, augment, scale, shift).pixels)).toEqual(Array.from(a.pixels));
+    expect(Array.from(assembleBatch(ds.images, ds.labels, 32, 32, 3, indices, augment, scale, shift).pixels)).toEqual(
+      Array.from(a.pixels),
+    );
   });
 });

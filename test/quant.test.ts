@@ -14,10 +14,18 @@ const vals = (t: tf.Tensor) => Array.from(t.dataSync());
 
 describe('precision settings', () => {
   it('parses FracTrain notation and rejects bad widths before any work', () => {
-    expect(parsePrecision('FW-8/BW-16')).toEqual({ weight: 8, activation: 8, gradError: 16, gradWeight: 16, activationWeightGrad: 8 });
+    expect(parsePrecision('FW-8/BW-16')).toEqual({
+      weight: 8,
+      activation: 8,
+      gradError: 16,
+      gradWeight: 16,
+      activationWeightGrad: 8,
+    });
     expect(formatPrecision(fwbw(4, 6))).toBe('FW-4/BW-6');
     expect(formatPrecision(FP32)).toBe('FP32');
-    expect(() => parsePrecision('FW-0/BW-8')).toThrowError(/FW bits = 0 is invalid: expected an integer bit width in 1\.\.32/);
+    expect(() => parsePrecision('FW-0/BW-8')).toThrowError(
+      /FW bits = 0 is invalid: expected an integer bit width in 1\.\.32/,
+    );
     expect(() => fwbw(8, 33)).toThrowError(/BW bits = 33/);
     expect(() => parsePrecision('int8')).toThrowError(/precision = "int8"/);
   });
@@ -39,8 +47,11 @@ describe('quantizers', () => {
     expect([...new Set(vals(q).map((v) => v.toFixed(4)))].sort()).toEqual(['1.0000', '1.3333', '1.6667', '2.0000']);
   });
 
-  it('per-channel ranges use each output channel\'s own maximum', () => {
-    const w = tf.tensor2d([[1, 100], [0.5, 50]]);
+  it("per-channel ranges use each output channel's own maximum", () => {
+    const w = tf.tensor2d([
+      [1, 100],
+      [0.5, 50],
+    ]);
     const perChannel = vals(quantize(w, { bits: 8, range: 'channel' }));
     const perTensor = vals(quantize(w, { bits: 8, range: 'tensor' }));
     // Each channel's maximum is on its own grid; with one range for the tensor, 1 falls between levels of step 100/127.
@@ -51,7 +62,10 @@ describe('quantizers', () => {
   });
 
   it('sample-mean ranges average per-sample maxima and clip beyond them', () => {
-    const x = tf.tensor2d([[1, -1], [3, 0]]);
+    const x = tf.tensor2d([
+      [1, -1],
+      [3, 0],
+    ]);
     const q = quantize(x, { bits: 4, range: 'sample-mean' });
     // per-sample max |x|: 1 and 3, mean 2: the value 3 is clipped to 2.
     expect(Math.max(...vals(q))).toBeCloseTo(2, 5);
@@ -86,9 +100,17 @@ describe('quantizers', () => {
     expect(() => mostSignificantBits(x, 4, 5)).toThrowError(/msb bits = 5/);
     // The four-op truncation equals the two-stage definition (round to the bits-bit code, then drop the low bits).
     const r = tf.randomNormal([2000], 0, 1, 'float32', 11);
-    for (const [bits, k] of [[8, 4], [16, 10], [8, 1], [8, 8]] as const) {
+    for (const [bits, k] of [
+      [8, 4],
+      [16, 10],
+      [8, 1],
+      [8, 8],
+    ] as const) {
       const levels = 2 ** (bits - 1) - 1;
-      const a = Array.from(r.dataSync()), m = Math.max(...a.map(Math.abs)), scale = m / levels, step = 2 ** (bits - k);
+      const a = Array.from(r.dataSync()),
+        m = Math.max(...a.map(Math.abs)),
+        scale = m / levels,
+        step = 2 ** (bits - k);
       const ref = a.map((v) => Math.sign(v) * Math.floor(Math.floor(Math.abs(v) / scale + 0.5) / step) * step * scale);
       const got = Array.from(mostSignificantBits(r, bits, k).dataSync());
       const mismatched = got.filter((v, i) => Math.abs(v - ref[i]!) > 1e-6 * m).length;
@@ -124,8 +146,10 @@ describe('quantized layers (straight-through estimator)', () => {
 
   it('at 32 bits the quantized conv equals the float conv in value and gradients', () => {
     const cfg = defaultQuantConfig(1);
-    const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(quantConv2d(a as tf.Tensor4D, b as tf.Tensor4D, { strides: 2, pad: 'same' }, FP32, cfg), dy));
-    const r = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), dy));
+    const f = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(quantConv2d(a as tf.Tensor4D, b as tf.Tensor4D, { strides: 2, pad: 'same' }, FP32, cfg), dy));
+    const r = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), dy));
     const [gx, gw] = tf.grads(f)([x, w]);
     const [rx, rw] = tf.grads(r)([x, w]);
     vals(gx!).forEach((v, i) => expect(v).toBeCloseTo(vals(rx!)[i]!, 4));
@@ -133,27 +157,43 @@ describe('quantized layers (straight-through estimator)', () => {
   });
 
   it('forward uses quantized weights and activations; backward quantizes the output gradient (nearest rounding, tensor ranges)', () => {
-    const cfg = { ...defaultQuantConfig(1), gradientRounding: 'nearest' as const, activationRange: 'tensor' as const, weightRange: 'tensor' as const };
+    const cfg = {
+      ...defaultQuantConfig(1),
+      gradientRounding: 'nearest' as const,
+      activationRange: 'tensor' as const,
+      weightRange: 'tensor' as const,
+    };
     const p = fwbw(4, 6);
     const q = (t: tf.Tensor, bits: number) => quantize(t, { bits, range: 'tensor' });
     const y = quantConv2d(x, w, { strides: 2, pad: 'same' }, p, cfg);
     const ref = tf.conv2d(q(x, 4) as tf.Tensor4D, q(w, 4) as tf.Tensor4D, 2, 'same');
     vals(y).forEach((v, i) => expect(v).toBeCloseTo(vals(ref)[i]!, 4));
-    const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(quantConv2d(a as tf.Tensor4D, b as tf.Tensor4D, { strides: 2, pad: 'same' }, p, cfg), dy)))([x, w]);
+    const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(quantConv2d(a as tf.Tensor4D, b as tf.Tensor4D, { strides: 2, pad: 'same' }, p, cfg), dy)),
+    )([x, w]);
     const dyq = q(dy, 6) as tf.Tensor4D;
     const rx = tf.conv2dTranspose(dyq, q(w, 4) as tf.Tensor4D, x.shape, 2, 'same');
-    const rw = tf.grad((b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(q(x, 4) as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), dyq)))(w);
+    const rw = tf.grad((b: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(q(x, 4) as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), dyq)),
+    )(w);
     vals(gx!).forEach((v, i) => expect(v).toBeCloseTo(vals(rx)[i]!, 3));
     vals(gw!).forEach((v, i) => expect(v).toBeCloseTo(vals(rw)[i]!, 3));
   });
 
   it('quantized matmul gradients match the reference on a small case', () => {
-    const cfg = { ...defaultQuantConfig(1), gradientRounding: 'nearest' as const, activationRange: 'tensor' as const, weightRange: 'tensor' as const };
+    const cfg = {
+      ...defaultQuantConfig(1),
+      gradientRounding: 'nearest' as const,
+      activationRange: 'tensor' as const,
+      weightRange: 'tensor' as const,
+    };
     const a = tf.randomNormal([3, 5], 0, 1, 'float32', 1) as tf.Tensor2D;
     const b = tf.randomNormal([5, 2], 0, 1, 'float32', 2) as tf.Tensor2D;
     const g = tf.randomNormal([3, 2], 0, 1, 'float32', 3);
     const p = fwbw(8, 8);
-    const [ga, gb] = tf.grads((u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(quantMatMul(u as tf.Tensor2D, v as tf.Tensor2D, p, cfg), g)))([a, b]);
+    const [ga, gb] = tf.grads((u: tf.Tensor, v: tf.Tensor) =>
+      tf.sum(tf.mul(quantMatMul(u as tf.Tensor2D, v as tf.Tensor2D, p, cfg), g)),
+    )([a, b]);
     const q = (t: tf.Tensor) => quantize(t, { bits: 8, range: 'tensor' }) as tf.Tensor2D;
     vals(ga!).forEach((v, i) => expect(v).toBeCloseTo(vals(tf.matMul(q(g), q(b), false, true))[i]!, 4));
     vals(gb!).forEach((v, i) => expect(v).toBeCloseTo(vals(tf.matMul(q(a), q(g), true, false))[i]!, 4));
@@ -171,11 +211,17 @@ describe('running ranges and per-layer statistics', () => {
     tf.tidy(() => void m.apply(x, { training: true, quant, precision: () => fwbw(4, 8) }));
     const snap = ranges.snapshot();
     expect(Object.keys(snap)).toContain('conv1');
-    expect(snap['conv1']).toBeGreaterThan(0);
+    expect(snap.conv1).toBeGreaterThan(0);
     // In evaluation, a layer input of 10x the training scale is clipped at the running range.
-    const evalOut = tf.tidy(() => m.apply(tf.mul(x, 10), { training: false, quant, precision: () => fwbw(4, 8) }).arraySync());
+    const evalOut = tf.tidy(() =>
+      m.apply(tf.mul(x, 10), { training: false, quant, precision: () => fwbw(4, 8) }).arraySync(),
+    );
     expect(ranges.snapshot()).toEqual(snap);
-    const dynamicOut = tf.tidy(() => m.apply(tf.mul(x, 10), { training: false, quant: defaultQuantConfig(1), precision: () => fwbw(4, 8) }).arraySync());
+    const dynamicOut = tf.tidy(() =>
+      m
+        .apply(tf.mul(x, 10), { training: false, quant: defaultQuantConfig(1), precision: () => fwbw(4, 8) })
+        .arraySync(),
+    );
     expect(evalOut).toHaveLength(4);
     expect(evalOut).not.toEqual(dynamicOut);
     ranges.dispose();

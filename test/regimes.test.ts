@@ -27,9 +27,15 @@ describe('E²-Train regime', () => {
     expect(part.iterations).toBe(1);
     expect(full.evalEvery).toBe(1);
     expect(full.cacheKey).toEqual({ regime: { depth: 8, widths: [4, 8, 16], weightDecay: 5e-4 } });
-    expect(regimeSpec(r, data, { arm: 'x', seed: 0, cacheKey: { techniques: [{ smd: { p: 0.5 } }] } }).cacheKey).toMatchObject({ techniques: [{ smd: { p: 0.5 } }] });
-    expect(() => regimeSpec(r, data, { arm: 'x', seed: 0, ratio: 1.5, cacheKey: {} })).toThrowError(/arm x ratio = 1.5 is invalid/);
-    expect(() => regimeSpec(e2trainRegime('smoke'), data, { arm: 'x', seed: 0, cacheKey: {} })).toThrowError(/regime train set = 64 is invalid: expected 320 images/);
+    expect(
+      regimeSpec(r, data, { arm: 'x', seed: 0, cacheKey: { techniques: [{ smd: { p: 0.5 } }] } }).cacheKey,
+    ).toMatchObject({ techniques: [{ smd: { p: 0.5 } }] });
+    expect(() => regimeSpec(r, data, { arm: 'x', seed: 0, ratio: 1.5, cacheKey: {} })).toThrowError(
+      /arm x ratio = 1.5 is invalid/,
+    );
+    expect(() => regimeSpec(e2trainRegime('smoke'), data, { arm: 'x', seed: 0, cacheKey: {} })).toThrowError(
+      /regime train set = 64 is invalid: expected 320 images/,
+    );
   });
 });
 
@@ -38,8 +44,14 @@ describe('loadStudyData (the notebooks data step)', () => {
     const { loadStudyData } = await import('../lib/src/data/load');
     const { tempDir } = await import('./helpers');
     const settings = { dataDir: tempDir(), dataMirror: undefined, allowDownload: false, seed: 0 };
-    const a = await loadStudyData('synthetic', { trainCount: 200, testCount: 100 }, settings, { seed: 3, syntheticCount: 500 });
-    const b = await loadStudyData('synthetic', { trainCount: 200, testCount: 100 }, settings, { seed: 3, syntheticCount: 500 });
+    const a = await loadStudyData('synthetic', { trainCount: 200, testCount: 100 }, settings, {
+      seed: 3,
+      syntheticCount: 500,
+    });
+    const b = await loadStudyData('synthetic', { trainCount: 200, testCount: 100 }, settings, {
+      seed: 3,
+      syntheticCount: 500,
+    });
     expect(a.train.count).toBe(200);
     expect(a.test.count).toBe(100);
     // Balanced: 20 of each of the 10 classes.
@@ -48,10 +60,19 @@ describe('loadStudyData (the notebooks data step)', () => {
     expect(perClass).toEqual(new Array(10).fill(20));
     expect(Buffer.compare(Buffer.from(a.train.images.buffer), Buffer.from(b.train.images.buffer))).toBe(0);
     // Other fork names draw other subsets; counts at least the set's size keep it whole.
-    const c = await loadStudyData('synthetic', { trainCount: 200, testCount: 100 }, settings, { seed: 3, names: ['cifar-train', 'cifar-test'], syntheticCount: 500 });
+    const c = await loadStudyData('synthetic', { trainCount: 200, testCount: 100 }, settings, {
+      seed: 3,
+      names: ['cifar-train', 'cifar-test'],
+      syntheticCount: 500,
+    });
     expect(Buffer.compare(Buffer.from(a.train.images.buffer), Buffer.from(c.train.images.buffer))).not.toBe(0);
-    const whole = await loadStudyData('synthetic', { trainCount: 500, testCount: 500 }, settings, { seed: 3, syntheticCount: 500 });
+    const whole = await loadStudyData('synthetic', { trainCount: 500, testCount: 500 }, settings, {
+      seed: 3,
+      syntheticCount: 500,
+    });
     expect(whole.train).toBe(whole.full.train);
-    await expect(loadStudyData('synthetic', { trainCount: 0, testCount: 10 }, settings, { seed: 3, syntheticCount: 500 })).rejects.toThrowError(/trainCount = 0/);
+    await expect(
+      loadStudyData('synthetic', { trainCount: 0, testCount: 10 }, settings, { seed: 3, syntheticCount: 500 }),
+    ).rejects.toThrowError(/trainCount = 0/);
   });
 });

@@ -47,7 +47,9 @@ describe('run cache', () => {
     expect(again.arm).toBe('the same arm, another label');
     expect((await runExperiment(spec(dir, { lr: 0.1 }))).cache).toBe('miss');
     expect((await runExperiment(spec(dir, { seed: 1 }))).cache).toBe('miss');
-    expect((await runExperiment(spec(dir, { cacheKey: { model: { mlp: [8] }, techniques: ['x'] } }))).cache).toBe('miss');
+    expect((await runExperiment(spec(dir, { cacheKey: { model: { mlp: [8] }, techniques: ['x'] } }))).cache).toBe(
+      'miss',
+    );
     expect((await runExperiment(spec(dir, { train: syntheticCifar(64, 9) }))).cache).toBe('miss');
     const fresh = await runExperiment(spec(dir, { cache: { dir, fresh: true } }));
     expect(fresh.cache).toBe('fresh');
@@ -64,16 +66,34 @@ describe('run cache', () => {
       return {};
     };
     const std = await runExperiment(spec(dir, { analyze, cacheKey: { model: { mlp: [8] }, analysis: 'norm' } }));
-    const unit = await runExperiment(spec(dir, { input: 'unit-range', analyze, cacheKey: { model: { mlp: [8] }, analysis: 'norm' } }));
+    const unit = await runExperiment(
+      spec(dir, { input: 'unit-range', analyze, cacheKey: { model: { mlp: [8] }, analysis: 'norm' } }),
+    );
     expect([std.cache, unit.cache]).toEqual(['miss', 'miss']);
     expect(seen[1]).toEqual({ mean: [0, 0, 0], std: [1, 1, 1] });
     expect(seen[0]!.std.every((v) => v > 0 && v < 1)).toBe(true);
     // The explicit default is the default's cache entry.
-    expect((await runExperiment(spec(dir, { input: 'standardize', analyze, cacheKey: { model: { mlp: [8] }, analysis: 'norm' } }))).cache).toBe('hit');
+    expect(
+      (
+        await runExperiment(
+          spec(dir, { input: 'standardize', analyze, cacheKey: { model: { mlp: [8] }, analysis: 'norm' } }),
+        )
+      ).cache,
+    ).toBe('hit');
     expect(unit.testLoss).not.toBe(std.testLoss);
     let built = 0;
-    await expect(runExperiment(spec(dir, { input: 'raw' as 'unit-range', cacheKey: undefined, model: (k) => { built += 1; return mlp({ inputShape: [32, 32, 3], hidden: [8], seed: k }); } })))
-      .rejects.toThrowError(/RunSpec.input = "?raw"? is invalid: expected 'standardize' or 'unit-range'/);
+    await expect(
+      runExperiment(
+        spec(dir, {
+          input: 'raw' as 'unit-range',
+          cacheKey: undefined,
+          model: (k) => {
+            built += 1;
+            return mlp({ inputShape: [32, 32, 3], hidden: [8], seed: k });
+          },
+        }),
+      ),
+    ).rejects.toThrowError(/RunSpec.input = "?raw"? is invalid: expected 'standardize' or 'unit-range'/);
     expect(built).toBe(0);
   });
 
@@ -91,16 +111,24 @@ describe('run cache', () => {
     expect(b.cache).toBe('hit');
     expect(b.analysis).toEqual(a.analysis);
     expect(calls).toBe(1);
-    expect((await runExperiment(spec(dir, { inspect: () => undefined, cacheKey: { model: { mlp: [8] }, analysis: 'count' } }))).cache).toBe('uncached');
+    expect(
+      (
+        await runExperiment(
+          spec(dir, { inspect: () => undefined, cacheKey: { model: { mlp: [8] }, analysis: 'count' } }),
+        )
+      ).cache,
+    ).toBe('uncached');
   });
 
   it('two local shards compute disjoint slices into one cache; an unsharded run then loads every arm', async () => {
     const dir = tempDir();
     const seeds = [0, 1, 2, 3, 4, 5];
     const shard1: Awaited<ReturnType<typeof runExperiment>>[] = [];
-    for (const s of seeds) shard1.push(await runExperiment(spec(dir, { seed: s, cache: { dir, fresh: false, shard: parseShard('1/2') } })));
+    for (const s of seeds)
+      shard1.push(await runExperiment(spec(dir, { seed: s, cache: { dir, fresh: false, shard: parseShard('1/2') } })));
     const shard2: Awaited<ReturnType<typeof runExperiment>>[] = [];
-    for (const s of seeds) shard2.push(await runExperiment(spec(dir, { seed: s, cache: { dir, fresh: false, shard: parseShard('2/2') } })));
+    for (const s of seeds)
+      shard2.push(await runExperiment(spec(dir, { seed: s, cache: { dir, fresh: false, shard: parseShard('2/2') } })));
     const computed1 = shard1.filter((o) => o.cache === 'miss').length;
     const computed2 = shard2.filter((o) => o.cache === 'miss').length;
     expect(computed1 + computed2).toBe(seeds.length);
@@ -115,7 +143,10 @@ describe('run cache', () => {
   });
 
   it('the runner takes --fresh and --shard k/N', () => {
-    expect(parseReproduceArgs(['--fresh', '--shard', '2/3'])).toMatchObject({ fresh: true, shard: { index: 2, count: 3 } });
+    expect(parseReproduceArgs(['--fresh', '--shard', '2/3'])).toMatchObject({
+      fresh: true,
+      shard: { index: 2, count: 3 },
+    });
     // Per-cell timeout: 1 hour at smoke, 4 hours at lite (a training cell runs every arm), or as given.
     expect(parseReproduceArgs([]).timeout).toBe(3600);
     expect(parseReproduceArgs(['--scale', 'lite']).timeout).toBe(14400);
@@ -125,17 +156,23 @@ describe('run cache', () => {
   it('a run that diverges is an outcome with divergence.action stop (evaluated before the bad step, cached as such) and an error without it', async () => {
     const dir = tempDir();
     // A loss term that turns NaN at iteration 3: the guard stops before that step is applied.
-    const poison = (): Technique[] => [{ name: 'poison', lossTerm: (i) => (i.iteration === 3 ? tf.scalar(NaN) : undefined) }];
+    const poison = (): Technique[] => [
+      { name: 'poison', lossTerm: (i) => (i.iteration === 3 ? tf.scalar(NaN) : undefined) },
+    ];
     const err = await runExperiment(spec(dir, { techniques: poison, cache: false })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DivergenceError);
-    const stopped = await runExperiment(spec(dir, { techniques: poison, divergence: { action: 'stop' }, cacheKey: { poison: 3 } }));
+    const stopped = await runExperiment(
+      spec(dir, { techniques: poison, divergence: { action: 'stop' }, cacheKey: { poison: 3 } }),
+    );
     expect(stopped.stopped).toBe('diverged');
     expect(stopped.divergence?.iteration).toBe(3);
     expect(stopped.divergence?.reason).toMatch(/NaN/);
     expect(stopped.iterations).toBe(3); // steps 0-2 applied, step 3 not
     expect(Number.isFinite(stopped.top1)).toBe(true);
     expect(stopped.cache).toBe('miss');
-    const again = await runExperiment(spec(dir, { techniques: poison, divergence: { action: 'stop' }, cacheKey: { poison: 3 } }));
+    const again = await runExperiment(
+      spec(dir, { techniques: poison, divergence: { action: 'stop' }, cacheKey: { poison: 3 } }),
+    );
     expect(again.cache).toBe('hit');
     expect(again.stopped).toBe('diverged');
     expect(again.divergence).toEqual(stopped.divergence);

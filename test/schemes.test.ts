@@ -1,7 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../lib/src/backend/select';
-import { dorefaActivation, dorefaGradient, dorefaWeight, dorefaWeightSlope, fixedPoint, quantizeUnit, sbmQuant, shiftScale, wageError, wageGradient } from '../lib/src/quant/schemes';
+import {
+  dorefaActivation,
+  dorefaGradient,
+  dorefaWeight,
+  dorefaWeightSlope,
+  fixedPoint,
+  quantizeUnit,
+  sbmQuant,
+  shiftScale,
+  wageError,
+  wageGradient,
+} from '../lib/src/quant/schemes';
 import { checkQuantOptions, defaultQuantConfig, quantMatMul } from '../lib/src/quant/layers';
 import { fwbw } from '../lib/src/quant/precision';
 import { quantize } from '../lib/src/quant/quantizers';
@@ -15,7 +26,9 @@ const vals = (t: tf.Tensor) => Array.from(t.dataSync());
 describe('DoReFa quantizers (Zhou et al. 2016)', () => {
   it('quantize_k rounds to multiples of 1 / (2^k - 1) (Eq. 5)', () => {
     // k = 2: grid 0, 1/3, 2/3, 1.
-    expect(vals(quantizeUnit(tf.tensor1d([0, 0.1, 0.2, 0.5, 0.9, 1]), 2))).toEqual([0, 0, 1 / 3, 2 / 3, 1, 1].map(Math.fround));
+    expect(vals(quantizeUnit(tf.tensor1d([0, 0.1, 0.2, 0.5, 0.9, 1]), 2))).toEqual(
+      [0, 0, 1 / 3, 2 / 3, 1, 1].map(Math.fround),
+    );
   });
 
   it('weights: 2 quantize_k(tanh(w) / (2 max|tanh w|) + 1/2) - 1 (Eq. 9), hand-computed at k = 2', () => {
@@ -42,18 +55,28 @@ describe('DoReFa quantizers (Zhou et al. 2016)', () => {
   });
 
   it('gradients: one range per example, stochastic rounding on 2^k - 1 steps, unbiased (Eq. 12)', () => {
-    const g = tf.tensor2d([[0.2, -0.1, 0.05, 0], [4, -2, 1, 3]]);
+    const g = tf.tensor2d([
+      [0.2, -0.1, 0.05, 0],
+      [4, -2, 1, 3],
+    ]);
     const q = dorefaGradient(g, 2, 7);
     const r = q.arraySync() as number[][];
     // Example 0: m = 0.2, grid 2m (j/3 - 1/2) = {-0.2, -0.0667, 0.0667, 0.2}; example 1: m = 4, {-4, -1.333, 1.333, 4}.
-    for (const v of r[0] as number[]) expect([-0.2, -0.2 / 3, 0.2 / 3, 0.2].some((u) => Math.abs(u - v) < 1e-6)).toBe(true);
+    for (const v of r[0] as number[])
+      expect([-0.2, -0.2 / 3, 0.2 / 3, 0.2].some((u) => Math.abs(u - v) < 1e-6)).toBe(true);
     for (const v of r[1] as number[]) expect([-4, -4 / 3, 4 / 3, 4].some((u) => Math.abs(u - v) < 1e-5)).toBe(true);
     expect(r[1]?.[0]).toBeCloseTo(4, 5);
     // Unbiased: the mean over many seeds approaches the input.
     const x = tf.fill([1, 2000], 0.05);
     const withMax = tf.concat([x, tf.tensor2d([[0.2]])], 1);
     let mean = 0;
-    for (let s = 1; s <= 20; s++) mean += (vals(dorefaGradient(withMax, 2, s)).slice(0, 2000).reduce((a, b) => a + b, 0) / 2000) / 20;
+    for (let s = 1; s <= 20; s++)
+      mean +=
+        vals(dorefaGradient(withMax, 2, s))
+          .slice(0, 2000)
+          .reduce((a, b) => a + b, 0) /
+        2000 /
+        20;
     expect(mean).toBeCloseTo(0.05, 2);
   });
 });
@@ -80,14 +103,24 @@ describe('WAGE / WAGEUBN quantizers (Wu et al. 2018; Yang et al. 2019)', () => {
 
 describe('SBM ranges (Banner et al. 2018; FracTrain code)', () => {
   it("'code' (default) takes the batch's extreme range for activations and gradients and per-channel weight ranges; 'averaged' the per-sample mean", () => {
-    expect(sbmQuant()).toMatchObject({ mode: 'asymmetric', activationRange: 'tensor', weightRange: 'channel', gradientRounding: 'stochastic', forwardRounding: 'nearest' });
+    expect(sbmQuant()).toMatchObject({
+      mode: 'asymmetric',
+      activationRange: 'tensor',
+      weightRange: 'channel',
+      gradientRounding: 'stochastic',
+      forwardRounding: 'nearest',
+    });
     expect(sbmQuant('averaged')).toMatchObject({ activationRange: 'sample-mean', weightRange: 'tensor' });
-    expect(() => sbmQuant('mean' as never)).toThrowError(/sbm ranges = "mean" is invalid: expected 'code' or 'averaged'/);
+    expect(() => sbmQuant('mean' as never)).toThrowError(
+      /sbm ranges = "mean" is invalid: expected 'code' or 'averaged'/,
+    );
   });
 
   it("a sample with large gradients: 'code' keeps every entry within half a step, 'averaged' clips that sample", () => {
     // 8 samples of 16 entries in [-1, 1], one sample 50x larger (the few high-loss examples that carry the gradient).
-    const rows = Array.from({ length: 8 }, (_, i) => Array.from({ length: 16 }, (_, j) => Math.sin(1 + i * 16 + j) * (i === 3 ? 50 : 1)));
+    const rows = Array.from({ length: 8 }, (_, i) =>
+      Array.from({ length: 16 }, (_, j) => Math.sin(1 + i * 16 + j) * (i === 3 ? 50 : 1)),
+    );
     const g = tf.tensor2d(rows);
     const err = (range: 'tensor' | 'sample-mean') => {
       const q = quantize(g, { bits: 8, mode: 'asymmetric', range, rounding: 'nearest' });
@@ -107,8 +140,14 @@ describe('SBM ranges (Banner et al. 2018; FracTrain code)', () => {
 
 describe('schemes in the quantized layers', () => {
   it('a dense layer under each scheme: forward on its grid, its weight gradient through the scheme', () => {
-    const x = tf.tensor2d([[0.2, 0.7], [0.9, 0.1]]);
-    const w = tf.tensor2d([[0.3, -0.2], [0.1, 0.4]]);
+    const x = tf.tensor2d([
+      [0.2, 0.7],
+      [0.9, 0.1],
+    ]);
+    const w = tf.tensor2d([
+      [0.3, -0.2],
+      [0.1, 0.4],
+    ]);
     const p = fwbw(2, 8);
     const run = (scheme: 'sbm' | 'dorefa' | 'wageubn') => {
       const cfg = { ...defaultQuantConfig(1), scheme };
@@ -117,7 +156,10 @@ describe('schemes in the quantized layers', () => {
     };
     const dorefa = run('dorefa');
     // DoReFa at FW-2: x -> quantize_2(clip(x)) = [1/3, 2/3; 1, 0]; w -> 2 quantize_2(...) - 1.
-    const xq = [[1 / 3, 2 / 3], [1, 0]];
+    const xq = [
+      [1 / 3, 2 / 3],
+      [1, 0],
+    ];
     const t = [0.3, -0.2, 0.1, 0.4].map(Math.tanh);
     const m = Math.max(...t.map(Math.abs));
     const wq = t.map((v) => 2 * (Math.round(3 * (v / (2 * m) + 0.5)) / 3) - 1);
@@ -151,7 +193,9 @@ describe('schemes in the quantized layers', () => {
   });
 
   it('rejects an unknown scheme, running ranges with asymmetric grids, and PSG with another scheme', () => {
-    expect(() => checkQuantOptions({ scheme: 'int8' as never })).toThrowError(/quant.scheme = "int8".*sbm, dorefa, wageubn/);
+    expect(() => checkQuantOptions({ scheme: 'int8' as never })).toThrowError(
+      /quant.scheme = "int8".*sbm, dorefa, wageubn/,
+    );
     expect(() => checkQuantOptions({ ...sbmQuant(), ranges: {} as never })).toThrowError(/quant.ranges/);
     expect(() => checkQuantOptions({ scheme: 'dorefa', psg: { beta: 0.1 } })).toThrowError(/quant.scheme/);
     expect(() => checkQuantOptions(sbmQuant())).not.toThrow();

@@ -4,7 +4,15 @@ import { initBackend } from '../lib/src/backend/select';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { cifarResNet } from '../lib/src/models/resnet';
 import { mlp } from '../lib/src/models/small';
-import { boxMaximize, datasetLoss, directionProfile, filterNormalizedDirection, interpolationProfile, keskarSharpness, noiseSensitivity } from '../lib/src/analysis/sharpness';
+import {
+  boxMaximize,
+  datasetLoss,
+  directionProfile,
+  filterNormalizedDirection,
+  interpolationProfile,
+  keskarSharpness,
+  noiseSensitivity,
+} from '../lib/src/analysis/sharpness';
 import { adaptiveNoise, smoothOut } from '../lib/src/techniques/smoothout';
 import { TF_ZERO_SEED, tfSeed } from '../lib/src/random';
 import type { StepInfo } from '../lib/src/train/technique';
@@ -15,7 +23,8 @@ beforeAll(async () => {
 });
 
 const info = (iteration: number) => ({ iteration }) as StepInfo;
-const snapshot = (m: { params: { all(): Array<{ name: string; variable: tf.Variable }> } }) => new Map(m.params.all().map((p) => [p.name, Float32Array.from(p.variable.dataSync())]));
+const snapshot = (m: { params: { all(): Array<{ name: string; variable: tf.Variable }> } }) =>
+  new Map(m.params.all().map((p) => [p.name, Float32Array.from(p.variable.dataSync())]));
 
 describe('SmoothOut (thesis Algorithm 2, Eq. 5.12)', () => {
   it('perturbs weights and biases (not batch norm) and restores every parameter bit for bit', () => {
@@ -34,7 +43,8 @@ describe('SmoothOut (thesis Algorithm 2, Eq. 5.12)', () => {
     expect(Math.max(...diff.map(Math.abs))).toBeLessThanOrEqual(0.05 + 1e-6);
     undo();
     const after = snapshot(m);
-    for (const [k, v] of before) expect(Buffer.compare(Buffer.from(after.get(k)!.buffer), Buffer.from(v.buffer))).toBe(0);
+    for (const [k, v] of before)
+      expect(Buffer.compare(Buffer.from(after.get(k)!.buffer), Buffer.from(v.buffer))).toBe(0);
     // Seeded: the same step draws the same noise; another step other noise.
     const a = so.noiseAt(7).get(w.name)!.dataSync();
     // (w + theta) - w recovers theta up to one rounding of the sum.
@@ -43,7 +53,7 @@ describe('SmoothOut (thesis Algorithm 2, Eq. 5.12)', () => {
     m.params.dispose();
   });
 
-  it('without de-noising the noise stays; AdaSmoothOut scales each filter\'s noise to a x its norm', () => {
+  it("without de-noising the noise stays; AdaSmoothOut scales each filter's noise to a x its norm", () => {
     const m = mlp({ inputShape: [6], hidden: [4], seed: 1 });
     const before = snapshot(m);
     const so = smoothOut({ model: m, a: 0.1, seed: 1, denoise: false });
@@ -51,8 +61,14 @@ describe('SmoothOut (thesis Algorithm 2, Eq. 5.12)', () => {
     const w = m.layers[0]!.weight;
     expect(Array.from(m.params.get(w).dataSync())).not.toEqual(Array.from(before.get(w)!));
     // Eq. (5.12): per output neuron (column of [in, out]), ||theta_hat|| = a ||w||.
-    const wt = tf.tensor2d([[3, 0], [4, 1]]);
-    const theta = tf.tensor2d([[1, -2], [2, 2]]);
+    const wt = tf.tensor2d([
+      [3, 0],
+      [4, 1],
+    ]);
+    const theta = tf.tensor2d([
+      [1, -2],
+      [2, 2],
+    ]);
     const hat = adaptiveNoise(wt, theta, 0.5).arraySync() as number[][];
     const norm = (j: number) => Math.hypot(hat[0]![j]!, hat[1]![j]!);
     expect(norm(0)).toBeCloseTo(0.5 * 5, 5);
@@ -60,16 +76,30 @@ describe('SmoothOut (thesis Algorithm 2, Eq. 5.12)', () => {
     // Direction kept: theta_hat is a positive multiple of theta per column.
     expect(hat[0]![0]! / hat[1]![0]!).toBeCloseTo(1 / 2, 6);
     expect(() => smoothOut({ model: m, a: -1, seed: 1 })).toThrowError(/smoothOut.a = -1/);
-    expect(() => smoothOut({ model: m, a: 1, seed: 1, noise: 'laplace' as never })).toThrowError(/smoothOut.noise = "laplace"/);
+    expect(() => smoothOut({ model: m, a: 1, seed: 1, noise: 'laplace' as never })).toThrowError(
+      /smoothOut.noise = "laplace"/,
+    );
     m.params.dispose();
   });
 
   it('in the trainer: the update applies the gradient taken at w + theta to w; a = 0 changes nothing', async () => {
     const data = syntheticCifar(16, 2);
-    const run = async (techniques: ReturnType<typeof smoothOut>[] | ((m: ReturnType<typeof mlp>) => ReturnType<typeof smoothOut>[])) => {
+    const run = async (
+      techniques: ReturnType<typeof smoothOut>[] | ((m: ReturnType<typeof mlp>) => ReturnType<typeof smoothOut>[]),
+    ) => {
       const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 4 });
       const ts = typeof techniques === 'function' ? techniques(m) : techniques;
-      await train({ model: m, train: data, batchSize: 8, epochs: 1, lr: 0.1, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 2, techniques: ts });
+      await train({
+        model: m,
+        train: data,
+        batchSize: 8,
+        epochs: 1,
+        lr: 0.1,
+        optimizer: { kind: 'sgd' },
+        schedule: { kind: 'constant' },
+        seed: 2,
+        techniques: ts,
+      });
       const w = Array.from(m.params.get(m.layers[0]!.weight).dataSync());
       m.params.dispose();
       return w;
@@ -90,11 +120,19 @@ describe('sharpness metrics', () => {
     const c = tf.tensor1d([1, 2, 0.5]);
     const b = tf.tensor1d([0.1, 0.2, 0.05]);
     const res = boxMaximize({
-      x0: [tf.zeros([3])], bound: [b], seed: 1, restarts: 3, steps: 10,
-      valueAndGrad: (x) => tf.tidy(() => {
-        const d = tf.sub(x[0]!, 0.3);
-        return { value: tf.sum(tf.mul(c, tf.square(d))).dataSync()[0] as number, grads: [tf.keep(tf.mul(tf.mul(c, d), 2))] };
-      }),
+      x0: [tf.zeros([3])],
+      bound: [b],
+      seed: 1,
+      restarts: 3,
+      steps: 10,
+      valueAndGrad: (x) =>
+        tf.tidy(() => {
+          const d = tf.sub(x[0]!, 0.3);
+          return {
+            value: tf.sum(tf.mul(c, tf.square(d))).dataSync()[0] as number,
+            grads: [tf.keep(tf.mul(tf.mul(c, d), 2))],
+          };
+        }),
     });
     const expected = 1 * 0.4 ** 2 + 2 * 0.5 ** 2 + 0.5 * 0.35 ** 2;
     expect(res.best).toBeCloseTo(expected, 5);
@@ -111,7 +149,8 @@ describe('sharpness metrics', () => {
     expect(r.maxLoss).toBeGreaterThanOrEqual(r.baseLoss);
     expect(r.sharpness).toBeCloseTo((100 * (r.maxLoss - r.baseLoss)) / (1 + r.baseLoss), 9);
     expect(r.maxBoxRatio).toBeLessThanOrEqual(1);
-    for (const [k, v] of snapshot(m)) expect(Buffer.compare(Buffer.from(v.buffer), Buffer.from(before.get(k)!.buffer))).toBe(0);
+    for (const [k, v] of snapshot(m))
+      expect(Buffer.compare(Buffer.from(v.buffer), Buffer.from(before.get(k)!.buffer))).toBe(0);
     m.params.dispose();
   });
 
@@ -122,7 +161,10 @@ describe('sharpness metrics', () => {
     const before = tf.memory().numTensors;
     let forwards = 0;
     const apply = m.apply.bind(m);
-    m.apply = ((...args: Parameters<typeof m.apply>) => { forwards += 1; return apply(...args); }) as typeof m.apply;
+    m.apply = ((...args: Parameters<typeof m.apply>) => {
+      forwards += 1;
+      return apply(...args);
+    }) as typeof m.apply;
     const withGrad = datasetLoss(m, ds, { batchSize: 7, withGradient: true });
     m.apply = apply;
     expect(forwards).toBe(Math.ceil(30 / 7));
@@ -134,13 +176,17 @@ describe('sharpness metrics', () => {
     m.params.dispose();
   });
 
-  it('seed 0 is a seed: filter-normalized directions and He-normal weights repeat at seed 0 (tfjs\'s randomNormal reads 0 as unseeded)', () => {
+  it("seed 0 is a seed: filter-normalized directions and He-normal weights repeat at seed 0 (tfjs's randomNormal reads 0 as unseeded)", () => {
     expect(tfSeed(0)).toBe(TF_ZERO_SEED);
     expect(tfSeed(7)).toBe(7);
     expect(() => tfSeed(Number.NaN)).toThrow(/seed/);
     const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 0 });
     const again = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 0 });
-    m.params.all().forEach((p) => expect(Array.from(p.variable.dataSync())).toEqual(Array.from(again.params.get(p.name).dataSync())));
+    m.params
+      .all()
+      .forEach((p) =>
+        expect(Array.from(p.variable.dataSync())).toEqual(Array.from(again.params.get(p.name).dataSync())),
+      );
     const d1 = filterNormalizedDirection(m, 0);
     const d2 = filterNormalizedDirection(m, 0);
     // Parameter 0 gets the derived seed 0 * 7919 + 0 = 0.
@@ -152,7 +198,7 @@ describe('sharpness metrics', () => {
     again.params.dispose();
   });
 
-  it('interpolation may be given the model\'s own variables as an end point: every alpha sees the original end points', () => {
+  it("interpolation may be given the model's own variables as an end point: every alpha sees the original end points", () => {
     const ds = syntheticCifar(40, 3);
     const a = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 1 });
     const b = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 2 });
@@ -170,7 +216,9 @@ describe('sharpness metrics', () => {
     const reversed = interpolationProfile(a, ds, { from: live, to: toCopy, alphas: [...alphas].reverse() }).reverse();
     reversed.forEach((p, i) => expect(p.loss).toBeCloseTo(reference[i]!.loss, 5));
     expect(reference[1]!.loss).toBeCloseTo(datasetLoss(a, ds).loss, 5);
-    expect(() => interpolationProfile(a, ds, { from: live, to: toCopy, alphas: [Number.NaN] })).toThrow(/interpolation.alphas/);
+    expect(() => interpolationProfile(a, ds, { from: live, to: toCopy, alphas: [Number.NaN] })).toThrow(
+      /interpolation.alphas/,
+    );
     tf.dispose([...fromCopy.values(), ...toCopy.values()]);
     a.params.dispose();
     b.params.dispose();
@@ -208,23 +256,49 @@ describe('sharpness metrics', () => {
 
 describe('SmoothOut regime', () => {
   it("the thesis's strengths (Tables 5.1, 5.4, 5.5) and batch sizes; arms refuse unknown variants", async () => {
-    const { SMOOTHOUT_VARIANTS, smoothoutArms, smoothoutRegime, smoothoutCnnRegime, smoothoutSpec } = await import('../lib/src/studies/smoothout');
+    const { SMOOTHOUT_VARIANTS, smoothoutArms, smoothoutRegime, smoothoutCnnRegime, smoothoutSpec } = await import(
+      '../lib/src/studies/smoothout'
+    );
     expect(SMOOTHOUT_VARIANTS.smoothout).toMatchObject({ a: 0.0375, noise: 'uniform', adaptive: false, denoise: true });
     expect(SMOOTHOUT_VARIANTS.ada).toMatchObject({ a: 0.15, adaptive: true });
     expect(SMOOTHOUT_VARIANTS.gaussian).toMatchObject({ a: 0.025, noise: 'gaussian' });
     expect(SMOOTHOUT_VARIANTS.adaGaussian).toMatchObject({ a: 0.2, noise: 'gaussian', adaptive: true });
     expect(SMOOTHOUT_VARIANTS.noiseOnly).toMatchObject({ a: 0.0001, denoise: false });
-    expect(smoothoutRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 6000, lr: 0.001, sharpness: { restarts: 5 } });
+    expect(smoothoutRegime('paper')).toMatchObject({
+      smallBatch: 256,
+      largeBatch: 6000,
+      lr: 0.001,
+      sharpness: { restarts: 5 },
+    });
     expect(smoothoutRegime('lite')).toMatchObject({ trainCount: 60000, seeds: 3, schedule: { kind: 'cosine' } });
     // Table 5.1's C1 rows: batches 256 and 5,000 in paper; lite divides both by 4 on the whole CIFAR-10 (the large/small ratio
     // is the thesis's: the large-batch arm stands for the same regime); paper with every variant.
-    expect(smoothoutCnnRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, augment: 'flip', variants: ['smoothout'], smallBatchVariants: ['smoothout'], seeds: 3 });
+    expect(smoothoutCnnRegime('lite')).toMatchObject({
+      trainCount: 50000,
+      testCount: 10000,
+      smallBatch: 64,
+      largeBatch: 1250,
+      epochs: 15,
+      lr: 0.001,
+      augment: 'flip',
+      variants: ['smoothout'],
+      smallBatchVariants: ['smoothout'],
+      seeds: 3,
+    });
     const [liteCnn, paperCnn] = [smoothoutCnnRegime('lite'), smoothoutCnnRegime('paper')];
     expect(liteCnn.largeBatch * paperCnn.smallBatch).toBe(paperCnn.largeBatch * liteCnn.smallBatch);
     expect(smoothoutCnnRegime('paper').variants).toEqual(Object.keys(SMOOTHOUT_VARIANTS));
-    expect(smoothoutCnnRegime('paper')).toMatchObject({ smallBatch: 256, largeBatch: 5000, augment: 'none', smallBatchVariants: ['smoothout'], sharpness: { restarts: 5 } });
+    expect(smoothoutCnnRegime('paper')).toMatchObject({
+      smallBatch: 256,
+      largeBatch: 5000,
+      augment: 'none',
+      smallBatchVariants: ['smoothout'],
+      sharpness: { restarts: 5 },
+    });
     // Every scale's variants are known ones (the notebooks look their strengths up).
-    for (const sc of ['smoke', 'lite', 'paper'] as const) for (const g of [smoothoutRegime(sc), smoothoutCnnRegime(sc)]) for (const v of [...g.variants, ...g.smallBatchVariants]) expect(Object.keys(SMOOTHOUT_VARIANTS)).toContain(v);
+    for (const sc of ['smoke', 'lite', 'paper'] as const)
+      for (const g of [smoothoutRegime(sc), smoothoutCnnRegime(sc)])
+        for (const v of [...g.variants, ...g.smallBatchVariants]) expect(Object.keys(SMOOTHOUT_VARIANTS)).toContain(v);
     // The arms in run order, each variant at its batch, labelled by batch and variant.
     expect(smoothoutArms(smoothoutCnnRegime('lite'))).toEqual([
       { label: 'SB baseline', batch: 64 },
@@ -233,10 +307,25 @@ describe('SmoothOut regime', () => {
       { label: 'LB SmoothOut', batch: 1250, variant: 'smoothout' },
     ]);
     const mlpArms = smoothoutArms(smoothoutRegime('smoke'));
-    expect(mlpArms.map((a) => a.label)).toEqual(['SB baseline', 'SB SmoothOut', 'LB baseline', 'LB SmoothOut', 'LB AdaSmoothOut', 'LB SmoothOut w/o de-noising (same a)']);
+    expect(mlpArms.map((a) => a.label)).toEqual([
+      'SB baseline',
+      'SB SmoothOut',
+      'LB baseline',
+      'LB SmoothOut',
+      'LB AdaSmoothOut',
+      'LB SmoothOut w/o de-noising (same a)',
+    ]);
     expect(mlpArms.map((a) => a.batch)).toEqual([64, 64, 512, 512, 512, 512]);
-    expect(smoothoutArms({ ...smoothoutRegime('smoke'), smallBatchVariants: [] }).map((a) => a.label)).toEqual(['SB baseline', 'LB baseline', 'LB SmoothOut', 'LB AdaSmoothOut', 'LB SmoothOut w/o de-noising (same a)']);
-    expect(() => smoothoutArms({ ...smoothoutRegime('smoke'), variants: ['smoothout', 'sharpout'] })).toThrow(/sharpout/);
+    expect(smoothoutArms({ ...smoothoutRegime('smoke'), smallBatchVariants: [] }).map((a) => a.label)).toEqual([
+      'SB baseline',
+      'LB baseline',
+      'LB SmoothOut',
+      'LB AdaSmoothOut',
+      'LB SmoothOut w/o de-noising (same a)',
+    ]);
+    expect(() => smoothoutArms({ ...smoothoutRegime('smoke'), variants: ['smoothout', 'sharpout'] })).toThrow(
+      /sharpout/,
+    );
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
     const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
     const base = smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, undefined, 'base');
@@ -245,11 +334,17 @@ describe('SmoothOut regime', () => {
     expect(base.schedule).toEqual(smoothoutRegime('smoke').schedule);
     // A guard trip on a perturbed loss ends the run as an outcome (RunOutcome.stopped), not as a failed notebook.
     expect(base.divergence).toEqual({ action: 'stop' });
-    expect(smoothoutSpec(smoothoutRegime('paper'), data, build, {}, 0, 32, 'smoothout', 'x').schedule).toEqual({ kind: 'constant' });
+    expect(smoothoutSpec(smoothoutRegime('paper'), data, build, {}, 0, 32, 'smoothout', 'x').schedule).toEqual({
+      kind: 'constant',
+    });
     // Every arm trains on the regime's augmentation (the MLP none, the CNN at lite flips).
     expect(base.augment).toBe('none');
     expect(smoothoutSpec(smoothoutCnnRegime('lite'), data, build, {}, 0, 32, 'smoothout', 'x').augment).toBe('flip');
-    expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, 'sharp', 'x')).toThrowError(/smoothout variant = "sharp"/);
-    expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 100, undefined, 'x')).toThrowError(/smoothout batch = 100/);
+    expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, 'sharp', 'x')).toThrowError(
+      /smoothout variant = "sharp"/,
+    );
+    expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 100, undefined, 'x')).toThrowError(
+      /smoothout batch = 100/,
+    );
   });
 });

@@ -19,12 +19,17 @@ describe('SSL groups (thesis Eq. 2.2-2.3)', () => {
   it('group counts and membership per structure against hand enumeration', () => {
     // A conv weight [kh, kw, cin, cout] = [3, 3, 2, 4] with w[i, j, c, n] = 1000 i + 100 j + 10 c + n.
     const vals: number[] = [];
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let c = 0; c < 2; c++) for (let n = 0; n < 4; n++) vals.push(1000 * i + 100 * j + 10 * c + n);
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 3; j++)
+        for (let c = 0; c < 2; c++) for (let n = 0; n < 4; n++) vals.push(1000 * i + 100 * j + 10 * c + n);
     const w = tf.tensor4d(vals, [3, 3, 2, 4]);
     const norm2 = (axes: number[]) => Array.from(tf.square(groupNorms(w, axes, 0)).dataSync());
     const sumsq = (pred: (i: number, j: number, c: number, n: number) => boolean) => {
       let s = 0;
-      for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let c = 0; c < 2; c++) for (let n = 0; n < 4; n++) if (pred(i, j, c, n)) s += (1000 * i + 100 * j + 10 * c + n) ** 2;
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 3; j++)
+          for (let c = 0; c < 2; c++)
+            for (let n = 0; n < 4; n++) if (pred(i, j, c, n)) s += (1000 * i + 100 * j + 10 * c + n) ** 2;
       return s;
     };
     const filters = norm2(sslGroupAxes('conv', 'filter'));
@@ -40,16 +45,32 @@ describe('SSL groups (thesis Eq. 2.2-2.3)', () => {
     const f2d = norm2(sslGroupAxes('conv', 'filter2d'));
     expect(f2d).toHaveLength(8);
     expect(f2d[1 * 4 + 3]! / sumsq((_i, _j, c, n) => c === 1 && n === 3)).toBeCloseTo(1, 5);
-    const d = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
-    Array.from(tf.square(groupNorms(d, sslGroupAxes('dense', 'neuron'), 0)).dataSync()).forEach((v, i) => expect(v).toBeCloseTo([17, 29, 45][i]!, 4));
-    Array.from(tf.square(groupNorms(d, sslGroupAxes('dense', 'input'), 0)).dataSync()).forEach((v, i) => expect(v).toBeCloseTo([14, 77][i]!, 4));
+    const d = tf.tensor2d([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    Array.from(tf.square(groupNorms(d, sslGroupAxes('dense', 'neuron'), 0)).dataSync()).forEach((v, i) =>
+      expect(v).toBeCloseTo([17, 29, 45][i]!, 4),
+    );
+    Array.from(tf.square(groupNorms(d, sslGroupAxes('dense', 'input'), 0)).dataSync()).forEach((v, i) =>
+      expect(v).toBeCloseTo([14, 77][i]!, 4),
+    );
     expect(() => sslGroupAxes('dense', 'filter')).toThrowError(/one of neuron, input for a dense layer/);
   });
 
   it('the regularization gradient equals autodiff of lambda x sum of group norms (with epsilon), for several structures and depth', () => {
     const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 3 });
     const eps = 1e-6;
-    const ssl = structuredSparsity({ model: m, epsilon: eps, terms: [{ structure: 'filter', lambda: 0.3 }, { structure: 'shape', lambda: 0.2 }, { structure: 'depth', lambda: 0.5 }, { structure: 'neuron', lambda: 0.1 }] });
+    const ssl = structuredSparsity({
+      model: m,
+      epsilon: eps,
+      terms: [
+        { structure: 'filter', lambda: 0.3 },
+        { structure: 'shape', lambda: 0.2 },
+        { structure: 'depth', lambda: 0.5 },
+        { structure: 'neuron', lambda: 0.1 },
+      ],
+    });
     const params = m.params.trainable();
     const zeros = new Map([...params].map(([k, v]) => [k, tf.zerosLike(v)]));
     const reg = ssl.transformGradients!(zeros, info);
@@ -64,7 +85,9 @@ describe('SSL groups (thesis Eq. 2.2-2.3)', () => {
         } else p = p.add(tf.sum(tf.sqrt(tf.add(tf.sum(tf.square(w), [0]), eps))).mul(0.1));
       }
       for (const b of m.blocks) {
-        const ws = b.layers.filter((n) => !n.endsWith('/proj')).map((n) => params.get(m.layers.find((l) => l.name === n)!.weight)!);
+        const ws = b.layers
+          .filter((n) => !n.endsWith('/proj'))
+          .map((n) => params.get(m.layers.find((l) => l.name === n)!.weight)!);
         p = p.add(tf.sqrt(tf.add(tf.addN(ws.map((w) => tf.sum(tf.square(w)))), eps)).mul(0.5));
       }
       return p as tf.Scalar;
@@ -90,8 +113,25 @@ describe('SSL thresholding and compaction', () => {
     // zeros were not kept.
     const w2 = m.params.get('conv2/w') as tf.Variable;
     w2.assign(tf.mul(w2, tf.concat([tf.fill([1, 1, 1, 25], 1e-7), tf.ones([1, 1, 1, 25])], 3).reshape([1, 1, 1, 50])));
-    const ssl = structuredSparsity({ model: m, threshold: 0.1, terms: [{ structure: 'filter', lambda: 1e-4 }, { structure: 'neuron', lambda: 1e-4, layers: (l) => l.name === 'ip1' }] });
-    await train({ model: m, train: syntheticCifar(32, 5), batchSize: 8, epochs: 2, lr: 0.005, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 4, techniques: [ssl] });
+    const ssl = structuredSparsity({
+      model: m,
+      threshold: 0.1,
+      terms: [
+        { structure: 'filter', lambda: 1e-4 },
+        { structure: 'neuron', lambda: 1e-4, layers: (l) => l.name === 'ip1' },
+      ],
+    });
+    await train({
+      model: m,
+      train: syntheticCifar(32, 5),
+      batchSize: 8,
+      epochs: 2,
+      lr: 0.005,
+      optimizer: { kind: 'sgd', momentum: 0.9 },
+      schedule: { kind: 'constant' },
+      seed: 4,
+      techniques: [ssl],
+    });
     const counts = ssl.groupCounts();
     const conv2 = counts.find((c) => c.layer === 'conv2' && c.structure === 'filter')!;
     expect(conv2.groups).toBe(50);
@@ -112,7 +152,9 @@ describe('SSL thresholding and compaction', () => {
     const ya = m.apply(x, { training: false });
     const yb = small.apply(x, { training: false });
     expect(tf.max(tf.abs(tf.sub(ya, yb))).dataSync()[0]).toBeLessThan(1e-4);
-    expect(small.layers.find((l) => l.name === 'conv2')!.macs).toBeLessThan(m.layers.find((l) => l.name === 'conv2')!.macs);
+    expect(small.layers.find((l) => l.name === 'conv2')!.macs).toBeLessThan(
+      m.layers.find((l) => l.name === 'conv2')!.macs,
+    );
     ssl.dispose?.();
     small.params.dispose();
     m.params.dispose();
@@ -120,13 +162,22 @@ describe('SSL thresholding and compaction', () => {
 
   it('depth: one group per residual block (the convolutions between shortcuts, projections excluded); zeroed blocks, transitions included, compact to a shallower ResNet', () => {
     const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 3 });
-    for (const n of ['stage1/block1/conv1/w', 'stage1/block1/conv2/w', 'stage2/block1/conv1/w', 'stage2/block1/conv2/w']) (m.params.get(n) as tf.Variable).assign(tf.mul(m.params.get(n), 1e-7));
+    for (const n of [
+      'stage1/block1/conv1/w',
+      'stage1/block1/conv2/w',
+      'stage2/block1/conv1/w',
+      'stage2/block1/conv2/w',
+    ])
+      (m.params.get(n) as tf.Variable).assign(tf.mul(m.params.get(n), 1e-7));
     const projBefore = Array.from(m.params.get('stage2/block1/proj/w').dataSync());
     // A block's norm covers its two convolutions (not the projection): sqrt(epsilon + sum of squares).
     const sq = (n: string) => Array.from(m.params.get(n).dataSync()).reduce((x, v) => x + v * v, 0);
     const probe = structuredSparsity({ model: m, threshold: 0, terms: [{ structure: 'depth', lambda: 0 }] });
     expect(probe.normsByGroup()[2]!.layer).toBe('stage3/block1');
-    expect(probe.normsByGroup()[2]!.norms[0]).toBeCloseTo(Math.sqrt(1e-8 + sq('stage3/block1/conv1/w') + sq('stage3/block1/conv2/w')), 4);
+    expect(probe.normsByGroup()[2]!.norms[0]).toBeCloseTo(
+      Math.sqrt(1e-8 + sq('stage3/block1/conv1/w') + sq('stage3/block1/conv2/w')),
+      4,
+    );
     probe.dispose?.();
     const ssl = structuredSparsity({ model: m, threshold: 1e-3, terms: [{ structure: 'depth', lambda: 0 }] });
     ssl.afterUpdate!(info, new Map());
@@ -144,7 +195,9 @@ describe('SSL thresholding and compaction', () => {
     maskStructure(m, removal);
     expect(small.blocks.map((b) => b.name)).toEqual(['stage3/block1']);
     const x = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 9);
-    expect(tf.max(tf.abs(tf.sub(m.apply(x, { training: false }), small.apply(x, { training: false })))).dataSync()[0]).toBeLessThan(1e-5);
+    expect(
+      tf.max(tf.abs(tf.sub(m.apply(x, { training: false }), small.apply(x, { training: false })))).dataSync()[0],
+    ).toBeLessThan(1e-5);
     ssl.dispose?.();
     small.params.dispose();
     m.params.dispose();
@@ -175,10 +228,16 @@ describe('SSL thresholding and compaction', () => {
 
   it('refuses a structure the model lacks and bad settings, before training', () => {
     const m = mlp({ inputShape: [8], hidden: [4] });
-    expect(() => structuredSparsity({ model: m, terms: [{ structure: 'filter', lambda: 1 }] })).toThrowError(/ssl.terms\[0\]/);
-    expect(() => structuredSparsity({ model: m, terms: [{ structure: 'neuron', lambda: -1 }] })).toThrowError(/ssl.terms\[0\].lambda = -1/);
+    expect(() => structuredSparsity({ model: m, terms: [{ structure: 'filter', lambda: 1 }] })).toThrowError(
+      /ssl.terms\[0\]/,
+    );
+    expect(() => structuredSparsity({ model: m, terms: [{ structure: 'neuron', lambda: -1 }] })).toThrowError(
+      /ssl.terms\[0\].lambda = -1/,
+    );
     expect(() => structuredSparsity({ model: m, terms: [] })).toThrowError(/ssl.terms/);
-    expect(() => structuredSparsity({ model: m, threshold: -1, terms: [{ structure: 'neuron', lambda: 1 }] })).toThrowError(/ssl.threshold = -1/);
+    expect(() =>
+      structuredSparsity({ model: m, threshold: -1, terms: [{ structure: 'neuron', lambda: 1 }] }),
+    ).toThrowError(/ssl.threshold = -1/);
     m.params.dispose();
   });
 });
@@ -192,10 +251,12 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
       { layer: 'lstm1', units: 6, groupSize: 76 },
       { layer: 'lstm2', units: 5, groupSize: 4 * 6 + 4 * 5 + 4 * 5 - 4 + 7 },
     ]);
-    expect(issGroupSizes({ vocabSize: 10000, embedding: 1500, hidden: [1500, 1500] }).map((g) => g.groupSize)).toEqual([23996, 27996]);
+    expect(issGroupSizes({ vocabSize: 10000, embedding: 1500, hidden: [1500, 1500] }).map((g) => g.groupSize)).toEqual([
+      23996, 27996,
+    ]);
   });
 
-  it('the penalty is lambda x sum of the norms of the union of each unit\'s rows and columns; its gradient matches autodiff of a hand-built mask version', async () => {
+  it("the penalty is lambda x sum of the norms of the union of each unit's rows and columns; its gradient matches autodiff of a hand-built mask version", async () => {
     const { intrinsicSparseStructures } = await import('../lib/src/techniques/iss');
     const { lstmLanguageModel } = await import('../lib/src/models/lstm');
     const m = lstmLanguageModel({ vocabSize: 7, embedding: 3, hidden: [6, 5], steps: 4, seed: 2 });
@@ -206,13 +267,23 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     // Hand-built membership masks: unit k of layer l owns columns {g H + k} of wx and wh, row k of wh, and row k of the next matrix.
     const memberMasks = (l: number, k: number) => {
       const h = H[l - 1]!;
-      const col = (rows: number) => tf.tensor2d(Array.from({ length: rows * 4 * h }, (_, i) => ((i % (4 * h)) % h === k ? 1 : 0)), [rows, 4 * h]);
+      const col = (rows: number) =>
+        tf.tensor2d(
+          Array.from({ length: rows * 4 * h }, (_, i) => ((i % (4 * h)) % h === k ? 1 : 0)),
+          [rows, 4 * h],
+        );
       const wx = col(l === 1 ? 3 : H[0]!);
       const whCols = col(h);
-      const whRow = tf.tensor2d(Array.from({ length: h * 4 * h }, (_, i) => (Math.floor(i / (4 * h)) === k ? 1 : 0)), [h, 4 * h]);
+      const whRow = tf.tensor2d(
+        Array.from({ length: h * 4 * h }, (_, i) => (Math.floor(i / (4 * h)) === k ? 1 : 0)),
+        [h, 4 * h],
+      );
       const wh = tf.minimum(tf.add(whCols, whRow), 1);
       const nextCols = l === 1 ? 4 * H[1]! : 7;
-      const next = tf.tensor2d(Array.from({ length: h * nextCols }, (_, i) => (Math.floor(i / nextCols) === k ? 1 : 0)), [h, nextCols]);
+      const next = tf.tensor2d(
+        Array.from({ length: h * nextCols }, (_, i) => (Math.floor(i / nextCols) === k ? 1 : 0)),
+        [h, nextCols],
+      );
       return { wx, wh, next };
     };
     const penalty = () => {
@@ -223,7 +294,18 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
           const wx = m.params.get(`lstm${l}/wx`);
           const wh = m.params.get(`lstm${l}/wh`);
           const next = m.params.get(l === 1 ? 'lstm2/wx' : 'output/w');
-          terms.push(tf.sqrt(tf.add(tf.addN([tf.sum(tf.mul(tf.square(wx), mm.wx)), tf.sum(tf.mul(tf.square(wh), mm.wh)), tf.sum(tf.mul(tf.square(next), mm.next))]), 1e-6)));
+          terms.push(
+            tf.sqrt(
+              tf.add(
+                tf.addN([
+                  tf.sum(tf.mul(tf.square(wx), mm.wx)),
+                  tf.sum(tf.mul(tf.square(wh), mm.wh)),
+                  tf.sum(tf.mul(tf.square(next), mm.next)),
+                ]),
+                1e-6,
+              ),
+            ),
+          );
         }
       }
       return tf.mul(tf.addN(terms), 0.7) as tf.Scalar;
@@ -231,7 +313,9 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     const { value, grads } = tf.variableGrads(penalty, vars);
     expect(iss.penalty()).toBeCloseTo(value.dataSync()[0] as number, 4);
     const reg = iss.transformGradients!(new Map(names.map((n, i) => [n, tf.zerosLike(vars[i]!)])), {} as StepInfo);
-    names.forEach((n, i) => expect(tf.max(tf.abs(tf.sub(reg.get(n)!, grads[vars[i]!.name]!))).dataSync()[0]).toBeLessThan(1e-5));
+    names.forEach((n, i) =>
+      expect(tf.max(tf.abs(tf.sub(reg.get(n)!, grads[vars[i]!.name]!))).dataSync()[0]).toBeLessThan(1e-5),
+    );
     iss.dispose?.();
     m.params.dispose();
   });
@@ -241,14 +325,18 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     const { lstmLanguageModel } = await import('../lib/src/models/lstm');
     const m = lstmLanguageModel({ vocabSize: 7, embedding: 3, hidden: [6, 5], steps: 4, seed: 2 });
     // Shrink units 1 and 4 of lstm1 (their columns, recurrent row and row of lstm2/wx) far below the threshold.
-    const shrink = (name: string, f: tf.Tensor) => (m.params.get(name) as tf.Variable).assign(tf.mul(m.params.get(name), f));
+    const shrink = (name: string, f: tf.Tensor) =>
+      (m.params.get(name) as tf.Variable).assign(tf.mul(m.params.get(name), f));
     const keepUnits = tf.tensor1d([1, 1e-6, 1, 1, 1e-6, 1]);
     shrink('lstm1/wx', tf.tile(keepUnits, [4]));
     shrink('lstm1/wh', tf.mul(tf.tile(keepUnits, [4]), tf.reshape(keepUnits, [6, 1])));
     shrink('lstm2/wx', tf.reshape(keepUnits, [6, 1]));
     const iss = intrinsicSparseStructures({ model: m, lambda: 0, threshold: 1e-3 });
     iss.afterUpdate!({} as StepInfo, new Map());
-    expect(iss.unitCounts()).toEqual([{ layer: 'lstm1', units: 6, zero: 2 }, { layer: 'lstm2', units: 5, zero: 0 }]);
+    expect(iss.unitCounts()).toEqual([
+      { layer: 'lstm1', units: 6, zero: 2 },
+      { layer: 'lstm2', units: 5, zero: 0 },
+    ]);
     // Unit norms: sqrt(epsilon) for the removed units, above the threshold for the others.
     const n1 = iss.unitNorms()[0]!.norms;
     expect(n1.map((v, k) => (v < 1e-3 ? k : -1)).filter((k) => k >= 0)).toEqual([1, 4]);
@@ -259,8 +347,17 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     const small = removeStructure(m, removal);
     const arch = small.architecture;
     expect(arch?.family === 'lstm' ? arch.options.hidden : undefined).toEqual([4, 5]);
-    const ids = tf.tensor2d([[1, 2, 3, 4], [6, 5, 0, 2]], [2, 4], 'int32');
-    const d = tf.max(tf.abs(tf.sub(m.apply(ids, { training: false }), small.apply(ids, { training: false })))).dataSync()[0]!;
+    const ids = tf.tensor2d(
+      [
+        [1, 2, 3, 4],
+        [6, 5, 0, 2],
+      ],
+      [2, 4],
+      'int32',
+    );
+    const d = tf
+      .max(tf.abs(tf.sub(m.apply(ids, { training: false }), small.apply(ids, { training: false }))))
+      .dataSync()[0]!;
     expect(d).toBeLessThan(1e-5);
     iss.dispose?.();
     small.params.dispose();
@@ -279,7 +376,9 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     iss.afterUpdate!({} as StepInfo, new Map());
     const after = wx.arraySync() as number[][];
     expect(Object.is(after[0]![0], 0)).toBe(true);
-    const changed = after.flatMap((row, r) => row.map((x, c) => (x !== init[r]![c] ? [r, c] : null))).filter((x) => x !== null);
+    const changed = after
+      .flatMap((row, r) => row.map((x, c) => (x !== init[r]![c] ? [r, c] : null)))
+      .filter((x) => x !== null);
     expect(changed).toEqual([[0, 0]]);
     // Not sticky: an update that moves it back is kept.
     wx.assign(tf.tensor2d(after.map((row, r) => row.map((x, c) => (r === 0 && c === 0 ? 0.3 : x)))));
@@ -288,14 +387,17 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     // The embedding is not regularized (the thesis leaves it dense).
     expect(Array.from(m.params.get('embedding').dataSync())).toEqual(emb);
     // A whole group below tau: the unit is all zero and removed.
-    const shrink = (name: string, f: tf.Tensor) => (m.params.get(name) as tf.Variable).assign(tf.mul(m.params.get(name), f));
+    const shrink = (name: string, f: tf.Tensor) =>
+      (m.params.get(name) as tf.Variable).assign(tf.mul(m.params.get(name), f));
     const unit3 = tf.tensor1d([1, 1, 1, 1e-9, 1, 1]);
     shrink('lstm1/wx', tf.tile(unit3, [4]));
     shrink('lstm1/wh', tf.mul(tf.tile(unit3, [4]), tf.reshape(unit3, [6, 1])));
     shrink('lstm2/wx', tf.reshape(unit3, [6, 1]));
     iss.afterUpdate!({} as StepInfo, new Map());
     expect(iss.removal()).toEqual({ hiddenUnits: { lstm1: [3] } });
-    expect(() => intrinsicSparseStructures({ model: m, lambda: 0, thresholdOn: 'unit' as never })).toThrowError(/iss.thresholdOn = "unit"/);
+    expect(() => intrinsicSparseStructures({ model: m, lambda: 0, thresholdOn: 'unit' as never })).toThrowError(
+      /iss.thresholdOn = "unit"/,
+    );
     iss.dispose?.();
     m.params.dispose();
   });
@@ -317,7 +419,14 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     set('lstm2/wh', (r, c, x) => (r === 0 && c === 1 ? 0 : x));
     const p = issProfile(m);
     // lstm1's ISS weights: wx 3x24, wh 6x24, lstm2/wx 6x20 = 72 + 144 + 120 = 336; zeros 76 + 1.
-    expect(p[0]).toMatchObject({ layer: 'lstm1', units: 6, zeroUnits: 1, weights: 336, zeroWeights: 77, groupSize: 76 });
+    expect(p[0]).toMatchObject({
+      layer: 'lstm1',
+      units: 6,
+      zeroUnits: 1,
+      weights: 336,
+      zeroWeights: 77,
+      groupSize: 76,
+    });
     expect(p[0]!.log10ExpectedIfIndependent).toBeCloseTo(Math.log10(6) + 76 * Math.log10(77 / 336), 10);
     // lstm2's ISS weights: lstm2/wx 6x20, wh 5x20, output 5x7 = 120 + 100 + 35 = 255; zeros: row 2 of lstm2/wx (20), and the two scattered ones.
     expect(p[1]).toMatchObject({ layer: 'lstm2', units: 5, zeroUnits: 0, weights: 255, zeroWeights: 22 });
@@ -342,15 +451,29 @@ describe('the non-structured l1 baseline', () => {
     const w = m.params.get(wName) as tf.Variable;
     const g = l1.transformGradients!(new Map([[wName, tf.zerosLike(w)]]), info).get(wName)!;
     expect(Array.from(g.dataSync())).toEqual(Array.from(w.dataSync()).map((x) => 0.25 * Math.sign(x)));
-    w.assign(tf.tensor2d([[0.1, -0.5, 0.3], [-0.05, 0.9, -0.19], [0.25, 0, 1], [0.2, -0.21, 0.01]]));
+    w.assign(
+      tf.tensor2d([
+        [0.1, -0.5, 0.3],
+        [-0.05, 0.9, -0.19],
+        [0.25, 0, 1],
+        [0.2, -0.21, 0.01],
+      ]),
+    );
     l1.afterUpdate!(info, new Map());
-    expect(Array.from(w.dataSync()).map((x) => Number(x.toFixed(2)))).toEqual([0, -0.5, 0.3, 0, 0.9, 0, 0.25, 0, 1, 0.2, -0.21, 0]);
+    expect(Array.from(w.dataSync()).map((x) => Number(x.toFixed(2)))).toEqual([
+      0, -0.5, 0.3, 0, 0.9, 0, 0.25, 0, 1, 0.2, -0.21, 0,
+    ]);
     // A pruned weight pushed back (by momentum, say) is pruned again.
     w.assign(tf.add(w, tf.fill([4, 3], 1.5)));
     l1.afterUpdate!(info, new Map());
     const d = Array.from(w.dataSync());
     for (const i of [0, 3, 5, 7, 11]) expect(Object.is(d[i], 0)).toBe(true);
-    expect(l1.zeroShare().find((z) => z.param === wName)).toEqual({ layer: m.layers[0]!.name, param: wName, weights: 12, zero: 5 });
+    expect(l1.zeroShare().find((z) => z.param === wName)).toEqual({
+      layer: m.layers[0]!.name,
+      param: wName,
+      weights: 12,
+      zero: 5,
+    });
     expect(() => l1Sparsity({ model: m, lambda: -1 })).toThrowError(/l1.lambda = -1/);
     l1.dispose?.();
     m.params.dispose();
@@ -371,13 +494,16 @@ describe('sparsity arms (baseline, SSL fine-tuning, compacted fine-tuning)', () 
   it('chain through the cache: the compacted arm trains the smaller model and times it against the masked original', async () => {
     const { lenetRegime, sparsityArms } = await import('../lib/src/studies/sparsity');
     const { runExperiment, modelFromWeights } = await import('../lib/src/experiments/run');
-    const modelFromWeightsForTest = (b: typeof build, w: Parameters<typeof modelFromWeights>[1]) => modelFromWeights(b, w)(0);
+    const modelFromWeightsForTest = (b: typeof build, w: Parameters<typeof modelFromWeights>[1]) =>
+      modelFromWeights(b, w)(0);
     const { tempDir } = await import('./helpers');
     const regime = lenetRegime('smoke');
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(32, 2) };
     const build = (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k });
     // Twenty iterations of SSL fine-tuning (one batch of 64 per epoch).
-    const arms = sparsityArms({ ...regime, trainCount: 64, sparseEpochs: 20 }, data, build, { model: 'lenet5-32x32x3' });
+    const arms = sparsityArms({ ...regime, trainCount: 64, sparseEpochs: 20 }, data, build, {
+      model: 'lenet5-32x32x3',
+    });
     const cache = { dir: tempDir(), fresh: false };
     const base = await runExperiment({ ...arms.baseline(0), cache });
     // Baseline weights with conv1's first 10 filters shrunk by 1e-3 (norms about 1e-3, the others about 1.4): a mild
@@ -388,7 +514,12 @@ describe('sparsity arms (baseline, SSL fine-tuning, compacted fine-tuning)', () 
     const weights = probe.params.recordsSync();
     probe.params.dispose();
     const terms = [{ structure: 'filter' as const, lambda: 0.5, layers: (l: { name: string }) => l.name === 'conv1' }];
-    const sp = arms.ssl(0, weights, { terms, termsKey: { filter: { conv1: 0.5 }, shrunk: 10 }, threshold: 0.05 }, 'SSL');
+    const sp = arms.ssl(
+      0,
+      weights,
+      { terms, termsKey: { filter: { conv1: 0.5 }, shrunk: 10 }, threshold: 0.05 },
+      'SSL',
+    );
     const sparse = await runExperiment({ ...sp, cache });
     const an = sparse.analysis as import('../lib/src/studies/sparsity').SparseArmAnalysis;
     const zero = an.groups!.find((g) => g.layer === 'conv1')!.zero;
@@ -455,45 +586,95 @@ describe('sparsity regimes', () => {
     // Only the spec is built (nothing trains), so a small set standing in for MNIST's 60,000 images will do.
     const mnistLike = { train: { ...syntheticCifar(16, 1), count: 60000 }, test: syntheticCifar(16, 2) };
     for (const sc of ['lite', 'paper'] as const) {
-      const b = sparsityArms(lenetRegime(sc), mnistLike, (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k }), { model: 'lenet5' }).baseline(0);
+      const b = sparsityArms(lenetRegime(sc), mnistLike, (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k }), {
+        model: 'lenet5',
+      }).baseline(0);
       expect(b.iterations).toBe(10000);
       expect(b.epochs).toBeUndefined();
     }
-    const smokeBase = sparsityArms(lenetRegime('smoke'), { train: { ...syntheticCifar(16, 1), count: 512 }, test: syntheticCifar(16, 2) }, (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k }), { model: 'lenet5' }).baseline(0);
+    const smokeBase = sparsityArms(
+      lenetRegime('smoke'),
+      { train: { ...syntheticCifar(16, 1), count: 512 }, test: syntheticCifar(16, 2) },
+      (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k }),
+      { model: 'lenet5' },
+    ).baseline(0);
     expect(smokeBase).toMatchObject({ epochs: 1 });
     expect(smokeBase.iterations).toBeUndefined();
-    expect(convnetRegime('lite')).toMatchObject({ trainCount: 50000, testCount: 10000, batchSize: 100, baselineEpochs: 12, seeds: 3 });
+    expect(convnetRegime('lite')).toMatchObject({
+      trainCount: 50000,
+      testCount: 10000,
+      batchSize: 100,
+      baselineEpochs: 12,
+      seeds: 3,
+    });
     // Caffe's cifar10_full: 60,000 iterations of 100 = 120 epochs.
-    expect(convnetRegime('paper').baselineEpochs * 50000 / 100).toBe(60000);
+    expect((convnetRegime('paper').baselineEpochs * 50000) / 100).toBe(60000);
     expect(lenetRegime('smoke', 5).seeds).toBe(1);
     expect(() => convnetRegime('lite', 0)).toThrowError(/seeds = 0/);
     expect(() => lenetRegime('huge' as never)).toThrowError(/scale = "huge"/);
     const { resnetDepthRegime } = await import('../lib/src/studies/sparsity');
     const { issRegime } = await import('../lib/src/studies/iss');
     // The thesis's stacked LSTM (Sec. 2.3.3, Table 2.5) as the paper configuration.
-    expect(issRegime('paper')).toMatchObject({ hidden: [1500, 1500], embedding: 1500, vocabulary: 10000, maxEpochs: 55, issEpochs: 55, issFrom: 'scratch', corpus: 'ptb',
-      threshold: { on: 'weight', tau: 1e-4 }, l1: { lambda: 1e-4 } });
+    expect(issRegime('paper')).toMatchObject({
+      hidden: [1500, 1500],
+      embedding: 1500,
+      vocabulary: 10000,
+      maxEpochs: 55,
+      issEpochs: 55,
+      issFrom: 'scratch',
+      corpus: 'ptb',
+      threshold: { on: 'weight', tau: 1e-4 },
+      l1: { lambda: 1e-4 },
+    });
     expect(1 - issRegime('paper').dropout).toBeCloseTo(0.35, 12);
     expect(1 - issRegime('paper').issDropout).toBeCloseTo(0.6, 12);
-    expect(issRegime('lite')).toMatchObject({ hidden: [200, 200], corpus: 'ptb-valid-90/10', seeds: 3, issFrom: 'baseline' });
+    expect(issRegime('lite')).toMatchObject({
+      hidden: [200, 200],
+      corpus: 'ptb-valid-90/10',
+      seeds: 3,
+      issFrom: 'baseline',
+    });
     // Lite sweeps between the first run's strengths (rho 0.5: no unit removed; rho 1: a whole layer) and keeps the thesis's l1 lambda.
     expect(issRegime('lite').rhos).toEqual([0.6, 0.7, 0.8, 0.9]);
     expect(issRegime('lite').l1).toEqual({ lambda: issRegime('paper').l1.lambda, threshold: 1e-4 });
     expect(issRegime('lite', 5).seeds).toBe(5);
     const { groupLassoStrength } = await import('../lib/src/techniques/ssl');
     // Constant lr 0.1 over 100 iterations, momentum 0.9: steady steps 0.1 x lambda / 0.1 = lambda; 100 lambda = rho x norm.
-    const g = groupLassoStrength({ norm: 2, rho: 3, lr: 0.1, iterations: 100, momentum: 0.9, schedule: { kind: 'constant' } });
+    const g = groupLassoStrength({
+      norm: 2,
+      rho: 3,
+      lr: 0.1,
+      iterations: 100,
+      momentum: 0.9,
+      schedule: { kind: 'constant' },
+    });
     expect(g.lambda).toBeCloseTo(0.06, 12);
     expect(g.threshold).toBeCloseTo(0.06, 12);
     // Cosine over 4 iterations: the cosines of 0, pi/4, pi/2, 3pi/4 sum to 1, so lr x (1 + cos(pi t / 4)) / 2 sums to 0.5 x 5 / 2 = 1.25.
-    expect(groupLassoStrength({ norm: 1, rho: 1, lr: 0.5, iterations: 4, momentum: 0, schedule: { kind: 'cosine' } }).lambda).toBeCloseTo(1 / 1.25, 12);
-    expect(() => groupLassoStrength({ norm: 0, rho: 1, lr: 0.1, iterations: 4, momentum: 0, schedule: { kind: 'constant' } })).toThrowError(/groupLassoStrength.norm = 0/);
-    expect(() => groupLassoStrength({ norm: 1, rho: 1, lr: 0.1, iterations: 4, momentum: 1, schedule: { kind: 'constant' } })).toThrowError(/groupLassoStrength.momentum = 1/);
+    expect(
+      groupLassoStrength({ norm: 1, rho: 1, lr: 0.5, iterations: 4, momentum: 0, schedule: { kind: 'cosine' } }).lambda,
+    ).toBeCloseTo(1 / 1.25, 12);
+    expect(() =>
+      groupLassoStrength({ norm: 0, rho: 1, lr: 0.1, iterations: 4, momentum: 0, schedule: { kind: 'constant' } }),
+    ).toThrowError(/groupLassoStrength.norm = 0/);
+    expect(() =>
+      groupLassoStrength({ norm: 1, rho: 1, lr: 0.1, iterations: 4, momentum: 1, schedule: { kind: 'constant' } }),
+    ).toThrowError(/groupLassoStrength.momentum = 1/);
     const { e2trainRegime } = await import('../lib/src/studies/e2train');
     // Fig. 2.7's lite regime fine-tunes E²-Train's lite baseline (same data, batch and schedule length), with augmentation.
     const d = resnetDepthRegime('lite');
     const e = e2trainRegime('lite');
-    expect(d).toMatchObject({ trainCount: e.trainCount, batchSize: e.batchSize, baselineEpochs: e.epochs, lr: 0.1, fineTuneLr: 0.01, augment: true, depth: 8, widths: [16, 32, 64], seeds: 3 });
+    expect(d).toMatchObject({
+      trainCount: e.trainCount,
+      batchSize: e.batchSize,
+      baselineEpochs: e.epochs,
+      lr: 0.1,
+      fineTuneLr: 0.01,
+      augment: true,
+      depth: 8,
+      widths: [16, 32, 64],
+      seeds: 3,
+    });
     // paper: the thesis's ResNet-20 on He et al.'s 64k iterations of 128.
     expect(resnetDepthRegime('paper')).toMatchObject({ depth: 20, weightDecay: 1e-4 });
     expect(resnetDepthRegime('paper').baselineEpochs * 390).toBeCloseTo(64000, 6);

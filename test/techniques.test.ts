@@ -41,7 +41,18 @@ describe('SMD', () => {
     const m = mlp({ inputShape: [32, 32, 3], hidden: [8] });
     const smd = stochasticMiniBatchDropping({ p: 0.5, seed: 3 });
     const ledger = new EnergyLedger();
-    const r = await train({ model: m, train: data, batchSize: 16, epochs: 4, lr: 0.01, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, seed: 1, techniques: [smd], ledger });
+    const r = await train({
+      model: m,
+      train: data,
+      batchSize: 16,
+      epochs: 4,
+      lr: 0.01,
+      optimizer: { kind: 'sgd' },
+      schedule: { kind: 'constant' },
+      seed: 1,
+      techniques: [smd],
+      ledger,
+    });
     expect(r.batchesSeen).toBe(40);
     expect(r.iterations).toBe(smd.counts().trained);
     expect(ledger.totals().iterations).toBe(r.iterations);
@@ -79,7 +90,9 @@ describe('SLU', () => {
     // With a zero output weight every gate gives p = sigmoid(0.7); the MAC shares sum to 1, so C = sigmoid(0.7).
     slu.gateParams.get('out/w').assign(tf.zeros([10, 1]));
     const names = slu.gateParams.all().map((p) => p.name);
-    expect(names.filter((n) => n.startsWith('proj/') && n.endsWith('/w'))).toHaveLength(m.blocks.filter((b) => b.skippable).length);
+    expect(names.filter((n) => n.startsWith('proj/') && n.endsWith('/w'))).toHaveLength(
+      m.blocks.filter((b) => b.skippable).length,
+    );
     expect(names.filter((n) => n.startsWith('lstm/'))).toEqual(['lstm/wx', 'lstm/wh', 'lstm/b']);
     const x = tf.randomNormal([6, 32, 32, 3], 0, 1, 'float32', 1);
     const reg = tf.tidy(() => {
@@ -109,7 +122,14 @@ describe('SLU', () => {
     const step = (slu: ReturnType<typeof make>) =>
       tf.tidy(() => {
         const plans: number[][] = [];
-        m.apply(x, { training: true, blockPlan: (b, xi) => { const pl = slu.blockPlan!(b, xi, info); if (pl) plans.push(pl.groups.flatMap((g) => Array.from(g.indices))); return pl; } });
+        m.apply(x, {
+          training: true,
+          blockPlan: (b, xi) => {
+            const pl = slu.blockPlan!(b, xi, info);
+            if (pl) plans.push(pl.groups.flatMap((g) => Array.from(g.indices)));
+            return pl;
+          },
+        });
         slu.lossTerm!(info);
         return plans;
       });
@@ -128,7 +148,9 @@ describe('SLU', () => {
     // Inference: p = 0.3 < 0.5, so every input skips every skippable block.
     const d = a.decisions(x);
     expect([...d.values()].every((v) => v.every((e) => e === 0))).toBe(true);
-    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, sampling: 'soft' as 'threshold' })).toThrowError(/slu.sampling/);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, sampling: 'soft' as 'threshold' })).toThrowError(
+      /slu.sampling/,
+    );
     for (const s of [a, b]) s.gateParams.dispose();
     x.dispose();
     m.params.dispose();
@@ -137,7 +159,14 @@ describe('SLU', () => {
   it('gumbel sampling: inputs run a block with probability p; an executed input adds its residual in full; the gradient is that of sigmoid((logit + L) / tau)', () => {
     const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
     const x = tf.randomNormal([60, 32, 32, 3], 0, 1, 'float32', 7);
-    const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 9, initialBias: Math.log(0.3 / 0.7), sampling: 'gumbel', temperature: 0.5 });
+    const slu = selectiveLayerUpdate({
+      model: m,
+      alpha: 0,
+      seed: 9,
+      initialBias: Math.log(0.3 / 0.7),
+      sampling: 'gumbel',
+      temperature: 0.5,
+    });
     slu.gateParams.get('out/w').assign(tf.zeros([10, 1])); // logit = log(0.3 / 0.7) for every input
     const scales: number[] = [];
     let gradB = 0;
@@ -145,10 +174,20 @@ describe('SLU', () => {
       const g = tf.tidy(() => {
         const { grads } = tf.variableGrads(() => {
           const plans: tf.Tensor[] = [];
-          const y = m.apply(x, { training: true, blockPlan: (b, xi) => { const pl = slu.blockPlan!(b, xi, info); if (pl) for (const gr of pl.groups) if (gr.residualScale instanceof tf.Tensor) plans.push(gr.residualScale); return pl; } });
+          const y = m.apply(x, {
+            training: true,
+            blockPlan: (b, xi) => {
+              const pl = slu.blockPlan!(b, xi, info);
+              if (pl)
+                for (const gr of pl.groups) if (gr.residualScale instanceof tf.Tensor) plans.push(gr.residualScale);
+              return pl;
+            },
+          });
           slu.lossTerm!(info);
           for (const sc of plans) scales.push(...Array.from(sc.dataSync()));
-          return tf.sum(plans.length ? tf.addN(plans.map((sc) => tf.sum(sc))) : tf.scalar(0)).add(tf.mul(tf.sum(y), 0)) as tf.Scalar;
+          return tf
+            .sum(plans.length ? tf.addN(plans.map((sc) => tf.sum(sc))) : tf.scalar(0))
+            .add(tf.mul(tf.sum(y), 0)) as tf.Scalar;
         }, [slu.gateParams.get('out/b') as tf.Variable]);
         return grads['out/b' in grads ? 'out/b' : Object.keys(grads)[0]!]!.dataSync()[0]!;
       });
@@ -160,17 +199,28 @@ describe('SLU', () => {
     expect(scales.every((v) => v === 1)).toBe(true);
     // d/dlogit of sigmoid((logit + L) / tau) is positive: the gradient of sum(scale) w.r.t. the output bias is > 0.
     expect(gradB).toBeGreaterThan(0);
-    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, temperature: 0.5 })).toThrowError(/slu.temperature = 0.5 .*unset unless sampling is 'gumbel'/);
-    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, sampling: 'gumbel', temperature: 0 })).toThrowError(/slu.temperature = 0/);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, temperature: 0.5 })).toThrowError(
+      /slu.temperature = 0.5 .*unset unless sampling is 'gumbel'/,
+    );
+    expect(() =>
+      selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, sampling: 'gumbel', temperature: 0 }),
+    ).toThrowError(/slu.temperature = 0/);
     slu.gateParams.dispose();
     x.dispose();
     m.params.dispose();
   });
 
-  it("per-block budget: alpha x sum over blocks of (mean p - (1 - target))^2, alpha fixed; inference probabilities agree with decisions", () => {
+  it('per-block budget: alpha x sum over blocks of (mean p - (1 - target))^2, alpha fixed; inference probabilities agree with decisions', () => {
     const m = cifarResNet({ depth: 14, widths: [4, 8, 8], seed: 1 });
     const x = tf.randomNormal([12, 32, 32, 3], 0, 1, 'float32', 8);
-    const slu = selectiveLayerUpdate({ model: m, alpha: 2, seed: 3, targetSkipRatio: 0.4, budget: 'per-block', initialBias: Math.log(0.3 / 0.7) });
+    const slu = selectiveLayerUpdate({
+      model: m,
+      alpha: 2,
+      seed: 3,
+      targetSkipRatio: 0.4,
+      budget: 'per-block',
+      initialBias: Math.log(0.3 / 0.7),
+    });
     slu.gateParams.get('out/w').assign(tf.zeros([10, 1]));
     const reg = tf.tidy(() => {
       m.apply(x, { training: true, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) });
@@ -189,8 +239,12 @@ describe('SLU', () => {
       expect(Array.from(v).every((e) => Math.abs(e - 0.3) < 1e-5)).toBe(true);
       expect(Array.from(d.get(k)!)).toEqual(Array.from(v, (e) => (e > 0.5 ? 1 : 0)));
     }
-    expect(() => selectiveLayerUpdate({ model: m, alpha: 1, seed: 1, budget: 'per-block' })).toThrowError(/slu.targetSkipRatio = undefined .*budget is 'per-block'/);
-    expect(() => selectiveLayerUpdate({ model: m, alpha: 1, seed: 1, budget: 'flops' as 'per-block' })).toThrowError(/slu.budget = "flops" is invalid/);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 1, seed: 1, budget: 'per-block' })).toThrowError(
+      /slu.targetSkipRatio = undefined .*budget is 'per-block'/,
+    );
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 1, seed: 1, budget: 'flops' as 'per-block' })).toThrowError(
+      /slu.budget = "flops" is invalid/,
+    );
     slu.gateParams.dispose();
     x.dispose();
     m.params.dispose();
@@ -212,7 +266,10 @@ describe('SLU', () => {
     const head = tf.slice(x, 0, 4);
     const firstFour = slu.probabilities(head);
     head.dispose();
-    for (const [k, v] of firstFour) expect(Array.from(v)).toEqual(Array.from(all.get(k)!.slice(0, 4)).map((e, i) => (Math.abs(e - v[i]!) < 1e-6 ? v[i] : e)));
+    for (const [k, v] of firstFour)
+      expect(Array.from(v)).toEqual(
+        Array.from(all.get(k)!.slice(0, 4)).map((e, i) => (Math.abs(e - v[i]!) < 1e-6 ? v[i] : e)),
+      );
     expect([...p0.keys()]).toHaveLength(3);
     expect(slu.gateParams.trainable().has('norm/stage1/block1/mean')).toBe(false);
     slu.gateParams.dispose();
@@ -223,7 +280,14 @@ describe('SLU', () => {
   it('target skip ratio: alpha follows dual ascent on (target - step skip ratio), is checkpointed and validated', () => {
     const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
     const x = tf.randomNormal([40, 32, 32, 3], 0, 1, 'float32', 4);
-    const slu = selectiveLayerUpdate({ model: m, alpha: 0.2, seed: 3, targetSkipRatio: 0.4, alphaStep: 0.5, initialBias: Math.log(0.3 / 0.7) });
+    const slu = selectiveLayerUpdate({
+      model: m,
+      alpha: 0.2,
+      seed: 3,
+      targetSkipRatio: 0.4,
+      alphaStep: 0.5,
+      initialBias: Math.log(0.3 / 0.7),
+    });
     slu.gateParams.get('out/w').assign(tf.zeros([10, 1]));
     const step = () => {
       const reg = tf.tidy(() => {
@@ -251,10 +315,14 @@ describe('SLU', () => {
     slu.restore!(saved);
     step();
     expect(slu.alpha()).toBe(a2);
-    expect(slu.stats!()['alpha']).toBe(a2);
+    expect(slu.stats!().alpha).toBe(a2);
     expect(slu.alphaHistory).toHaveLength(2);
-    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, targetSkipRatio: 1.5 })).toThrowError(/slu.targetSkipRatio.*1.5/);
-    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, targetSkipRatio: 0.5, alphaStep: 0 })).toThrowError(/slu.alphaStep/);
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, targetSkipRatio: 1.5 })).toThrowError(
+      /slu.targetSkipRatio.*1.5/,
+    );
+    expect(() =>
+      selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, targetSkipRatio: 0.5, alphaStep: 0 }),
+    ).toThrowError(/slu.alphaStep/);
     slu.gateParams.dispose();
     x.dispose();
     m.params.dispose();
@@ -265,9 +333,19 @@ describe('SLU', () => {
     // Gates open with p = 0.3 for every input: in Bernoulli training about 30% of the inputs run each block.
     const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 3, initialBias: Math.log(0.3 / 0.7), hidden: 4 });
     const x = tf.randomNormal([16, 32, 32, 3], 0, 1, 'float32', 5);
-    const viaGates = tf.tidy(() => m.apply(x, { training: false, bnMomentum: 1, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) }).arraySync() as number[][]);
+    const viaGates = tf.tidy(
+      () =>
+        m
+          .apply(x, { training: false, bnMomentum: 1, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) })
+          .arraySync() as number[][],
+    );
     const ran = slu.blockCounts().reduce((a, c) => a + c.executed, 0);
-    const allSkipped = tf.tidy(() => m.apply(x, { training: false, blockPlan: (b) => (b.skippable ? { groups: [] } : undefined) }).arraySync() as number[][]);
+    const allSkipped = tf.tidy(
+      () =>
+        m
+          .apply(x, { training: false, blockPlan: (b) => (b.skippable ? { groups: [] } : undefined) })
+          .arraySync() as number[][],
+    );
     expect(ran).toBeGreaterThan(0);
     const differ = viaGates.filter((row, i) => row.some((v, k) => Math.abs(v - allSkipped[i]![k]!) > 1e-4)).length;
     expect(differ).toBeGreaterThan(0);
@@ -285,7 +363,11 @@ describe('SLU', () => {
         const g = tf.variableGrads(
           () =>
             tf.sum(
-              m.apply(x, { training: true, blockPlan: (b) => (b.skippable ? { groups: indices.length ? [{ indices: Int32Array.from(indices) }] : [] } : undefined) }),
+              m.apply(x, {
+                training: true,
+                blockPlan: (b) =>
+                  b.skippable ? { groups: indices.length ? [{ indices: Int32Array.from(indices) }] : [] } : undefined,
+              }),
             ) as tf.Scalar,
           [w, fc],
         );
@@ -295,7 +377,14 @@ describe('SLU', () => {
     expect(grad([])).toBe(0);
     expect(grad([1, 3])).toBeGreaterThan(0);
     const executed: number[] = [];
-    tf.tidy(() => void m.apply(x, { training: false, blockPlan: (b) => (b.skippable ? { groups: [{ indices: Int32Array.from([2]) }] } : undefined), onExecute: (e) => e.layer.name.startsWith('stage1') && executed.push(e.examples) }));
+    tf.tidy(
+      () =>
+        void m.apply(x, {
+          training: false,
+          blockPlan: (b) => (b.skippable ? { groups: [{ indices: Int32Array.from([2]) }] } : undefined),
+          onExecute: (e) => e.layer.name.startsWith('stage1') && executed.push(e.examples),
+        }),
+    );
     expect(executed).toEqual([1, 1]);
     m.params.dispose();
   });
@@ -306,7 +395,19 @@ describe('SLU', () => {
     // Skippable blocks take 4, 4, 8 and 8 channels: projections 10 x (4 + 4 + 8 + 8), LSTM 2 x 10 x 40 and output 10 per block.
     expect(slu.gateMacsPerInput).toBe(10 * (4 + 4 + 8 + 8) + 4 * (2 * 10 * 40 + 10));
     const ledger = new EnergyLedger();
-    const r = await train({ model: m, train: data, batchSize: 16, epochs: 1, iterations: 3, lr: 0.05, seed: 1, ledger, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' }, techniques: [slu] });
+    const r = await train({
+      model: m,
+      train: data,
+      batchSize: 16,
+      epochs: 1,
+      iterations: 3,
+      lr: 0.05,
+      seed: 1,
+      ledger,
+      optimizer: { kind: 'sgd' },
+      schedule: { kind: 'constant' },
+      techniques: [slu],
+    });
     const inputs = r.iterations * 16;
     const t = ledger.totals();
     expect(t.macs.overhead).toBe(3 * slu.gateMacsPerInput * inputs);
@@ -324,8 +425,15 @@ describe('SLU', () => {
     const psg = predictiveSignGradient();
     const ledger = new EnergyLedger();
     const r = await train({
-      model: m, train: data, batchSize: 16, epochs: 2, lr: 0.03, seed: 4, ledger,
-      optimizer: { kind: 'signsgd', weightDecay: 5e-4 }, schedule: { kind: 'constant' },
+      model: m,
+      train: data,
+      batchSize: 16,
+      epochs: 2,
+      lr: 0.03,
+      seed: 4,
+      ledger,
+      optimizer: { kind: 'signsgd', weightDecay: 5e-4 },
+      schedule: { kind: 'constant' },
       techniques: [stochasticMiniBatchDropping({ seed: 2 }), slu, psg],
     });
     expect(r.iterations).toBeGreaterThan(0);
@@ -344,7 +452,19 @@ describe('PSG', () => {
     const gFull = tf.tensor1d([0.5, -0.01, 0.02, -0.3, 0.001]);
     const gMsb = tf.tensor1d([0.4, 0.03, -0.001, -0.25, 0.0]);
     const recorded: number[] = [];
-    const out = psgWeightGradient(gFull, gMsb, { beta: 0.05, record: (_l, p, d) => { recorded.push(p.dataSync()[0]!, d.dataSync()[0]!); p.dispose(); d.dispose(); } }, 'l');
+    const out = psgWeightGradient(
+      gFull,
+      gMsb,
+      {
+        beta: 0.05,
+        record: (_l, p, d) => {
+          recorded.push(p.dataSync()[0]!, d.dataSync()[0]!);
+          p.dispose();
+          d.dispose();
+        },
+      },
+      'l',
+    );
     // tau = 0.05 * 0.4 = 0.02: predicted where |gMsb| >= 0.02 -> indices 0, 1, 3.
     expect(Array.from(out.dataSync())).toEqual([1, 1, 1, -1, 1]);
     expect(recorded[0]).toBeCloseTo(3 / 5, 6);
@@ -357,15 +477,27 @@ describe('PSG', () => {
     const w = tf.randomNormal([3, 3, 2, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
     const dy = tf.randomNormal([2, 5, 5, 3], 0, 1, 'float32', 5);
     const psg = predictiveSignGradient();
-    const cfg = { ...defaultQuantConfig(1), forwardRounding: 'nearest' as const, gradientRounding: 'nearest' as const, activationRange: 'tensor' as const, weightRange: 'tensor' as const, psg: { beta: 0.05 } };
-    const gw = tf.grad((b: tf.Tensor) => tf.sum(tf.mul(quantConv2d(x, b as tf.Tensor4D, { strides: 1, pad: 'same' }, psg.layerPrecision, cfg), dy)))(w);
+    const cfg = {
+      ...defaultQuantConfig(1),
+      forwardRounding: 'nearest' as const,
+      gradientRounding: 'nearest' as const,
+      activationRange: 'tensor' as const,
+      weightRange: 'tensor' as const,
+      psg: { beta: 0.05 },
+    };
+    const gw = tf.grad((b: tf.Tensor) =>
+      tf.sum(tf.mul(quantConv2d(x, b as tf.Tensor4D, { strides: 1, pad: 'same' }, psg.layerPrecision, cfg), dy)),
+    )(w);
     const xq = quantize(x, { bits: 8 }) as tf.Tensor4D;
     const dyq = quantize(dy, { bits: 16 }) as tf.Tensor4D;
-    const fg = (a: tf.Tensor4D, d: tf.Tensor4D) => tf.grad((b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a, b as tf.Tensor4D, 1, 'same'), d)))(w);
+    const fg = (a: tf.Tensor4D, d: tf.Tensor4D) =>
+      tf.grad((b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a, b as tf.Tensor4D, 1, 'same'), d)))(w);
     const full = fg(xq, dyq);
     const msb = fg(mostSignificantBits(xq, 8, 4) as tf.Tensor4D, mostSignificantBits(dyq, 16, 10) as tf.Tensor4D);
     const tau = 0.05 * Math.max(...Array.from(msb.dataSync()).map(Math.abs));
-    const ref = Array.from(msb.dataSync()).map((v, i) => (Math.abs(v) >= tau ? Math.sign(v) : Math.sign(full.dataSync()[i]!)));
+    const ref = Array.from(msb.dataSync()).map((v, i) =>
+      Math.abs(v) >= tau ? Math.sign(v) : Math.sign(full.dataSync()[i]!),
+    );
     expect(Array.from(gw.dataSync())).toEqual(ref);
   });
 
@@ -375,15 +507,36 @@ describe('PSG', () => {
     const dy = tf.randomNormal([2, 3, 3, 3], 0, 1, 'float32', 15);
     const psg = predictiveSignGradient();
     const recorded: string[] = [];
-    const cfg = { ...defaultQuantConfig(1), forwardRounding: 'nearest' as const, gradientRounding: 'nearest' as const, activationRange: 'tensor' as const, weightRange: 'tensor' as const, key: 'dw1', psg: { beta: 0.05, record: (l: string, a: tf.Scalar, b: tf.Scalar) => { recorded.push(l); tf.dispose([a, b]); } } };
-    const gw = tf.grad((b: tf.Tensor) => tf.sum(tf.mul(quantDepthwiseConv2d(x, b as tf.Tensor4D, { strides: 2, pad: 'same' }, psg.layerPrecision, cfg), dy)))(w);
+    const cfg = {
+      ...defaultQuantConfig(1),
+      forwardRounding: 'nearest' as const,
+      gradientRounding: 'nearest' as const,
+      activationRange: 'tensor' as const,
+      weightRange: 'tensor' as const,
+      key: 'dw1',
+      psg: {
+        beta: 0.05,
+        record: (l: string, a: tf.Scalar, b: tf.Scalar) => {
+          recorded.push(l);
+          tf.dispose([a, b]);
+        },
+      },
+    };
+    const gw = tf.grad((b: tf.Tensor) =>
+      tf.sum(
+        tf.mul(quantDepthwiseConv2d(x, b as tf.Tensor4D, { strides: 2, pad: 'same' }, psg.layerPrecision, cfg), dy),
+      ),
+    )(w);
     const xq = quantize(x, { bits: 8 }) as tf.Tensor4D;
     const dyq = quantize(dy, { bits: 16 }) as tf.Tensor4D;
-    const fg = (a: tf.Tensor4D, d: tf.Tensor) => tf.grad((b: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(a, b as tf.Tensor4D, 2, 'same'), d)))(w);
+    const fg = (a: tf.Tensor4D, d: tf.Tensor) =>
+      tf.grad((b: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(a, b as tf.Tensor4D, 2, 'same'), d)))(w);
     const full = fg(xq, dyq);
     const msb = fg(mostSignificantBits(xq, 8, 4) as tf.Tensor4D, mostSignificantBits(dyq, 16, 10));
     const tau = 0.05 * Math.max(...Array.from(msb.dataSync()).map(Math.abs));
-    const ref = Array.from(msb.dataSync()).map((v, i) => (Math.abs(v) >= tau ? Math.sign(v) : Math.sign(full.dataSync()[i]!)));
+    const ref = Array.from(msb.dataSync()).map((v, i) =>
+      Math.abs(v) >= tau ? Math.sign(v) : Math.sign(full.dataSync()[i]!),
+    );
     expect(Array.from(gw.dataSync())).toEqual(ref);
     expect(recorded).toEqual(['dw1']);
   });
@@ -392,10 +545,28 @@ describe('PSG', () => {
     const m = mlp({ inputShape: [32, 32, 3], hidden: [4], seed: 1 });
     const psg = predictiveSignGradient();
     const ledger = new EnergyLedger();
-    await train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.03, optimizer: { kind: 'signsgd' }, schedule: { kind: 'constant' }, seed: 1, techniques: [psg], ledger, stopAfter: 1 });
-    const fallback = psg.history.reduce((a, h) => a + (1 - h.predicted) * m.layers.find((l) => l.name === h.layer)!.macs * 16, 0);
+    await train({
+      model: m,
+      train: data,
+      batchSize: 16,
+      epochs: 1,
+      lr: 0.03,
+      optimizer: { kind: 'signsgd' },
+      schedule: { kind: 'constant' },
+      seed: 1,
+      techniques: [psg],
+      ledger,
+      stopAfter: 1,
+    });
+    const fallback = psg.history.reduce(
+      (a, h) => a + (1 - h.predicted) * m.layers.find((l) => l.name === h.layer)!.macs * 16,
+      0,
+    );
     const t = ledger.totals();
-    const base = m.layers.reduce((a, l) => a + l.macs * 16 * ((8 * 8) / 1024 + (l.first ? 0 : (16 * 8) / 1024) + (10 * 4) / 1024), 0);
+    const base = m.layers.reduce(
+      (a, l) => a + l.macs * 16 * ((8 * 8) / 1024 + (l.first ? 0 : (16 * 8) / 1024) + (10 * 4) / 1024),
+      0,
+    );
     expect(t.macs.overhead).toBeCloseTo(fallback, 3);
     expect(t.effectiveMacs).toBeCloseTo(base + (fallback * 16 * 8) / 1024, 3);
     m.params.dispose();
@@ -416,7 +587,12 @@ describe('paper-scale settings (configured, not run here)', () => {
     const { trainingCost } = await import('../lib/src/cost/macs');
     const smd = stochasticMiniBatchDropping({ seed: 0 });
     // 50,000 images / 128 = 390 full batches per epoch; 328 epochs draw 127,920 batches, of which SMD plans to train half.
-    const planned = plannedIterations({ train: { count: 50000 } as never, batchSize: 128, epochs: 328, techniques: [smd] });
+    const planned = plannedIterations({
+      train: { count: 50000 } as never,
+      batchSize: 128,
+      epochs: 328,
+      techniques: [smd],
+    });
     expect(planned).toBe(Math.round((328 * 390) / 2));
     const m = cifarResNet({ depth: 74 });
     const c = trainingCost(m, { iterations: 64000, batchSize: 128 });
@@ -429,12 +605,28 @@ describe('paper-scale settings (configured, not run here)', () => {
 describe('gate optimizer and periodic evaluation', () => {
   it('SLU gates can train with plain SGD while the weights use signSGD; the curve records accuracy against energy', async () => {
     const m = cifarResNet({ depth: 14, widths: [4, 8, 8], seed: 3 });
-    const slu = selectiveLayerUpdate({ model: m, alpha: 1, seed: 1, gateOptimizer: { config: { kind: 'sgd' }, lr: 1e-3 } });
+    const slu = selectiveLayerUpdate({
+      model: m,
+      alpha: 1,
+      seed: 1,
+      gateOptimizer: { config: { kind: 'sgd' }, lr: 1e-3 },
+    });
     const bias0 = slu.gateParams.get('out/b').dataSync()[0]!;
     const ledger = new EnergyLedger();
     const r = await train({
-      model: m, train: data, validation: syntheticCifar(40, 5), batchSize: 16, epochs: 1, iterations: 6, lr: 0.03, seed: 2, ledger, evalEvery: 3,
-      optimizer: { kind: 'signsgd' }, schedule: { kind: 'constant' }, techniques: [slu],
+      model: m,
+      train: data,
+      validation: syntheticCifar(40, 5),
+      batchSize: 16,
+      epochs: 1,
+      iterations: 6,
+      lr: 0.03,
+      seed: 2,
+      ledger,
+      evalEvery: 3,
+      optimizer: { kind: 'signsgd' },
+      schedule: { kind: 'constant' },
+      techniques: [slu],
       evalContext: { blockPlan: slu.evalPlan },
     });
     const moved = Math.abs(slu.gateParams.get('out/b').dataSync()[0]! - bias0);
@@ -443,7 +635,19 @@ describe('gate optimizer and periodic evaluation', () => {
     expect(moved).toBeLessThan(0.03);
     expect(r.curve.map((p) => p.iteration)).toEqual([3, 6]);
     expect(r.curve[1]!.energyJ).toBeGreaterThan(r.curve[0]!.energyJ);
-    await expect(train({ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.1, seed: 1, evalEvery: 2, optimizer: { kind: 'sgd' }, schedule: { kind: 'constant' } })).rejects.toThrowError(/evalEvery = 2 is invalid: expected a validation set/);
+    await expect(
+      train({
+        model: m,
+        train: data,
+        batchSize: 16,
+        epochs: 1,
+        lr: 0.1,
+        seed: 1,
+        evalEvery: 2,
+        optimizer: { kind: 'sgd' },
+        schedule: { kind: 'constant' },
+      }),
+    ).rejects.toThrowError(/evalEvery = 2 is invalid: expected a validation set/);
     m.params.dispose();
     slu.gateParams.dispose();
   });

@@ -1,7 +1,12 @@
 import { execSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../lib/src/backend/select';
-import { expectedWireBytes, runTernGradCluster, simulateTernGradJob, TernGradClusterError } from '../lib/src/distributed/terngrad-cluster';
+import {
+  expectedWireBytes,
+  runTernGradCluster,
+  simulateTernGradJob,
+  TernGradClusterError,
+} from '../lib/src/distributed/terngrad-cluster';
 import type { TernGradJob } from '../lib/src/distributed/job';
 
 beforeAll(async () => {
@@ -11,7 +16,14 @@ beforeAll(async () => {
 const job: TernGradJob = {
   model: { kind: 'mlp', hidden: [16], seed: 3 },
   data: { kind: 'synthetic-cifar', count: 64, seed: 5 },
-  train: { batchSize: 8, iterations: 4, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 2 },
+  train: {
+    batchSize: 8,
+    iterations: 4,
+    lr: 0.05,
+    optimizer: { kind: 'sgd', momentum: 0.9 },
+    schedule: { kind: 'constant' },
+    seed: 2,
+  },
   terngrad: { workers: 2, seed: 11, clip: 2.5, layerWise: true },
   timeoutSeconds: 20,
 };
@@ -19,7 +31,11 @@ const job: TernGradJob = {
 /** Worker processes of ours still alive (by their launch variable in the environment). */
 function liveWorkers(): number {
   try {
-    return Number(execSync("grep -l ECOTRAIN_TERNGRAD_WORKER /proc/[0-9]*/environ 2>/dev/null | wc -l", { shell: '/bin/bash' }).toString().trim());
+    return Number(
+      execSync('grep -l ECOTRAIN_TERNGRAD_WORKER /proc/[0-9]*/environ 2>/dev/null | wc -l', { shell: '/bin/bash' })
+        .toString()
+        .trim(),
+    );
   } catch {
     return 0;
   }
@@ -61,14 +77,22 @@ describe('TernGrad with real worker processes over ZeroMQ (127.0.0.1)', () => {
 
   it('a worker that hangs is caught by the timeout; the others are stopped', async () => {
     const before = liveWorkers();
-    const err = await runTernGradCluster({ ...job, timeoutSeconds: 3, faultAt: { worker: 0, step: 1, mode: 'hang' } }).catch((e: unknown) => e);
+    const err = await runTernGradCluster({
+      ...job,
+      timeoutSeconds: 3,
+      faultAt: { worker: 0, step: 1, mode: 'hang' },
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TernGradClusterError);
     expect((err as Error).message).toMatch(/no S message from worker\(s\) 0 within 3 s at step 1/);
     expect(liveWorkers()).toBe(before);
   }, 60_000);
 
   it('refuses a bad job before starting any process', async () => {
-    await expect(runTernGradCluster({ ...job, train: { ...job.train, batchSize: 9 } })).rejects.toThrow(/job.train.batchSize = 9 is invalid: expected a multiple of the 2 workers/);
-    await expect(runTernGradCluster({ ...job, terngrad: { ...job.terngrad, workers: 0 } })).rejects.toThrow(/job.terngrad.workers = 0/);
+    await expect(runTernGradCluster({ ...job, train: { ...job.train, batchSize: 9 } })).rejects.toThrow(
+      /job.train.batchSize = 9 is invalid: expected a multiple of the 2 workers/,
+    );
+    await expect(runTernGradCluster({ ...job, terngrad: { ...job.terngrad, workers: 0 } })).rejects.toThrow(
+      /job.terngrad.workers = 0/,
+    );
   });
 });

@@ -14,15 +14,23 @@ const vals = (t: tf.Tensor) => Array.from(t.dataSync());
 const info = (iteration: number) => ({ iteration }) as StepInfo;
 
 /** A gradient problem whose shard i has the gradients `perShard[i]` (and loss i + 1); `full` is the whole batch's. */
-function mockProblem(examples: number, perShard: Array<Record<string, number[]>>, full?: Record<string, number[]>): GradientProblem {
+function mockProblem(
+  examples: number,
+  perShard: Array<Record<string, number[]>>,
+  full?: Record<string, number[]>,
+): GradientProblem {
   const batch = { x: tf.zeros([examples, 1]), y: tf.zeros([examples]), examples } as TaskBatch;
-  const result = (g: Record<string, number[]>, loss: number): GradientResult => ({ loss: tf.scalar(loss), grads: new Map(Object.entries(g).map(([k, v]) => [k, tf.tensor1d(v)])) });
+  const result = (g: Record<string, number[]>, loss: number): GradientResult => ({
+    loss: tf.scalar(loss),
+    grads: new Map(Object.entries(g).map(([k, v]) => [k, tf.tensor1d(v)])),
+  });
   const shards: TaskBatch[] = [];
   return {
     batch,
     params: new Map(),
     shards(n) {
-      for (let i = 0; i < n; i++) shards.push({ x: tf.zeros([examples / n, 1]), y: tf.zeros([examples / n]), examples: examples / n });
+      for (let i = 0; i < n; i++)
+        shards.push({ x: tf.zeros([examples / n, 1]), y: tf.zeros([examples / n]), examples: examples / n });
       return shards;
     },
     gradients(part) {
@@ -71,7 +79,9 @@ describe('TernGrad ternarization and clipping (thesis Eq. 4.1-4.3, 4.21)', () =>
     // mean 2.8, variance ((1.8^2) x 4 + 7.2^2) / 5 = 12.96, sigma 3.6; c = 2.5 clips at 9.
     expect(vals(clipGradient(tf.tensor1d([1, 1, 1, 1, 10]), 2.5))).toEqual([1, 1, 1, 1, 9]);
     // The bound is symmetric about zero (|g_i| <= c sigma), sigma about the mean: [1 x 4, -10] has sigma 4.4 and bound 11.
-    expect(vals(clipGradient(tf.tensor1d([-1, -1, -1, -1, -10]), 2.5)).map((v) => Math.round(v * 1e5) / 1e5)).toEqual([-1, -1, -1, -1, -9]);
+    expect(vals(clipGradient(tf.tensor1d([-1, -1, -1, -1, -10]), 2.5)).map((v) => Math.round(v * 1e5) / 1e5)).toEqual([
+      -1, -1, -1, -1, -9,
+    ]);
     expect(vals(clipGradient(tf.tensor1d([1, 1, 1, 1, -10]), 2.5))).toEqual([1, 1, 1, 1, -10]);
     expect(() => clipGradient(tf.tensor1d([1]), 0)).toThrowError(/clip = 0/);
   });
@@ -106,30 +116,40 @@ describe('TernGrad workers (Algorithm 1, Eq. 4.4)', () => {
   it('without sharing, levels of different workers mix (more than 2N + 1 values can appear)', () => {
     const tg = ternGrad({ workers: 4, seed: 1, clip: null, scalerSharing: false });
     const seen = new Set<number>();
-    for (let it = 0; it < 60; it++) for (const v of vals(tg.computeGradients!(mockProblem(8, shardGrads), info(it)).grads.get('w')!)) seen.add(Math.round(v * 1e6));
+    for (let it = 0; it < 60; it++)
+      for (const v of vals(tg.computeGradients!(mockProblem(8, shardGrads), info(it)).grads.get('w')!))
+        seen.add(Math.round(v * 1e6));
     expect(seen.size).toBeGreaterThan(9);
   });
 
   it('float mode averages the workers; layer-wise off uses one scaler per worker; float parameters pass as floats; draws are seeded', () => {
     const f = ternGrad({ workers: 4, seed: 1, ternary: false });
     const r = f.computeGradients!(mockProblem(8, shardGrads), info(0));
-    vals(r.grads.get('w')!).forEach((v, k) => expect(v).toBeCloseTo(shardGrads.reduce((a, x) => a + x.w[k]!, 0) / 4, 6));
+    vals(r.grads.get('w')!).forEach((v, k) =>
+      expect(v).toBeCloseTo(shardGrads.reduce((a, x) => a + x.w[k]!, 0) / 4, 6),
+    );
     // One scaler over w and b: b's entries (|b| <= 0.05 against max |w| = 0.6) become 0 or +-0.6 / 4 steps.
     const g = ternGrad({ workers: 4, seed: 1, clip: null, layerWise: false });
-    for (let it = 0; it < 10; it++) for (const v of vals(g.computeGradients!(mockProblem(8, shardGrads), info(it)).grads.get('b')!)) {
-      const k = (v * 4) / 0.6;
-      expect(Math.abs(k - Math.round(k))).toBeLessThan(1e-5);
-    }
+    for (let it = 0; it < 10; it++)
+      for (const v of vals(g.computeGradients!(mockProblem(8, shardGrads), info(it)).grads.get('b')!)) {
+        const k = (v * 4) / 0.6;
+        expect(Math.abs(k - Math.round(k))).toBeLessThan(1e-5);
+      }
     const fl = ternGrad({ workers: 4, seed: 1, clip: null, floatParams: (p) => p === 'b' });
-    vals(fl.computeGradients!(mockProblem(8, shardGrads), info(0)).grads.get('b')!).forEach((v, k) => expect(v).toBeCloseTo(shardGrads.reduce((a, x) => a + x.b[k]!, 0) / 4, 6));
+    vals(fl.computeGradients!(mockProblem(8, shardGrads), info(0)).grads.get('b')!).forEach((v, k) =>
+      expect(v).toBeCloseTo(shardGrads.reduce((a, x) => a + x.b[k]!, 0) / 4, 6),
+    );
     // Same seed and iteration: the same draws; another iteration: other draws.
     const a = ternGrad({ workers: 4, seed: 7 });
     const b = ternGrad({ workers: 4, seed: 7 });
-    const w = (t: ReturnType<typeof ternGrad>, it: number) => vals(t.computeGradients!(mockProblem(8, shardGrads), info(it)).grads.get('w')!);
+    const w = (t: ReturnType<typeof ternGrad>, it: number) =>
+      vals(t.computeGradients!(mockProblem(8, shardGrads), info(it)).grads.get('w')!);
     expect(w(a, 3)).toEqual(w(b, 3));
     const differs = [4, 5, 6, 7, 8].some((it) => w(a, it).join() !== w(b, 3).join());
     expect(differs).toBe(true);
-    expect(() => ternGrad({ workers: 4, seed: 1 }).computeGradients!(mockProblem(6, shardGrads), info(0))).toThrowError(/ternGrad batch = 6 is invalid: expected a multiple of the 4 workers/);
+    expect(() => ternGrad({ workers: 4, seed: 1 }).computeGradients!(mockProblem(6, shardGrads), info(0))).toThrowError(
+      /ternGrad batch = 6 is invalid: expected a multiple of the 4 workers/,
+    );
     expect(() => ternGrad({ workers: 0, seed: 1 })).toThrowError(/ternGrad.workers = 0/);
     expect(() => ternGrad({ workers: 2, seed: 1, clip: -1 })).toThrowError(/ternGrad.clip = -1/);
   });
@@ -141,8 +161,18 @@ describe('TernGrad workers (Algorithm 1, Eq. 4.4)', () => {
     expect(z).toBeGreaterThan(0);
     expect(z).toBeLessThan(1);
     // Tensors of 100 and 10 elements, N = 4: up 2 x 110 + 2 x 32; down ceil(log2 9) = 4 bits: 4 x 110 + 2 x 32; sharing 2 x 4 x 32 per tensor.
-    const t = tg.traffic(new Map([['a', 100], ['b', 10]]));
-    expect(t).toMatchObject({ upBitsPerWorker: 284, downBitsPerWorker: 504, sharingBits: 512, floatBitsPerWorker: 3520 });
+    const t = tg.traffic(
+      new Map([
+        ['a', 100],
+        ['b', 10],
+      ]),
+    );
+    expect(t).toMatchObject({
+      upBitsPerWorker: 284,
+      downBitsPerWorker: 504,
+      sharingBits: 512,
+      floatBitsPerWorker: 3520,
+    });
     expect(t.upBitsBound).toBeCloseTo(Math.log2(3) * 110 + 64, 9);
     expect(t.downBitsBound).toBeCloseTo(Math.log2(9) * 110 + 64, 9);
     const noShare = ternGrad({ workers: 4, seed: 2, scalerSharing: false }).traffic(new Map([['a', 100]]));
@@ -153,10 +183,19 @@ describe('TernGrad workers (Algorithm 1, Eq. 4.4)', () => {
 
 describe('the performance model of Appendix B (Eq. B.1-B.4)', () => {
   it('strong and weak scaling against hand-computed cases', async () => {
-    const { strongScaling, weakScaling, communicationSeconds, gradientBytes } = await import('../lib/src/cost/cluster-model');
+    const { strongScaling, weakScaling, communicationSeconds, gradientBytes } = await import(
+      '../lib/src/cost/cluster-model'
+    );
     // 2 machines of 4 GPUs, 10 GB/s inside a machine, 1 Gbps Ethernet (1.25e8 B/s) with 0.1 ms latency; an AlexNet-sized
     // float gradient (61M parameters = 244 MB), K = 256, profiled T(1,1,K) = 0.5 s.
-    const cluster = { gpusPerMachine: 4, machines: 2, gpuBandwidth: 1e10, cpuGpuBandwidth: 1e10, networkBandwidth: 1.25e8, networkLatency: 1e-4 };
+    const cluster = {
+      gpusPerMachine: 4,
+      machines: 2,
+      gpuBandwidth: 1e10,
+      cpuGpuBandwidth: 1e10,
+      networkBandwidth: 1.25e8,
+      networkLatency: 1e-4,
+    };
     const g = gradientBytes(61_000_000, 32);
     expect(g).toBe(244e6);
     // T_comm = 244e6/1e10 x log2 4 + 244e6/1e10 + (1e-4 + 244e6/1.25e8) x log2 2 = 0.0488 + 0.0244 + 1.9521 = 2.0253.
@@ -171,13 +210,26 @@ describe('the performance model of Appendix B (Eq. B.1-B.4)', () => {
     expect(w.seconds).toBeCloseTo(0.5 + 0.0488 + 1.9521, 10);
     expect(w.throughput).toBeCloseTo((8 * 256) / w.seconds, 8);
     // TernGrad: 2 bits per element plus one scaler per tensor; the profiled transfer stays the float one.
-    const tern = strongScaling({ cluster, batch: 256, gradientBytes: gradientBytes(61_000_000, 2, 16), singleGpuSeconds: 0.5, profiledTransferBytes: g });
+    const tern = strongScaling({
+      cluster,
+      batch: 256,
+      gradientBytes: gradientBytes(61_000_000, 2, 16),
+      singleGpuSeconds: 0.5,
+      profiledTransferBytes: g,
+    });
     expect(tern.throughput).toBeGreaterThan(s.throughput);
     expect(tern.communicationSeconds).toBeCloseTo(communicationSeconds(cluster, (61_000_000 * 2 + 32 * 16) / 8), 12);
     // One GPU: no communication terms but the CPU-GPU transfer; strong time = T(1,1,K).
-    const one = strongScaling({ cluster: { ...cluster, gpusPerMachine: 1, machines: 1 }, batch: 256, gradientBytes: g, singleGpuSeconds: 0.5 });
+    const one = strongScaling({
+      cluster: { ...cluster, gpusPerMachine: 1, machines: 1 },
+      batch: 256,
+      gradientBytes: g,
+      singleGpuSeconds: 0.5,
+    });
     expect(one.seconds).toBeCloseTo(0.5, 12);
-    expect(() => strongScaling({ cluster: { ...cluster, machines: 0 }, batch: 256, gradientBytes: g, singleGpuSeconds: 0.5 })).toThrowError(/cluster.machines = 0/);
+    expect(() =>
+      strongScaling({ cluster: { ...cluster, machines: 0 }, batch: 256, gradientBytes: g, singleGpuSeconds: 0.5 }),
+    ).toThrowError(/cluster.machines = 0/);
   });
 });
 
@@ -189,7 +241,17 @@ describe('TernGrad in the trainer (the gradient seam)', () => {
     const data = syntheticCifar(32, 3);
     const run = async (techniques: ReturnType<typeof ternGrad>[]) => {
       const m = mlp({ inputShape: [32, 32, 3], hidden: [16], seed: 5 });
-      await train({ model: m, train: data, batchSize: 8, epochs: 1, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { kind: 'constant' }, seed: 2, techniques });
+      await train({
+        model: m,
+        train: data,
+        batchSize: 8,
+        epochs: 1,
+        lr: 0.05,
+        optimizer: { kind: 'sgd', momentum: 0.9 },
+        schedule: { kind: 'constant' },
+        seed: 2,
+        techniques,
+      });
       const w = Array.from(m.params.get(m.layers[0]!.weight).dataSync());
       m.params.dispose();
       return w;
@@ -211,7 +273,9 @@ describe('TernGrad in the trainer (the gradient seam)', () => {
 
 describe('wire formats (2-bit ternary, ceil(log2(2N+1))-bit level sums)', () => {
   it('round-trip every value at awkward lengths; sizes match the accounting; bad input is refused', async () => {
-    const { packTernary, unpackTernary, packLevels, unpackLevels, levelBits } = await import('../lib/src/distributed/wire');
+    const { packTernary, unpackTernary, packLevels, unpackLevels, levelBits } = await import(
+      '../lib/src/distributed/wire'
+    );
     for (const len of [1, 3, 4, 5, 17]) {
       const t = Array.from({ length: len }, (_, i) => ((i * 7) % 3) - 1);
       const bytes = packTernary(t);
@@ -253,7 +317,9 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
       const k = (v * 4) / scaler;
       expect(Math.abs(k - Math.round(k))).toBeLessThan(1e-4);
     }
-    expect(() => ternGradSnapshot({ model: m, x, y, workers: 3, seed: 2, param: m.layers[0]!.weight, clip: null })).toThrowError(/ternGradSnapshot.workers = 3/);
+    expect(() =>
+      ternGradSnapshot({ model: m, x, y, workers: 3, seed: 2, param: m.layers[0]!.weight, clip: null }),
+    ).toThrowError(/ternGradSnapshot.workers = 3/);
     m.params.dispose();
   });
 
@@ -267,13 +333,30 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     // lite: Fig. 4.3's two optimizers, vanilla SGD (no momentum, from 0.1) with TernGrad at 2 workers only; its spec
     // carries its own rate and optimizer and a cache key of its own.
     const liteLenet = terngradRegime('lite').lenet;
-    expect(liteLenet.optimizers.map((o) => [o.name, o.lr, o.workers ?? liteLenet.workers])).toEqual([['momentum SGD', 0.01, [2, 4]], ['vanilla SGD', 0.1, [2]]]);
+    expect(liteLenet.optimizers.map((o) => [o.name, o.lr, o.workers ?? liteLenet.workers])).toEqual([
+      ['momentum SGD', 0.01, [2, 4]],
+      ['vanilla SGD', 0.1, [2]],
+    ]);
     expect(p.cifarnet).toMatchObject({ batch: 64, batchPerWorker: true, iterations: 300000 });
     expect(p.cifarnet!.optimizers[0]!.lr).toBe(0.0002);
     // lite: Table 4.1 at 2 workers of 50 for 12 epochs of the whole CIFAR-10 (100 x 6,000 = 12 x 50,000 images).
     const lite = terngradRegime('lite').cifarnet!;
-    expect(lite).toMatchObject({ trainCount: 50000, testCount: 10000, batch: 50, batchPerWorker: true, iterations: 6000, workers: [2] });
-    const lt = terngradSpec(lite, { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) }, (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k }), {}, 0, { label: 'f', optimizer: 0, workers: 2, ternary: false, clip: 2.5, scalerSharing: true });
+    expect(lite).toMatchObject({
+      trainCount: 50000,
+      testCount: 10000,
+      batch: 50,
+      batchPerWorker: true,
+      iterations: 6000,
+      workers: [2],
+    });
+    const lt = terngradSpec(
+      lite,
+      { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) },
+      (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k }),
+      {},
+      0,
+      { label: 'f', optimizer: 0, workers: 2, ternary: false, clip: 2.5, scalerSharing: true },
+    );
     expect([lt.batchSize, lt.iterations, lt.lr, lt.schedule]).toEqual([100, 6000, 0.01, { kind: 'cosine' }]);
     expect(lt.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
@@ -289,14 +372,25 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     const u = terngradSpec({ ...p.cifarnet!, rows: undefined }, data, build, {}, 0, arm);
     expect(u.batchSize).toBe(1024);
     expect(u.iterations).toBe(37500);
-    expect(() => terngradSpec(p.cifarnet!, data, build, {}, 0, { ...arm, workers: 4 })).toThrowError(/arm.workers = 4 is invalid: expected one of the study's rows \(2, 16 workers\)/);
+    expect(() => terngradSpec(p.cifarnet!, data, build, {}, 0, { ...arm, workers: 4 })).toThrowError(
+      /arm.workers = 4 is invalid: expected one of the study's rows \(2, 16 workers\)/,
+    );
     const l = terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 8 });
     expect(l.batchSize).toBe(64);
     expect(l.iterations).toBe(10000);
-    expect(terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 1, ternary: false }).techniques).toBeUndefined();
+    expect(
+      terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 1, ternary: false }).techniques,
+    ).toBeUndefined();
     const v = terngradSpec(terngradRegime('lite').lenet, data, build, {}, 0, { ...arm, workers: 2, optimizer: 1 });
-    expect([v.lr, v.optimizer, (v.cacheKey as { optimizer: string }).optimizer, v.input]).toEqual([0.1, { kind: 'sgd', momentum: 0, weightDecay: 5e-4 }, 'vanilla SGD', 'unit-range']);
-    expect(terngradSpec(terngradRegime('lite').lenet, data, build, {}, 0, { ...arm, workers: 2, optimizer: 0 }).input).toBeUndefined();
+    expect([v.lr, v.optimizer, (v.cacheKey as { optimizer: string }).optimizer, v.input]).toEqual([
+      0.1,
+      { kind: 'sgd', momentum: 0, weightDecay: 5e-4 },
+      'vanilla SGD',
+      'unit-range',
+    ]);
+    expect(
+      terngradSpec(terngradRegime('lite').lenet, data, build, {}, 0, { ...arm, workers: 2, optimizer: 0 }).input,
+    ).toBeUndefined();
     // Table 4.2's ablation: layer-wise scalers by default, one scaler over all tensors on request (a separate cache entry).
     expect(l.cacheKey).toMatchObject({ layerWise: true, clip: 2.5, scalerSharing: true });
     const one = terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 4, clip: null, layerWise: false });
@@ -312,7 +406,8 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     const biasValues = (spec: typeof one) => {
       const tg = spec.techniques!(undefined as never, 3)[0] as import('../lib/src/techniques/terngrad').TernGrad;
       const out: number[] = [];
-      for (let it = 0; it < 30; it++) out.push(...vals(tg.computeGradients(mockProblem(8, shards), info(it)).grads.get('b')!));
+      for (let it = 0; it < 30; it++)
+        out.push(...vals(tg.computeGradients(mockProblem(8, shards), info(it)).grads.get('b')!));
       tg.dispose?.();
       return out;
     };
@@ -321,6 +416,8 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     const layer = biasValues(terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 4, clip: null }));
     expect(layer.every((v) => Math.abs(v) <= 0.05 + 1e-7)).toBe(true);
     expect(layer.some((v) => v !== 0 && Math.abs(v / 0.15 - Math.round(v / 0.15)) > 1e-3)).toBe(true);
-    expect(() => terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 7 })).toThrowError(/arm.workers = 7 is invalid: expected a divisor of the batch 64/);
+    expect(() => terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 7 })).toThrowError(
+      /arm.workers = 7 is invalid: expected a divisor of the batch 64/,
+    );
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { binomialTest, comparisonVerdict, differenceInterval, meanInterval, tCritical } from '../lib/src/experiments/statistics';
+import {
+  binomialTest,
+  comparisonVerdict,
+  differenceInterval,
+  meanInterval,
+  tCritical,
+} from '../lib/src/experiments/statistics';
 import { assess, findingRows, type Claim } from '../kernel-ext/src/display/findings';
 
 describe('statistics (stdlib quantiles and tests)', () => {
@@ -25,7 +31,9 @@ describe('statistics (stdlib quantiles and tests)', () => {
     expect(u.test).toMatch(/Welch t, 95%, df 4\.0/);
     expect(differenceInterval([1, NaN], [0, 0], { paired: true })).toBeUndefined();
     expect(differenceInterval([1], [0], { paired: true })).toBeUndefined();
-    expect(() => differenceInterval([1, 2], [1], { paired: true })).toThrowError(/paired comparison .* the same number of values/);
+    expect(() => differenceInterval([1, 2], [1], { paired: true })).toThrowError(
+      /paired comparison .* the same number of values/,
+    );
   });
 
   it('comparison verdicts: interval inside, across and outside the margin; NaN is never held', () => {
@@ -54,13 +62,23 @@ describe('statistics (stdlib quantiles and tests)', () => {
 describe('findings with interval-aware verdicts', () => {
   const base = { claim: 'c', source: 'Paper §4, Table 2', paper: 'x' };
   it('a comparison is held, not held or inconclusive from its paired interval, and shows interval, n and test', () => {
-    const held: Claim = { ...base, id: 'a', kind: 'comparison', measured: undefined, comparison: { a: [0.5, 0.6, 0.7], b: [0.4, 0.5, 0.6], paired: true, direction: 'greater', displayScale: 100 } };
+    const held: Claim = {
+      ...base,
+      id: 'a',
+      kind: 'comparison',
+      measured: undefined,
+      comparison: { a: [0.5, 0.6, 0.7], b: [0.4, 0.5, 0.6], paired: true, direction: 'greater', displayScale: 100 },
+    };
     const r = assess(held, 'lite');
     expect(r.verdict).toBe('held');
     expect(r.interval).toBe('[10, 10]');
     expect(r.n).toBe('3');
     expect(r.test).toMatch(/paired t, 95%, 3 pairs; claim a - b > 0/);
-    const noisy: Claim = { ...held, id: 'b', comparison: { a: [0.5, 0.3, 0.7], b: [0.4, 0.5, 0.6], paired: true, direction: 'greater' } };
+    const noisy: Claim = {
+      ...held,
+      id: 'b',
+      comparison: { a: [0.5, 0.3, 0.7], b: [0.4, 0.5, 0.6], paired: true, direction: 'greater' },
+    };
     expect(assess(noisy, 'lite').verdict).toBe('inconclusive at this scale');
     const single: Claim = { ...held, id: 'c', comparison: { a: [0.5], b: [0.4], paired: true, direction: 'greater' } };
     expect(assess(single, 'lite').verdict).toBe('not measured');
@@ -69,8 +87,27 @@ describe('findings with interval-aware verdicts', () => {
   it('a NaN measurement is not measured, never held; statistical claims must name their test; tolerances are printed', () => {
     const nan: Claim = { ...base, id: 'n', kind: 'exact', measured: NaN, holds: true };
     expect(assess(nan, 'lite').verdict).toBe('not measured');
-    expect(() => assess({ ...base, id: 's', kind: 'statistical', measured: 0.01, holds: true }, 'lite')).toThrowError(/claim s.test .* the test and level/);
-    const rows = findingRows([{ ...base, id: 't', kind: 'statistical', measured: 0.2, holds: true, test: 'exact binomial (two-sided), 95%', tolerance: '4 sigma' }], 'smoke');
-    expect(rows[0]).toMatchObject({ verdict: 'held', test: 'exact binomial (two-sided), 95%', note: 'tolerance chosen here: 4 sigma' });
+    expect(() => assess({ ...base, id: 's', kind: 'statistical', measured: 0.01, holds: true }, 'lite')).toThrowError(
+      /claim s.test .* the test and level/,
+    );
+    const rows = findingRows(
+      [
+        {
+          ...base,
+          id: 't',
+          kind: 'statistical',
+          measured: 0.2,
+          holds: true,
+          test: 'exact binomial (two-sided), 95%',
+          tolerance: '4 sigma',
+        },
+      ],
+      'smoke',
+    );
+    expect(rows[0]).toMatchObject({
+      verdict: 'held',
+      test: 'exact binomial (two-sided), 95%',
+      note: 'tolerance chosen here: 4 sigma',
+    });
   });
 });

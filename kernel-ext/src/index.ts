@@ -4,11 +4,39 @@
  * `ecotrain-kernel`.
  * @packageDocumentation
  */
-export { figure, figureFiles, type PlotlyFigure, type PlotlyTrace, type FigureOptions, type FigureFiles } from './display/figure';
+export {
+  figure,
+  figureFiles,
+  type PlotlyFigure,
+  type PlotlyTrace,
+  type FigureOptions,
+  type FigureFiles,
+} from './display/figure';
 export { closeFigureExporter, staticExportAvailable } from './display/figure-export';
-export { table, tableFile, tableData, toCsv, toHtml, toText, formatCell, type Row, type Cell, type DataFrameLike, type TableOptions } from './display/table';
+export {
+  table,
+  tableFile,
+  tableData,
+  toCsv,
+  toHtml,
+  toText,
+  formatCell,
+  type Row,
+  type Cell,
+  type DataFrameLike,
+  type TableOptions,
+} from './display/table';
 export { progress, type Progress, type ProgressInfo, type ProgressOptions } from './display/progress';
-export { findings, findingRows, verdict, FindingsError, type Claim, type FindingRow, type FindingsContext, type Verdict } from './display/findings';
+export {
+  findings,
+  findingRows,
+  verdict,
+  FindingsError,
+  type Claim,
+  type FindingRow,
+  type FindingsContext,
+  type Verdict,
+} from './display/findings';
 export { saveResults, notebookName, outputDirs } from './display/outputs';
 export { inKernel, sendDisplay, type MimeBundle } from './display/channel';
 export { kernelEnvironment, environmentBanner, isHeadless, type KernelEnvironment } from './kernel/environment';

@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import { ConfigError } from '../../lib/src/errors';
 
 /** Options that would expose the server beyond this machine or turn its authentication off. */
-const FORBIDDEN = /^--(?:ip|port-retries|(?:ServerApp|NotebookApp|LabApp|IdentityProvider|PasswordIdentityProvider)\.(?:ip|token|password|allow_remote_access|allow_origin|allow_origin_pat|disable_check_xsrf|hashed_password|allow_password_change)|no-token|NotebookApp\.token)(?:=|$)/;
+const FORBIDDEN =
+  /^--(?:ip|port-retries|(?:ServerApp|NotebookApp|LabApp|IdentityProvider|PasswordIdentityProvider)\.(?:ip|token|password|allow_remote_access|allow_origin|allow_origin_pat|disable_check_xsrf|hashed_password|allow_password_change)|no-token|NotebookApp\.token)(?:=|$)/;
 
 /**
  * Arguments of `jupyter lab` for `npm run lab`: the user's extra arguments first, then ecotrain's fixed ones, so
@@ -11,7 +12,12 @@ const FORBIDDEN = /^--(?:ip|port-retries|(?:ServerApp|NotebookApp|LabApp|Identit
  */
 export function labArguments(root: string, userArgs: readonly string[], isRoot: boolean): string[] {
   for (const a of userArgs) {
-    if (FORBIDDEN.test(a)) throw new ConfigError('npm run lab argument', a, 'no argument that changes the address (127.0.0.1) or the token authentication');
+    if (FORBIDDEN.test(a))
+      throw new ConfigError(
+        'npm run lab argument',
+        a,
+        'no argument that changes the address (127.0.0.1) or the token authentication',
+      );
   }
   return [
     'lab',

@@ -18,7 +18,13 @@ try {
   console.error(`npm run lab: ${(err as Error).message}`);
   process.exit(2);
 }
-writeFileAtomic(path.join(paths.venv, 'share', 'jupyter', 'lab', 'settings', 'overrides.json'), JSON.stringify(LAB_SETTINGS_OVERRIDES, null, 2) + '\n');
-const child = spawn(jupyter, args, { stdio: 'inherit', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' } });
+writeFileAtomic(
+  path.join(paths.venv, 'share', 'jupyter', 'lab', 'settings', 'overrides.json'),
+  `${JSON.stringify(LAB_SETTINGS_OVERRIDES, null, 2)}\n`,
+);
+const child = spawn(jupyter, args, {
+  stdio: 'inherit',
+  env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+});
 child.on('exit', (code) => process.exit(code ?? 1));
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));

@@ -25,10 +25,15 @@ export interface SessionRecord {
  */
 export async function endOfNotebook(options: { waitSeconds?: number } = {}): Promise<SessionRecord> {
   // Wait (bounded) for timers the notebook left scheduled: a failure they raise then fails this check.
-  const hooks = (globalThis as Record<symbol, unknown>)[Symbol.for('ecotrain.kernel')] as { settle(boundMs: number): Promise<number> } | undefined;
+  const hooks = (globalThis as Record<symbol, unknown>)[Symbol.for('ecotrain.kernel')] as
+    | { settle(boundMs: number): Promise<number> }
+    | undefined;
   const wait = options.waitSeconds ?? Number(process.env.ECOTRAIN_END_WAIT_S ?? 30);
   const left = hooks ? await hooks.settle(wait * 1000) : 0;
-  if (left > 0) throw new Error(`the notebook left ${left} timer(s) still scheduled ${wait} s after its last cell: clear them (clearTimeout/clearInterval) or await the work they do`);
+  if (left > 0)
+    throw new Error(
+      `the notebook left ${left} timer(s) still scheduled ${wait} s after its last cell: clear them (clearTimeout/clearInterval) or await the work they do`,
+    );
   const s = settingsFromEnv();
   let numTensors: number | null = null;
   if (backendInfo()) {
@@ -44,7 +49,10 @@ export async function endOfNotebook(options: { waitSeconds?: number } = {}): Pro
     numTensors,
     cache: cacheEvents().map((e) => ({ arm: e.arm, seed: e.seed, event: e.event })),
   };
-  writeFileAtomic(path.join(outputDirs().results, `${notebookName()}.session.json`), JSON.stringify(record, null, 2) + '\n');
+  writeFileAtomic(
+    path.join(outputDirs().results, `${notebookName()}.session.json`),
+    `${JSON.stringify(record, null, 2)}\n`,
+  );
   await closeFigureExporter();
   return record;
 }

@@ -23,10 +23,14 @@ export class DataError extends Error {
 
 function formatValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'bigint' || value === undefined || typeof value === 'function') return String(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || value === undefined || typeof value === 'function')
+    return String(value);
   try {
     // NaN and infinities would print as null in JSON: keep them readable.
-    return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `${v}` : v)) ?? String(value);
+    return (
+      JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `${v}` : v)) ??
+      String(value)
+    );
   } catch {
     return String(value);
   }
@@ -37,9 +41,15 @@ function formatValue(value: unknown): string {
  * naming `field` and the allowed keys. Returns `value`.
  */
 export function checkKeys<T extends object>(value: T, allowed: readonly string[], field: string): T {
-  if (value === null || typeof value !== 'object') throw new ConfigError(field, value, `an object with keys ${allowed.join(', ')}`);
+  if (value === null || typeof value !== 'object')
+    throw new ConfigError(field, value, `an object with keys ${allowed.join(', ')}`);
   for (const k of Object.keys(value)) {
-    if (!allowed.includes(k)) throw new ConfigError(`${field}.${k}`, (value as Record<string, unknown>)[k], `no such option; ${field} takes ${allowed.join(', ')}`);
+    if (!allowed.includes(k))
+      throw new ConfigError(
+        `${field}.${k}`,
+        (value as Record<string, unknown>)[k],
+        `no such option; ${field} takes ${allowed.join(', ')}`,
+      );
   }
   return value;
 }

@@ -28,7 +28,13 @@ export * from './experiments/run';
 export * from './experiments/language-model';
 export * from './experiments/run-cache';
 export * from './analysis/perf';
-export { registerOneDnnKernels, unregisterOneDnnKernels, oneDnnStatus, maxPool2d, type OneDnnStatus } from './backend/onednn';
+export {
+  registerOneDnnKernels,
+  unregisterOneDnnKernels,
+  oneDnnStatus,
+  maxPool2d,
+  type OneDnnStatus,
+} from './backend/onednn';
 export { setFusedOps } from './backend/native-ops';
 /** The tfjs-core namespace ecotrain computes with (one shared copy; the backend is chosen by `initBackend`). */
 export * as tf from '@tensorflow/tfjs-core';

@@ -46,9 +46,19 @@ function lstmStep(model: LanguageModel): () => void {
   const params = model.params.trainable();
   const opt = createOptimizer({ kind: 'sgd' });
   const ids = tf.randomUniform([LSTM.batch, LSTM.bptt], 0, LSTM.vocab, 'int32', 1) as tf.Tensor2D;
-  const target = tf.oneHot(tf.randomUniform([LSTM.batch * LSTM.bptt], 0, LSTM.vocab, 'int32', 2) as tf.Tensor1D, LSTM.vocab);
+  const target = tf.oneHot(
+    tf.randomUniform([LSTM.batch * LSTM.bptt], 0, LSTM.vocab, 'int32', 2) as tf.Tensor1D,
+    LSTM.vocab,
+  );
   return () => {
-    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(target, model.applyWithState(ids, model.zeroState(LSTM.batch), { training: true }).logits) as tf.Scalar, [...params.values()]);
+    const { value, grads } = tf.variableGrads(
+      () =>
+        tf.losses.softmaxCrossEntropy(
+          target,
+          model.applyWithState(ids, model.zeroState(LSTM.batch), { training: true }).logits,
+        ) as tf.Scalar,
+      [...params.values()],
+    );
     const byName = new Map([...params.entries()].map(([n, v]) => [n, grads[v.name] as tf.Tensor]));
     const clipped = clipByGlobalNorm(byName, 5);
     opt.apply(params, clipped, 1);
@@ -100,14 +110,19 @@ function schemesBench(): Record<string, { stepMs: number; overFloat: number }> {
     cases.forEach(([, , p], i) => q[i]!.push(...stepTimes(() => steps[i]!.run(p), 3, 0)));
   }
   const fm = median(f);
-  const out = Object.fromEntries(cases.map(([name], i) => [name, { stepMs: median(q[i]!), overFloat: median(q[i]!) / fm }]));
+  const out = Object.fromEntries(
+    cases.map(([name], i) => [name, { stepMs: median(q[i]!), overFloat: median(q[i]!) / fm }]),
+  );
   [float, ...steps].forEach((s) => s.dispose());
   model.params.dispose();
   return { float: { stepMs: fm, overFloat: 1 }, ...out };
 }
 
 /** CifarNet Adam step times per batch, after (oneDNN kernels and max pooling, fused ReLU gradient) and before (stock), interleaved. */
-function cifarNetBench(): Record<string, { stepMs: number; imagesPerSecond: number; beforeStepMs: number; speedup: number }> {
+function cifarNetBench(): Record<
+  string,
+  { stepMs: number; imagesPerSecond: number; beforeStepMs: number; speedup: number }
+> {
   const out: Record<string, { stepMs: number; imagesPerSecond: number; beforeStepMs: number; speedup: number }> = {};
   for (const batch of CIFARNET_BATCHES) {
     const model = cifarNet({ seed: 1 });
@@ -142,11 +157,30 @@ function pytorch(): { ok: true; result: PytorchResult } | { ok: false; reason: s
     const mk = spawnSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
     if (mk.status !== 0) return { ok: false, reason: 'python3 -m venv failed' };
     const pip = spawnSync(py, ['-m', 'pip', 'install', '-q', 'torch==2.13.0+cpu'], { stdio: 'inherit', env });
-    if (pip.status !== 0) return { ok: false, reason: 'pip could not install torch==2.13.0+cpu (is the local wheel index reachable?)' };
+    if (pip.status !== 0)
+      return { ok: false, reason: 'pip could not install torch==2.13.0+cpu (is the local wheel index reachable?)' };
   }
   const script = path.join(root, 'test', 'bench', 'pytorch_reference.py');
-  const r = spawnSync(py, [script, '--threads', String(os.cpus().length), '--steps', '20', '--cifarnet-batches', CIFARNET_BATCHES.join(','), '--lstm', `${LSTM.vocab},${LSTM.embedding},${LSTM.hidden.join('-')},${LSTM.bptt},${LSTM.batch}`], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) return { ok: false, reason: `pytorch_reference.py exited ${r.status}: ${(r.stderr ?? '').split('\n').slice(-3).join(' ')}` };
+  const r = spawnSync(
+    py,
+    [
+      script,
+      '--threads',
+      String(os.cpus().length),
+      '--steps',
+      '20',
+      '--cifarnet-batches',
+      CIFARNET_BATCHES.join(','),
+      '--lstm',
+      `${LSTM.vocab},${LSTM.embedding},${LSTM.hidden.join('-')},${LSTM.bptt},${LSTM.batch}`,
+    ],
+    { env, encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  if (r.status !== 0)
+    return {
+      ok: false,
+      reason: `pytorch_reference.py exited ${r.status}: ${(r.stderr ?? '').split('\n').slice(-3).join(' ')}`,
+    };
   const line = r.stdout.trim().split('\n').pop() ?? '';
   return { ok: true, result: JSON.parse(line) as PytorchResult };
 }
@@ -161,7 +195,8 @@ interface PytorchResult {
 
 async function main(): Promise<void> {
   const backend = await initBackend();
-  if (backend.name !== 'tensorflow') throw new Error(`bench: needs the native tensorflow backend (got ${backend.name}); run npm run setup`);
+  if (backend.name !== 'tensorflow')
+    throw new Error(`bench: needs the native tensorflow backend (got ${backend.name}); run npm run setup`);
   const started = new Date().toISOString();
   const resnet20 = resnetBench(20);
   const resnet8 = resnetBench(8);
@@ -170,7 +205,13 @@ async function main(): Promise<void> {
   console.error('bench: CifarNet Adam steps ...');
   const cifarnet = cifarNetBench();
 
-  const lm = lstmLanguageModel({ vocabSize: LSTM.vocab, embedding: LSTM.embedding, hidden: LSTM.hidden, steps: LSTM.bptt, seed: 1 });
+  const lm = lstmLanguageModel({
+    vocabSize: LSTM.vocab,
+    embedding: LSTM.embedding,
+    hidden: LSTM.hidden,
+    steps: LSTM.bptt,
+    seed: 1,
+  });
   const lstmMs = median(stepTimes(lstmStep(lm), 15, 3));
   lm.params.dispose();
 
@@ -216,14 +257,38 @@ async function main(): Promise<void> {
     date: started,
     backend: backend.name,
     kernels: backend.kernels,
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGB: Math.round(os.totalmem() / 2 ** 30), loadavg: os.loadavg(), node: process.version },
+    machine: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model,
+      memoryGB: Math.round(os.totalmem() / 2 ** 30),
+      loadavg: os.loadavg(),
+      node: process.version,
+    },
     batch: BATCH,
-    resnet20: { floatStepMs: resnet20.floatMs, floatImagesPerSecond: ips(resnet20.floatMs), quantStepMs: resnet20.quantMs, quantImagesPerSecond: ips(resnet20.quantMs), quantOverFloat: resnet20.quantMs / resnet20.floatMs },
-    resnet8: { floatStepMs: resnet8.floatMs, floatImagesPerSecond: ips(resnet8.floatMs), quantStepMs: resnet8.quantMs, quantImagesPerSecond: ips(resnet8.quantMs), quantOverFloat: resnet8.quantMs / resnet8.floatMs },
+    resnet20: {
+      floatStepMs: resnet20.floatMs,
+      floatImagesPerSecond: ips(resnet20.floatMs),
+      quantStepMs: resnet20.quantMs,
+      quantImagesPerSecond: ips(resnet20.quantMs),
+      quantOverFloat: resnet20.quantMs / resnet20.floatMs,
+    },
+    resnet8: {
+      floatStepMs: resnet8.floatMs,
+      floatImagesPerSecond: ips(resnet8.floatMs),
+      quantStepMs: resnet8.quantMs,
+      quantImagesPerSecond: ips(resnet8.quantMs),
+      quantOverFloat: resnet8.quantMs / resnet8.floatMs,
+    },
     resnet8Schemes: schemes,
     cifarnet,
     lstm: { config: LSTM, stepMs: lstmMs, tokensPerSecond: ips(lstmMs, LSTM.batch * LSTM.bptt) },
-    numTensors: { first: counts[0], last: counts[counts.length - 1], min: Math.min(...counts), max: Math.max(...counts), steps: memSteps },
+    numTensors: {
+      first: counts[0],
+      last: counts[counts.length - 1],
+      min: Math.min(...counts),
+      max: Math.max(...counts),
+      steps: memSteps,
+    },
     peakRssMB: peakRss / 2 ** 20,
     resnet20FloatKernels: { after, before, beforeStepMs, beforeImagesPerSecond: ips(beforeStepMs) },
     pytorch: torch ? (torch.ok ? torch.result : { unavailable: torch.reason }) : undefined,
@@ -240,22 +305,53 @@ async function main(): Promise<void> {
   const r20 = result.ratios?.resnet20FloatVsPytorchBest;
   const r8 = result.ratios?.resnet8FloatVsPytorchBest;
   result.targets.push(
-    { target: 'ResNet-20 float step >= 1.0x PyTorch best layout (same run)', value: r20 ?? null, met: r20 !== undefined && r20 >= 1 },
-    { target: 'ResNet-8 float step >= 1.0x PyTorch best layout (same run)', value: r8 ?? null, met: r8 !== undefined && r8 >= 1 },
+    {
+      target: 'ResNet-20 float step >= 1.0x PyTorch best layout (same run)',
+      value: r20 ?? null,
+      met: r20 !== undefined && r20 >= 1,
+    },
+    {
+      target: 'ResNet-8 float step >= 1.0x PyTorch best layout (same run)',
+      value: r8 ?? null,
+      met: r8 !== undefined && r8 >= 1,
+    },
     ...CIFARNET_BATCHES.map((b) => {
       const v = cifarRatio(b);
-      return { target: `CifarNet Adam step at batch ${b} >= 1.0x PyTorch best layout (same run)`, value: v ?? null, met: v !== undefined && v >= 1 };
+      return {
+        target: `CifarNet Adam step at batch ${b} >= 1.0x PyTorch best layout (same run)`,
+        value: v ?? null,
+        met: v !== undefined && v >= 1,
+      };
     }),
-    { target: 'ResNet-20 FW-8/BW-8 step <= 1.25x its float step', value: result.resnet20.quantOverFloat, met: result.resnet20.quantOverFloat <= 1.25 },
-    { target: 'ResNet-8 FW-8/BW-8 step <= 1.25x its float step', value: result.resnet8.quantOverFloat, met: result.resnet8.quantOverFloat <= 1.25 },
-    { target: 'ResNet-8 SBM FW-8/BW-8 step (FracTrain baseline) <= 1.25x its float step', value: schemes['sbm FW-8/BW-8']?.overFloat ?? null, met: (schemes['sbm FW-8/BW-8']?.overFloat ?? Infinity) <= 1.25 },
-    { target: `numTensors flat over ${memSteps} steps`, value: Math.max(...counts) - Math.min(...counts), met: Math.max(...counts) === Math.min(...counts) },
+    {
+      target: 'ResNet-20 FW-8/BW-8 step <= 1.25x its float step',
+      value: result.resnet20.quantOverFloat,
+      met: result.resnet20.quantOverFloat <= 1.25,
+    },
+    {
+      target: 'ResNet-8 FW-8/BW-8 step <= 1.25x its float step',
+      value: result.resnet8.quantOverFloat,
+      met: result.resnet8.quantOverFloat <= 1.25,
+    },
+    {
+      target: 'ResNet-8 SBM FW-8/BW-8 step (FracTrain baseline) <= 1.25x its float step',
+      value: schemes['sbm FW-8/BW-8']?.overFloat ?? null,
+      met: (schemes['sbm FW-8/BW-8']?.overFloat ?? Infinity) <= 1.25,
+    },
+    {
+      target: `numTensors flat over ${memSteps} steps`,
+      value: Math.max(...counts) - Math.min(...counts),
+      met: Math.max(...counts) === Math.min(...counts),
+    },
   );
   const file = path.join(projectRoot(), 'out', 'bench', 'bench.json');
-  writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
+  writeFileAtomic(file, `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
   const missed = result.targets.filter((t) => !t.met);
-  if (missed.length) console.error(`bench: targets missed: ${missed.map((t) => `${t.target} (measured ${t.value === null ? 'not measured: run with --against-pytorch' : t.value.toFixed(3)})`).join('; ')}`);
+  if (missed.length)
+    console.error(
+      `bench: targets missed: ${missed.map((t) => `${t.target} (measured ${t.value === null ? 'not measured: run with --against-pytorch' : t.value.toFixed(3)})`).join('; ')}`,
+    );
   if (strict && missed.length) process.exitCode = 1;
 }
 

@@ -3,7 +3,10 @@ import * as path from 'node:path';
 /** A Jupyter MIME bundle: MIME type to data (string, base64 string, or JSON object). */
 export type MimeBundle = Record<string, unknown>;
 
-type WriteDisplayData = (msg: { data: MimeBundle; metadata: object; transient: { display_id?: string } }, update: boolean) => void;
+type WriteDisplayData = (
+  msg: { data: MimeBundle; metadata: object; transient: { display_id?: string } },
+  update: boolean,
+) => void;
 
 function writer(): WriteDisplayData | undefined {
   try {
@@ -28,7 +31,10 @@ export function inKernel(): boolean {
 export function sendDisplay(bundle: MimeBundle, options: { displayId?: string; update?: boolean } = {}): boolean {
   const w = writer();
   if (!w) return false;
-  w({ data: bundle, metadata: {}, transient: options.displayId ? { display_id: options.displayId } : {} }, options.update ?? false);
+  w(
+    { data: bundle, metadata: {}, transient: options.displayId ? { display_id: options.displayId } : {} },
+    options.update ?? false,
+  );
   return true;
 }
 

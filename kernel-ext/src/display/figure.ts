@@ -49,7 +49,11 @@ export async function figureFiles(fig: PlotlyFigure, options: FigureOptions): Pr
   const width = options.width ?? 800;
   const height = options.height ?? 450;
   const bundle: Record<string, unknown> = {
-    'application/vnd.plotly.v1+json': { data: fig.data, layout: { width, height, ...(fig.layout ?? {}) }, config: fig.config ?? {} },
+    'application/vnd.plotly.v1+json': {
+      data: fig.data,
+      layout: { width, height, ...(fig.layout ?? {}) },
+      config: fig.config ?? {},
+    },
     'text/plain': `<plotly figure ${name}: ${fig.data.length} trace(s)>`,
   };
   let files: FigureFiles | undefined;

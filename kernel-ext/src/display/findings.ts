@@ -93,7 +93,9 @@ export interface FindingsContext {
 /** Error thrown by {@link findings} when an exact claim fails. */
 export class FindingsError extends Error {
   constructor(readonly failed: readonly FindingRow[]) {
-    super(`asserted claim(s) failed: ${failed.map((f) => `${f.id} (${f.claim}: paper ${f.paper}, measured ${f.measured})`).join('; ')}`);
+    super(
+      `asserted claim(s) failed: ${failed.map((f) => `${f.id} (${f.claim}: paper ${f.paper}, measured ${f.measured})`).join('; ')}`,
+    );
     this.name = 'FindingsError';
   }
 }
@@ -103,9 +105,13 @@ function fmt(v: number, scale: number): string {
 }
 
 /** Verdict of `claim` at `scale`, with the interval, n and test it rests on. */
-export function assess(claim: Claim, scale: Scale): { verdict: Verdict; interval: string; n: string; test: string; measured: string | undefined } {
+export function assess(
+  claim: Claim,
+  scale: Scale,
+): { verdict: Verdict; interval: string; n: string; test: string; measured: string | undefined } {
   const at = claim.checkedAt ?? SCALES;
-  if (!at.includes(scale)) return { verdict: 'not checked at this scale', interval: '', n: '', test: claim.test ?? '', measured: undefined };
+  if (!at.includes(scale))
+    return { verdict: 'not checked at this scale', interval: '', n: '', test: claim.test ?? '', measured: undefined };
   if (claim.kind === 'comparison') {
     const c = claim.comparison;
     if (!c) throw new ConfigError(`claim ${claim.id}.comparison`, undefined, 'the two arms of a comparison claim');
@@ -113,20 +119,48 @@ export function assess(claim: Claim, scale: Scale): { verdict: Verdict; interval
     const diff = differenceInterval(c.a, c.b, { paired: c.paired });
     const v = comparisonVerdict(diff, { direction: c.direction, margin: c.margin });
     const mean = (xs: readonly number[]) => xs.reduce((x, y) => x + y, 0) / Math.max(xs.length, 1);
-    const measured = claim.measured !== undefined ? String(claim.measured) : c.a.length && c.b.length ? `${fmt(mean(c.a), k)} vs ${fmt(mean(c.b), k)} (a - b = ${fmt(mean(c.a) - mean(c.b), k)})` : undefined;
+    const measured =
+      claim.measured !== undefined
+        ? String(claim.measured)
+        : c.a.length && c.b.length
+          ? `${fmt(mean(c.a), k)} vs ${fmt(mean(c.b), k)} (a - b = ${fmt(mean(c.a) - mean(c.b), k)})`
+          : undefined;
     return {
       verdict: v,
       interval: diff ? `[${fmt(diff.lo, k)}, ${fmt(diff.hi, k)}]` : '',
       n: diff ? String(diff.n) : String(Math.min(c.a.length, c.b.length)),
-      test: diff ? `${diff.test}; claim a - b ${c.direction === 'greater' ? '>' : '<'} ${fmt(c.margin ?? 0, k)}` : 'no interval (a NaN, a missing arm or a single seed)',
+      test: diff
+        ? `${diff.test}; claim a - b ${c.direction === 'greater' ? '>' : '<'} ${fmt(c.margin ?? 0, k)}`
+        : 'no interval (a NaN, a missing arm or a single seed)',
       measured,
     };
   }
-  if (claim.kind === 'statistical' && !claim.test) throw new ConfigError(`claim ${claim.id}.test`, undefined, 'the test and level a statistical claim rests on');
+  if (claim.kind === 'statistical' && !claim.test)
+    throw new ConfigError(`claim ${claim.id}.test`, undefined, 'the test and level a statistical claim rests on');
   const nan = typeof claim.measured === 'number' && !Number.isFinite(claim.measured);
-  if (claim.measured === undefined || nan) return { verdict: claim.holds === undefined && !nan ? 'not checked at this scale' : 'not measured', interval: '', n: '', test: claim.test ?? '', measured: undefined };
-  if (claim.holds === undefined) return { verdict: 'not checked at this scale', interval: '', n: '', test: claim.test ?? '', measured: String(claim.measured) };
-  return { verdict: claim.holds ? 'held' : 'not held', interval: '', n: '', test: claim.test ?? (claim.kind === 'exact' ? (claim.tolerance ? 'within the stated tolerance' : 'identity') : ''), measured: typeof claim.measured === 'number' ? String(Number(claim.measured.toPrecision(5))) : claim.measured };
+  if (claim.measured === undefined || nan)
+    return {
+      verdict: claim.holds === undefined && !nan ? 'not checked at this scale' : 'not measured',
+      interval: '',
+      n: '',
+      test: claim.test ?? '',
+      measured: undefined,
+    };
+  if (claim.holds === undefined)
+    return {
+      verdict: 'not checked at this scale',
+      interval: '',
+      n: '',
+      test: claim.test ?? '',
+      measured: String(claim.measured),
+    };
+  return {
+    verdict: claim.holds ? 'held' : 'not held',
+    interval: '',
+    n: '',
+    test: claim.test ?? (claim.kind === 'exact' ? (claim.tolerance ? 'within the stated tolerance' : 'identity') : ''),
+    measured: typeof claim.measured === 'number' ? String(Number(claim.measured.toPrecision(5))) : claim.measured,
+  };
 }
 
 /** Verdict of `claim` at `scale`. */
@@ -140,7 +174,8 @@ export function findingRows(claims: readonly Claim[], scale: Scale): FindingRow[
   for (const c of claims) {
     if (!c.id || ids.has(c.id)) throw new ConfigError('claim id', c.id, 'a non-empty id unique within the notebook');
     ids.add(c.id);
-    for (const s of c.checkedAt ?? []) if (!SCALES.includes(s)) throw new ConfigError(`claim ${c.id} checkedAt`, s, SCALES.join(', '));
+    for (const s of c.checkedAt ?? [])
+      if (!SCALES.includes(s)) throw new ConfigError(`claim ${c.id} checkedAt`, s, SCALES.join(', '));
   }
   return claims.map((c) => {
     const a = assess(c, scale);
@@ -167,14 +202,24 @@ export function findingRows(claims: readonly Claim[], scale: Scale): FindingRow[
  */
 export function findings(claims: readonly Claim[], context: FindingsContext): void {
   const scale = context.scale ?? settingsFromEnv().scale;
-  if (!Number.isInteger(context.seeds) || context.seeds < 1) throw new ConfigError('findings seeds', context.seeds, 'a positive integer');
+  if (!Number.isInteger(context.seeds) || context.seeds < 1)
+    throw new ConfigError('findings seeds', context.seeds, 'a positive integer');
   const rows = findingRows(claims, scale);
   const file = path.join(outputDirs().results, `${notebookName()}.findings.json`);
-  writeFileAtomic(file, JSON.stringify({ notebook: notebookName(), scale, seeds: context.seeds, setting: context.setting, rows }, null, 2) + '\n');
+  writeFileAtomic(
+    file,
+    `${JSON.stringify({ notebook: notebookName(), scale, seeds: context.seeds, setting: context.setting, rows }, null, 2)}\n`,
+  );
   const columns = ['claim', 'source', 'paper', 'measured', 'interval', 'n', 'test', 'kind', 'verdict', 'note'];
   const cells = rows.map((r) => columns.map((c) => r[c as keyof FindingRow]));
   const header = `Findings at scale ${scale}, ${context.seeds} seed(s): ${context.setting}`;
-  const colour: Record<Verdict, string> = { held: '#1a7f37', 'not held': '#cf222e', 'inconclusive at this scale': '#9a6700', 'not measured': '#6e7781', 'not checked at this scale': '#6e7781' };
+  const colour: Record<Verdict, string> = {
+    held: '#1a7f37',
+    'not held': '#cf222e',
+    'inconclusive at this scale': '#9a6700',
+    'not measured': '#6e7781',
+    'not checked at this scale': '#6e7781',
+  };
   const html =
     `<p><b>${escapeHtml(header)}</b></p><table><thead><tr>${columns.map((c) => `<th>${c}</th>`).join('')}</tr></thead><tbody>` +
     rows
@@ -183,7 +228,9 @@ export function findings(claims: readonly Claim[], context: FindingsContext): vo
           `<tr>${columns
             .map((c) => {
               const v = String(r[c as keyof FindingRow]);
-              return c === 'verdict' ? `<td style="color:${colour[r.verdict]};font-weight:bold">${escapeHtml(v)}</td>` : `<td>${escapeHtml(v)}</td>`;
+              return c === 'verdict'
+                ? `<td style="color:${colour[r.verdict]};font-weight:bold">${escapeHtml(v)}</td>`
+                : `<td>${escapeHtml(v)}</td>`;
             })
             .join('')}</tr>`,
       )

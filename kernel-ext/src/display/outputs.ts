@@ -17,7 +17,11 @@ export function outputDirs(): { figures: string; results: string; tables: string
 /** Checks that `name` is safe as part of a file name (letters, digits, `-`, `_`, `.`). */
 export function checkArtifactName(name: string, field = 'name'): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/.test(name)) {
-    throw new ConfigError(field, name, 'letters, digits, ".", "-" or "_" (at most 101 characters, not starting with a dot)');
+    throw new ConfigError(
+      field,
+      name,
+      'letters, digits, ".", "-" or "_" (at most 101 characters, not starting with a dot)',
+    );
   }
   return name;
 }
@@ -28,7 +32,7 @@ export function checkArtifactName(name: string, field = 'name'): string {
  */
 export function saveResults(name: string, data: unknown): string {
   const file = path.join(outputDirs().results, `${notebookName()}.${checkArtifactName(name)}.json`);
-  writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n');
+  writeFileAtomic(file, `${JSON.stringify(data, null, 2)}\n`);
   const rel = path.relative(projectRoot(), file);
   return rel.startsWith('..') ? file : rel;
 }

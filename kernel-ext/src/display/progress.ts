@@ -40,13 +40,17 @@ function fmtInfo(info: ProgressInfo | undefined): string {
  */
 export function progress(options: ProgressOptions): Progress {
   const { total, label } = options;
-  if (!Number.isInteger(total) || total <= 0) throw new RangeError(`progress ${label}: total = ${total}, expected a positive integer`);
+  if (!Number.isInteger(total) || total <= 0)
+    throw new RangeError(`progress ${label}: total = ${total}, expected a positive integer`);
   const now = options.now ?? Date.now;
   const print = options.print ?? ((l: string) => console.log(l));
   const every = options.every ?? 0.1;
   const t0 = now();
   const displayId = `ecotrain-progress-${process.pid}-${++counter}`;
-  const rich = !isHeadless() && options.print === undefined && sendDisplay({ 'text/plain': `${label}: 0/${total}` }, { displayId });
+  const rich =
+    !isHeadless() &&
+    options.print === undefined &&
+    sendDisplay({ 'text/plain': `${label}: 0/${total}` }, { displayId });
   let done = 0;
   let nextMark = every;
   let lastDraw = 0;

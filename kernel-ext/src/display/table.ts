@@ -27,7 +27,12 @@ export interface TableOptions {
 }
 
 function isDataFrame(x: unknown): x is DataFrameLike {
-  return typeof x === 'object' && x !== null && Array.isArray((x as DataFrameLike).columns) && Array.isArray((x as DataFrameLike).values);
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    Array.isArray((x as DataFrameLike).columns) &&
+    Array.isArray((x as DataFrameLike).values)
+  );
 }
 
 /** Columns and rows of a DataFrame or row list. */
@@ -58,14 +63,17 @@ export function toCsv(columns: readonly string[], rows: readonly Cell[][]): stri
     const s = v === null || v === undefined ? '' : String(v);
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  return [columns.map(q).join(','), ...rows.map((r) => r.map(q).join(','))].join('\n') + '\n';
+  return `${[columns.map(q).join(','), ...rows.map((r) => r.map(q).join(','))].join('\n')}\n`;
 }
 
 /** HTML table of columns and rows. */
 export function toHtml(columns: readonly string[], rows: readonly Cell[][], caption?: string, digits = 4): string {
   const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
   const body = rows
-    .map((r) => `<tr>${r.map((v) => `<td style="text-align:${typeof v === 'number' ? 'right' : 'left'}">${escapeHtml(formatCell(v, digits))}</td>`).join('')}</tr>`)
+    .map(
+      (r) =>
+        `<tr>${r.map((v) => `<td style="text-align:${typeof v === 'number' ? 'right' : 'left'}">${escapeHtml(formatCell(v, digits))}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   return `<table>${caption ? `<caption>${escapeHtml(caption)}</caption>` : ''}<thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
@@ -74,7 +82,14 @@ export function toHtml(columns: readonly string[], rows: readonly Cell[][], capt
 export function toText(columns: readonly string[], rows: readonly Cell[][], digits = 4): string {
   const cells = [columns, ...rows.map((r) => r.map((v) => formatCell(v, digits)))];
   const widths = columns.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+  return cells
+    .map((r) =>
+      r
+        .map((c, i) => (c ?? '').padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /**
@@ -96,6 +111,7 @@ export function tableFile(input: DataFrameLike | readonly Row[], options: TableO
     writeFileAtomic(file, toCsv(columns, rows));
   }
   const text = (options.caption ? `${options.caption}\n` : '') + toText(columns, rows, digits);
-  if (!sendDisplay({ 'text/html': toHtml(columns, rows, options.caption, digits), 'text/plain': text })) console.log(text);
+  if (!sendDisplay({ 'text/html': toHtml(columns, rows, options.caption, digits), 'text/plain': text }))
+    console.log(text);
   return file;
 }

@@ -21,7 +21,13 @@ export function isHeadless(env: NodeJS.ProcessEnv = process.env): boolean {
 /** Initialises the backend (once) and returns the session's {@link KernelEnvironment}. */
 export async function kernelEnvironment(): Promise<KernelEnvironment> {
   const backend = backendInfo() ?? (await initBackend());
-  return { backend, settings: settingsFromEnv(), headless: isHeadless(), node: process.version, cpus: os.cpus().length };
+  return {
+    backend,
+    settings: settingsFromEnv(),
+    headless: isHeadless(),
+    node: process.version,
+    cpus: os.cpus().length,
+  };
 }
 
 /** A path as shown in banners and committed outputs: relative to the project root (no machine-specific prefix). */
@@ -40,7 +46,9 @@ export function environmentBanner(e: KernelEnvironment): string {
       ? [
           `  kernels: ${e.backend.kernels.kernels.length ? `oneDNN ${e.backend.kernels.kernels.join(', ')}` : 'stock TensorFlow convolutions'}` +
             (e.backend.kernels.ops.length ? `; oneDNN ${e.backend.kernels.ops.join(', ')} with its workspace` : '') +
-            (e.backend.kernels.fallback.length ? `; stock ${e.backend.kernels.fallback.map((f) => `${f.kernel} (${f.reason})`).join(', ')}` : '') +
+            (e.backend.kernels.fallback.length
+              ? `; stock ${e.backend.kernels.fallback.map((f) => `${f.kernel} (${f.reason})`).join(', ')}`
+              : '') +
             '; fused batch norm and ReLU gradient',
         ]
       : []),

@@ -12,7 +12,10 @@ const TS_DIAGNOSTIC = /^(?:\S+ )?\d+:\d+ - /;
  * diagnostics) into a {@link CellError}.
  */
 export function cellErrorFromStderr(stderr: string): CellError {
-  const lines = stderr.split('\n').map((l) => l.trimEnd()).filter((l) => l.length > 0);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.length > 0);
   const diagnostics = lines.filter((l) => TS_DIAGNOSTIC.test(l));
   if (diagnostics.length > 0) {
     return { ename: 'TypeScriptError', evalue: diagnostics.join('\n'), traceback: diagnostics };
@@ -38,7 +41,8 @@ export function cellErrorFromStderr(stderr: string): CellError {
     // tslab parses a cell that starts with `await (` as a call of a function named await.
     return {
       ename,
-      evalue: 'await is not defined: tslab reads `await (...)` (an await followed by a parenthesis) as a call of a function named "await". ' +
+      evalue:
+        'await is not defined: tslab reads `await (...)` (an await followed by a parenthesis) as a call of a function named "await". ' +
         'Name the promise first: `const work = (async () => { ... })(); const result = await work;`.',
       traceback: lines.slice(start),
     };

@@ -69,10 +69,12 @@ function main(): void {
   let browserConverter: { close(): void } | undefined;
   const convs = {
     get node() {
-      return (nodeConverter ??= t.createConverter({ isJS: false, isBrowser: false }));
+      nodeConverter ??= t.createConverter({ isJS: false, isBrowser: false });
+      return nodeConverter;
     },
     get browser() {
-      return (browserConverter ??= t.createConverter({ isJS: false, isBrowser: true }));
+      browserConverter ??= t.createConverter({ isJS: false, isBrowser: true });
+      return browserConverter;
     },
     close() {
       nodeConverter?.close();
@@ -99,7 +101,11 @@ function main(): void {
   };
   (globalThis as Record<symbol, unknown>)[Symbol.for('ecotrain.kernel')] = hooks;
 
-  server.handleExecute = async function handleExecute(this: ZmqServerInstance, sock: unknown, msg: ZmqMessage): Promise<void> {
+  server.handleExecute = async function handleExecute(
+    this: ZmqServerInstance,
+    sock: unknown,
+    msg: ZmqMessage,
+  ): Promise<void> {
     const send = (type: string, content: object) => {
       const m = msg.createReply();
       m.header.msg_type = type;
@@ -110,9 +116,15 @@ function main(): void {
         // The front end has gone (the socket closes when the runner shuts the kernel down): output written after that,
         // e.g. by a late timer or a child process's exit, goes to the process's own stderr instead of throwing from
         // inside an output or error handler, which would crash the kernel with "Socket is closed".
-        const text = type === 'stream' ? String((content as { text?: unknown }).text ?? '') : `${type}: ${JSON.stringify(content)}\n`;
+        const text =
+          type === 'stream'
+            ? String((content as { text?: unknown }).text ?? '')
+            : `${type}: ${JSON.stringify(content)}\n`;
         try {
-          fs.writeSync(2, `[kernel output after the front end closed: ${describeThrown(err).split('\n')[0] ?? ''}] ${text}`);
+          fs.writeSync(
+            2,
+            `[kernel output after the front end closed: ${describeThrown(err).split('\n')[0] ?? ''}] ${text}`,
+          );
         } catch {
           // stderr is gone too: nothing left to tell.
         }
@@ -123,7 +135,8 @@ function main(): void {
       if (name === 'stderr') stderr = (stderr + text).slice(-50_000);
       send('stream', { name, text });
     };
-    const writeDisplayData = (data: unknown, update: boolean) => send(update ? 'update_display_data' : 'display_data', data as object);
+    const writeDisplayData = (data: unknown, update: boolean) =>
+      send(update ? 'update_display_data' : 'display_data', data as object);
     const cell: RunningCell = { sendError: (e) => send('error', e), failures: [] };
     const replyWith = (content: object) => {
       const reply = msg.createReply();
@@ -140,9 +153,13 @@ function main(): void {
       bannerShown = true;
       baseline = scheduledWork();
       try {
-        send('stream', { name: 'stdout', text: environmentBanner(await environment) + '\n' });
+        send('stream', { name: 'stdout', text: `${environmentBanner(await environment)}\n` });
       } catch (err) {
-        const e: CellError = { ename: 'EcotrainSetupError', evalue: describeThrown(err).split('\n')[0] ?? '', traceback: describeThrown(err).split('\n') };
+        const e: CellError = {
+          ename: 'EcotrainSetupError',
+          evalue: describeThrown(err).split('\n')[0] ?? '',
+          traceback: describeThrown(err).split('\n'),
+        };
         send('error', e);
         this.handler.execCount = count;
         replyWith({ status: 'error', execution_count: count, ...e });

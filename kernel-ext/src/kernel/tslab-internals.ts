@@ -32,7 +32,11 @@ export interface ZmqServerInstance {
 
 export interface TslabInternals {
   createConverter(opts: { isJS: boolean; isBrowser: boolean }): { close(): void };
-  createExecutor(cwd: string, convs: unknown, console: { log: (...a: unknown[]) => void; error: (...a: unknown[]) => void }): { interrupt(): void };
+  createExecutor(
+    cwd: string,
+    convs: unknown,
+    console: { log: (...a: unknown[]) => void; error: (...a: unknown[]) => void },
+  ): { interrupt(): void };
   JupyterHandlerImpl: new (executor: unknown, isJs: boolean) => JupyterHandler;
   ZmqServer: new (handler: JupyterHandler, configPath: string) => ZmqServerInstance;
 }
@@ -47,7 +51,8 @@ export function tslabInternals(): TslabInternals {
   /* eslint-enable @typescript-eslint/no-require-imports */
   const t: TslabInternals = { ...converter, ...executor, ...jupyter };
   for (const k of ['createConverter', 'createExecutor', 'JupyterHandlerImpl', 'ZmqServer'] as const) {
-    if (typeof t[k] !== 'function') throw new Error(`ecotrain kernel: tslab internals changed (${k} not found in ${dir}); pin tslab 1.0.22`);
+    if (typeof t[k] !== 'function')
+      throw new Error(`ecotrain kernel: tslab internals changed (${k} not found in ${dir}); pin tslab 1.0.22`);
   }
   if (typeof (t.ZmqServer.prototype as unknown as Record<string, unknown>).handleExecute !== 'function') {
     throw new Error('ecotrain kernel: tslab ZmqServer.handleExecute not found; pin tslab 1.0.22');

@@ -30,7 +30,9 @@ export function parseReproduceArgs(argv: readonly string[]): ReproduceArgs {
   let shard: ReproduceArgs['shard'];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
     const value = () => {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new ConfigError(flag, undefined, 'a value after the flag');
@@ -66,7 +68,11 @@ export function parseReproduceArgs(argv: readonly string[]): ReproduceArgs {
         shard = parseShard(value());
         break;
       default:
-        throw new ConfigError('argument', arg, '--scale smoke|lite|paper, --only <pattern>, --seeds N, --seed N, --timeout S, --fresh, --shard k/N');
+        throw new ConfigError(
+          'argument',
+          arg,
+          '--scale smoke|lite|paper, --only <pattern>, --seeds N, --seed N, --timeout S, --fresh, --shard k/N',
+        );
     }
   }
   // A lite notebook's training cell runs all its arms (up to 90 minutes, more on a fresh cache): 4 hours per cell

@@ -37,7 +37,8 @@ function main(): number {
     console.error(`reproduce: no notebook in ${nbDir} matches ${args.only ?? '*'}`);
     return 1;
   }
-  for (const d of ['notebooks', 'figures', 'results', 'tables']) fs.mkdirSync(path.join(outDir, d), { recursive: true });
+  for (const d of ['notebooks', 'figures', 'results', 'tables'])
+    fs.mkdirSync(path.join(outDir, d), { recursive: true });
   const startedAt = new Date().toISOString();
   const results: NotebookResult[] = [];
   for (const name of names) {
@@ -46,15 +47,33 @@ function main(): number {
     if (args.seeds !== undefined) params.seeds = args.seeds;
     const nb = JSON.parse(fs.readFileSync(path.join(nbDir, name), 'utf8')) as Notebook;
     const { notebook, injected, ignored } = injectParameters(nb, params, name);
-    if (ignored.length) console.error(`[${stem}] note: parameters not declared by the notebook, not injected: ${ignored.join(', ')}`);
+    if (ignored.length)
+      console.error(`[${stem}] note: parameters not declared by the notebook, not injected: ${ignored.join(', ')}`);
     const input = path.join(outDir, 'notebooks', `.${stem}.input.ipynb`);
     const executed = path.join(outDir, 'notebooks', name);
     writeFileAtomic(input, JSON.stringify(notebook, null, 1));
-    for (const suffix of ['findings', 'session']) fs.rmSync(path.join(outDir, 'results', `${stem}.${suffix}.json`), { force: true });
-    console.error(`[${stem}] running at scale ${args.scale}${args.shard ? `, shard ${args.shard.index}/${args.shard.count} (computes its slice of the cached arms into ${path.relative(root, path.join(outDir, 'runs'))}; run once more without --shard to assemble the notebooks)` : ''} ...`);
+    for (const suffix of ['findings', 'session'])
+      fs.rmSync(path.join(outDir, 'results', `${stem}.${suffix}.json`), { force: true });
+    console.error(
+      `[${stem}] running at scale ${args.scale}${args.shard ? `, shard ${args.shard.index}/${args.shard.count} (computes its slice of the cached arms into ${path.relative(root, path.join(outDir, 'runs'))}; run once more without --shard to assemble the notebooks)` : ''} ...`,
+    );
     const r = spawnSync(
       paths.python,
-      [path.join(root, 'kernel-ext', 'python', 'execute_notebook.py'), input, executed, '--kernel', KERNEL_NAME, '--cwd', nbDir, '--timeout', String(args.timeout), '--probe', PROBE, '--echo-prefix', `[${stem}] `],
+      [
+        path.join(root, 'kernel-ext', 'python', 'execute_notebook.py'),
+        input,
+        executed,
+        '--kernel',
+        KERNEL_NAME,
+        '--cwd',
+        nbDir,
+        '--timeout',
+        String(args.timeout),
+        '--probe',
+        PROBE,
+        '--echo-prefix',
+        `[${stem}] `,
+      ],
       {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -86,7 +105,16 @@ function main(): number {
       status: parsed?.status === 'ok' && r.status === 0 ? 'ok' : 'failed',
       seconds: parsed?.seconds ?? 0,
       executed: path.relative(root, executed),
-      failedCell: parsed?.failed_cell ?? (parsed ? null : { index: null, ename: 'RunnerError', evalue: `executor exited ${r.status}: ${(r.stdout ?? '').slice(-1500)}${r.error?.message ?? ''}`, source: '' }),
+      failedCell:
+        parsed?.failed_cell ??
+        (parsed
+          ? null
+          : {
+              index: null,
+              ename: 'RunnerError',
+              evalue: `executor exited ${r.status}: ${(r.stdout ?? '').slice(-1500)}${r.error?.message ?? ''}`,
+              source: '',
+            }),
       session: readJson(path.join(outDir, 'results', `${stem}.session.json`)),
       findings: readJson(path.join(outDir, 'results', `${stem}.findings.json`)),
       injected,
@@ -94,13 +122,23 @@ function main(): number {
     results.push(result);
     console.error(`[${stem}] ${result.status} in ${result.seconds.toFixed(1)} s`);
   }
-  writeFileAtomic(path.join(outDir, args.shard ? `REPORT-shard-${args.shard.index}-of-${args.shard.count}.md` : 'REPORT.md'), renderReport(args.scale, results, startedAt));
-  writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify({ scale: args.scale, startedAt, results }, null, 2) + '\n');
-  console.error(`reproduce: report written to ${path.relative(root, path.join(outDir, args.shard ? `REPORT-shard-${args.shard.index}-of-${args.shard.count}.md` : 'REPORT.md'))}`);
+  writeFileAtomic(
+    path.join(outDir, args.shard ? `REPORT-shard-${args.shard.index}-of-${args.shard.count}.md` : 'REPORT.md'),
+    renderReport(args.scale, results, startedAt),
+  );
+  writeFileAtomic(
+    path.join(outDir, 'report.json'),
+    `${JSON.stringify({ scale: args.scale, startedAt, results }, null, 2)}\n`,
+  );
+  console.error(
+    `reproduce: report written to ${path.relative(root, path.join(outDir, args.shard ? `REPORT-shard-${args.shard.index}-of-${args.shard.count}.md` : 'REPORT.md'))}`,
+  );
   const failed = results.filter((x) => x.status === 'failed');
   for (const f of failed) {
     const c = f.failedCell;
-    console.error(`reproduce: FAILED ${f.notebook}${c ? ` at cell ${c.index ?? '?'}: ${c.ename}: ${c.evalue.slice(0, 2000)}` : ''}`);
+    console.error(
+      `reproduce: FAILED ${f.notebook}${c ? ` at cell ${c.index ?? '?'}: ${c.ename}: ${c.evalue.slice(0, 2000)}` : ''}`,
+    );
     if (c?.source) console.error(`  cell source: ${c.source.split('\n').slice(0, 5).join('\n  ')}`);
   }
   return failed.length > 0 ? 1 : 0;

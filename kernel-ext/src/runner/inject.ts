@@ -38,7 +38,11 @@ function literal(v: ParamValue): string {
  * declared type). Parameters the notebook does not declare are returned in `ignored`; a notebook
  * without a parameters cell is an error. Returns a new notebook; the input is not modified.
  */
-export function injectParameters(nb: Notebook, params: Readonly<Record<string, ParamValue>>, label = 'notebook'): { notebook: Notebook; injected: string[]; ignored: string[] } {
+export function injectParameters(
+  nb: Notebook,
+  params: Readonly<Record<string, ParamValue>>,
+  label = 'notebook',
+): { notebook: Notebook; injected: string[]; ignored: string[] } {
   const idx = nb.cells.findIndex((c) => c.cell_type === 'code' && (c.metadata.tags ?? []).includes('parameters'));
   if (idx < 0) throw new ConfigError(`${label}: parameters cell`, 'missing', 'a code cell tagged "parameters"');
   const declared = cellSource(nb.cells[idx] as NotebookCell);

@@ -31,31 +31,44 @@ export function renderReport(scale: string, results: readonly NotebookResult[], 
     const counts = f
       ? `${f.filter((x) => x.verdict === 'held').length} / ${f.filter((x) => x.verdict === 'not held').length} / ${f.filter((x) => x.verdict === 'inconclusive at this scale').length} / ${f.filter((x) => x.verdict === 'not checked at this scale' || x.verdict === 'not measured').length}`
       : '-';
-    lines.push(`| ${r.notebook} | ${r.status} | ${r.seconds.toFixed(1)} s | ${r.session?.backend ?? '-'} | ${esc(ds)} | ${counts} |`);
+    lines.push(
+      `| ${r.notebook} | ${r.status} | ${r.seconds.toFixed(1)} s | ${r.session?.backend ?? '-'} | ${esc(ds)} | ${counts} |`,
+    );
   }
   for (const r of results) {
     lines.push('', `## ${r.notebook}`, '');
     if (r.failedCell) {
-      lines.push(`**FAILED** at cell ${r.failedCell.index ?? '?'}: ${r.failedCell.ename}: ${esc(r.failedCell.evalue).slice(0, 1500)}`, '');
+      lines.push(
+        `**FAILED** at cell ${r.failedCell.index ?? '?'}: ${r.failedCell.ename}: ${esc(r.failedCell.evalue).slice(0, 1500)}`,
+        '',
+      );
       if (r.failedCell.source) lines.push('```', r.failedCell.source, '```', '');
     }
     const cache = r.session?.cache ?? [];
     if (cache.length > 0) {
       const count = (e: string) => cache.filter((c) => c.event === e).length;
-      lines.push(`Run cache: ${count('hit')} hit(s), ${count('miss')} miss(es) trained and stored, ${count('fresh')} retrained (--fresh), ${count('other shard')} left to other shards.`, '');
+      lines.push(
+        `Run cache: ${count('hit')} hit(s), ${count('miss')} miss(es) trained and stored, ${count('fresh')} retrained (--fresh), ${count('other shard')} left to other shards.`,
+        '',
+      );
       const misses = cache.filter((c) => c.event !== 'hit').map((c) => `${c.arm} (seed ${c.seed}: ${c.event})`);
       if (misses.length) lines.push(`Trained here or elsewhere: ${esc(misses.join('; ')).slice(0, 3000)}`, '');
     }
     if (r.findings) {
       lines.push(`Findings (${r.findings.seeds} seed(s); ${esc(r.findings.setting)}):`, '');
-      lines.push('| claim | source | paper | measured | interval | n | test | kind | verdict | note |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+      lines.push(
+        '| claim | source | paper | measured | interval | n | test | kind | verdict | note |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      );
       for (const x of r.findings.rows) {
-        lines.push(`| ${esc(x.claim)} | ${esc(x.source)} | ${esc(x.paper)} | ${esc(x.measured)} | ${esc(x.interval ?? '')} | ${esc(x.n ?? '')} | ${esc(x.test ?? '')} | ${x.kind} | ${x.verdict} | ${esc(x.note)} |`);
+        lines.push(
+          `| ${esc(x.claim)} | ${esc(x.source)} | ${esc(x.paper)} | ${esc(x.measured)} | ${esc(x.interval ?? '')} | ${esc(x.n ?? '')} | ${esc(x.test ?? '')} | ${x.kind} | ${x.verdict} | ${esc(x.note)} |`,
+        );
       }
     } else {
       lines.push('No findings recorded.');
     }
     lines.push('', `Executed notebook: ${r.executed}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

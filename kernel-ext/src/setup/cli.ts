@@ -12,7 +12,11 @@ import { setupPaths, type SetupPaths } from './paths';
 function isComplete(paths: SetupPaths): boolean {
   if (!fs.existsSync(paths.stamp) || !venvReady(paths)) return false;
   const kernelFile = `${paths.kernelDir}/kernel.json`;
-  if (!fs.existsSync(kernelFile) || fs.readFileSync(kernelFile, 'utf8') !== JSON.stringify(kernelSpec(paths), null, 2) + '\n') return false;
+  if (
+    !fs.existsSync(kernelFile) ||
+    fs.readFileSync(kernelFile, 'utf8') !== `${JSON.stringify(kernelSpec(paths), null, 2)}\n`
+  )
+    return false;
   return nativeBackendWorks(paths).ok;
 }
 
@@ -32,10 +36,25 @@ function main(): void {
   const venv = step('jupyter venv (.venv)', () => ensureVenv(paths, log));
   const kernel = step('kernel "ecotrain"', () => ensureKernel(paths));
   const chromium = findChromium();
-  log(chromium ? `chromium: ${chromium} (static PNG/SVG figure export on)` : 'chromium: not found; static figure export is off (apt-get install chromium)');
+  log(
+    chromium
+      ? `chromium: ${chromium} (static PNG/SVG figure export on)`
+      : 'chromium: not found; static figure export is off (apt-get install chromium)',
+  );
   writeFileAtomic(
     paths.stamp,
-    JSON.stringify({ at: new Date().toISOString(), native, venv, kernel, chromium: chromium ?? null, seconds: (Date.now() - t0) / 1000 }, null, 2),
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        native,
+        venv,
+        kernel,
+        chromium: chromium ?? null,
+        seconds: (Date.now() - t0) / 1000,
+      },
+      null,
+      2,
+    ),
   );
   log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }

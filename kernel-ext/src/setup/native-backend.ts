@@ -11,40 +11,69 @@ export type NativeRoute = 'present' | 'official-download' | 'tensorflow-cpu-whee
 
 /** True when `@tensorflow/tfjs-node` loads and runs an op in a fresh Node process. */
 export function nativeBackendWorks(paths: SetupPaths): { ok: boolean; detail: string } {
-  const r = run(process.execPath, ['-e', "const tf=require('@tensorflow/tfjs-node');const s=tf.add(tf.scalar(1),tf.scalar(2)).dataSync()[0];if(s!==3)throw new Error('1+2='+s);process.stdout.write(tf.getBackend())"], {
-    cwd: paths.root,
-    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' },
-    timeoutMs: 120_000,
-  });
+  const r = run(
+    process.execPath,
+    [
+      '-e',
+      "const tf=require('@tensorflow/tfjs-node');const s=tf.add(tf.scalar(1),tf.scalar(2)).dataSync()[0];if(s!==3)throw new Error('1+2='+s);process.stdout.write(tf.getBackend())",
+    ],
+    {
+      cwd: paths.root,
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' },
+      timeoutMs: 120_000,
+    },
+  );
   return { ok: r.ok && r.stdout.trim() === 'tensorflow', detail: r.ok ? r.stdout.trim() : tail(r.stderr, 5) };
 }
 
 /** Node's own headers (for node-gyp without a download): the prefix holding include/node/node_api.h. */
 export function nodeHeadersDir(): string | undefined {
-  const candidates = [process.env.npm_config_nodedir, path.dirname(path.dirname(process.execPath)), '/usr', '/usr/local'];
+  const candidates = [
+    process.env.npm_config_nodedir,
+    path.dirname(path.dirname(process.execPath)),
+    '/usr',
+    '/usr/local',
+  ];
   return candidates.find((d): d is string => !!d && fs.existsSync(path.join(d, 'include', 'node', 'node_api.h')));
 }
 
 function nodeGypBin(): string | undefined {
   const candidates = [
     process.env.npm_config_node_gyp,
-    path.join(path.dirname(path.dirname(process.execPath)), 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    path.join(
+      path.dirname(path.dirname(process.execPath)),
+      'lib',
+      'node_modules',
+      'npm',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    ),
   ];
   const npmRoot = run('npm', ['root', '-g'], { timeoutMs: 30_000 });
-  if (npmRoot.ok) candidates.push(path.join(npmRoot.stdout.trim(), 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  if (npmRoot.ok)
+    candidates.push(path.join(npmRoot.stdout.trim(), 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   return candidates.find((c): c is string => !!c && fs.existsSync(c));
 }
 
 /** Try the package's own install script (downloads libtensorflow 2.9.1 and builds or fetches the addon). */
 function tryOfficialInstall(paths: SetupPaths, log: (l: string) => void): boolean {
-  log('native backend: trying tfjs-node\'s own install (downloads libtensorflow)...');
+  log("native backend: trying tfjs-node's own install (downloads libtensorflow)...");
   const r = run(process.execPath, ['scripts/install.js'], { cwd: paths.tfjsNode, timeoutMs: 10 * 60_000 });
   if (r.ok && nativeBackendWorks(paths).ok) return true;
-  log(`native backend: official download unavailable (${tail(r.stderr + r.stdout, 40).split('\n').find((l) => /ENOTFOUND|ECONN|Error/.test(l)) ?? 'install failed'})`);
+  log(
+    `native backend: official download unavailable (${
+      tail(r.stderr + r.stdout, 40)
+        .split('\n')
+        .find((l) => /ENOTFOUND|ECONN|Error/.test(l)) ?? 'install failed'
+    })`,
+  );
   return false;
 }
 
 /** Members of the wheel to take: the two shared libraries and the C API headers (prefix in the wheel -> target under deps/). */
+// biome-ignore lint/complexity/noUselessStringRaw: a Python program, kept raw so that an escape added to it stays literal
 const WHEEL_EXTRACT = String.raw`
 import sys, zipfile, re, os, shutil
 wheel, deps = sys.argv[1], sys.argv[2]
@@ -73,16 +102,34 @@ print(n)
 function wheelInstall(paths: SetupPaths, log: (l: string) => void): void {
   const wheelDir = path.join(paths.cache, 'wheels');
   fs.mkdirSync(wheelDir, { recursive: true });
-  const find = () => fs.readdirSync(wheelDir).find((f) => f.startsWith(`tensorflow_cpu-${TF_WHEEL.version}-`) && f.endsWith('.whl'));
+  const find = () =>
+    fs.readdirSync(wheelDir).find((f) => f.startsWith(`tensorflow_cpu-${TF_WHEEL.version}-`) && f.endsWith('.whl'));
   let wheel = find();
   if (!wheel) {
     log(`native backend: fetching the ${TF_WHEEL.name}==${TF_WHEEL.version} wheel with pip...`);
-    const r = run('python3', ['-m', 'pip', 'download', '--no-deps', '--retries', '0', '--timeout', '20', '-d', wheelDir, `${TF_WHEEL.name}==${TF_WHEEL.version}`], {
-      env: { ...process.env, PIP_RETRIES: '0' },
-      timeoutMs: 20 * 60_000,
-    });
+    const r = run(
+      'python3',
+      [
+        '-m',
+        'pip',
+        'download',
+        '--no-deps',
+        '--retries',
+        '0',
+        '--timeout',
+        '20',
+        '-d',
+        wheelDir,
+        `${TF_WHEEL.name}==${TF_WHEEL.version}`,
+      ],
+      {
+        env: { ...process.env, PIP_RETRIES: '0' },
+        timeoutMs: 20 * 60_000,
+      },
+    );
     wheel = find();
-    if (!r.ok || !wheel) throw new Error(`pip could not fetch ${TF_WHEEL.name}==${TF_WHEEL.version}:\n${tail(r.stderr)}`);
+    if (!r.ok || !wheel)
+      throw new Error(`pip could not fetch ${TF_WHEEL.name}==${TF_WHEEL.version}:\n${tail(r.stderr)}`);
   }
   const deps = path.join(paths.tfjsNode, 'deps');
   fs.rmSync(deps, { recursive: true, force: true });
@@ -94,7 +141,12 @@ function wheelInstall(paths: SetupPaths, log: (l: string) => void): void {
   const nodedir = nodeHeadersDir();
   const gyp = nodeGypBin();
   if (!gyp) throw new Error('node-gyp not found (it ships with npm); cannot build the tfjs-node addon');
-  const preGyp = path.join(require.resolve('@mapbox/node-pre-gyp/package.json', { paths: [paths.tfjsNode] }), '..', 'bin', 'node-pre-gyp');
+  const preGyp = path.join(
+    require.resolve('@mapbox/node-pre-gyp/package.json', { paths: [paths.tfjsNode] }),
+    '..',
+    'bin',
+    'node-pre-gyp',
+  );
   const args = [preGyp, 'install', '--build-from-source', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
   const b = run(process.execPath, args, {
     cwd: paths.tfjsNode,
@@ -111,7 +163,8 @@ function wheelInstall(paths: SetupPaths, log: (l: string) => void): void {
 export function ensureNativeBackend(paths: SetupPaths, log: (l: string) => void): NativeRoute {
   const before = nativeBackendWorks(paths);
   if (before.ok) return 'present';
-  if (process.env.ECOTRAIN_SKIP_OFFICIAL_TFJS_DOWNLOAD !== '1' && tryOfficialInstall(paths, log)) return 'official-download';
+  if (process.env.ECOTRAIN_SKIP_OFFICIAL_TFJS_DOWNLOAD !== '1' && tryOfficialInstall(paths, log))
+    return 'official-download';
   wheelInstall(paths, log);
   const after = nativeBackendWorks(paths);
   if (!after.ok) throw new Error(`the tfjs-node addon was built but does not load:\n${after.detail}`);

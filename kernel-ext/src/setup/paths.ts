@@ -33,4 +33,3 @@ export function setupPaths(root = projectRoot()): SetupPaths {
     tfjsNode: path.dirname(require.resolve('@tensorflow/tfjs-node/package.json', { paths: [root] })),
   };
 }
-

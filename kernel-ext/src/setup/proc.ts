@@ -10,7 +10,11 @@ export interface RunResult {
 }
 
 /** Runs a command synchronously, capturing output; never throws for a non-zero exit. */
-export function run(cmd: string, args: readonly string[], options: SpawnSyncOptions & { timeoutMs?: number } = {}): RunResult {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  options: SpawnSyncOptions & { timeoutMs?: number } = {},
+): RunResult {
   const t0 = Date.now();
   const r = spawnSync(cmd, [...args], {
     encoding: 'utf8',

@@ -33,16 +33,31 @@ export function layerQuantStats(
         const w = model.params.get(layer.weight);
         const step = (t: tf.Tensor, bits: number, range: RangeMode) => {
           if (bits >= 32) return 0;
-          const axes = range === 'tensor' ? undefined : Array.from({ length: t.rank - 1 }, (_, i) => (range === 'channel' ? i : i + 1));
-          const m = axes ? (range === 'channel' ? tf.min(tf.max(tf.abs(t), axes)) : tf.mean(tf.max(tf.abs(t), axes))) : tf.max(tf.abs(t));
+          const axes =
+            range === 'tensor'
+              ? undefined
+              : Array.from({ length: t.rank - 1 }, (_, i) => (range === 'channel' ? i : i + 1));
+          const m = axes
+            ? range === 'channel'
+              ? tf.min(tf.max(tf.abs(t), axes))
+              : tf.mean(tf.max(tf.abs(t), axes))
+            : tf.max(tf.abs(t));
           return (m.dataSync()[0] as number) / (2 ** (bits - 1) - 1);
         };
         out.push({
           layer: layer.name,
           weightBits: p.weight,
           activationBits: p.activation,
-          weights: quantStats(w, quantize(w, { bits: p.weight, range: ranges.weight }), step(w, p.weight, ranges.weight)),
-          activations: quantStats(input, quantize(input, { bits: p.activation, range: ranges.activation }), step(input, p.activation, ranges.activation)),
+          weights: quantStats(
+            w,
+            quantize(w, { bits: p.weight, range: ranges.weight }),
+            step(w, p.weight, ranges.weight),
+          ),
+          activations: quantStats(
+            input,
+            quantize(input, { bits: p.activation, range: ranges.activation }),
+            step(input, p.activation, ranges.activation),
+          ),
         });
       },
     });

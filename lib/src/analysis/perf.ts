@@ -19,18 +19,41 @@ export interface BenchStep {
  * update (default SGD, momentum 0.9, weight decay 5e-4) and one host read of the loss: what the trainer does per
  * step, without data loading and accounting. `quant` adds simulator settings (e.g. PSG's predictor mode).
  */
-export function benchStep(model: Model, options: { batch: number; optimizer?: OptimizerConfig; lr?: number; seed?: number; quant?: Partial<Omit<QuantConfig, 'nextSeed'>> }): BenchStep {
+export function benchStep(
+  model: Model,
+  options: {
+    batch: number;
+    optimizer?: OptimizerConfig;
+    lr?: number;
+    seed?: number;
+    quant?: Partial<Omit<QuantConfig, 'nextSeed'>>;
+  },
+): BenchStep {
   const params = model.params.trainable();
   const opt = createOptimizer(options.optimizer ?? { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
   const x = tf.randomNormal([options.batch, ...model.inputShape], 0, 1, 'float32', tfSeed(options.seed ?? 1));
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: options.batch }, (_, i) => i % model.numClasses), 'int32'), model.numClasses);
+  const y = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: options.batch }, (_, i) => i % model.numClasses),
+      'int32',
+    ),
+    model.numClasses,
+  );
   let seed = 0;
   return {
     batch: options.batch,
     run(p) {
       const quant = { ...defaultQuantConfig(0), ...(options.quant ?? {}), nextSeed: () => ++seed };
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true, quant, precision: () => p })) as tf.Scalar, [...params.values()]);
-      opt.apply(params, new Map([...params.entries()].map(([n, v]) => [n, grads[v.name] as tf.Tensor])), options.lr ?? 0.05);
+      const { value, grads } = tf.variableGrads(
+        () =>
+          tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true, quant, precision: () => p })) as tf.Scalar,
+        [...params.values()],
+      );
+      opt.apply(
+        params,
+        new Map([...params.entries()].map(([n, v]) => [n, grads[v.name] as tf.Tensor])),
+        options.lr ?? 0.05,
+      );
       value.dataSync();
       tf.dispose([value, ...Object.values(grads)]);
     },
@@ -72,7 +95,9 @@ export async function kernelProfile(f: () => void): Promise<Array<{ kernel: stri
     e.launches += 1;
     by.set(k.name, e);
   }
-  return [...by.entries()].map(([kernel, e]) => ({ kernel, ms: e.ms, launches: e.launches })).sort((a, b) => b.ms - a.ms);
+  return [...by.entries()]
+    .map(([kernel, e]) => ({ kernel, ms: e.ms, launches: e.launches }))
+    .sort((a, b) => b.ms - a.ms);
 }
 
 /**
@@ -80,9 +105,15 @@ export async function kernelProfile(f: () => void): Promise<Array<{ kernel: stri
  * random batch of `batch` inputs, with the result read back (what a deployed model pays per call). For language
  * models pass `input` (token ids).
  */
-export function inferenceTime(model: import('../models/spec').Model, options: { batch: number; repeats?: number; warmup?: number; input?: () => tf.Tensor; seed?: number }): { medianMs: number; times: number[] } {
-  if (!Number.isInteger(options.batch) || options.batch < 1) throw new RangeError(`inferenceTime: batch = ${options.batch}, expected a positive integer`);
-  const x = options.input ? options.input() : tf.randomNormal([options.batch, ...model.inputShape], 0, 1, 'float32', tfSeed(options.seed ?? 1));
+export function inferenceTime(
+  model: import('../models/spec').Model,
+  options: { batch: number; repeats?: number; warmup?: number; input?: () => tf.Tensor; seed?: number },
+): { medianMs: number; times: number[] } {
+  if (!Number.isInteger(options.batch) || options.batch < 1)
+    throw new RangeError(`inferenceTime: batch = ${options.batch}, expected a positive integer`);
+  const x = options.input
+    ? options.input()
+    : tf.randomNormal([options.batch, ...model.inputShape], 0, 1, 'float32', tfSeed(options.seed ?? 1));
   const run = () => {
     const y = tf.tidy(() => model.apply(x, { training: false }));
     y.dataSync();

@@ -19,7 +19,9 @@ export interface DatasetLoss {
 function batchLossAndCorrect(model: Model, x: tf.Tensor, y: tf.Tensor): [number, number] {
   return tf.tidy(() => {
     const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-    const ce = tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(y, model.numClasses), logits, undefined, undefined, tf.Reduction.NONE));
+    const ce = tf.sum(
+      tf.losses.softmaxCrossEntropy(tf.oneHot(y, model.numClasses), logits, undefined, undefined, tf.Reduction.NONE),
+    );
     const v = tf.stack([ce, tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32'))]).dataSync();
     return [v[0] as number, v[1] as number];
   });
@@ -27,32 +29,59 @@ function batchLossAndCorrect(model: Model, x: tf.Tensor, y: tf.Tensor): [number,
 
 /** The trainable parameters sharpness studies move (batch-norm statistics are not parameters of the loss surface). */
 function trainable(model: Model): Array<{ name: string; variable: tf.Variable }> {
-  return model.params.all().filter((p) => p.trainable).map((p) => ({ name: p.name, variable: p.variable }));
+  return model.params
+    .all()
+    .filter((p) => p.trainable)
+    .map((p) => ({ name: p.name, variable: p.variable }));
 }
 
 /**
  * The mean cross-entropy and top-1 of `model` (inference mode) on `ds` in a fixed order, in batches of `batchSize`;
  * with `withGradient`, the gradient of the mean loss too.
  */
-export function datasetLoss(model: Model, ds: ImageDataset, o: { normalize?: ChannelStats; batchSize?: number; withGradient?: boolean } = {}): DatasetLoss {
+export function datasetLoss(
+  model: Model,
+  ds: ImageDataset,
+  o: { normalize?: ChannelStats; batchSize?: number; withGradient?: boolean } = {},
+): DatasetLoss {
   const params = trainable(model);
   let lossSum = 0;
   let correct = 0;
-  let grads: Map<string, tf.Tensor> | undefined = o.withGradient ? new Map(params.map((p) => [p.name, tf.zerosLike(p.variable)])) : undefined;
-  for (const b of batches(ds, { batchSize: o.batchSize ?? 500, rng: createRng(0), shuffle: false, normalize: o.normalize })) {
+  let grads: Map<string, tf.Tensor> | undefined = o.withGradient
+    ? new Map(params.map((p) => [p.name, tf.zerosLike(p.variable)]))
+    : undefined;
+  for (const b of batches(ds, {
+    batchSize: o.batchSize ?? 500,
+    rng: createRng(0),
+    shuffle: false,
+    normalize: o.normalize,
+  })) {
     if (grads) {
       // One forward pass per batch: the correct count is taken from the logits the gradient is computed on.
       let hits: tf.Scalar | undefined;
       const sumLoss = () => {
         const logits = model.apply(b.x, { training: false }) as tf.Tensor2D;
         hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'float32')) as tf.Scalar);
-        return tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, model.numClasses), logits, undefined, undefined, tf.Reduction.NONE)) as tf.Scalar;
+        return tf.sum(
+          tf.losses.softmaxCrossEntropy(
+            tf.oneHot(b.y, model.numClasses),
+            logits,
+            undefined,
+            undefined,
+            tf.Reduction.NONE,
+          ),
+        ) as tf.Scalar;
       };
-      const { value, grads: g } = tf.variableGrads(sumLoss, params.map((p) => p.variable));
+      const { value, grads: g } = tf.variableGrads(
+        sumLoss,
+        params.map((p) => p.variable),
+      );
       lossSum += value.dataSync()[0] as number;
       correct += (hits as tf.Scalar | undefined)?.dataSync()[0] ?? 0;
       tf.dispose([value, ...(hits ? [hits] : [])]);
-      const next = new Map(params.map((p) => [p.name, tf.add(grads!.get(p.name) as tf.Tensor, g[p.variable.name] as tf.Tensor)]));
+      const next = new Map(
+        params.map((p) => [p.name, tf.add(grads!.get(p.name) as tf.Tensor, g[p.variable.name] as tf.Tensor)]),
+      );
       tf.dispose([...grads.values(), ...Object.values(g)]);
       grads = next;
     } else {
@@ -97,16 +126,31 @@ export function boxMaximize(o: {
   const restarts = o.restarts ?? 5;
   const steps = o.steps ?? 20;
   const frac = o.stepFraction ?? 0.25;
-  if (!(Number.isInteger(restarts) && restarts >= 1)) throw new ConfigError('boxMaximize.restarts', restarts, 'a positive integer');
-  if (!(Number.isInteger(steps) && steps >= 0)) throw new ConfigError('boxMaximize.steps', steps, 'a non-negative integer');
-  if (!(Number.isFinite(frac) && frac > 0 && frac <= 1)) throw new ConfigError('boxMaximize.stepFraction', frac, 'a fraction in (0, 1]');
+  if (!(Number.isInteger(restarts) && restarts >= 1))
+    throw new ConfigError('boxMaximize.restarts', restarts, 'a positive integer');
+  if (!(Number.isInteger(steps) && steps >= 0))
+    throw new ConfigError('boxMaximize.steps', steps, 'a non-negative integer');
+  if (!(Number.isFinite(frac) && frac > 0 && frac <= 1))
+    throw new ConfigError('boxMaximize.stepFraction', frac, 'a fraction in (0, 1]');
   let best = -Infinity;
   let bestDelta: tf.Tensor[] = o.x0.map((x) => tf.zerosLike(x));
   let maxBoxRatio = 0;
   const out: BoxRestart[] = [];
-  const ratio = (delta: tf.Tensor[]) => Math.max(...delta.map((d, i) => tf.tidy(() => tf.max(tf.divNoNan(tf.abs(d), o.bound[i] as tf.Tensor)).dataSync()[0] as number)));
+  const ratio = (delta: tf.Tensor[]) =>
+    Math.max(
+      ...delta.map((d, i) =>
+        tf.tidy(() => tf.max(tf.divNoNan(tf.abs(d), o.bound[i] as tf.Tensor)).dataSync()[0] as number),
+      ),
+    );
   for (let r = 0; r < restarts; r++) {
-    let delta = o.x0.map((x, i) => (r === 0 ? tf.zerosLike(x) : tf.mul(tf.randomUniform(x.shape, -1, 1, 'float32', tfSeed((o.seed * 7919 + r * 104729 + i) >>> 0)), o.bound[i] as tf.Tensor)));
+    let delta = o.x0.map((x, i) =>
+      r === 0
+        ? tf.zerosLike(x)
+        : tf.mul(
+            tf.randomUniform(x.shape, -1, 1, 'float32', tfSeed((o.seed * 7919 + r * 104729 + i) >>> 0)),
+            o.bound[i] as tf.Tensor,
+          ),
+    );
     let restartBest = -Infinity;
     for (let k = 0; k <= steps; k++) {
       maxBoxRatio = Math.max(maxBoxRatio, ratio(delta));
@@ -120,10 +164,15 @@ export function boxMaximize(o: {
         bestDelta = delta.map((d) => tf.clone(d));
       }
       if (k < steps) {
-        const next = delta.map((d, i) => tf.tidy(() => {
-          const b = o.bound[i] as tf.Tensor;
-          return tf.minimum(tf.maximum(tf.add(d, tf.mul(tf.sign(grads[i] as tf.Tensor), tf.mul(b, frac))), tf.neg(b)), b);
-        }));
+        const next = delta.map((d, i) =>
+          tf.tidy(() => {
+            const b = o.bound[i] as tf.Tensor;
+            return tf.minimum(
+              tf.maximum(tf.add(d, tf.mul(tf.sign(grads[i] as tf.Tensor), tf.mul(b, frac))), tf.neg(b)),
+              b,
+            );
+          }),
+        );
         tf.dispose(delta);
         delta = next;
       }
@@ -140,7 +189,18 @@ export function boxMaximize(o: {
  * |delta_i| <= eps (|w_i| + 1) - loss at w) / (1 + loss at w), the maximum over restarts (the thesis reports the maximum
  * of 5). The loss is the mean cross-entropy on `ds`; the model's weights are restored bit for bit afterwards.
  */
-export function keskarSharpness(model: Model, ds: ImageDataset, o: { normalize?: ChannelStats; epsilon?: number; restarts?: number; steps?: number; seed: number; batchSize?: number }): { sharpness: number; baseLoss: number; maxLoss: number; maxBoxRatio: number; restarts: BoxRestart[] } {
+export function keskarSharpness(
+  model: Model,
+  ds: ImageDataset,
+  o: {
+    normalize?: ChannelStats;
+    epsilon?: number;
+    restarts?: number;
+    steps?: number;
+    seed: number;
+    batchSize?: number;
+  },
+): { sharpness: number; baseLoss: number; maxLoss: number; maxBoxRatio: number; restarts: BoxRestart[] } {
   const eps = o.epsilon ?? 5e-4;
   if (!(Number.isFinite(eps) && eps > 0)) throw new ConfigError('sharpness.epsilon', eps, 'a positive box size');
   const params = trainable(model);
@@ -149,7 +209,11 @@ export function keskarSharpness(model: Model, ds: ImageDataset, o: { normalize?:
     const base = datasetLoss(model, ds, { normalize: o.normalize, batchSize: o.batchSize }).loss;
     const bound = saved.map((w) => tf.tidy(() => tf.mul(tf.add(tf.abs(w), 1), eps)));
     const res = boxMaximize({
-      x0: saved, bound, restarts: o.restarts, steps: o.steps, seed: o.seed,
+      x0: saved,
+      bound,
+      restarts: o.restarts,
+      steps: o.steps,
+      seed: o.seed,
       valueAndGrad: (x) => {
         params.forEach((p, i) => p.variable.assign(x[i] as tf.Tensor));
         const r = datasetLoss(model, ds, { normalize: o.normalize, batchSize: o.batchSize, withGradient: true });
@@ -157,7 +221,13 @@ export function keskarSharpness(model: Model, ds: ImageDataset, o: { normalize?:
       },
     });
     tf.dispose([...bound, ...res.bestDelta]);
-    return { sharpness: (100 * (res.best - base)) / (1 + base), baseLoss: base, maxLoss: res.best, maxBoxRatio: res.maxBoxRatio, restarts: res.restarts };
+    return {
+      sharpness: (100 * (res.best - base)) / (1 + base),
+      baseLoss: base,
+      maxLoss: res.best,
+      maxBoxRatio: res.maxBoxRatio,
+      restarts: res.restarts,
+    };
   } finally {
     params.forEach((p, i) => p.variable.assign(saved[i] as tf.Tensor));
     tf.dispose(saved);
@@ -169,16 +239,35 @@ export function keskarSharpness(model: Model, ds: ImageDataset, o: { normalize?:
  * loss on `ds` in batches of `batchSize`, each batch seen by the model perturbed with fresh SmoothOut noise (uniform
  * or Gaussian, optionally adaptive); s = the least-squares slope of the mean loss against a. Weights are restored.
  */
-export function noiseSensitivity(model: Model, ds: ImageDataset, o: { strengths: readonly number[]; noise?: 'uniform' | 'gaussian'; adaptive?: boolean; seed: number; normalize?: ChannelStats; batchSize?: number }): { points: Array<{ a: number; loss: number; top1: number }>; slope: number } {
-  if (!Array.isArray(o.strengths) || o.strengths.length < 2 || o.strengths.some((a) => !(Number.isFinite(a) && a >= 0))) throw new ConfigError('noiseSensitivity.strengths', o.strengths, 'at least two non-negative noise strengths');
+export function noiseSensitivity(
+  model: Model,
+  ds: ImageDataset,
+  o: {
+    strengths: readonly number[];
+    noise?: 'uniform' | 'gaussian';
+    adaptive?: boolean;
+    seed: number;
+    normalize?: ChannelStats;
+    batchSize?: number;
+  },
+): { points: Array<{ a: number; loss: number; top1: number }>; slope: number } {
+  if (!Array.isArray(o.strengths) || o.strengths.length < 2 || o.strengths.some((a) => !(Number.isFinite(a) && a >= 0)))
+    throw new ConfigError('noiseSensitivity.strengths', o.strengths, 'at least two non-negative noise strengths');
   const params = trainable(model);
   const points = o.strengths.map((a) => {
     const so = smoothOut({ model, a, noise: o.noise, adaptive: o.adaptive, seed: o.seed });
     let lossSum = 0;
     let correct = 0;
     let index = 0;
-    for (const b of batches(ds, { batchSize: o.batchSize ?? 100, rng: createRng(0), shuffle: false, normalize: o.normalize })) {
-      const undo = so.perturb?.(new Map(params.map((p) => [p.name, p.variable])), { iteration: index } as Parameters<NonNullable<typeof so.perturb>>[1]);
+    for (const b of batches(ds, {
+      batchSize: o.batchSize ?? 100,
+      rng: createRng(0),
+      shuffle: false,
+      normalize: o.normalize,
+    })) {
+      const undo = so.perturb?.(new Map(params.map((p) => [p.name, p.variable])), { iteration: index } as Parameters<
+        NonNullable<typeof so.perturb>
+      >[1]);
       const [l, c] = batchLossAndCorrect(model, b.x, b.y);
       if (undo) undo();
       lossSum += l;
@@ -190,7 +279,8 @@ export function noiseSensitivity(model: Model, ds: ImageDataset, o: { strengths:
   });
   const ma = points.reduce((s, p) => s + p.a, 0) / points.length;
   const ml = points.reduce((s, p) => s + p.loss, 0) / points.length;
-  const slope = points.reduce((s, p) => s + (p.a - ma) * (p.loss - ml), 0) / points.reduce((s, p) => s + (p.a - ma) ** 2, 0);
+  const slope =
+    points.reduce((s, p) => s + (p.a - ma) * (p.loss - ml), 0) / points.reduce((s, p) => s + (p.a - ma) ** 2, 0);
   return { points, slope };
 }
 
@@ -198,16 +288,32 @@ export function noiseSensitivity(model: Model, ds: ImageDataset, o: { strengths:
  * Loss and accuracy along w = alpha x `to` + (1 - alpha) x `from` (thesis Fig. 5.2a); the model's weights are restored.
  * The end points are copied before the walk, so `from` or `to` may be the model's own variables.
  */
-export function interpolationProfile(model: Model, ds: ImageDataset, o: { from: ReadonlyMap<string, tf.Tensor>; to: ReadonlyMap<string, tf.Tensor>; alphas: readonly number[]; normalize?: ChannelStats }): Array<{ alpha: number; loss: number; top1: number }> {
+export function interpolationProfile(
+  model: Model,
+  ds: ImageDataset,
+  o: {
+    from: ReadonlyMap<string, tf.Tensor>;
+    to: ReadonlyMap<string, tf.Tensor>;
+    alphas: readonly number[];
+    normalize?: ChannelStats;
+  },
+): Array<{ alpha: number; loss: number; top1: number }> {
   const all = model.params.all();
-  for (const p of all) if (!o.from.has(p.name) || !o.to.has(p.name)) throw new ConfigError('interpolation', p.name, `a parameter present in both end points of ${model.name}`);
-  if (!Array.isArray(o.alphas) || o.alphas.length === 0 || o.alphas.some((a) => !Number.isFinite(a))) throw new ConfigError('interpolation.alphas', o.alphas, 'a non-empty list of finite numbers');
+  for (const p of all)
+    if (!o.from.has(p.name) || !o.to.has(p.name))
+      throw new ConfigError('interpolation', p.name, `a parameter present in both end points of ${model.name}`);
+  if (!Array.isArray(o.alphas) || o.alphas.length === 0 || o.alphas.some((a) => !Number.isFinite(a)))
+    throw new ConfigError('interpolation.alphas', o.alphas, 'a non-empty list of finite numbers');
   const saved = all.map((p) => tf.clone(p.variable));
   const from = all.map((p) => tf.clone(o.from.get(p.name) as tf.Tensor));
   const to = all.map((p) => tf.clone(o.to.get(p.name) as tf.Tensor));
   try {
     return o.alphas.map((alpha) => {
-      all.forEach((p, i) => tf.tidy(() => p.variable.assign(tf.add(tf.mul(to[i] as tf.Tensor, alpha), tf.mul(from[i] as tf.Tensor, 1 - alpha)))));
+      all.forEach((p, i) =>
+        tf.tidy(() =>
+          p.variable.assign(tf.add(tf.mul(to[i] as tf.Tensor, alpha), tf.mul(from[i] as tf.Tensor, 1 - alpha))),
+        ),
+      );
       const r = datasetLoss(model, ds, { normalize: o.normalize });
       return { alpha, loss: r.loss, top1: r.top1 };
     });
@@ -223,23 +329,40 @@ export function interpolationProfile(model: Model, ds: ImageDataset, o: { from: 
  * batch norm) get zero. Fresh tensors by parameter name.
  */
 export function filterNormalizedDirection(model: Model, seed: number): Map<string, tf.Tensor> {
-  return new Map(trainable(model).map((p, i) => [p.name, tf.tidy(() => {
-    if (p.variable.rank < 2) return tf.zerosLike(p.variable);
-    const d = tf.randomNormal(p.variable.shape, 0, 1, 'float32', tfSeed((seed * 7919 + i) >>> 0));
-    const axes = Array.from({ length: p.variable.rank - 1 }, (_, k) => k);
-    const dn = tf.sqrt(tf.sum(tf.square(d), axes, true));
-    const wn = tf.sqrt(tf.sum(tf.square(p.variable), axes, true));
-    return tf.mul(d, tf.divNoNan(wn, dn));
-  })]));
+  return new Map(
+    trainable(model).map((p, i) => [
+      p.name,
+      tf.tidy(() => {
+        if (p.variable.rank < 2) return tf.zerosLike(p.variable);
+        const d = tf.randomNormal(p.variable.shape, 0, 1, 'float32', tfSeed((seed * 7919 + i) >>> 0));
+        const axes = Array.from({ length: p.variable.rank - 1 }, (_, k) => k);
+        const dn = tf.sqrt(tf.sum(tf.square(d), axes, true));
+        const wn = tf.sqrt(tf.sum(tf.square(p.variable), axes, true));
+        return tf.mul(d, tf.divNoNan(wn, dn));
+      }),
+    ]),
+  );
 }
 
 /** Loss and accuracy at w + alpha d for each alpha (thesis Fig. 5.5's 1-D profiles); the weights are restored. */
-export function directionProfile(model: Model, ds: ImageDataset, o: { direction: ReadonlyMap<string, tf.Tensor>; alphas: readonly number[]; normalize?: ChannelStats }): Array<{ alpha: number; loss: number; top1: number }> {
+export function directionProfile(
+  model: Model,
+  ds: ImageDataset,
+  o: { direction: ReadonlyMap<string, tf.Tensor>; alphas: readonly number[]; normalize?: ChannelStats },
+): Array<{ alpha: number; loss: number; top1: number }> {
   const params = trainable(model);
   const saved = params.map((p) => tf.clone(p.variable));
   try {
     return o.alphas.map((alpha) => {
-      params.forEach((p, i) => tf.tidy(() => p.variable.assign(o.direction.has(p.name) ? tf.add(saved[i] as tf.Tensor, tf.mul(o.direction.get(p.name) as tf.Tensor, alpha)) : (saved[i] as tf.Tensor))));
+      params.forEach((p, i) =>
+        tf.tidy(() =>
+          p.variable.assign(
+            o.direction.has(p.name)
+              ? tf.add(saved[i] as tf.Tensor, tf.mul(o.direction.get(p.name) as tf.Tensor, alpha))
+              : (saved[i] as tf.Tensor),
+          ),
+        ),
+      );
       const r = datasetLoss(model, ds, { normalize: o.normalize });
       return { alpha, loss: r.loss, top1: r.top1 };
     });

@@ -46,7 +46,12 @@ export function fusedBatchNormTrain(
 ): { y: tf.Tensor4D; mean: tf.Tensor1D; varianceUnbiased: tf.Tensor1D } {
   const empty = tf.tensor1d([], 'float32');
   const inputs = running ? [x, gamma, beta, running.mean, running.variance] : [x, gamma, beta, empty, empty];
-  const [y0, mean, variance, r1, r2, r3] = b.executeMultipleOutputs('FusedBatchNormV3', bnAttrs(b, eps, running?.factor ?? 1), inputs, 6) as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor, tf.Tensor, tf.Tensor];
+  const [y0, mean, variance, r1, r2, r3] = b.executeMultipleOutputs(
+    'FusedBatchNormV3',
+    bnAttrs(b, eps, running?.factor ?? 1),
+    inputs,
+    6,
+  ) as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor, tf.Tensor, tf.Tensor];
   const op = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xi, g] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
     // Only saved tensors outlive the forward pass of a gradient scope.
@@ -54,7 +59,12 @@ export function fusedBatchNormTrain(
     return {
       value: tf.clone(y0),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [dx, dg, db] = b.executeMultipleOutputs('FusedBatchNormGradV3', bnAttrs(b, eps, undefined), [dy, ...saved], 5);
+        const [dx, dg, db] = b.executeMultipleOutputs(
+          'FusedBatchNormGradV3',
+          bnAttrs(b, eps, undefined),
+          [dy, ...saved],
+          5,
+        );
         return [dx as tf.Tensor, dg as tf.Tensor, db as tf.Tensor];
       },
     };
@@ -66,5 +76,9 @@ export function fusedBatchNormTrain(
 
 /** `dy * [y > 0]` in one kernel (TensorFlow's `ReluGrad`). */
 export function reluGrad(b: NativeBackend, dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
-  return b.executeSingleOutput('ReluGrad', [{ name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT }], [dy, y]);
+  return b.executeSingleOutput(
+    'ReluGrad',
+    [{ name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT }],
+    [dy, y],
+  );
 }

@@ -5,7 +5,15 @@ import * as tf from '@tensorflow/tfjs-core';
  * (tfjs-node types it only as its own class; this is what ecotrain relies on.)
  */
 export interface NativeBackend {
-  readonly binding: { readonly TF_ATTR_TYPE: number; readonly TF_ATTR_INT: number; readonly TF_ATTR_STRING: number; readonly TF_ATTR_BOOL: number; readonly TF_ATTR_FLOAT: number; readonly TF_FLOAT: number; readonly TF_INT32: number };
+  readonly binding: {
+    readonly TF_ATTR_TYPE: number;
+    readonly TF_ATTR_INT: number;
+    readonly TF_ATTR_STRING: number;
+    readonly TF_ATTR_BOOL: number;
+    readonly TF_ATTR_FLOAT: number;
+    readonly TF_FLOAT: number;
+    readonly TF_INT32: number;
+  };
   executeSingleOutput(name: string, attrs: NativeAttr[], inputs: tf.Tensor[]): tf.Tensor;
   executeMultipleOutputs(name: string, attrs: NativeAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
 }
@@ -36,13 +44,18 @@ export function nativeBackend(): NativeBackend | undefined {
   return tf.backend() as unknown as NativeBackend;
 }
 
-const MKL = (b: NativeBackend): NativeAttr => ({ name: '_kernel', type: b.binding.TF_ATTR_STRING, value: 'MklNameChangeOp' });
+const MKL = (b: NativeBackend): NativeAttr => ({
+  name: '_kernel',
+  type: b.binding.TF_ATTR_STRING,
+  value: 'MklNameChangeOp',
+});
 
 function convAttrs(b: NativeBackend, info: tf.backend_util.Conv2DInfo): NativeAttr[] {
   const p = info.padInfo;
   // SAME padding that pads nothing is VALID (always so for 1x1 kernels). oneDNN's filter gradient of a strided
   // 1x1 convolution is wrong under SAME (relative error 0.56-0.69 measured on 8x8 inputs, stride 2) and exact under VALID.
-  const padding = p.type === 'SAME' && p.top === 0 && p.bottom === 0 && p.left === 0 && p.right === 0 ? 'VALID' : p.type;
+  const padding =
+    p.type === 'SAME' && p.top === 0 && p.bottom === 0 && p.left === 0 && p.right === 0 ? 'VALID' : p.type;
   const attrs: NativeAttr[] = [
     { name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
     { name: 'strides', type: b.binding.TF_ATTR_INT, value: [1, info.strideHeight, info.strideWidth, 1] },
@@ -53,29 +66,60 @@ function convAttrs(b: NativeBackend, info: tf.backend_util.Conv2DInfo): NativeAt
     MKL(b),
   ];
   if (p.type === 'EXPLICIT') {
-    attrs.push({ name: 'explicit_paddings', type: b.binding.TF_ATTR_INT, value: [0, 0, p.top, p.bottom, p.left, p.right, 0, 0] });
+    attrs.push({
+      name: 'explicit_paddings',
+      type: b.binding.TF_ATTR_INT,
+      value: [0, 0, p.top, p.bottom, p.left, p.right, 0, 0],
+    });
   }
   return attrs;
 }
 
-type Attrs = { strides: number | [number, number]; pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding; dataFormat?: 'NHWC' | 'NCHW'; dilations?: number | [number, number]; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+type Attrs = {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+};
 
 function checkLayout(a: Attrs): void {
   if ((a.dataFormat ?? 'NHWC') !== 'NHWC') throw new Error('oneDNN conv kernels: only NHWC is registered');
 }
 
 /** oneDNN implementations of the three training convolutions (NHWC, float32), as tfjs kernel functions. */
-const KERNELS: Record<string, (args: { inputs: tf.NamedTensorMap; attrs: Attrs; backend: NativeBackend }) => tf.TensorInfo> = {
+const KERNELS: Record<
+  string,
+  (args: { inputs: tf.NamedTensorMap; attrs: Attrs; backend: NativeBackend }) => tf.TensorInfo
+> = {
   Conv2D: ({ inputs, attrs, backend }) => {
     checkLayout(attrs);
     const { x, filter } = inputs as { x: tf.Tensor4D; filter: tf.Tensor4D };
-    const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape,
+      filter.shape,
+      attrs.strides,
+      attrs.dilations ?? 1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      'channelsLast',
+    );
     return backend.executeSingleOutput('_MklNativeConv2D', convAttrs(backend, info), [x, filter]);
   },
   DepthwiseConv2dNative: ({ inputs, attrs, backend }) => {
     checkLayout(attrs);
     const { x, filter } = inputs as { x: tf.Tensor4D; filter: tf.Tensor4D };
-    const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true, 'channelsLast');
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape,
+      filter.shape,
+      attrs.strides,
+      attrs.dilations ?? 1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      true,
+      'channelsLast',
+    );
     const a = convAttrs(backend, info).filter((t) => t.name !== 'use_cudnn_on_gpu');
     return backend.executeSingleOutput('_MklNativeDepthwiseConv2dNative', a, [x, filter]);
   },
@@ -83,10 +127,23 @@ const KERNELS: Record<string, (args: { inputs: tf.NamedTensorMap; attrs: Attrs; 
     checkLayout(attrs);
     const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
     const inputShape = (attrs as unknown as { inputShape: [number, number, number, number] }).inputShape;
-    const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+    const info = tf.backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      'channelsLast',
+    );
     const sizes = tf.tensor1d(info.inShape, 'int32');
     try {
-      return backend.executeSingleOutput('_MklNativeConv2DBackpropInput', convAttrs(backend, info), [sizes, filter, dy]);
+      return backend.executeSingleOutput('_MklNativeConv2DBackpropInput', convAttrs(backend, info), [
+        sizes,
+        filter,
+        dy,
+      ]);
     } finally {
       sizes.dispose();
     }
@@ -95,11 +152,24 @@ const KERNELS: Record<string, (args: { inputs: tf.NamedTensorMap; attrs: Attrs; 
     checkLayout(attrs);
     const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
     const filterShape = (attrs as unknown as { filterShape: [number, number, number, number] }).filterShape;
-    const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape,
+      filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      'channelsLast',
+    );
     // TF 2.21's oneDNN filter gradient of strided 1x1 convolutions is wrong (relative error 0.56-0.69 on 8x8
     // inputs at stride 2, SAME or VALID): those stay on the stock kernel (models subsample first anyway).
     if (info.filterHeight === 1 && info.filterWidth === 1 && (info.strideHeight > 1 || info.strideWidth > 1)) {
-      return (stock.get('Conv2DBackpropFilter') as tf.KernelConfig).kernelFunc({ inputs, attrs: attrs as unknown as tf.NamedAttrMap, backend: backend as unknown as tf.KernelBackend }) as tf.TensorInfo;
+      return (stock.get('Conv2DBackpropFilter') as tf.KernelConfig).kernelFunc({
+        inputs,
+        attrs: attrs as unknown as tf.NamedAttrMap,
+        backend: backend as unknown as tf.KernelBackend,
+      }) as tf.TensorInfo;
     }
     const sizes = tf.tensor1d(info.filterShape, 'int32');
     try {
@@ -114,7 +184,11 @@ let status: OneDnnStatus | undefined;
 const stock = new Map<string, tf.KernelConfig>();
 
 function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => (tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number) / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0] as number));
+  return tf.tidy(
+    () =>
+      (tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number) /
+      Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0] as number),
+  );
 }
 
 /**
@@ -127,11 +201,21 @@ function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
  */
 export function registerOneDnnKernels(): OneDnnStatus {
   const b = nativeBackend();
-  if (!b) return { kernels: [], ops: [], fallback: [{ kernel: '*', reason: `backend is ${tf.getBackend()}, not tensorflow` }] };
+  if (!b)
+    return {
+      kernels: [],
+      ops: [],
+      fallback: [{ kernel: '*', reason: `backend is ${tf.getBackend()}, not tensorflow` }],
+    };
   if (status) return status;
   const kernels: string[] = [];
   const fallback: Array<{ kernel: string; reason: string }> = [];
-  const probes: Array<{ x: [number, number, number, number]; w: [number, number, number, number]; stride: number; pad: 'same' | 'valid' }> = [
+  const probes: Array<{
+    x: [number, number, number, number];
+    w: [number, number, number, number];
+    stride: number;
+    pad: 'same' | 'valid';
+  }> = [
     { x: [3, 9, 9, 5], w: [3, 3, 5, 4], stride: 1, pad: 'same' },
     { x: [7, 8, 8, 4], w: [1, 1, 4, 6], stride: 2, pad: 'same' },
     { x: [25, 8, 8, 4], w: [1, 1, 4, 6], stride: 1, pad: 'same' },
@@ -156,20 +240,46 @@ export function registerOneDnnKernels(): OneDnnStatus {
           const wd = depthwise ? (tf.randomNormal([p.w[0], p.w[1], p.x[3], 1], 0, 1, 'float32', 2) as tf.Tensor4D) : w;
           const y = depthwise ? tf.depthwiseConv2d(x, wd, p.stride, p.pad) : tf.conv2d(x, w, p.stride, p.pad);
           const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
-          const attrs = { strides: p.stride, pad: p.pad, dataFormat: 'NHWC', dilations: 1, inputShape: x.shape, filterShape: w.shape } as unknown as Attrs;
-          const inputs: tf.NamedTensorMap = name === 'Conv2D' ? { x, filter: w } : depthwise ? { x, filter: wd } : name === 'Conv2DBackpropInput' ? { dy, filter: w } : { x, dy };
+          const attrs = {
+            strides: p.stride,
+            pad: p.pad,
+            dataFormat: 'NHWC',
+            dilations: 1,
+            inputShape: x.shape,
+            filterShape: w.shape,
+          } as unknown as Attrs;
+          const inputs: tf.NamedTensorMap =
+            name === 'Conv2D'
+              ? { x, filter: w }
+              : depthwise
+                ? { x, filter: wd }
+                : name === 'Conv2DBackpropInput'
+                  ? { dy, filter: w }
+                  : { x, dy };
           const mine = tf.engine().makeTensorFromTensorInfo(run({ inputs, attrs, backend: b }));
-          const theirs = tf.engine().makeTensorFromTensorInfo(cfg.kernelFunc({ inputs, attrs: attrs as unknown as tf.NamedAttrMap, backend: b as unknown as tf.KernelBackend }) as tf.TensorInfo);
+          const theirs = tf.engine().makeTensorFromTensorInfo(
+            cfg.kernelFunc({
+              inputs,
+              attrs: attrs as unknown as tf.NamedAttrMap,
+              backend: b as unknown as tf.KernelBackend,
+            }) as tf.TensorInfo,
+          );
           return maxRelDiff(mine, theirs);
         });
-        if (!(worst < 1e-4)) throw new Error(`differs from the stock kernel by ${worst} (relative) on x [${p.x}], w [${p.w}], stride ${p.stride}`);
+        if (!(worst < 1e-4))
+          throw new Error(
+            `differs from the stock kernel by ${worst} (relative) on x [${p.x}], w [${p.w}], stride ${p.stride}`,
+          );
       }
       tf.unregisterKernel(name, 'tensorflow');
       tf.registerKernel({ kernelName: name, backendName: 'tensorflow', kernelFunc: run as unknown as tf.KernelFunc });
       kernels.push(name);
     } catch (err) {
       stock.delete(name);
-      fallback.push({ kernel: name, reason: (err instanceof Error ? err.message : String(err)).split('\n')[0] as string });
+      fallback.push({
+        kernel: name,
+        reason: (err instanceof Error ? err.message : String(err)).split('\n')[0] as string,
+      });
     }
   }
   const ops: string[] = [];
@@ -177,7 +287,10 @@ export function registerOneDnnKernels(): OneDnnStatus {
     probeMaxPool(b);
     ops.push('MaxPool');
   } catch (err) {
-    fallback.push({ kernel: 'MaxPool', reason: (err instanceof Error ? err.message : String(err)).split('\n')[0] as string });
+    fallback.push({
+      kernel: 'MaxPool',
+      reason: (err instanceof Error ? err.message : String(err)).split('\n')[0] as string,
+    });
   }
   status = { kernels, ops, fallback };
   return status;
@@ -200,7 +313,13 @@ function poolAttrs(b: NativeBackend, size: number, stride: number, pad: 'valid' 
  * never read on the host) and whose gradient scatters through it. TensorFlow's stock `MaxPoolGrad` recomputes the
  * argmax and took a third of a CifarNet training step (14 of 41 ms at batch 64, 215 of 830 ms at 1,250).
  */
-function maxPoolWithWorkspace(b: NativeBackend, x: tf.Tensor4D, size: number, stride: number, pad: 'valid' | 'same'): tf.Tensor4D {
+function maxPoolWithWorkspace(
+  b: NativeBackend,
+  x: tf.Tensor4D,
+  size: number,
+  stride: number,
+  pad: 'valid' | 'same',
+): tf.Tensor4D {
   const attrs = poolAttrs(b, size, stride, pad);
   const [y0, workspace] = b.executeMultipleOutputs('_MklNativeMaxPool', attrs, [x], 2) as [tf.Tensor4D, tf.Tensor];
   const op = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
@@ -208,7 +327,13 @@ function maxPoolWithWorkspace(b: NativeBackend, x: tf.Tensor4D, size: number, st
     (args[1] as tf.GradSaveFunc)([args[0] as tf.Tensor, y0, workspace]);
     return {
       value: tf.clone(y0),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => b.executeSingleOutput('_MklNativeMaxPoolGrad', attrs, [saved[0] as tf.Tensor, saved[1] as tf.Tensor, dy, saved[2] as tf.Tensor]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        b.executeSingleOutput('_MklNativeMaxPoolGrad', attrs, [
+          saved[0] as tf.Tensor,
+          saved[1] as tf.Tensor,
+          dy,
+          saved[2] as tf.Tensor,
+        ]),
     };
   }) as Parameters<typeof tf.customGrad>[0]);
   const y = op(x) as tf.Tensor4D;
@@ -236,7 +361,10 @@ function probeMaxPool(b: NativeBackend): void {
       const [y2, g2] = run((v) => tf.maxPool(v, c.size, c.stride, c.pad));
       return [maxRelDiff(y1 as tf.Tensor, y2 as tf.Tensor), maxRelDiff(g1 as tf.Tensor, g2 as tf.Tensor)];
     });
-    if (!(fwd === 0 && grad < 1e-5)) throw new Error(`oneDNN max pooling differs from the stock kernels (forward ${fwd}, gradient ${grad}, relative) on x [${c.x}], size ${c.size}, stride ${c.stride}, ${c.pad}`);
+    if (!(fwd === 0 && grad < 1e-5))
+      throw new Error(
+        `oneDNN max pooling differs from the stock kernels (forward ${fwd}, gradient ${grad}, relative) on x [${c.x}], size ${c.size}, stride ${c.stride}, ${c.pad}`,
+      );
   }
 }
 
@@ -248,7 +376,9 @@ function probeMaxPool(b: NativeBackend): void {
  */
 export function maxPool2d(x: tf.Tensor4D, size: number, stride: number, pad: 'valid' | 'same'): tf.Tensor4D {
   const b = nativeBackend();
-  return b && status?.ops.includes('MaxPool') ? maxPoolWithWorkspace(b, x, size, stride, pad) : tf.maxPool(x, size, stride, pad);
+  return b && status?.ops.includes('MaxPool')
+    ? maxPoolWithWorkspace(b, x, size, stride, pad)
+    : tf.maxPool(x, size, stride, pad);
 }
 
 /** Puts the stock kernels back (for before/after measurements and equivalence tests). */

@@ -57,7 +57,9 @@ async function tryBackend(name: BackendName): Promise<void> {
  * load is an error rather than a silent fallback. Idempotent: later calls return the first choice
  * unless a different backend is forced.
  */
-export async function initBackend(options: { backend?: BackendName; env?: NodeJS.ProcessEnv } = {}): Promise<BackendInfo> {
+export async function initBackend(
+  options: { backend?: BackendName; env?: NodeJS.ProcessEnv } = {},
+): Promise<BackendInfo> {
   const env = options.env ?? process.env;
   const requested = options.backend ?? (env.ECOTRAIN_BACKEND ? parseBackendName(env.ECOTRAIN_BACKEND) : undefined);
   if (current && (requested === undefined || requested === current.name) && tf.getBackend() === current.name) {
@@ -82,7 +84,7 @@ export async function initBackend(options: { backend?: BackendName; env?: NodeJS
       current = { name, requested, skipped, warning, kernels };
       return current;
     } catch (err) {
-      const reason = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
+      const reason = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
       if (requested) {
         throw new Error(`ecotrain: ECOTRAIN_BACKEND=${requested} was requested but cannot be used: ${reason}`);
       }

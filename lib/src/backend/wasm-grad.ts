@@ -20,13 +20,20 @@ export function registerWasmConvFilterGradient(): void {
       const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
       const g = dy as tf.Tensor4D;
       const a = attrs as unknown as tf.Conv2DAttrs;
-      if (a.dataFormat !== 'NHWC') throw new Error(`wasm Conv2D gradient: dataFormat ${a.dataFormat} unsupported, expected NHWC`);
+      if (a.dataFormat !== 'NHWC')
+        throw new Error(`wasm Conv2D gradient: dataFormat ${a.dataFormat} unsupported, expected NHWC`);
       return {
         x: () =>
           tf.engine().runKernel(
             tf.Conv2DBackpropInput,
             { dy: g, filter } as unknown as tf.NamedTensorMap,
-            { strides: a.strides, pad: a.pad, dataFormat: a.dataFormat, dimRoundingMode: a.dimRoundingMode, inputShape: x.shape } as unknown as tf.NamedAttrMap,
+            {
+              strides: a.strides,
+              pad: a.pad,
+              dataFormat: a.dataFormat,
+              dimRoundingMode: a.dimRoundingMode,
+              inputShape: x.shape,
+            } as unknown as tf.NamedAttrMap,
           ) as tf.Tensor,
         filter: () => conv2dFilterGradient(x, g, filter.shape, a),
       };
@@ -57,7 +64,12 @@ export function conv2dFilterGradient(
     }
     const [kh, kw] = [info.filterHeight, info.filterWidth];
     const p = info.padInfo;
-    const xp = tf.pad(x, [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]]);
+    const xp = tf.pad(x, [
+      [0, 0],
+      [p.top, p.bottom],
+      [p.left, p.right],
+      [0, 0],
+    ]);
     const xT = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D;
     const dyT = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
     const r = tf.conv2d(xT, dyT, 1, 'valid', 'NHWC', [info.strideHeight, info.strideWidth]);

@@ -15,11 +15,17 @@ export interface BitFusionConfig {
 }
 
 /** Defaults close to the published BitFusion configuration (45 nm, 500 MHz, 16x32 fusion units of 16 bricks). */
-export const BITFUSION_45NM: BitFusionConfig = { bricks: 8192, clockHz: 500e6, dramBytesPerSecond: 25.6e9, brickEnergyPJ: 0.2 / 16 };
+export const BITFUSION_45NM: BitFusionConfig = {
+  bricks: 8192,
+  clockHz: 500e6,
+  dramBytesPerSecond: 25.6e9,
+  brickEnergyPJ: 0.2 / 16,
+};
 
 /** BitBricks (2x2-bit) needed by one a-bit x b-bit MAC: ceil(a/2) * ceil(b/2); float32 is treated as 32 x 32 bits. */
 export function bricksPerMac(a: number, b: number): number {
-  if (!Number.isInteger(a) || !Number.isInteger(b) || a < 1 || b < 1 || a > 32 || b > 32) throw new ConfigError('operand bits', [a, b], 'integers in 1..32');
+  if (!Number.isInteger(a) || !Number.isInteger(b) || a < 1 || b < 1 || a > 32 || b > 32)
+    throw new ConfigError('operand bits', [a, b], 'integers in 1..32');
   return Math.ceil(a / 2) * Math.ceil(b / 2);
 }
 
@@ -36,7 +42,13 @@ function product(macs: number, a: number, b: number, bytes: number, cfg: BitFusi
   const brickOps = macs * bricksPerMac(a, b);
   const computeSeconds = brickOps / cfg.bricks / cfg.clockHz;
   const memorySeconds = bytes / cfg.dramBytesPerSecond;
-  return { seconds: Math.max(computeSeconds, memorySeconds), computeSeconds, memorySeconds, bound: computeSeconds >= memorySeconds ? 'compute' : 'bandwidth', energyPJ: brickOps * cfg.brickEnergyPJ };
+  return {
+    seconds: Math.max(computeSeconds, memorySeconds),
+    computeSeconds,
+    memorySeconds,
+    bound: computeSeconds >= memorySeconds ? 'compute' : 'bandwidth',
+    energyPJ: brickOps * cfg.brickEnergyPJ,
+  };
 }
 
 /**
@@ -53,12 +65,40 @@ export function bitFusionStep(
 ): { forward: ProductCost; inputGrad: ProductCost; weightGrad: ProductCost; seconds: number; energyPJ: number } {
   const all = layerStepMacs(layer);
   // A product a frozen layer skips costs neither time nor traffic.
-  const m = { forward: all.forward, inputGrad: backward?.inputGrad === false ? 0 : all.inputGrad, weightGrad: backward?.weightGrad === false ? 0 : all.weightGrad };
+  const m = {
+    forward: all.forward,
+    inputGrad: backward?.inputGrad === false ? 0 : all.inputGrad,
+    weightGrad: backward?.weightGrad === false ? 0 : all.weightGrad,
+  };
   const inEl = layer.inShape.reduce((a, v) => a * v, 1) * examples;
   const outEl = layer.outShape.reduce((a, v) => a * v, 1) * examples;
   const w = layer.weightCount;
-  const forward = product(m.forward * examples, p.weight, p.activation, (w * p.weight + inEl * p.activation + outEl * p.activation) / 8, cfg);
-  const inputGrad = product(m.inputGrad * examples, p.gradError, p.weight, m.inputGrad ? (w * p.weight + outEl * p.gradError + inEl * p.gradError) / 8 : 0, cfg);
-  const weightGrad = product(m.weightGrad * examples, p.gradWeight, p.activationWeightGrad, m.weightGrad ? (inEl * p.activationWeightGrad + outEl * p.gradWeight + w * p.gradWeight) / 8 : 0, cfg);
-  return { forward, inputGrad, weightGrad, seconds: forward.seconds + inputGrad.seconds + weightGrad.seconds, energyPJ: forward.energyPJ + inputGrad.energyPJ + weightGrad.energyPJ };
+  const forward = product(
+    m.forward * examples,
+    p.weight,
+    p.activation,
+    (w * p.weight + inEl * p.activation + outEl * p.activation) / 8,
+    cfg,
+  );
+  const inputGrad = product(
+    m.inputGrad * examples,
+    p.gradError,
+    p.weight,
+    m.inputGrad ? (w * p.weight + outEl * p.gradError + inEl * p.gradError) / 8 : 0,
+    cfg,
+  );
+  const weightGrad = product(
+    m.weightGrad * examples,
+    p.gradWeight,
+    p.activationWeightGrad,
+    m.weightGrad ? (inEl * p.activationWeightGrad + outEl * p.gradWeight + w * p.gradWeight) / 8 : 0,
+    cfg,
+  );
+  return {
+    forward,
+    inputGrad,
+    weightGrad,
+    seconds: forward.seconds + inputGrad.seconds + weightGrad.seconds,
+    energyPJ: forward.energyPJ + inputGrad.energyPJ + weightGrad.energyPJ,
+  };
 }

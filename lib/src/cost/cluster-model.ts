@@ -32,32 +32,53 @@ export interface ScalingCase {
 
 function check(c: ScalingCase): void {
   const { cluster: k } = c;
-  for (const [name, v] of [['gpusPerMachine', k.gpusPerMachine], ['machines', k.machines]] as const) {
+  for (const [name, v] of [
+    ['gpusPerMachine', k.gpusPerMachine],
+    ['machines', k.machines],
+  ] as const) {
     if (!(Number.isInteger(v) && v >= 1)) throw new ConfigError(`cluster.${name}`, v, 'a positive integer');
   }
-  for (const [name, v] of [['gpuBandwidth', k.gpuBandwidth], ['cpuGpuBandwidth', k.cpuGpuBandwidth], ['networkBandwidth', k.networkBandwidth]] as const) {
-    if (!(Number.isFinite(v) && v > 0)) throw new ConfigError(`cluster.${name}`, v, 'a positive bandwidth in bytes per second');
+  for (const [name, v] of [
+    ['gpuBandwidth', k.gpuBandwidth],
+    ['cpuGpuBandwidth', k.cpuGpuBandwidth],
+    ['networkBandwidth', k.networkBandwidth],
+  ] as const) {
+    if (!(Number.isFinite(v) && v > 0))
+      throw new ConfigError(`cluster.${name}`, v, 'a positive bandwidth in bytes per second');
   }
-  if (!(Number.isFinite(k.networkLatency) && k.networkLatency >= 0)) throw new ConfigError('cluster.networkLatency', k.networkLatency, 'a non-negative latency in seconds');
+  if (!(Number.isFinite(k.networkLatency) && k.networkLatency >= 0))
+    throw new ConfigError('cluster.networkLatency', k.networkLatency, 'a non-negative latency in seconds');
   if (!(Number.isFinite(c.batch) && c.batch > 0)) throw new ConfigError('batch', c.batch, 'a positive mini-batch size');
-  if (!(Number.isFinite(c.gradientBytes) && c.gradientBytes >= 0)) throw new ConfigError('gradientBytes', c.gradientBytes, 'a non-negative size in bytes');
-  if (!(Number.isFinite(c.singleGpuSeconds) && c.singleGpuSeconds > 0)) throw new ConfigError('singleGpuSeconds', c.singleGpuSeconds, 'a positive profiled time in seconds');
+  if (!(Number.isFinite(c.gradientBytes) && c.gradientBytes >= 0))
+    throw new ConfigError('gradientBytes', c.gradientBytes, 'a non-negative size in bytes');
+  if (!(Number.isFinite(c.singleGpuSeconds) && c.singleGpuSeconds > 0))
+    throw new ConfigError('singleGpuSeconds', c.singleGpuSeconds, 'a positive profiled time in seconds');
 }
 
 /** T_comm of Appendix B: |g|/C_gwd log2 i + |g|/C_cwd + (C_ncost + |g|/C_nwd) log2 j. */
 export function communicationSeconds(cluster: ClusterSpec, gradientBytes: number): number {
   const { gpusPerMachine: i, machines: j } = cluster;
-  return (gradientBytes / cluster.gpuBandwidth) * Math.log2(i) + gradientBytes / cluster.cpuGpuBandwidth + (cluster.networkLatency + gradientBytes / cluster.networkBandwidth) * Math.log2(j);
+  return (
+    (gradientBytes / cluster.gpuBandwidth) * Math.log2(i) +
+    gradientBytes / cluster.cpuGpuBandwidth +
+    (cluster.networkLatency + gradientBytes / cluster.networkBandwidth) * Math.log2(j)
+  );
 }
 
 /**
  * Strong scaling (Eq. B.1-B.2): the mini-batch K is split over N = i j workers. Time per mini-batch
  * (T(1,1,K) - |g_profiled|/C_cwd) / N + T_comm(|g|), throughput K / time (images per second).
  */
-export function strongScaling(c: ScalingCase): { seconds: number; throughput: number; computeSeconds: number; communicationSeconds: number } {
+export function strongScaling(c: ScalingCase): {
+  seconds: number;
+  throughput: number;
+  computeSeconds: number;
+  communicationSeconds: number;
+} {
   check(c);
   const n = c.cluster.gpusPerMachine * c.cluster.machines;
-  const computeSeconds = (c.singleGpuSeconds - (c.profiledTransferBytes ?? c.gradientBytes) / c.cluster.cpuGpuBandwidth) / n;
+  const computeSeconds =
+    (c.singleGpuSeconds - (c.profiledTransferBytes ?? c.gradientBytes) / c.cluster.cpuGpuBandwidth) / n;
   const comm = communicationSeconds(c.cluster, c.gradientBytes);
   const seconds = computeSeconds + comm;
   return { seconds, throughput: c.batch / seconds, computeSeconds, communicationSeconds: comm };
@@ -68,7 +89,12 @@ export function strongScaling(c: ScalingCase): { seconds: number; throughput: nu
  * T(1,1,K) - |g_profiled|/C_cwd + T_comm(|g|) (which is Eq. B.3's last line when the two transfers are equal),
  * throughput N K / time.
  */
-export function weakScaling(c: ScalingCase): { seconds: number; throughput: number; computeSeconds: number; communicationSeconds: number } {
+export function weakScaling(c: ScalingCase): {
+  seconds: number;
+  throughput: number;
+  computeSeconds: number;
+  communicationSeconds: number;
+} {
   check(c);
   const n = c.cluster.gpusPerMachine * c.cluster.machines;
   const computeSeconds = c.singleGpuSeconds - (c.profiledTransferBytes ?? c.gradientBytes) / c.cluster.cpuGpuBandwidth;
@@ -79,7 +105,9 @@ export function weakScaling(c: ScalingCase): { seconds: number; throughput: numb
 
 /** Bytes of a gradient of `elements` values at `bitsPerElement` (32 float, 2 packed ternary) plus `scalers` 32-bit scalers. */
 export function gradientBytes(elements: number, bitsPerElement: number, scalers = 0): number {
-  if (!(Number.isInteger(elements) && elements >= 0)) throw new ConfigError('gradientBytes.elements', elements, 'a non-negative integer');
-  if (!(Number.isFinite(bitsPerElement) && bitsPerElement > 0)) throw new ConfigError('gradientBytes.bitsPerElement', bitsPerElement, 'a positive number of bits');
+  if (!(Number.isInteger(elements) && elements >= 0))
+    throw new ConfigError('gradientBytes.elements', elements, 'a non-negative integer');
+  if (!(Number.isFinite(bitsPerElement) && bitsPerElement > 0))
+    throw new ConfigError('gradientBytes.bitsPerElement', bitsPerElement, 'a positive number of bits');
   return (elements * bitsPerElement + 32 * scalers) / 8;
 }

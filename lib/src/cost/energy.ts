@@ -25,8 +25,10 @@ const profiles = new Map<string, EnergyProfile>([[HOROWITZ_45NM.name, HOROWITZ_4
 /** Checks a profile's fields and registers it under its name. */
 export function registerProfile(p: EnergyProfile): EnergyProfile {
   for (const k of ['int8', 'fp32']) {
-    if (!(typeof p.add[k] === 'number' && p.add[k]! > 0)) throw new ConfigError(`profile ${p.name}: add.${k}`, p.add[k], 'a positive energy in pJ');
-    if (!(typeof p.multiply[k] === 'number' && p.multiply[k]! > 0)) throw new ConfigError(`profile ${p.name}: multiply.${k}`, p.multiply[k], 'a positive energy in pJ');
+    if (!(typeof p.add[k] === 'number' && p.add[k]! > 0))
+      throw new ConfigError(`profile ${p.name}: add.${k}`, p.add[k], 'a positive energy in pJ');
+    if (!(typeof p.multiply[k] === 'number' && p.multiply[k]! > 0))
+      throw new ConfigError(`profile ${p.name}: multiply.${k}`, p.multiply[k], 'a positive energy in pJ');
   }
   if (p.sram64.length === 0) throw new ConfigError(`profile ${p.name}: sram64`, p.sram64, 'at least one buffer size');
   profiles.set(p.name, p);

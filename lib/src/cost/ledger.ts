@@ -47,7 +47,19 @@ export class EnergyLedger {
   private readonly profile: EnergyProfile;
   private readonly bufferBytes: number;
   private readonly accel: BitFusionConfig;
-  private t = { iterations: 0, forward: 0, inputGrad: 0, weightGrad: 0, overhead: 0, effective: 0, compute: 0, sram: 0, dram: 0, latency: 0, accelEnergy: 0 };
+  private t = {
+    iterations: 0,
+    forward: 0,
+    inputGrad: 0,
+    weightGrad: 0,
+    overhead: 0,
+    effective: 0,
+    compute: 0,
+    sram: 0,
+    dram: 0,
+    latency: 0,
+    accelEnergy: 0,
+  };
   private readonly layers = new Map<string, { macs: number; effective: number; energy: number }>();
   readonly series: LedgerPoint[] = [];
 
@@ -58,13 +70,25 @@ export class EnergyLedger {
   }
 
   /** Forward-context hook for training steps. */
-  readonly onExecute = (e: LayerExecution): void => this.chargeLayer(e.layer, e.examples, e.precision ?? FP32, e.backward);
+  readonly onExecute = (e: LayerExecution): void =>
+    this.chargeLayer(e.layer, e.examples, e.precision ?? FP32, e.backward);
 
   /** Charges one training step of `layer` on `examples` inputs at `p`. */
-  chargeLayer(layer: LayerSpec, examples: number, p: LayerPrecision, backward?: { inputGrad: boolean; weightGrad: boolean }): void {
+  chargeLayer(
+    layer: LayerSpec,
+    examples: number,
+    p: LayerPrecision,
+    backward?: { inputGrad: boolean; weightGrad: boolean },
+  ): void {
     // Frozen layers (fine-tuning) skip the backward products they do not need.
     const needed = <T extends { forward: number; inputGrad: number; weightGrad: number }>(c: T) =>
-      backward ? { forward: c.forward, inputGrad: backward.inputGrad ? c.inputGrad : 0, weightGrad: backward.weightGrad ? c.weightGrad : 0 } : c;
+      backward
+        ? {
+            forward: c.forward,
+            inputGrad: backward.inputGrad ? c.inputGrad : 0,
+            weightGrad: backward.weightGrad ? c.weightGrad : 0,
+          }
+        : c;
     const m = needed(layerStepMacs(layer));
     const eff = needed(effectiveStepMacs(layer, p));
     const compute =
@@ -86,7 +110,12 @@ export class EnergyLedger {
     const accel = bitFusionStep(layer, examples, p, this.accel, backward);
     t.latency += accel.seconds;
     t.accelEnergy += accel.energyPJ * PJ;
-    this.addToLayer(layer.name, (m.forward + m.inputGrad + m.weightGrad) * examples, effTotal, compute + (move.sram + move.dram) * PJ);
+    this.addToLayer(
+      layer.name,
+      (m.forward + m.inputGrad + m.weightGrad) * examples,
+      effTotal,
+      compute + (move.sram + move.dram) * PJ,
+    );
   }
 
   /** Adds raw MACs, effective MACs and energy (J) to a layer's running totals. */
@@ -110,13 +139,31 @@ export class EnergyLedger {
    * as MACs at `gradBits` x `activationBits` (counted as overhead) and the data movement of the low-order operand bits
    * the MSB predictor did not read ({@link fallbackTrafficEnergy}).
    */
-  chargeFallback(layer: LayerSpec, examples: number, fraction: number, p: { gradBits: number; activationBits: number; gradMsb: number; activationMsb: number }): void {
+  chargeFallback(
+    layer: LayerSpec,
+    examples: number,
+    fraction: number,
+    p: { gradBits: number; activationBits: number; gradMsb: number; activationMsb: number },
+  ): void {
     const macs = fraction * layerStepMacs(layer).weightGrad * examples;
     this.chargeOverhead(macs, p.gradBits, p.activationBits);
-    const move = fallbackTrafficEnergy(layer, examples, fraction, p.activationBits - p.activationMsb, p.gradBits - p.gradMsb, this.profile, { bufferBytes: this.bufferBytes });
+    const move = fallbackTrafficEnergy(
+      layer,
+      examples,
+      fraction,
+      p.activationBits - p.activationMsb,
+      p.gradBits - p.gradMsb,
+      this.profile,
+      { bufferBytes: this.bufferBytes },
+    );
     this.t.sram += move.sram * PJ;
     this.t.dram += move.dram * PJ;
-    this.addToLayer(layer.name, macs, (macs * p.gradBits * p.activationBits) / 1024, macs * macEnergy(this.profile, p.gradBits, p.activationBits) * PJ + (move.sram + move.dram) * PJ);
+    this.addToLayer(
+      layer.name,
+      macs,
+      (macs * p.gradBits * p.activationBits) / 1024,
+      macs * macEnergy(this.profile, p.gradBits, p.activationBits) * PJ + (move.sram + move.dram) * PJ,
+    );
   }
 
   /** Closes a training iteration and appends a cumulative point to {@link series}. */
@@ -131,7 +178,13 @@ export class EnergyLedger {
     const t = this.t;
     return {
       iterations: t.iterations,
-      macs: { forward: t.forward, inputGrad: t.inputGrad, weightGrad: t.weightGrad, overhead: t.overhead, total: t.forward + t.inputGrad + t.weightGrad + t.overhead },
+      macs: {
+        forward: t.forward,
+        inputGrad: t.inputGrad,
+        weightGrad: t.weightGrad,
+        overhead: t.overhead,
+        total: t.forward + t.inputGrad + t.weightGrad + t.overhead,
+      },
       effectiveMacs: t.effective,
       energy: { compute: t.compute, sram: t.sram, dram: t.dram, total: t.compute + t.sram + t.dram },
       latency: t.latency,
@@ -151,7 +204,11 @@ export class EnergyLedger {
 
   /** Restores {@link state}. */
   restore(s: object): void {
-    const st = s as { t: EnergyLedger['t']; layers: Array<[string, { macs: number; effective: number; energy: number }]>; series: LedgerPoint[] };
+    const st = s as {
+      t: EnergyLedger['t'];
+      layers: Array<[string, { macs: number; effective: number; energy: number }]>;
+      series: LedgerPoint[];
+    };
     this.t = { ...st.t, accelEnergy: st.t.accelEnergy ?? 0 };
     this.layers.clear();
     for (const [k, v] of st.layers) this.layers.set(k, { ...v });

@@ -51,11 +51,20 @@ export interface TrainingCost {
  * precision (one setting, or one per layer) give forward, input-gradient and weight-gradient MACs and
  * the effective cost MACs x Bit_a/32 x Bit_b/32. Batch norm, pooling and activations are not counted.
  */
-export function trainingCost(model: Pick<Model, 'layers'>, amount: TrainingAmount, precision: LayerPrecision | ((layer: LayerSpec) => LayerPrecision) = FP32): TrainingCost {
+export function trainingCost(
+  model: Pick<Model, 'layers'>,
+  amount: TrainingAmount,
+  precision: LayerPrecision | ((layer: LayerSpec) => LayerPrecision) = FP32,
+): TrainingCost {
   const images = 'images' in amount ? amount.images : amount.iterations * amount.batchSize;
-  if (!Number.isFinite(images) || images < 0) throw new RangeError(`trainingCost: images = ${images}, expected a non-negative number`);
+  if (!Number.isFinite(images) || images < 0)
+    throw new RangeError(`trainingCost: images = ${images}, expected a non-negative number`);
   const pOf = typeof precision === 'function' ? precision : () => precision;
-  const perLayer = model.layers.map((l) => ({ layer: l.name, macs: layerStepMacs(l), effective: effectiveStepMacs(l, pOf(l)) }));
+  const perLayer = model.layers.map((l) => ({
+    layer: l.name,
+    macs: layerStepMacs(l),
+    effective: effectiveStepMacs(l, pOf(l)),
+  }));
   const sum = (pick: (x: (typeof perLayer)[number]) => StepMacs) => {
     const f = perLayer.reduce((a, x) => a + pick(x).forward, 0) * images;
     const i = perLayer.reduce((a, x) => a + pick(x).inputGrad, 0) * images;

@@ -75,7 +75,12 @@ export function trafficEnergy(
  * SRAM and DRAM energy of moving `fraction` of each tensor (elements, bits): a tensor whose whole size fits in the
  * buffer is charged at the SRAM energy of that buffer size, a larger one at DRAM energy.
  */
-function splitTraffic(parts: ReadonlyArray<readonly [number, number]>, fraction: number, profile: EnergyProfile, opts: MovementOptions): { sram: number; dram: number } {
+function splitTraffic(
+  parts: ReadonlyArray<readonly [number, number]>,
+  fraction: number,
+  profile: EnergyProfile,
+  opts: MovementOptions,
+): { sram: number; dram: number } {
   let sram = 0;
   let dram = 0;
   for (const [elements, bits] of parts) {
@@ -102,7 +107,8 @@ export function fallbackTrafficEnergy(
   profile: EnergyProfile,
   opts: MovementOptions,
 ): { sram: number; dram: number } {
-  if (!(fraction >= 0 && fraction <= 1)) throw new RangeError(`fallback fraction = ${fraction} is invalid: expected a fraction in [0, 1]`);
+  if (!(fraction >= 0 && fraction <= 1))
+    throw new RangeError(`fallback fraction = ${fraction} is invalid: expected a fraction in [0, 1]`);
   const parts: Array<[number, number]> = [
     [perExample(layer.inShape) * examples, extraActivationBits],
     [perExample(layer.outShape) * examples, extraGradientBits],

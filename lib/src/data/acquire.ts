@@ -18,7 +18,9 @@ export interface AcquiredFile {
 }
 
 /** The data settings acquisition reads (a {@link Settings} fits). */
-export type DataSettings = Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload'> & { readonly allowUnverified?: boolean };
+export type DataSettings = Pick<Settings, 'dataDir' | 'dataMirror' | 'allowDownload'> & {
+  readonly allowUnverified?: boolean;
+};
 
 /** Options for {@link acquireFile}; tests override the fetch timeout. */
 export interface AcquireOptions {
@@ -45,7 +47,11 @@ function howToFix(source: DatasetSource, file: OfficialFile, settings: AcquireOp
  * 3. a download of an official URL, checked against the official SHA-256, then renamed into the cache.
  * A missing or corrupt file raises a {@link DataError} naming the file, what was expected and how to fix it.
  */
-export async function acquireFile(source: DatasetSource, file: OfficialFile, options: AcquireOptions): Promise<AcquiredFile> {
+export async function acquireFile(
+  source: DatasetSource,
+  file: OfficialFile,
+  options: AcquireOptions,
+): Promise<AcquiredFile> {
   const { settings } = options;
   const log = options.log ?? (() => undefined);
   const cached = path.join(settings.dataDir, source.id, file.name);
@@ -121,7 +127,10 @@ const recordPath = (file: string) => `${file}.ecotrain.json`;
 /** Records the hash, size and mtime of a verified cached file (beside it, written atomically). */
 export function recordVerified(file: string, sha256: string): void {
   const st = fs.statSync(file);
-  writeFileAtomic(recordPath(file), JSON.stringify({ sha256, size: st.size, mtimeMs: st.mtimeMs } satisfies CacheRecord));
+  writeFileAtomic(
+    recordPath(file),
+    JSON.stringify({ sha256, size: st.size, mtimeMs: st.mtimeMs } satisfies CacheRecord),
+  );
 }
 
 /**
@@ -139,7 +148,9 @@ async function checkCached(file: string, sha256: string, fix: () => string): Pro
   if (rec && rec.sha256 === sha256 && rec.size === st.size && rec.mtimeMs === st.mtimeMs) return;
   const actual = await sha256File(file);
   if (actual !== sha256) {
-    throw new DataError(`${file}: cached copy has SHA-256 ${actual}, the official file ${sha256} (it changed or is truncated): delete it and run again. ${fix()}`);
+    throw new DataError(
+      `${file}: cached copy has SHA-256 ${actual}, the official file ${sha256} (it changed or is truncated): delete it and run again. ${fix()}`,
+    );
   }
   recordVerified(file, sha256);
 }

@@ -20,11 +20,17 @@ export function labelBytes(variant: CifarVariant): number {
  * Parses records of a CIFAR binary batch (label byte(s) + 3072 CHW pixel bytes) into NHWC pixels
  * and labels (CIFAR-100: the fine label). Size and label range are checked.
  */
-export function parseCifarBinary(raw: Uint8Array, variant: CifarVariant, label: string): { images: Uint8Array; labels: Int32Array } {
+export function parseCifarBinary(
+  raw: Uint8Array,
+  variant: CifarVariant,
+  label: string,
+): { images: Uint8Array; labels: Int32Array } {
   const lb = labelBytes(variant);
   const record = lb + PIXELS;
   if (raw.length === 0 || raw.length % record !== 0) {
-    throw new DataError(`${label}: ${raw.length} bytes is not a whole number of ${record}-byte ${variant} records (truncated or not a ${variant} binary batch)`);
+    throw new DataError(
+      `${label}: ${raw.length} bytes is not a whole number of ${record}-byte ${variant} records (truncated or not a ${variant} binary batch)`,
+    );
   }
   const n = raw.length / record;
   const classes = variant === 'cifar10' ? 10 : 100;
@@ -33,7 +39,10 @@ export function parseCifarBinary(raw: Uint8Array, variant: CifarVariant, label: 
   for (let i = 0; i < n; i++) {
     const base = i * record;
     const l = raw[base + lb - 1] as number;
-    if (l >= classes) throw new DataError(`${label}: record ${i} has label ${l}, expected 0..${classes - 1} (wrong variant or corrupt)`);
+    if (l >= classes)
+      throw new DataError(
+        `${label}: record ${i} has label ${l}, expected 0..${classes - 1} (wrong variant or corrupt)`,
+      );
     labels[i] = l;
     const src = base + lb;
     const dst = i * PIXELS;
@@ -62,7 +71,13 @@ const LAYOUTS: Record<CifarVariant, Layout> = {
     test: ['test_batch.bin'],
     meta: 'batches.meta.txt',
   },
-  cifar100: { source: CIFAR100, dir: 'cifar-100-binary', train: ['train.bin'], test: ['test.bin'], meta: 'fine_label_names.txt' },
+  cifar100: {
+    source: CIFAR100,
+    dir: 'cifar-100-binary',
+    train: ['train.bin'],
+    test: ['test.bin'],
+    meta: 'fine_label_names.txt',
+  },
 };
 
 /** Loads CIFAR-10 or CIFAR-100 (binary version) `train` or `test`, extracting the official archive into the cache once. */
@@ -85,7 +100,8 @@ export async function loadCifar(
   const files = split === 'train' ? layout.train : layout.test;
   const parts = files.map((f) => {
     const p = path.join(root, f);
-    if (!fs.existsSync(p)) throw new DataError(`${p}: missing from the extracted ${variant} archive; delete ${extracted} and retry`);
+    if (!fs.existsSync(p))
+      throw new DataError(`${p}: missing from the extracted ${variant} archive; delete ${extracted} and retry`);
     return parseCifarBinary(fs.readFileSync(p), variant, p);
   });
   const count = parts.reduce((a, p) => a + p.labels.length, 0);
@@ -99,9 +115,23 @@ export async function loadCifar(
   }
   const metaPath = path.join(root, layout.meta);
   const names = fs.existsSync(metaPath)
-    ? fs.readFileSync(metaPath, 'utf8').split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0)
+    ? fs
+        .readFileSync(metaPath, 'utf8')
+        .split(/\r?\n/)
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
     : [];
   const classes = variant === 'cifar10' ? 10 : 100;
   const classNames = names.length === classes ? names : Array.from({ length: classes }, (_, i) => `class ${i}`);
-  return { name: `${variant}/${split}`, images, labels, count, height: 32, width: 32, channels: 3, classNames, origin: 'real' };
+  return {
+    name: `${variant}/${split}`,
+    images,
+    labels,
+    count,
+    height: 32,
+    width: 32,
+    channels: 3,
+    classNames,
+    origin: 'real',
+  };
 }

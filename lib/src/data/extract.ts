@@ -24,7 +24,11 @@ export function unsafeEntryReason(entryPath: string, type: string): string | und
  * `dest`, which is renamed to `dest` only when extraction finished and every member was safe.
  * Any absolute path, `..` component or link aborts the whole extraction with a {@link DataError}.
  */
-export async function extractTarGzAtomic(archive: string, dest: string, meta: Record<string, unknown> = {}): Promise<void> {
+export async function extractTarGzAtomic(
+  archive: string,
+  dest: string,
+  meta: Record<string, unknown> = {},
+): Promise<void> {
   // Folders left by an extraction that was killed (their process is gone) are removed first.
   removeStaleTemporaries(dest);
   if (isExtracted(dest)) return;
@@ -54,7 +58,10 @@ export async function extractTarGzAtomic(archive: string, dest: string, meta: Re
     if (violations.length > 0) {
       throw new DataError(`${archive}: refused to extract, unsafe members: ${violations.slice(0, 5).join(', ')}`);
     }
-    writeFileAtomic(path.join(tmp, MARKER), JSON.stringify({ archive, extractedAt: new Date().toISOString(), ...meta }, null, 2));
+    writeFileAtomic(
+      path.join(tmp, MARKER),
+      JSON.stringify({ archive, extractedAt: new Date().toISOString(), ...meta }, null, 2),
+    );
     fs.rmSync(dest, { recursive: true, force: true });
     fs.renameSync(tmp, dest);
   } finally {

@@ -36,7 +36,7 @@ export function readSha256Sums(file: string): Map<string, string> {
   if (!fs.existsSync(file)) return sums;
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     const m = /^([0-9a-fA-F]{64})\s+\*?(.+)$/.exec(line.trim());
-    if (m && m[1] && m[2]) sums.set(m[2].trim(), m[1].toLowerCase());
+    if (m?.[1] && m[2]) sums.set(m[2].trim(), m[1].toLowerCase());
   }
   return sums;
 }

@@ -30,7 +30,8 @@ export function selectImages(ds: ImageDataset, indices: ArrayLike<number>, name 
   const labels = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i] as number;
-    if (!Number.isInteger(j) || j < 0 || j >= ds.count) throw new RangeError(`selectImages: index ${j} outside [0, ${ds.count})`);
+    if (!Number.isInteger(j) || j < 0 || j >= ds.count)
+      throw new RangeError(`selectImages: index ${j} outside [0, ${ds.count})`);
     images.set(ds.images.subarray(j * size, (j + 1) * size), i * size);
     labels[i] = ds.labels[j] as number;
   }
@@ -38,9 +39,15 @@ export function selectImages(ds: ImageDataset, indices: ArrayLike<number>, name 
 }
 
 /** The images of `ds` whose label is one of `classes` (labels kept), in their order; refuses a class outside the dataset. */
-export function classSubset(ds: ImageDataset, classes: readonly number[], name = `${ds.name}/classes-${classes.join('-')}`): ImageDataset {
+export function classSubset(
+  ds: ImageDataset,
+  classes: readonly number[],
+  name = `${ds.name}/classes-${classes.join('-')}`,
+): ImageDataset {
   if (classes.length === 0 || classes.some((c) => !Number.isInteger(c) || c < 0 || c >= ds.classNames.length)) {
-    throw new RangeError(`classSubset: classes ${JSON.stringify(classes)} invalid: expected class indices in [0, ${ds.classNames.length})`);
+    throw new RangeError(
+      `classSubset: classes ${JSON.stringify(classes)} invalid: expected class indices in [0, ${ds.classNames.length})`,
+    );
   }
   const keep = new Set(classes);
   const indices: number[] = [];
@@ -59,6 +66,11 @@ export function classCounts(ds: Pick<ImageDataset, 'labels' | 'classNames'>): nu
 
 /** Checks a split name: only the official train and test splits exist (a validation split is cut from train). */
 export function checkSplit(split: string): 'train' | 'test' {
-  if (split !== 'train' && split !== 'test') throw new ConfigError('split', split, "'train' or 'test' (cut a validation set from train with trainValidationSplit)");
+  if (split !== 'train' && split !== 'test')
+    throw new ConfigError(
+      'split',
+      split,
+      "'train' or 'test' (cut a validation set from train with trainValidationSplit)",
+    );
   return split;
 }

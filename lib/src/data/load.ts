@@ -29,7 +29,6 @@ export type ImageDatasetName = 'cifar10' | 'cifar100' | 'mnist' | 'synthetic';
 /** Names accepted by {@link loadImageDataset}. */
 export const IMAGE_DATASETS: readonly ImageDatasetName[] = ['cifar10', 'cifar100', 'mnist', 'synthetic'];
 
-
 /** Options of {@link loadImageDataset}. */
 export interface LoadOptions {
   /** When the real data cannot be had, return the synthetic set (with a loud warning) instead of failing. */
@@ -82,14 +81,25 @@ export interface StudyData {
  * order), whole sets where the counts cover them. Two notebooks asking with the same seed, counts and names get the
  * same images, hence the same run-cache entries.
  */
-export async function loadStudyData(name: ImageDatasetName, counts: { readonly trainCount: number; readonly testCount: number }, settings: DataSettings & Pick<Settings, 'seed'>,
-  o: { readonly seed: number; readonly names?: readonly [string, string]; readonly syntheticCount?: number }): Promise<StudyData> {
-  for (const k of ['trainCount', 'testCount'] as const) if (!(Number.isInteger(counts[k]) && counts[k] > 0)) throw new ConfigError(k, counts[k], 'a positive number of images');
-  const load = (split: 'train' | 'test') => loadImageDataset(name, split, settings, { fallbackToSynthetic: true, ...(o.syntheticCount ? { syntheticCount: o.syntheticCount } : {}) });
+export async function loadStudyData(
+  name: ImageDatasetName,
+  counts: { readonly trainCount: number; readonly testCount: number },
+  settings: DataSettings & Pick<Settings, 'seed'>,
+  o: { readonly seed: number; readonly names?: readonly [string, string]; readonly syntheticCount?: number },
+): Promise<StudyData> {
+  for (const k of ['trainCount', 'testCount'] as const)
+    if (!(Number.isInteger(counts[k]) && counts[k] > 0))
+      throw new ConfigError(k, counts[k], 'a positive number of images');
+  const load = (split: 'train' | 'test') =>
+    loadImageDataset(name, split, settings, {
+      fallbackToSynthetic: true,
+      ...(o.syntheticCount ? { syntheticCount: o.syntheticCount } : {}),
+    });
   const train = await load('train');
   const test = await load('test');
   const rng = createRng(o.seed);
   const [a, b] = o.names ?? ['train', 'test'];
-  const pick = (ds: ImageDataset, n: number, label: string) => (n < ds.count ? balancedSubset(ds, n, rng.fork(label)) : ds);
+  const pick = (ds: ImageDataset, n: number, label: string) =>
+    n < ds.count ? balancedSubset(ds, n, rng.fork(label)) : ds;
   return { train: pick(train, counts.trainCount, a), test: pick(test, counts.testCount, b), full: { train, test } };
 }

@@ -24,10 +24,13 @@ export function parseIdx(raw: Uint8Array, expectedRank: number, label: string): 
     try {
       buf = zlib.gunzipSync(buf);
     } catch (err) {
-      throw new DataError(`${label}: gzip stream is truncated or corrupt (${(err as Error).message}); re-fetch the official file`);
+      throw new DataError(
+        `${label}: gzip stream is truncated or corrupt (${(err as Error).message}); re-fetch the official file`,
+      );
     }
   }
-  if (buf.length < 4) throw new DataError(`${label}: ${buf.length} bytes, too short for an IDX header (expected at least 4)`);
+  if (buf.length < 4)
+    throw new DataError(`${label}: ${buf.length} bytes, too short for an IDX header (expected at least 4)`);
   const magic = buf.readUInt32BE(0);
   const expectedMagic = (IDX_UBYTE << 8) | expectedRank;
   if (magic !== expectedMagic) {
@@ -37,12 +40,15 @@ export function parseIdx(raw: Uint8Array, expectedRank: number, label: string): 
     );
   }
   const header = 4 + 4 * expectedRank;
-  if (buf.length < header) throw new DataError(`${label}: truncated IDX header (${buf.length} bytes, expected ${header})`);
+  if (buf.length < header)
+    throw new DataError(`${label}: truncated IDX header (${buf.length} bytes, expected ${header})`);
   const dims: number[] = [];
   for (let i = 0; i < expectedRank; i++) dims.push(buf.readUInt32BE(4 + 4 * i));
   const expectedBytes = header + dims.reduce((a, b) => a * b, 1);
   if (buf.length !== expectedBytes) {
-    throw new DataError(`${label}: ${buf.length} bytes, expected ${expectedBytes} for dimensions ${dims.join('x')} (truncated or corrupt)`);
+    throw new DataError(
+      `${label}: ${buf.length} bytes, expected ${expectedBytes} for dimensions ${dims.join('x')} (truncated or corrupt)`,
+    );
   }
   return { dims, data: new Uint8Array(buf.buffer, buf.byteOffset + header, expectedBytes - header) };
 }

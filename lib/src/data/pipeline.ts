@@ -49,14 +49,23 @@ export function balancedSubset(ds: ImageDataset, size: number, rng: Rng): ImageD
   const chosen: number[] = [];
   by.forEach((idx, c) => {
     const q = quota[c] as number;
-    if (idx.length < q) throw new ConfigError('subset size', size, `at most ${idx.length * by.length} for a balanced subset of ${ds.name} (class ${c} has ${idx.length} images)`);
+    if (idx.length < q)
+      throw new ConfigError(
+        'subset size',
+        size,
+        `at most ${idx.length * by.length} for a balanced subset of ${ds.name} (class ${c} has ${idx.length} images)`,
+      );
     chosen.push(...shuffleInPlace([...idx], rng).slice(0, q));
   });
   return selectImages(ds, shuffleInPlace(chosen, rng), `${ds.name}[${size}]`);
 }
 
 /** Splits `ds` into training and a class-balanced validation part of `validationSize` images. */
-export function trainValidationSplit(ds: ImageDataset, validationSize: number, rng: Rng): { train: ImageDataset; validation: ImageDataset } {
+export function trainValidationSplit(
+  ds: ImageDataset,
+  validationSize: number,
+  rng: Rng,
+): { train: ImageDataset; validation: ImageDataset } {
   if (!Number.isInteger(validationSize) || validationSize <= 0 || validationSize >= ds.count) {
     throw new ConfigError('validationSize', validationSize, `an integer in 1..${ds.count - 1}`);
   }
@@ -79,7 +88,16 @@ export function trainValidationSplit(ds: ImageDataset, validationSize: number, r
  * CIFAR augmentation (He et al. 2016): zero-pad 4 pixels on each side, take a random crop of the
  * original size, flip horizontally with probability 1/2. Writes `n` augmented NHWC images of `src` into `dst`.
  */
-export function augmentPadCropFlip(src: Uint8Array, dst: Uint8Array, n: number, h: number, w: number, c: number, rng: Rng, pad = 4): void {
+export function augmentPadCropFlip(
+  src: Uint8Array,
+  dst: Uint8Array,
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  rng: Rng,
+  pad = 4,
+): void {
   for (let i = 0; i < n; i++) {
     const dy = rng.int(2 * pad + 1) - pad;
     const dx = rng.int(2 * pad + 1) - pad;
@@ -102,10 +120,17 @@ export function augmentPadCropFlip(src: Uint8Array, dst: Uint8Array, n: number, 
 }
 
 /** The per-channel affine map of raw pixels to model inputs, x * scale + shift: scaling to [0, 1], then normalisation. */
-export function pixelAffine(normalize: ChannelStats | undefined, channels: number): { scale: Float64Array; shift: Float64Array } {
+export function pixelAffine(
+  normalize: ChannelStats | undefined,
+  channels: number,
+): { scale: Float64Array; shift: Float64Array } {
   return {
-    scale: Float64Array.from({ length: channels }, (_, c) => (normalize ? 1 / (255 * (normalize.std[c] as number)) : 1 / 255)),
-    shift: Float64Array.from({ length: channels }, (_, c) => (normalize ? -(normalize.mean[c] as number) / (normalize.std[c] as number) : 0)),
+    scale: Float64Array.from({ length: channels }, (_, c) =>
+      normalize ? 1 / (255 * (normalize.std[c] as number)) : 1 / 255,
+    ),
+    shift: Float64Array.from({ length: channels }, (_, c) =>
+      normalize ? -(normalize.mean[c] as number) / (normalize.std[c] as number) : 0,
+    ),
   };
 }
 
@@ -186,7 +211,8 @@ export function assembleBatch(
         const o = base + (r * w + q) * c;
         const inside = sr >= 0 && sr < h && sq >= 0 && sq < w;
         const s = src + (sr * w + sq) * c;
-        for (let k = 0; k < c; k++) out[o + k] = (inside ? (images[s + k] as number) : 0) * (scale[k] as number) + (shift[k] as number);
+        for (let k = 0; k < c; k++)
+          out[o + k] = (inside ? (images[s + k] as number) : 0) * (scale[k] as number) + (shift[k] as number);
       }
     }
   }
@@ -226,7 +252,8 @@ export function batchesPerEpoch(count: number, batchSize: number, dropLast = fal
 /** Iterates one epoch of `ds` in mini-batches; each yielded tensor is owned by the caller. */
 export function* batches(ds: ImageDataset, options: BatchOptions): Generator<Batch> {
   const { batchSize } = options;
-  if (!Number.isInteger(batchSize) || batchSize <= 0) throw new ConfigError('batchSize', batchSize, 'a positive integer');
+  if (!Number.isInteger(batchSize) || batchSize <= 0)
+    throw new ConfigError('batchSize', batchSize, 'a positive integer');
   const order = Array.from({ length: ds.count }, (_, i) => i);
   if (options.shuffle ?? true) shuffleInPlace(order, options.rng);
   const augmentation = augmentationOf(options.augment ?? false);
@@ -236,7 +263,17 @@ export function* batches(ds: ImageDataset, options: BatchOptions): Generator<Bat
     const idx = Int32Array.from(order.slice(start, Math.min(start + batchSize, end)));
     const augment = augmentationDraws(augmentation, idx.length, options.augmentRng ?? options.rng);
     // Gather, augmentation, scaling and normalisation in one pass on the host: one tensor, no backend ops.
-    const { pixels, labels } = assembleBatch(ds.images, ds.labels, ds.height, ds.width, ds.channels, idx, augment, affine.scale, affine.shift);
+    const { pixels, labels } = assembleBatch(
+      ds.images,
+      ds.labels,
+      ds.height,
+      ds.width,
+      ds.channels,
+      idx,
+      augment,
+      affine.scale,
+      affine.shift,
+    );
     const x = tf.tensor4d(pixels, [idx.length, ds.height, ds.width, ds.channels], 'float32');
     yield { x, y: tf.tensor1d(labels, 'int32'), indices: idx };
   }

@@ -56,8 +56,14 @@ export class BatchPrefetcher {
   constructor(ds: ImageDataset, normalize: ChannelStats | undefined) {
     const { scale, shift } = pixelAffine(normalize, ds.channels);
     const s = sharedCopy(ds);
-    if (imageSize(ds) * ds.count !== ds.images.length) throw new RangeError(`dataset ${ds.name}: ${ds.images.length} pixel bytes for ${ds.count} images of ${imageSize(ds)}`);
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { images: s.images, labels: s.labels, h: ds.height, w: ds.width, c: ds.channels, scale, shift } });
+    if (imageSize(ds) * ds.count !== ds.images.length)
+      throw new RangeError(
+        `dataset ${ds.name}: ${ds.images.length} pixel bytes for ${ds.count} images of ${imageSize(ds)}`,
+      );
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { images: s.images, labels: s.labels, h: ds.height, w: ds.width, c: ds.channels, scale, shift },
+    });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; pixels: Float32Array; labels: Int32Array }) => {
       const p = this.pending.get(m.id);

@@ -15,8 +15,15 @@ export interface DatasetSource {
   readonly files: readonly OfficialFile[];
 }
 
-const MNIST_URLS = ['https://storage.googleapis.com/cvdf-datasets/mnist/', 'https://ossci-datasets.s3.amazonaws.com/mnist/'];
-const mnistFile = (name: string, sha256: string): OfficialFile => ({ name, urls: MNIST_URLS.map((u) => u + name), sha256 });
+const MNIST_URLS = [
+  'https://storage.googleapis.com/cvdf-datasets/mnist/',
+  'https://ossci-datasets.s3.amazonaws.com/mnist/',
+];
+const mnistFile = (name: string, sha256: string): OfficialFile => ({
+  name,
+  urls: MNIST_URLS.map((u) => u + name),
+  sha256,
+});
 
 /** MNIST (LeCun et al.), IDX format, gzip. */
 export const MNIST: DatasetSource = {
@@ -78,6 +85,7 @@ export const TEXT: DatasetSource = {
 /** Finds `name` in `source`, or throws listing the files it has. */
 export function officialFile(source: DatasetSource, name: string): OfficialFile {
   const f = source.files.find((x) => x.name === name);
-  if (!f) throw new Error(`dataset ${source.id} has no file ${name}; it has ${source.files.map((x) => x.name).join(', ')}`);
+  if (!f)
+    throw new Error(`dataset ${source.id} has no file ${name}; it has ${source.files.map((x) => x.name).join(', ')}`);
   return f;
 }

@@ -11,8 +11,10 @@ export const SYNTHETIC_WARNING =
  * per image. Learnable but not trivial. Same `seed` and `count` give the same bytes.
  */
 export function syntheticCifar(count: number, seed: number, classes = 10): ImageDataset {
-  if (!Number.isInteger(count) || count <= 0) throw new RangeError(`syntheticCifar: count = ${count}, expected a positive integer`);
-  if (!Number.isInteger(classes) || classes < 2 || classes > 100) throw new RangeError(`syntheticCifar: classes = ${classes}, expected 2..100`);
+  if (!Number.isInteger(count) || count <= 0)
+    throw new RangeError(`syntheticCifar: count = ${count}, expected a positive integer`);
+  if (!Number.isInteger(classes) || classes < 2 || classes > 100)
+    throw new RangeError(`syntheticCifar: classes = ${classes}, expected 2..100`);
   const rng = createRng(`synthetic-cifar/${seed}`);
   const H = 32;
   const images = new Uint8Array(count * H * H * 3);

@@ -33,7 +33,8 @@ export function wordVocabulary(text: string, maxSize?: number): Vocabulary {
   freq.set('<unk>', freq.get('<unk>') ?? 0);
   let words = [...freq.keys()].sort((a, b) => (freq.get(b) ?? 0) - (freq.get(a) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
   if (maxSize !== undefined) {
-    if (!Number.isInteger(maxSize) || maxSize < 2) throw new RangeError(`wordVocabulary: maxSize = ${maxSize}, expected an integer >= 2`);
+    if (!Number.isInteger(maxSize) || maxSize < 2)
+      throw new RangeError(`wordVocabulary: maxSize = ${maxSize}, expected an integer >= 2`);
     words = words.slice(0, maxSize);
     if (!words.includes('<unk>')) words[words.length - 1] = '<unk>';
   }
@@ -44,7 +45,10 @@ export function wordVocabulary(text: string, maxSize?: number): Vocabulary {
 export function wordTokens(text: string): string[] {
   const out: string[] = [];
   for (const line of text.split('\n')) {
-    const words = line.trim().split(/\s+/).filter((w) => w.length > 0);
+    const words = line
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w.length > 0);
     if (words.length === 0) continue;
     out.push(...words, '<eos>');
   }
@@ -57,7 +61,8 @@ export function encode(text: string, vocab: Vocabulary): EncodedCorpus {
   const ids = new Int32Array(toks.length);
   toks.forEach((t, i) => {
     const id = vocab.index.get(t) ?? vocab.unk;
-    if (id === undefined) throw new RangeError(`encode: token ${JSON.stringify(t)} at position ${i} is not in the character vocabulary`);
+    if (id === undefined)
+      throw new RangeError(`encode: token ${JSON.stringify(t)} at position ${i} is not in the character vocabulary`);
     ids[i] = id;
   });
   return { vocab, ids };

@@ -16,11 +16,30 @@ import type { LrSchedule } from '../train/schedules';
  * of a mirrored data set drawn with `seed`), the trainer's settings and TernGrad's.
  */
 export interface TernGradJob {
-  readonly model: { readonly kind: 'mlp' | 'lenet5' | 'cifarNet'; readonly hidden?: readonly number[]; readonly seed: number };
-  readonly data: { readonly kind: 'synthetic-cifar'; readonly count: number; readonly seed: number } | { readonly kind: 'mnist' | 'cifar10'; readonly count: number; readonly seed: number };
-  readonly train: { readonly batchSize: number; readonly iterations: number; readonly lr: number; readonly optimizer: OptimizerConfig; readonly schedule: LrSchedule; readonly seed: number };
+  readonly model: {
+    readonly kind: 'mlp' | 'lenet5' | 'cifarNet';
+    readonly hidden?: readonly number[];
+    readonly seed: number;
+  };
+  readonly data:
+    | { readonly kind: 'synthetic-cifar'; readonly count: number; readonly seed: number }
+    | { readonly kind: 'mnist' | 'cifar10'; readonly count: number; readonly seed: number };
+  readonly train: {
+    readonly batchSize: number;
+    readonly iterations: number;
+    readonly lr: number;
+    readonly optimizer: OptimizerConfig;
+    readonly schedule: LrSchedule;
+    readonly seed: number;
+  };
   /** TernGrad's settings; `ternary: false` is the float baseline (float32 gradients averaged; no clipping or scalers). */
-  readonly terngrad: { readonly workers: number; readonly seed: number; readonly clip: number | null; readonly layerWise: boolean; readonly ternary?: boolean };
+  readonly terngrad: {
+    readonly workers: number;
+    readonly seed: number;
+    readonly clip: number | null;
+    readonly layerWise: boolean;
+    readonly ternary?: boolean;
+  };
   /** Seconds a party waits for a message before it gives up (default 30). */
   readonly timeoutSeconds?: number;
   /** Seconds the server waits for the workers' first message (process start, backend and data loading; default 120). */
@@ -32,13 +51,19 @@ export interface TernGradJob {
 /** Checks a job before any process starts; returns it. */
 export function checkJob(job: TernGradJob): TernGradJob {
   checkKeys(job, ['model', 'data', 'train', 'terngrad', 'timeoutSeconds', 'startupSeconds', 'faultAt'], 'job');
-  if (!['mlp', 'lenet5', 'cifarNet'].includes(job.model?.kind)) throw new ConfigError('job.model.kind', job.model?.kind, 'mlp, lenet5 or cifarNet');
-  if (!['synthetic-cifar', 'mnist', 'cifar10'].includes(job.data?.kind)) throw new ConfigError('job.data.kind', job.data?.kind, 'synthetic-cifar, mnist or cifar10');
-  if (!(Number.isInteger(job.data.count) && job.data.count > 0)) throw new ConfigError('job.data.count', job.data.count, 'a positive integer');
+  if (!['mlp', 'lenet5', 'cifarNet'].includes(job.model?.kind))
+    throw new ConfigError('job.model.kind', job.model?.kind, 'mlp, lenet5 or cifarNet');
+  if (!['synthetic-cifar', 'mnist', 'cifar10'].includes(job.data?.kind))
+    throw new ConfigError('job.data.kind', job.data?.kind, 'synthetic-cifar, mnist or cifar10');
+  if (!(Number.isInteger(job.data.count) && job.data.count > 0))
+    throw new ConfigError('job.data.count', job.data.count, 'a positive integer');
   const n = job.terngrad?.workers;
-  if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new ConfigError('job.terngrad.workers', n, 'an integer in 1..64 (worker processes on this machine)');
-  if (!(Number.isInteger(job.train?.batchSize) && job.train.batchSize % n === 0)) throw new ConfigError('job.train.batchSize', job.train?.batchSize, `a multiple of the ${n} workers`);
-  if (!(Number.isInteger(job.train.iterations) && job.train.iterations > 0)) throw new ConfigError('job.train.iterations', job.train.iterations, 'a positive integer');
+  if (!(Number.isInteger(n) && n >= 1 && n <= 64))
+    throw new ConfigError('job.terngrad.workers', n, 'an integer in 1..64 (worker processes on this machine)');
+  if (!(Number.isInteger(job.train?.batchSize) && job.train.batchSize % n === 0))
+    throw new ConfigError('job.train.batchSize', job.train?.batchSize, `a multiple of the ${n} workers`);
+  if (!(Number.isInteger(job.train.iterations) && job.train.iterations > 0))
+    throw new ConfigError('job.train.iterations', job.train.iterations, 'a positive integer');
   const t = job.timeoutSeconds ?? 30;
   if (!(Number.isFinite(t) && t > 0)) throw new ConfigError('job.timeoutSeconds', t, 'a positive number of seconds');
   const st = job.startupSeconds ?? 120;

@@ -66,7 +66,9 @@ function workerScript(): string {
   if (existsSync(here)) return here;
   const built = path.resolve(__dirname, '../../../out/build/lib/src/distributed/terngrad-worker.js');
   if (existsSync(built)) return built;
-  throw new TernGradClusterError(`terngrad worker script not found (looked for ${here} and ${built}): run npm run build first`);
+  throw new TernGradClusterError(
+    `terngrad worker script not found (looked for ${here} and ${built}): run npm run build first`,
+  );
 }
 
 /**
@@ -104,20 +106,32 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
   let finished = false;
   const stderr: string[] = Array.from({ length: n }, () => '');
   for (let id = 0; id < n; id++) {
-    const child = fork(script, [], { env: { ...process.env, ECOTRAIN_TERNGRAD_WORKER: JSON.stringify({ job, id, endpoint }) }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child = fork(script, [], {
+      env: { ...process.env, ECOTRAIN_TERNGRAD_WORKER: JSON.stringify({ job, id, endpoint }) },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
     child.stderr?.on('data', (d: Buffer) => {
       stderr[id] = (stderr[id] + d.toString()).slice(-2000);
     });
     child.on('exit', (code, signal) => {
       // A worker exits 0 only after sending its final parameters; if they never arrive, collect() times out instead.
-      if (!finished && code !== 0) failed(new TernGradClusterError(`worker ${id} exited (${signal ?? `code ${code}`}) before the run finished${stderr[id] ? `: ${stderr[id]!.trim().split('\n').slice(-1)[0]}` : ''}`));
+      if (!finished && code !== 0)
+        failed(
+          new TernGradClusterError(
+            `worker ${id} exited (${signal ?? `code ${code}`}) before the run finished${stderr[id] ? `: ${stderr[id]!.trim().split('\n').slice(-1)[0]}` : ''}`,
+          ),
+        );
     });
     children.push(child);
   }
   const stopAll = async () => {
     finished = true;
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    await Promise.all(
+      children.map((c) =>
+        c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined,
+      ),
+    );
     router.close();
   };
   const bytes = { ternaryUp: 0, levelsDown: 0, scalersUp: 0, scalersDown: 0, floatUp: 0, floatDown: 0 };
@@ -133,12 +147,15 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
       } catch (err) {
         if (err instanceof TernGradClusterError) throw err;
         const missing = got.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
-        throw new TernGradClusterError(`no ${kind} message from worker(s) ${missing.join(', ')} within ${router.receiveTimeout / 1000} s at step ${step}`);
+        throw new TernGradClusterError(
+          `no ${kind} message from worker(s) ${missing.join(', ')} within ${router.receiveTimeout / 1000} s at step ${step}`,
+        );
       }
       const id = Number(frames[0]?.toString().slice(1));
       const type = frames[1]?.toString();
       if (type === 'E') throw new TernGradClusterError(`worker ${id} failed at step ${step}: ${frames[2]?.toString()}`);
-      if (type !== kind || Number(frames[2]?.toString()) !== step) throw new TernGradClusterError(`worker ${id} sent ${type} ${frames[2]?.toString()}, expected ${kind} ${step}`);
+      if (type !== kind || Number(frames[2]?.toString()) !== step)
+        throw new TernGradClusterError(`worker ${id} sent ${type} ${frames[2]?.toString()}, expected ${kind} ${step}`);
       got[id] = frames.slice(3);
     }
     router.receiveTimeout = timeoutMs;
@@ -147,7 +164,8 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
   const send = (id: number, frames: Array<string | Buffer>) => router.send([`w${id}`, ...frames]);
   /** Sends `frames` to every worker, waiting at most `ms` for each; a worker that is gone cannot be told. */
   const tellAll = async (frames: Array<string | Buffer>, ms: number): Promise<void> => {
-    for (let id = 0; id < n; id++) await Promise.race([send(id, frames).catch(() => undefined), new Promise((r) => setTimeout(r, ms))]);
+    for (let id = 0; id < n; id++)
+      await Promise.race([send(id, frames).catch(() => undefined), new Promise((r) => setTimeout(r, ms))]);
   };
   let t0 = Date.now();
   try {
@@ -161,7 +179,8 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
         const avg = Array.from({ length: tensors }, (_, j) => {
           const parts = f.map((fr) => readFloats(fr[j + 1] as Buffer));
           const sum = new Float32Array((parts[0] as Float32Array).length);
-          for (const part of parts) for (let e = 0; e < sum.length; e++) sum[e] = (sum[e] as number) + (part[e] as number);
+          for (const part of parts)
+            for (let e = 0; e < sum.length; e++) sum[e] = (sum[e] as number) + (part[e] as number);
           for (let e = 0; e < sum.length; e++) sum[e] = (sum[e] as number) / n;
           return Buffer.from(sum.buffer);
         });
@@ -175,10 +194,13 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
       const s = await collect('S', step);
       if (step === 0) t0 = Date.now();
       const sizes = Array.from(new Int32Array(Uint8Array.from(s[0]![2] as Buffer).buffer));
-      if (s.some((f) => Buffer.compare(f[2] as Buffer, s[0]![2] as Buffer) !== 0)) throw new TernGradClusterError(`workers disagree on the gradient tensors' sizes at step ${step}`);
+      if (s.some((f) => Buffer.compare(f[2] as Buffer, s[0]![2] as Buffer) !== 0))
+        throw new TernGradClusterError(`workers disagree on the gradient tensors' sizes at step ${step}`);
       const scalers = s.map((f) => readFloats(f[0] as Buffer));
       const losses = s.map((f) => readFloats(f[1] as Buffer)[0] as number);
-      const shared = Float32Array.from(scalers[0] as Float32Array, (_, j) => Math.max(...scalers.map((x) => x[j] as number)));
+      const shared = Float32Array.from(scalers[0] as Float32Array, (_, j) =>
+        Math.max(...scalers.map((x) => x[j] as number)),
+      );
       const meanLoss = Float32Array.of(losses.reduce((a, x) => a + x, 0) / n);
       for (let id = 0; id < n; id++) {
         bytes.scalersUp += (s[id]![0] as Buffer).byteLength + (s[id]![1] as Buffer).byteLength;
@@ -208,10 +230,27 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
     // message still queued on its socket is not cut off by its exit.
     await tellAll(['K', String(job.train.iterations)], 1000);
     const params = (done[0] as Buffer[]).map((b) => readFloats(b));
-    const workersAgree = done.every((frames) => frames.length === params.length && frames.every((b, j) => Buffer.compare(b, Buffer.from((params[j] as Float32Array).buffer)) === 0));
+    const workersAgree = done.every(
+      (frames) =>
+        frames.length === params.length &&
+        frames.every((b, j) => Buffer.compare(b, Buffer.from((params[j] as Float32Array).buffer)) === 0),
+    );
     const per = (x: number) => x / n;
-    return { params, workersAgree, bytesPerWorker: { ternaryUp: per(bytes.ternaryUp), levelsDown: per(bytes.levelsDown), scalersUp: per(bytes.scalersUp), scalersDown: per(bytes.scalersDown), floatUp: per(bytes.floatUp), floatDown: per(bytes.floatDown) }, steps: job.train.iterations, seconds,
-      secondsPerStep: job.train.iterations > 1 ? seconds / (job.train.iterations - 1) : Number.NaN };
+    return {
+      params,
+      workersAgree,
+      bytesPerWorker: {
+        ternaryUp: per(bytes.ternaryUp),
+        levelsDown: per(bytes.levelsDown),
+        scalersUp: per(bytes.scalersUp),
+        scalersDown: per(bytes.scalersDown),
+        floatUp: per(bytes.floatUp),
+        floatDown: per(bytes.floatDown),
+      },
+      steps: job.train.iterations,
+      seconds,
+      secondsPerStep: job.train.iterations > 1 ? seconds / (job.train.iterations - 1) : Number.NaN,
+    };
   } catch (err) {
     await tellAll(['X', (err as Error).message], 100);
     throw err;
@@ -226,12 +265,21 @@ export async function simulateTernGradJob(job: TernGradJob): Promise<Float32Arra
   const { train } = await import('../train/trainer');
   const model = jobModel(job);
   const data = await jobData(job);
-  const tg = ternGrad({ workers: job.terngrad.workers, seed: job.terngrad.seed, clip: job.terngrad.clip, layerWise: job.terngrad.layerWise, ternary: job.terngrad.ternary ?? true });
+  const tg = ternGrad({
+    workers: job.terngrad.workers,
+    seed: job.terngrad.seed,
+    clip: job.terngrad.clip,
+    layerWise: job.terngrad.layerWise,
+    ternary: job.terngrad.ternary ?? true,
+  });
   try {
     const t0 = Date.now();
     await train({ model, train: data, ...jobTrainSettings(job, data.count), techniques: [tg] });
     const seconds = (Date.now() - t0) / 1000;
-    return Object.assign(model.params.all().map((p) => Float32Array.from(p.variable.dataSync())), { seconds });
+    return Object.assign(
+      model.params.all().map((p) => Float32Array.from(p.variable.dataSync())),
+      { seconds },
+    );
   } finally {
     tg.dispose?.();
     model.params.dispose();

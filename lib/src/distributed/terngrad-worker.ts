@@ -13,7 +13,6 @@ export interface WorkerLaunch {
   readonly endpoint: string;
 }
 
-
 /**
  * The worker side of TernGrad over ZeroMQ (Algorithm 1, worker i): its shard's gradient, clipped, with its scalers sent
  * to the server; the shared scalers back; its ternary gradient packed at 2 bits per element; the level sums of all
@@ -21,7 +20,12 @@ export interface WorkerLaunch {
  * of the parameters (parameter localization). With `job.terngrad.ternary: false` (the float baseline) it sends its
  * float32 gradient and receives the float32 average instead.
  */
-export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGradJob; onStep?: (step: number) => void | Promise<never> }): Technique {
+export function remoteTernGrad(o: {
+  socket: zmq.Dealer;
+  id: number;
+  job: TernGradJob;
+  onStep?: (step: number) => undefined | Promise<never>;
+}): Technique {
   const waitMs = workerWaitMs(o.job);
   const { workers: n, seed, clip, layerWise } = o.job.terngrad;
   const receive = async (kind: string, step: number): Promise<Buffer[]> => {
@@ -34,7 +38,8 @@ export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGra
     }
     const type = frames[0]?.toString();
     if (type === 'X') throw new Error(`worker ${o.id}: the server aborted: ${frames[1]?.toString()}`);
-    if (type !== kind || Number(frames[1]?.toString()) !== step) throw new Error(`worker ${o.id}: expected ${kind} for step ${step}, got ${type} ${frames[1]?.toString()}`);
+    if (type !== kind || Number(frames[1]?.toString()) !== step)
+      throw new Error(`worker ${o.id}: expected ${kind} for step ${step}, got ${type} ${frames[1]?.toString()}`);
     return frames.slice(2);
   };
   return {
@@ -53,7 +58,9 @@ export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGra
         tf.dispose([r.loss, ...r.grads.values()]);
         await o.socket.send(['F', String(step), floatFrame([loss]), ...frames]);
         const [lossBuf, ...avg] = await receive('G', step);
-        const grads = new Map(names.map((p, j) => [p, tf.tensor(readFloats(avg[j] as Buffer), shapes[j])] as [string, tf.Tensor]));
+        const grads = new Map(
+          names.map((p, j) => [p, tf.tensor(readFloats(avg[j] as Buffer), shapes[j])] as [string, tf.Tensor]),
+        );
         return { loss: tf.scalar(readFloats(lossBuf as Buffer)[0] as number), grads };
       }
       const { clipped, scalers } = workerScalers(r.grads, names, { clip, layerWise });
@@ -67,7 +74,11 @@ export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGra
         const shared = readFloats(sharedBuf as Buffer);
         const meanLoss = readFloats(lossBuf as Buffer)[0] as number;
         const packed = names.map((p, j) => {
-          const t = ternaryParts(clipped.get(p) as tf.Tensor, ternGradSeed(seed, step, o.id, p), tf.scalar(shared[j] as number));
+          const t = ternaryParts(
+            clipped.get(p) as tf.Tensor,
+            ternGradSeed(seed, step, o.id, p),
+            tf.scalar(shared[j] as number),
+          );
           const bytes = packTernary(t.ternary.dataSync());
           tf.dispose([t.ternary, t.scaler]);
           return Buffer.from(bytes);
@@ -78,7 +89,10 @@ export function remoteTernGrad(o: { socket: zmq.Dealer; id: number; job: TernGra
         names.forEach((p, j) => {
           const g = clipped.get(p) as tf.Tensor;
           const k = unpackLevels(new Uint8Array(levels[j] as Buffer), g.size, n);
-          grads.set(p, tf.tidy(() => tf.div(tf.mul(tf.tensor(Float32Array.from(k), g.shape), tf.scalar(shared[j] as number)), n)));
+          grads.set(
+            p,
+            tf.tidy(() => tf.div(tf.mul(tf.tensor(Float32Array.from(k), g.shape), tf.scalar(shared[j] as number)), n)),
+          );
         });
         return { loss: tf.scalar(meanLoss), grads };
       } finally {
@@ -103,19 +117,28 @@ export async function workerMain(launch: WorkerLaunch): Promise<void> {
   try {
     const model = jobModel(job);
     const data = await jobData(job);
-    const technique = remoteTernGrad({ socket, id: launch.id, job, onStep: (step) => {
-      if (job.faultAt && job.faultAt.worker === launch.id && job.faultAt.step === step) {
-        if (job.faultAt.mode === 'hang') {
-          // Stop answering: the server's timeout must catch it (it kills this process).
-          const forever = (): void => void setTimeout(forever, 60_000);
-          forever();
-          return new Promise<never>(() => {});
+    const technique = remoteTernGrad({
+      socket,
+      id: launch.id,
+      job,
+      onStep: (step) => {
+        if (job.faultAt && job.faultAt.worker === launch.id && job.faultAt.step === step) {
+          if (job.faultAt.mode === 'hang') {
+            // Stop answering: the server's timeout must catch it (it kills this process).
+            const forever = (): void => void setTimeout(forever, 60_000);
+            forever();
+            return new Promise<never>(() => {});
+          }
+          process.exit(3);
         }
-        process.exit(3);
-      }
-    } });
+      },
+    });
     await train({ model, train: data, ...jobTrainSettings(job, data.count), techniques: [technique] });
-    await socket.send(['D', String(job.train.iterations), ...model.params.all().map((p) => floatFrame(p.variable.dataSync()))]);
+    await socket.send([
+      'D',
+      String(job.train.iterations),
+      ...model.params.all().map((p) => floatFrame(p.variable.dataSync())),
+    ]);
     model.params.dispose();
     // A sent message is only queued: exit once the server acknowledges the final parameters (LeNet's are 1.7 MB), or
     // after the reply wait if it never does. (A CI run once waited 60 s for worker 0's final message after its last step.)

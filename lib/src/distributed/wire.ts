@@ -8,25 +8,36 @@ import { ConfigError } from '../errors';
 
 /** Bits per element of a level sum of N workers: ceil(log2(2N + 1)). */
 export function levelBits(workers: number): number {
-  if (!(Number.isInteger(workers) && workers >= 1 && workers <= 16383)) throw new ConfigError('workers', workers, 'an integer in 1..16383');
+  if (!(Number.isInteger(workers) && workers >= 1 && workers <= 16383))
+    throw new ConfigError('workers', workers, 'an integer in 1..16383');
   return Math.ceil(Math.log2(2 * workers + 1));
 }
 
-function packBits(values: ArrayLike<number>, bits: number, offset: number, field: string, lo: number, hi: number): Uint8Array {
+function packBits(
+  values: ArrayLike<number>,
+  bits: number,
+  offset: number,
+  field: string,
+  lo: number,
+  hi: number,
+): Uint8Array {
   const out = new Uint8Array(Math.ceil((values.length * bits) / 8));
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
-    if (!(Number.isInteger(v) && v >= lo && v <= hi)) throw new ConfigError(`${field}[${i}]`, v, `an integer in ${lo}..${hi}`);
+    if (!(Number.isInteger(v) && v >= lo && v <= hi))
+      throw new ConfigError(`${field}[${i}]`, v, `an integer in ${lo}..${hi}`);
     let code = v + offset;
     let pos = i * bits;
-    for (let b = 0; b < bits; b++, pos++, code >>= 1) if (code & 1) out[pos >> 3] = (out[pos >> 3] as number) | (1 << (pos & 7));
+    for (let b = 0; b < bits; b++, pos++, code >>= 1)
+      if (code & 1) out[pos >> 3] = (out[pos >> 3] as number) | (1 << (pos & 7));
   }
   return out;
 }
 
 function unpackBits(bytes: Uint8Array, length: number, bits: number, offset: number, field: string): Int16Array {
   const need = Math.ceil((length * bits) / 8);
-  if (bytes.length !== need) throw new ConfigError(`${field}.bytes`, bytes.length, `${need} bytes for ${length} elements of ${bits} bits`);
+  if (bytes.length !== need)
+    throw new ConfigError(`${field}.bytes`, bytes.length, `${need} bytes for ${length} elements of ${bits} bits`);
   const out = new Int16Array(length);
   for (let i = 0; i < length; i++) {
     let code = 0;
@@ -45,7 +56,9 @@ export function packTernary(t: ArrayLike<number>): Uint8Array {
 /** Unpacks {@link packTernary}'s bytes into `length` ternary values. */
 export function unpackTernary(bytes: Uint8Array, length: number): Int8Array {
   const out = unpackBits(bytes, length, 2, 1, 'ternary');
-  for (let i = 0; i < length; i++) if ((out[i] as number) > 1) throw new ConfigError(`ternary[${i}]`, 3, 'a code 0..2 (the bytes are not a packed ternary vector)');
+  for (let i = 0; i < length; i++)
+    if ((out[i] as number) > 1)
+      throw new ConfigError(`ternary[${i}]`, 3, 'a code 0..2 (the bytes are not a packed ternary vector)');
   return Int8Array.from(out);
 }
 
@@ -57,7 +70,9 @@ export function packLevels(k: ArrayLike<number>, workers: number): Uint8Array {
 /** Unpacks {@link packLevels}'s bytes into `length` level sums of N workers. */
 export function unpackLevels(bytes: Uint8Array, length: number, workers: number): Int16Array {
   const out = unpackBits(bytes, length, levelBits(workers), workers, 'levels');
-  for (let i = 0; i < length; i++) if ((out[i] as number) > workers) throw new ConfigError(`levels[${i}]`, out[i], `a level in -${workers}..${workers}`);
+  for (let i = 0; i < length; i++)
+    if ((out[i] as number) > workers)
+      throw new ConfigError(`levels[${i}]`, out[i], `a level in -${workers}..${workers}`);
   return out;
 }
 

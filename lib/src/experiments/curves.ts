@@ -39,8 +39,12 @@ export function meanAccuracyCurve(runs: readonly Pick<RunOutcome, 'accuracyCurve
  * "Accuracy within a budget": the last evaluation of `curve` whose cumulative training energy is at most `budgetJ`
  * (relative tolerance 1e-9), or undefined when even the first evaluation costs more.
  */
-export function accuracyWithinBudget<P extends { readonly energyJ: number }>(curve: readonly P[], budgetJ: number): P | undefined {
-  if (!(budgetJ >= 0)) throw new RangeError(`budgetJ = ${budgetJ} is invalid: expected a non-negative energy in joules`);
+export function accuracyWithinBudget<P extends { readonly energyJ: number }>(
+  curve: readonly P[],
+  budgetJ: number,
+): P | undefined {
+  if (!(budgetJ >= 0))
+    throw new RangeError(`budgetJ = ${budgetJ} is invalid: expected a non-negative energy in joules`);
   let last: P | undefined;
   for (const p of curve) if (p.energyJ <= budgetJ * (1 + 1e-9)) last = p;
   return last;
@@ -59,7 +63,8 @@ export function pairedBySeed<T extends Pick<RunOutcome, 'arm' | 'seed'>>(
   const index = (arm: string) => {
     const m = new Map<number, T>();
     for (const o of runs.filter((r) => r.arm === arm)) {
-      if (m.has(o.seed)) throw new RangeError(`arm "${arm}" has two runs with seed ${o.seed}: expected one run per seed`);
+      if (m.has(o.seed))
+        throw new RangeError(`arm "${arm}" has two runs with seed ${o.seed}: expected one run per seed`);
       m.set(o.seed, o);
     }
     return m;

@@ -55,7 +55,11 @@ export interface LmRunOutcome {
 }
 
 function streamHash(ids: Int32Array): string {
-  return crypto.createHash('sha256').update(Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength)).digest('hex').slice(0, 16);
+  return crypto
+    .createHash('sha256')
+    .update(Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /**
@@ -68,9 +72,21 @@ export async function runLanguageModelExperiment(spec: LmRunSpec): Promise<LmRun
   return throughRunCache({
     settings: cache && spec.cacheKey !== undefined ? cache : undefined,
     describe: () => ({
-      library: libraryFingerprint(), task: 'language-model', seed: spec.seed, train: streamHash(spec.train), validation: streamHash(spec.validation),
-      batchSize: spec.batchSize, bptt: spec.bptt, epochs: spec.epochs, lr: spec.lr, optimizer: spec.optimizer, schedule: spec.schedule,
-      clipNorm: spec.clipNorm ?? null, precision: spec.precision ?? null, quant: spec.quant ?? null, key: spec.cacheKey,
+      library: libraryFingerprint(),
+      task: 'language-model',
+      seed: spec.seed,
+      train: streamHash(spec.train),
+      validation: streamHash(spec.validation),
+      batchSize: spec.batchSize,
+      bptt: spec.bptt,
+      epochs: spec.epochs,
+      lr: spec.lr,
+      optimizer: spec.optimizer,
+      schedule: spec.schedule,
+      clipNorm: spec.clipNorm ?? null,
+      precision: spec.precision ?? null,
+      quant: spec.quant ?? null,
+      key: spec.cacheKey,
     }),
     arm: spec.arm,
     seed: spec.seed,
@@ -84,16 +100,40 @@ async function trainLanguageModelArm(spec: LmRunSpec): Promise<LmRunOutcome> {
   const ledger = new EnergyLedger();
   try {
     const r = await train({
-      task: 'language-model', model, train: spec.train, validation: spec.validation, batchSize: spec.batchSize, bptt: spec.bptt,
-      epochs: spec.epochs, lr: spec.lr, optimizer: spec.optimizer, schedule: spec.schedule, clipNorm: spec.clipNorm, seed: spec.seed,
-      precision: spec.precision, quant: spec.quant, techniques, ledger, evalContext: spec.evalContext, logEvery: 1_000_000,
+      task: 'language-model',
+      model,
+      train: spec.train,
+      validation: spec.validation,
+      batchSize: spec.batchSize,
+      bptt: spec.bptt,
+      epochs: spec.epochs,
+      lr: spec.lr,
+      optimizer: spec.optimizer,
+      schedule: spec.schedule,
+      clipNorm: spec.clipNorm,
+      seed: spec.seed,
+      precision: spec.precision,
+      quant: spec.quant,
+      techniques,
+      ledger,
+      evalContext: spec.evalContext,
+      logEvery: 1_000_000,
     });
     const t = ledger.totals();
     const analysis = spec.analyze ? JSON.parse(JSON.stringify(spec.analyze(model, techniques))) : undefined;
     return {
-      arm: spec.arm, seed: spec.seed, perplexity: r.final?.perplexity ?? Number.NaN, loss: r.final?.loss ?? Number.NaN, iterations: r.iterations,
-      effectiveMacs: t.effectiveMacs, macs: t.macs.total, energyJ: t.energy.total, acceleratorEnergyJ: t.acceleratorEnergy, latencySeconds: t.latency,
-      seconds: r.seconds, ...(analysis === undefined ? {} : { analysis }),
+      arm: spec.arm,
+      seed: spec.seed,
+      perplexity: r.final?.perplexity ?? Number.NaN,
+      loss: r.final?.loss ?? Number.NaN,
+      iterations: r.iterations,
+      effectiveMacs: t.effectiveMacs,
+      macs: t.macs.total,
+      energyJ: t.energy.total,
+      acceleratorEnergyJ: t.acceleratorEnergy,
+      latencySeconds: t.latency,
+      seconds: r.seconds,
+      ...(analysis === undefined ? {} : { analysis }),
     };
   } finally {
     model.params.dispose();

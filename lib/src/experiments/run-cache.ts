@@ -27,14 +27,19 @@ export function parseShard(text: string, field = '--shard'): { index: number; co
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
-  if (!(Number.isInteger(index) && Number.isInteger(count) && count >= 1 && index >= 1 && index <= count)) throw new ConfigError(field, text, '"k/N" with 1 <= k <= N, e.g. 1/2');
+  if (!(Number.isInteger(index) && Number.isInteger(count) && count >= 1 && index >= 1 && index <= count))
+    throw new ConfigError(field, text, '"k/N" with 1 <= k <= N, e.g. 1/2');
   return { index, count };
 }
 
 /** The cache settings the runner passes to notebooks (`ECOTRAIN_RUN_CACHE`, `ECOTRAIN_FRESH=1`, `ECOTRAIN_SHARD=k/N`), if any. */
 export function runCacheFromEnv(env: NodeJS.ProcessEnv = process.env): RunCacheSettings | undefined {
   if (!env.ECOTRAIN_RUN_CACHE) return undefined;
-  return { dir: env.ECOTRAIN_RUN_CACHE, fresh: env.ECOTRAIN_FRESH === '1', shard: env.ECOTRAIN_SHARD ? parseShard(env.ECOTRAIN_SHARD, 'ECOTRAIN_SHARD') : undefined };
+  return {
+    dir: env.ECOTRAIN_RUN_CACHE,
+    fresh: env.ECOTRAIN_FRESH === '1',
+    shard: env.ECOTRAIN_SHARD ? parseShard(env.ECOTRAIN_SHARD, 'ECOTRAIN_SHARD') : undefined,
+  };
 }
 
 let librarySource: string | undefined;
@@ -81,8 +86,14 @@ export function datasetFingerprint(ds: ImageDataset): string {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
     if (typeof v === 'number' && !Number.isFinite(v)) return `${v}`;
-    if (typeof v === 'function') throw new ConfigError('cache key', String(v).slice(0, 60), 'plain data (describe the model and techniques by their settings, not by functions)');
-    if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)));
+    if (typeof v === 'function')
+      throw new ConfigError(
+        'cache key',
+        String(v).slice(0, 60),
+        'plain data (describe the model and techniques by their settings, not by functions)',
+      );
+    if (v && typeof v === 'object' && !Array.isArray(v))
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)));
     return v;
   });
 }
@@ -117,7 +128,8 @@ export function recordCacheEvent(e: CacheEvent): void {
   events.push(e);
 }
 
-const reviver = (_k: string, v: unknown) => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v);
+const reviver = (_k: string, v: unknown) =>
+  v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v;
 
 /** Reads a cached outcome, or undefined (a missing or unreadable entry is a miss). */
 export function readCached<T>(settings: RunCacheSettings, key: string): T | undefined {
@@ -132,6 +144,9 @@ export function readCached<T>(settings: RunCacheSettings, key: string): T | unde
 
 /** Stores an outcome atomically with the description it answers. */
 export function writeCached(settings: RunCacheSettings, key: string, description: unknown, outcome: unknown): void {
-  const text = JSON.stringify({ key, description: JSON.parse(canonicalJson(description)), outcome }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `${v}` : v));
+  const text = JSON.stringify(
+    { key, description: JSON.parse(canonicalJson(description)), outcome },
+    (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `${v}` : v),
+  );
   writeFileAtomic(path.join(settings.dir, `${key}.json`), text);
 }

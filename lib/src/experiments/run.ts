@@ -9,7 +9,17 @@ import type { LrSchedule } from '../train/schedules';
 import type { Technique } from '../train/technique';
 import { train, type CurvePoint, type EpochRecord, type ProgressSink } from '../train/trainer';
 import { evaluate } from '../train/evaluate';
-import { armKey, datasetFingerprint, libraryFingerprint, ownsArm, readCached, recordCacheEvent, runCacheFromEnv, writeCached, type RunCacheSettings } from './run-cache';
+import {
+  armKey,
+  datasetFingerprint,
+  libraryFingerprint,
+  ownsArm,
+  readCached,
+  recordCacheEvent,
+  runCacheFromEnv,
+  writeCached,
+  type RunCacheSettings,
+} from './run-cache';
 
 /** One training run of an experiment: everything is built fresh from the seed. */
 export interface RunSpec {
@@ -51,13 +61,21 @@ export interface RunSpec {
   /** Evaluate on the test set every this many iterations (accuracy against energy during training). */
   readonly evalEvery?: number;
   /** Called with the trained model and techniques before they are disposed (analysis of gates, weights, ...). An arm with `inspect` always trains (a cached outcome has no model to inspect). */
-  readonly inspect?: (model: Model, techniques: readonly Technique[], normalize: import('../data/pipeline').ChannelStats) => void | Promise<void>;
+  readonly inspect?: (
+    model: Model,
+    techniques: readonly Technique[],
+    normalize: import('../data/pipeline').ChannelStats,
+  ) => void | Promise<void>;
   /**
    * Measures the trained model and techniques before they are disposed and returns plain data (e.g. a gate report),
    * stored in the outcome as `analysis` and cached with it: unlike `inspect`, an arm with `analyze` is cached. Name
    * the analysis in `cacheKey` (its code is not part of the key).
    */
-  readonly analyze?: (model: Model, techniques: readonly Technique[], normalize: import('../data/pipeline').ChannelStats) => unknown;
+  readonly analyze?: (
+    model: Model,
+    techniques: readonly Technique[],
+    normalize: import('../data/pipeline').ChannelStats,
+  ) => unknown;
   /**
    * Plain data describing what the functions of this spec build (model and its options, techniques and their
    * options), e.g. `{ model: { depth: 8, widths }, techniques: [{ smd: { p: 0.5 } }] }`. With it the arm is
@@ -73,7 +91,10 @@ export interface RunSpec {
  * A model builder that starts from stored weights (e.g. a pre-training arm's `analyze: (m) => m.params.recordsSync()`
  * analysis): builds with `build(seed)` and restores every parameter, for fine-tuning and adaptation arms.
  */
-export function modelFromWeights(build: (seed: number) => Model, weights: Readonly<Record<string, import('../models/records').TensorRecord>>): (seed: number) => Model {
+export function modelFromWeights(
+  build: (seed: number) => Model,
+  weights: Readonly<Record<string, import('../models/records').TensorRecord>>,
+): (seed: number) => Model {
   return (seed: number) => {
     const m = build(seed);
     m.params.restore(weights);
@@ -154,8 +175,23 @@ function armDescription(spec: RunSpec): unknown {
 /** The outcome a shard reports for an arm another shard computes: NaN measurements, never a verdict. */
 function otherShardOutcome(spec: RunSpec): RunOutcome {
   return {
-    arm: spec.arm, seed: spec.seed, top1: NaN, testLoss: NaN, iterations: 0, batchesSeen: 0, energyJ: NaN, effectiveMacs: NaN, macs: NaN,
-    forwardMacs: NaN, overheadMacs: NaN, seconds: 0, history: [], techniqueStats: {}, energyCurve: [], accuracyCurve: [], cache: 'other shard',
+    arm: spec.arm,
+    seed: spec.seed,
+    top1: NaN,
+    testLoss: NaN,
+    iterations: 0,
+    batchesSeen: 0,
+    energyJ: NaN,
+    effectiveMacs: NaN,
+    macs: NaN,
+    forwardMacs: NaN,
+    overheadMacs: NaN,
+    seconds: 0,
+    history: [],
+    techniqueStats: {},
+    energyCurve: [],
+    accuracyCurve: [],
+    cache: 'other shard',
   };
 }
 
@@ -263,7 +299,9 @@ async function trainArm(spec: RunSpec): Promise<RunOutcome> {
     // With periodic evaluation the trainer already evaluated the final model on the test set (same normalisation and context).
     const ev = r.final ?? (await evaluate(model, spec.test, { normalize, ctx: evalContext }));
     await spec.inspect?.(model, techniques, normalize);
-    const analysis = spec.analyze ? JSON.parse(JSON.stringify(await spec.analyze(model, techniques, normalize))) : undefined;
+    const analysis = spec.analyze
+      ? JSON.parse(JSON.stringify(await spec.analyze(model, techniques, normalize)))
+      : undefined;
     const t = ledger.totals();
     return {
       arm: spec.arm,

@@ -37,7 +37,9 @@ export function meanInterval(values: readonly number[], level = 0.95): MeanInter
 
 /** "mean ± half-width" with `digits` decimals, scaled by `scale` (100 for percentages). */
 export function formatInterval(m: MeanInterval, scale = 100, digits = 2): string {
-  return m.n > 1 ? `${(m.mean * scale).toFixed(digits)} ± ${(((m.hi - m.lo) / 2) * scale).toFixed(digits)}` : (m.mean * scale).toFixed(digits);
+  return m.n > 1
+    ? `${(m.mean * scale).toFixed(digits)} ± ${(((m.hi - m.lo) / 2) * scale).toFixed(digits)}`
+    : (m.mean * scale).toFixed(digits);
 }
 
 /** The interval of a difference a - b, and the procedure that gave it. */
@@ -56,14 +58,26 @@ export interface DifferenceInterval {
  * the t interval of the per-pair differences. Unpaired: Welch's interval (Welch-Satterthwaite degrees of freedom).
  * Undefined when any value is NaN or infinite, or when there are fewer than two values per arm (no spread known).
  */
-export function differenceInterval(a: readonly number[], b: readonly number[], options: { paired: boolean; level?: number }): DifferenceInterval | undefined {
+export function differenceInterval(
+  a: readonly number[],
+  b: readonly number[],
+  options: { paired: boolean; level?: number },
+): DifferenceInterval | undefined {
   const level = options.level ?? 0.95;
   if ([...a, ...b].some((v) => !Number.isFinite(v))) return undefined;
   const pct = `${Math.round(level * 100)}%`;
   if (options.paired) {
-    if (a.length !== b.length) throw new ConfigError('paired comparison', `${a.length} vs ${b.length} values`, 'the same number of values in both arms (one per seed)');
+    if (a.length !== b.length)
+      throw new ConfigError(
+        'paired comparison',
+        `${a.length} vs ${b.length} values`,
+        'the same number of values in both arms (one per seed)',
+      );
     if (a.length < 2) return undefined;
-    const d = meanInterval(a.map((v, i) => v - (b[i] as number)), level);
+    const d = meanInterval(
+      a.map((v, i) => v - (b[i] as number)),
+      level,
+    );
     return { mean: d.mean, lo: d.lo, hi: d.hi, n: d.n, test: `paired t, ${pct}, ${d.n} pairs` };
   }
   if (a.length < 2 || b.length < 2) return undefined;
@@ -76,7 +90,13 @@ export function differenceInterval(a: readonly number[], b: readonly number[], o
   if (se === 0) return { mean, lo: mean, hi: mean, n: Math.min(A.n, B.n), test: `Welch t, ${pct}` };
   const df = (va + vb) ** 2 / (va ** 2 / (A.n - 1) + vb ** 2 / (B.n - 1));
   const half = tCritical(df, level) * se;
-  return { mean, lo: mean - half, hi: mean + half, n: Math.min(A.n, B.n), test: `Welch t, ${pct}, df ${df.toFixed(1)}` };
+  return {
+    mean,
+    lo: mean - half,
+    hi: mean + half,
+    n: Math.min(A.n, B.n),
+    test: `Welch t, ${pct}, df ${df.toFixed(1)}`,
+  };
 }
 
 /** A comparison verdict. */
@@ -88,18 +108,33 @@ export type ComparisonVerdict = 'held' | 'not held' | 'inconclusive at this scal
  * margin, not held when it lies wholly on the other side, otherwise inconclusive. No interval (a NaN, a missing
  * arm, a single seed) is "not measured", never held.
  */
-export function comparisonVerdict(diff: DifferenceInterval | undefined, claim: { direction: 'greater' | 'less'; margin?: number }): ComparisonVerdict {
+export function comparisonVerdict(
+  diff: DifferenceInterval | undefined,
+  claim: { direction: 'greater' | 'less'; margin?: number },
+): ComparisonVerdict {
   if (!diff || ![diff.lo, diff.hi].every(Number.isFinite)) return 'not measured';
   const m = claim.margin ?? 0;
-  if (claim.direction === 'greater') return diff.lo > m ? 'held' : diff.hi < m ? 'not held' : 'inconclusive at this scale';
+  if (claim.direction === 'greater')
+    return diff.lo > m ? 'held' : diff.hi < m ? 'not held' : 'inconclusive at this scale';
   return diff.hi < m ? 'held' : diff.lo > m ? 'not held' : 'inconclusive at this scale';
 }
 
 /** Exact binomial test of k successes in n trials against probability p (two-sided unless said): p-value and a Clopper-Pearson interval. */
-export function binomialTest(k: number, n: number, p: number, alternative: 'two-sided' | 'less' | 'greater' = 'two-sided', level = 0.95): { pValue: number; lo: number; hi: number; test: string } {
+export function binomialTest(
+  k: number,
+  n: number,
+  p: number,
+  alternative: 'two-sided' | 'less' | 'greater' = 'two-sided',
+  level = 0.95,
+): { pValue: number; lo: number; hi: number; test: string } {
   if (!(Number.isInteger(n) && n > 0)) throw new ConfigError('binomial n', n, 'a positive integer');
   if (!(Number.isInteger(k) && k >= 0 && k <= n)) throw new ConfigError('binomial k', k, `an integer in 0..${n}`);
   if (!(p > 0 && p < 1)) throw new ConfigError('binomial p', p, 'a probability in (0, 1)');
   const r = binomialTestImpl(k, n, { p, alternative, alpha: 1 - level });
-  return { pValue: r.pValue, lo: r.ci[0] as number, hi: r.ci[1] as number, test: `exact binomial (${alternative}), ${Math.round(level * 100)}%` };
+  return {
+    pValue: r.pValue,
+    lo: r.ci[0] as number,
+    hi: r.ci[1] as number,
+    test: `exact binomial (${alternative}), ${Math.round(level * 100)}%`,
+  };
 }

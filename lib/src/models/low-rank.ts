@@ -43,13 +43,23 @@ export function basisRank(spec: number | BasisSpec): number {
  * [k, k, cin, cout] by `spec`'s method (see {@link LowRankMethod}). At full rank (M = cout, or D) every method
  * reproduces the bank (k-means: each filter its own cluster).
  */
-export function lowRankBasis(w: HostTensor, spec: number | BasisSpec, layer = 'conv'): { basis: HostTensor; coefficients: HostTensor } {
+export function lowRankBasis(
+  w: HostTensor,
+  spec: number | BasisSpec,
+  layer = 'conv',
+): { basis: HostTensor; coefficients: HostTensor } {
   const { rows, cout, k, kw, cin } = bankMatrix(w, layer);
   const m = basisRank(spec);
   const method = typeof spec === 'number' ? 'svd' : (spec.method ?? 'svd');
-  if (!['svd', 'pca', 'kmeans'].includes(method)) throw new ConfigError(`basis.${layer}.method`, method, 'svd, pca or kmeans');
+  if (!['svd', 'pca', 'kmeans'].includes(method))
+    throw new ConfigError(`basis.${layer}.method`, method, 'svd, pca or kmeans');
   const maxRank = method === 'kmeans' ? cout : Math.min(rows, cout);
-  if (!Number.isInteger(m) || m < 1 || m > maxRank) throw new ConfigError(`basis.${layer}`, m, `a rank in 1..${maxRank} (${method === 'kmeans' ? `clusters of ${cout} filters` : `min of k*k*cin = ${rows} and filters = ${cout}`})`);
+  if (!Number.isInteger(m) || m < 1 || m > maxRank)
+    throw new ConfigError(
+      `basis.${layer}`,
+      m,
+      `a rank in 1..${maxRank} (${method === 'kmeans' ? `clusters of ${cout} filters` : `min of k*k*cin = ${rows} and filters = ${cout}`})`,
+    );
   const at = (r: number, c: number) => w.data[r * cout + c] as number;
   const basis = new Float32Array(rows * m);
   const coef = new Float32Array(m * cout);
@@ -91,7 +101,10 @@ export function lowRankBasis(w: HostTensor, spec: number | BasisSpec, layer = 'c
     const norms = filters.map((f) => Math.hypot(...f));
     const unit = filters.map((f, c) => (norms[c]! > 0 ? f.map((x) => x / norms[c]!) : f.map(() => 0)));
     const seed = typeof spec === 'number' ? 0 : (spec.seed ?? 0);
-    const res = m === cout ? { clusters: unit.map((_, c) => c), centroids: unit } : kmeans(unit, m, { seed: seed + 1, initialization: 'kmeans++', maxIterations: 300 });
+    const res =
+      m === cout
+        ? { clusters: unit.map((_, c) => c), centroids: unit }
+        : kmeans(unit, m, { seed: seed + 1, initialization: 'kmeans++', maxIterations: 300 });
     const cents = res.centroids.map((c) => {
       const n = Math.hypot(...c);
       return n > 0 ? c.map((x) => x / n) : c.map(() => 0);
@@ -111,11 +124,12 @@ export function recombine(basis: HostTensor, coefficients: HostTensor): HostTens
   const cout = coefficients.shape[3] as number;
   const rows = basis.data.length / m;
   const out = new Float32Array(rows * cout);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cout; c++) {
-    let v = 0;
-    for (let j = 0; j < m; j++) v += (basis.data[r * m + j] as number) * (coefficients.data[j * cout + c] as number);
-    out[r * cout + c] = v;
-  }
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cout; c++) {
+      let v = 0;
+      for (let j = 0; j < m; j++) v += (basis.data[r * m + j] as number) * (coefficients.data[j * cout + c] as number);
+      out[r * cout + c] = v;
+    }
   return { shape: [...basis.shape.slice(0, 3), cout], data: out };
 }
 
@@ -140,11 +154,16 @@ export interface FilterRank {
 export function filterRank(w: HostTensor, options: { maxErrorShare?: number; layer?: string } = {}): FilterRank {
   const layer = options.layer ?? 'conv';
   const bound = options.maxErrorShare ?? 0.05;
-  if (!(Number.isFinite(bound) && bound >= 0 && bound < 1)) throw new ConfigError('filterRank.maxErrorShare', bound, 'a share in [0, 1)');
+  if (!(Number.isFinite(bound) && bound >= 0 && bound < 1))
+    throw new ConfigError('filterRank.maxErrorShare', bound, 'a share in [0, 1)');
   const { rows, cout } = bankMatrix(w, layer);
   const mat = new Matrix(rows, cout);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cout; c++) mat.set(r, c, w.data[r * cout + c] as number);
-  const s = new SingularValueDecomposition(mat, { autoTranspose: true, computeLeftSingularVectors: false, computeRightSingularVectors: false }).diagonal;
+  const s = new SingularValueDecomposition(mat, {
+    autoTranspose: true,
+    computeLeftSingularVectors: false,
+    computeRightSingularVectors: false,
+  }).diagonal;
   const eig = s.map((x) => x * x).sort((a, b) => b - a);
   const total = eig.reduce((a, x) => a + x, 0);
   const errorShare: number[] = [];
@@ -162,13 +181,22 @@ export function filterRank(w: HostTensor, options: { maxErrorShare?: number; lay
  * {@link filterRank} of every conv layer of `model` (or those `layers` picks) that stores its filters densely, read
  * from the device (call between steps).
  */
-export function modelFilterRanks(model: Model, options: { maxErrorShare?: number; layers?: (layer: LayerSpec) => boolean } = {}): Array<FilterRank & { layer: string }> {
+export function modelFilterRanks(
+  model: Model,
+  options: { maxErrorShare?: number; layers?: (layer: LayerSpec) => boolean } = {},
+): Array<FilterRank & { layer: string }> {
   const pick = options.layers ?? (() => true);
   return model.layers
     .filter((l) => l.kind === 'conv' && !l.fibres && !l.basis && pick(l))
     .map((l) => {
       const v = model.params.get(l.weight);
-      return { layer: l.name, ...filterRank({ shape: [...v.shape], data: Float32Array.from(v.dataSync()) }, { maxErrorShare: options.maxErrorShare, layer: l.name }) };
+      return {
+        layer: l.name,
+        ...filterRank(
+          { shape: [...v.shape], data: Float32Array.from(v.dataSync()) },
+          { maxErrorShare: options.maxErrorShare, layer: l.name },
+        ),
+      };
     });
 }
 
@@ -177,7 +205,13 @@ export function modelFilterRanks(model: Model, options: { maxErrorShare?: number
  * position: N C k^2 / (M C k^2 + N M), per group for grouped convolutions (AlexNet's conv2, conv4, conv5 have 2 groups;
  * M is then the sum over groups, split evenly). Above 1 exactly when M < N C k^2 / (C k^2 + N).
  */
-export function lowRankSpeedup(o: { filters: number; channels: number; kernel: number; rank: number; groups?: number }): number {
+export function lowRankSpeedup(o: {
+  filters: number;
+  channels: number;
+  kernel: number;
+  rank: number;
+  groups?: number;
+}): number {
   const g = o.groups ?? 1;
   const n = o.filters / g;
   const c = o.channels;
@@ -187,13 +221,19 @@ export function lowRankSpeedup(o: { filters: number; channels: number; kernel: n
 }
 
 /** The basis removal of a decomposition at `ranks`, for the layers where it lowers the MACs (M < N C k^2 / (C k^2 + N)). */
-export function decompositionAt(model: Model, ranks: ReadonlyArray<{ layer: string; rank: number }>, method: LowRankMethod = 'svd', seed = 0): Record<string, BasisSpec> {
+export function decompositionAt(
+  model: Model,
+  ranks: ReadonlyArray<{ layer: string; rank: number }>,
+  method: LowRankMethod = 'svd',
+  seed = 0,
+): Record<string, BasisSpec> {
   const out: Record<string, BasisSpec> = {};
   for (const { layer, rank } of ranks) {
     const l = model.layers.find((x) => x.name === layer);
-    if (!l || l.kind !== 'conv') throw new ConfigError('decompositionAt.layer', layer, `a conv layer of ${model.name}`);
+    if (l?.kind !== 'conv') throw new ConfigError('decompositionAt.layer', layer, `a conv layer of ${model.name}`);
     const [k, , c, n] = model.params.get(l.weight).shape as [number, number, number, number];
-    if (rank >= 1 && lowRankSpeedup({ filters: n, channels: c, kernel: k, rank }) > 1) out[layer] = { rank, method, seed };
+    if (rank >= 1 && lowRankSpeedup({ filters: n, channels: c, kernel: k, rank }) > 1)
+      out[layer] = { rank, method, seed };
   }
   return out;
 }
@@ -203,20 +243,32 @@ export function decompositionAt(model: Model, ranks: ReadonlyArray<{ layer: stri
  * k-means++ from `seed`), and projected onto their first two principal directions (PCA of the unit filters about
  * their mean; the thesis projects by LDA of the clusters, which needs more filters than dimensions to be defined).
  */
-export function filterProjection(w: HostTensor, options: { clusters?: number; seed?: number } = {}): Array<{ x: number; y: number; cluster: number }> {
+export function filterProjection(
+  w: HostTensor,
+  options: { clusters?: number; seed?: number } = {},
+): Array<{ x: number; y: number; cluster: number }> {
   const { rows, cout } = bankMatrix(w, 'filterProjection');
   const k = options.clusters ?? 4;
-  if (!Number.isInteger(k) || k < 1 || k > cout) throw new ConfigError('filterProjection.clusters', k, `1..${cout} clusters`);
+  if (!Number.isInteger(k) || k < 1 || k > cout)
+    throw new ConfigError('filterProjection.clusters', k, `1..${cout} clusters`);
   const unit = Array.from({ length: cout }, (_, c) => {
     const f = Array.from({ length: rows }, (_, r) => w.data[r * cout + c] as number);
     const n = Math.hypot(...f);
     return n > 0 ? f.map((x) => x / n) : f;
   });
-  const labels = kmeans(unit, k, { seed: (options.seed ?? 0) + 1, initialization: 'kmeans++', maxIterations: 300 }).clusters;
+  const labels = kmeans(unit, k, {
+    seed: (options.seed ?? 0) + 1,
+    initialization: 'kmeans++',
+    maxIterations: 300,
+  }).clusters;
   const mean = Array.from({ length: rows }, (_, r) => unit.reduce((a, f) => a + (f[r] as number), 0) / cout);
   const centred = new Matrix(unit.map((f) => f.map((x, r) => x - (mean[r] as number))));
   const svd = new SingularValueDecomposition(centred, { autoTranspose: true });
   const U = svd.leftSingularVectors;
   const s = svd.diagonal;
-  return unit.map((_, c) => ({ x: U.get(c, 0) * (s[0] ?? 0), y: U.columns > 1 ? U.get(c, 1) * (s[1] ?? 0) : 0, cluster: labels[c] as number }));
+  return unit.map((_, c) => ({
+    x: U.get(c, 0) * (s[0] ?? 0),
+    y: U.columns > 1 ? U.get(c, 1) * (s[1] ?? 0) : 0,
+    cluster: labels[c] as number,
+  }));
 }

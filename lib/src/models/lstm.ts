@@ -49,19 +49,38 @@ export const LSTM_GATE_ORDER = ['i', 'f', 'o', 'u'] as const;
  * intrinsic sparse structure of ISS.
  */
 export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
-  checkKeys(options, ['vocabSize', 'embedding', 'hidden', 'steps', 'seed', 'initRange', 'dropout'], 'lstmLanguageModel');
+  checkKeys(
+    options,
+    ['vocabSize', 'embedding', 'hidden', 'steps', 'seed', 'initRange', 'dropout'],
+    'lstmLanguageModel',
+  );
   const { vocabSize, embedding, hidden, steps } = options;
-  for (const [f, v] of [['vocabSize', vocabSize], ['embedding', embedding], ['steps', steps]] as const) {
+  for (const [f, v] of [
+    ['vocabSize', vocabSize],
+    ['embedding', embedding],
+    ['steps', steps],
+  ] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new ConfigError(f, v, 'a positive integer');
   }
-  if (hidden.length === 0 || hidden.some((h) => !Number.isInteger(h) || h <= 0)) throw new ConfigError('hidden', hidden, 'one or more positive integer hidden sizes');
+  if (hidden.length === 0 || hidden.some((h) => !Number.isInteger(h) || h <= 0))
+    throw new ConfigError('hidden', hidden, 'one or more positive integer hidden sizes');
   const dropout = options.dropout ?? 0;
-  if (!(Number.isFinite(dropout) && dropout >= 0 && dropout < 1)) throw new ConfigError('dropout', dropout, 'a rate in [0, 1)');
+  if (!(Number.isFinite(dropout) && dropout >= 0 && dropout < 1))
+    throw new ConfigError('dropout', dropout, 'a rate in [0, 1)');
   const store = new ParamStore(options.seed ?? 0);
   const r = options.initRange ?? 0.1;
   store.uniform('embedding', [vocabSize, embedding], r);
   const layers: LayerSpec[] = [
-    { name: 'embedding', kind: 'embedding', inShape: [steps], outShape: [steps, embedding], weight: 'embedding', weightCount: vocabSize * embedding, macs: 0, first: true },
+    {
+      name: 'embedding',
+      kind: 'embedding',
+      inShape: [steps],
+      outShape: [steps, embedding],
+      weight: 'embedding',
+      weightCount: vocabSize * embedding,
+      macs: 0,
+      first: true,
+    },
   ];
   let nin = embedding;
   hidden.forEach((h, l) => {
@@ -83,7 +102,16 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
   });
   store.uniform('output/w', [nin, vocabSize], r);
   store.constant('output/b', [vocabSize], 0, 'bias');
-  layers.push({ name: 'output', kind: 'dense', inShape: [nin], outShape: [vocabSize], weight: 'output/w', weightCount: nin * vocabSize, macs: steps * nin * vocabSize, first: false });
+  layers.push({
+    name: 'output',
+    kind: 'dense',
+    inShape: [nin],
+    outShape: [vocabSize],
+    weight: 'output/w',
+    weightCount: nin * vocabSize,
+    macs: steps * nin * vocabSize,
+    first: false,
+  });
 
   const matmul = (ctx: ForwardContext, spec: LayerSpec, x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D => {
     const p = ctx.precision?.(spec);
@@ -103,13 +131,21 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
   /** Dropout of the non-recurrent connections, training only, with seeds from the context. */
   const drop = <T extends tf.Tensor>(x: T, ctx: ForwardContext): T => {
     if (!ctx.training || dropout === 0) return x;
-    if (!ctx.random) throw new Error(`${modelName}: dropout in training needs ctx.random (a seed source; the trainer provides one)`);
+    if (!ctx.random)
+      throw new Error(`${modelName}: dropout in training needs ctx.random (a seed source; the trainer provides one)`);
     return tf.dropout(x, dropout, undefined, ctx.random()) as T;
   };
 
-  function applyWithState(ids: tf.Tensor2D, state: LstmState, ctx: ForwardContext): { logits: tf.Tensor2D; state: LstmState } {
+  function applyWithState(
+    ids: tf.Tensor2D,
+    state: LstmState,
+    ctx: ForwardContext,
+  ): { logits: tf.Tensor2D; state: LstmState } {
     const [batch, T] = ids.shape;
-    const emb = drop(tf.reshape(tf.gather(store.get('embedding'), tf.reshape(ids, [batch * T])), [batch, T, embedding]) as tf.Tensor3D, ctx);
+    const emb = drop(
+      tf.reshape(tf.gather(store.get('embedding'), tf.reshape(ids, [batch * T])), [batch, T, embedding]) as tf.Tensor3D,
+      ctx,
+    );
     // The sequence as [batch, T, features]; each layer projects all its inputs at once (one matmul for the
     // window, bias included), then runs the recurrence step by step.
     let seq: tf.Tensor3D = emb;
@@ -121,7 +157,14 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
       const wx = store.get(`lstm${l + 1}/wx`) as tf.Tensor2D;
       const wh = store.get(`lstm${l + 1}/wh`) as tf.Tensor2D;
       const bias = store.get(`lstm${l + 1}/b`);
-      const xproj = tf.unstack(tf.reshape(tf.add(matmul(ctx, spec, tf.reshape(seq, [batch * T, width]) as tf.Tensor2D, wx), bias), [batch, T, 4 * H]), 1) as tf.Tensor2D[];
+      const xproj = tf.unstack(
+        tf.reshape(tf.add(matmul(ctx, spec, tf.reshape(seq, [batch * T, width]) as tf.Tensor2D, wx), bias), [
+          batch,
+          T,
+          4 * H,
+        ]),
+        1,
+      ) as tf.Tensor2D[];
       let h = state.h[l] as tf.Tensor2D;
       let c = state.c[l] as tf.Tensor2D;
       const outs: tf.Tensor2D[] = [];
@@ -141,7 +184,10 @@ export function lstmLanguageModel(options: LstmLmOptions): LanguageModel {
     });
     const top = tf.reshape(seq, [batch * T, nin]) as tf.Tensor2D;
     const outSpec = layers[layers.length - 1] as LayerSpec;
-    const logits = tf.add(matmul(ctx, outSpec, top, store.get('output/w') as tf.Tensor2D), store.get('output/b')) as tf.Tensor2D;
+    const logits = tf.add(
+      matmul(ctx, outSpec, top, store.get('output/w') as tf.Tensor2D),
+      store.get('output/b'),
+    ) as tf.Tensor2D;
     ctx.onExecute?.({ layer: outSpec, examples: batch * (T / steps), precision: ctx.precision?.(outSpec) });
     return { logits, state: { h: hs, c: cs } };
   }

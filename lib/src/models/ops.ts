@@ -15,7 +15,15 @@ export function subsample(x: tf.Tensor4D, s: number): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   const H = Math.ceil(h / s) * s;
   const W = Math.ceil(w / s) * s;
-  const xp = H !== h || W !== w ? tf.pad(x, [[0, 0], [0, H - h], [0, W - w], [0, 0]]) : x;
+  const xp =
+    H !== h || W !== w
+      ? tf.pad(x, [
+          [0, 0],
+          [0, H - h],
+          [0, W - w],
+          [0, 0],
+        ])
+      : x;
   const grouped = tf.reshape(xp, [b * (H / s), s, W / s, s * c]);
   return tf.reshape(tf.slice(grouped, [0, 0, 0, 0], [-1, 1, -1, c]), [b, H / s, W / s, c]) as tf.Tensor4D;
 }
@@ -28,7 +36,11 @@ const reluOp = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   // TensorFlow's fused ReluGrad on the native backend; elsewhere dy * 1[y > 0] as sign(y) (y >= 0): two ops, where
   // tfjs' own Relu gradient (Step) costs a fifth of a ResNet step.
   const native = fusedBackend();
-  return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => (native ? reluGrad(native, dy, saved[0] as tf.Tensor) : tf.mul(dy, tf.sign(saved[0] as tf.Tensor))) };
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+      native ? reluGrad(native, dy, saved[0] as tf.Tensor) : tf.mul(dy, tf.sign(saved[0] as tf.Tensor)),
+  };
 }) as Parameters<typeof tf.customGrad>[0]);
 
 /** ReLU with a cheaper backward pass (same values and gradients as `tf.relu`). */
@@ -56,17 +68,30 @@ export class Builder {
     opts: { block?: string; bias?: boolean; depthwise?: boolean; fibres?: Int32Array; basis?: number } = {},
   ): LayerSpec {
     const [h, w, cin] = inShape as [number, number, number];
-    for (const [f, v] of [['kernel', k], ['filters', cout], ['stride', stride], ['input channels', cin]] as const) {
+    for (const [f, v] of [
+      ['kernel', k],
+      ['filters', cout],
+      ['stride', stride],
+      ['input channels', cin],
+    ] as const) {
       if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`${name}.${f}`, v, 'a positive integer');
     }
     const oh = pad === 'same' ? Math.ceil(h / stride) : Math.floor((h - k) / stride) + 1;
     const ow = pad === 'same' ? Math.ceil(w / stride) : Math.floor((w - k) / stride) + 1;
-    if (!(oh > 0 && ow > 0)) throw new ConfigError(`${name}.inShape`, inShape, `an input of at least ${k}x${k} for a valid ${k}x${k} convolution`);
+    if (!(oh > 0 && ow > 0))
+      throw new ConfigError(
+        `${name}.inShape`,
+        inShape,
+        `an input of at least ${k}x${k} for a valid ${k}x${k} convolution`,
+      );
     const depthwise = opts.depthwise ?? false;
-    if ((opts.fibres || opts.basis !== undefined) && depthwise) throw new ConfigError(`${name}`, 'depthwise', 'a dense convolution for fibre lowering or basis decomposition');
-    if (opts.fibres && opts.basis !== undefined) throw new ConfigError(`${name}`, 'fibres and basis', 'one of fibre lowering or basis decomposition');
+    if ((opts.fibres || opts.basis !== undefined) && depthwise)
+      throw new ConfigError(`${name}`, 'depthwise', 'a dense convolution for fibre lowering or basis decomposition');
+    if (opts.fibres && opts.basis !== undefined)
+      throw new ConfigError(`${name}`, 'fibres and basis', 'one of fibre lowering or basis decomposition');
     if (opts.basis !== undefined) {
-      if (!Number.isInteger(opts.basis) || opts.basis <= 0) throw new ConfigError(`${name}.basis`, opts.basis, 'a positive number of basis filters');
+      if (!Number.isInteger(opts.basis) || opts.basis <= 0)
+        throw new ConfigError(`${name}.basis`, opts.basis, 'a positive number of basis filters');
       const basis = this.conv(`${name}/basis`, inShape, k, opts.basis, stride, pad, { block: opts.block });
       const main = this.conv(name, basis.outShape, 1, cout, 1, 'valid', { block: opts.block, bias: opts.bias });
       const spec: LayerSpec = { ...main, basis };
@@ -81,9 +106,11 @@ export class Builder {
       const kept = opts.fibres;
       for (let i = 0; i < kept.length; i++) {
         const v = kept[i] as number;
-        if (!Number.isInteger(v) || v < 0 || v >= k * k * cin || (i > 0 && v <= (kept[i - 1] as number))) throw new ConfigError(`${name}.fibres`, Array.from(kept), `increasing fibre indices in [0, ${k * k * cin})`);
+        if (!Number.isInteger(v) || v < 0 || v >= k * k * cin || (i > 0 && v <= (kept[i - 1] as number)))
+          throw new ConfigError(`${name}.fibres`, Array.from(kept), `increasing fibre indices in [0, ${k * k * cin})`);
       }
-      if (kept.length === 0) throw new ConfigError(`${name}.fibres`, [], 'at least one fibre (remove the layer\'s filters instead)');
+      if (kept.length === 0)
+        throw new ConfigError(`${name}.fibres`, [], "at least one fibre (remove the layer's filters instead)");
       fibres = { kept, kernel: k, inChannels: cin };
       wshape = [kept.length, cout];
       taps = kept.length;
@@ -135,13 +162,21 @@ export class Builder {
 }
 
 /** A layer's precision: the context's, and a block group's precision for these inputs, combined field by field by the minimum. */
-function precisionOf(ctx: ForwardContext, spec: LayerSpec, group: LayerPrecision | undefined): LayerPrecision | undefined {
+function precisionOf(
+  ctx: ForwardContext,
+  spec: LayerSpec,
+  group: LayerPrecision | undefined,
+): LayerPrecision | undefined {
   const p = minPrecision(group, ctx.precision?.(spec));
-  return p && (p.weight < 32 || p.activation < 32 || p.gradError < 32 || p.gradWeight < 32 || p.activationWeightGrad < 32) ? p : undefined;
+  return p &&
+    (p.weight < 32 || p.activation < 32 || p.gradError < 32 || p.gradWeight < 32 || p.activationWeightGrad < 32)
+    ? p
+    : undefined;
 }
 
 function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
-  if (!ctx.quant) throw new Error(`layer ${spec.name}: a precision below 32 bits needs ctx.quant (the quantization settings)`);
+  if (!ctx.quant)
+    throw new Error(`layer ${spec.name}: a precision below 32 bits needs ctx.quant (the quantization settings)`);
   return { ...ctx.quant, key: spec.name, training: ctx.training, first: spec.first };
 }
 
@@ -150,12 +185,27 @@ function requireQuant(ctx: ForwardContext, spec: LayerSpec) {
  * stride 1. Same result and MACs; it also avoids TensorFlow 2.21 kernels that fail on strided 1x1 filter gradients
  * (the stock one corrupts memory at some batch sizes, e.g. 7 and 25; the oneDNN one computes wrong values).
  */
-function unstride1x1(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: 'same' | 'valid'): { x: tf.Tensor4D; stride: number; pad: 'same' | 'valid' } {
-  return stride > 1 && w.shape[0] === 1 && w.shape[1] === 1 ? { x: subsample(x, stride), stride: 1, pad: 'valid' } : { x, stride, pad };
+function unstride1x1(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  stride: number,
+  pad: 'same' | 'valid',
+): { x: tf.Tensor4D; stride: number; pad: 'same' | 'valid' } {
+  return stride > 1 && w.shape[0] === 1 && w.shape[1] === 1
+    ? { x: subsample(x, stride), stride: 1, pad: 'valid' }
+    : { x, stride, pad };
 }
 
 /** Runs a conv or depthwise layer (float or quantized per the context), with its bias when declared. */
-export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', group?: LayerPrecision): tf.Tensor4D {
+export function runConv(
+  store: ParamStore,
+  spec: LayerSpec,
+  x: tf.Tensor4D,
+  ctx: ForwardContext,
+  stride: number,
+  pad: 'same' | 'valid',
+  group?: LayerPrecision,
+): tf.Tensor4D {
   if (spec.basis) {
     // Basis filters at the layer's stride and padding, then this layer as a 1x1 convolution.
     x = runConv(store, spec.basis, x, ctx, stride, pad, group);
@@ -169,7 +219,9 @@ export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
   const p = precisionOf(ctx, spec, group);
   let y: tf.Tensor4D;
   if (spec.kind === 'depthwise') {
-    y = p ? quantDepthwiseConv2d(x, w, { strides: stride, pad }, p, requireQuant(ctx, spec)) : tf.depthwiseConv2d(x, w, stride, pad);
+    y = p
+      ? quantDepthwiseConv2d(x, w, { strides: stride, pad }, p, requireQuant(ctx, spec))
+      : tf.depthwiseConv2d(x, w, stride, pad);
   } else {
     y = p ? quantConv2d(x, w, { strides: stride, pad }, p, requireQuant(ctx, spec)) : tf.conv2d(x, w, stride, pad);
   }
@@ -180,7 +232,12 @@ export function runConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
 }
 
 /** Output size and leading padding of one spatial axis, as TensorFlow pads. */
-function geometry(n: number, k: number, stride: number, pad: 'same' | 'valid'): { out: number; before: number; after: number } {
+function geometry(
+  n: number,
+  k: number,
+  stride: number,
+  pad: 'same' | 'valid',
+): { out: number; before: number; after: number } {
   if (pad === 'valid') return { out: Math.floor((n - k) / stride) + 1, before: 0, after: 0 };
   const out = Math.ceil(n / stride);
   const total = Math.max((out - 1) * stride + k - n, 0);
@@ -191,14 +248,31 @@ function geometry(n: number, k: number, stride: number, pad: 'same' | 'valid'): 
  * A convolution lowered to its kept filter-shape fibres: for each kernel position, the input window's kept
  * channels times the matching weight rows, summed (MACs = output pixels x cout x kept fibres). Float only.
  */
-function runLoweredConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', group: LayerPrecision | undefined): tf.Tensor4D {
+function runLoweredConv(
+  store: ParamStore,
+  spec: LayerSpec,
+  x: tf.Tensor4D,
+  ctx: ForwardContext,
+  stride: number,
+  pad: 'same' | 'valid',
+  group: LayerPrecision | undefined,
+): tf.Tensor4D {
   const f = spec.fibres as NonNullable<LayerSpec['fibres']>;
-  if (precisionOf(ctx, spec, group)) throw new Error(`layer ${spec.name}: a fibre-lowered convolution runs in float32 only`);
+  if (precisionOf(ctx, spec, group))
+    throw new Error(`layer ${spec.name}: a fibre-lowered convolution runs in float32 only`);
   const w = store.get(spec.weight) as tf.Tensor2D;
   const [b, h, wd] = x.shape;
   const gy = geometry(h, f.kernel, stride, pad);
   const gx = geometry(wd, f.kernel, stride, pad);
-  const xp = gy.before + gy.after + gx.before + gx.after > 0 ? tf.pad(x, [[0, 0], [gy.before, gy.after], [gx.before, gx.after], [0, 0]]) : x;
+  const xp =
+    gy.before + gy.after + gx.before + gx.after > 0
+      ? tf.pad(x, [
+          [0, 0],
+          [gy.before, gy.after],
+          [gx.before, gx.after],
+          [0, 0],
+        ])
+      : x;
   const byPosition = new Map<number, { channels: number[]; rows: number[] }>();
   f.kept.forEach((fibre, row) => {
     const p = Math.floor(fibre / f.inChannels);
@@ -211,13 +285,22 @@ function runLoweredConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
   for (const [p, { channels, rows }] of byPosition) {
     const i = Math.floor(p / f.kernel);
     const j = p % f.kernel;
-    let win = tf.slice(xp, [0, i, j, 0], [b, (gy.out - 1) * stride + 1, (gx.out - 1) * stride + 1, f.inChannels]) as tf.Tensor4D;
+    let win = tf.slice(
+      xp,
+      [0, i, j, 0],
+      [b, (gy.out - 1) * stride + 1, (gx.out - 1) * stride + 1, f.inChannels],
+    ) as tf.Tensor4D;
     if (stride > 1) win = subsample(win, stride);
     const sel = channels.length === f.inChannels ? win : tf.gather(win, tf.tensor1d(channels, 'int32'), 3);
     const wr = rows.length === f.kept.length ? w : tf.gather(w, tf.tensor1d(rows, 'int32'), 0);
     terms.push(tf.matMul(tf.reshape(sel, [b * gy.out * gx.out, channels.length]) as tf.Tensor2D, wr as tf.Tensor2D));
   }
-  let y = tf.reshape(terms.length === 1 ? (terms[0] as tf.Tensor2D) : tf.addN(terms), [b, gy.out, gx.out, w.shape[1]]) as tf.Tensor4D;
+  let y = tf.reshape(terms.length === 1 ? (terms[0] as tf.Tensor2D) : tf.addN(terms), [
+    b,
+    gy.out,
+    gx.out,
+    w.shape[1],
+  ]) as tf.Tensor4D;
   if (store.has(`${spec.name}/b`)) y = tf.add(y, store.get(`${spec.name}/b`));
   ctx.onExecute?.({ layer: spec, examples: b, precision: undefined, backward: ctx.backwardOf?.(spec) });
   ctx.observe?.(spec, x, y);
@@ -225,10 +308,19 @@ function runLoweredConv(store: ParamStore, spec: LayerSpec, x: tf.Tensor4D, ctx:
 }
 
 /** Runs a dense layer (float or quantized per the context). */
-export function runDense(store: ParamStore, spec: LayerSpec, x: tf.Tensor2D, ctx: ForwardContext, group?: LayerPrecision): tf.Tensor2D {
+export function runDense(
+  store: ParamStore,
+  spec: LayerSpec,
+  x: tf.Tensor2D,
+  ctx: ForwardContext,
+  group?: LayerPrecision,
+): tf.Tensor2D {
   const w = store.get(spec.weight) as tf.Tensor2D;
   const p = precisionOf(ctx, spec, group);
-  const y = tf.add(p ? quantMatMul(x, w, p, requireQuant(ctx, spec)) : tf.matMul(x, w), store.get(`${spec.name}/b`)) as tf.Tensor2D;
+  const y = tf.add(
+    p ? quantMatMul(x, w, p, requireQuant(ctx, spec)) : tf.matMul(x, w),
+    store.get(`${spec.name}/b`),
+  ) as tf.Tensor2D;
   ctx.onExecute?.({ layer: spec, examples: x.shape[0], precision: p, backward: ctx.backwardOf?.(spec) });
   ctx.observe?.(spec, x, y);
   return y;
@@ -249,7 +341,11 @@ function batchNormTrain(
   const native = fusedBackend();
   if (native) {
     // The fused kernel also folds the batch statistics into the running averages (factor 1 - momentum).
-    const r = fusedBatchNormTrain(native, x, gamma, beta, eps, { mean: running.mean, variance: running.variance, factor: 1 - running.momentum });
+    const r = fusedBatchNormTrain(native, x, gamma, beta, eps, {
+      mean: running.mean,
+      variance: running.variance,
+      factor: 1 - running.momentum,
+    });
     return { y: r.y, runningMean: r.mean, runningVariance: r.varianceUnbiased };
   }
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
@@ -276,7 +372,10 @@ function batchNormTrain(
   return {
     y: op(x, gamma, beta) as tf.Tensor4D,
     runningMean: tf.add(tf.mul(running.mean, m), tf.mul(mean, 1 - m)) as tf.Tensor1D,
-    runningVariance: tf.add(tf.mul(running.variance, m), tf.mul(variance, (1 - m) * (n / Math.max(n - 1, 1)))) as tf.Tensor1D,
+    runningVariance: tf.add(
+      tf.mul(running.variance, m),
+      tf.mul(variance, (1 - m) * (n / Math.max(n - 1, 1))),
+    ) as tf.Tensor1D,
   };
 }
 
@@ -284,14 +383,24 @@ function batchNormTrain(
  * Batch norm in float (as in both papers). Training: batch statistics, and the running averages
  * (momentum 0.9, unbiased variance) are updated; evaluation: the running averages.
  */
-export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ctx: ForwardContext, eps = 1e-5): tf.Tensor4D {
+export function runBatchNorm(
+  store: ParamStore,
+  name: string,
+  x: tf.Tensor4D,
+  ctx: ForwardContext,
+  eps = 1e-5,
+): tf.Tensor4D {
   const momentum = ctx.bnMomentum ?? 0.9;
   const gamma = store.get(`${name}/gamma`) as tf.Tensor1D;
   const beta = store.get(`${name}/beta`) as tf.Tensor1D;
   const rm = store.get(`${name}/mean`);
   const rv = store.get(`${name}/var`);
   if (!ctx.training) return tf.batchNorm4d(x, rm as tf.Tensor1D, rv as tf.Tensor1D, beta, gamma, eps);
-  const { y, runningMean, runningVariance } = batchNormTrain(x, gamma, beta, eps, { mean: rm as tf.Tensor1D, variance: rv as tf.Tensor1D, momentum });
+  const { y, runningMean, runningVariance } = batchNormTrain(x, gamma, beta, eps, {
+    mean: rm as tf.Tensor1D,
+    variance: rv as tf.Tensor1D,
+    momentum,
+  });
   // A single example has no variance to estimate: its statistics are left as they are.
   if (x.shape[0] > 1) {
     rm.assign(runningMean);
@@ -306,11 +415,30 @@ export function runBatchNorm(store: ParamStore, name: string, x: tf.Tensor4D, ct
  * g = gamma / sqrt(var + eps), one convolution and one bias add instead of a convolution and a normalisation.
  * Otherwise (training, quantized layers, observers, lowered or decomposed layers) the two run as they are.
  */
-export function runConvBn(store: ParamStore, spec: LayerSpec, bn: string, x: tf.Tensor4D, ctx: ForwardContext, stride: number, pad: 'same' | 'valid', group?: LayerPrecision, eps = 1e-5): tf.Tensor4D {
-  const foldable = !ctx.training && !ctx.observe && !spec.fibres && !spec.basis && spec.kind === 'conv' && !precisionOf(ctx, spec, group) && fusedBackend() !== undefined;
+export function runConvBn(
+  store: ParamStore,
+  spec: LayerSpec,
+  bn: string,
+  x: tf.Tensor4D,
+  ctx: ForwardContext,
+  stride: number,
+  pad: 'same' | 'valid',
+  group?: LayerPrecision,
+  eps = 1e-5,
+): tf.Tensor4D {
+  const foldable =
+    !ctx.training &&
+    !ctx.observe &&
+    !spec.fibres &&
+    !spec.basis &&
+    spec.kind === 'conv' &&
+    !precisionOf(ctx, spec, group) &&
+    fusedBackend() !== undefined;
   if (!foldable) return runBatchNorm(store, bn, runConv(store, spec, x, ctx, stride, pad, group), ctx, eps);
   const g = tf.mul(store.get(`${bn}/gamma`), tf.rsqrt(tf.add(store.get(`${bn}/var`), eps)));
-  const b0 = store.has(`${spec.name}/b`) ? tf.sub(store.get(`${spec.name}/b`), store.get(`${bn}/mean`)) : tf.neg(store.get(`${bn}/mean`));
+  const b0 = store.has(`${spec.name}/b`)
+    ? tf.sub(store.get(`${spec.name}/b`), store.get(`${bn}/mean`))
+    : tf.neg(store.get(`${bn}/mean`));
   const bias = tf.add(tf.mul(b0, g), store.get(`${bn}/beta`));
   const w = store.get(spec.weight) as tf.Tensor4D;
   const u = unstride1x1(x, w, stride, pad);
@@ -351,7 +479,8 @@ export function runGrouped(
       owner[i] = gi;
     }),
   );
-  if (groups.length === 1 && groups[0]!.indices.length === n && isIdentityOrder(groups[0]!.indices)) return body(x, groups[0]!);
+  if (groups.length === 1 && groups[0]!.indices.length === n && isIdentityOrder(groups[0]!.indices))
+    return body(x, groups[0]!);
   const parts: tf.Tensor4D[] = [];
   const position = new Int32Array(n);
   let offset = 0;

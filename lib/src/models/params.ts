@@ -78,18 +78,25 @@ export class ParamStore {
 
   /** Trainable variables by name. */
   trainable(): Map<string, tf.Variable> {
-    return new Map(this.all().filter((p) => p.trainable).map((p) => [p.name, p.variable]));
+    return new Map(
+      this.all()
+        .filter((p) => p.trainable)
+        .map((p) => [p.name, p.variable]),
+    );
   }
 
   /** Number of trainable scalars. */
   count(): number {
-    return this.all().filter((p) => p.trainable).reduce((a, p) => a + p.variable.size, 0);
+    return this.all()
+      .filter((p) => p.trainable)
+      .reduce((a, p) => a + p.variable.size, 0);
   }
 
   /** Copies of all parameter values (for checkpoints and transfers), as {@link TensorRecord}s by name. */
   async snapshot(): Promise<Record<string, TensorRecord>> {
     const out: Record<string, TensorRecord> = {};
-    for (const p of this.all()) out[p.name] = { shape: [...p.variable.shape], data: encodeFloats((await p.variable.data()) as Float32Array) };
+    for (const p of this.all())
+      out[p.name] = { shape: [...p.variable.shape], data: encodeFloats((await p.variable.data()) as Float32Array) };
     return out;
   }
 

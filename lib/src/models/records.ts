@@ -10,7 +10,14 @@ export interface TensorRecord {
 }
 
 /** JSON-compatible technique and component state (what `state()` returns and `restore()` accepts). */
-export type StateValue = null | boolean | number | string | TensorRecord | readonly StateValue[] | { readonly [key: string]: StateValue | undefined };
+export type StateValue =
+  | null
+  | boolean
+  | number
+  | string
+  | TensorRecord
+  | readonly StateValue[]
+  | { readonly [key: string]: StateValue | undefined };
 
 /** Encodes float32 values as base64. */
 export function encodeFloats(values: ArrayLike<number>): string {
@@ -21,7 +28,8 @@ export function encodeFloats(values: ArrayLike<number>): string {
 /** Decodes {@link encodeFloats}. */
 export function decodeFloats(text: string): Float32Array {
   const b = Buffer.from(text, 'base64');
-  if (b.byteLength % 4 !== 0) throw new Error(`tensor record: ${b.byteLength} bytes of data is not a whole number of float32 values`);
+  if (b.byteLength % 4 !== 0)
+    throw new Error(`tensor record: ${b.byteLength} bytes of data is not a whole number of float32 values`);
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
@@ -51,11 +59,16 @@ export function recordsOf(vars: Iterable<readonly [string, tf.Tensor]>): Record<
 }
 
 /** Assigns records to variables of the same names and shapes; `what` names the owner in errors. */
-export function assignRecords(vars: ReadonlyMap<string, tf.Variable>, records: Readonly<Record<string, TensorRecord>>, what: string): void {
+export function assignRecords(
+  vars: ReadonlyMap<string, tf.Variable>,
+  records: Readonly<Record<string, TensorRecord>>,
+  what: string,
+): void {
   for (const [k, v] of vars) {
     const r = records[k];
     if (!r) throw new Error(`${what}: the saved state has no ${k}`);
-    if (r.shape.join(',') !== v.shape.join(',')) throw new Error(`${what}: ${k} was saved with shape [${r.shape}], it has [${v.shape}] here`);
+    if (r.shape.join(',') !== v.shape.join(','))
+      throw new Error(`${what}: ${k} was saved with shape [${r.shape}], it has [${v.shape}] here`);
   }
   for (const [k, v] of vars) tf.tidy(() => v.assign(fromRecord(records[k] as TensorRecord)));
 }

@@ -37,7 +37,17 @@ export interface ResNetOptions {
   readonly skippableTransitions?: boolean;
 }
 
-const RESNET_KEYS = ['depth', 'numClasses', 'widths', 'seed', 'inputShape', 'innerWidths', 'removedBlocks', 'convs', 'skippableTransitions'];
+const RESNET_KEYS = [
+  'depth',
+  'numClasses',
+  'widths',
+  'seed',
+  'inputShape',
+  'innerWidths',
+  'removedBlocks',
+  'convs',
+  'skippableTransitions',
+];
 
 /** A removed transition block: its projection shortcut alone. */
 interface ProjectionOnly {
@@ -70,9 +80,11 @@ export function cifarResNet(options: ResNetOptions): Model {
   const n = (depth - 2) / 6;
   const numClasses = checkClasses(options.numClasses ?? 10);
   const widths = options.widths ?? [16, 32, 64];
-  if (!Array.isArray(widths) || widths.length !== 3 || widths.some((w) => !Number.isInteger(w) || w <= 0)) throw new ConfigError('widths', widths, 'three positive integer stage widths, e.g. [16, 32, 64]');
+  if (!Array.isArray(widths) || widths.length !== 3 || widths.some((w) => !Number.isInteger(w) || w <= 0))
+    throw new ConfigError('widths', widths, 'three positive integer stage widths, e.g. [16, 32, 64]');
   const inner = options.innerWidths;
-  if (inner !== undefined && (inner.length !== 3 * n || inner.some((w) => !Number.isInteger(w) || w <= 0))) throw new ConfigError('innerWidths', inner, `${3 * n} positive integer widths, one per block`);
+  if (inner !== undefined && (inner.length !== 3 * n || inner.some((w) => !Number.isInteger(w) || w <= 0)))
+    throw new ConfigError('innerWidths', inner, `${3 * n} positive integer widths, one per block`);
   const removed = new Set(options.removedBlocks ?? []);
   const convOpts = (name: string) => options.convs?.[name] ?? {};
   const inputShape = options.inputShape ?? [32, 32, 3];
@@ -99,9 +111,15 @@ export function cifarResNet(options: ResNetOptions): Model {
         }
         continue;
       }
-      const conv1 = b.conv(`${name}/conv1`, shape, 3, mid, stride, 'same', { block: name, ...convOpts(`${name}/conv1`) });
+      const conv1 = b.conv(`${name}/conv1`, shape, 3, mid, stride, 'same', {
+        block: name,
+        ...convOpts(`${name}/conv1`),
+      });
       b.batchNorm(`${name}/bn1`, mid);
-      const conv2 = b.conv(`${name}/conv2`, conv1.outShape, 3, cout, 1, 'same', { block: name, ...convOpts(`${name}/conv2`) });
+      const conv2 = b.conv(`${name}/conv2`, conv1.outShape, 3, cout, 1, 'same', {
+        block: name,
+        ...convOpts(`${name}/conv2`),
+      });
       b.batchNorm(`${name}/bn2`, cout);
       let proj: LayerSpec | undefined;
       if (stride !== 1 || shape[2] !== cout) {
@@ -129,7 +147,12 @@ export function cifarResNet(options: ResNetOptions): Model {
       shape = conv2.outShape;
     }
   }
-  if (removed.size > 0) throw new ConfigError('removedBlocks', [...removed], `names of blocks of this ResNet-${depth} (e.g. stage1/block2)`);
+  if (removed.size > 0)
+    throw new ConfigError(
+      'removedBlocks',
+      [...removed],
+      `names of blocks of this ResNet-${depth} (e.g. stage1/block2)`,
+    );
   const fc = b.dense('fc', shape[2] as number, numClasses);
 
   function blockBody(bl: BlockLayers, x: tf.Tensor4D, ctx: ForwardContext, group: BlockGroup | undefined): tf.Tensor4D {
@@ -164,10 +187,15 @@ export function cifarResNet(options: ResNetOptions): Model {
         }
         const covered = plan.groups.reduce((a, g) => a + g.indices.length, 0);
         if (!bl.spec.skippable && covered < x.shape[0]) {
-          throw new Error(`block ${bl.spec.name} changes shape and cannot be skipped; its plan must cover all ${x.shape[0]} inputs`);
+          throw new Error(
+            `block ${bl.spec.name} changes shape and cannot be skipped; its plan must cover all ${x.shape[0]} inputs`,
+          );
         }
         // A skipped input keeps its value, or takes the projection shortcut alone where the block changes shape.
-        const skip = (xs: tf.Tensor4D): tf.Tensor4D => (bl.proj ? (relu(runConvBn(store, bl.proj, `${bl.spec.name}/proj-bn`, xs, ctx, bl.stride, 'same')) as tf.Tensor4D) : xs);
+        const skip = (xs: tf.Tensor4D): tf.Tensor4D =>
+          bl.proj
+            ? (relu(runConvBn(store, bl.proj, `${bl.spec.name}/proj-bn`, xs, ctx, bl.stride, 'same')) as tf.Tensor4D)
+            : xs;
         x = runGrouped(x, plan.groups, (xs, g) => blockBody(bl, xs, ctx, g), skip);
       }
       const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;

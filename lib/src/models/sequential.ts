@@ -23,7 +23,13 @@ export type SeqOp =
   | { readonly op: 'dense'; readonly name: string; readonly units: number }
   | { readonly op: 'relu' }
   /** Pooling; `ceil` pools as Caffe does (output ceil((n - size) / stride) + 1, padding bottom-right). */
-  | { readonly op: 'pool'; readonly kind: 'max' | 'avg'; readonly size: number; readonly stride: number; readonly ceil?: boolean }
+  | {
+      readonly op: 'pool';
+      readonly kind: 'max' | 'avg';
+      readonly size: number;
+      readonly stride: number;
+      readonly ceil?: boolean;
+    }
   | { readonly op: 'flatten' };
 
 /** Architecture of a sequential model, enough to rebuild it with other shapes (model surgery). */
@@ -54,10 +60,28 @@ function sameIsCeil(n: number, size: number, stride: number): boolean {
  * mean). Max pooling runs on oneDNN where available ({@link maxPool2d}), under SAME where that pads as ceil mode does.
  */
 export function pool2d(x: tf.Tensor4D, o: Extract<SeqOp, { op: 'pool' }>): tf.Tensor4D {
-  if (!o.ceil) return o.kind === 'max' ? maxPool2d(x, o.size, o.stride, 'valid') : tf.avgPool(x, o.size, o.stride, 'valid');
+  if (!o.ceil)
+    return o.kind === 'max' ? maxPool2d(x, o.size, o.stride, 'valid') : tf.avgPool(x, o.size, o.stride, 'valid');
   const pad = (x.shape[1] - o.size) % o.stride === 0 ? 0 : o.stride - ((x.shape[1] - o.size) % o.stride);
-  if (o.kind === 'max' && pad > 0 && sameIsCeil(x.shape[1], o.size, o.stride) && sameIsCeil(x.shape[2], o.size, o.stride)) return maxPool2d(x, o.size, o.stride, 'same');
-  const xp = pad ? tf.pad(x, [[0, 0], [0, pad], [0, pad], [0, 0]], o.kind === 'max' ? -1e9 : 0) : x;
+  if (
+    o.kind === 'max' &&
+    pad > 0 &&
+    sameIsCeil(x.shape[1], o.size, o.stride) &&
+    sameIsCeil(x.shape[2], o.size, o.stride)
+  )
+    return maxPool2d(x, o.size, o.stride, 'same');
+  const xp = pad
+    ? tf.pad(
+        x,
+        [
+          [0, 0],
+          [0, pad],
+          [0, pad],
+          [0, 0],
+        ],
+        o.kind === 'max' ? -1e9 : 0,
+      )
+    : x;
   return o.kind === 'max' ? maxPool2d(xp, o.size, o.stride, 'valid') : tf.avgPool(xp, o.size, o.stride, 'valid');
 }
 
@@ -76,22 +100,32 @@ export function sequentialModel(arch: Omit<SequentialArchitecture, 'family'>): M
     shapes.push(shape);
     if (o.op === 'conv') {
       if (shape.length !== 3) throw new ConfigError(`ops[${i}]`, o.name, 'a convolution on an [h, w, c] input');
-      const spec = b.conv(o.name, shape, o.kernel, o.filters, o.stride ?? 1, o.pad, { bias: o.bias, fibres: o.fibres, basis: o.basis });
+      const spec = b.conv(o.name, shape, o.kernel, o.filters, o.stride ?? 1, o.pad, {
+        bias: o.bias,
+        fibres: o.fibres,
+        basis: o.basis,
+      });
       specs.set(i, spec);
       shape = [...spec.outShape];
     } else if (o.op === 'dense') {
-      if (shape.length !== 1) throw new ConfigError(`ops[${i}]`, o.name, 'a dense layer on a flat input (add a flatten)');
-      if (!Number.isInteger(o.units) || o.units <= 0) throw new ConfigError(`${o.name}.units`, o.units, 'a positive integer');
+      if (shape.length !== 1)
+        throw new ConfigError(`ops[${i}]`, o.name, 'a dense layer on a flat input (add a flatten)');
+      if (!Number.isInteger(o.units) || o.units <= 0)
+        throw new ConfigError(`${o.name}.units`, o.units, 'a positive integer');
       specs.set(i, b.dense(o.name, shape[0] as number, o.units));
       shape = [o.units];
     } else if (o.op === 'pool') {
-      shape = [poolOut(shape[0] as number, o.size, o.stride, o.ceil ?? false), poolOut(shape[1] as number, o.size, o.stride, o.ceil ?? false), shape[2] as number];
+      shape = [
+        poolOut(shape[0] as number, o.size, o.stride, o.ceil ?? false),
+        poolOut(shape[1] as number, o.size, o.stride, o.ceil ?? false),
+        shape[2] as number,
+      ];
     } else if (o.op === 'flatten') {
       shape = [shape.reduce((a, v) => a * v, 1)];
     }
   });
   const last = arch.ops[arch.ops.length - 1];
-  if (!last || last.op !== 'dense') throw new ConfigError('ops', arch.ops.length, 'a list ending with the dense output layer');
+  if (last?.op !== 'dense') throw new ConfigError('ops', arch.ops.length, 'a list ending with the dense output layer');
   const numClasses = last.units;
   return {
     name: arch.name,

@@ -7,7 +7,9 @@ import type { BlockGroup, BlockSpec, ForwardContext, Model } from './spec';
 import type { LayerPrecision } from '../quant/precision';
 
 /** LeNet-5 as in Caffe's MNIST example: conv 5x5x20, max-pool, conv 5x5x50, max-pool, fc 500, ReLU, fc 10. */
-export function lenet5(options: { seed?: number; inputShape?: readonly [number, number, number]; numClasses?: number } = {}): Model {
+export function lenet5(
+  options: { seed?: number; inputShape?: readonly [number, number, number]; numClasses?: number } = {},
+): Model {
   checkKeys(options, ['seed', 'inputShape', 'numClasses'], 'lenet5');
   return sequentialModel({
     name: 'LeNet-5',
@@ -33,16 +35,29 @@ export function checkClasses(n: number, field = 'numClasses'): number {
 }
 
 /** A multi-layer perceptron with ReLU hidden layers over flattened inputs. */
-export function mlp(options: { inputShape: readonly number[]; hidden: readonly number[]; numClasses?: number; seed?: number }): Model {
+export function mlp(options: {
+  inputShape: readonly number[];
+  hidden: readonly number[];
+  numClasses?: number;
+  seed?: number;
+}): Model {
   checkKeys(options, ['inputShape', 'hidden', 'numClasses', 'seed'], 'mlp');
-  if (!Array.isArray(options.hidden) || options.hidden.some((h) => !Number.isInteger(h) || h <= 0)) throw new ConfigError('hidden', options.hidden, 'positive integer layer sizes');
+  if (!Array.isArray(options.hidden) || options.hidden.some((h) => !Number.isInteger(h) || h <= 0))
+    throw new ConfigError('hidden', options.hidden, 'positive integer layer sizes');
   const numClasses = checkClasses(options.numClasses ?? 10);
   const sizes = [...options.hidden, numClasses];
   return sequentialModel({
     name: `MLP-${options.hidden.join('-')}`,
     inputShape: options.inputShape,
     seed: options.seed ?? 0,
-    ops: [{ op: 'flatten' }, ...sizes.flatMap((n, i): SeqOp[] => (i < sizes.length - 1 ? [{ op: 'dense', name: `fc${i + 1}`, units: n }, { op: 'relu' }] : [{ op: 'dense', name: `fc${i + 1}`, units: n }]))],
+    ops: [
+      { op: 'flatten' },
+      ...sizes.flatMap((n, i): SeqOp[] =>
+        i < sizes.length - 1
+          ? [{ op: 'dense', name: `fc${i + 1}`, units: n }, { op: 'relu' }]
+          : [{ op: 'dense', name: `fc${i + 1}`, units: n }],
+      ),
+    ],
   });
 }
 
@@ -117,14 +132,24 @@ export function mobileNetV2(options: { seed?: number; numClasses?: number; width
       const hidden = cin * t;
       const expand = t !== 1 ? b.conv(`${name}/expand`, shape, 1, hidden, 1, 'same', { block: name }) : undefined;
       if (expand) b.batchNorm(`${name}/expand-bn`, hidden);
-      const dw = b.conv(`${name}/dw`, expand ? expand.outShape : shape, 3, hidden, stride, 'same', { block: name, depthwise: true });
+      const dw = b.conv(`${name}/dw`, expand ? expand.outShape : shape, 3, hidden, stride, 'same', {
+        block: name,
+        depthwise: true,
+      });
       b.batchNorm(`${name}/dw-bn`, hidden);
       const project = b.conv(`${name}/project`, dw.outShape, 1, ch(c), 1, 'same', { block: name });
       b.batchNorm(`${name}/project-bn`, ch(c));
       const residual = stride === 1 && cin === ch(c);
       const layers = [expand, dw, project].filter((l): l is import('./spec').LayerSpec => l !== undefined);
       blocks.push({
-        spec: { name, stage, index: i, layers: layers.map((l) => l.name), skippable: residual, macs: layers.reduce((a, l) => a + l.macs, 0) },
+        spec: {
+          name,
+          stage,
+          index: i,
+          layers: layers.map((l) => l.name),
+          skippable: residual,
+          macs: layers.reduce((a, l) => a + l.macs, 0),
+        },
         expand,
         dw,
         project,
@@ -164,7 +189,12 @@ export function mobileNetV2(options: { seed?: number; numClasses?: number; width
         if (!bl.residual && plan.groups.reduce((a, g) => a + g.indices.length, 0) < x.shape[0]) {
           throw new Error(`block ${bl.spec.name} has no residual connection and cannot be skipped`);
         }
-        x = runGrouped(x, plan.groups, (xs, g) => body(bl, xs, ctx, g), (xs) => xs);
+        x = runGrouped(
+          x,
+          plan.groups,
+          (xs, g) => body(bl, xs, ctx, g),
+          (xs) => xs,
+        );
       }
       x = relu6(runConvBn(store, last, 'bn-last', x, ctx, 1, 'same'));
       return runDense(store, fc, tf.mean(x, [1, 2]) as tf.Tensor2D, ctx);

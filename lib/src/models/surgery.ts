@@ -39,7 +39,6 @@ export interface StructureRemoval {
   readonly basis?: Readonly<Record<string, number | BasisSpec>>;
 }
 
-
 const KEYS = ['filters', 'channels', 'fibres', 'neurons', 'blocks', 'hiddenUnits', 'basis'];
 
 function read(model: Model, name: string): HostTensor {
@@ -77,11 +76,16 @@ function take(t: HostTensor, axis: number, keep: readonly number[]): HostTensor 
 function zeroAt(t: HostTensor, axis: number, idx: readonly number[]): void {
   const st = strides(t.shape);
   const set = new Set(idx);
-  for (let o = 0; o < t.data.length; o++) if (set.has(Math.floor(o / (st[axis] as number)) % (t.shape[axis] as number))) t.data[o] = 0;
+  for (let o = 0; o < t.data.length; o++)
+    if (set.has(Math.floor(o / (st[axis] as number)) % (t.shape[axis] as number))) t.data[o] = 0;
 }
 
 function checkIndices(field: string, idx: readonly number[], size: number): void {
-  if (!Array.isArray(idx) || idx.some((i) => !Number.isInteger(i) || i < 0 || i >= size) || new Set(idx).size !== idx.length) {
+  if (
+    !Array.isArray(idx) ||
+    idx.some((i) => !Number.isInteger(i) || i < 0 || i >= size) ||
+    new Set(idx).size !== idx.length
+  ) {
     throw new ConfigError(field, idx, `distinct indices in [0, ${size})`);
   }
 }
@@ -97,7 +101,11 @@ const without = (n: number, drop: readonly number[] | undefined): number[] => {
  * matrix: basis filters [k, k, cin, M] (left singular vectors) and 1x1 coefficients [1, 1, M, cout]
  * (singular values times right singular vectors). `lowRankBasis` offers PCA and k-means too.
  */
-export function basisDecomposition(w: { shape: readonly number[]; data: Float32Array }, m: number, layer = 'conv'): { basis: HostTensor; coefficients: HostTensor } {
+export function basisDecomposition(
+  w: { shape: readonly number[]; data: Float32Array },
+  m: number,
+  layer = 'conv',
+): { basis: HostTensor; coefficients: HostTensor } {
   return lowRankBasis({ shape: [...w.shape], data: w.data }, m, layer);
 }
 
@@ -113,10 +121,17 @@ function lowRank(w: HostTensor, spec: number | BasisSpec, layer: string): HostTe
  * ([k, k, |inKept|, cout']), the kept fibres ([kept, cout']), or basis filters and coefficients. The basis is
  * taken from the full bank, as the masked original's rank-M approximation is, then its rows are sliced.
  */
-function convVariant(full: HostTensor, inKept: readonly number[], removedFibres: readonly number[] | undefined, m: number | BasisSpec | undefined, layer: string): { params: Record<string, HostTensor>; fibres?: Int32Array; basis?: number } {
+function convVariant(
+  full: HostTensor,
+  inKept: readonly number[],
+  removedFibres: readonly number[] | undefined,
+  m: number | BasisSpec | undefined,
+  layer: string,
+): { params: Record<string, HostTensor>; fibres?: Int32Array; basis?: number } {
   const [k, kw, cinOrig] = full.shape as [number, number, number];
   const drop = new Set(removedFibres ?? []);
-  if (drop.size > 0 && m !== undefined) throw new ConfigError(layer, 'fibres and basis', 'one of fibre removal or basis decomposition per layer');
+  if (drop.size > 0 && m !== undefined)
+    throw new ConfigError(layer, 'fibres and basis', 'one of fibre removal or basis decomposition per layer');
   if (m !== undefined) {
     const { basis, coefficients } = lowRankBasis(full, m, layer);
     return { params: { 'basis/w': take(basis, 2, inKept), w: coefficients }, basis: basisRank(m) };
@@ -126,18 +141,25 @@ function convVariant(full: HostTensor, inKept: readonly number[], removedFibres:
   // Kept fibres, as rows of the [k k cin, cout] matrix of the channel-sliced bank.
   const kept: number[] = [];
   const cin = inKept.length;
-  for (let i = 0; i < k; i++) for (let j = 0; j < kw; j++) inKept.forEach((c, nc) => {
-    if (!drop.has((i * kw + j) * cinOrig + c)) kept.push((i * kw + j) * cin + nc);
-  });
-  if (kept.length === 0) throw new ConfigError(`fibres.${layer}`, [...drop], 'at least one fibre left (remove the filters instead)');
-  return { params: { w: take({ shape: [k * kw * cin, w.shape[3] as number], data: w.data }, 0, kept) }, fibres: Int32Array.from(kept) };
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < kw; j++)
+      inKept.forEach((c, nc) => {
+        if (!drop.has((i * kw + j) * cinOrig + c)) kept.push((i * kw + j) * cin + nc);
+      });
+  if (kept.length === 0)
+    throw new ConfigError(`fibres.${layer}`, [...drop], 'at least one fibre left (remove the filters instead)');
+  return {
+    params: { w: take({ shape: [k * kw * cin, w.shape[3] as number], data: w.data }, 0, kept) },
+    fibres: Int32Array.from(kept),
+  };
 }
 
 function assign(model: Model, values: ReadonlyMap<string, HostTensor>): void {
   for (const p of model.params.all()) {
     const v = values.get(p.name);
     if (!v) throw new Error(`model surgery: no value for ${p.name}`);
-    if (v.shape.join(',') !== p.variable.shape.join(',')) throw new Error(`model surgery: ${p.name} is [${v.shape}], the new model has [${p.variable.shape}]`);
+    if (v.shape.join(',') !== p.variable.shape.join(','))
+      throw new Error(`model surgery: ${p.name} is [${v.shape}], the new model has [${p.variable.shape}]`);
     tf.tidy(() => p.variable.assign(tf.tensor(v.data, v.shape, 'float32')));
   }
 }
@@ -169,7 +191,8 @@ function sequentialShapes(arch: SequentialArchitecture, model: Model): number[][
     if (o.op === 'conv') shape = [...(spec.get(o.name)?.outShape ?? [])];
     else if (o.op === 'dense') shape = [o.units];
     else if (o.op === 'pool') {
-      const f = (n: number) => (o.ceil ? Math.ceil((n - o.size) / o.stride) + 1 : Math.floor((n - o.size) / o.stride) + 1);
+      const f = (n: number) =>
+        o.ceil ? Math.ceil((n - o.size) / o.stride) + 1 : Math.floor((n - o.size) / o.stride) + 1;
       shape = [f(shape[0] as number), f(shape[1] as number), shape[2] as number];
     } else if (o.op === 'flatten') shape = [shape.reduce((a, v) => a * v, 1)];
   }
@@ -177,9 +200,15 @@ function sequentialShapes(arch: SequentialArchitecture, model: Model): number[][
 }
 
 function removeSequential(model: Model, arch: SequentialArchitecture, r: StructureRemoval): Model {
-  if (r.blocks?.length || Object.keys(r.hiddenUnits ?? {}).length) unsupported(model, 'blocks/hiddenUnits', 'filters, channels, fibres, neurons and basis');
-  const known = new Set(arch.ops.filter((o) => o.op === 'conv' || o.op === 'dense').map((o) => (o as { name: string }).name));
-  for (const f of ['filters', 'channels', 'fibres', 'neurons', 'basis'] as const) for (const n of Object.keys(r[f] ?? {})) if (!known.has(n)) throw new ConfigError(`removal.${f}`, n, `a layer of ${model.name} (${[...known].join(', ')})`);
+  if (r.blocks?.length || Object.keys(r.hiddenUnits ?? {}).length)
+    unsupported(model, 'blocks/hiddenUnits', 'filters, channels, fibres, neurons and basis');
+  const known = new Set(
+    arch.ops.filter((o) => o.op === 'conv' || o.op === 'dense').map((o) => (o as { name: string }).name),
+  );
+  for (const f of ['filters', 'channels', 'fibres', 'neurons', 'basis'] as const)
+    for (const n of Object.keys(r[f] ?? {}))
+      if (!known.has(n))
+        throw new ConfigError(`removal.${f}`, n, `a layer of ${model.name} (${[...known].join(', ')})`);
   // Input channels removed from a conv make the producing conv's filters dead: remove them there.
   const deadFilters = new Map<string, Set<number>>();
   arch.ops.forEach((o, i) => {
@@ -187,7 +216,12 @@ function removeSequential(model: Model, arch: SequentialArchitecture, r: Structu
     const ch = r.channels?.[o.name];
     if (!ch?.length) return;
     const prod = sequentialProducer(arch.ops, i);
-    if (!prod) throw new ConfigError(`removal.channels.${o.name}`, ch, 'input channels of a convolution fed by another convolution (not the data)');
+    if (!prod)
+      throw new ConfigError(
+        `removal.channels.${o.name}`,
+        ch,
+        'input channels of a convolution fed by another convolution (not the data)',
+      );
     const s = deadFilters.get(prod) ?? new Set<number>();
     ch.forEach((c) => s.add(c));
     deadFilters.set(prod, s);
@@ -198,7 +232,8 @@ function removeSequential(model: Model, arch: SequentialArchitecture, r: Structu
   let keptIn: number[] | undefined;
   arch.ops.forEach((o, i) => {
     if (o.op === 'conv') {
-      if (o.fibres || o.basis !== undefined) throw new ConfigError(`removal`, o.name, 'a layer not already lowered or decomposed');
+      if (o.fibres || o.basis !== undefined)
+        throw new ConfigError(`removal`, o.name, 'a layer not already lowered or decomposed');
       const w = read(model, `${o.name}/w`);
       const [, , cin, cout] = w.shape as [number, number, number, number];
       const filters = [...(r.filters?.[o.name] ?? []), ...(deadFilters.get(o.name) ?? [])];
@@ -206,7 +241,8 @@ function removeSequential(model: Model, arch: SequentialArchitecture, r: Structu
       const keptOut = without(cout, filters);
       if (keptOut.length === 0) throw new ConfigError(`removal.filters.${o.name}`, filters, 'at least one filter left');
       if (r.channels?.[o.name]) checkIndices(`removal.channels.${o.name}`, r.channels[o.name] as number[], cin);
-      if (r.fibres?.[o.name]) checkIndices(`removal.fibres.${o.name}`, r.fibres[o.name] as number[], w.shape[0]! * w.shape[1]! * cin);
+      if (r.fibres?.[o.name])
+        checkIndices(`removal.fibres.${o.name}`, r.fibres[o.name] as number[], w.shape[0]! * w.shape[1]! * cin);
       const explicit = r.channels?.[o.name] ?? [];
       const inKept = (keptIn ?? range(cin)).filter((c) => !explicit.includes(c));
       const full = take(w, 3, keptOut);
@@ -214,14 +250,25 @@ function removeSequential(model: Model, arch: SequentialArchitecture, r: Structu
       const v = convVariant(full, inKept, r.fibres?.[o.name], r.basis?.[o.name], o.name);
       for (const [k, t] of Object.entries(v.params)) values.set(`${o.name}/${k}`, t);
       if (o.bias) values.set(`${o.name}/b`, take(read(model, `${o.name}/b`), 0, keptOut));
-      ops.push({ ...o, filters: keptOut.length, ...(v.fibres ? { fibres: v.fibres } : {}), ...(v.basis !== undefined ? { basis: v.basis } : {}) });
+      ops.push({
+        ...o,
+        filters: keptOut.length,
+        ...(v.fibres ? { fibres: v.fibres } : {}),
+        ...(v.basis !== undefined ? { basis: v.basis } : {}),
+      });
       keptIn = keptOut;
     } else if (o.op === 'dense') {
-      if (r.basis?.[o.name] !== undefined || r.fibres?.[o.name] || r.channels?.[o.name] || r.filters?.[o.name]) throw new ConfigError('removal', o.name, 'neurons for a dense layer');
+      if (r.basis?.[o.name] !== undefined || r.fibres?.[o.name] || r.channels?.[o.name] || r.filters?.[o.name])
+        throw new ConfigError('removal', o.name, 'neurons for a dense layer');
       const w = read(model, `${o.name}/w`);
       const last = i === arch.ops.length - 1;
       const neurons = r.neurons?.[o.name] ?? [];
-      if (last && neurons.length) throw new ConfigError(`removal.neurons.${o.name}`, neurons, 'no neurons of the output layer (its units are the classes)');
+      if (last && neurons.length)
+        throw new ConfigError(
+          `removal.neurons.${o.name}`,
+          neurons,
+          'no neurons of the output layer (its units are the classes)',
+        );
       checkIndices(`removal.neurons.${o.name}`, neurons as number[], w.shape[1] as number);
       const keptOut = without(w.shape[1] as number, neurons);
       if (keptOut.length === 0) throw new ConfigError(`removal.neurons.${o.name}`, neurons, 'at least one neuron left');
@@ -251,8 +298,14 @@ function blockOf(name: string): { block: string; conv: string } | undefined {
 }
 
 function removeResNet(model: Model, options: ResNetOptions, r: StructureRemoval): Model {
-  if (Object.keys(r.neurons ?? {}).length || Object.keys(r.hiddenUnits ?? {}).length) unsupported(model, 'neurons/hiddenUnits', 'filters of a block\'s conv1, channels of its conv2, fibres, blocks and basis');
-  if (options.convs && Object.keys(options.convs).length) throw new ConfigError('removal', model.name, 'a ResNet without lowered or decomposed layers');
+  if (Object.keys(r.neurons ?? {}).length || Object.keys(r.hiddenUnits ?? {}).length)
+    unsupported(
+      model,
+      'neurons/hiddenUnits',
+      "filters of a block's conv1, channels of its conv2, fibres, blocks and basis",
+    );
+  if (options.convs && Object.keys(options.convs).length)
+    throw new ConfigError('removal', model.name, 'a ResNet without lowered or decomposed layers');
   const convNames = new Set(model.layers.filter((l) => l.kind === 'conv').map((l) => l.name));
   // Inner channels per block: filters of conv1 or input channels of conv2.
   const innerDrop = new Map<string, Set<number>>();
@@ -263,15 +316,22 @@ function removeResNet(model: Model, options: ResNetOptions, r: StructureRemoval)
   };
   for (const [layer, idx] of Object.entries(r.filters ?? {})) {
     const b = blockOf(layer);
-    if (!b || b.conv !== 'conv1') throw new ConfigError(`removal.filters`, layer, "filters of a block's conv1 (other filters set the residual stream's width)");
+    if (b?.conv !== 'conv1')
+      throw new ConfigError(
+        `removal.filters`,
+        layer,
+        "filters of a block's conv1 (other filters set the residual stream's width)",
+      );
     addInner(b.block, idx);
   }
   for (const [layer, idx] of Object.entries(r.channels ?? {})) {
     const b = blockOf(layer);
-    if (!b || b.conv !== 'conv2') throw new ConfigError(`removal.channels`, layer, "input channels of a block's conv2");
+    if (b?.conv !== 'conv2') throw new ConfigError(`removal.channels`, layer, "input channels of a block's conv2");
     addInner(b.block, idx);
   }
-  for (const f of ['fibres', 'basis'] as const) for (const n of Object.keys(r[f] ?? {})) if (!convNames.has(n)) throw new ConfigError(`removal.${f}`, n, `a convolution of ${model.name}`);
+  for (const f of ['fibres', 'basis'] as const)
+    for (const n of Object.keys(r[f] ?? {}))
+      if (!convNames.has(n)) throw new ConfigError(`removal.${f}`, n, `a convolution of ${model.name}`);
   const blockNames = model.blocks.map((b) => b.name);
   const inner: number[] = [];
   const values = new Map<string, HostTensor>();
@@ -283,16 +343,23 @@ function removeResNet(model: Model, options: ResNetOptions, r: StructureRemoval)
     const drop = [...(innerDrop.get(b.name) ?? [])];
     checkIndices(`removal.filters.${b.name}/conv1`, drop, mid);
     const kept = without(mid, drop);
-    if (kept.length === 0) throw new ConfigError(`removal.filters.${b.name}/conv1`, drop, 'at least one filter left (remove the block instead)');
+    if (kept.length === 0)
+      throw new ConfigError(
+        `removal.filters.${b.name}/conv1`,
+        drop,
+        'at least one filter left (remove the block instead)',
+      );
     inner.push(kept.length);
     if ((r.blocks ?? []).includes(b.name)) continue;
     values.set(`${b.name}/conv1/w`, take(read(model, `${b.name}/conv1/w`), 3, kept));
-    for (const s of ['gamma', 'beta', 'mean', 'var']) values.set(`${b.name}/bn1/${s}`, take(read(model, `${b.name}/bn1/${s}`), 0, kept));
+    for (const s of ['gamma', 'beta', 'mean', 'var'])
+      values.set(`${b.name}/bn1/${s}`, take(read(model, `${b.name}/bn1/${s}`), 0, kept));
     const conv2 = read(model, `${b.name}/conv2/w`);
     zeroAt(conv2, 2, r.channels?.[`${b.name}/conv2`] ?? []);
     fullBanks.set(`${b.name}/conv2`, { full: conv2, inKept: kept });
   }
-  for (const blk of r.blocks ?? []) if (!blockNames.includes(blk)) throw new ConfigError('removal.blocks', blk, `a block of ${model.name}`);
+  for (const blk of r.blocks ?? [])
+    if (!blockNames.includes(blk)) throw new ConfigError('removal.blocks', blk, `a block of ${model.name}`);
   for (const p of model.params.all()) {
     const blockName = /^(stage\d+\/block\d+)\/(?!proj)/.exec(p.name)?.[1];
     if (blockName && (r.blocks ?? []).includes(blockName)) continue;
@@ -302,17 +369,35 @@ function removeResNet(model: Model, options: ResNetOptions, r: StructureRemoval)
     const bo = blockOf(layer);
     const blk = bo?.block;
     if (blk && bo?.conv !== 'proj' && (r.blocks ?? []).includes(blk)) {
-      if (r.fibres?.[layer] || r.basis?.[layer] !== undefined) throw new ConfigError('removal', layer, 'a layer of a block that is kept');
+      if (r.fibres?.[layer] || r.basis?.[layer] !== undefined)
+        throw new ConfigError('removal', layer, 'a layer of a block that is kept');
       continue;
     }
-    const bank = fullBanks.get(layer) ?? { full: values.get(`${layer}/w`) as HostTensor, inKept: range(model.params.get(`${layer}/w`).shape[2] as number) };
+    const bank = fullBanks.get(layer) ?? {
+      full: values.get(`${layer}/w`) as HostTensor,
+      inKept: range(model.params.get(`${layer}/w`).shape[2] as number),
+    };
     const w = bank.full;
-    if (r.fibres?.[layer]) checkIndices(`removal.fibres.${layer}`, r.fibres[layer] as number[], (w.shape[0] as number) * (w.shape[1] as number) * (w.shape[2] as number));
+    if (r.fibres?.[layer])
+      checkIndices(
+        `removal.fibres.${layer}`,
+        r.fibres[layer] as number[],
+        (w.shape[0] as number) * (w.shape[1] as number) * (w.shape[2] as number),
+      );
     const v = convVariant(w, bank.inKept, r.fibres?.[layer], r.basis?.[layer], layer);
     for (const [k, t] of Object.entries(v.params)) values.set(`${layer}/${k}`, t);
-    if (v.fibres || v.basis !== undefined) convs[layer] = { ...(v.fibres ? { fibres: v.fibres } : {}), ...(v.basis !== undefined ? { basis: v.basis } : {}) };
+    if (v.fibres || v.basis !== undefined)
+      convs[layer] = {
+        ...(v.fibres ? { fibres: v.fibres } : {}),
+        ...(v.basis !== undefined ? { basis: v.basis } : {}),
+      };
   }
-  const out = cifarResNet({ ...options, innerWidths: inner, removedBlocks: [...(options.removedBlocks ?? []), ...(r.blocks ?? [])], convs });
+  const out = cifarResNet({
+    ...options,
+    innerWidths: inner,
+    removedBlocks: [...(options.removedBlocks ?? []), ...(r.blocks ?? [])],
+    convs,
+  });
   assign(out, values);
   return out;
 }
@@ -323,7 +408,9 @@ function removeLstm(model: Model, options: import('./lstm').LstmLmOptions, r: St
     if (v && (Array.isArray(v) ? v.length : Object.keys(v).length)) unsupported(model, f, 'hiddenUnits');
   }
   const L = options.hidden.length;
-  for (const n of Object.keys(r.hiddenUnits ?? {})) if (!/^lstm\d+$/.test(n) || Number(n.slice(4)) < 1 || Number(n.slice(4)) > L) throw new ConfigError('removal.hiddenUnits', n, `a layer lstm1..lstm${L}`);
+  for (const n of Object.keys(r.hiddenUnits ?? {}))
+    if (!/^lstm\d+$/.test(n) || Number(n.slice(4)) < 1 || Number(n.slice(4)) > L)
+      throw new ConfigError('removal.hiddenUnits', n, `a layer lstm1..lstm${L}`);
   const kept = options.hidden.map((h, l) => {
     const drop = r.hiddenUnits?.[`lstm${l + 1}`] ?? [];
     checkIndices(`removal.hiddenUnits.lstm${l + 1}`, drop as number[], h);
@@ -358,7 +445,12 @@ function removeLstm(model: Model, options: import('./lstm').LstmLmOptions, r: St
 export function removeStructure(model: Model, removal: StructureRemoval): Model {
   checkRemoval(removal);
   const a = model.architecture;
-  if (!a) throw new ConfigError('model', model.name, 'a model built by ecotrain with its architecture recorded (sequential, ResNet or LSTM)');
+  if (!a)
+    throw new ConfigError(
+      'model',
+      model.name,
+      'a model built by ecotrain with its architecture recorded (sequential, ResNet or LSTM)',
+    );
   if (a.family === 'sequential') return removeSequential(model, a, removal);
   if (a.family === 'resnet') return removeResNet(model, a.options, removal);
   return removeLstm(model, a.options, removal);
@@ -375,7 +467,8 @@ export function maskStructure(model: Model, removal: StructureRemoval): void {
   const get = (name: string): HostTensor => {
     let v = values.get(name);
     if (!v) {
-      if (!model.params.has(name)) throw new ConfigError('removal', name.replace(/\/(w|b|gamma|beta)$/, ''), `a layer of ${model.name}`);
+      if (!model.params.has(name))
+        throw new ConfigError('removal', name.replace(/\/(w|b|gamma|beta)$/, ''), `a layer of ${model.name}`);
       v = read(model, name);
       values.set(name, v);
     }
@@ -383,7 +476,11 @@ export function maskStructure(model: Model, removal: StructureRemoval): void {
   };
   const bnAfter = (layer: string): string | undefined => {
     const b = blockOf(layer);
-    const bn = b ? `${b.block}/${b.conv === 'conv1' ? 'bn1' : b.conv === 'conv2' ? 'bn2' : 'proj-bn'}` : layer === 'conv1' ? 'bn1' : undefined;
+    const bn = b
+      ? `${b.block}/${b.conv === 'conv1' ? 'bn1' : b.conv === 'conv2' ? 'bn2' : 'proj-bn'}`
+      : layer === 'conv1'
+        ? 'bn1'
+        : undefined;
     return bn && model.params.has(`${bn}/gamma`) ? bn : undefined;
   };
   for (const [layer, idx] of Object.entries(removal.filters ?? {})) {
@@ -407,7 +504,13 @@ export function maskStructure(model: Model, removal: StructureRemoval): void {
     if (!spec) throw new ConfigError('removal.blocks', blk, `a block of ${model.name}`);
     // The convolutions between shortcuts and their batch norms; a projection shortcut stays.
     for (const l of spec.layers) if (!l.endsWith('/proj')) get(`${l}/w`).data.fill(0);
-    for (const p of model.params.all()) if (p.name.startsWith(`${blk}/`) && !p.name.startsWith(`${blk}/proj`) && (p.role === 'bn-scale' || p.role === 'bn-shift')) get(p.name).data.fill(0);
+    for (const p of model.params.all())
+      if (
+        p.name.startsWith(`${blk}/`) &&
+        !p.name.startsWith(`${blk}/proj`) &&
+        (p.role === 'bn-scale' || p.role === 'bn-shift')
+      )
+        get(p.name).data.fill(0);
   }
   for (const [layer, idx] of Object.entries(removal.hiddenUnits ?? {})) {
     const l = Number(layer.slice(4));
@@ -419,6 +522,7 @@ export function maskStructure(model: Model, removal: StructureRemoval): void {
     zeroAt(get(`${layer}/wh`), 0, idx);
     zeroAt(get(model.params.has(`lstm${l + 1}/wx`) ? `lstm${l + 1}/wx` : 'output/w'), 0, idx);
   }
-  for (const [layer, m] of Object.entries(removal.basis ?? {})) values.set(`${layer}/w`, lowRank(get(`${layer}/w`), m, layer));
+  for (const [layer, m] of Object.entries(removal.basis ?? {}))
+    values.set(`${layer}/w`, lowRank(get(`${layer}/w`), m, layer));
   for (const [name, v] of values) tf.tidy(() => model.params.get(name).assign(tf.tensor(v.data, v.shape, 'float32')));
 }

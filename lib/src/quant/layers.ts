@@ -1,8 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type LayerPrecision } from './precision';
+import type { LayerPrecision } from './precision';
 import { mostSignificantBits, quantize, type RangeMode, type Rounding } from './quantizers';
 import { ConfigError, checkKeys } from '../errors';
-import { QUANT_SCHEMES, dorefaActivation, dorefaGradient, dorefaWeight, dorefaWeightSlope, wageActivation, wageError, wageGradient, wageWeight, type QuantScheme } from './schemes';
+import {
+  QUANT_SCHEMES,
+  dorefaActivation,
+  dorefaGradient,
+  dorefaWeight,
+  dorefaWeightSlope,
+  wageActivation,
+  wageError,
+  wageGradient,
+  wageWeight,
+  type QuantScheme,
+} from './schemes';
 
 /** How quantized layers quantize: shared by all layers of a run. */
 export interface QuantConfig {
@@ -65,12 +76,23 @@ export function weightGradient(x: tf.Tensor, dy: tf.Tensor, g: WeightGradGeometr
   return tf.engine().runKernel(
     tf.DepthwiseConv2dNativeBackpropFilter,
     { x, dy } as unknown as tf.NamedTensorMap,
-    { strides: g.attrs.strides, pad: g.attrs.pad, dilations: 1, dimRoundingMode: undefined, filterShape: [...g.filterShape] } as unknown as tf.NamedAttrMap,
+    {
+      strides: g.attrs.strides,
+      pad: g.attrs.pad,
+      dilations: 1,
+      dimRoundingMode: undefined,
+      filterShape: [...g.filterShape],
+    } as unknown as tf.NamedAttrMap,
   ) as tf.Tensor;
 }
 
 /** PSG's forward operands: the activations at `activation` bits (kept for both weight gradients) and the weights, and the tensors the backward pass keeps. */
-function psgForwardOperands<T extends tf.Tensor>(xi: tf.Tensor, wi: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { xq: T; wq: T; saved: tf.Tensor[] } {
+function psgForwardOperands<T extends tf.Tensor>(
+  xi: tf.Tensor,
+  wi: tf.Tensor,
+  p: LayerPrecision,
+  cfg: QuantConfig,
+): { xq: T; wq: T; saved: tf.Tensor[] } {
   const xq = qIn(xi, p.activation, cfg) as T;
   const wq = qa(wi, p.weight, cfg, cfg.forwardRounding, cfg.weightRange) as T;
   return { xq, wq, saved: [xq, wq] };
@@ -80,7 +102,14 @@ function psgForwardOperands<T extends tf.Tensor>(xi: tf.Tensor, wi: tf.Tensor, p
  * PSG's weight gradient (Eq. 2) of a layer from its saved activations and quantized output gradient: the full
  * product and its MSB prediction (activationWeightGrad x gradWeight bits), combined by {@link psgWeightGradient}.
  */
-function psgLayerWeightGradient(xs: tf.Tensor, dyq: tf.Tensor, geometry: WeightGradGeometry, p: LayerPrecision, cfg: QuantConfig, psg: PsgSettings): tf.Tensor {
+function psgLayerWeightGradient(
+  xs: tf.Tensor,
+  dyq: tf.Tensor,
+  geometry: WeightGradGeometry,
+  p: LayerPrecision,
+  cfg: QuantConfig,
+  psg: PsgSettings,
+): tf.Tensor {
   const layer = cfg.key ?? geometry.kind;
   psg.operands?.(layer, xs, dyq, geometry);
   const gFull = weightGradient(xs, dyq, geometry);
@@ -105,7 +134,10 @@ export function psgWeightGradient(gFull: tf.Tensor, gMsb: tf.Tensor, psg: PsgSet
     if (psg.record) {
       const m = tf.cast(mask, 'float32');
       const predicted = tf.mean(m) as tf.Scalar;
-      const disagree = tf.div(tf.sum(tf.mul(m, tf.cast(tf.notEqual(sMsb, sFull), 'float32'))), tf.maximum(tf.sum(m), 1)) as tf.Scalar;
+      const disagree = tf.div(
+        tf.sum(tf.mul(m, tf.cast(tf.notEqual(sMsb, sFull), 'float32'))),
+        tf.maximum(tf.sum(m), 1),
+      ) as tf.Scalar;
       psg.record(layer, tf.keep(predicted), tf.keep(disagree));
     }
     return tf.where(mask, sMsb, sFull);
@@ -174,28 +206,62 @@ export function seedCounter(base: number): () => number {
  * or a bad value and the allowed values.
  */
 export function checkQuantOptions(q: Partial<Omit<QuantConfig, 'nextSeed'>>, field = 'quant'): void {
-  checkKeys(q, ['forwardRounding', 'gradientRounding', 'activationRange', 'weightRange', 'ranges', 'psg', 'scheme', 'mode'], field);
-  if (q.scheme !== undefined && !QUANT_SCHEMES.includes(q.scheme)) throw new ConfigError(`${field}.scheme`, q.scheme, QUANT_SCHEMES.join(', '));
-  if (q.mode !== undefined && q.mode !== 'symmetric' && q.mode !== 'asymmetric') throw new ConfigError(`${field}.mode`, q.mode, 'symmetric, asymmetric');
-  if (q.ranges !== undefined && q.mode === 'asymmetric') throw new ConfigError(`${field}.ranges`, 'RunningRanges', 'unset with mode asymmetric (running ranges hold a symmetric max|x|)');
-  if (q.psg !== undefined && ((q.scheme ?? 'sbm') !== 'sbm' || q.mode === 'asymmetric')) throw new ConfigError(`${field}.scheme`, [q.scheme ?? 'sbm', q.mode ?? 'symmetric'], "'sbm' with a symmetric grid when PSG is set (its predictor reads the MSBs of the simulator's symmetric grid)");
+  checkKeys(
+    q,
+    ['forwardRounding', 'gradientRounding', 'activationRange', 'weightRange', 'ranges', 'psg', 'scheme', 'mode'],
+    field,
+  );
+  if (q.scheme !== undefined && !QUANT_SCHEMES.includes(q.scheme))
+    throw new ConfigError(`${field}.scheme`, q.scheme, QUANT_SCHEMES.join(', '));
+  if (q.mode !== undefined && q.mode !== 'symmetric' && q.mode !== 'asymmetric')
+    throw new ConfigError(`${field}.mode`, q.mode, 'symmetric, asymmetric');
+  if (q.ranges !== undefined && q.mode === 'asymmetric')
+    throw new ConfigError(
+      `${field}.ranges`,
+      'RunningRanges',
+      'unset with mode asymmetric (running ranges hold a symmetric max|x|)',
+    );
+  if (q.psg !== undefined && ((q.scheme ?? 'sbm') !== 'sbm' || q.mode === 'asymmetric'))
+    throw new ConfigError(
+      `${field}.scheme`,
+      [q.scheme ?? 'sbm', q.mode ?? 'symmetric'],
+      "'sbm' with a symmetric grid when PSG is set (its predictor reads the MSBs of the simulator's symmetric grid)",
+    );
   const roundings = ['nearest', 'stochastic', 'truncate'];
   const ranges = ['tensor', 'channel', 'sample-mean'];
-  for (const [k, allowed] of [['forwardRounding', roundings], ['gradientRounding', roundings], ['activationRange', ranges], ['weightRange', ranges]] as const) {
+  for (const [k, allowed] of [
+    ['forwardRounding', roundings],
+    ['gradientRounding', roundings],
+    ['activationRange', ranges],
+    ['weightRange', ranges],
+  ] as const) {
     const v = q[k];
     if (v !== undefined && !allowed.includes(v)) throw new ConfigError(`${field}.${k}`, v, allowed.join(', '));
   }
-  if (q.ranges !== undefined && !(q.ranges instanceof RunningRanges)) throw new ConfigError(`${field}.ranges`, typeof q.ranges, 'a RunningRanges');
+  if (q.ranges !== undefined && !(q.ranges instanceof RunningRanges))
+    throw new ConfigError(`${field}.ranges`, typeof q.ranges, 'a RunningRanges');
 }
 
 /** The default simulator settings (SBM-style ranges, stochastic gradient rounding). */
 export function defaultQuantConfig(seed: number): QuantConfig {
-  return { forwardRounding: 'nearest', gradientRounding: 'stochastic', activationRange: 'sample-mean', weightRange: 'channel', nextSeed: seedCounter(seed) };
+  return {
+    forwardRounding: 'nearest',
+    gradientRounding: 'stochastic',
+    activationRange: 'sample-mean',
+    weightRange: 'channel',
+    nextSeed: seedCounter(seed),
+  };
 }
 
 function qa(x: tf.Tensor, bits: number, cfg: QuantConfig, rounding: Rounding, range: RangeMode): tf.Tensor {
   if (bits >= 32) return x;
-  return quantize(x, { bits, mode: cfg.mode ?? 'symmetric', range, rounding, seed: rounding === 'stochastic' ? cfg.nextSeed() : undefined });
+  return quantize(x, {
+    bits,
+    mode: cfg.mode ?? 'symmetric',
+    range,
+    rounding,
+    seed: rounding === 'stochastic' ? cfg.nextSeed() : undefined,
+  });
 }
 
 /** Forward weight quantizer of the run's scheme. */
@@ -230,7 +296,8 @@ function qAct(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
   // The network's input (normalised images, which exceed DoReFa's [0, 1] and WAGE's (-1, 1)) is quantized on a
   // symmetric grid over its max|x| under both schemes; their papers keep the first layer in float, which FracTrain's
   // cost comparison does not.
-  if ((cfg.scheme === 'dorefa' || cfg.scheme === 'wageubn') && cfg.first) return quantize(x, { bits: Math.max(bits, 2), mode: 'symmetric', range: 'tensor', rounding: 'nearest' });
+  if ((cfg.scheme === 'dorefa' || cfg.scheme === 'wageubn') && cfg.first)
+    return quantize(x, { bits: Math.max(bits, 2), mode: 'symmetric', range: 'tensor', rounding: 'nearest' });
   if (cfg.scheme === 'dorefa') return dorefaActivation(x, bits);
   if (cfg.scheme === 'wageubn') return wageActivation(x, bits);
   return qa(x, bits, cfg, cfg.forwardRounding, cfg.activationRange);
@@ -244,13 +311,24 @@ function qIn(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
     if (cfg.training) cfg.ranges.update(cfg.key, x, cfg.activationRange);
     else {
       const fixedMax = cfg.ranges.get(cfg.key);
-      if (fixedMax) return quantize(x, { bits, mode: 'symmetric', rounding: cfg.forwardRounding, fixedMax, seed: cfg.forwardRounding === 'stochastic' ? cfg.nextSeed() : undefined });
+      if (fixedMax)
+        return quantize(x, {
+          bits,
+          mode: 'symmetric',
+          rounding: cfg.forwardRounding,
+          fixedMax,
+          seed: cfg.forwardRounding === 'stochastic' ? cfg.nextSeed() : undefined,
+        });
     }
   }
   return qa(x, bits, cfg, cfg.forwardRounding, cfg.activationRange);
 }
 
-type BinaryGradFunc = (a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+type BinaryGradFunc = (
+  a: tf.Tensor,
+  b: tf.Tensor,
+  save: tf.GradSaveFunc,
+) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
 
 /** `tf.customGrad` for an op of two tensors, typed. */
 function binaryCustomGrad(f: BinaryGradFunc): (a: tf.Tensor, b: tf.Tensor) => tf.Tensor {
@@ -260,7 +338,12 @@ function binaryCustomGrad(f: BinaryGradFunc): (a: tf.Tensor, b: tf.Tensor) => tf
 }
 
 /** Forward operands of a quantized product: Q_a(x), Q_w(w), and the activations kept for the weight gradient. */
-function forwardOperands<T extends tf.Tensor>(xi: tf.Tensor, wi: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { xq: T; wq: T; xw: T; saved: tf.Tensor[] } {
+function forwardOperands<T extends tf.Tensor>(
+  xi: tf.Tensor,
+  wi: tf.Tensor,
+  p: LayerPrecision,
+  cfg: QuantConfig,
+): { xq: T; wq: T; xw: T; saved: tf.Tensor[] } {
   const xq = qIn(xi, p.activation, cfg) as T;
   const wq = qw(wi, p.weight, cfg) as T;
   const xw = p.activationWeightGrad === p.activation ? xq : (qAct(xi, p.activationWeightGrad, cfg) as T);
@@ -284,11 +367,13 @@ export interface ConvAttrs {
 
 /** Weight gradient of an NHWC conv2d (tfjs exports no op for it). */
 function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, shape: number[], attrs: ConvAttrs): tf.Tensor {
-  return tf.engine().runKernel(
-    tf.Conv2DBackpropFilter,
-    { x, dy } as unknown as tf.NamedTensorMap,
-    { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', filterShape: shape } as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor;
+  return tf
+    .engine()
+    .runKernel(
+      tf.Conv2DBackpropFilter,
+      { x, dy } as unknown as tf.NamedTensorMap,
+      { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', filterShape: shape } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor;
 }
 
 /**
@@ -298,7 +383,13 @@ function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, shape: number[], attrs: Con
  * `activationWeightGrad` bits); when both widths agree it is quantized once and used for both.
  * Quantizers pass gradients straight through.
  */
-export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
+export function quantConv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  attrs: ConvAttrs,
+  p: LayerPrecision,
+  cfg: QuantConfig,
+): tf.Tensor4D {
   if (cfg.psg) return psgConv2d(x, w, attrs, p, cfg, cfg.psg);
   const op = binaryCustomGrad((xi, wi, save) => {
     const { xq, wq, saved: keep } = forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
@@ -317,7 +408,14 @@ export function quantConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p:
 }
 
 /** Conv2d trained with PSG: forward at `activation`/`weight` bits, input gradient at `gradError` bits, weight gradient by Eq. 2. */
-function psgConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig, psg: PsgSettings): tf.Tensor4D {
+function psgConv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  attrs: ConvAttrs,
+  p: LayerPrecision,
+  cfg: QuantConfig,
+  psg: PsgSettings,
+): tf.Tensor4D {
   const op = binaryCustomGrad((xi, wi, save) => {
     const { xq, wq, saved: keep } = psgForwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
     save(keep);
@@ -335,16 +433,33 @@ function psgConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPre
 }
 
 /** Input gradient of an NHWC depthwise conv2d (channel multiplier 1). */
-function depthwiseInputGrad(dy: tf.Tensor, ws: tf.Tensor4D, inputShape: readonly number[], attrs: ConvAttrs): tf.Tensor {
+function depthwiseInputGrad(
+  dy: tf.Tensor,
+  ws: tf.Tensor4D,
+  inputShape: readonly number[],
+  attrs: ConvAttrs,
+): tf.Tensor {
   return tf.engine().runKernel(
     tf.DepthwiseConv2dNativeBackpropInput,
     { dy, filter: ws } as unknown as tf.NamedTensorMap,
-    { strides: attrs.strides, pad: attrs.pad, dilations: 1, dimRoundingMode: undefined, inputShape: [...inputShape] } as unknown as tf.NamedAttrMap,
+    {
+      strides: attrs.strides,
+      pad: attrs.pad,
+      dilations: 1,
+      dimRoundingMode: undefined,
+      inputShape: [...inputShape],
+    } as unknown as tf.NamedAttrMap,
   ) as tf.Tensor;
 }
 
 /** Quantized depthwise conv2d (channel multiplier 1), same scheme as {@link quantConv2d}; with PSG, the weight gradient by Eq. 2 as in conv2d. */
-export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: ConvAttrs, p: LayerPrecision, cfg: QuantConfig): tf.Tensor4D {
+export function quantDepthwiseConv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  attrs: ConvAttrs,
+  p: LayerPrecision,
+  cfg: QuantConfig,
+): tf.Tensor4D {
   const psg = cfg.psg;
   const op = binaryCustomGrad((xi, wi, save) => {
     // PSG keeps the FW-bit activations for both the full gradient and its MSB predictor.
@@ -360,7 +475,10 @@ export function quantDepthwiseConv2d(x: tf.Tensor4D, w: tf.Tensor4D, attrs: Conv
           return [depthwiseInputGrad(dyq, ws, xs.shape, attrs), psgLayerWeightGradient(xs, dyq, geometry, p, cfg, psg)];
         }
         const { dyE, dyW } = outputGradients<tf.Tensor>(dy, p, cfg);
-        return [depthwiseInputGrad(dyE, ws, xs.shape, attrs), schemeWeightGrad(weightGradient(xs, dyW, geometry), slope, p, cfg)];
+        return [
+          depthwiseInputGrad(dyE, ws, xs.shape, attrs),
+          schemeWeightGrad(weightGradient(xs, dyW, geometry), slope, p, cfg),
+        ];
       },
     };
   });

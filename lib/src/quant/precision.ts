@@ -18,11 +18,18 @@ export interface LayerPrecision {
 }
 
 /** float32 everywhere. */
-export const FP32: LayerPrecision = { weight: 32, activation: 32, gradError: 32, gradWeight: 32, activationWeightGrad: 32 };
+export const FP32: LayerPrecision = {
+  weight: 32,
+  activation: 32,
+  gradError: 32,
+  gradWeight: 32,
+  activationWeightGrad: 32,
+};
 
 /** Checks a bit width (1..32), naming `field` in the error. */
 export function checkBits(bits: number, field: string): number {
-  if (!Number.isInteger(bits) || bits < 1 || bits > 32) throw new ConfigError(field, bits, 'an integer bit width in 1..32');
+  if (!Number.isInteger(bits) || bits < 1 || bits > 32)
+    throw new ConfigError(field, bits, 'an integer bit width in 1..32');
   return bits;
 }
 
@@ -44,13 +51,15 @@ export function parsePrecision(text: string): LayerPrecision {
 /** "FW-a/BW-b" when weights/activations and gradients are uniform, else the full list. */
 export function formatPrecision(p: LayerPrecision): string {
   if (p.weight === 32 && p.activation === 32 && p.gradError === 32 && p.gradWeight === 32) return 'FP32';
-  if (p.weight === p.activation && p.activation === p.activationWeightGrad && p.gradError === p.gradWeight) return `FW-${p.weight}/BW-${p.gradError}`;
+  if (p.weight === p.activation && p.activation === p.activationWeightGrad && p.gradError === p.gradWeight)
+    return `FW-${p.weight}/BW-${p.gradError}`;
   return `W${p.weight}/A${p.activation}/GE${p.gradError}/GW${p.gradWeight}/AW${p.activationWeightGrad}`;
 }
 
 /** Validates every field of a {@link LayerPrecision}. */
 export function checkPrecision(p: LayerPrecision, field = 'precision'): LayerPrecision {
-  for (const k of ['weight', 'activation', 'gradError', 'gradWeight', 'activationWeightGrad'] as const) checkBits(p[k], `${field}.${k}`);
+  for (const k of ['weight', 'activation', 'gradError', 'gradWeight', 'activationWeightGrad'] as const)
+    checkBits(p[k], `${field}.${k}`);
   return p;
 }
 
@@ -64,4 +73,3 @@ export function minPrecision(a: LayerPrecision | undefined, b: LayerPrecision | 
   for (const f of PRECISION_FIELDS) out[f] = Math.min(a[f], b[f]);
   return out;
 }
-

@@ -135,7 +135,14 @@ function rangeOf(x: tf.Tensor, range: RangeMode, symmetric: boolean): { lo: tf.T
  * the grid of {@link quantize}, and rounds to nearest (ties up); stochastic rounding floor(x / s + u) is nearest
  * rounding of x + (u - 1/2) s. Per-channel ranges use `FakeQuantWithMinMaxVarsPerChannel` (last axis).
  */
-function nativeSymmetric(b: NonNullable<ReturnType<typeof fusedBackend>>, x: tf.Tensor, m: tf.Tensor, bits: number, rounding: 'nearest' | 'stochastic', seed: number | undefined): tf.Tensor {
+function nativeSymmetric(
+  b: NonNullable<ReturnType<typeof fusedBackend>>,
+  x: tf.Tensor,
+  m: tf.Tensor,
+  bits: number,
+  rounding: 'nearest' | 'stochastic',
+  seed: number | undefined,
+): tf.Tensor {
   const levels = 2 ** (bits - 1) - 1;
   const attrs = [
     { name: 'num_bits', type: b.binding.TF_ATTR_INT, value: bits },
@@ -149,7 +156,11 @@ function nativeSymmetric(b: NonNullable<ReturnType<typeof fusedBackend>>, x: tf.
     const step = tf.div(mm, levels);
     xin = tf.add(x, tf.mul(noise.centred(x.shape, seed), step));
   }
-  return b.executeSingleOutput(perChannel ? 'FakeQuantWithMinMaxVarsPerChannel' : 'FakeQuantWithMinMaxVars', attrs, [xin, tf.neg(mm), mm]);
+  return b.executeSingleOutput(perChannel ? 'FakeQuantWithMinMaxVarsPerChannel' : 'FakeQuantWithMinMaxVars', attrs, [
+    xin,
+    tf.neg(mm),
+    mm,
+  ]);
 }
 
 /**
@@ -162,7 +173,8 @@ export function quantize(x: tf.Tensor, options: QuantizeOptions): tf.Tensor {
   if (bits === 32) return x.clone();
   return tf.tidy(() => {
     const symmetric = (options.mode ?? 'symmetric') === 'symmetric';
-    if (symmetric && bits < 2) throw new ConfigError('bits', bits, 'at least 2 for a symmetric grid (use sign() for 1 bit)');
+    if (symmetric && bits < 2)
+      throw new ConfigError('bits', bits, 'at least 2 for a symmetric grid (use sign() for 1 bit)');
     const { lo, hi } = options.fixedMax
       ? { lo: tf.neg(options.fixedMax), hi: options.fixedMax }
       : options.fixedRange
@@ -171,7 +183,13 @@ export function quantize(x: tf.Tensor, options: QuantizeOptions): tf.Tensor {
     const rounding = options.rounding ?? 'nearest';
     const eps = 1e-12;
     const native = fusedBackend();
-    if (native && symmetric && bits <= 16 && rounding !== 'truncate' && (hi.size === 1 || hi.size === x.shape[x.rank - 1])) {
+    if (
+      native &&
+      symmetric &&
+      bits <= 16 &&
+      rounding !== 'truncate' &&
+      (hi.size === 1 || hi.size === x.shape[x.rank - 1])
+    ) {
       return nativeSymmetric(native, x, hi, bits, rounding, options.seed);
     }
     if (symmetric) {
@@ -192,7 +210,12 @@ export function quantize(x: tf.Tensor, options: QuantizeOptions): tf.Tensor {
  * the integer code q is truncated to q_msb = sign(q) * floor(|q| / 2^(bits-k)) * 2^(bits-k), then rescaled
  * (with `nearest`, the dropped bits are rounded instead: round(|q| / 2^(bits-k))).
  */
-export function mostSignificantBits(x: tf.Tensor, bits: number, k: number, rounding: 'truncate' | 'nearest' = 'truncate'): tf.Tensor {
+export function mostSignificantBits(
+  x: tf.Tensor,
+  bits: number,
+  k: number,
+  rounding: 'truncate' | 'nearest' = 'truncate',
+): tf.Tensor {
   checkBits(bits, 'bits');
   checkBits(k, 'msb bits');
   if (k > bits) throw new ConfigError('msb bits', k, `at most bits = ${bits}`);
@@ -221,7 +244,11 @@ export function mostSignificantBits(x: tf.Tensor, bits: number, k: number, round
  * whose expectation is g (Eq. 4.10). `seed` draws b (tfjs's seeded uniform). Returns the ternary tensor (values -1, 0,
  * 1) and the scaler.
  */
-export function ternaryParts(g: tf.Tensor, seed: number, scaler?: tf.Scalar): { ternary: tf.Tensor; scaler: tf.Scalar } {
+export function ternaryParts(
+  g: tf.Tensor,
+  seed: number,
+  scaler?: tf.Scalar,
+): { ternary: tf.Tensor; scaler: tf.Scalar } {
   return tf.tidy(() => {
     const s = scaler ?? (tf.max(tf.abs(g)) as tf.Scalar);
     const p = tf.divNoNan(tf.abs(g), s);

@@ -37,11 +37,32 @@ export type SbmRanges = 'code' | 'averaged';
  * Deviation: Banner et al. quantize the weight gradient once more before the update ("GEMM output"); here it stays at
  * the precision its product was computed in.
  */
-export function sbmQuant(ranges: SbmRanges = 'code'): { scheme: 'sbm'; mode: 'asymmetric'; forwardRounding: 'nearest'; gradientRounding: 'stochastic'; activationRange: 'tensor' | 'sample-mean'; weightRange: 'tensor' | 'channel' } {
+export function sbmQuant(ranges: SbmRanges = 'code'): {
+  scheme: 'sbm';
+  mode: 'asymmetric';
+  forwardRounding: 'nearest';
+  gradientRounding: 'stochastic';
+  activationRange: 'tensor' | 'sample-mean';
+  weightRange: 'tensor' | 'channel';
+} {
   if (ranges !== 'code' && ranges !== 'averaged') throw new ConfigError('sbm ranges', ranges, "'code' or 'averaged'");
   return ranges === 'code'
-    ? { scheme: 'sbm', mode: 'asymmetric', forwardRounding: 'nearest', gradientRounding: 'stochastic', activationRange: 'tensor', weightRange: 'channel' }
-    : { scheme: 'sbm', mode: 'asymmetric', forwardRounding: 'nearest', gradientRounding: 'stochastic', activationRange: 'sample-mean', weightRange: 'tensor' };
+    ? {
+        scheme: 'sbm',
+        mode: 'asymmetric',
+        forwardRounding: 'nearest',
+        gradientRounding: 'stochastic',
+        activationRange: 'tensor',
+        weightRange: 'channel',
+      }
+    : {
+        scheme: 'sbm',
+        mode: 'asymmetric',
+        forwardRounding: 'nearest',
+        gradientRounding: 'stochastic',
+        activationRange: 'sample-mean',
+        weightRange: 'tensor',
+      };
 }
 
 function levelsOf(bits: number, field: string, min = 2): number {
@@ -120,10 +141,16 @@ function wageScale(bits: number): number {
  * WAGE's clipped fixed-point quantizer C(Q(x, k)): round(x S) / S with S = 2^(k-1), clipped to [-1 + 1/S, 1 - 1/S].
  * `stochastic` rounds floor(x S + u), u ~ U(0, 1) (seeded).
  */
-export function fixedPoint(x: tf.Tensor, bits: number, rounding: 'nearest' | 'stochastic' = 'nearest', seed?: number): tf.Tensor {
+export function fixedPoint(
+  x: tf.Tensor,
+  bits: number,
+  rounding: 'nearest' | 'stochastic' = 'nearest',
+  seed?: number,
+): tf.Tensor {
   levelsOf(bits, 'bits');
   if (bits >= 32) return x.clone();
-  if (rounding === 'stochastic' && seed === undefined) throw new ConfigError('seed', seed, 'a seed for stochastic rounding');
+  if (rounding === 'stochastic' && seed === undefined)
+    throw new ConfigError('seed', seed, 'a seed for stochastic rounding');
   const S = wageScale(bits);
   return tf.tidy(() => {
     const v = tf.mul(x, S);
@@ -136,7 +163,11 @@ export function fixedPoint(x: tf.Tensor, bits: number, rounding: 'nearest' | 'st
 export function shiftScale(x: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const m = tf.max(tf.abs(x));
-    return tf.where(tf.greater(m, 0), tf.pow(2, tf.round(tf.div(tf.log(tf.maximum(m, 1e-30)), Math.LN2))), tf.onesLike(m)) as tf.Scalar;
+    return tf.where(
+      tf.greater(m, 0),
+      tf.pow(2, tf.round(tf.div(tf.log(tf.maximum(m, 1e-30)), Math.LN2))),
+      tf.onesLike(m),
+    ) as tf.Scalar;
   });
 }
 

@@ -22,5 +22,9 @@ export function quantStats(x: tf.Tensor, q: tf.Tensor, step?: number): QuantStat
     ];
   });
   const n = x.size;
-  return { snrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise), clipRate: clipped / n, zeroFraction: zeros / n };
+  return {
+    snrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
+    clipRate: clipped / n,
+    zeroFraction: zeros / n,
+  };
 }

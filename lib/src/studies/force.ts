@@ -1,11 +1,22 @@
 import type { Scale } from '../config';
 import type { ImageDataset } from '../data/image-dataset';
 import { modelFromWeights, type RunSpec } from '../experiments/run';
-import { decompositionAt, lowRankSpeedup, modelFilterRanks, type FilterRank, type LowRankMethod } from '../models/low-rank';
+import {
+  decompositionAt,
+  lowRankSpeedup,
+  modelFilterRanks,
+  type FilterRank,
+  type LowRankMethod,
+} from '../models/low-rank';
 import type { Model } from '../models/spec';
 import { removeStructure } from '../models/surgery';
 import { convnetRegime, sparsityArms, type SparsityRegime } from './sparsity';
-import { forceRegularization, forceStrength, type ForceKind, type ForceScaler } from '../techniques/force-regularization';
+import {
+  forceRegularization,
+  forceStrength,
+  type ForceKind,
+  type ForceScaler,
+} from '../techniques/force-regularization';
 import { structuredSparsity, type Ssl } from '../techniques/ssl';
 import { evaluate } from '../train/evaluate';
 import type { TensorRecord } from '../models/records';
@@ -39,9 +50,27 @@ export interface ForceRegime extends SparsityRegime {
 export function forceRegime(scale: Scale, seeds?: number): ForceRegime {
   const base = convnetRegime(scale, seeds);
   const extra: Record<Scale, Omit<ForceRegime, keyof SparsityRegime>> = {
-    smoke: { forceEpochs: 1, decomposedEpochs: 1, angles: { l2: [30], l1: 30, inverse: 30 }, maxErrorShare: 0.05, ssl: { angle: 30, lambdas: [0.05], threshold: 1e-3 } },
-    lite: { forceEpochs: 2, decomposedEpochs: 1, angles: { l2: [1, 3, 10, 30], l1: 30, inverse: 30 }, maxErrorShare: 0.05, ssl: { angle: 3, lambdas: [0.003, 0.01], threshold: 1e-3 } },
-    paper: { forceEpochs: 40, decomposedEpochs: 20, angles: { l2: [10, 30, 100], l1: 30, inverse: 30 }, maxErrorShare: 0.05, ssl: { angle: 10, lambdas: [0.01], threshold: 1e-3 } },
+    smoke: {
+      forceEpochs: 1,
+      decomposedEpochs: 1,
+      angles: { l2: [30], l1: 30, inverse: 30 },
+      maxErrorShare: 0.05,
+      ssl: { angle: 30, lambdas: [0.05], threshold: 1e-3 },
+    },
+    lite: {
+      forceEpochs: 2,
+      decomposedEpochs: 1,
+      angles: { l2: [1, 3, 10, 30], l1: 30, inverse: 30 },
+      maxErrorShare: 0.05,
+      ssl: { angle: 3, lambdas: [0.003, 0.01], threshold: 1e-3 },
+    },
+    paper: {
+      forceEpochs: 40,
+      decomposedEpochs: 20,
+      angles: { l2: [10, 30, 100], l1: 30, inverse: 30 },
+      maxErrorShare: 0.05,
+      ssl: { angle: 10, lambdas: [0.01], threshold: 1e-3 },
+    },
   };
   return { ...base, ...extra[scale], fineTuneLr: base.lr };
 }
@@ -52,14 +81,45 @@ export function forceRegime(scale: Scale, seeds?: number): ForceRegime {
  * theoretical speedups the tests check against Table 3.4's.
  */
 export const ALEXNET_TABLE_3_4 = [
-  { layer: 'conv3', filters: 384, channels: 256, kernel: 3, groups: 1, rankNone: 184, rankL2: 124, theoreticalNone: 1.79, theoreticalL2: 2.65 },
-  { layer: 'conv4', filters: 384, channels: 192, kernel: 3, groups: 2, rankNone: 201, rankL2: 106, theoreticalNone: 1.72, theoreticalL2: 3.26 },
-  { layer: 'conv5', filters: 256, channels: 192, kernel: 3, groups: 2, rankNone: 146, rankL2: 129, theoreticalNone: 1.63, theoreticalL2: 1.85 },
+  {
+    layer: 'conv3',
+    filters: 384,
+    channels: 256,
+    kernel: 3,
+    groups: 1,
+    rankNone: 184,
+    rankL2: 124,
+    theoreticalNone: 1.79,
+    theoreticalL2: 2.65,
+  },
+  {
+    layer: 'conv4',
+    filters: 384,
+    channels: 192,
+    kernel: 3,
+    groups: 2,
+    rankNone: 201,
+    rankL2: 106,
+    theoreticalNone: 1.72,
+    theoreticalL2: 3.26,
+  },
+  {
+    layer: 'conv5',
+    filters: 256,
+    channels: 192,
+    kernel: 3,
+    groups: 2,
+    rankNone: 146,
+    rankL2: 129,
+    theoreticalNone: 1.63,
+    theoreticalL2: 1.85,
+  },
 ] as const;
 
 /** {@link lowRankSpeedup} of a Table 3.4 row at its two ranks. */
 export function alexnetTheoreticalSpeedups(row: (typeof ALEXNET_TABLE_3_4)[number]): { none: number; l2: number } {
-  const at = (rank: number) => lowRankSpeedup({ filters: row.filters, channels: row.channels, kernel: row.kernel, rank, groups: row.groups });
+  const at = (rank: number) =>
+    lowRankSpeedup({ filters: row.filters, channels: row.channels, kernel: row.kernel, rank, groups: row.groups });
   return { none: at(row.rankNone), l2: at(row.rankL2) };
 }
 
@@ -78,7 +138,12 @@ const LRA_METHODS: readonly LowRankMethod[] = ['svd', 'pca', 'kmeans'];
  * cache entry for the same `key`), force fine-tuning of its weights (`lambda` 0 is the no-force control with the same
  * extra training), and the decomposed model's fine-tuning at the force arm's ranks (SVD), timed against the original.
  */
-export function forceArms(regime: ForceRegime, data: { train: ImageDataset; test: ImageDataset }, build: (seed: number) => Model, key: Readonly<Record<string, unknown>>) {
+export function forceArms(
+  regime: ForceRegime,
+  data: { train: ImageDataset; test: ImageDataset },
+  build: (seed: number) => Model,
+  key: Readonly<Record<string, unknown>>,
+) {
   const s = sparsityArms(regime, data, build, key);
   const iterations = regime.forceEpochs * Math.floor(data.train.count / regime.batchSize);
   return {
@@ -86,17 +151,40 @@ export function forceArms(regime: ForceRegime, data: { train: ImageDataset; test
     /** lambda_s of an angle for `build`'s widest coordinated layer over the force arms' run (see `forceStrength`). */
     lambdaFor(angle: number): number {
       const probe = build(0);
-      const widest = Math.max(...probe.layers.filter((l) => l.kind === 'conv').map((l) => l.outShape[l.outShape.length - 1] as number));
+      const widest = Math.max(
+        ...probe.layers.filter((l) => l.kind === 'conv').map((l) => l.outShape[l.outShape.length - 1] as number),
+      );
       probe.params.dispose();
-      return forceStrength({ angle, filters: widest, lr: regime.fineTuneLr, iterations, momentum: 0.9, schedule: { kind: 'cosine' } });
+      return forceStrength({
+        angle,
+        filters: widest,
+        lr: regime.fineTuneLr,
+        iterations,
+        momentum: 0.9,
+        schedule: { kind: 'cosine' },
+      });
     },
     /** Force fine-tuning of `baselineWeights` (no weight decay change: the baseline's stays). */
-    forced(seed: number, baselineWeights: Record<string, TensorRecord>, o: { force: ForceKind; scaler: ForceScaler; lambda: number }, label: string): RunSpec {
+    forced(
+      seed: number,
+      baselineWeights: Record<string, TensorRecord>,
+      o: { force: ForceKind; scaler: ForceScaler; lambda: number },
+      label: string,
+    ): RunSpec {
       return {
-        arm: label, seed, train: data.train, test: data.test, batchSize: regime.batchSize, epochs: regime.forceEpochs, lr: regime.fineTuneLr, augment: regime.augment ?? false,
-        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: regime.weightDecay }, schedule: { kind: 'cosine' },
+        arm: label,
+        seed,
+        train: data.train,
+        test: data.test,
+        batchSize: regime.batchSize,
+        epochs: regime.forceEpochs,
+        lr: regime.fineTuneLr,
+        augment: regime.augment ?? false,
+        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: regime.weightDecay },
+        schedule: { kind: 'cosine' },
         model: modelFromWeights(build, baselineWeights),
-        techniques: (m) => (o.lambda > 0 ? [forceRegularization({ model: m, lambda: o.lambda, force: o.force, scaler: o.scaler })] : []),
+        techniques: (m) =>
+          o.lambda > 0 ? [forceRegularization({ model: m, lambda: o.lambda, force: o.force, scaler: o.scaler })] : [],
         analyze: async (m, _ts, norm): Promise<ForceArmAnalysis> => {
           const ranks = modelFilterRanks(m, { maxErrorShare: regime.maxErrorShare });
           const denseMacs = m.layers.reduce((a, l) => a + l.macs, 0);
@@ -114,7 +202,14 @@ export function forceArms(regime: ForceRegime, data: { train: ImageDataset; test
           }
           return { weights: m.params.recordsSync(), ranks, lra };
         },
-        cacheKey: { ...key, phase: 'force', ...o, from: { phase: 'baseline', epochs: regime.baselineEpochs, lr: regime.lr, weightDecay: regime.weightDecay }, maxErrorShare: regime.maxErrorShare, analysis: 'weights+ranks+lra' },
+        cacheKey: {
+          ...key,
+          phase: 'force',
+          ...o,
+          from: { phase: 'baseline', epochs: regime.baselineEpochs, lr: regime.lr, weightDecay: regime.weightDecay },
+          maxErrorShare: regime.maxErrorShare,
+          analysis: 'weights+ranks+lra',
+        },
       };
     },
     /**
@@ -123,7 +218,13 @@ export function forceArms(regime: ForceRegime, data: { train: ImageDataset; test
      * decomposed arm, so the two differ only by the regularizer); its analysis is the group counts (the sparsity
      * Fig. 3.7b reports). Undefined when no layer decomposes.
      */
-    sparsified(seed: number, forced: ForceArmAnalysis, forcedKey: unknown, o: { lambda: number; threshold: number }, label: string): RunSpec | undefined {
+    sparsified(
+      seed: number,
+      forced: ForceArmAnalysis,
+      forcedKey: unknown,
+      o: { lambda: number; threshold: number },
+      label: string,
+    ): RunSpec | undefined {
       const probe = modelFromWeights(build, forced.weights)(seed);
       const basis = decompositionAt(probe, forced.ranks, 'svd', seed);
       probe.params.dispose();
@@ -136,12 +237,27 @@ export function forceArms(regime: ForceRegime, data: { train: ImageDataset; test
         return small;
       };
       return {
-        arm: label, seed, train: data.train, test: data.test, batchSize: regime.batchSize, epochs: regime.decomposedEpochs, lr: regime.fineTuneLr, augment: regime.augment ?? false,
-        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0 }, schedule: { kind: 'cosine' }, model: decomposed,
-        techniques: (m) => [structuredSparsity({ model: m, threshold: o.threshold, terms: [
-          { structure: 'shape', lambda: o.lambda, layers: (l) => layers.some((n) => l.name === `${n}/basis`) },
-          { structure: 'filter', lambda: o.lambda, layers: (l) => layers.includes(l.name) },
-        ] })],
+        arm: label,
+        seed,
+        train: data.train,
+        test: data.test,
+        batchSize: regime.batchSize,
+        epochs: regime.decomposedEpochs,
+        lr: regime.fineTuneLr,
+        augment: regime.augment ?? false,
+        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0 },
+        schedule: { kind: 'cosine' },
+        model: decomposed,
+        techniques: (m) => [
+          structuredSparsity({
+            model: m,
+            threshold: o.threshold,
+            terms: [
+              { structure: 'shape', lambda: o.lambda, layers: (l) => layers.some((n) => l.name === `${n}/basis`) },
+              { structure: 'filter', lambda: o.lambda, layers: (l) => layers.includes(l.name) },
+            ],
+          }),
+        ],
         analyze: (_m, ts) => ({ groups: (ts[0] as Ssl).groupCounts() }),
         cacheKey: { ...key, phase: 'force+ssl', basis, ...o, from: forcedKey, analysis: 'groups' },
       };

@@ -7,7 +7,13 @@ import { regimeIterations, regimeSpec, type CifarRegime } from './regime';
 import { e2trainArms } from './e2train';
 import { dynamicFractionalQuantization, type Dfq } from '../techniques/dfq';
 import { dfqAllocationReport, type DfqAllocationReport } from '../techniques/dfq-report';
-import { parsePrecisionSchedule, progressiveFractionalQuantization, type Pfq, type StageSwitch, type StageSwitching } from '../techniques/pfq';
+import {
+  parsePrecisionSchedule,
+  progressiveFractionalQuantization,
+  type Pfq,
+  type StageSwitch,
+  type StageSwitching,
+} from '../techniques/pfq';
 import type { IndicatorStep } from '../techniques/loss-indicator';
 
 /** The paper's CIFAR schedule: 160 epochs, first learning-rate decay at epoch 80 (FracTrain Sec. 4, Fig. 1). */
@@ -63,23 +69,40 @@ export const fractrainArms = {
   /** The 32-bit SGD baseline (the E²-Train notebooks' arm). */
   sgd: e2trainArms.sgd,
   /** A static low-precision baseline: `scheme` at `precision` ("FW-8/BW-8") for the whole run. */
-  static(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, o: { scheme: QuantScheme; precision: string }, label: string): RunSpec {
+  static(
+    regime: CifarRegime,
+    data: { train: ImageDataset; test: ImageDataset },
+    seed: number,
+    o: { scheme: QuantScheme; precision: string },
+    label: string,
+  ): RunSpec {
     const precision = parsePrecision(o.precision);
     const quant = o.scheme === 'sbm' ? sbmQuant() : { scheme: o.scheme };
     return regimeSpec(regime, data, {
-      arm: label, seed, precision, quant,
+      arm: label,
+      seed,
+      precision,
+      quant,
       evalContext: () => quantizedEval(precision, quant),
       cacheKey: { static: o },
     });
   },
   /** PFQ with `schedule` ("FW(3,4,6,8)/BW(6,6,8,8)") on SBM quantizers; `switching` defaults to {@link fractrainSwitching}. */
-  pfq(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, o: { schedule: string; switching?: StageSwitching }, label: string): RunSpec {
+  pfq(
+    regime: CifarRegime,
+    data: { train: ImageDataset; test: ImageDataset },
+    seed: number,
+    o: { schedule: string; switching?: StageSwitching },
+    label: string,
+  ): RunSpec {
     const switching = o.switching ?? fractrainSwitching(regime);
     const quant = sbmQuant();
     const stages = parsePrecisionSchedule(o.schedule);
     const final = stages[stages.length - 1] as LayerPrecision;
     return regimeSpec(regime, data, {
-      arm: label, seed, quant,
+      arm: label,
+      seed,
+      quant,
       techniques: () => [progressiveFractionalQuantization({ schedule: o.schedule, switching })],
       evalContext: () => quantizedEval(final, quant),
       analyze: (_m, ts): PfqArmAnalysis => {
@@ -93,17 +116,37 @@ export const fractrainArms = {
    * DFQ at target cp `targetCp` (percent), or FracTrain with a list of targets switched by PFQ's indicator, over the
    * options `options` (plus skip) on SBM quantizers, in the regime's ResNet with every block skippable.
    */
-  dfq(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, seed: number, o: { options: string; targetCp: number | readonly number[]; beta: number }, label: string): RunSpec {
+  dfq(
+    regime: CifarRegime,
+    data: { train: ImageDataset; test: ImageDataset },
+    seed: number,
+    o: { options: string; targetCp: number | readonly number[]; beta: number },
+    label: string,
+  ): RunSpec {
     const quant = sbmQuant();
     const staged = typeof o.targetCp !== 'number';
     const switching = staged ? fractrainSwitching(regime) : undefined;
-    const build = (m: import('../models/spec').Model, k: number) => dynamicFractionalQuantization({ model: m, options: o.options, targetCp: o.targetCp, switching, beta: o.beta, seed: k });
+    const build = (m: import('../models/spec').Model, k: number) =>
+      dynamicFractionalQuantization({
+        model: m,
+        options: o.options,
+        targetCp: o.targetCp,
+        switching,
+        beta: o.beta,
+        seed: k,
+      });
     return regimeSpec(regime, data, {
-      arm: label, seed, quant, model: e2trainArms.gatedModel(regime),
+      arm: label,
+      seed,
+      quant,
+      model: e2trainArms.gatedModel(regime),
       techniques: (m, k) => [build(m, k)],
       evalContext: (ts) => {
         const d = ts[0] as Dfq;
-        return { ...quantizedEval(d.precisions[d.precisions.length - 1] as LayerPrecision, quant), blockPlan: d.evalPlan };
+        return {
+          ...quantizedEval(d.precisions[d.precisions.length - 1] as LayerPrecision, quant),
+          blockPlan: d.evalPlan,
+        };
       },
       analyze: (_m, ts, norm): DfqArmAnalysis => {
         const d = ts[0] as Dfq;
@@ -122,7 +165,12 @@ export const fractrainArms = {
           test: dfqAllocationReport(d, data.test, norm, quantizedEval(full, quant)),
         };
       },
-      cacheKey: { model: { skippableTransitions: true }, techniques: [{ dfq: { ...o, switching: switching ?? null } }], quant: 'sbm', analysis: 'dfq-allocation' },
+      cacheKey: {
+        model: { skippableTransitions: true },
+        techniques: [{ dfq: { ...o, switching: switching ?? null } }],
+        quant: 'sbm',
+        analysis: 'dfq-allocation',
+      },
     });
   },
 };
@@ -135,7 +183,15 @@ export const FRACTRAIN_PAPER = {
   /** CIFAR backbones of Fig. 3, Fig. 5 and Table 3, and MobileNetV2 of Table 1. */
   backbones: ['ResNet-38', 'ResNet-74', 'MobileNetV2'] as const,
   /** 160 epochs of batch 128, lr 0.1 divided by 10 at epochs 80 and 120, momentum 0.9, weight decay 1e-4. */
-  schedule: { epochs: FRACTRAIN_PAPER_EPOCHS, batchSize: 128, lr: 0.1, decayEpochs: [80, 120], decayFactor: 0.1, momentum: 0.9, weightDecay: 1e-4 },
+  schedule: {
+    epochs: FRACTRAIN_PAPER_EPOCHS,
+    batchSize: 128,
+    lr: 0.1,
+    decayEpochs: [80, 120],
+    decayFactor: 0.1,
+    momentum: 0.9,
+    weightDecay: 1e-4,
+  },
   /** PFQ's indicator (Sec. 4.1): "0.05 and 0.3 ... apply them to all experiments"; window of five epochs. */
   indicator: { epsilon: 0.05, alpha: 0.3, window: 5 },
   /** Fig. 3's schedules and their static SBM counterparts. */

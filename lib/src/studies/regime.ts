@@ -34,10 +34,15 @@ export interface CifarRegime {
  * The regime of `scale` from a table of the three scales, with `seeds` overriding its seed count (ignored at
  * `smoke`, which checks plumbing with one seed); refuses an unknown scale and a seed count that is not a positive integer.
  */
-export function regimeAtScale<R extends { readonly seeds: number }>(table: Record<Scale, R>, scale: Scale, seeds?: number): R {
+export function regimeAtScale<R extends { readonly seeds: number }>(
+  table: Record<Scale, R>,
+  scale: Scale,
+  seeds?: number,
+): R {
   const base = table[scale];
   if (!base) throw new ConfigError('scale', scale, 'smoke, lite or paper');
-  if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1)) throw new ConfigError('seeds', seeds, 'a positive integer');
+  if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1))
+    throw new ConfigError('seeds', seeds, 'a positive integer');
   return seeds === undefined || scale === 'smoke' ? base : { ...base, seeds };
 }
 
@@ -73,10 +78,19 @@ export interface RegimeArm {
  * schedule over the arm's iterations, an evaluation every `trainCount / evalsPerEpoch` images, and a cache key that
  * covers the regime and what the arm changes (so two notebooks asking for the same arm share one run).
  */
-export function regimeSpec(regime: CifarRegime, data: { train: ImageDataset; test: ImageDataset }, arm: RegimeArm): RunSpec {
+export function regimeSpec(
+  regime: CifarRegime,
+  data: { train: ImageDataset; test: ImageDataset },
+  arm: RegimeArm,
+): RunSpec {
   const ratio = arm.ratio ?? 1;
   if (!(ratio > 0 && ratio <= 1)) throw new ConfigError(`arm ${arm.arm} ratio`, ratio, 'a fraction in (0, 1]');
-  if (data.train.count !== regime.trainCount) throw new ConfigError('regime train set', data.train.count, `${regime.trainCount} images (the regime's training set)`);
+  if (data.train.count !== regime.trainCount)
+    throw new ConfigError(
+      'regime train set',
+      data.train.count,
+      `${regime.trainCount} images (the regime's training set)`,
+    );
   const iterations = Math.max(1, Math.round(ratio * regimeIterations(regime)));
   const perEpoch = Math.floor(regime.trainCount / regime.batchSize);
   return {
@@ -98,6 +112,9 @@ export function regimeSpec(regime: CifarRegime, data: { train: ImageDataset; tes
     inspect: arm.inspect,
     analyze: arm.analyze,
     evalEvery: Math.max(1, Math.round(perEpoch / regime.evalsPerEpoch)),
-    cacheKey: { regime: { depth: regime.depth, widths: regime.widths, weightDecay: regime.weightDecay }, ...arm.cacheKey },
+    cacheKey: {
+      regime: { depth: regime.depth, widths: regime.widths, weightDecay: regime.weightDecay },
+      ...arm.cacheKey,
+    },
   };
 }

@@ -24,7 +24,13 @@ export const SMOOTHOUT_VARIANTS: Readonly<Record<string, SmoothOutVariant>> = {
   ada: { label: 'AdaSmoothOut', a: 0.15, noise: 'uniform', adaptive: true, denoise: true },
   gaussian: { label: 'SmoothOut (Gaussian)', a: 0.025, noise: 'gaussian', adaptive: false, denoise: true },
   adaGaussian: { label: 'AdaSmoothOut (Gaussian)', a: 0.2, noise: 'gaussian', adaptive: true, denoise: true },
-  noDenoise: { label: 'SmoothOut w/o de-noising (same a)', a: 0.0375, noise: 'uniform', adaptive: false, denoise: false },
+  noDenoise: {
+    label: 'SmoothOut w/o de-noising (same a)',
+    a: 0.0375,
+    noise: 'uniform',
+    adaptive: false,
+    denoise: false,
+  },
   noiseOnly: { label: 'uniform noise only', a: 0.0001, noise: 'uniform', adaptive: false, denoise: false },
 };
 
@@ -67,9 +73,51 @@ export interface SmoothOutRegime {
 export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
   const all = ALL_VARIANTS;
   const r: Record<Scale, SmoothOutRegime> = {
-    smoke: { scale, trainCount: 1024, testCount: 256, smallBatch: 64, largeBatch: 512, epochs: 1, lr: 0.001, augment: 'none', schedule: { kind: 'cosine' }, variants: ['smoothout', 'ada', 'noDenoise'], smallBatchVariants: ['smoothout'], sharpness: { images: 128, restarts: 2, steps: 3 }, seeds: 1 },
-    lite: { scale, trainCount: 60000, testCount: 10000, smallBatch: 256, largeBatch: 6000, epochs: 10, lr: 0.001, augment: 'none', schedule: { kind: 'cosine' }, variants: all, smallBatchVariants: ['smoothout'], sharpness: { images: 1000, restarts: 5, steps: 10 }, seeds: 3 },
-    paper: { scale, trainCount: 60000, testCount: 10000, smallBatch: 256, largeBatch: 6000, epochs: 100, lr: 0.001, augment: 'none', schedule: { kind: 'constant' }, variants: all, smallBatchVariants: ['smoothout'], sharpness: { images: 60000, restarts: 5, steps: 50 }, seeds: 10 },
+    smoke: {
+      scale,
+      trainCount: 1024,
+      testCount: 256,
+      smallBatch: 64,
+      largeBatch: 512,
+      epochs: 1,
+      lr: 0.001,
+      augment: 'none',
+      schedule: { kind: 'cosine' },
+      variants: ['smoothout', 'ada', 'noDenoise'],
+      smallBatchVariants: ['smoothout'],
+      sharpness: { images: 128, restarts: 2, steps: 3 },
+      seeds: 1,
+    },
+    lite: {
+      scale,
+      trainCount: 60000,
+      testCount: 10000,
+      smallBatch: 256,
+      largeBatch: 6000,
+      epochs: 10,
+      lr: 0.001,
+      augment: 'none',
+      schedule: { kind: 'cosine' },
+      variants: all,
+      smallBatchVariants: ['smoothout'],
+      sharpness: { images: 1000, restarts: 5, steps: 10 },
+      seeds: 3,
+    },
+    paper: {
+      scale,
+      trainCount: 60000,
+      testCount: 10000,
+      smallBatch: 256,
+      largeBatch: 6000,
+      epochs: 100,
+      lr: 0.001,
+      augment: 'none',
+      schedule: { kind: 'constant' },
+      variants: all,
+      smallBatchVariants: ['smoothout'],
+      sharpness: { images: 60000, restarts: 5, steps: 50 },
+      seeds: 10,
+    },
   };
   return regimeAtScale(r, scale, seeds);
 }
@@ -90,9 +138,51 @@ export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
  */
 export function smoothoutCnnRegime(scale: Scale, seeds?: number): SmoothOutRegime {
   const r: Record<Scale, SmoothOutRegime> = {
-    smoke: { scale, trainCount: 512, testCount: 256, smallBatch: 64, largeBatch: 256, epochs: 1, lr: 0.001, augment: 'flip', schedule: { kind: 'cosine' }, variants: ['smoothout'], smallBatchVariants: ['smoothout'], sharpness: { images: 128, restarts: 2, steps: 3 }, seeds: 1 },
-    lite: { scale, trainCount: 50000, testCount: 10000, smallBatch: 64, largeBatch: 1250, epochs: 15, lr: 0.001, augment: 'flip', schedule: { kind: 'cosine' }, variants: ['smoothout'], smallBatchVariants: ['smoothout'], sharpness: { images: 1000, restarts: 5, steps: 10 }, seeds: 3 },
-    paper: { scale, trainCount: 50000, testCount: 10000, smallBatch: 256, largeBatch: 5000, epochs: 100, lr: 0.001, augment: 'none', schedule: { kind: 'constant' }, variants: ALL_VARIANTS, smallBatchVariants: ['smoothout'], sharpness: { images: 50000, restarts: 5, steps: 50 }, seeds: 10 },
+    smoke: {
+      scale,
+      trainCount: 512,
+      testCount: 256,
+      smallBatch: 64,
+      largeBatch: 256,
+      epochs: 1,
+      lr: 0.001,
+      augment: 'flip',
+      schedule: { kind: 'cosine' },
+      variants: ['smoothout'],
+      smallBatchVariants: ['smoothout'],
+      sharpness: { images: 128, restarts: 2, steps: 3 },
+      seeds: 1,
+    },
+    lite: {
+      scale,
+      trainCount: 50000,
+      testCount: 10000,
+      smallBatch: 64,
+      largeBatch: 1250,
+      epochs: 15,
+      lr: 0.001,
+      augment: 'flip',
+      schedule: { kind: 'cosine' },
+      variants: ['smoothout'],
+      smallBatchVariants: ['smoothout'],
+      sharpness: { images: 1000, restarts: 5, steps: 10 },
+      seeds: 3,
+    },
+    paper: {
+      scale,
+      trainCount: 50000,
+      testCount: 10000,
+      smallBatch: 256,
+      largeBatch: 5000,
+      epochs: 100,
+      lr: 0.001,
+      augment: 'none',
+      schedule: { kind: 'constant' },
+      variants: ALL_VARIANTS,
+      smallBatchVariants: ['smoothout'],
+      sharpness: { images: 50000, restarts: 5, steps: 50 },
+      seeds: 10,
+    },
   };
   return regimeAtScale(r, scale, seeds);
 }
@@ -129,16 +219,39 @@ export interface SmoothOutArmAnalysis {
 }
 
 /** The run spec of a baseline (`variant` undefined) or SmoothOut arm at `batch`; a run that diverges stops and is reported (`RunOutcome.stopped`). */
-export function smoothoutSpec(regime: SmoothOutRegime, data: { train: ImageDataset; test: ImageDataset }, build: (seed: number) => Model, key: Readonly<Record<string, unknown>>, seed: number, batch: number, variant: string | undefined, label: string): RunSpec {
+export function smoothoutSpec(
+  regime: SmoothOutRegime,
+  data: { train: ImageDataset; test: ImageDataset },
+  build: (seed: number) => Model,
+  key: Readonly<Record<string, unknown>>,
+  seed: number,
+  batch: number,
+  variant: string | undefined,
+  label: string,
+): RunSpec {
   const v = variant === undefined ? undefined : SMOOTHOUT_VARIANTS[variant];
-  if (variant !== undefined && !v) throw new ConfigError('smoothout variant', variant, Object.keys(SMOOTHOUT_VARIANTS).join(', '));
-  if (!(Number.isInteger(batch) && batch > 0 && batch <= data.train.count)) throw new ConfigError('smoothout batch', batch, `a batch size in 1..${data.train.count}`);
+  if (variant !== undefined && !v)
+    throw new ConfigError('smoothout variant', variant, Object.keys(SMOOTHOUT_VARIANTS).join(', '));
+  if (!(Number.isInteger(batch) && batch > 0 && batch <= data.train.count))
+    throw new ConfigError('smoothout batch', batch, `a batch size in 1..${data.train.count}`);
   return {
-    arm: label, seed, train: data.train, test: data.test, batchSize: batch, epochs: regime.epochs, lr: regime.lr, optimizer: { kind: 'adam' }, schedule: regime.schedule, augment: regime.augment, model: build,
+    arm: label,
+    seed,
+    train: data.train,
+    test: data.test,
+    batchSize: batch,
+    epochs: regime.epochs,
+    lr: regime.lr,
+    optimizer: { kind: 'adam' },
+    schedule: regime.schedule,
+    augment: regime.augment,
+    model: build,
     // The guard watches the loss at the perturbed weights: a noise draw can spike it (AdaSmoothOut with Gaussian noise at
     // 6,000 did, 23.2 at iteration 97 of 100 with the learning rate almost 0). A stopped run is reported, not a failure.
     divergence: { action: 'stop' },
-    techniques: v ? (m, k) => [smoothOut({ model: m, a: v.a, noise: v.noise, adaptive: v.adaptive, denoise: v.denoise, seed: k })] : undefined,
+    techniques: v
+      ? (m, k) => [smoothOut({ model: m, a: v.a, noise: v.noise, adaptive: v.adaptive, denoise: v.denoise, seed: k })]
+      : undefined,
     analyze: (m): SmoothOutArmAnalysis => ({ weights: m.params.recordsSync() }),
     cacheKey: { ...key, batch, variant: v ?? null, analysis: 'weights' },
   };

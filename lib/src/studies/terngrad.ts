@@ -22,7 +22,13 @@ export interface TernGradStudy {
    * an optimizer's TernGrad arms run at fewer worker counts than the study's (for time), those counts; `input` is the
    * image scaling its rate is tuned for (see `RunSpec.input`; default standardized).
    */
-  readonly optimizers: ReadonlyArray<{ readonly name: string; readonly optimizer: OptimizerConfig; readonly lr: number; readonly workers?: readonly number[]; readonly input?: 'standardize' | 'unit-range' }>;
+  readonly optimizers: ReadonlyArray<{
+    readonly name: string;
+    readonly optimizer: OptimizerConfig;
+    readonly lr: number;
+    readonly workers?: readonly number[];
+    readonly input?: 'standardize' | 'unit-range';
+  }>;
   readonly schedule: LrSchedule;
   /** Worker counts of the TernGrad arms. */
   readonly workers: readonly number[];
@@ -45,16 +51,29 @@ export interface TernGradRegime {
 }
 
 const LENET_OPT = {
-  momentum: { name: 'momentum SGD', optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 } as OptimizerConfig, lr: 0.01 },
+  momentum: {
+    name: 'momentum SGD',
+    optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 } as OptimizerConfig,
+    lr: 0.01,
+  },
   // The thesis's vanilla rate 0.1 is Caffe's LeNet recipe, whose input is the pixels scaled to [0, 1]: on standardized
   // inputs (3.2x larger) it diverged to NaN within 5-6 iterations in seeds 0-2, float and TernGrad at 2 workers (probes
   // of 400 iterations on the whole MNIST), while on [0, 1] inputs the float probe trains (97.3% and 97.1%, seeds 0-1).
-  vanilla: { name: 'vanilla SGD', optimizer: { kind: 'sgd', momentum: 0, weightDecay: 5e-4 } as OptimizerConfig, lr: 0.1, input: 'unit-range' as const },
+  vanilla: {
+    name: 'vanilla SGD',
+    optimizer: { kind: 'sgd', momentum: 0, weightDecay: 5e-4 } as OptimizerConfig,
+    lr: 0.1,
+    input: 'unit-range' as const,
+  },
 };
 const POLY: LrSchedule = { kind: 'poly', power: 0.5 };
 const ADAM = { name: 'Adam', optimizer: { kind: 'adam' } as OptimizerConfig, lr: 0.0002 };
 /** The ConvNet's 12-epoch recipe of notebooks 30c and 32 (Caffe's cifar10_full rate and momentum, cosine decay). */
-const CONVNET_SGD = { name: 'momentum SGD', optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 } as OptimizerConfig, lr: 0.01 };
+const CONVNET_SGD = {
+  name: 'momentum SGD',
+  optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 } as OptimizerConfig,
+  lr: 0.01,
+};
 
 /**
  * TernGrad regimes. `paper` is the thesis's (Sec. 4.2.1): LeNet with a total batch of 64 for 10,000 iterations, poly
@@ -70,22 +89,88 @@ const CONVNET_SGD = { name: 'momentum SGD', optimizer: { kind: 'sgd', momentum: 
 export function terngradRegime(scale: Scale, seeds?: number): TernGradRegime {
   const r: Record<Scale, TernGradRegime> = {
     smoke: {
-      scale, seeds: 1, ablationWorkers: 2, real: { workers: 2, iterations: 3 },
-      lenet: { trainCount: 512, testCount: 256, batch: 64, batchPerWorker: false, iterations: 8, optimizers: [LENET_OPT.momentum, { ...LENET_OPT.vanilla, workers: [2] }], schedule: POLY, workers: [2, 4] },
-      cifarnet: { trainCount: 256, testCount: 128, batch: 16, batchPerWorker: true, iterations: 4, optimizers: [ADAM], schedule: { kind: 'constant' }, workers: [2] },
+      scale,
+      seeds: 1,
+      ablationWorkers: 2,
+      real: { workers: 2, iterations: 3 },
+      lenet: {
+        trainCount: 512,
+        testCount: 256,
+        batch: 64,
+        batchPerWorker: false,
+        iterations: 8,
+        optimizers: [LENET_OPT.momentum, { ...LENET_OPT.vanilla, workers: [2] }],
+        schedule: POLY,
+        workers: [2, 4],
+      },
+      cifarnet: {
+        trainCount: 256,
+        testCount: 128,
+        batch: 16,
+        batchPerWorker: true,
+        iterations: 4,
+        optimizers: [ADAM],
+        schedule: { kind: 'constant' },
+        workers: [2],
+      },
     },
     lite: {
-      scale, seeds: 3, ablationWorkers: 2, real: { workers: 2, iterations: 20 },
-      lenet: { trainCount: 60000, testCount: 10000, batch: 64, batchPerWorker: false, iterations: 4700, optimizers: [LENET_OPT.momentum, { ...LENET_OPT.vanilla, workers: [2] }], schedule: POLY, workers: [2, 4] },
-      cifarnet: { trainCount: 50000, testCount: 10000, batch: 50, batchPerWorker: true, iterations: 6000, optimizers: [CONVNET_SGD], schedule: { kind: 'cosine' }, workers: [2] },
+      scale,
+      seeds: 3,
+      ablationWorkers: 2,
+      real: { workers: 2, iterations: 20 },
+      lenet: {
+        trainCount: 60000,
+        testCount: 10000,
+        batch: 64,
+        batchPerWorker: false,
+        iterations: 4700,
+        optimizers: [LENET_OPT.momentum, { ...LENET_OPT.vanilla, workers: [2] }],
+        schedule: POLY,
+        workers: [2, 4],
+      },
+      cifarnet: {
+        trainCount: 50000,
+        testCount: 10000,
+        batch: 50,
+        batchPerWorker: true,
+        iterations: 6000,
+        optimizers: [CONVNET_SGD],
+        schedule: { kind: 'cosine' },
+        workers: [2],
+      },
     },
     paper: {
-      scale, seeds: 10, ablationWorkers: 2, real: { workers: 8, iterations: 100 },
-      lenet: { trainCount: 60000, testCount: 10000, batch: 64, batchPerWorker: false, iterations: 10000, optimizers: [LENET_OPT.momentum, LENET_OPT.vanilla], schedule: POLY, workers: [1, 2, 4, 8, 16, 32, 64] },
+      scale,
+      seeds: 10,
+      ablationWorkers: 2,
+      real: { workers: 8, iterations: 100 },
+      lenet: {
+        trainCount: 60000,
+        testCount: 10000,
+        batch: 64,
+        batchPerWorker: false,
+        iterations: 10000,
+        optimizers: [LENET_OPT.momentum, LENET_OPT.vanilla],
+        schedule: POLY,
+        workers: [1, 2, 4, 8, 16, 32, 64],
+      },
       // Table 4.1's rows: 128 images at 2 workers for 300K iterations, 2,048 at 16 for 18.75K (the same epochs; the text's
       // "batch per worker fixed" would give 1,024 at 16).
-      cifarnet: { trainCount: 50000, testCount: 10000, batch: 64, batchPerWorker: true, iterations: 300000, optimizers: [ADAM], schedule: { kind: 'constant' }, workers: [2, 16],
-        rows: [{ workers: 2, batch: 128, iterations: 300000 }, { workers: 16, batch: 2048, iterations: 18750 }] },
+      cifarnet: {
+        trainCount: 50000,
+        testCount: 10000,
+        batch: 64,
+        batchPerWorker: true,
+        iterations: 300000,
+        optimizers: [ADAM],
+        schedule: { kind: 'constant' },
+        workers: [2, 16],
+        rows: [
+          { workers: 2, batch: 128, iterations: 300000 },
+          { workers: 16, batch: 2048, iterations: 18750 },
+        ],
+      },
     },
   };
   return regimeAtScale(r, scale, seeds);
@@ -114,24 +199,81 @@ export interface TernGradArmAnalysis {
  * whose iterations then shrink to keep the epochs of the smallest worker count); TernGrad's draws follow the arm's seed.
  * A run that diverges stops and is reported (`RunOutcome.stopped`), evaluated on its weights before the diverging step.
  */
-export function terngradSpec(study: TernGradStudy, data: { train: ImageDataset; test: ImageDataset }, build: (seed: number) => Model, key: Readonly<Record<string, unknown>>, seed: number, arm: TernGradArm): RunSpec {
+export function terngradSpec(
+  study: TernGradStudy,
+  data: { train: ImageDataset; test: ImageDataset },
+  build: (seed: number) => Model,
+  key: Readonly<Record<string, unknown>>,
+  seed: number,
+  arm: TernGradArm,
+): RunSpec {
   const opt = study.optimizers[arm.optimizer];
-  if (!opt) throw new ConfigError('arm.optimizer', arm.optimizer, `an index into the study's ${study.optimizers.length} optimizer(s)`);
-  if (!(Number.isInteger(arm.workers) && arm.workers >= 1)) throw new ConfigError('arm.workers', arm.workers, 'a positive integer');
+  if (!opt)
+    throw new ConfigError(
+      'arm.optimizer',
+      arm.optimizer,
+      `an index into the study's ${study.optimizers.length} optimizer(s)`,
+    );
+  if (!(Number.isInteger(arm.workers) && arm.workers >= 1))
+    throw new ConfigError('arm.workers', arm.workers, 'a positive integer');
   const row = study.rows?.find((r) => r.workers === arm.workers);
-  if (study.rows && !row) throw new ConfigError('arm.workers', arm.workers, `one of the study's rows (${study.rows.map((r) => r.workers).join(', ')} workers)`);
+  if (study.rows && !row)
+    throw new ConfigError(
+      'arm.workers',
+      arm.workers,
+      `one of the study's rows (${study.rows.map((r) => r.workers).join(', ')} workers)`,
+    );
   const batchSize = row ? row.batch : study.batchPerWorker ? study.batch * arm.workers : study.batch;
-  if (batchSize % arm.workers !== 0) throw new ConfigError('arm.workers', arm.workers, `a divisor of the batch ${batchSize}`);
+  if (batchSize % arm.workers !== 0)
+    throw new ConfigError('arm.workers', arm.workers, `a divisor of the batch ${batchSize}`);
   const minWorkers = Math.min(...study.workers);
-  const iterations = row ? row.iterations : study.batchPerWorker ? Math.max(1, Math.round((study.iterations * minWorkers) / arm.workers)) : study.iterations;
+  const iterations = row
+    ? row.iterations
+    : study.batchPerWorker
+      ? Math.max(1, Math.round((study.iterations * minWorkers) / arm.workers))
+      : study.iterations;
   const plain = !arm.ternary && arm.workers === 1;
   const layerWise = arm.layerWise ?? true;
   return {
-    arm: arm.label, seed, train: data.train, test: data.test, batchSize, iterations, lr: opt.lr, optimizer: opt.optimizer, schedule: study.schedule, augment: false, model: build, input: opt.input,
+    arm: arm.label,
+    seed,
+    train: data.train,
+    test: data.test,
+    batchSize,
+    iterations,
+    lr: opt.lr,
+    optimizer: opt.optimizer,
+    schedule: study.schedule,
+    augment: false,
+    model: build,
+    input: opt.input,
     // A diverging arm (TernGrad without clipping can: Sec. 4.1.3) is an outcome to report, not a failed notebook.
     divergence: { action: 'stop' },
-    techniques: plain ? undefined : (_m, k) => [ternGrad({ workers: arm.workers, seed: k, ternary: arm.ternary, clip: arm.clip, scalerSharing: arm.scalerSharing, layerWise })],
-    analyze: (m, ts): TernGradArmAnalysis => ({ zeroShare: plain || !arm.ternary ? 0 : (ts[0] as TernGrad).zeroShare(), weights: m.params.recordsSync() }),
-    cacheKey: { ...key, optimizer: opt.name, workers: arm.workers, ternary: arm.ternary, clip: arm.clip, scalerSharing: arm.scalerSharing, layerWise, analysis: 'zeros+weights' },
+    techniques: plain
+      ? undefined
+      : (_m, k) => [
+          ternGrad({
+            workers: arm.workers,
+            seed: k,
+            ternary: arm.ternary,
+            clip: arm.clip,
+            scalerSharing: arm.scalerSharing,
+            layerWise,
+          }),
+        ],
+    analyze: (m, ts): TernGradArmAnalysis => ({
+      zeroShare: plain || !arm.ternary ? 0 : (ts[0] as TernGrad).zeroShare(),
+      weights: m.params.recordsSync(),
+    }),
+    cacheKey: {
+      ...key,
+      optimizer: opt.name,
+      workers: arm.workers,
+      ternary: arm.ternary,
+      clip: arm.clip,
+      scalerSharing: arm.scalerSharing,
+      layerWise,
+      analysis: 'zeros+weights',
+    },
   };
 }

@@ -25,12 +25,23 @@ export interface DfqAllocationReport {
  * and reports the precision allocation per block and per class, its cp, and how input-dependent it is. `ctx` carries
  * the quantization settings the blocks run with.
  */
-export function dfqAllocationReport(dfq: Dfq, data: ImageDataset, normalize: ChannelStats, ctx: Omit<ForwardContext, 'training' | 'blockPlan'>, options: { batchSize?: number } = {}): DfqAllocationReport {
+export function dfqAllocationReport(
+  dfq: Dfq,
+  data: ImageDataset,
+  normalize: ChannelStats,
+  ctx: Omit<ForwardContext, 'training' | 'blockPlan'>,
+  options: { batchSize?: number } = {},
+): DfqAllocationReport {
   const K = dfq.labels.length;
   const counts = new Map<string, number[][]>();
   let cost = 0;
   let inputs = 0;
-  for (const b of batches(data, { batchSize: options.batchSize ?? 250, rng: createRng(0), shuffle: false, normalize })) {
+  for (const b of batches(data, {
+    batchSize: options.batchSize ?? 250,
+    rng: createRng(0),
+    shuffle: false,
+    normalize,
+  })) {
     const labels = Array.from(b.y.dataSync());
     inputs += labels.length;
     cost += dfq.costs.outside * labels.length;

@@ -89,7 +89,11 @@ export interface Dfq extends Technique {
   /** Plan for inference with the trained gates (pass as the evaluation context's blockPlan). */
   readonly evalPlan: (block: BlockSpec, x: tf.Tensor4D) => BlockPlan | undefined;
   /** Effective MACs per example of each option of each gated block (three products), and of the layers outside them. */
-  readonly costs: { readonly perBlock: ReadonlyMap<string, readonly number[]>; readonly outside: number; readonly float32: number };
+  readonly costs: {
+    readonly perBlock: ReadonlyMap<string, readonly number[]>;
+    readonly outside: number;
+    readonly float32: number;
+  };
   /** Forward MACs of the gates per input. */
   readonly gateMacsPerInput: number;
   readonly gateParams: ParamStore;
@@ -123,12 +127,35 @@ function straightThrough(hard: tf.Tensor): (soft: tf.Tensor) => tf.Tensor {
  * float32) but are not part of cp. With a list of targets and a switching rule this is FracTrain (Algorithm 2).
  */
 export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
-  checkKeys(options, ['model', 'options', 'skip', 'weightBits', 'targetCp', 'switching', 'beta', 'seed', 'hidden', 'initialBias', 'normalizeGateInput', 'gateOptimizer', 'sampling', 'temperature', 'name'], 'dfq');
+  checkKeys(
+    options,
+    [
+      'model',
+      'options',
+      'skip',
+      'weightBits',
+      'targetCp',
+      'switching',
+      'beta',
+      'seed',
+      'hidden',
+      'initialBias',
+      'normalizeGateInput',
+      'gateOptimizer',
+      'sampling',
+      'temperature',
+      'name',
+    ],
+    'dfq',
+  );
   const sampling = options.sampling ?? 'argmax';
-  if (sampling !== 'argmax' && sampling !== 'gumbel') throw new ConfigError('dfq.sampling', sampling, "'argmax' or 'gumbel'");
+  if (sampling !== 'argmax' && sampling !== 'gumbel')
+    throw new ConfigError('dfq.sampling', sampling, "'argmax' or 'gumbel'");
   const temperature = options.temperature ?? 1;
-  if (!(Number.isFinite(temperature) && temperature > 0)) throw new ConfigError('dfq.temperature', temperature, 'a positive number');
-  if (options.temperature !== undefined && sampling !== 'gumbel') throw new ConfigError('dfq.temperature', options.temperature, "unset unless sampling is 'gumbel'");
+  if (!(Number.isFinite(temperature) && temperature > 0))
+    throw new ConfigError('dfq.temperature', temperature, 'a positive number');
+  if (options.temperature !== undefined && sampling !== 'gumbel')
+    throw new ConfigError('dfq.temperature', options.temperature, "unset unless sampling is 'gumbel'");
   let rng: Rng = createRng(`dfq/${options.seed}`);
   const { model } = options;
   const opts = typeof options.options === 'string' ? parsePrecisionSchedule(options.options) : [...options.options];
@@ -136,39 +163,83 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
   const full = opts[opts.length - 1] as LayerPrecision;
   const weightBits = options.weightBits === undefined ? undefined : checkBits(options.weightBits, 'dfq.weightBits');
   opts.forEach((p, i) => {
-    if (p.activation > full.activation || p.gradError > full.gradError || p.gradWeight > full.gradWeight) throw new ConfigError(`dfq.options[${i}]`, formatPrecision(p), `at most the full option ${formatPrecision(full)} in every field (options are listed lowest first)`);
+    if (p.activation > full.activation || p.gradError > full.gradError || p.gradWeight > full.gradWeight)
+      throw new ConfigError(
+        `dfq.options[${i}]`,
+        formatPrecision(p),
+        `at most the full option ${formatPrecision(full)} in every field (options are listed lowest first)`,
+      );
   });
   const targets = typeof options.targetCp === 'number' ? [options.targetCp] : [...options.targetCp];
-  if (targets.length === 0 || targets.some((t) => !(Number.isFinite(t) && t > 0 && t <= 100))) throw new ConfigError('dfq.targetCp', options.targetCp, 'a target (or list of targets) in percent of the float32 cost, in (0, 100]');
-  if (targets.length > 1 && !options.switching) throw new ConfigError('dfq.switching', options.switching, 'a switching rule when several targets are given (FracTrain)');
+  if (targets.length === 0 || targets.some((t) => !(Number.isFinite(t) && t > 0 && t <= 100)))
+    throw new ConfigError(
+      'dfq.targetCp',
+      options.targetCp,
+      'a target (or list of targets) in percent of the float32 cost, in (0, 100]',
+    );
+  if (targets.length > 1 && !options.switching)
+    throw new ConfigError(
+      'dfq.switching',
+      options.switching,
+      'a switching rule when several targets are given (FracTrain)',
+    );
   if (options.switching) checkStageSwitching(options.switching, targets.length, 'dfq.switching');
-  if (!(Number.isFinite(options.beta) && options.beta >= 0)) throw new ConfigError('dfq.beta', options.beta, 'a non-negative number');
+  if (!(Number.isFinite(options.beta) && options.beta >= 0))
+    throw new ConfigError('dfq.beta', options.beta, 'a non-negative number');
   const offerSkip = options.skip ?? true;
-  const precisions: Array<LayerPrecision | undefined> = [...(offerSkip ? [undefined] : []), ...opts.map((p) => ({ weight: weightBits ?? p.weight, activation: p.activation, activationWeightGrad: p.activationWeightGrad, gradError: p.gradError, gradWeight: p.gradWeight }))];
+  const precisions: Array<LayerPrecision | undefined> = [
+    ...(offerSkip ? [undefined] : []),
+    ...opts.map((p) => ({
+      weight: weightBits ?? p.weight,
+      activation: p.activation,
+      activationWeightGrad: p.activationWeightGrad,
+      gradError: p.gradError,
+      gradWeight: p.gradWeight,
+    })),
+  ];
   // Labels in the paper's FW/BW notation (with `weightBits` set, the weights are at that precision in every option).
   const labels = [...(offerSkip ? ['skip'] : []), ...opts.map((p) => formatPrecision(p))];
   const K = precisions.length;
   const fullPrecision = precisions[K - 1] as LayerPrecision;
   const initialBias = options.initialBias ?? precisions.map((_, k) => (k === K - 1 ? 1 : 0));
-  if (initialBias.length !== K || initialBias.some((v) => !Number.isFinite(v))) throw new ConfigError('dfq.initialBias', initialBias, `${K} finite numbers (${labels.join(', ')})`);
+  if (initialBias.length !== K || initialBias.some((v) => !Number.isFinite(v)))
+    throw new ConfigError('dfq.initialBias', initialBias, `${K} finite numbers (${labels.join(', ')})`);
 
   const gated = model.blocks;
   if (gated.length === 0) throw new ConfigError('dfq.model', model.name, 'a model with residual blocks');
   const layerByName = new Map(model.layers.map((l) => [l.name, l]));
   /** Effective MACs of one training step on one example of `layers` at `p` (FracTrain's cost, three products). */
-  const cost = (layers: readonly LayerSpec[], p: LayerPrecision) => trainingCost({ layers }, { images: 1 }, p).effective.total;
+  const cost = (layers: readonly LayerSpec[], p: LayerPrecision) =>
+    trainingCost({ layers }, { images: 1 }, p).effective.total;
   const inBlocks = new Set(gated.flatMap((b) => b.layers));
-  const outside = cost(model.layers.filter((l) => !inBlocks.has(l.name)), fullPrecision);
+  const outside = cost(
+    model.layers.filter((l) => !inBlocks.has(l.name)),
+    fullPrecision,
+  );
   const float32 = trainingCost(model, { images: 1 }).macs.total;
   const perBlock = new Map<string, number[]>();
   for (const b of gated) {
     const layers = b.layers.map((n) => layerByName.get(n) as LayerSpec);
     // A skipped input of a block that changes shape still runs its projection shortcut (at the full precision).
-    const skipCost = cost(layers.filter((l) => l.name.endsWith('/proj')), fullPrecision);
-    perBlock.set(b.name, precisions.map((p) => (p ? cost(layers, p) : b.skippable ? skipCost : Number.NaN)));
+    const skipCost = cost(
+      layers.filter((l) => l.name.endsWith('/proj')),
+      fullPrecision,
+    );
+    perBlock.set(
+      b.name,
+      precisions.map((p) => (p ? cost(layers, p) : b.skippable ? skipCost : Number.NaN)),
+    );
   }
 
-  const gates = rnnGates({ model, blocks: gated, seed: options.seed + 9091, hidden: options.hidden, outputs: K, initialBias, normalizeInput: options.normalizeGateInput });
+  const gates = rnnGates({
+    model,
+    blocks: gated,
+    seed: options.seed + 9091,
+    hidden: options.hidden,
+    outputs: K,
+    initialBias,
+    normalizeInput: options.normalizeGateInput,
+  });
   const clock = options.switching ? new StageClock(targets.length, options.switching) : undefined;
   const target = () => targets[clock ? clock.stage() : 0] as number;
 
@@ -185,10 +256,13 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
   /** Logits [n, K] of block b's options (skip masked where the block cannot be skipped). */
   const maskedLogits = (b: BlockSpec, x: tf.Tensor4D, training: boolean): tf.Tensor2D => {
     const logits = gates.logits(b, x, training);
-    return offerSkip && !b.skippable ? (tf.add(logits, tf.tensor1d(precisions.map((_, k) => (k === 0 ? NO : 0)))) as tf.Tensor2D) : logits;
+    return offerSkip && !b.skippable
+      ? (tf.add(logits, tf.tensor1d(precisions.map((_, k) => (k === 0 ? NO : 0)))) as tf.Tensor2D)
+      : logits;
   };
   /** Probabilities [n, K] of block b's options. */
-  const probabilities = (b: BlockSpec, x: tf.Tensor4D, training: boolean): tf.Tensor2D => tf.softmax(maskedLogits(b, x, training)) as tf.Tensor2D;
+  const probabilities = (b: BlockSpec, x: tf.Tensor4D, training: boolean): tf.Tensor2D =>
+    tf.softmax(maskedLogits(b, x, training)) as tf.Tensor2D;
   /** Seeded Gumbel noise [n, K] for `'gumbel'` sampling. */
   const gumbel = (n: number): tf.Tensor2D => {
     const g = new Float32Array(n * K);
@@ -197,7 +271,10 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
   };
 
   /** Groups of a block from the chosen options; `scale` gives an executed group's residual multiplier. */
-  const groupsOf = (choice: Int32Array, scale: (k: number, idx: tf.Tensor1D) => tf.Tensor1D | undefined): BlockGroup[] => {
+  const groupsOf = (
+    choice: Int32Array,
+    scale: (k: number, idx: tf.Tensor1D) => tf.Tensor1D | undefined,
+  ): BlockGroup[] => {
     const groups: BlockGroup[] = [];
     for (let k = 0; k < K; k++) {
       const p = precisions[k];
@@ -249,7 +326,10 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
         hardCost = outside * n;
       }
       // 'gumbel': choose by argmax(logits + G) and pass gradients through softmax((logits + G) / temperature).
-      const probs = sampling === 'gumbel' ? (tf.softmax(tf.div(tf.add(maskedLogits(b, x, true), gumbel(n)), temperature)) as tf.Tensor2D) : probabilities(b, x, true);
+      const probs =
+        sampling === 'gumbel'
+          ? (tf.softmax(tf.div(tf.add(maskedLogits(b, x, true), gumbel(n)), temperature)) as tf.Tensor2D)
+          : probabilities(b, x, true);
       const choice = choose(probs);
       const cost = perBlock.get(b.name) as number[];
       const c = counts.get(b.name) as number[];
@@ -260,7 +340,9 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
       });
       // Cost of the block in the batch: one-hot choices forward, softmax gradients (NaN skip costs are never chosen).
       const costVec = tf.tensor1d(cost.map((v) => (Number.isFinite(v) ? v : 0)));
-      const term = tf.sum(tf.matMul(straightThrough(hard)(probs) as tf.Tensor2D, tf.reshape(costVec, [K, 1]))) as tf.Scalar;
+      const term = tf.sum(
+        tf.matMul(straightThrough(hard)(probs) as tf.Tensor2D, tf.reshape(costVec, [K, 1])),
+      ) as tf.Scalar;
       hard.dispose();
       softCost = softCost ? (tf.add(softCost, term) as tf.Scalar) : term;
       return {
@@ -307,17 +389,26 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
     optionCounts: () => [...counts.entries()].map(([block, c]) => ({ block, counts: [...c] })),
     stats: () => ({ cp: cpHistory[cpHistory.length - 1] ?? Number.NaN, target: target() }),
     dispose: () => gates.store.dispose(),
-    state: (): StateValue => ({
-      counts: [...counts.entries()].map(([k, v]) => [k, ...v]),
-      cpHistory,
-      signHistory,
-      targetHistory,
-      clock: clock?.state() ?? null,
-      rng: rng.state(),
-      params: gates.store.recordsSync(),
-    }) as unknown as StateValue,
+    state: (): StateValue =>
+      ({
+        counts: [...counts.entries()].map(([k, v]) => [k, ...v]),
+        cpHistory,
+        signHistory,
+        targetHistory,
+        clock: clock?.state() ?? null,
+        rng: rng.state(),
+        params: gates.store.recordsSync(),
+      }) as unknown as StateValue,
     restore(s: StateValue) {
-      const st = s as unknown as { counts: Array<[string, ...number[]]>; cpHistory: number[]; signHistory: number[]; targetHistory: number[]; clock: StateValue | null; rng: RngState; params: Record<string, TensorRecord> };
+      const st = s as unknown as {
+        counts: Array<[string, ...number[]]>;
+        cpHistory: number[];
+        signHistory: number[];
+        targetHistory: number[];
+        clock: StateValue | null;
+        rng: RngState;
+        params: Record<string, TensorRecord>;
+      };
       gates.store.restore(st.params);
       rng = createRng(`dfq/${options.seed}`, st.rng);
       for (const [k, ...v] of st.counts) counts.set(k, v);
@@ -330,7 +421,14 @@ export function dynamicFractionalQuantization(options: DfqOptions): Dfq {
 }
 
 /** FracTrain (Algorithm 2): DFQ whose target cp steps up through `targetCp` (e.g. [1.5, 2, 2.5, 3]) at the switch points of PFQ's indicator. */
-export function fracTrain(options: DfqOptions & { readonly targetCp: readonly number[]; readonly switching: StageSwitching }): Dfq {
-  if (!Array.isArray(options.targetCp) || options.targetCp.length < 2) throw new ConfigError('fractrain.targetCp', options.targetCp, 'a list of at least two targets, lowest first (e.g. [1.5, 2, 2.5, 3])');
+export function fracTrain(
+  options: DfqOptions & { readonly targetCp: readonly number[]; readonly switching: StageSwitching },
+): Dfq {
+  if (!Array.isArray(options.targetCp) || options.targetCp.length < 2)
+    throw new ConfigError(
+      'fractrain.targetCp',
+      options.targetCp,
+      'a list of at least two targets, lowest first (e.g. [1.5, 2, 2.5, 3])',
+    );
   return dynamicFractionalQuantization({ ...options, name: options.name ?? 'fractrain' });
 }

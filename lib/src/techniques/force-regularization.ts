@@ -36,7 +36,10 @@ function unitRows(W: tf.Tensor2D, epsilon: number): { w: tf.Tensor2D; norms: tf.
  * update of Eq. (3.3) subtracts lambda_s x Delta W from the data-loss gradient. The l2 force sums in O(N D)
  * (sum_j f_ji = sum_j w_j - N w_i); the l1 force needs the N x N distances. Filters with zero norm get no force and exert none.
  */
-export function forceGradient(W: tf.Tensor2D, options: { force?: ForceKind; scaler?: ForceScaler; epsilon?: number } = {}): tf.Tensor2D {
+export function forceGradient(
+  W: tf.Tensor2D,
+  options: { force?: ForceKind; scaler?: ForceScaler; epsilon?: number } = {},
+): tf.Tensor2D {
   const force = options.force ?? 'l2';
   const scaler = options.scaler ?? 'norm';
   const epsilon = options.epsilon ?? 1e-12;
@@ -56,7 +59,8 @@ export function forceGradient(W: tf.Tensor2D, options: { force?: ForceKind; scal
       F = tf.sub(tf.matMul(A, w), tf.mul(tf.sum(A, 1, true), w)) as tf.Tensor2D;
     }
     const tangential = tf.sub(F, tf.mul(tf.sum(tf.mul(F, w), 1, true), w));
-    const s = scaler === 'norm' ? norms : scaler === 'inverse-norm' ? tf.divNoNan(tf.scalar(1), norms) : tf.onesLike(norms);
+    const s =
+      scaler === 'norm' ? norms : scaler === 'inverse-norm' ? tf.divNoNan(tf.scalar(1), norms) : tf.onesLike(norms);
     return tf.mul(tf.mul(tangential, s), alive) as tf.Tensor2D;
   });
 }
@@ -100,17 +104,27 @@ export interface ForceRegularization extends Technique {
 export function forceRegularization(options: ForceRegularizationOptions): ForceRegularization {
   checkKeys(options, ['model', 'lambda', 'force', 'scaler', 'layers', 'epsilon'], 'forceRegularization');
   const { model } = options;
-  if (!(Number.isFinite(options.lambda) && options.lambda >= 0)) throw new ConfigError('forceRegularization.lambda', options.lambda, 'a non-negative number');
+  if (!(Number.isFinite(options.lambda) && options.lambda >= 0))
+    throw new ConfigError('forceRegularization.lambda', options.lambda, 'a non-negative number');
   const force = options.force ?? 'l2';
   if (force !== 'l2' && force !== 'l1') throw new ConfigError('forceRegularization.force', force, "'l2' or 'l1'");
   const scaler = options.scaler ?? 'norm';
-  if (!['norm', 'inverse-norm', 'none'].includes(scaler)) throw new ConfigError('forceRegularization.scaler', scaler, "'norm', 'inverse-norm' or 'none'");
+  if (!['norm', 'inverse-norm', 'none'].includes(scaler))
+    throw new ConfigError('forceRegularization.scaler', scaler, "'norm', 'inverse-norm' or 'none'");
   const epsilon = options.epsilon ?? 1e-12;
-  if (!(Number.isFinite(epsilon) && epsilon > 0)) throw new ConfigError('forceRegularization.epsilon', epsilon, 'a positive number');
+  if (!(Number.isFinite(epsilon) && epsilon > 0))
+    throw new ConfigError('forceRegularization.epsilon', epsilon, 'a positive number');
   const pick = options.layers ?? ((l: LayerSpec) => l.kind === 'conv');
   const layers = model.layers.filter((l) => (l.kind === 'conv' || l.kind === 'dense') && pick(l));
-  for (const l of layers) if (l.fibres || l.basis) throw new ConfigError('forceRegularization.layers', l.name, 'a layer stored densely (not fibre-lowered or basis-decomposed)');
-  if (layers.length === 0) throw new ConfigError('forceRegularization.layers', 'none', `at least one conv or dense layer of ${model.name}`);
+  for (const l of layers)
+    if (l.fibres || l.basis)
+      throw new ConfigError(
+        'forceRegularization.layers',
+        l.name,
+        'a layer stored densely (not fibre-lowered or basis-decomposed)',
+      );
+  if (layers.length === 0)
+    throw new ConfigError('forceRegularization.layers', 'none', `at least one conv or dense layer of ${model.name}`);
   const weight = (l: LayerSpec) => model.params.get(l.weight);
   return {
     name: 'force-regularization',
@@ -121,15 +135,22 @@ export function forceRegularization(options: ForceRegularizationOptions): ForceR
       for (const l of layers) {
         const g = grads.get(l.weight);
         if (!g) continue;
-        out.set(l.weight, tf.tidy(() => {
-          const W = weight(l);
-          const delta = forceGradient(filterRows(W), { force, scaler, epsilon });
-          return tf.sub(g, tf.mul(tf.reshape(tf.transpose(delta), W.shape), options.lambda));
-        }));
+        out.set(
+          l.weight,
+          tf.tidy(() => {
+            const W = weight(l);
+            const delta = forceGradient(filterRows(W), { force, scaler, epsilon });
+            return tf.sub(g, tf.mul(tf.reshape(tf.transpose(delta), W.shape), options.lambda));
+          }),
+        );
       }
       return out;
     },
-    potentials: () => layers.map((l) => ({ layer: l.name, potential: tf.tidy(() => forcePotential(filterRows(weight(l)), force).dataSync()[0] as number) })),
+    potentials: () =>
+      layers.map((l) => ({
+        layer: l.name,
+        potential: tf.tidy(() => forcePotential(filterRows(weight(l)), force).dataSync()[0] as number),
+      })),
     stats() {
       const p = this.potentials();
       return { potential: p.reduce((a, x) => a + x.potential, 0) };
@@ -144,11 +165,22 @@ export function forceRegularization(options: ForceRegularizationOptions): ForceR
  * forces largely cancel while filters are spread out, so the turn is far smaller; the angle is a scale, not a
  * prediction. The thesis selects lambda_s by cross-validation and lists values only for AlexNet (Fig. 3.5).
  */
-export function forceStrength(o: { angle: number; filters: number; lr: number; iterations: number; momentum: number; schedule: LrSchedule }): number {
-  if (!(Number.isFinite(o.angle) && o.angle >= 0)) throw new ConfigError('forceStrength.angle', o.angle, 'a non-negative angle in radians');
-  if (!(Number.isInteger(o.filters) && o.filters >= 2)) throw new ConfigError('forceStrength.filters', o.filters, 'at least 2 filters');
-  if (!(Number.isInteger(o.iterations) && o.iterations > 0)) throw new ConfigError('forceStrength.iterations', o.iterations, 'a positive integer');
-  if (!(Number.isFinite(o.momentum) && o.momentum >= 0 && o.momentum < 1)) throw new ConfigError('forceStrength.momentum', o.momentum, 'a momentum in [0, 1)');
+export function forceStrength(o: {
+  angle: number;
+  filters: number;
+  lr: number;
+  iterations: number;
+  momentum: number;
+  schedule: LrSchedule;
+}): number {
+  if (!(Number.isFinite(o.angle) && o.angle >= 0))
+    throw new ConfigError('forceStrength.angle', o.angle, 'a non-negative angle in radians');
+  if (!(Number.isInteger(o.filters) && o.filters >= 2))
+    throw new ConfigError('forceStrength.filters', o.filters, 'at least 2 filters');
+  if (!(Number.isInteger(o.iterations) && o.iterations > 0))
+    throw new ConfigError('forceStrength.iterations', o.iterations, 'a positive integer');
+  if (!(Number.isFinite(o.momentum) && o.momentum >= 0 && o.momentum < 1))
+    throw new ConfigError('forceStrength.momentum', o.momentum, 'a momentum in [0, 1)');
   if (!(Number.isFinite(o.lr) && o.lr > 0)) throw new ConfigError('forceStrength.lr', o.lr, 'a positive learning rate');
   let lrSum = 0;
   for (let t = 0; t < o.iterations; t++) lrSum += lrAt(o.schedule, o.lr, t, o.iterations);

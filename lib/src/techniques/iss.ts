@@ -13,7 +13,9 @@ import { StickyMasks, keepWhere, zeroGroupIndices } from './sticky-zeros';
  * k-th row of the recurrent weights (4H, of which 4 entries are already in the columns), and the k-th row of what
  * consumes h_k next: the next layer's input weights (4 H') or the output layer (vocabulary). Biases are not counted.
  */
-export function issGroupSizes(options: Pick<LstmLmOptions, 'vocabSize' | 'embedding' | 'hidden'>): Array<{ layer: string; units: number; groupSize: number }> {
+export function issGroupSizes(
+  options: Pick<LstmLmOptions, 'vocabSize' | 'embedding' | 'hidden'>,
+): Array<{ layer: string; units: number; groupSize: number }> {
   const { hidden } = options;
   return hidden.map((H, l) => {
     const inputs = l === 0 ? options.embedding : (hidden[l - 1] as number);
@@ -65,22 +67,34 @@ export interface Iss extends Technique {
 export function intrinsicSparseStructures(options: IssOptions): Iss {
   checkKeys(options, ['model', 'lambda', 'epsilon', 'threshold', 'thresholdOn', 'layers'], 'iss');
   const thresholdOn = options.thresholdOn ?? 'group';
-  if (thresholdOn !== 'group' && thresholdOn !== 'weight') throw new ConfigError('iss.thresholdOn', thresholdOn, "'group' or 'weight'");
+  if (thresholdOn !== 'group' && thresholdOn !== 'weight')
+    throw new ConfigError('iss.thresholdOn', thresholdOn, "'group' or 'weight'");
   const { model } = options;
   const arch = model.architecture;
-  if (!arch || arch.family !== 'lstm') throw new ConfigError('iss.model', model.name, 'an LSTM language model (lstmLanguageModel)');
+  if (arch?.family !== 'lstm')
+    throw new ConfigError('iss.model', model.name, 'an LSTM language model (lstmLanguageModel)');
   const hidden = arch.options.hidden;
-  if (!(Number.isFinite(options.lambda) && options.lambda >= 0)) throw new ConfigError('iss.lambda', options.lambda, 'a non-negative number');
+  if (!(Number.isFinite(options.lambda) && options.lambda >= 0))
+    throw new ConfigError('iss.lambda', options.lambda, 'a non-negative number');
   const epsilon = options.epsilon ?? 1e-8;
   if (!(Number.isFinite(epsilon) && epsilon > 0)) throw new ConfigError('iss.epsilon', epsilon, 'a positive number');
   const threshold = options.threshold ?? 1e-4;
-  if (!(Number.isFinite(threshold) && threshold >= 0)) throw new ConfigError('iss.threshold', threshold, 'a non-negative number');
+  if (!(Number.isFinite(threshold) && threshold >= 0))
+    throw new ConfigError('iss.threshold', threshold, 'a non-negative number');
   const layers = options.layers ?? hidden.map((_, i) => i + 1);
-  if (layers.length === 0 || layers.some((l) => !Number.isInteger(l) || l < 1 || l > hidden.length)) throw new ConfigError('iss.layers', layers, `LSTM layers in 1..${hidden.length}`);
+  if (layers.length === 0 || layers.some((l) => !Number.isInteger(l) || l < 1 || l > hidden.length))
+    throw new ConfigError('iss.layers', layers, `LSTM layers in 1..${hidden.length}`);
   const v = (name: string) => model.params.get(name) as tf.Variable;
   const nextOf = (l: number) => (l < hidden.length ? `lstm${l + 1}/wx` : 'output/w');
   /** Per layer: the variables of its ISS groups. */
-  const parts = layers.map((l) => ({ l, H: hidden[l - 1] as number, wx: `lstm${l}/wx`, wh: `lstm${l}/wh`, b: `lstm${l}/b`, next: nextOf(l) }));
+  const parts = layers.map((l) => ({
+    l,
+    H: hidden[l - 1] as number,
+    wx: `lstm${l}/wx`,
+    wh: `lstm${l}/wh`,
+    b: `lstm${l}/b`,
+    next: nextOf(l),
+  }));
   const diagMasks = new Map(parts.map((p) => [p.l, tf.keep(tf.tidy(() => tf.tile(tf.eye(p.H), [1, 4])))]));
 
   /** ISS group norms [H] of layer part `p`. */
@@ -89,10 +103,17 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
       const cols = (w: tf.Tensor) => tf.sum(tf.reshape(tf.sum(tf.square(w), 0), [4, p.H]), 0);
       const wh2 = tf.square(v(p.wh));
       const overlap = tf.sum(tf.mul(wh2, diagMasks.get(p.l) as tf.Tensor), 1);
-      const sq = tf.addN([cols(v(p.wx)), cols(v(p.wh)), tf.sum(wh2, 1), tf.neg(overlap), tf.sum(tf.square(v(p.next)), 1)]);
+      const sq = tf.addN([
+        cols(v(p.wx)),
+        cols(v(p.wh)),
+        tf.sum(wh2, 1),
+        tf.neg(overlap),
+        tf.sum(tf.square(v(p.next)), 1),
+      ]);
       return tf.sqrt(tf.add(tf.relu(sq), epsilon)) as tf.Tensor1D;
     });
-  const penaltyTensor = (): tf.Scalar => tf.mul(tf.addN(parts.map((p) => tf.sum(norms(p)))), options.lambda) as tf.Scalar;
+  const penaltyTensor = (): tf.Scalar =>
+    tf.mul(tf.addN(parts.map((p) => tf.sum(norms(p)))), options.lambda) as tf.Scalar;
   const masks = new StickyMasks<number>();
   const regularized = [...new Set(parts.flatMap((p) => [p.wx, p.wh, p.next]))];
   /** Per LSTM layer: the ISS group norm of every unit, read from the device. */
@@ -103,7 +124,12 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
       n.dispose();
       return { layer: `lstm${p.l}`, norms: d };
     });
-  const unitCounts = () => unitNorms().map((u) => ({ layer: u.layer, units: u.norms.length, zero: zeroGroupIndices(u.norms, epsilon).length }));
+  const unitCounts = () =>
+    unitNorms().map((u) => ({
+      layer: u.layer,
+      units: u.norms.length,
+      zero: zeroGroupIndices(u.norms, epsilon).length,
+    }));
 
   return {
     name: 'iss',
@@ -125,7 +151,8 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
       if (threshold === 0) return;
       if (thresholdOn === 'weight') {
         tf.tidy(() => {
-          for (const name of regularized) keepWhere(v(name), tf.cast(tf.greaterEqual(tf.abs(v(name)), threshold), 'float32'));
+          for (const name of regularized)
+            keepWhere(v(name), tf.cast(tf.greaterEqual(tf.abs(v(name)), threshold), 'float32'));
         });
         return;
       }
@@ -192,7 +219,8 @@ export interface IssProfile {
  */
 export function issProfile(model: Model): IssProfile[] {
   const arch = model.architecture;
-  if (!arch || arch.family !== 'lstm') throw new ConfigError('issProfile.model', model.name, 'an LSTM language model (lstmLanguageModel)');
+  if (arch?.family !== 'lstm')
+    throw new ConfigError('issProfile.model', model.name, 'an LSTM language model (lstmLanguageModel)');
   const hidden = arch.options.hidden;
   const sizes = issGroupSizes(arch.options);
   return hidden.map((H, i) => {
@@ -205,11 +233,13 @@ export function issProfile(model: Model): IssProfile[] {
     let zeroWeights = 0;
     let weights = 0;
     const visit = (m: number[][], unitOf: (r: number, c: number) => number[]) => {
-      m.forEach((row, r) => row.forEach((x, c) => {
-        weights += 1;
-        if (x === 0) zeroWeights += 1;
-        else for (const k of unitOf(r, c)) alive[k] = true;
-      }));
+      m.forEach((row, r) =>
+        row.forEach((x, c) => {
+          weights += 1;
+          if (x === 0) zeroWeights += 1;
+          else for (const k of unitOf(r, c)) alive[k] = true;
+        }),
+      );
     };
     visit(wx, (_r, c) => [c % H]);
     visit(wh, (r, c) => (c % H === r ? [r] : [c % H, r]));
@@ -217,6 +247,14 @@ export function issProfile(model: Model): IssProfile[] {
     const zeroUnits = alive.filter((a) => !a).length;
     const groupSize = (sizes[i] as { groupSize: number }).groupSize;
     const share = zeroWeights / weights;
-    return { layer: `lstm${l}`, units: H, zeroUnits, weights, zeroWeights, groupSize, log10ExpectedIfIndependent: share === 0 ? -Infinity : Math.log10(H) + groupSize * Math.log10(share) };
+    return {
+      layer: `lstm${l}`,
+      units: H,
+      zeroUnits,
+      weights,
+      zeroWeights,
+      groupSize,
+      log10ExpectedIfIndependent: share === 0 ? -Infinity : Math.log10(H) + groupSize * Math.log10(share),
+    };
   });
 }

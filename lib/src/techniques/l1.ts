@@ -30,14 +30,17 @@ export interface L1Sparsity extends Technique {
 export function l1Sparsity(options: L1Options): L1Sparsity {
   checkKeys(options, ['model', 'lambda', 'threshold', 'layers'], 'l1');
   const { model } = options;
-  if (!(Number.isFinite(options.lambda) && options.lambda >= 0)) throw new ConfigError('l1.lambda', options.lambda, 'a non-negative number');
+  if (!(Number.isFinite(options.lambda) && options.lambda >= 0))
+    throw new ConfigError('l1.lambda', options.lambda, 'a non-negative number');
   const threshold = options.threshold ?? 1e-4;
-  if (!(Number.isFinite(threshold) && threshold >= 0)) throw new ConfigError('l1.threshold', threshold, 'a non-negative number');
+  if (!(Number.isFinite(threshold) && threshold >= 0))
+    throw new ConfigError('l1.threshold', threshold, 'a non-negative number');
   const pick = options.layers ?? (() => true);
   const targets = model.layers
     .filter((l) => (l.kind === 'conv' || l.kind === 'dense' || l.kind === 'lstm' || l.kind === 'depthwise') && pick(l))
     .flatMap((l) => [l.weight, ...(l.extraWeights ?? [])].map((param) => ({ layer: l.name, param })));
-  if (targets.length === 0) throw new ConfigError('l1.layers', 'none', `at least one conv, dense or LSTM layer of ${model.name}`);
+  if (targets.length === 0)
+    throw new ConfigError('l1.layers', 'none', `at least one conv, dense or LSTM layer of ${model.name}`);
   const masks = new StickyMasks<string>();
   const v = (p: string) => model.params.get(p) as tf.Variable;
   const zeroShare = () =>
@@ -54,14 +57,19 @@ export function l1Sparsity(options: L1Options): L1Sparsity {
       const out = new Map(grads);
       for (const { param } of targets) {
         const g = grads.get(param);
-        if (g) out.set(param, tf.tidy(() => tf.add(g, tf.mul(tf.sign(v(param)), options.lambda))));
+        if (g)
+          out.set(
+            param,
+            tf.tidy(() => tf.add(g, tf.mul(tf.sign(v(param)), options.lambda))),
+          );
       }
       return out;
     },
     afterUpdate() {
       if (threshold === 0) return;
       tf.tidy(() => {
-        for (const { param } of targets) keepWhere(v(param), masks.update(param, tf.cast(tf.greaterEqual(tf.abs(v(param)), threshold), 'float32')));
+        for (const { param } of targets)
+          keepWhere(v(param), masks.update(param, tf.cast(tf.greaterEqual(tf.abs(v(param)), threshold), 'float32')));
       });
     },
     zeroShare,

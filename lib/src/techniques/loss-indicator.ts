@@ -42,12 +42,16 @@ export class LossDiffIndicator {
   readonly history: IndicatorStep[] = [];
 
   constructor(options: LossDiffOptions) {
-    if (!(Number.isFinite(options.epsilon) && options.epsilon > 0)) throw new ConfigError('indicator.epsilon', options.epsilon, 'a positive number (FracTrain: 0.05)');
-    if (!(Number.isFinite(options.alpha) && options.alpha > 0 && options.alpha <= 1)) throw new ConfigError('indicator.alpha', options.alpha, 'a factor in (0, 1] (FracTrain: 0.3)');
+    if (!(Number.isFinite(options.epsilon) && options.epsilon > 0))
+      throw new ConfigError('indicator.epsilon', options.epsilon, 'a positive number (FracTrain: 0.05)');
+    if (!(Number.isFinite(options.alpha) && options.alpha > 0 && options.alpha <= 1))
+      throw new ConfigError('indicator.alpha', options.alpha, 'a factor in (0, 1] (FracTrain: 0.3)');
     const w = options.window ?? 5;
-    if (!(Number.isInteger(w) && w >= 2)) throw new ConfigError('indicator.window', w, 'an integer >= 2 (FracTrain: 5)');
+    if (!(Number.isInteger(w) && w >= 2))
+      throw new ConfigError('indicator.window', w, 'an integer >= 2 (FracTrain: 5)');
     const sp = options.scalePeriods ?? 10;
-    if (!(Number.isInteger(sp) && sp >= 1)) throw new ConfigError('indicator.scalePeriods', sp, 'a positive integer (FracTrain: 10)');
+    if (!(Number.isInteger(sp) && sp >= 1))
+      throw new ConfigError('indicator.scalePeriods', sp, 'a positive integer (FracTrain: 10)');
     this.eps = options.epsilon;
     this.alpha = options.alpha;
     this.windowSize = w;
@@ -91,8 +95,22 @@ export class LossDiffIndicator {
   }
 
   /** Checkpointable state. */
-  state(): { eps: number; window: number[]; scaleSum: number; scaleCount: number; period: number; history: IndicatorStep[] } {
-    return { eps: this.eps, window: [...this.window], scaleSum: this.scaleSum, scaleCount: this.scaleCount, period: this.period, history: [...this.history] };
+  state(): {
+    eps: number;
+    window: number[];
+    scaleSum: number;
+    scaleCount: number;
+    period: number;
+    history: IndicatorStep[];
+  } {
+    return {
+      eps: this.eps,
+      window: [...this.window],
+      scaleSum: this.scaleSum,
+      scaleCount: this.scaleCount,
+      period: this.period,
+      history: [...this.history],
+    };
   }
 
   restore(s: ReturnType<LossDiffIndicator['state']>): void {

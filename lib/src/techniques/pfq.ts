@@ -15,7 +15,15 @@ import { LossDiffIndicator, type IndicatorStep } from './loss-indicator';
  * - `'fixed'`: stage i + 1 starts at iteration `at[i]` (the heuristic schedule).
  */
 export type StageSwitching =
-  | { readonly kind: 'indicator'; readonly epsilon: number; readonly alpha: number; readonly periodIterations: number; readonly window?: number; readonly scalePeriods?: number; readonly finalBy?: number }
+  | {
+      readonly kind: 'indicator';
+      readonly epsilon: number;
+      readonly alpha: number;
+      readonly periodIterations: number;
+      readonly window?: number;
+      readonly scalePeriods?: number;
+      readonly finalBy?: number;
+    }
   | { readonly kind: 'fixed'; readonly at: readonly number[] };
 
 /** One stage change: the stage entered, the trained iterations before it, and why. */
@@ -29,14 +37,29 @@ export interface StageSwitch {
 export function checkStageSwitching(s: StageSwitching, stages: number, field: string): void {
   if (s.kind === 'fixed') {
     checkKeys(s, ['kind', 'at'], field);
-    const ok = Array.isArray(s.at) && s.at.length === stages - 1 && s.at.every((v, i) => Number.isInteger(v) && v > 0 && (i === 0 || v > (s.at[i - 1] as number)));
-    if (!ok) throw new ConfigError(`${field}.at`, s.at, `${stages - 1} increasing positive iteration counts (one per stage change)`);
+    const ok =
+      Array.isArray(s.at) &&
+      s.at.length === stages - 1 &&
+      s.at.every((v, i) => Number.isInteger(v) && v > 0 && (i === 0 || v > (s.at[i - 1] as number)));
+    if (!ok)
+      throw new ConfigError(
+        `${field}.at`,
+        s.at,
+        `${stages - 1} increasing positive iteration counts (one per stage change)`,
+      );
     return;
   }
-  if (s.kind !== 'indicator') throw new ConfigError(`${field}.kind`, (s as { kind: unknown }).kind, "'indicator' or 'fixed'");
+  if (s.kind !== 'indicator')
+    throw new ConfigError(`${field}.kind`, (s as { kind: unknown }).kind, "'indicator' or 'fixed'");
   checkKeys(s, ['kind', 'epsilon', 'alpha', 'periodIterations', 'window', 'scalePeriods', 'finalBy'], field);
-  if (!(Number.isInteger(s.periodIterations) && s.periodIterations >= 1)) throw new ConfigError(`${field}.periodIterations`, s.periodIterations, 'a positive integer (iterations per indicator period)');
-  if (s.finalBy !== undefined && !(Number.isInteger(s.finalBy) && s.finalBy >= 1)) throw new ConfigError(`${field}.finalBy`, s.finalBy, 'a positive iteration count');
+  if (!(Number.isInteger(s.periodIterations) && s.periodIterations >= 1))
+    throw new ConfigError(
+      `${field}.periodIterations`,
+      s.periodIterations,
+      'a positive integer (iterations per indicator period)',
+    );
+  if (s.finalBy !== undefined && !(Number.isInteger(s.finalBy) && s.finalBy >= 1))
+    throw new ConfigError(`${field}.finalBy`, s.finalBy, 'a positive iteration count');
   // The indicator checks epsilon, alpha, window and scalePeriods itself.
   new LossDiffIndicator({ epsilon: s.epsilon, alpha: s.alpha, window: s.window, scalePeriods: s.scalePeriods });
 }
@@ -53,7 +76,15 @@ export class StageClock {
     readonly stages: number,
     private readonly switching: StageSwitching,
   ) {
-    this.indicator = switching.kind === 'indicator' ? new LossDiffIndicator({ epsilon: switching.epsilon, alpha: switching.alpha, window: switching.window, scalePeriods: switching.scalePeriods }) : undefined;
+    this.indicator =
+      switching.kind === 'indicator'
+        ? new LossDiffIndicator({
+            epsilon: switching.epsilon,
+            alpha: switching.alpha,
+            window: switching.window,
+            scalePeriods: switching.scalePeriods,
+          })
+        : undefined;
   }
 
   /** Current stage (0-based). */
@@ -82,7 +113,8 @@ export class StageClock {
     if (this.current >= last) return;
     const s = this.switching;
     if (s.kind === 'fixed') {
-      while (this.current < last && iteration >= (s.at[this.current] as number)) this.enter(this.current + 1, iteration, 'fixed');
+      while (this.current < last && iteration >= (s.at[this.current] as number))
+        this.enter(this.current + 1, iteration, 'fixed');
       return;
     }
     this.sum += loss;
@@ -93,15 +125,28 @@ export class StageClock {
       this.count = 0;
       if ((this.indicator as LossDiffIndicator).push(mean)) this.enter(this.current + 1, iteration, 'indicator');
     }
-    if (s.finalBy !== undefined && this.current < last && iteration >= s.finalBy) this.enter(last, iteration, 'final-by');
+    if (s.finalBy !== undefined && this.current < last && iteration >= s.finalBy)
+      this.enter(last, iteration, 'final-by');
   }
 
   state(): StateValue {
-    return { current: this.current, sum: this.sum, count: this.count, switches: [...this.switches], indicator: this.indicator?.state() ?? null } as unknown as StateValue;
+    return {
+      current: this.current,
+      sum: this.sum,
+      count: this.count,
+      switches: [...this.switches],
+      indicator: this.indicator?.state() ?? null,
+    } as unknown as StateValue;
   }
 
   restore(v: StateValue): void {
-    const s = v as unknown as { current: number; sum: number; count: number; switches: StageSwitch[]; indicator: ReturnType<LossDiffIndicator['state']> | null };
+    const s = v as unknown as {
+      current: number;
+      sum: number;
+      count: number;
+      switches: StageSwitch[];
+      indicator: ReturnType<LossDiffIndicator['state']> | null;
+    };
     this.current = s.current;
     this.sum = s.sum;
     this.count = s.count;
@@ -118,7 +163,12 @@ export function parsePrecisionSchedule(text: string): LayerPrecision[] {
   const m = /^\s*FW\(([\d,\s]+)\)\s*\/\s*BW\(([\d,\s]+)\)\s*$/i.exec(text);
   const s = /^\s*FW-(\d+)\s*\/\s*BW-(\d+)\s*$/i.exec(text);
   if (s) return [fwbw(Number(s[1]), Number(s[2]))];
-  if (!m) throw new ConfigError('precision schedule', text, '"FW(a1,...,ak)/BW(b1,...,bk)" (e.g. "FW(3,4,6,8)/BW(6,6,8,8)") or "FW-a/BW-b"');
+  if (!m)
+    throw new ConfigError(
+      'precision schedule',
+      text,
+      '"FW(a1,...,ak)/BW(b1,...,bk)" (e.g. "FW(3,4,6,8)/BW(6,6,8,8)") or "FW-a/BW-b"',
+    );
   const fw = (m[1] as string).split(',').map((v) => Number(v.trim()));
   const bw = (m[2] as string).split(',').map((v) => Number(v.trim()));
   if (fw.length !== bw.length) throw new ConfigError('precision schedule', text, 'as many FW as BW stages');
@@ -161,7 +211,8 @@ export interface Pfq extends Technique {
  */
 export function progressiveFractionalQuantization(options: PfqOptions): Pfq {
   checkKeys(options, ['schedule', 'switching', 'fixed'], 'pfq');
-  const stages = typeof options.schedule === 'string' ? parsePrecisionSchedule(options.schedule) : [...options.schedule];
+  const stages =
+    typeof options.schedule === 'string' ? parsePrecisionSchedule(options.schedule) : [...options.schedule];
   if (stages.length === 0) throw new ConfigError('pfq.schedule', options.schedule, 'at least one stage');
   stages.forEach((p, i) => checkPrecision(p, `pfq.schedule[${i}]`));
   checkStageSwitching(options.switching, stages.length, 'pfq.switching');

@@ -21,10 +21,23 @@ export interface PsgOperands {
  */
 export function psgOperands(model: Model, psg: Psg, x: tf.Tensor, labels: tf.Tensor1D, seed: number): PsgOperands[] {
   const out: PsgOperands[] = [];
-  const quant = { ...defaultQuantConfig(seed), psg: { beta: psg.beta, operands: (layer: string, xs: tf.Tensor, dy: tf.Tensor, geometry: WeightGradGeometry) => void out.push({ layer, x: tf.keep(xs.clone()), dy: tf.keep(dy.clone()), geometry }) } };
+  const quant = {
+    ...defaultQuantConfig(seed),
+    psg: {
+      beta: psg.beta,
+      operands: (layer: string, xs: tf.Tensor, dy: tf.Tensor, geometry: WeightGradGeometry) =>
+        void out.push({ layer, x: tf.keep(xs.clone()), dy: tf.keep(dy.clone()), geometry }),
+    },
+  };
   tf.tidy(() => {
     const { grads } = tf.variableGrads(() => {
-      const logits = model.apply(x, { training: true, bnMomentum: 0, quant, precision: (l) => (l.kind === 'conv' || l.kind === 'dense' || l.kind === 'depthwise' ? psg.layerPrecision : undefined) });
+      const logits = model.apply(x, {
+        training: true,
+        bnMomentum: 0,
+        quant,
+        precision: (l) =>
+          l.kind === 'conv' || l.kind === 'dense' || l.kind === 'depthwise' ? psg.layerPrecision : undefined,
+      });
       return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, model.numClasses), logits) as tf.Scalar;
     }, [...model.params.trainable().values()]);
     tf.dispose(Object.values(grads));
@@ -72,8 +85,10 @@ export function signPredictionCounts(ops: readonly PsgOperands[], options: SignB
   const gBits = options.gBits ?? 16;
   if (!(options.beta > 0 && options.beta < 1)) throw new ConfigError('beta', options.beta, 'a ratio in (0, 1)');
   for (const [xm, gm] of options.grid) {
-    if (!(Number.isInteger(xm) && xm >= 1 && xm <= xBits)) throw new ConfigError('grid xMsb', xm, `an integer in [1, ${xBits}]`);
-    if (!(Number.isInteger(gm) && gm >= 1 && gm <= gBits)) throw new ConfigError('grid gMsb', gm, `an integer in [1, ${gBits}]`);
+    if (!(Number.isInteger(xm) && xm >= 1 && xm <= xBits))
+      throw new ConfigError('grid xMsb', xm, `an integer in [1, ${xBits}]`);
+    if (!(Number.isInteger(gm) && gm >= 1 && gm <= gBits))
+      throw new ConfigError('grid gMsb', gm, `an integer in [1, ${gBits}]`);
   }
   const rounding = options.rounding ?? 'truncate';
   const out: SignBoundCount[] = [];
@@ -93,20 +108,41 @@ export function signPredictionCounts(ops: readonly PsgOperands[], options: SignB
         const gq = mostSignificantBits(gs, gBits, gMsb, rounding);
         const gm = weightGradient(xq, gq, op.geometry);
         const tau = tf.mul(tf.max(tf.abs(gm)), options.beta);
-        const fail = tf.sum(tf.cast(tf.logicalAnd(tf.greaterEqual(tf.abs(gm), tau), tf.notEqual(tf.sign(gm), tf.sign(gw))), 'float32'));
-        const d = tf.add(weightGradient(xs, tf.sub(gs, gq), op.geometry), weightGradient(tf.sub(xs, xq), gs, op.geometry));
+        const fail = tf.sum(
+          tf.cast(tf.logicalAnd(tf.greaterEqual(tf.abs(gm), tau), tf.notEqual(tf.sign(gm), tf.sign(gw))), 'float32'),
+        );
+        const d = tf.add(
+          weightGradient(xs, tf.sub(gs, gq), op.geometry),
+          weightGradient(tf.sub(xs, xq), gs, op.geometry),
+        );
         const dx2 = 2 ** (-2 * (xMsb - 1));
         const dg2 = 2 ** (-2 * (gMsb - 1));
         const num = tf.add(tf.mul(sg, dx2), tf.mul(sx, dg2));
-        const term = tf.where(zero, tf.div(num, tf.mul(tf.square(tau), 12)), tf.div(num, tf.mul(tf.square(tf.add(d, tau)), 24)));
+        const term = tf.where(
+          zero,
+          tf.div(num, tf.mul(tf.square(tau), 12)),
+          tf.div(num, tf.mul(tf.square(tf.add(d, tau)), 24)),
+        );
         res.push(fail, tf.sum(term));
       }
       return tf.stack(res);
     });
     const v = rows.dataSync();
     rows.dispose();
-    const weights = op.geometry.kind === 'dense' ? (op.x.shape[1] as number) * (op.dy.shape[1] as number) : op.geometry.filterShape.reduce((a, b) => a * b, 1);
-    options.grid.forEach(([xMsb, gMsb], i) => out.push({ layer: op.layer, xMsb, gMsb, weights, failures: v[2 * i] as number, boundSum: v[2 * i + 1] as number }));
+    const weights =
+      op.geometry.kind === 'dense'
+        ? (op.x.shape[1] as number) * (op.dy.shape[1] as number)
+        : op.geometry.filterShape.reduce((a, b) => a * b, 1);
+    options.grid.forEach(([xMsb, gMsb], i) =>
+      out.push({
+        layer: op.layer,
+        xMsb,
+        gMsb,
+        weights,
+        failures: v[2 * i] as number,
+        boundSum: v[2 * i + 1] as number,
+      }),
+    );
   }
   return out;
 }

@@ -75,7 +75,13 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
   const gMsb = checkBits(options.gMsb ?? 10, 'psg.gMsb');
   if (xMsb > fw) throw new ConfigError('psg.xMsb', xMsb, `at most fw = ${fw}`);
   if (gMsb > bw) throw new ConfigError('psg.gMsb', gMsb, `at most bw = ${bw}`);
-  const layerPrecision: LayerPrecision = { weight: fw, activation: fw, gradError: bw, gradWeight: gMsb, activationWeightGrad: xMsb };
+  const layerPrecision: LayerPrecision = {
+    weight: fw,
+    activation: fw,
+    gradError: bw,
+    gradWeight: gMsb,
+    activationWeightGrad: xMsb,
+  };
   const history: PsgLayerStep[] = [];
   let pending: Array<{ layer: string; predicted: tf.Scalar; disagree: tf.Scalar }> = [];
   return {
@@ -83,8 +89,12 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
     beta,
     layerPrecision,
     history,
-    precision: (layer: LayerSpec) => (layer.kind === 'conv' || layer.kind === 'dense' || layer.kind === 'depthwise' ? layerPrecision : undefined),
-    quant: (cfg: QuantConfig): QuantConfig => ({ ...cfg, psg: { beta, record: (layer, predicted, disagree) => void pending.push({ layer, predicted, disagree }) } }),
+    precision: (layer: LayerSpec) =>
+      layer.kind === 'conv' || layer.kind === 'dense' || layer.kind === 'depthwise' ? layerPrecision : undefined,
+    quant: (cfg: QuantConfig): QuantConfig => ({
+      ...cfg,
+      psg: { beta, record: (layer, predicted, disagree) => void pending.push({ layer, predicted, disagree }) },
+    }),
     afterStep(info: StepInfo) {
       if (pending.length === 0) return;
       const specs = new Map(info.model.layers.map((l) => [l.name, l]));
@@ -98,7 +108,13 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
         tf.dispose([r.predicted, r.disagree]);
         history.push({ iteration: info.iteration, layer: r.layer, predicted, disagree });
         const spec = specs.get(r.layer);
-        if (spec && info.ledger) info.ledger.chargeFallback(spec, info.examples, 1 - predicted, { gradBits: bw, activationBits: fw, gradMsb: gMsb, activationMsb: xMsb });
+        if (spec && info.ledger)
+          info.ledger.chargeFallback(spec, info.examples, 1 - predicted, {
+            gradBits: bw,
+            activationBits: fw,
+            gradMsb: gMsb,
+            activationMsb: xMsb,
+          });
       });
       pending = [];
     },
@@ -106,7 +122,11 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
     state: (): StateValue => ({ history: history.map((h) => [h.iteration, h.layer, h.predicted, h.disagree]) }),
     restore(s: StateValue) {
       const st = s as unknown as { history: Array<[number, string, number, number]> };
-      history.splice(0, history.length, ...st.history.map(([iteration, layer, predicted, disagree]) => ({ iteration, layer, predicted, disagree })));
+      history.splice(
+        0,
+        history.length,
+        ...st.history.map(([iteration, layer, predicted, disagree]) => ({ iteration, layer, predicted, disagree })),
+      );
     },
     dispose() {
       for (const r of pending) tf.dispose([r.predicted, r.disagree]);
@@ -126,7 +146,10 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
     stats(): Record<string, number> {
       const recent = history.slice(-50);
       return recent.length
-        ? { predicted: recent.reduce((a, h) => a + h.predicted, 0) / recent.length, disagree: recent.reduce((a, h) => a + h.disagree, 0) / recent.length }
+        ? {
+            predicted: recent.reduce((a, h) => a + h.predicted, 0) / recent.length,
+            disagree: recent.reduce((a, h) => a + h.disagree, 0) / recent.length,
+          }
         : {};
     },
   };

@@ -61,7 +61,10 @@ export function rnnGates(options: RnnGateOptions): RnnGates {
   store.uniform('out/w', [H, outputs], 1 / Math.sqrt(H));
   const bias = store.constant('out/b', [outputs], 0, 'bias');
   tf.tidy(() => bias.assign(tf.tensor1d([...options.initialBias])));
-  const macsPerInput = blocks.reduce((a, b) => a + (channels.get(b.name) as number) * H + 2 * H * 4 * H + H * outputs, 0);
+  const macsPerInput = blocks.reduce(
+    (a, b) => a + (channels.get(b.name) as number) * H + 2 * H * 4 * H + H * outputs,
+    0,
+  );
   const firstGated = blocks[0]?.name;
   let state: { h: tf.Tensor2D; c: tf.Tensor2D } | undefined;
 
@@ -89,8 +92,17 @@ export function rnnGates(options: RnnGateOptions): RnnGates {
     logits(b, x, training) {
       const n = x.shape[0];
       if (b.name === firstGated || !state) state = { h: tf.zeros([n, H]), c: tf.zeros([n, H]) };
-      const z = tf.add(tf.matMul(features(b, x, training), store.get(`proj/${b.name}/w`) as tf.Tensor2D), store.get(`proj/${b.name}/b`));
-      const g = tf.add(tf.add(tf.matMul(z as tf.Tensor2D, store.get('lstm/wx') as tf.Tensor2D), tf.matMul(state.h, store.get('lstm/wh') as tf.Tensor2D)), store.get('lstm/b'));
+      const z = tf.add(
+        tf.matMul(features(b, x, training), store.get(`proj/${b.name}/w`) as tf.Tensor2D),
+        store.get(`proj/${b.name}/b`),
+      );
+      const g = tf.add(
+        tf.add(
+          tf.matMul(z as tf.Tensor2D, store.get('lstm/wx') as tf.Tensor2D),
+          tf.matMul(state.h, store.get('lstm/wh') as tf.Tensor2D),
+        ),
+        store.get('lstm/b'),
+      );
       const [gi, gf, go, gu] = tf.split(g, 4, 1);
       const c = tf.add(tf.mul(tf.sigmoid(gf!), state.c), tf.mul(tf.sigmoid(gi!), tf.tanh(gu!))) as tf.Tensor2D;
       const h = tf.mul(tf.sigmoid(go!), tf.tanh(c)) as tf.Tensor2D;

@@ -9,7 +9,13 @@ export interface SluGateReport {
   /** Fraction of skippable-block executions the gates skip (p <= 0.5) over all inputs and blocks. */
   readonly testSkip: number;
   /** Per skippable block: skip fraction, mean and standard deviation of p, and a histogram of p over the inputs. */
-  readonly blocks: ReadonlyArray<{ readonly block: string; readonly skip: number; readonly pMean: number; readonly pStd: number; readonly histogram: readonly number[] }>;
+  readonly blocks: ReadonlyArray<{
+    readonly block: string;
+    readonly skip: number;
+    readonly pMean: number;
+    readonly pStd: number;
+    readonly histogram: readonly number[];
+  }>;
   /** Skip fraction per block (rows, in `blocks` order) and class (columns, in `classNames` order). */
   readonly perClass: ReadonlyArray<readonly number[]>;
   readonly classNames: readonly string[];
@@ -26,10 +32,20 @@ export interface SluGateReport {
  * Runs the trained gates of `slu` on every image of `data` in inference mode (a block runs where p > 0.5) and reports
  * the distribution of p, the skip fraction per block and per class, and how input-dependent the decisions are.
  */
-export function sluGateReport(slu: Slu, data: ImageDataset, normalize: ChannelStats, options: { batchSize?: number; bins?: number } = {}): SluGateReport {
+export function sluGateReport(
+  slu: Slu,
+  data: ImageDataset,
+  normalize: ChannelStats,
+  options: { batchSize?: number; bins?: number } = {},
+): SluGateReport {
   const bins = options.bins ?? 10;
   const perBlock = new Map<string, { p: number[]; labels: number[] }>();
-  for (const b of batches(data, { batchSize: options.batchSize ?? 250, rng: createRng(0), shuffle: false, normalize })) {
+  for (const b of batches(data, {
+    batchSize: options.batchSize ?? 250,
+    rng: createRng(0),
+    shuffle: false,
+    normalize,
+  })) {
     const labels = Array.from(b.y.dataSync());
     for (const [block, p] of slu.probabilities(b.x)) {
       const e = perBlock.get(block) ?? { p: [], labels: [] };

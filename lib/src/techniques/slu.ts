@@ -127,17 +127,24 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   let alpha = options.alpha;
   if (!(Number.isFinite(alpha) && alpha >= 0)) throw new ConfigError('slu.alpha', alpha, 'a non-negative number');
   const target = options.targetSkipRatio;
-  if (target !== undefined && !(target >= 0 && target <= 1)) throw new ConfigError('slu.targetSkipRatio', target, 'a fraction in [0, 1]');
+  if (target !== undefined && !(target >= 0 && target <= 1))
+    throw new ConfigError('slu.targetSkipRatio', target, 'a fraction in [0, 1]');
   const alphaStep = options.alphaStep ?? 0.1;
-  if (!(Number.isFinite(alphaStep) && alphaStep > 0)) throw new ConfigError('slu.alphaStep', alphaStep, 'a positive number');
+  if (!(Number.isFinite(alphaStep) && alphaStep > 0))
+    throw new ConfigError('slu.alphaStep', alphaStep, 'a positive number');
   const sampling = options.sampling ?? 'bernoulli';
-  if (sampling !== 'bernoulli' && sampling !== 'threshold' && sampling !== 'gumbel') throw new ConfigError('slu.sampling', sampling, "'bernoulli', 'threshold' or 'gumbel'");
+  if (sampling !== 'bernoulli' && sampling !== 'threshold' && sampling !== 'gumbel')
+    throw new ConfigError('slu.sampling', sampling, "'bernoulli', 'threshold' or 'gumbel'");
   const temperature = options.temperature ?? 1;
-  if (!(Number.isFinite(temperature) && temperature > 0)) throw new ConfigError('slu.temperature', temperature, 'a positive number');
-  if (options.temperature !== undefined && sampling !== 'gumbel') throw new ConfigError('slu.temperature', options.temperature, "unset unless sampling is 'gumbel'");
+  if (!(Number.isFinite(temperature) && temperature > 0))
+    throw new ConfigError('slu.temperature', temperature, 'a positive number');
+  if (options.temperature !== undefined && sampling !== 'gumbel')
+    throw new ConfigError('slu.temperature', options.temperature, "unset unless sampling is 'gumbel'");
   const budget = options.budget ?? 'expected-cost';
-  if (budget !== 'expected-cost' && budget !== 'per-block') throw new ConfigError('slu.budget', budget, "'expected-cost' or 'per-block'");
-  if (budget === 'per-block' && target === undefined) throw new ConfigError('slu.targetSkipRatio', target, "a fraction in [0, 1] when budget is 'per-block'");
+  if (budget !== 'expected-cost' && budget !== 'per-block')
+    throw new ConfigError('slu.budget', budget, "'expected-cost' or 'per-block'");
+  if (budget === 'per-block' && target === undefined)
+    throw new ConfigError('slu.targetSkipRatio', target, "a fraction in [0, 1] when budget is 'per-block'");
   const alphaHistory: number[] = [];
   const skippable = model.blocks.filter((b) => b.skippable);
   if (skippable.length === 0) throw new ConfigError('slu.model', model.name, 'a model with skippable residual blocks');
@@ -149,7 +156,9 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     seed: options.seed + 7777,
     hidden: options.hidden,
     outputs: 1,
-    initialBias: [options.initialBias ?? (clampedTarget === undefined ? 2 : Math.log((1 - clampedTarget) / clampedTarget))],
+    initialBias: [
+      options.initialBias ?? (clampedTarget === undefined ? 2 : Math.log((1 - clampedTarget) / clampedTarget)),
+    ],
     normalizeInput: options.normalizeGateInput,
   });
   const store = gates.store;
@@ -163,7 +172,8 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   let lastExamples = 0;
 
   /** One gate step: logits [n] for block `b` on input x (p = sigmoid(logit)), advancing the shared LSTM state. */
-  const gate = (b: BlockSpec, x: tf.Tensor4D, training = false): tf.Tensor1D => tf.reshape(gates.logits(b, x, training), [x.shape[0]]) as tf.Tensor1D;
+  const gate = (b: BlockSpec, x: tf.Tensor4D, training = false): tf.Tensor1D =>
+    tf.reshape(gates.logits(b, x, training), [x.shape[0]]) as tf.Tensor1D;
 
   /** The block plan of the gate's decisions; `seen` receives the probabilities it read from the device. */
   const planFrom = (logit: tf.Tensor1D, train: boolean, b: BlockSpec, seen?: (p: Float32Array) => void): BlockPlan => {
@@ -198,7 +208,8 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     const idx = Int32Array.from(active);
     const chosen = tf.gather(train && sampling === 'gumbel' ? logit : p, tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
     // Forward value 1 for every executed input; the gradient reaches p (or, for Gumbel, sigmoid((logit + L) / tau)).
-    const soft = train && sampling === 'gumbel' ? tf.sigmoid(tf.div(tf.add(chosen, tf.tensor1d(noise)), temperature)) : chosen;
+    const soft =
+      train && sampling === 'gumbel' ? tf.sigmoid(tf.div(tf.add(chosen, tf.tensor1d(noise)), temperature)) : chosen;
     const scale = steOne(soft) as tf.Tensor1D;
     return { groups: [{ indices: idx, residualScale: scale }] };
   };
@@ -217,10 +228,14 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     const { e, s } = totals();
     return e + s ? s / (e + s) : 0;
   };
-  const evalPlan = (b: BlockSpec, x: tf.Tensor4D): BlockPlan | undefined => (isSkippable.has(b.name) ? planFrom(gate(b, x), false, b) : undefined);
+  const evalPlan = (b: BlockSpec, x: tf.Tensor4D): BlockPlan | undefined =>
+    isSkippable.has(b.name) ? planFrom(gate(b, x), false, b) : undefined;
 
   /** Gate probabilities of every skippable block for a batch, in inference mode (blocks run where p > 0.5). */
-  const inferenceProbabilities = (x: tf.Tensor, ctx: Omit<ForwardContext, 'training' | 'blockPlan'>): Map<string, Float32Array> => {
+  const inferenceProbabilities = (
+    x: tf.Tensor,
+    ctx: Omit<ForwardContext, 'training' | 'blockPlan'>,
+  ): Map<string, Float32Array> => {
     const out = new Map<string, Float32Array>();
     tf.tidy(() => {
       model.apply(x, {
@@ -247,7 +262,9 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
       lastExamples = x.shape[0];
       const logit = gate(b, x, true);
       const meanP = tf.mean(tf.sigmoid(logit));
-      const term = (budget === 'per-block' ? tf.square(tf.sub(meanP, 1 - (target as number))) : tf.mul(meanP, b.macs / totalMacs)) as tf.Scalar;
+      const term = (
+        budget === 'per-block' ? tf.square(tf.sub(meanP, 1 - (target as number))) : tf.mul(meanP, b.macs / totalMacs)
+      ) as tf.Scalar;
       cost = cost ? (tf.add(cost, term) as tf.Scalar) : term;
       return planFrom(logit, true, b);
     },
@@ -265,7 +282,8 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
       const stepSkip = de + ds ? ds / (de + ds) : 0;
       skipHistory.push(stepSkip);
       lastTotals = { e, s };
-      if (budget === 'expected-cost' && target !== undefined && de + ds > 0) alpha = Math.max(0, alpha + alphaStep * (target - stepSkip));
+      if (budget === 'expected-cost' && target !== undefined && de + ds > 0)
+        alpha = Math.max(0, alpha + alphaStep * (target - stepSkip));
       alphaHistory.push(alpha);
     },
     skipHistory,
@@ -274,7 +292,11 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     evalPlan,
     decisions(x, ctx = {}) {
       const out = new Map<string, Uint8Array>();
-      for (const [block, p] of inferenceProbabilities(x, ctx)) out.set(block, Uint8Array.from(p, (v) => (v > 0.5 ? 1 : 0)));
+      for (const [block, p] of inferenceProbabilities(x, ctx))
+        out.set(
+          block,
+          Uint8Array.from(p, (v) => (v > 0.5 ? 1 : 0)),
+        );
       return out;
     },
     probabilities: (x, ctx = {}) => inferenceProbabilities(x, ctx),
@@ -291,7 +313,14 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
       params: store.recordsSync(),
     }),
     restore(s: StateValue) {
-      const st = s as unknown as { alpha: number; rng: RngState; counts: Array<[string, number, number]>; skipHistory: number[]; alphaHistory: number[]; params: Record<string, TensorRecord> };
+      const st = s as unknown as {
+        alpha: number;
+        rng: RngState;
+        counts: Array<[string, number, number]>;
+        skipHistory: number[];
+        alphaHistory: number[];
+        params: Record<string, TensorRecord>;
+      };
       store.restore(st.params);
       rng = createRng(`slu/${options.seed}`, st.rng);
       alpha = st.alpha;

@@ -29,7 +29,9 @@ export interface SmoothOutOptions {
 
 /** The seeded noise tensor for one parameter at one step (before adaptive scaling). */
 function draw(shape: readonly number[], o: { noise: 'uniform' | 'gaussian'; scale: number }, seed: number): tf.Tensor {
-  return o.noise === 'uniform' ? tf.randomUniform(shape as number[], -o.scale, o.scale, 'float32', tfSeed(seed)) : tf.randomNormal(shape as number[], 0, o.scale, 'float32', tfSeed(seed));
+  return o.noise === 'uniform'
+    ? tf.randomUniform(shape as number[], -o.scale, o.scale, 'float32', tfSeed(seed))
+    : tf.randomNormal(shape as number[], 0, o.scale, 'float32', tfSeed(seed));
 }
 
 /**
@@ -59,24 +61,32 @@ export interface SmoothOut extends Technique {
  */
 export function smoothOut(options: SmoothOutOptions): SmoothOut {
   checkKeys(options, ['model', 'a', 'noise', 'adaptive', 'denoise', 'seed', 'roles'], 'smoothOut');
-  if (!(Number.isFinite(options.a) && options.a >= 0)) throw new ConfigError('smoothOut.a', options.a, 'a non-negative noise strength');
+  if (!(Number.isFinite(options.a) && options.a >= 0))
+    throw new ConfigError('smoothOut.a', options.a, 'a non-negative noise strength');
   const noise = options.noise ?? 'uniform';
-  if (noise !== 'uniform' && noise !== 'gaussian') throw new ConfigError('smoothOut.noise', noise, "'uniform' or 'gaussian'");
+  if (noise !== 'uniform' && noise !== 'gaussian')
+    throw new ConfigError('smoothOut.noise', noise, "'uniform' or 'gaussian'");
   if (!Number.isInteger(options.seed)) throw new ConfigError('smoothOut.seed', options.seed, 'an integer');
   const roles = options.roles ?? ['weight', 'bias'];
   const adaptive = options.adaptive ?? false;
   const denoise = options.denoise ?? true;
   const perturbed = options.model.params.all().filter((p) => p.trainable && roles.includes(p.role));
-  if (perturbed.length === 0) throw new ConfigError('smoothOut.roles', roles, `roles of some trainable parameter of ${options.model.name}`);
+  if (perturbed.length === 0)
+    throw new ConfigError('smoothOut.roles', roles, `roles of some trainable parameter of ${options.model.name}`);
   const noiseAt = (iteration: number) =>
-    new Map(perturbed.map((p) => {
-      const seed = hashString(`smoothout/${options.seed}/${iteration}/${p.name}`);
-      return [p.name, tf.tidy(() => {
-        // AdaSmoothOut draws unit-scale noise and rescales it per filter; SmoothOut draws at strength a.
-        const theta = draw(p.variable.shape, { noise, scale: adaptive ? 1 : options.a }, seed);
-        return adaptive ? adaptiveNoise(p.variable, theta, options.a) : theta;
-      })] as [string, tf.Tensor];
-    }));
+    new Map(
+      perturbed.map((p) => {
+        const seed = hashString(`smoothout/${options.seed}/${iteration}/${p.name}`);
+        return [
+          p.name,
+          tf.tidy(() => {
+            // AdaSmoothOut draws unit-scale noise and rescales it per filter; SmoothOut draws at strength a.
+            const theta = draw(p.variable.shape, { noise, scale: adaptive ? 1 : options.a }, seed);
+            return adaptive ? adaptiveNoise(p.variable, theta, options.a) : theta;
+          }),
+        ] as [string, tf.Tensor];
+      }),
+    );
   return {
     name: 'smoothout',
     noiseAt,

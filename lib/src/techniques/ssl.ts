@@ -67,10 +67,16 @@ const DENSE_STRUCTURES: readonly SslStructure[] = ['neuron', 'input'];
 /** Axes reduced to form the groups of `structure` in a weight of `kind` (the kept axes index the groups). */
 export function sslGroupAxes(kind: LayerSpec['kind'], structure: Exclude<SslStructure, 'depth'>): number[] {
   if (kind === 'conv' && CONV_STRUCTURES.includes(structure)) {
-    return { filter: [0, 1, 2], channel: [0, 1, 3], shape: [3], filter2d: [0, 1] }[structure as 'filter' | 'channel' | 'shape' | 'filter2d'];
+    return { filter: [0, 1, 2], channel: [0, 1, 3], shape: [3], filter2d: [0, 1] }[
+      structure as 'filter' | 'channel' | 'shape' | 'filter2d'
+    ];
   }
   if (kind === 'dense' && DENSE_STRUCTURES.includes(structure)) return structure === 'neuron' ? [0] : [1];
-  throw new ConfigError('ssl structure', structure, `one of ${(kind === 'dense' ? DENSE_STRUCTURES : CONV_STRUCTURES).join(', ')} for a ${kind} layer`);
+  throw new ConfigError(
+    'ssl structure',
+    structure,
+    `one of ${(kind === 'dense' ? DENSE_STRUCTURES : CONV_STRUCTURES).join(', ')} for a ${kind} layer`,
+  );
 }
 
 /** Group norms sqrt(epsilon + sum over `axes` of w^2), kept dims (broadcastable against w). */
@@ -106,27 +112,49 @@ export function structuredSparsity(options: SslOptions): Ssl {
   const epsilon = options.epsilon ?? 1e-8;
   if (!(Number.isFinite(epsilon) && epsilon > 0)) throw new ConfigError('ssl.epsilon', epsilon, 'a positive number');
   const threshold = options.threshold ?? 1e-4;
-  if (!(Number.isFinite(threshold) && threshold >= 0)) throw new ConfigError('ssl.threshold', threshold, 'a non-negative number');
-  if (!Array.isArray(options.terms) || options.terms.length === 0) throw new ConfigError('ssl.terms', options.terms, 'at least one { structure, lambda } term');
+  if (!(Number.isFinite(threshold) && threshold >= 0))
+    throw new ConfigError('ssl.threshold', threshold, 'a non-negative number');
+  if (!Array.isArray(options.terms) || options.terms.length === 0)
+    throw new ConfigError('ssl.terms', options.terms, 'at least one { structure, lambda } term');
   const groups: Group[] = [];
   for (const [i, t] of options.terms.entries()) {
-    if (!(Number.isFinite(t.lambda) && t.lambda >= 0)) throw new ConfigError(`ssl.terms[${i}].lambda`, t.lambda, 'a non-negative number');
+    if (!(Number.isFinite(t.lambda) && t.lambda >= 0))
+      throw new ConfigError(`ssl.terms[${i}].lambda`, t.lambda, 'a non-negative number');
     const pick = t.layers ?? (() => true);
     if (t.structure === 'depth') {
       for (const b of model.blocks) {
-        const layers = b.layers.map((n) => model.layers.find((l) => l.name === n) as LayerSpec).filter((l) => l.kind === 'conv' && !l.name.endsWith('/proj') && pick(l));
+        const layers = b.layers
+          .map((n) => model.layers.find((l) => l.name === n) as LayerSpec)
+          .filter((l) => l.kind === 'conv' && !l.name.endsWith('/proj') && pick(l));
         if (layers.length) groups.push({ structure: 'depth', lambda: t.lambda, layers, axes: 'all', name: b.name });
       }
     } else {
-      const kinds = CONV_STRUCTURES.includes(t.structure) ? ['conv'] : DENSE_STRUCTURES.includes(t.structure) ? ['dense'] : undefined;
-      if (!kinds) throw new ConfigError(`ssl.terms[${i}].structure`, t.structure, 'filter, channel, shape, filter2d, neuron, input or depth');
+      const kinds = CONV_STRUCTURES.includes(t.structure)
+        ? ['conv']
+        : DENSE_STRUCTURES.includes(t.structure)
+          ? ['dense']
+          : undefined;
+      if (!kinds)
+        throw new ConfigError(
+          `ssl.terms[${i}].structure`,
+          t.structure,
+          'filter, channel, shape, filter2d, neuron, input or depth',
+        );
       for (const l of model.layers) {
         if (!kinds.includes(l.kind) || !pick(l)) continue;
-        if (l.fibres) throw new ConfigError(`ssl.terms[${i}]`, l.name, 'a conv layer stored densely (not fibre-lowered)');
-        groups.push({ structure: t.structure, lambda: t.lambda, layers: [l], axes: sslGroupAxes(l.kind, t.structure), name: l.name });
+        if (l.fibres)
+          throw new ConfigError(`ssl.terms[${i}]`, l.name, 'a conv layer stored densely (not fibre-lowered)');
+        groups.push({
+          structure: t.structure,
+          lambda: t.lambda,
+          layers: [l],
+          axes: sslGroupAxes(l.kind, t.structure),
+          name: l.name,
+        });
       }
     }
-    if (!groups.some((g) => g.structure === t.structure)) throw new ConfigError(`ssl.terms[${i}]`, t.structure, `a structure that some layer of ${model.name} has`);
+    if (!groups.some((g) => g.structure === t.structure))
+      throw new ConfigError(`ssl.terms[${i}]`, t.structure, `a structure that some layer of ${model.name} has`);
   }
   const weightOf = (l: LayerSpec) => model.params.get(l.weight) as tf.Variable;
   /** Per group set: its norms (kept dims), from the current weights. */
@@ -136,7 +164,8 @@ export function structuredSparsity(options: SslOptions): Ssl {
       : groupNorms(weightOf(g.layers[0] as LayerSpec), g.axes, epsilon);
   // Sticky masks (1 = alive) per group set, shaped like its norms.
   const masks = new StickyMasks<Group>();
-  const bias = (l: LayerSpec) => (model.params.has(`${l.name}/b`) ? (model.params.get(`${l.name}/b`) as tf.Variable) : undefined);
+  const bias = (l: LayerSpec) =>
+    model.params.has(`${l.name}/b`) ? (model.params.get(`${l.name}/b`) as tf.Variable) : undefined;
   /** Per group set: the indices of its all-zero groups (and how many groups it has), read from the device. */
   const zeroGroups = (g: Group): { count: number; zero: number[] } => {
     const t = tf.tidy(() => norms(g));
@@ -182,7 +211,8 @@ export function structuredSparsity(options: SslOptions): Ssl {
             keepWhere(weightOf(l), alive);
             const b = bias(l);
             // A zeroed filter (neuron) takes its bias with it.
-            if (b && (g.structure === 'filter' || g.structure === 'neuron' || g.structure === 'depth')) keepWhere(b, tf.reshape(alive, g.structure === 'depth' ? [] : [-1]));
+            if (b && (g.structure === 'filter' || g.structure === 'neuron' || g.structure === 'depth'))
+              keepWhere(b, tf.reshape(alive, g.structure === 'depth' ? [] : [-1]));
           }
         }
       });
@@ -203,7 +233,10 @@ export function structuredSparsity(options: SslOptions): Ssl {
       }),
     removal() {
       // Structures model surgery removes (2D filters and dense inputs have no removal of their own).
-      const byStructure = { filter: {}, channel: {}, shape: {}, neuron: {} } as Record<'filter' | 'channel' | 'shape' | 'neuron', Record<string, number[]>>;
+      const byStructure = { filter: {}, channel: {}, shape: {}, neuron: {} } as Record<
+        'filter' | 'channel' | 'shape' | 'neuron',
+        Record<string, number[]>
+      >;
       const blocks: string[] = [];
       for (const g of groups) {
         const zeroIdx = zeroGroups(g).zero;
@@ -217,7 +250,13 @@ export function structuredSparsity(options: SslOptions): Ssl {
         }
       }
       const nonEmpty = (o: Record<string, number[]>) => (Object.keys(o).length ? o : undefined);
-      return { filters: nonEmpty(byStructure.filter), channels: nonEmpty(byStructure.channel), fibres: nonEmpty(byStructure.shape), neurons: nonEmpty(byStructure.neuron), blocks: blocks.length ? blocks : undefined };
+      return {
+        filters: nonEmpty(byStructure.filter),
+        channels: nonEmpty(byStructure.channel),
+        fibres: nonEmpty(byStructure.shape),
+        neurons: nonEmpty(byStructure.neuron),
+        blocks: blocks.length ? blocks : undefined,
+      };
     },
     stats() {
       const c = groupCounts();
@@ -226,7 +265,10 @@ export function structuredSparsity(options: SslOptions): Ssl {
     },
     state: (): StateValue => ({ masks: masks.state((g) => groups.indexOf(g)) }) as unknown as StateValue,
     restore(s: StateValue) {
-      masks.restore((s as unknown as { masks: Array<[number, number[], number[]]> }).masks, (i) => groups[i as number] as Group);
+      masks.restore(
+        (s as unknown as { masks: Array<[number, number[], number[]]> }).masks,
+        (i) => groups[i as number] as Group,
+      );
     },
     dispose: () => masks.dispose(),
   };
@@ -240,12 +282,24 @@ export function structuredSparsity(options: SslOptions): Ssl {
  * largest steady step, lr x lambda / (1 - momentum): a group the regularizer has driven to zero oscillates within
  * it, so thresholding below it would never fire. The thesis selects its strengths by cross-validation and lists none.
  */
-export function groupLassoStrength(o: { norm: number; rho: number; lr: number; iterations: number; momentum: number; schedule: LrSchedule }): { lambda: number; threshold: number } {
-  if (!(Number.isFinite(o.norm) && o.norm > 0)) throw new ConfigError('groupLassoStrength.norm', o.norm, 'a positive group norm');
-  if (!(Number.isFinite(o.rho) && o.rho > 0)) throw new ConfigError('groupLassoStrength.rho', o.rho, 'a positive number');
-  if (!(Number.isInteger(o.iterations) && o.iterations > 0)) throw new ConfigError('groupLassoStrength.iterations', o.iterations, 'a positive integer');
-  if (!(Number.isFinite(o.momentum) && o.momentum >= 0 && o.momentum < 1)) throw new ConfigError('groupLassoStrength.momentum', o.momentum, 'a momentum in [0, 1)');
-  if (!(Number.isFinite(o.lr) && o.lr > 0)) throw new ConfigError('groupLassoStrength.lr', o.lr, 'a positive learning rate');
+export function groupLassoStrength(o: {
+  norm: number;
+  rho: number;
+  lr: number;
+  iterations: number;
+  momentum: number;
+  schedule: LrSchedule;
+}): { lambda: number; threshold: number } {
+  if (!(Number.isFinite(o.norm) && o.norm > 0))
+    throw new ConfigError('groupLassoStrength.norm', o.norm, 'a positive group norm');
+  if (!(Number.isFinite(o.rho) && o.rho > 0))
+    throw new ConfigError('groupLassoStrength.rho', o.rho, 'a positive number');
+  if (!(Number.isInteger(o.iterations) && o.iterations > 0))
+    throw new ConfigError('groupLassoStrength.iterations', o.iterations, 'a positive integer');
+  if (!(Number.isFinite(o.momentum) && o.momentum >= 0 && o.momentum < 1))
+    throw new ConfigError('groupLassoStrength.momentum', o.momentum, 'a momentum in [0, 1)');
+  if (!(Number.isFinite(o.lr) && o.lr > 0))
+    throw new ConfigError('groupLassoStrength.lr', o.lr, 'a positive learning rate');
   let lrSum = 0;
   for (let t = 0; t < o.iterations; t++) lrSum += lrAt(o.schedule, o.lr, t, o.iterations);
   const lambda = (o.rho * o.norm * (1 - o.momentum)) / lrSum;

@@ -43,11 +43,17 @@ export class StickyMasks<K> {
   }
 
   /** Puts back masks from {@link state}, `key(id)` mapping each id to its key. */
-  restore(records: ReadonlyArray<readonly [string | number, readonly number[], readonly number[]]>, key: (id: string | number) => K): void {
+  restore(
+    records: ReadonlyArray<readonly [string | number, readonly number[], readonly number[]]>,
+    key: (id: string | number) => K,
+  ): void {
     for (const [id, values, shape] of records) {
       const k = key(id);
       this.masks.get(k)?.dispose();
-      this.masks.set(k, tf.tidy(() => tf.variable(tf.tensor([...values], [...shape]), false)));
+      this.masks.set(
+        k,
+        tf.tidy(() => tf.variable(tf.tensor([...values], [...shape]), false)),
+      );
     }
   }
 

@@ -16,7 +16,8 @@ export function pLForSkipRatio(model: Pick<Model, 'blocks'>, skipRatio: number):
   if (L === 0) throw new ConfigError('model', 'no skippable blocks', 'a residual model');
   const meanFrac = Array.from({ length: L }, (_, i) => (i + 1) / L).reduce((a, b) => a + b, 0) / L;
   const pL = 1 - skipRatio / meanFrac;
-  if (!(pL >= 0 && pL <= 1)) throw new ConfigError('skipRatio', skipRatio, `at most ${meanFrac.toFixed(3)} for linear decay over ${L} blocks`);
+  if (!(pL >= 0 && pL <= 1))
+    throw new ConfigError('skipRatio', skipRatio, `at most ${meanFrac.toFixed(3)} for linear decay over ${L} blocks`);
   return pL;
 }
 
@@ -60,7 +61,9 @@ export function stochasticDepth(options: { model: Pick<Model, 'blocks'>; pL: num
     },
     evalPlan(block, x) {
       const s = survival.get(block.name);
-      return s === undefined ? undefined : { groups: [{ indices: Int32Array.from({ length: x.shape[0] }, (_, i) => i), residualScale: s }] };
+      return s === undefined
+        ? undefined
+        : { groups: [{ indices: Int32Array.from({ length: x.shape[0] }, (_, i) => i), residualScale: s }] };
     },
     counts: () => ({ executed, skipped }),
     stats: () => ({ skipRatio: executed + skipped ? skipped / (executed + skipped) : 0 }),

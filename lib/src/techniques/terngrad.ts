@@ -10,7 +10,8 @@ import { ternaryParts } from '../quant/quantizers';
  * is set to sign(g) c sigma. Returns a new tensor.
  */
 export function clipGradient(g: tf.Tensor, c: number): tf.Tensor {
-  if (!(Number.isFinite(c) && c > 0)) throw new ConfigError('clip', c, 'a positive multiple of the standard deviation (the thesis: 2.5)');
+  if (!(Number.isFinite(c) && c > 0))
+    throw new ConfigError('clip', c, 'a positive multiple of the standard deviation (the thesis: 2.5)');
   return tf.tidy(() => {
     const { variance } = tf.moments(g);
     const bound = tf.mul(tf.sqrt(variance), c);
@@ -27,10 +28,25 @@ export function ternGradSeed(seed: number, iteration: number, worker: number, pa
  * One worker's side of a TernGrad step before the exchange: its gradients clipped (Eq. 4.21, unless `clip` is null)
  * and its scalers, per tensor (layer-wise) or one over all its tensors; tensors the caller owns.
  */
-export function workerScalers(grads: ReadonlyMap<string, tf.Tensor>, names: readonly string[], o: { clip: number | null; layerWise: boolean }): { clipped: Map<string, tf.Tensor>; scalers: Map<string, tf.Scalar> } {
-  const clipped = new Map(names.map((p) => [p, o.clip === null ? tf.clone(grads.get(p) as tf.Tensor) : clipGradient(grads.get(p) as tf.Tensor, o.clip)]));
-  if (o.layerWise) return { clipped, scalers: new Map(names.map((p) => [p, tf.tidy(() => tf.max(tf.abs(clipped.get(p) as tf.Tensor)) as tf.Scalar)])) };
-  const all = tf.tidy(() => tf.max(tf.stack(names.map((p) => tf.max(tf.abs(clipped.get(p) as tf.Tensor))))) as tf.Scalar);
+export function workerScalers(
+  grads: ReadonlyMap<string, tf.Tensor>,
+  names: readonly string[],
+  o: { clip: number | null; layerWise: boolean },
+): { clipped: Map<string, tf.Tensor>; scalers: Map<string, tf.Scalar> } {
+  const clipped = new Map(
+    names.map((p) => [
+      p,
+      o.clip === null ? tf.clone(grads.get(p) as tf.Tensor) : clipGradient(grads.get(p) as tf.Tensor, o.clip),
+    ]),
+  );
+  if (o.layerWise)
+    return {
+      clipped,
+      scalers: new Map(names.map((p) => [p, tf.tidy(() => tf.max(tf.abs(clipped.get(p) as tf.Tensor)) as tf.Scalar)])),
+    };
+  const all = tf.tidy(
+    () => tf.max(tf.stack(names.map((p) => tf.max(tf.abs(clipped.get(p) as tf.Tensor))))) as tf.Scalar,
+  );
   const scalers = new Map(names.map((p) => [p, tf.clone(all)]));
   all.dispose();
   return { clipped, scalers };
@@ -93,19 +109,26 @@ export function ternGrad(options: TernGradOptions): TernGrad {
   if (!(Number.isInteger(n) && n >= 1)) throw new ConfigError('ternGrad.workers', n, 'a positive integer');
   if (!Number.isInteger(options.seed)) throw new ConfigError('ternGrad.seed', options.seed, 'an integer');
   const clip = options.clip === undefined ? 2.5 : options.clip;
-  if (clip !== null && !(Number.isFinite(clip) && clip > 0)) throw new ConfigError('ternGrad.clip', clip, 'a positive number or null (no clipping)');
+  if (clip !== null && !(Number.isFinite(clip) && clip > 0))
+    throw new ConfigError('ternGrad.clip', clip, 'a positive number or null (no clipping)');
   const ternary = options.ternary ?? true;
   const layerWise = options.layerWise ?? true;
   const sharing = options.scalerSharing ?? true;
   const isFloat = options.floatParams ?? (() => false);
-  const drawSeed = (iteration: number, worker: number, param: string) => ternGradSeed(options.seed, iteration, worker, param);
+  const drawSeed = (iteration: number, worker: number, param: string) =>
+    ternGradSeed(options.seed, iteration, worker, param);
   const zeros = tf.variable(tf.scalar(0), false);
   const elements = tf.variable(tf.scalar(0), false);
 
   return {
     name: 'terngrad',
     computeGradients(problem, info): GradientResult {
-      if (problem.batch.examples % n !== 0) throw new ConfigError('ternGrad batch', problem.batch.examples, `a multiple of the ${n} workers (equal shards)`);
+      if (problem.batch.examples % n !== 0)
+        throw new ConfigError(
+          'ternGrad batch',
+          problem.batch.examples,
+          `a multiple of the ${n} workers (equal shards)`,
+        );
       const shards = problem.shards(n);
       const results = shards.map((part) => problem.gradients(part));
       try {
@@ -114,7 +137,8 @@ export function ternGrad(options: TernGradOptions): TernGrad {
           const names = [...(results[0] as GradientResult).grads.keys()];
           const mean = tf.div(tf.addN(results.map((r) => r.loss)), n) as tf.Scalar;
           if (!ternary) {
-            for (const name of names) out.set(name, tf.keep(tf.div(tf.addN(results.map((r) => r.grads.get(name) as tf.Tensor)), n)));
+            for (const name of names)
+              out.set(name, tf.keep(tf.div(tf.addN(results.map((r) => r.grads.get(name) as tf.Tensor)), n)));
             return mean;
           }
           const tern = names.filter((p) => !isFloat(p));
@@ -125,7 +149,9 @@ export function ternGrad(options: TernGradOptions): TernGrad {
           let zeroCount: tf.Tensor = tf.scalar(0);
           let elementCount = 0;
           for (const p of tern) {
-            const shared = sharing ? (tf.max(tf.stack(scalersOf.map((s) => s.get(p) as tf.Scalar))) as tf.Scalar) : undefined;
+            const shared = sharing
+              ? (tf.max(tf.stack(scalersOf.map((s) => s.get(p) as tf.Scalar))) as tf.Scalar)
+              : undefined;
             const parts = clipped.map((g, i) => {
               const s = shared ?? (scalersOf[i]?.get(p) as tf.Scalar);
               const t = ternaryParts(g.get(p) as tf.Tensor, drawSeed(info.iteration, i, p), s);
@@ -135,11 +161,17 @@ export function ternGrad(options: TernGradOptions): TernGrad {
             });
             // With a shared scaler the server sums levels (exact small integers) and the average is k s / N: the same
             // arithmetic a worker process does with the level sums it receives. Without, sum_i s_i t_i / N in worker order.
-            out.set(p, tf.keep(shared
-              ? tf.div(tf.mul(tf.addN(parts.map((t) => t.ternary)), shared), n)
-              : tf.div(tf.addN(parts.map((t) => tf.mul(t.ternary, t.scaler))), n)));
+            out.set(
+              p,
+              tf.keep(
+                shared
+                  ? tf.div(tf.mul(tf.addN(parts.map((t) => t.ternary)), shared), n)
+                  : tf.div(tf.addN(parts.map((t) => tf.mul(t.ternary, t.scaler))), n),
+              ),
+            );
           }
-          for (const p of names) if (isFloat(p)) out.set(p, tf.keep(tf.div(tf.addN(results.map((r) => r.grads.get(p) as tf.Tensor)), n)));
+          for (const p of names)
+            if (isFloat(p)) out.set(p, tf.keep(tf.div(tf.addN(results.map((r) => r.grads.get(p) as tf.Tensor)), n)));
           zeros.assign(tf.add(zeros, zeroCount));
           elements.assign(tf.add(elements, elementCount));
           return mean;
@@ -177,7 +209,14 @@ export function ternGrad(options: TernGradOptions): TernGrad {
           downBound += 32 * size;
         }
       }
-      return { upBitsPerWorker: up, downBitsPerWorker: down, sharingBits, upBitsBound: upBound, downBitsBound: downBound, floatBitsPerWorker: float };
+      return {
+        upBitsPerWorker: up,
+        downBitsPerWorker: down,
+        sharingBits,
+        upBitsBound: upBound,
+        downBitsBound: downBound,
+        floatBitsPerWorker: float,
+      };
     },
     zeroShare: () => tf.tidy(() => tf.divNoNan(zeros, elements).dataSync()[0] as number),
     stats() {
@@ -201,18 +240,36 @@ export function ternGrad(options: TernGradOptions): TernGrad {
  * gradient, the same clipped, worker 0's ternary gradient (s t) and the average over the `workers` shards, for the mean
  * softmax cross-entropy of `model` on images `x` and labels `y` (the batch is cut into equal shards). Host arrays.
  */
-export function ternGradSnapshot(o: { model: Model; x: tf.Tensor; y: tf.Tensor; workers: number; seed: number; param: string; clip: number | null; iteration?: number }): { original: Float32Array; clipped: Float32Array; ternary: Float32Array; averaged: Float32Array } {
+export function ternGradSnapshot(o: {
+  model: Model;
+  x: tf.Tensor;
+  y: tf.Tensor;
+  workers: number;
+  seed: number;
+  param: string;
+  clip: number | null;
+  iteration?: number;
+}): { original: Float32Array; clipped: Float32Array; ternary: Float32Array; averaged: Float32Array } {
   const n = o.workers;
   const examples = o.x.shape[0] as number;
-  if (!(Number.isInteger(n) && n >= 1 && examples % n === 0)) throw new ConfigError('ternGradSnapshot.workers', n, `a divisor of the ${examples} examples`);
-  if (!o.model.params.has(o.param)) throw new ConfigError('ternGradSnapshot.param', o.param, `a parameter of ${o.model.name}`);
+  if (!(Number.isInteger(n) && n >= 1 && examples % n === 0))
+    throw new ConfigError('ternGradSnapshot.workers', n, `a divisor of the ${examples} examples`);
+  if (!o.model.params.has(o.param))
+    throw new ConfigError('ternGradSnapshot.param', o.param, `a parameter of ${o.model.name}`);
   const v = o.model.params.get(o.param) as tf.Variable;
   const per = examples / n;
   const grads = Array.from({ length: n }, (_, i) =>
     tf.tidy(() => {
       const xi = tf.slice(o.x, i * per, per);
       const yi = tf.slice(o.y, i * per, per);
-      const { value, grads: g } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.cast(yi, 'int32'), o.model.numClasses), o.model.apply(xi, { training: true }) as tf.Tensor2D) as tf.Scalar, [v]);
+      const { value, grads: g } = tf.variableGrads(
+        () =>
+          tf.losses.softmaxCrossEntropy(
+            tf.oneHot(tf.cast(yi, 'int32'), o.model.numClasses),
+            o.model.apply(xi, { training: true }) as tf.Tensor2D,
+          ) as tf.Scalar,
+        [v],
+      );
       value.dispose();
       return g[v.name] as tf.Tensor;
     }),
@@ -220,10 +277,22 @@ export function ternGradSnapshot(o: { model: Model; x: tf.Tensor; y: tf.Tensor; 
   const sides = grads.map((g) => workerScalers(new Map([[o.param, g]]), [o.param], { clip: o.clip, layerWise: true }));
   const out = tf.tidy(() => {
     const shared = tf.max(tf.stack(sides.map((s) => s.scalers.get(o.param) as tf.Scalar))) as tf.Scalar;
-    const parts = sides.map((s, i) => ternaryParts(s.clipped.get(o.param) as tf.Tensor, ternGradSeed(o.seed, o.iteration ?? 0, i, o.param), shared));
+    const parts = sides.map((s, i) =>
+      ternaryParts(s.clipped.get(o.param) as tf.Tensor, ternGradSeed(o.seed, o.iteration ?? 0, i, o.param), shared),
+    );
     const averaged = tf.div(tf.mul(tf.addN(parts.map((p) => p.ternary)), shared), n);
-    return [grads[0] as tf.Tensor, sides[0]?.clipped.get(o.param) as tf.Tensor, tf.mul((parts[0] as { ternary: tf.Tensor }).ternary, shared), averaged].map((t) => Float32Array.from(t.dataSync()));
+    return [
+      grads[0] as tf.Tensor,
+      sides[0]?.clipped.get(o.param) as tf.Tensor,
+      tf.mul((parts[0] as { ternary: tf.Tensor }).ternary, shared),
+      averaged,
+    ].map((t) => Float32Array.from(t.dataSync()));
   });
   tf.dispose([...grads, ...sides.flatMap((s) => [...s.clipped.values(), ...s.scalers.values()])]);
-  return { original: out[0] as Float32Array, clipped: out[1] as Float32Array, ternary: out[2] as Float32Array, averaged: out[3] as Float32Array };
+  return {
+    original: out[0] as Float32Array,
+    clipped: out[1] as Float32Array,
+    ternary: out[2] as Float32Array,
+    averaged: out[3] as Float32Array,
+  };
 }

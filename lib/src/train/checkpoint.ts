@@ -70,7 +70,10 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
     );
   }
   const v = (data as { version?: unknown } | null)?.version;
-  if (v !== 2) throw new Error(`checkpoint ${file} has format version ${JSON.stringify(v)}; this ecotrain reads version 2: delete it to start afresh`);
+  if (v !== 2)
+    throw new Error(
+      `checkpoint ${file} has format version ${JSON.stringify(v)}; this ecotrain reads version 2: delete it to start afresh`,
+    );
   return data as CheckpointData;
 }
 
@@ -78,7 +81,11 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
 export function checkResumable(file: string, saved: RunSignature, current: RunSignature): void {
   for (const k of Object.keys(current) as Array<keyof RunSignature>) {
     if (JSON.stringify(saved[k]) !== JSON.stringify(current[k])) {
-      throw new ConfigError(`checkpoint.resume`, file, `a checkpoint of the same run: it was written with ${k} = ${JSON.stringify(saved[k])}, this run has ${k} = ${JSON.stringify(current[k])}`);
+      throw new ConfigError(
+        `checkpoint.resume`,
+        file,
+        `a checkpoint of the same run: it was written with ${k} = ${JSON.stringify(saved[k])}, this run has ${k} = ${JSON.stringify(current[k])}`,
+      );
     }
   }
 }

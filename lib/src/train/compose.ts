@@ -19,21 +19,37 @@ export function checkComposition(techniques: readonly Technique[], defaultPrecis
       const b = setters[j] as Technique;
       if ((a.precisionCombine ?? 'exclusive') !== 'min' || (b.precisionCombine ?? 'exclusive') !== 'min') {
         const excl = (a.precisionCombine ?? 'exclusive') !== 'min' ? a : b;
-        throw new ConfigError('techniques', [a.name, b.name], `at most one technique setting layer precision when one of them is exclusive (${excl.name}'s precision has its own meaning and cannot be capped)`);
+        throw new ConfigError(
+          'techniques',
+          [a.name, b.name],
+          `at most one technique setting layer precision when one of them is exclusive (${excl.name}'s precision has its own meaning and cannot be capped)`,
+        );
       }
     }
   }
   const exclusive = setters.find((t) => (t.precisionCombine ?? 'exclusive') !== 'min');
   if (exclusive && defaultPrecision) {
-    throw new ConfigError('precision', defaultPrecision, `unset: technique ${exclusive.name} sets every layer's precision itself`);
+    throw new ConfigError(
+      'precision',
+      defaultPrecision,
+      `unset: technique ${exclusive.name} sets every layer's precision itself`,
+    );
   }
   const planners = techniques.filter((t) => t.blockPlan);
   if (planners.length > 1) {
-    throw new ConfigError('techniques', planners.map((t) => t.name), 'at most one technique that sets per-input block plans (their decisions and statistics assume their own plan runs)');
+    throw new ConfigError(
+      'techniques',
+      planners.map((t) => t.name),
+      'at most one technique that sets per-input block plans (their decisions and statistics assume their own plan runs)',
+    );
   }
   const replacers = techniques.filter((t) => t.computeGradients);
   if (replacers.length > 1) {
-    throw new ConfigError('techniques', replacers.map((t) => t.name), 'at most one technique that replaces the gradient computation');
+    throw new ConfigError(
+      'techniques',
+      replacers.map((t) => t.name),
+      'at most one technique that replaces the gradient computation',
+    );
   }
 }
 
@@ -41,7 +57,11 @@ export function checkComposition(techniques: readonly Technique[], defaultPrecis
  * The precision of a layer in a step: the run default, capped field by field by every `'min'` technique, or the
  * exclusive technique's precision (the only one, by {@link checkComposition}).
  */
-export function composePrecision(techniques: readonly Technique[], defaultPrecision: LayerPrecision | undefined, info: StepInfo): (layer: LayerSpec) => LayerPrecision | undefined {
+export function composePrecision(
+  techniques: readonly Technique[],
+  defaultPrecision: LayerPrecision | undefined,
+  info: StepInfo,
+): (layer: LayerSpec) => LayerPrecision | undefined {
   const setters = techniques.filter((t) => t.precision);
   if (setters.length === 0) return () => defaultPrecision;
   return (layer) => {
@@ -56,7 +76,10 @@ export function composePrecision(techniques: readonly Technique[], defaultPrecis
 }
 
 /** The block-plan hook of a step (at most one technique sets plans, by {@link checkComposition}). */
-export function composeBlockPlan(techniques: readonly Technique[], info: StepInfo): ((block: BlockSpec, x: tf.Tensor4D) => BlockPlan | undefined) | undefined {
+export function composeBlockPlan(
+  techniques: readonly Technique[],
+  info: StepInfo,
+): ((block: BlockSpec, x: tf.Tensor4D) => BlockPlan | undefined) | undefined {
   const planner = techniques.find((t) => t.blockPlan);
   return planner ? (block, x) => planner.blockPlan?.(block, x, info) : undefined;
 }

@@ -86,8 +86,30 @@ export interface LanguageModelTrainConfig extends CommonTrainConfig {
 export type TrainConfig = ImageTrainConfig | LanguageModelTrainConfig;
 
 const COMMON_KEYS = [
-  'model', 'batchSize', 'epochs', 'iterations', 'lr', 'optimizer', 'schedule', 'techniques', 'seed', 'precision', 'quant', 'ledger',
-  'clipNorm', 'divergence', 'swa', 'checkpoint', 'evalEvery', 'trainable', 'evalContext', 'runLog', 'logEvery', 'progress', 'stopAfter', 'task',
+  'model',
+  'batchSize',
+  'epochs',
+  'iterations',
+  'lr',
+  'optimizer',
+  'schedule',
+  'techniques',
+  'seed',
+  'precision',
+  'quant',
+  'ledger',
+  'clipNorm',
+  'divergence',
+  'swa',
+  'checkpoint',
+  'evalEvery',
+  'trainable',
+  'evalContext',
+  'runLog',
+  'logEvery',
+  'progress',
+  'stopAfter',
+  'task',
 ];
 const IMAGE_KEYS = [...COMMON_KEYS, 'train', 'validation', 'augment', 'normalize'];
 const LM_KEYS = [...COMMON_KEYS, 'train', 'validation', 'bptt', 'evalBatchSize'];
@@ -100,20 +122,27 @@ const posInt = (v: unknown, f: string): void => {
 export function checkTrainConfig(c: TrainConfig): void {
   requireOption(c, 'config', 'a training configuration');
   const task = c.task ?? 'image-classification';
-  if (task !== 'image-classification' && task !== 'language-model') throw new ConfigError('task', task, "'image-classification' or 'language-model'");
+  if (task !== 'image-classification' && task !== 'language-model')
+    throw new ConfigError('task', task, "'image-classification' or 'language-model'");
   checkKeys(c, task === 'language-model' ? LM_KEYS : IMAGE_KEYS, 'config');
   requireOption(c.model, 'model', 'a model (e.g. cifarResNet({ depth: 20 }))');
-  requireOption(c.train, 'train', task === 'language-model' ? 'the training token ids (Int32Array)' : 'a training ImageDataset');
+  requireOption(
+    c.train,
+    'train',
+    task === 'language-model' ? 'the training token ids (Int32Array)' : 'a training ImageDataset',
+  );
   posInt(c.batchSize, 'batchSize');
   posInt(c.epochs, 'epochs');
-  if (!(typeof c.lr === 'number' && Number.isFinite(c.lr) && c.lr > 0)) throw new ConfigError('lr', c.lr, 'a positive learning rate');
+  if (!(typeof c.lr === 'number' && Number.isFinite(c.lr) && c.lr > 0))
+    throw new ConfigError('lr', c.lr, 'a positive learning rate');
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new ConfigError('seed', c.seed, 'a non-negative integer');
   checkOptimizerConfig(requireOption(c.optimizer, 'optimizer', "an optimizer, e.g. { kind: 'sgd', momentum: 0.9 }"));
   checkSchedule(requireOption(c.schedule, 'schedule', "a learning-rate schedule, e.g. { kind: 'cosine' }"));
   if (c.task !== 'language-model' && c.augment !== undefined) augmentationOf(c.augment);
   if (c.precision) checkPrecision(c.precision);
   if (c.quant) checkQuantOptions(c.quant);
-  if (c.clipNorm !== undefined && !(Number.isFinite(c.clipNorm) && c.clipNorm > 0)) throw new ConfigError('clipNorm', c.clipNorm, 'a positive norm');
+  if (c.clipNorm !== undefined && !(Number.isFinite(c.clipNorm) && c.clipNorm > 0))
+    throw new ConfigError('clipNorm', c.clipNorm, 'a positive norm');
   if (c.divergence) checkDivergenceOptions(c.divergence);
   if (c.swa) {
     checkKeys(c.swa, ['start', 'every'], 'swa');
@@ -122,7 +151,8 @@ export function checkTrainConfig(c: TrainConfig): void {
   }
   if (c.checkpoint) {
     checkKeys(c.checkpoint, ['file', 'every', 'resume'], 'checkpoint');
-    if (typeof c.checkpoint.file !== 'string' || c.checkpoint.file === '') throw new ConfigError('checkpoint.file', c.checkpoint.file, 'a file path');
+    if (typeof c.checkpoint.file !== 'string' || c.checkpoint.file === '')
+      throw new ConfigError('checkpoint.file', c.checkpoint.file, 'a file path');
     posInt(c.checkpoint.every, 'checkpoint.every');
   }
   if (c.iterations !== undefined) posInt(c.iterations, 'iterations');
@@ -136,38 +166,73 @@ export function checkTrainConfig(c: TrainConfig): void {
     if (!t || typeof t.name !== 'string') throw new ConfigError('techniques', t, 'techniques with a name');
     if (names.has(t.name)) throw new ConfigError('techniques', t.name, 'distinct technique names');
     names.add(t.name);
-    if (t.trainFraction !== undefined && !(t.trainFraction > 0 && t.trainFraction <= 1)) throw new ConfigError(`${t.name}.trainFraction`, t.trainFraction, 'a fraction in (0, 1]');
+    if (t.trainFraction !== undefined && !(t.trainFraction > 0 && t.trainFraction <= 1))
+      throw new ConfigError(`${t.name}.trainFraction`, t.trainFraction, 'a fraction in (0, 1]');
   }
   checkComposition(c.techniques ?? [], c.precision);
   if (c.logEvery !== undefined) posInt(c.logEvery, 'logEvery');
   if (c.task === 'language-model') {
-    if (!(c.train instanceof Int32Array)) throw new ConfigError('train', typeof c.train, 'an Int32Array of token ids for a language model');
-    if (c.validation !== undefined && !(c.validation instanceof Int32Array)) throw new ConfigError('validation', typeof c.validation, 'an Int32Array of token ids');
+    if (!(c.train instanceof Int32Array))
+      throw new ConfigError('train', typeof c.train, 'an Int32Array of token ids for a language model');
+    if (c.validation !== undefined && !(c.validation instanceof Int32Array))
+      throw new ConfigError('validation', typeof c.validation, 'an Int32Array of token ids');
     posInt(c.bptt, 'bptt');
     if (c.evalBatchSize !== undefined) posInt(c.evalBatchSize, 'evalBatchSize');
-    if (!('applyWithState' in c.model)) throw new ConfigError('model', c.model.name, 'a language model (lstmLanguageModel) for the language-model task');
-    if (c.train.length < c.batchSize * (c.bptt + 1)) throw new ConfigError('batchSize', c.batchSize, `at most ${Math.floor(c.train.length / (c.bptt + 1))} rows for ${c.train.length} tokens and bptt ${c.bptt}`);
+    if (!('applyWithState' in c.model))
+      throw new ConfigError('model', c.model.name, 'a language model (lstmLanguageModel) for the language-model task');
+    if (c.train.length < c.batchSize * (c.bptt + 1))
+      throw new ConfigError(
+        'batchSize',
+        c.batchSize,
+        `at most ${Math.floor(c.train.length / (c.bptt + 1))} rows for ${c.train.length} tokens and bptt ${c.bptt}`,
+      );
     const vocab = c.model.numClasses;
-    for (const [f, ids] of [['train', c.train], ['validation', c.validation]] as const) {
+    for (const [f, ids] of [
+      ['train', c.train],
+      ['validation', c.validation],
+    ] as const) {
       if (!ids) continue;
       for (let i = 0; i < ids.length; i++) {
         const v = ids[i] as number;
-        if (v < 0 || v >= vocab) throw new ConfigError(`${f}[${i}]`, v, `a token id in [0, ${vocab}) (the model's vocabulary)`);
+        if (v < 0 || v >= vocab)
+          throw new ConfigError(`${f}[${i}]`, v, `a token id in [0, ${vocab}) (the model's vocabulary)`);
       }
     }
   } else {
-    if (c.train.count < c.batchSize) throw new ConfigError('batchSize', c.batchSize, `at most the training set size ${c.train.count}`);
+    if (c.train.count < c.batchSize)
+      throw new ConfigError('batchSize', c.batchSize, `at most the training set size ${c.train.count}`);
     const shape = [c.train.height, c.train.width, c.train.channels];
-    if (shape.join(',') !== c.model.inputShape.join(',')) throw new ConfigError('model.inputShape', c.model.inputShape, `the data shape [${shape}]`);
+    if (shape.join(',') !== c.model.inputShape.join(','))
+      throw new ConfigError('model.inputShape', c.model.inputShape, `the data shape [${shape}]`);
     const maxLabel = c.train.labels.reduce((a, b) => Math.max(a, b), 0);
-    if (maxLabel >= c.model.numClasses) throw new ConfigError('model.numClasses', c.model.numClasses, `more than the largest label ${maxLabel} of ${c.train.name}`);
+    if (maxLabel >= c.model.numClasses)
+      throw new ConfigError(
+        'model.numClasses',
+        c.model.numClasses,
+        `more than the largest label ${maxLabel} of ${c.train.name}`,
+      );
   }
 }
 
 /** What the run length depends on (a {@link TrainConfig} fits). */
 export type RunLengthInput =
-  | { readonly task?: 'image-classification'; readonly train: { readonly count: number }; readonly batchSize: number; readonly epochs: number; readonly iterations?: number; readonly techniques?: readonly Pick<Technique, 'trainFraction'>[] }
-  | { readonly task: 'language-model'; readonly train: { readonly length: number }; readonly bptt: number; readonly batchSize: number; readonly epochs: number; readonly iterations?: number; readonly techniques?: readonly Pick<Technique, 'trainFraction'>[] };
+  | {
+      readonly task?: 'image-classification';
+      readonly train: { readonly count: number };
+      readonly batchSize: number;
+      readonly epochs: number;
+      readonly iterations?: number;
+      readonly techniques?: readonly Pick<Technique, 'trainFraction'>[];
+    }
+  | {
+      readonly task: 'language-model';
+      readonly train: { readonly length: number };
+      readonly bptt: number;
+      readonly batchSize: number;
+      readonly epochs: number;
+      readonly iterations?: number;
+      readonly techniques?: readonly Pick<Technique, 'trainFraction'>[];
+    };
 
 /** Mini-batches of one epoch of the run's task. */
 export function batchesOfEpoch(c: RunLengthInput): number {

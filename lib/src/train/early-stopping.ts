@@ -31,9 +31,11 @@ export interface EarlyStopping extends Technique {
 export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping {
   checkKeys(options, ['patience', 'minDelta'], 'earlyStopping');
   const patience = options.patience ?? 1;
-  if (!(Number.isInteger(patience) && patience >= 1)) throw new ConfigError('earlyStopping.patience', patience, 'a positive integer number of epochs');
+  if (!(Number.isInteger(patience) && patience >= 1))
+    throw new ConfigError('earlyStopping.patience', patience, 'a positive integer number of epochs');
   const minDelta = options.minDelta ?? 0;
-  if (!(Number.isFinite(minDelta) && minDelta >= 0)) throw new ConfigError('earlyStopping.minDelta', minDelta, 'a non-negative number');
+  if (!(Number.isFinite(minDelta) && minDelta >= 0))
+    throw new ConfigError('earlyStopping.minDelta', minDelta, 'a non-negative number');
   const losses: number[] = [];
   let best: { epoch: number; loss: number } | undefined;
   let bestWeights: Map<string, tf.Tensor> | undefined;
@@ -48,7 +50,12 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping
     onEpochEnd(info: EpochInfo) {
       if (stopped !== undefined) return;
       const loss = info.validation?.loss;
-      if (loss === undefined) throw new ConfigError('earlyStopping', 'no validation set', 'a run with a validation set (evaluated at every epoch end)');
+      if (loss === undefined)
+        throw new ConfigError(
+          'earlyStopping',
+          'no validation set',
+          'a run with a validation set (evaluated at every epoch end)',
+        );
       const epoch = losses.length;
       losses.push(loss);
       if (Number.isFinite(loss) && (!best || loss < best.loss - minDelta)) {
@@ -71,15 +78,26 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping
         losses: [...losses],
         best: best ?? null,
         stopped: stopped ?? null,
-        weights: bestWeights ? Object.fromEntries([...bestWeights].map(([k, t]) => [k, { shape: t.shape, values: Array.from(t.dataSync()) }])) : null,
+        weights: bestWeights
+          ? Object.fromEntries(
+              [...bestWeights].map(([k, t]) => [k, { shape: t.shape, values: Array.from(t.dataSync()) }]),
+            )
+          : null,
       }) as unknown as StateValue,
     restore(s: StateValue) {
-      const st = s as unknown as { losses: number[]; best: { epoch: number; loss: number } | null; stopped: number | null; weights: Record<string, { shape: number[]; values: number[] }> | null };
+      const st = s as unknown as {
+        losses: number[];
+        best: { epoch: number; loss: number } | null;
+        stopped: number | null;
+        weights: Record<string, { shape: number[]; values: number[] }> | null;
+      };
       losses.splice(0, losses.length, ...st.losses);
       best = st.best ?? undefined;
       stopped = st.stopped ?? undefined;
       bestWeights?.forEach((t) => t.dispose());
-      bestWeights = st.weights ? new Map(Object.entries(st.weights).map(([k, r]) => [k, tf.keep(tf.tensor(r.values, r.shape))])) : undefined;
+      bestWeights = st.weights
+        ? new Map(Object.entries(st.weights).map(([k, r]) => [k, tf.keep(tf.tensor(r.values, r.shape))]))
+        : undefined;
     },
     dispose() {
       bestWeights?.forEach((t) => t.dispose());

@@ -19,15 +19,32 @@ export interface Evaluation {
  * Evaluates in inference mode (batch norm uses its running statistics): mean cross-entropy,
  * top-1 and top-5 accuracy. `ctx` may add evaluation-time settings (precision, block plans).
  */
-export async function evaluate(model: Model, ds: ImageDataset, options: { batchSize?: number; normalize?: ChannelStats; ctx?: Omit<ForwardContext, 'training'> } = {}): Promise<Evaluation> {
+export async function evaluate(
+  model: Model,
+  ds: ImageDataset,
+  options: { batchSize?: number; normalize?: ChannelStats; ctx?: Omit<ForwardContext, 'training'> } = {},
+): Promise<Evaluation> {
   let loss = 0;
   let top1 = 0;
   let top5 = 0;
   const k = Math.min(5, model.numClasses);
-  for (const b of batches(ds, { batchSize: options.batchSize ?? 250, rng: createRng(0), shuffle: false, normalize: options.normalize })) {
+  for (const b of batches(ds, {
+    batchSize: options.batchSize ?? 250,
+    rng: createRng(0),
+    shuffle: false,
+    normalize: options.normalize,
+  })) {
     const [l, c1, c5] = tf.tidy(() => {
       const logits = model.apply(b.x, { ...options.ctx, training: false }) as tf.Tensor2D;
-      const ce = tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, model.numClasses), logits, undefined, undefined, tf.Reduction.NONE));
+      const ce = tf.sum(
+        tf.losses.softmaxCrossEntropy(
+          tf.oneHot(b.y, model.numClasses),
+          logits,
+          undefined,
+          undefined,
+          tf.Reduction.NONE,
+        ),
+      );
       const correct1 = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'float32'));
       const { indices } = tf.topk(logits, k);
       const correct5 = tf.sum(tf.cast(tf.any(tf.equal(indices, tf.expandDims(b.y, 1)), 1), 'float32'));
@@ -49,14 +66,24 @@ export async function evaluate(model: Model, ds: ImageDataset, options: { batchS
 export function recomputeBatchNormStats(
   model: Model,
   ds: ImageDataset,
-  options: { batchSize?: number; normalize?: ChannelStats; maxBatches?: number; ctx?: Omit<ForwardContext, 'training'> } = {},
+  options: {
+    batchSize?: number;
+    normalize?: ChannelStats;
+    maxBatches?: number;
+    ctx?: Omit<ForwardContext, 'training'>;
+  } = {},
 ): void {
   for (const p of model.params.all()) {
     if (p.role !== 'bn-stat') continue;
     tf.tidy(() => p.variable.assign(p.name.endsWith('/var') ? tf.onesLike(p.variable) : tf.zerosLike(p.variable)));
   }
   let k = 0;
-  for (const b of batches(ds, { batchSize: options.batchSize ?? 128, rng: createRng(0), shuffle: false, normalize: options.normalize })) {
+  for (const b of batches(ds, {
+    batchSize: options.batchSize ?? 128,
+    rng: createRng(0),
+    shuffle: false,
+    normalize: options.normalize,
+  })) {
     k += 1;
     tf.tidy(() => void model.apply(b.x, { ...options.ctx, training: true, bnMomentum: (k - 1) / k }));
     tf.dispose([b.x, b.y]);

@@ -19,10 +19,14 @@ export interface DivergenceOptions {
 /** Validates {@link DivergenceOptions}, naming the bad field. */
 export function checkDivergenceOptions(d: DivergenceOptions): DivergenceOptions {
   checkKeys(d, ['lossFactor', 'window', 'action', 'lossFloor'], 'divergence');
-  if (d.lossFloor !== undefined && !(Number.isFinite(d.lossFloor) && d.lossFloor >= 0)) throw new ConfigError('divergence.lossFloor', d.lossFloor, 'a non-negative loss');
-  if (d.lossFactor !== undefined && !(Number.isFinite(d.lossFactor) && d.lossFactor > 1)) throw new ConfigError('divergence.lossFactor', d.lossFactor, 'a number > 1');
-  if (d.window !== undefined && !(Number.isInteger(d.window) && d.window > 0)) throw new ConfigError('divergence.window', d.window, 'a positive integer');
-  if (d.action !== undefined && d.action !== 'throw' && d.action !== 'stop') throw new ConfigError('divergence.action', d.action, "'throw' or 'stop'");
+  if (d.lossFloor !== undefined && !(Number.isFinite(d.lossFloor) && d.lossFloor >= 0))
+    throw new ConfigError('divergence.lossFloor', d.lossFloor, 'a non-negative loss');
+  if (d.lossFactor !== undefined && !(Number.isFinite(d.lossFactor) && d.lossFactor > 1))
+    throw new ConfigError('divergence.lossFactor', d.lossFactor, 'a number > 1');
+  if (d.window !== undefined && !(Number.isInteger(d.window) && d.window > 0))
+    throw new ConfigError('divergence.window', d.window, 'a positive integer');
+  if (d.action !== undefined && d.action !== 'throw' && d.action !== 'stop')
+    throw new ConfigError('divergence.action', d.action, "'throw' or 'stop'");
   return d;
 }
 
@@ -50,7 +54,8 @@ export class DivergenceGuard {
     if (!Number.isFinite(statSum)) return 'batch-norm running statistics are not finite';
     if (this.start.n >= this.window) {
       const ref = Math.max(this.start.sum / this.start.n, this.floor);
-      if (loss > this.factor * ref) return `loss ${loss.toPrecision(4)} exceeds ${this.factor} x its starting value ${ref.toPrecision(4)}`;
+      if (loss > this.factor * ref)
+        return `loss ${loss.toPrecision(4)} exceeds ${this.factor} x its starting value ${ref.toPrecision(4)}`;
     }
     return undefined;
   }
@@ -82,7 +87,11 @@ export class DivergenceError extends Error {
   ) {
     super(
       `training diverged at iteration ${iteration}: ${reason}; the step was not applied` +
-        (checkpoint ? `; the last good checkpoint is ${checkpoint}` : configured ? `; no checkpoint was written yet (configured: ${configured})` : ' (no checkpoint configured)') +
+        (checkpoint
+          ? `; the last good checkpoint is ${checkpoint}`
+          : configured
+            ? `; no checkpoint was written yet (configured: ${configured})`
+            : ' (no checkpoint configured)') +
         '. Lower the learning rate or check the data.',
     );
     this.name = 'DivergenceError';

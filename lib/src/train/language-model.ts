@@ -10,12 +10,16 @@ import type { ForwardContext } from '../models/spec';
 export function batchify(ids: Int32Array, batch: number): { data: Int32Array; rows: number; length: number } {
   if (!Number.isInteger(batch) || batch <= 0) throw new ConfigError('batch', batch, 'a positive integer');
   const length = Math.floor(ids.length / batch);
-  if (length < 2) throw new ConfigError('batch', batch, `at most ${Math.floor(ids.length / 2)} for ${ids.length} tokens`);
+  if (length < 2)
+    throw new ConfigError('batch', batch, `at most ${Math.floor(ids.length / 2)} for ${ids.length} tokens`);
   return { data: ids.slice(0, length * batch), rows: batch, length };
 }
 
 /** Truncated-BPTT windows: inputs [batch, steps] and next-token targets, in order along the rows. */
-export function* bpttWindows(b: { data: Int32Array; rows: number; length: number }, steps: number): Generator<{ input: Int32Array; target: Int32Array; steps: number }> {
+export function* bpttWindows(
+  b: { data: Int32Array; rows: number; length: number },
+  steps: number,
+): Generator<{ input: Int32Array; target: Int32Array; steps: number }> {
   for (let start = 0; start + 1 < b.length; start += steps) {
     const t = Math.min(steps, b.length - 1 - start);
     const input = new Int32Array(b.rows * t);
@@ -40,7 +44,11 @@ export interface PerplexityResult {
 }
 
 /** Evaluates a language model over a token stream with state carried across windows. */
-export function evaluatePerplexity(model: LanguageModel, ids: Int32Array, options: { batch: number; steps: number; ctx?: Omit<ForwardContext, 'training'>}): PerplexityResult {
+export function evaluatePerplexity(
+  model: LanguageModel,
+  ids: Int32Array,
+  options: { batch: number; steps: number; ctx?: Omit<ForwardContext, 'training'> },
+): PerplexityResult {
   const b = batchify(ids, options.batch);
   let state: LstmState = model.zeroState(options.batch);
   let total = 0;
@@ -55,7 +63,13 @@ export function evaluatePerplexity(model: LanguageModel, ids: Int32Array, option
       const x = tf.tensor2d(w.input, [b.rows, w.steps], 'int32');
       const y = tf.tensor1d(w.target, 'int32');
       const { logits, state: s } = model.applyWithState(x, state, { ...options.ctx, training: false });
-      const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(y, model.numClasses), logits, undefined, undefined, tf.Reduction.SUM);
+      const ce = tf.losses.softmaxCrossEntropy(
+        tf.oneHot(y, model.numClasses),
+        logits,
+        undefined,
+        undefined,
+        tf.Reduction.SUM,
+      );
       const top1 = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32'));
       const top5 = tf.sum(tf.cast(tf.any(tf.equal(tf.topk(logits, k).indices, tf.expandDims(y, 1)), 1), 'float32'));
       sums = tf.stack([ce, top1, top5]).dataSync();

@@ -5,7 +5,13 @@ import { fromRecord, tensorRecord, type TensorRecord } from '../models/records';
 /** Optimizer settings. Learning rates come from the schedule, not from here. */
 export type OptimizerConfig =
   | { readonly kind: 'sgd'; readonly momentum?: number; readonly weightDecay?: number; readonly nesterov?: boolean }
-  | { readonly kind: 'adam'; readonly beta1?: number; readonly beta2?: number; readonly epsilon?: number; readonly weightDecay?: number }
+  | {
+      readonly kind: 'adam';
+      readonly beta1?: number;
+      readonly beta2?: number;
+      readonly epsilon?: number;
+      readonly weightDecay?: number;
+    }
   | { readonly kind: 'signsgd'; readonly momentum?: number; readonly weightDecay?: number };
 
 /** Serializable optimizer state (slot values by parameter name). */
@@ -28,20 +34,28 @@ export interface Optimizer {
 
 function inUnit(v: number | undefined, field: string, closedTop = false): void {
   if (v === undefined) return;
-  if (!(Number.isFinite(v) && v >= 0 && (closedTop ? v <= 1 : v < 1))) throw new ConfigError(field, v, closedTop ? 'a number in [0, 1]' : 'a number in [0, 1)');
+  if (!(Number.isFinite(v) && v >= 0 && (closedTop ? v <= 1 : v < 1)))
+    throw new ConfigError(field, v, closedTop ? 'a number in [0, 1]' : 'a number in [0, 1)');
 }
 
 /** Validates an {@link OptimizerConfig}, naming the bad field. */
 export function checkOptimizerConfig(c: OptimizerConfig): OptimizerConfig {
   requireOption(c, 'optimizer', "an optimizer, e.g. { kind: 'sgd', momentum: 0.9 }");
-  if (!['sgd', 'adam', 'signsgd'].includes(c.kind)) throw new ConfigError('optimizer.kind', c.kind, 'sgd, adam or signsgd');
-  const keys = { sgd: ['kind', 'momentum', 'weightDecay', 'nesterov'], adam: ['kind', 'beta1', 'beta2', 'epsilon', 'weightDecay'], signsgd: ['kind', 'momentum', 'weightDecay'] }[c.kind];
+  if (!['sgd', 'adam', 'signsgd'].includes(c.kind))
+    throw new ConfigError('optimizer.kind', c.kind, 'sgd, adam or signsgd');
+  const keys = {
+    sgd: ['kind', 'momentum', 'weightDecay', 'nesterov'],
+    adam: ['kind', 'beta1', 'beta2', 'epsilon', 'weightDecay'],
+    signsgd: ['kind', 'momentum', 'weightDecay'],
+  }[c.kind];
   checkKeys(c, keys, 'optimizer');
-  if (c.weightDecay !== undefined && !(Number.isFinite(c.weightDecay) && c.weightDecay >= 0)) throw new ConfigError('optimizer.weightDecay', c.weightDecay, 'a non-negative number');
+  if (c.weightDecay !== undefined && !(Number.isFinite(c.weightDecay) && c.weightDecay >= 0))
+    throw new ConfigError('optimizer.weightDecay', c.weightDecay, 'a non-negative number');
   if (c.kind === 'adam') {
     inUnit(c.beta1, 'optimizer.beta1');
     inUnit(c.beta2, 'optimizer.beta2');
-    if (c.epsilon !== undefined && !(c.epsilon > 0)) throw new ConfigError('optimizer.epsilon', c.epsilon, 'a positive number');
+    if (c.epsilon !== undefined && !(c.epsilon > 0))
+      throw new ConfigError('optimizer.epsilon', c.epsilon, 'a positive number');
   } else {
     inUnit(c.momentum, 'optimizer.momentum');
   }
@@ -126,7 +140,9 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
             lr,
           );
           unstackOf(out.w).forEach((t, i) => (ws[i] as tf.Variable).assign(t));
-          out.slots.forEach((st, k) => unstackOf(st).forEach((t, i) => ((vs[i] as tf.Variable[])[k] as tf.Variable).assign(t)));
+          out.slots.forEach((st, k) =>
+            unstackOf(st).forEach((t, i) => ((vs[i] as tf.Variable[])[k] as tf.Variable).assign(t)),
+          );
         }
       });
     },
@@ -149,7 +165,10 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
       step = s.step;
       for (const [name, list] of byName) {
         list.sort((a, b) => a.i - b.i);
-        slots.set(name, list.map((x) => tf.tidy(() => tf.variable(fromRecord(x.r), false))));
+        slots.set(
+          name,
+          list.map((x) => tf.tidy(() => tf.variable(fromRecord(x.r), false))),
+        );
       }
     },
     dispose() {

@@ -11,29 +11,51 @@ import { ConfigError, checkKeys, requireOption } from '../errors';
  */
 export type LrSchedule =
   | { readonly kind: 'constant'; readonly warmup?: number }
-  | { readonly kind: 'steps'; readonly milestones: readonly number[]; readonly factor?: number; readonly unit?: 'fraction' | 'iterations'; readonly warmup?: number }
+  | {
+      readonly kind: 'steps';
+      readonly milestones: readonly number[];
+      readonly factor?: number;
+      readonly unit?: 'fraction' | 'iterations';
+      readonly warmup?: number;
+    }
   | { readonly kind: 'poly'; readonly power: number; readonly warmup?: number }
   | { readonly kind: 'cosine'; readonly minLr?: number; readonly warmup?: number };
 
 /** Validates a schedule, naming the bad field. */
 export function checkSchedule(s: LrSchedule): LrSchedule {
   requireOption(s, 'schedule', "a learning-rate schedule, e.g. { kind: 'cosine' }");
-  const keys: Record<string, string[]> = { constant: ['kind', 'warmup'], steps: ['kind', 'milestones', 'factor', 'unit', 'warmup'], poly: ['kind', 'power', 'warmup'], cosine: ['kind', 'minLr', 'warmup'] };
+  const keys: Record<string, string[]> = {
+    constant: ['kind', 'warmup'],
+    steps: ['kind', 'milestones', 'factor', 'unit', 'warmup'],
+    poly: ['kind', 'power', 'warmup'],
+    cosine: ['kind', 'minLr', 'warmup'],
+  };
   const kind = (s as { kind: string }).kind;
   if (!(kind in keys)) throw new ConfigError('schedule.kind', kind, Object.keys(keys).join(', '));
   checkKeys(s, keys[kind] as string[], 'schedule');
-  if (s.kind === 'steps' && !Array.isArray(s.milestones)) throw new ConfigError('schedule.milestones', s.milestones, 'an array of milestones');
-  if (s.kind === 'steps' && s.unit !== undefined && s.unit !== 'fraction' && s.unit !== 'iterations') throw new ConfigError('schedule.unit', s.unit, "'fraction' or 'iterations'");
-  if (s.kind === 'cosine' && s.minLr !== undefined && !(Number.isFinite(s.minLr) && s.minLr >= 0)) throw new ConfigError('schedule.minLr', s.minLr, 'a non-negative number');
-  if (s.warmup !== undefined && !(Number.isInteger(s.warmup) && s.warmup >= 0)) throw new ConfigError('schedule.warmup', s.warmup, 'a non-negative integer');
+  if (s.kind === 'steps' && !Array.isArray(s.milestones))
+    throw new ConfigError('schedule.milestones', s.milestones, 'an array of milestones');
+  if (s.kind === 'steps' && s.unit !== undefined && s.unit !== 'fraction' && s.unit !== 'iterations')
+    throw new ConfigError('schedule.unit', s.unit, "'fraction' or 'iterations'");
+  if (s.kind === 'cosine' && s.minLr !== undefined && !(Number.isFinite(s.minLr) && s.minLr >= 0))
+    throw new ConfigError('schedule.minLr', s.minLr, 'a non-negative number');
+  if (s.warmup !== undefined && !(Number.isInteger(s.warmup) && s.warmup >= 0))
+    throw new ConfigError('schedule.warmup', s.warmup, 'a non-negative integer');
   if (s.kind === 'steps') {
     const frac = (s.unit ?? 'fraction') === 'fraction';
     for (const m of s.milestones) {
-      if (!Number.isFinite(m) || m < 0 || (frac && m > 1)) throw new ConfigError('schedule.milestones', s.milestones, frac ? 'fractions in [0, 1]' : 'non-negative iterations');
+      if (!Number.isFinite(m) || m < 0 || (frac && m > 1))
+        throw new ConfigError(
+          'schedule.milestones',
+          s.milestones,
+          frac ? 'fractions in [0, 1]' : 'non-negative iterations',
+        );
     }
-    if (s.factor !== undefined && !(s.factor > 0)) throw new ConfigError('schedule.factor', s.factor, 'a positive number');
+    if (s.factor !== undefined && !(s.factor > 0))
+      throw new ConfigError('schedule.factor', s.factor, 'a positive number');
   }
-  if (s.kind === 'poly' && !(Number.isFinite(s.power) && s.power >= 0)) throw new ConfigError('schedule.power', s.power, 'a non-negative number');
+  if (s.kind === 'poly' && !(Number.isFinite(s.power) && s.power >= 0))
+    throw new ConfigError('schedule.power', s.power, 'a non-negative number');
   return s;
 }
 

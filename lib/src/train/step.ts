@@ -20,7 +20,12 @@ export interface StepRun {
   readonly params: ReadonlyMap<string, tf.Variable>;
   readonly optimizer: Optimizer;
   /** Technique parameters with their own optimizer and base learning rate. */
-  readonly groups: ReadonlyArray<{ readonly technique: Technique; readonly params: ReadonlyMap<string, tf.Variable>; readonly optimizer: Optimizer; readonly lr: number }>;
+  readonly groups: ReadonlyArray<{
+    readonly technique: Technique;
+    readonly params: ReadonlyMap<string, tf.Variable>;
+    readonly optimizer: Optimizer;
+    readonly lr: number;
+  }>;
   /** Every parameter the step differentiates. */
   readonly differentiated: ReadonlyMap<string, tf.Variable>;
   /** tfjs variable name -> parameter name. */
@@ -118,7 +123,8 @@ async function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, in
     batch,
     params: run.differentiated,
     shards(n) {
-      if (!Number.isInteger(n) || n < 1 || n > batch.examples) throw new RangeError(`shards: n = ${n}, expected an integer in 1..${batch.examples} (the batch size)`);
+      if (!Number.isInteger(n) || n < 1 || n > batch.examples)
+        throw new RangeError(`shards: n = ${n}, expected an integer in 1..${batch.examples} (the batch size)`);
       const parts = run.task.shards(batch, n);
       made.push(...parts);
       return parts;
@@ -132,7 +138,9 @@ async function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, in
   };
   const replacer = run.techniques.find((t) => t.computeGradients);
   try {
-    return replacer ? await (replacer.computeGradients as NonNullable<Technique['computeGradients']>)(problem, info) : problem.gradients();
+    return replacer
+      ? await (replacer.computeGradients as NonNullable<Technique['computeGradients']>)(problem, info)
+      : problem.gradients();
   } finally {
     for (const part of made) tf.dispose([part.x, part.y, ...(part.state ? [...part.state.h, ...part.state.c] : [])]);
   }
@@ -141,7 +149,9 @@ async function gradients(run: StepRun, batch: TaskBatch, ctx: ForwardContext, in
 /** One host read per step: the loss and the sum of the forward-updated statistics (finite iff all are). */
 /** The sum of every element of `tensors` (finite iff all are, barring overflow); call inside `tf.tidy`. */
 export function sumOfAll(tensors: readonly tf.Tensor[]): tf.Scalar {
-  return tensors.length > 0 ? tf.sum(tf.concat(tensors.map((v) => (v.rank === 1 ? v : tf.reshape(v, [-1]))))) : tf.scalar(0);
+  return tensors.length > 0
+    ? tf.sum(tf.concat(tensors.map((v) => (v.rank === 1 ? v : tf.reshape(v, [-1])))))
+    : tf.scalar(0);
 }
 
 async function readLossAndStatistics(run: StepRun, loss: tf.Scalar): Promise<[number, number]> {
@@ -182,7 +192,8 @@ export function clipByGlobalNorm(grads: ReadonlyMap<string, tf.Tensor>, maxNorm:
 // Stage 8.
 function update(run: StepRun, grads: ReadonlyMap<string, tf.Tensor>, info: StepInfo): void {
   run.optimizer.apply(run.params, grads, info.lr);
-  for (const g of run.groups) g.optimizer.apply(g.params, grads, lrAt(run.schedule, g.lr, info.iteration, info.totalIterations));
+  for (const g of run.groups)
+    g.optimizer.apply(g.params, grads, lrAt(run.schedule, g.lr, info.iteration, info.totalIterations));
 }
 
 /**
@@ -220,7 +231,12 @@ export async function trainStep(run: StepRun, batch: TaskBatch, info: StepInfo):
   update(run, grads, info);
   tf.dispose([...grads.values()]);
   for (const t of run.techniques) t.afterUpdate?.(info, run.differentiated);
-  const done: StepInfo = { ...info, batch: info.batch + 1, batchesSeen: info.batchesSeen + 1, iteration: info.iteration + 1 };
+  const done: StepInfo = {
+    ...info,
+    batch: info.batch + 1,
+    batchesSeen: info.batchesSeen + 1,
+    iteration: info.iteration + 1,
+  };
   for (const t of run.techniques) t.afterStep?.({ ...done, loss });
   run.ledger?.endIteration(done.iteration);
   return { status: 'trained', loss };

@@ -44,7 +44,11 @@ export class WeightAverage {
   restore(s: { n: number; values: Record<string, TensorRecord> }): void {
     this.dispose();
     this.n = s.n;
-    for (const [k, r] of Object.entries(s.values)) this.avg.set(k, tf.tidy(() => tf.variable(fromRecord(r), false)));
+    for (const [k, r] of Object.entries(s.values))
+      this.avg.set(
+        k,
+        tf.tidy(() => tf.variable(fromRecord(r), false)),
+      );
   }
 
   dispose(): void {

@@ -79,7 +79,11 @@ export function imageClassificationTask(options: {
   const perEpoch = batchesPerEpoch(train.count, batchSize, true);
   const request = (order: number[], epoch: number, k: number) => {
     const indices = Int32Array.from(order.slice(k * batchSize, (k + 1) * batchSize));
-    const augment = augmentationDraws(options.augment, indices.length, createRng(`${options.seed}/augment/${epoch}/${k}`));
+    const augment = augmentationDraws(
+      options.augment,
+      indices.length,
+      createRng(`${options.seed}/augment/${epoch}/${k}`),
+    );
     prefetcher ??= new BatchPrefetcher(train, options.normalize);
     return prefetcher.request({ indices, augment });
   };
@@ -88,17 +92,33 @@ export function imageClassificationTask(options: {
     size: train.count,
     batchesPerEpoch: () => perEpoch,
     async *epoch(epoch, startBatch, orderRng) {
-      const order = shuffleInPlace(Array.from({ length: train.count }, (_, i) => i), orderRng);
+      const order = shuffleInPlace(
+        Array.from({ length: train.count }, (_, i) => i),
+        orderRng,
+      );
       let next = startBatch < perEpoch ? request(order, epoch, startBatch) : undefined;
       for (let k = startBatch; k < perEpoch; k++) {
         const b = await (next as Promise<AssembledBatch>);
         // The next batch is assembled on the worker while this one trains.
         next = k + 1 < perEpoch ? request(order, epoch, k + 1) : undefined;
-        yield { x: tf.tensor4d(b.pixels, [batchSize, train.height, train.width, train.channels], 'float32'), y: tf.tensor1d(b.labels, 'int32'), examples: batchSize };
+        yield {
+          x: tf.tensor4d(b.pixels, [batchSize, train.height, train.width, train.channels], 'float32'),
+          y: tf.tensor1d(b.labels, 'int32'),
+          examples: batchSize,
+        };
       }
     },
-    loss: (model, batch, ctx) => tf.losses.softmaxCrossEntropy(tf.oneHot(batch.y as tf.Tensor1D, model.numClasses), model.apply(batch.x, ctx)) as tf.Scalar,
-    shards: (batch, n) => cut(batch.examples, n).map(([s, k]) => ({ x: sliceRows(batch.x, s, k), y: sliceRows(batch.y, s, k), examples: k })),
+    loss: (model, batch, ctx) =>
+      tf.losses.softmaxCrossEntropy(
+        tf.oneHot(batch.y as tf.Tensor1D, model.numClasses),
+        model.apply(batch.x, ctx),
+      ) as tf.Scalar,
+    shards: (batch, n) =>
+      cut(batch.examples, n).map(([s, k]) => ({
+        x: sliceRows(batch.x, s, k),
+        y: sliceRows(batch.y, s, k),
+        examples: k,
+      })),
     commit: () => undefined,
     discard: () => undefined,
     release: (batch) => tf.dispose([batch.x, batch.y]),
@@ -177,7 +197,9 @@ export function languageModelTask(options: {
         x: sliceRows(batch.x, s, k),
         y: tf.slice(batch.y, [s * steps], [k * steps]),
         examples: k,
-        state: batch.state ? { h: batch.state.h.map((t) => sliceRows(t, s, k)), c: batch.state.c.map((t) => sliceRows(t, s, k)) } : undefined,
+        state: batch.state
+          ? { h: batch.state.h.map((t) => sliceRows(t, s, k)), c: batch.state.c.map((t) => sliceRows(t, s, k)) }
+          : undefined,
       }));
     },
     commit() {
@@ -185,7 +207,20 @@ export function languageModelTask(options: {
       const next: LstmState =
         pending.length === 1
           ? (pending[0] as LstmState)
-          : { h: pending[0]!.h.map((_, l) => tf.concat(pending.map((p) => p.h[l] as tf.Tensor2D), 0)), c: pending[0]!.c.map((_, l) => tf.concat(pending.map((p) => p.c[l] as tf.Tensor2D), 0)) };
+          : {
+              h: pending[0]!.h.map((_, l) =>
+                tf.concat(
+                  pending.map((p) => p.h[l] as tf.Tensor2D),
+                  0,
+                ),
+              ),
+              c: pending[0]!.c.map((_, l) =>
+                tf.concat(
+                  pending.map((p) => p.c[l] as tf.Tensor2D),
+                  0,
+                ),
+              ),
+            };
       if (pending.length > 1) pending.forEach(dropState);
       dropState(carried);
       carried = next;
@@ -195,10 +230,15 @@ export function languageModelTask(options: {
     release: (batch) => tf.dispose([batch.x, batch.y]),
     async evaluate(model, ctx) {
       if (!options.validation) throw new Error('no validation stream');
-      const r = evaluatePerplexity(asLm(model), options.validation, { batch: options.evalBatchSize ?? 10, steps: options.bptt, ctx });
+      const r = evaluatePerplexity(asLm(model), options.validation, {
+        batch: options.evalBatchSize ?? 10,
+        steps: options.bptt,
+        ctx,
+      });
       return { loss: r.loss, top1: r.top1, top5: r.top5, count: r.tokens, perplexity: r.perplexity };
     },
-    state: () => (carried ? { h: carried.h.map((t) => tensorRecord(t)), c: carried.c.map((t) => tensorRecord(t)) } : null),
+    state: () =>
+      carried ? { h: carried.h.map((t) => tensorRecord(t)), c: carried.c.map((t) => tensorRecord(t)) } : null,
     restore(s) {
       dropState(carried);
       carried = undefined;

@@ -96,7 +96,7 @@ export interface Technique {
   /** Stage 2: return false to skip this mini-batch. */
   shouldTrain?(info: StepInfo): boolean;
   /** Stage 3: perturb the weights before the forward pass; return the undo (run after the gradient stage). */
-  perturb?(params: ReadonlyMap<string, tf.Variable>, info: StepInfo): (() => void) | void;
+  perturb?(params: ReadonlyMap<string, tf.Variable>, info: StepInfo): (() => void) | undefined;
   /** Stage 4: adjusts the quantization settings of this step (e.g. PSG's predictor mode). */
   quant?(cfg: QuantConfig, info: StepInfo): QuantConfig;
   /** Stage 4: precision of a layer in this step (undefined: no opinion). */

@@ -63,17 +63,38 @@ export interface TrainResult {
 function appendLog(file: string | undefined, record: object): void {
   if (!file) return;
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.appendFileSync(file, JSON.stringify(record) + '\n');
+  fs.appendFileSync(file, `${JSON.stringify(record)}\n`);
 }
 
 function buildTask(c: TrainConfig): Task {
   return c.task === 'language-model'
-    ? languageModelTask({ train: c.train, validation: c.validation, batchSize: c.batchSize, bptt: c.bptt, evalBatchSize: c.evalBatchSize })
-    : imageClassificationTask({ train: c.train, validation: c.validation, batchSize: c.batchSize, augment: augmentationOf(c.augment ?? false), normalize: c.normalize, seed: c.seed });
+    ? languageModelTask({
+        train: c.train,
+        validation: c.validation,
+        batchSize: c.batchSize,
+        bptt: c.bptt,
+        evalBatchSize: c.evalBatchSize,
+      })
+    : imageClassificationTask({
+        train: c.train,
+        validation: c.validation,
+        batchSize: c.batchSize,
+        augment: augmentationOf(c.augment ?? false),
+        normalize: c.normalize,
+        seed: c.seed,
+      });
 }
 
-function signature(c: TrainConfig, model: Model, techniques: readonly Technique[], totalIterations: number): RunSignature {
-  const arch = model.params.all().map((p) => `${p.name}:${p.variable.shape.join('x')}`).join(';');
+function signature(
+  c: TrainConfig,
+  model: Model,
+  techniques: readonly Technique[],
+  totalIterations: number,
+): RunSignature {
+  const arch = model.params
+    .all()
+    .map((p) => `${p.name}:${p.variable.shape.join('x')}`)
+    .join(';');
   const lm = c.task === 'language-model';
   return {
     task: c.task ?? 'image-classification',
@@ -97,10 +118,16 @@ function signature(c: TrainConfig, model: Model, techniques: readonly Technique[
 }
 
 /** Backward products each layer needs when some layers are frozen: a weight gradient iff its weight trains, an input gradient iff a trainable layer comes before it. */
-function frozenBackward(model: Model, trainable: (param: string) => boolean): (layer: LayerSpec) => { inputGrad: boolean; weightGrad: boolean } {
+function frozenBackward(
+  model: Model,
+  trainable: (param: string) => boolean,
+): (layer: LayerSpec) => { inputGrad: boolean; weightGrad: boolean } {
   const firstTrainable = model.layers.findIndex((l) => trainable(l.weight));
   const index = new Map(model.layers.map((l, i) => [l.name, i]));
-  return (layer) => ({ weightGrad: trainable(layer.weight), inputGrad: firstTrainable >= 0 && (index.get(layer.name) ?? 0) > firstTrainable });
+  return (layer) => ({
+    weightGrad: trainable(layer.weight),
+    inputGrad: firstTrainable >= 0 && (index.get(layer.name) ?? 0) > firstTrainable,
+  });
 }
 
 /**
@@ -129,7 +156,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       optimizer: createOptimizer(t.parameterOptimizer!.config),
       lr: t.parameterOptimizer!.lr,
     }));
-  for (const t of techniques) if (!t.parameterOptimizer) for (const [k, v] of t.parameters?.() ?? []) params.set(`${t.name}/${k}`, v);
+  for (const t of techniques)
+    if (!t.parameterOptimizer) for (const [k, v] of t.parameters?.() ?? []) params.set(`${t.name}/${k}`, v);
   const differentiated = new Map([...params, ...groups.flatMap((g) => [...g.params])]);
   const optimizer = createOptimizer(config.optimizer);
   const task = buildTask(config);
@@ -151,7 +179,10 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     quant: { ...defaultQuantConfig(0), ...(config.quant ?? {}) },
     backwardOf: trainable ? frozenBackward(model, trainable) : undefined,
     onExecute: config.ledger?.onExecute,
-    forwardState: model.params.all().filter((p) => p.role === 'bn-stat').map((p) => p.variable),
+    forwardState: model.params
+      .all()
+      .filter((p) => p.role === 'bn-stat')
+      .map((p) => p.variable),
     clipNorm: config.clipNorm,
     guard,
     ledger: config.ledger,
@@ -184,7 +215,8 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
           const s = saved.groupOptimizers[g.technique.name];
           if (s) g.optimizer.restore(s as unknown as Parameters<typeof optimizer.restore>[0]);
         }
-        for (const t of techniques) if (t.restore && saved.techniques[t.name] !== undefined) t.restore(saved.techniques[t.name] as StateValue);
+        for (const t of techniques)
+          if (t.restore && saved.techniques[t.name] !== undefined) t.restore(saved.techniques[t.name] as StateValue);
         task.restore(saved.task);
         guard.restore(saved.guard);
         if (saved.ledger && config.ledger) config.ledger.restore(saved.ledger);
@@ -199,8 +231,16 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       removeStaleTemporaries(cp.file);
     }
 
-    const info = (lr: number, examples = config.batchSize): StepInfo => ({ ...pos, totalIterations, lr, examples, model, ledger: config.ledger });
-    const techniqueStats = () => Object.fromEntries(techniques.filter((t) => t.stats).map((t) => [t.name, t.stats?.() ?? {}]));
+    const info = (lr: number, examples = config.batchSize): StepInfo => ({
+      ...pos,
+      totalIterations,
+      lr,
+      examples,
+      model,
+      ledger: config.ledger,
+    });
+    const techniqueStats = () =>
+      Object.fromEntries(techniques.filter((t) => t.stats).map((t) => [t.name, t.stats?.() ?? {}]));
 
     /** Writes a checkpoint, unless the model is broken (then the run is diverged: a broken model is never saved). */
     const saveCheckpoint = async (): Promise<string | undefined> => {
@@ -215,7 +255,9 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
         position: { ...pos },
         params: await model.params.snapshot(),
         optimizer: optimizer.state() as unknown as StateValue,
-        groupOptimizers: Object.fromEntries(groups.map((g) => [g.technique.name, g.optimizer.state() as unknown as StateValue])),
+        groupOptimizers: Object.fromEntries(
+          groups.map((g) => [g.technique.name, g.optimizer.state() as unknown as StateValue]),
+        ),
         techniques: Object.fromEntries(techniques.filter((t) => t.state).map((t) => [t.name, t.state?.() ?? null])),
         task: task.state(),
         ledger: config.ledger?.state(),
@@ -231,10 +273,26 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     };
 
     const diverge = (iteration: number, loss: number, reason: string): TrainResult => {
-      appendLog(config.runLog, { type: 'diverged', ...pos, iteration, loss: Number.isFinite(loss) ? loss : String(loss), reason, checkpoint: lastCheckpoint ?? null });
-      if ((config.divergence?.action ?? 'throw') === 'throw') throw new DivergenceError(iteration, loss, reason, lastCheckpoint, cp?.file);
+      appendLog(config.runLog, {
+        type: 'diverged',
+        ...pos,
+        iteration,
+        loss: Number.isFinite(loss) ? loss : String(loss),
+        reason,
+        checkpoint: lastCheckpoint ?? null,
+      });
+      if ((config.divergence?.action ?? 'throw') === 'throw')
+        throw new DivergenceError(iteration, loss, reason, lastCheckpoint, cp?.file);
       config.progress?.done({ diverged: reason });
-      return { history, curve, iterations: pos.iteration, batchesSeen: pos.batchesSeen, seconds: (Date.now() - t0) / 1000, stopped: 'diverged', divergence: { iteration, loss, reason } };
+      return {
+        history,
+        curve,
+        iterations: pos.iteration,
+        batchesSeen: pos.batchesSeen,
+        seconds: (Date.now() - t0) / 1000,
+        stopped: 'diverged',
+        divergence: { iteration, loss, reason },
+      };
     };
 
     let stopped: TrainResult['stopped'] = 'completed';
@@ -242,7 +300,7 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     outer: while (pos.epoch < epochs && (config.iterations === undefined || pos.iteration < config.iterations)) {
       for await (const batch of task.epoch(pos.epoch, pos.batch, createRng(`${config.seed}/order/${pos.epoch}`))) {
         const lr = lrAt(config.schedule, config.lr, pos.iteration, totalIterations);
-        let outcome;
+        let outcome: Awaited<ReturnType<typeof trainStep>>;
         try {
           outcome = await trainStep(run, batch, info(lr, batch.examples));
         } finally {
@@ -257,16 +315,31 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
         const loss = outcome.loss;
         pos = { ...pos, batch: pos.batch + 1, batchesSeen: pos.batchesSeen + 1, iteration: pos.iteration + 1 };
         epochLoss = { sum: epochLoss.sum + loss, n: epochLoss.n + 1 };
-        if (swa && pos.iteration >= config.swa!.start * totalIterations && pos.iteration % config.swa!.every === 0) swa.update();
+        if (swa && pos.iteration >= config.swa!.start * totalIterations && pos.iteration % config.swa!.every === 0)
+          swa.update();
         config.progress?.tick(1, { loss, lr });
         if (pos.iteration % logEvery === 0) {
           const tot = config.ledger?.totals();
-          appendLog(config.runLog, { type: 'step', ...pos, loss, lr, effectiveMacs: tot?.effectiveMacs, energyJ: tot?.energy.total, techniques: techniqueStats() });
+          appendLog(config.runLog, {
+            type: 'step',
+            ...pos,
+            loss,
+            lr,
+            effectiveMacs: tot?.effectiveMacs,
+            energyJ: tot?.energy.total,
+            techniques: techniqueStats(),
+          });
         }
         if (config.evalEvery && config.validation && pos.iteration % config.evalEvery === 0) {
           const ev = await task.evaluate(model, config.evalContext);
           const tot = config.ledger?.totals();
-          curve.push({ iteration: pos.iteration, energyJ: tot?.energy.total ?? NaN, effectiveMacs: tot?.effectiveMacs ?? NaN, top1: ev.top1, loss: ev.loss });
+          curve.push({
+            iteration: pos.iteration,
+            energyJ: tot?.energy.total ?? NaN,
+            effectiveMacs: tot?.effectiveMacs ?? NaN,
+            top1: ev.top1,
+            loss: ev.loss,
+          });
         }
         if (cp && pos.iteration % cp.every === 0) {
           const broken = await saveCheckpoint();
@@ -282,10 +355,25 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
       const lr = lrAt(config.schedule, config.lr, pos.iteration, totalIterations);
       const validation = config.validation ? await task.evaluate(model, config.evalContext) : undefined;
       const trainLoss = epochLoss.n > 0 ? epochLoss.sum / epochLoss.n : NaN;
-      const epochInfo: EpochInfo = { ...info(lr), trainLoss, validation: validation ? { loss: validation.loss, top1: validation.top1, perplexity: validation.perplexity } : undefined };
+      const epochInfo: EpochInfo = {
+        ...info(lr),
+        trainLoss,
+        validation: validation
+          ? { loss: validation.loss, top1: validation.top1, perplexity: validation.perplexity }
+          : undefined,
+      };
       for (const t of techniques) t.onEpochEnd?.(epochInfo);
       const totals = config.ledger?.totals();
-      const record: EpochRecord = { epoch: pos.epoch, iteration: pos.iteration, trainLoss, lr, validation, effectiveMacs: totals?.effectiveMacs, energyJ: totals?.energy.total, techniques: techniqueStats() };
+      const record: EpochRecord = {
+        epoch: pos.epoch,
+        iteration: pos.iteration,
+        trainLoss,
+        lr,
+        validation,
+        effectiveMacs: totals?.effectiveMacs,
+        energyJ: totals?.energy.total,
+        techniques: techniqueStats(),
+      };
       history.push(record);
       appendLog(config.runLog, { type: 'epoch', ...record });
       pos = { ...pos, epoch: pos.epoch + 1, batch: 0 };
@@ -293,13 +381,26 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     }
     if (swa && swa.count > 0 && stopped === 'completed') {
       swa.swapIn();
-      if (config.task !== 'language-model') recomputeBatchNormStats(model, config.train, { normalize: config.normalize, maxBatches: 50, ctx: config.evalContext });
+      if (config.task !== 'language-model')
+        recomputeBatchNormStats(model, config.train, {
+          normalize: config.normalize,
+          maxBatches: 50,
+          ctx: config.evalContext,
+        });
     }
     const broken = await saveCheckpoint();
     if (broken) return diverge(pos.iteration, NaN, broken);
     const final = config.validation ? await task.evaluate(model, config.evalContext) : undefined;
     config.progress?.done(final ? { top1: final.top1 } : undefined);
-    return { history, curve, iterations: pos.iteration, batchesSeen: pos.batchesSeen, seconds: (Date.now() - t0) / 1000, final, stopped };
+    return {
+      history,
+      curve,
+      iterations: pos.iteration,
+      batchesSeen: pos.batchesSeen,
+      seconds: (Date.now() - t0) / 1000,
+      final,
+      stopped,
+    };
   } finally {
     dispose();
   }
