@@ -538,44 +538,6 @@ describe('sparsity arms (baseline, SSL fine-tuning, compacted fine-tuning)', () 
   });
 });
 
-describe('early stopping (for "trains until its validation perplexity stops improving")', () => {
-  it('stops after `patience` epochs without improvement, restores the best weights, skips the rest, and resumes from its state', async () => {
-    const { earlyStopping } = await import('../lib/src/train/early-stopping');
-    const m = mlp({ inputShape: [3], hidden: [2], seed: 1 });
-    const w = m.params.get(m.layers[0]!.weight) as tf.Variable;
-    const es = earlyStopping({ patience: 2 });
-    const epoch = (loss: number, value: number) => {
-      w.assign(tf.fill(w.shape, value));
-      es.onEpochEnd!({ model: m, validation: { loss, top1: 0 } } as never);
-    };
-    epoch(3, 1);
-    epoch(2, 2); // best: epoch 1, weights all 2
-    const saved = es.state!();
-    epoch(2.5, 3);
-    expect(es.stoppedAt()).toBeUndefined();
-    expect(es.shouldTrain!(info)).toBe(true);
-    epoch(2.1, 4); // two epochs without improvement: stop, back to epoch 1's weights
-    expect(es.stoppedAt()).toBe(1);
-    expect(Array.from(w.dataSync()).every((v) => v === 2)).toBe(true);
-    expect(es.shouldTrain!(info)).toBe(false);
-    expect(es.losses).toEqual([3, 2, 2.5, 2.1]);
-    // A run resumed from the state after epoch 1 makes the same decision.
-    const again = earlyStopping({ patience: 2 });
-    again.restore!(saved);
-    w.assign(tf.fill(w.shape, 3));
-    again.onEpochEnd!({ model: m, validation: { loss: 2.5, top1: 0 } } as never);
-    w.assign(tf.fill(w.shape, 4));
-    again.onEpochEnd!({ model: m, validation: { loss: 2.1, top1: 0 } } as never);
-    expect(again.stoppedAt()).toBe(1);
-    expect(Array.from(w.dataSync()).every((v) => v === 2)).toBe(true);
-    expect(() => earlyStopping({ patience: 0 })).toThrowError(/earlyStopping.patience = 0/);
-    expect(() => earlyStopping().onEpochEnd!({ model: m } as never)).toThrowError(/validation set/);
-    es.dispose?.();
-    again.dispose?.();
-    m.params.dispose();
-  });
-});
-
 describe('sparsity regimes', () => {
   it('LeNet/MNIST and ConvNet/CIFAR-10 regimes: whole data sets at lite, three seeds, settings refused when bad', async () => {
     const { lenetRegime, convnetRegime } = await import('../lib/src/studies/sparsity');

@@ -5,6 +5,7 @@ import type { Model } from '../models/spec';
 import type { OptimizerConfig } from '../train/optimizers';
 import type { LrSchedule } from '../train/schedules';
 import type { Technique } from '../train/technique';
+import type { TrainCallback } from '../train/loop';
 import type { LayerPrecision } from '../quant/precision';
 import type { CommonTrainConfig } from '../train/config';
 import { train } from '../train/trainer';
@@ -28,10 +29,12 @@ export interface LmRunSpec {
   readonly precision?: LayerPrecision;
   readonly quant?: CommonTrainConfig['quant'];
   readonly techniques?: (model: Model, seed: number) => Technique[];
+  /** Units on the training loop's hooks (e.g. `earlyStopping()`), built fresh for the run. */
+  readonly callbacks?: () => TrainCallback[];
   /** Evaluation settings (e.g. the forward pass at a final precision). */
   readonly evalContext?: CommonTrainConfig['evalContext'];
-  /** Measures the trained techniques before they are disposed (plain data, cached with the outcome). */
-  readonly analyze?: (model: Model, techniques: readonly Technique[]) => unknown;
+  /** Measures the trained model, techniques and loop units before they are disposed (plain data, cached with the outcome). */
+  readonly analyze?: (model: Model, techniques: readonly Technique[], callbacks: readonly TrainCallback[]) => unknown;
   /** Plain data describing the model and techniques (see `RunSpec.cacheKey`); without it the arm always trains. */
   readonly cacheKey?: unknown;
   readonly cache?: RunCacheSettings | false;
@@ -97,6 +100,7 @@ export async function runLanguageModelExperiment(spec: LmRunSpec): Promise<LmRun
 async function trainLanguageModelArm(spec: LmRunSpec): Promise<LmRunOutcome> {
   const model = spec.model(spec.seed);
   const techniques = spec.techniques?.(model, spec.seed) ?? [];
+  const callbacks = spec.callbacks?.() ?? [];
   const ledger = new EnergyLedger();
   try {
     const r = await train({
@@ -115,12 +119,13 @@ async function trainLanguageModelArm(spec: LmRunSpec): Promise<LmRunOutcome> {
       precision: spec.precision,
       quant: spec.quant,
       techniques,
+      callbacks,
       ledger,
       evalContext: spec.evalContext,
       logEvery: 1_000_000,
     });
     const t = ledger.totals();
-    const analysis = spec.analyze ? JSON.parse(JSON.stringify(spec.analyze(model, techniques))) : undefined;
+    const analysis = spec.analyze ? JSON.parse(JSON.stringify(spec.analyze(model, techniques, callbacks))) : undefined;
     return {
       arm: spec.arm,
       seed: spec.seed,
@@ -138,5 +143,6 @@ async function trainLanguageModelArm(spec: LmRunSpec): Promise<LmRunOutcome> {
   } finally {
     model.params.dispose();
     for (const t of techniques) t.dispose?.();
+    for (const c of callbacks) c.dispose?.();
   }
 }

@@ -7,7 +7,8 @@ import { EnergyLedger } from '../cost/ledger';
 import type { OptimizerConfig } from '../train/optimizers';
 import type { LrSchedule } from '../train/schedules';
 import type { Technique } from '../train/technique';
-import { train, type CurvePoint, type EpochRecord, type ProgressSink } from '../train/trainer';
+import { train, type ProgressSink } from '../train/trainer';
+import type { CurvePoint, EpochRecord } from '../train/loop';
 import { evaluate } from '../train/evaluate';
 import {
   armKey,

@@ -23,15 +23,17 @@ export interface RunSignature {
   readonly optimizer: string;
   readonly schedule: string;
   readonly techniques: string;
+  /** The user's training-loop units (`TrainConfig.callbacks`), by name. */
+  readonly units: string;
   readonly precision: string;
   /** `true`: pad-crop-flip, `'flip'`: flips only, `false`: none. */
   readonly augment: boolean | 'flip';
   readonly bptt: number | null;
 }
 
-/** The checkpoint file format (version 2). */
+/** The checkpoint file format (version 3: training-loop units keep their state under `callbacks`). */
 export interface CheckpointData {
-  readonly version: 2;
+  readonly version: 3;
   readonly run: RunSignature;
   readonly position: { epoch: number; batch: number; batchesSeen: number; iteration: number };
   readonly params: Record<string, TensorRecord>;
@@ -40,8 +42,9 @@ export interface CheckpointData {
   readonly techniques: Record<string, StateValue>;
   readonly task: StateValue;
   readonly ledger?: object;
-  readonly swa?: StateValue;
   readonly guard: StateValue;
+  /** State of the loop's units (SWA's average, early stopping's record, ...) by unit name. */
+  readonly callbacks: Record<string, StateValue>;
   readonly history: unknown[];
   readonly curve: unknown[];
   readonly epochLoss: { sum: number; n: number };
@@ -70,9 +73,9 @@ export function readCheckpoint(file: string): CheckpointData | undefined {
     );
   }
   const v = (data as { version?: unknown } | null)?.version;
-  if (v !== 2)
+  if (v !== 3)
     throw new Error(
-      `checkpoint ${file} has format version ${JSON.stringify(v)}; this ecotrain reads version 2: delete it to start afresh`,
+      `checkpoint ${file} has format version ${JSON.stringify(v)}; this ecotrain reads version 3: delete it to start afresh`,
     );
   return data as CheckpointData;
 }

@@ -8,6 +8,7 @@ import type { EnergyLedger } from '../cost/ledger';
 import { checkOptimizerConfig, type OptimizerConfig } from './optimizers';
 import { checkSchedule, type LrSchedule } from './schedules';
 import type { Technique } from './technique';
+import type { TrainCallback } from './loop';
 import { checkComposition } from './compose';
 import { checkDivergenceOptions, type DivergenceOptions } from './guard';
 
@@ -56,6 +57,8 @@ export interface CommonTrainConfig {
   /** Log a line every this many iterations (default 50). */
   readonly logEvery?: number;
   readonly progress?: ProgressSink;
+  /** Units on the training loop's hooks (e.g. `earlyStopping()`), run after the built-in ones and before checkpoints. */
+  readonly callbacks?: readonly TrainCallback[];
   /** Stop after this many trained iterations (for tests and interruption experiments). */
   readonly stopAfter?: number;
 }
@@ -109,6 +112,7 @@ const COMMON_KEYS = [
   'logEvery',
   'progress',
   'stopAfter',
+  'callbacks',
   'task',
 ];
 const IMAGE_KEYS = [...COMMON_KEYS, 'train', 'validation', 'augment', 'normalize'];
@@ -170,6 +174,14 @@ export function checkTrainConfig(c: TrainConfig): void {
       throw new ConfigError(`${t.name}.trainFraction`, t.trainFraction, 'a fraction in (0, 1]');
   }
   checkComposition(c.techniques ?? [], c.precision);
+  if (c.callbacks !== undefined && !Array.isArray(c.callbacks))
+    throw new ConfigError('callbacks', c.callbacks, 'an array of training-loop units');
+  const units = new Set<string>();
+  for (const u of c.callbacks ?? []) {
+    if (!u || typeof u.name !== 'string') throw new ConfigError('callbacks', u, 'training-loop units with a name');
+    if (units.has(u.name)) throw new ConfigError('callbacks', u.name, 'distinct unit names');
+    units.add(u.name);
+  }
   if (c.logEvery !== undefined) posInt(c.logEvery, 'logEvery');
   if (c.task === 'language-model') {
     if (!(c.train instanceof Int32Array))

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkKeys } from '../errors';
 import type { Model } from '../models/spec';
 import type { StateValue } from '../models/records';
-import type { EpochInfo, Technique } from './technique';
+import type { EpochRecord, HookResult, TrainCallback, TrainLoop } from './loop';
 
 /** Options of {@link earlyStopping}. */
 export interface EarlyStoppingOptions {
@@ -12,21 +12,24 @@ export interface EarlyStoppingOptions {
   readonly minDelta?: number;
 }
 
-/** Early stopping as a technique, with its record. */
-export interface EarlyStopping extends Technique {
+/** Early stopping as a unit of the training loop, with its record. */
+export interface EarlyStopping extends TrainCallback {
   /** Validation loss after each epoch. */
   readonly losses: number[];
   /** The epoch (0-based) whose weights the model holds after stopping, or undefined while training goes on. */
   stoppedAt(): number | undefined;
   /** The best epoch so far (0-based) and its validation loss. */
   best(): { epoch: number; loss: number } | undefined;
+  /** `bestEpoch` and `stoppedAt` (NaN while unset). */
+  stats(): Record<string, number>;
 }
 
 /**
  * Stops training when the validation loss has not improved for `patience` epochs ("trains until its validation
  * perplexity stops improving"): the best epoch's weights are kept (a copy is taken at every improvement) and put back
- * when training stops, and every later mini-batch is skipped (so it is neither trained nor charged). Needs the run's
- * validation set (the trainer evaluates it at every epoch end). Checkpointed, so a resumed run stops at the same epoch.
+ * when it stops the loop (no later mini-batch is drawn, trained or charged). Needs the run's validation set (the
+ * trainer evaluates it at every epoch end). Its record is checkpointed, so a resumed run stops at the same epoch, and
+ * a run resumed after the stop ends at once.
  */
 export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping {
   checkKeys(options, ['patience', 'minDelta'], 'earlyStopping');
@@ -46,10 +49,18 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping
   };
   return {
     name: 'early-stopping',
-    shouldTrain: () => stopped === undefined,
-    onEpochEnd(info: EpochInfo) {
-      if (stopped !== undefined) return;
-      const loss = info.validation?.loss;
+    onStart(loop: TrainLoop): HookResult {
+      if (!loop.config.validation)
+        throw new ConfigError(
+          'earlyStopping',
+          'no validation set',
+          'a run with a validation set (evaluated at every epoch end)',
+        );
+      return stopped === undefined ? undefined : { stop: 'early-stopping' };
+    },
+    onEpochEnd(loop: TrainLoop, record: EpochRecord): HookResult {
+      if (stopped !== undefined) return { stop: 'early-stopping' };
+      const loss = record.validation?.loss;
       if (loss === undefined)
         throw new ConfigError(
           'earlyStopping',
@@ -60,14 +71,14 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping
       losses.push(loss);
       if (Number.isFinite(loss) && (!best || loss < best.loss - minDelta)) {
         best = { epoch, loss };
-        keep(info.model);
-        return;
+        keep(loop.model);
+        return undefined;
       }
-      if (best && epoch - best.epoch >= patience) {
-        stopped = best.epoch;
-        const params = info.model.params.trainable();
-        tf.tidy(() => bestWeights?.forEach((t, k) => params.get(k)?.assign(t)));
-      }
+      if (!best || epoch - best.epoch < patience) return undefined;
+      stopped = best.epoch;
+      const params = loop.model.params.trainable();
+      tf.tidy(() => bestWeights?.forEach((t, k) => params.get(k)?.assign(t)));
+      return { stop: 'early-stopping' };
     },
     losses,
     stoppedAt: () => stopped,

@@ -8,6 +8,8 @@ export * from './evaluate';
 export * from './swa';
 export * from './checkpoint';
 export * from './step';
+export * from './loop';
+export * from './callbacks';
 export * from './trainer';
 export * from './language-model';
 export * from './early-stopping';
