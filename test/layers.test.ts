@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The library's folders are layers: a module may import from its own folder or from a folder below it, never above.
- * Root files other than the entry point (`errors`, `config`, `random`) are the bottom layer.
+ * Root files other than the entry points (`errors`, `config`, `random`) are the bottom layer.
  */
+const ENTRY_POINTS = ['index.ts', 'base.ts'];
 const LAYERS = [
   '',
   'backend',
@@ -46,7 +47,7 @@ function folderOf(file: string): string {
 function violations(): string[] {
   const out: string[] = [];
   for (const file of sources(libRoot)) {
-    if (path.relative(libRoot, file) === 'index.ts') continue;
+    if (ENTRY_POINTS.includes(path.relative(libRoot, file))) continue;
     const from = folderOf(file);
     for (const spec of relativeImports(fs.readFileSync(file, 'utf8'))) {
       const target = path.resolve(path.dirname(file), spec);
@@ -73,6 +74,16 @@ describe('library layers', () => {
 
   it('no module imports from a layer above its own', () => {
     expect(violations()).toEqual([]);
+  });
+
+  it('kernel-ext reaches the library only through its entry points (ecotrain, ecotrain/base)', () => {
+    const kernelRoot = path.resolve(__dirname, '../kernel-ext/src');
+    const reaching = sources(kernelRoot).flatMap((file) =>
+      relativeImports(fs.readFileSync(file, 'utf8'))
+        .filter((spec) => !path.resolve(path.dirname(file), spec).startsWith(kernelRoot))
+        .map((spec) => `${path.relative(kernelRoot, file)} imports ${spec}`),
+    );
+    expect(reaching).toEqual([]);
   });
 
   it('every folder of lib/src is a listed layer', () => {

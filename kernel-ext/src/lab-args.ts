@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { ConfigError } from '../../lib/src/errors';
+import { ConfigError } from 'ecotrain/base';
 
 /** Options that would expose the server beyond this machine or turn its authentication off. */
 const FORBIDDEN =

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { writeFileAtomic } from '../../lib/src/data/files';
+import { writeFileAtomic } from 'ecotrain/base';
 import { setupPaths } from './setup/paths';
 import { LAB_SETTINGS_OVERRIDES, labArguments } from './lab-args';
 

@@ -1,9 +1,6 @@
 import * as path from 'node:path';
-import { backendInfo } from '../../lib/src/backend/select';
-import { settingsFromEnv } from '../../lib/src/config';
-import { datasetsUsed } from '../../lib/src/data/load';
-import { cacheEvents } from '../../lib/src/experiments/run-cache';
-import { writeFileAtomic } from '../../lib/src/data/files';
+import { backendInfo, cacheEvents, datasetsUsed } from 'ecotrain';
+import { settingsFromEnv, writeFileAtomic } from 'ecotrain/base';
 import { closeFigureExporter } from './display/figure-export';
 import { notebookName, outputDirs } from './display/outputs';
 

@@ -72,3 +72,13 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     outDir: path.resolve(env.ECOTRAIN_OUT_DIR ?? path.join(root, 'out', scale)),
   };
 }
+
+/** Parses a shard "k/N" (1 <= k <= N). */
+export function parseShard(text: string, field = '--shard'): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!(Number.isInteger(index) && Number.isInteger(count) && count >= 1 && index >= 1 && index <= count))
+    throw new ConfigError(field, text, '"k/N" with 1 <= k <= N, e.g. 1/2');
+  return { index, count };
+}

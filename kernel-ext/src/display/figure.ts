@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { writeFileAtomic } from '../../../lib/src/data/files';
+import { writeFileAtomic } from 'ecotrain/base';
 import { isHeadless } from '../kernel/environment';
 import { sendDisplay } from './channel';
 import { renderStatic, staticExportAvailable } from './figure-export';

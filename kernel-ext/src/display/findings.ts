@@ -1,8 +1,6 @@
 import * as path from 'node:path';
-import { SCALES, settingsFromEnv, type Scale } from '../../../lib/src/config';
-import { writeFileAtomic } from '../../../lib/src/data/files';
-import { ConfigError } from '../../../lib/src/errors';
-import { comparisonVerdict, differenceInterval } from '../../../lib/src/experiments/statistics';
+import { comparisonVerdict, differenceInterval } from 'ecotrain';
+import { ConfigError, SCALES, type Scale, settingsFromEnv, writeFileAtomic } from 'ecotrain/base';
 import { escapeHtml, sendDisplay } from './channel';
 import { notebookName, outputDirs } from './outputs';
 import { toText } from './table';

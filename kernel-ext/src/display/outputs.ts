@@ -1,7 +1,5 @@
 import * as path from 'node:path';
-import { projectRoot, settingsFromEnv } from '../../../lib/src/config';
-import { writeFileAtomic } from '../../../lib/src/data/files';
-import { ConfigError } from '../../../lib/src/errors';
+import { ConfigError, projectRoot, settingsFromEnv, writeFileAtomic } from 'ecotrain/base';
 
 /** Name of the notebook being run (`ECOTRAIN_NOTEBOOK`, set by the runner), else `interactive`. */
 export function notebookName(env: NodeJS.ProcessEnv = process.env): string {

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { writeFileAtomic } from '../../../lib/src/data/files';
+import { writeFileAtomic } from 'ecotrain/base';
 import { isHeadless } from '../kernel/environment';
 import { escapeHtml, sendDisplay } from './channel';
 import { checkArtifactName, notebookName, outputDirs } from './outputs';

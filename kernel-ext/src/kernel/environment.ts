@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { backendInfo, initBackend, type BackendInfo } from '../../../lib/src/backend/select';
-import { projectRoot, settingsFromEnv, type Settings } from '../../../lib/src/config';
+import { type BackendInfo, backendInfo, initBackend } from 'ecotrain';
+import { type Settings, projectRoot, settingsFromEnv } from 'ecotrain/base';
 
 /** What a notebook session runs with; printed at the top of every session and recorded in reports. */
 export interface KernelEnvironment {

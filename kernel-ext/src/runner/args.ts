@@ -1,6 +1,4 @@
-import { parseScale, parseSeed, type Scale } from '../../../lib/src/config';
-import { ConfigError } from '../../../lib/src/errors';
-import { parseShard } from '../../../lib/src/experiments/run-cache';
+import { ConfigError, type Scale, parseScale, parseSeed, parseShard } from 'ecotrain/base';
 
 /** Options of `npm run reproduce`. */
 export interface ReproduceArgs {

@@ -9,8 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { projectRoot } from '../../../lib/src/config';
-import { writeFileAtomic } from '../../../lib/src/data/files';
+import { projectRoot, writeFileAtomic } from 'ecotrain/base';
 import { KERNEL_NAME, setupPaths } from '../setup/paths';
 import { parseReproduceArgs } from './args';
 import { injectParameters, type Notebook, type ParamValue } from './inject';

@@ -1,4 +1,4 @@
-import { ConfigError } from '../../../lib/src/errors';
+import { ConfigError } from 'ecotrain/base';
 
 /** A notebook cell as stored in .ipynb (nbformat 4). */
 export interface NotebookCell {

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { writeFileAtomic } from '../../../lib/src/data/files';
+import { writeFileAtomic } from 'ecotrain/base';
 import { ensureNativeBackend, nativeBackendWorks } from './native-backend';
 import { ensureKernel, ensureVenv, findChromium, kernelSpec, venvReady } from './jupyter';
 import { setupPaths, type SetupPaths } from './paths';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../../../lib/src/data/files';
+import { writeFileAtomic } from 'ecotrain/base';
 import { run, tail } from './proc';
 import type { SetupPaths } from './paths';
 

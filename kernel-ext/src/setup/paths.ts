@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { projectRoot } from '../../../lib/src/config';
+import { projectRoot } from 'ecotrain/base';
 
 /** Locations setup creates, all inside the project (git-ignored). */
 export interface SetupPaths {

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../errors';
-import { projectRoot } from '../config';
+import { parseShard, projectRoot } from '../config';
 import { writeFileAtomic } from '../data/files';
 import type { ImageDataset } from '../data/image-dataset';
 
@@ -20,16 +20,6 @@ export interface RunCacheSettings {
   readonly fresh: boolean;
   /** Compute only this deterministic slice of the arms (1-based index of count). */
   readonly shard?: { readonly index: number; readonly count: number };
-}
-
-/** Parses a shard "k/N" (1 <= k <= N). */
-export function parseShard(text: string, field = '--shard'): { index: number; count: number } {
-  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
-  const index = m ? Number(m[1]) : NaN;
-  const count = m ? Number(m[2]) : NaN;
-  if (!(Number.isInteger(index) && Number.isInteger(count) && count >= 1 && index >= 1 && index <= count))
-    throw new ConfigError(field, text, '"k/N" with 1 <= k <= N, e.g. 1/2');
-  return { index, count };
 }
 
 /** The cache settings the runner passes to notebooks (`ECOTRAIN_RUN_CACHE`, `ECOTRAIN_FRESH=1`, `ECOTRAIN_SHARD=k/N`), if any. */

@@ -95,7 +95,7 @@ export function checkpointing(cp: { readonly file: string; readonly every: numbe
   };
   return {
     name: 'checkpoint',
-    onStart(loop: TrainLoop) {
+    onStart(_loop: TrainLoop) {
       if (!cp.resume) removeStaleTemporaries(cp.file);
       return undefined;
     },
