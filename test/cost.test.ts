@@ -127,9 +127,13 @@ describe('data movement and accelerator model', () => {
       /fallback fraction = 1.5 is invalid/,
     );
     const l = new EnergyLedger();
-    l.chargeFallback(conv, 2, 0.25, { gradBits: 16, activationBits: 8, gradMsb: 10, activationMsb: 4 });
+    // PSG charges it as extra work on the layer: a quarter of the weight-gradient MACs at 16 x 8 bits, and that traffic.
+    l.chargeLayerExtra(conv.name, 0.25 * 864 * 2, [16, 8], (profile, opts) =>
+      fallbackTrafficEnergy(conv, 2, 0.25, 4, 6, profile, opts),
+    );
     const t = l.totals();
     expect(t.macs.overhead).toBeCloseTo(0.25 * 864 * 2, 9);
+    expect(t.effectiveMacs).toBeCloseTo((0.25 * 864 * 2 * 16 * 8) / 1024, 9);
     expect(t.energy.sram).toBeCloseTo(e.sram * 1e-12, 20);
   });
 

@@ -419,7 +419,10 @@ describe('FracTrain paper configuration and the lite regime', () => {
     const data = { train: { ...syntheticCifar(10, 1), count: lite.trainCount }, test: syntheticCifar(10, 2) };
     const a = fractrainArms.static(lite, data, 0, { scheme: 'sbm', precision: 'FW-8/BW-8' }, 'one label');
     const b = fractrainArms.static(lite, data, 0, { scheme: 'sbm', precision: 'FW-8/BW-8' }, 'another label');
-    expect(a.cacheKey).toEqual(b.cacheKey);
+    const { armDescription } = await import('../lib/src/experiments/arm');
+    const { armKey } = await import('../lib/src/experiments/run-cache');
+    expect(armKey(armDescription(a))).toBe(armKey(armDescription(b)));
+    expect(a.evaluateAt).toEqual(parsePrecision('FW-8/BW-8'));
     expect(a.quant).toEqual(sbmQuant());
     expect(fractrainArms.static(lite, data, 0, { scheme: 'dorefa', precision: 'FW-8/BW-8' }, 'x').quant).toEqual({
       scheme: 'dorefa',

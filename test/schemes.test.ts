@@ -192,12 +192,15 @@ describe('schemes in the quantized layers', () => {
     }
   });
 
-  it('rejects an unknown scheme, running ranges with asymmetric grids, and PSG with another scheme', () => {
+  it('rejects an unknown scheme, running ranges with asymmetric grids, and PSG with another scheme', async () => {
     expect(() => checkQuantOptions({ scheme: 'int8' as never })).toThrowError(
       /quant.scheme = "int8".*sbm, dorefa, wageubn/,
     );
     expect(() => checkQuantOptions({ ...sbmQuant(), ranges: {} as never })).toThrowError(/quant.ranges/);
-    expect(() => checkQuantOptions({ scheme: 'dorefa', psg: { beta: 0.1 } })).toThrowError(/quant.scheme/);
+    const { psgRule } = await import('../lib/src/techniques/psg');
+    expect(() => checkQuantOptions({ scheme: 'dorefa', weightGradientRule: psgRule({ beta: 0.1 }) })).toThrowError(
+      /quant.scheme/,
+    );
     expect(() => checkQuantOptions(sbmQuant())).not.toThrow();
   });
 });

@@ -10,8 +10,8 @@ import { forwardMacs } from '../lib/src/models/spec';
 import { stochasticMiniBatchDropping } from '../lib/src/techniques/smd';
 import { pLForSkipRatio, stochasticDepth, survivalProbability } from '../lib/src/techniques/stochastic-depth';
 import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
-import { predictiveSignGradient } from '../lib/src/techniques/psg';
-import { psgWeightGradient, defaultQuantConfig, quantConv2d, quantDepthwiseConv2d } from '../lib/src/quant/layers';
+import { predictiveSignGradient, psgRule, psgWeightGradient } from '../lib/src/techniques/psg';
+import { defaultQuantConfig, quantConv2d, quantDepthwiseConv2d } from '../lib/src/quant/layers';
 import { mostSignificantBits, quantize } from '../lib/src/quant/quantizers';
 import type { StepInfo } from '../lib/src/train/technique';
 
@@ -483,7 +483,7 @@ describe('PSG', () => {
       gradientRounding: 'nearest' as const,
       activationRange: 'tensor' as const,
       weightRange: 'tensor' as const,
-      psg: { beta: 0.05 },
+      weightGradientRule: psgRule({ beta: 0.05 }),
     };
     const gw = tf.grad((b: tf.Tensor) =>
       tf.sum(tf.mul(quantConv2d(x, b as tf.Tensor4D, { strides: 1, pad: 'same' }, psg.layerPrecision, cfg), dy)),
@@ -514,13 +514,13 @@ describe('PSG', () => {
       activationRange: 'tensor' as const,
       weightRange: 'tensor' as const,
       key: 'dw1',
-      psg: {
+      weightGradientRule: psgRule({
         beta: 0.05,
         record: (l: string, a: tf.Scalar, b: tf.Scalar) => {
           recorded.push(l);
           tf.dispose([a, b]);
         },
-      },
+      }),
     };
     const gw = tf.grad((b: tf.Tensor) =>
       tf.sum(

@@ -313,6 +313,27 @@ export {
   runExperiment,
 } from './experiments/run';
 export { type LmRunOutcome, type LmRunSpec, runLanguageModelExperiment } from './experiments/language-model';
+export {
+  type AnalysisOf,
+  analysisOf,
+  type Arm,
+  type ArmRunOptions,
+  armDescription,
+  buildModel,
+  buildTechnique,
+  type ModelDescription,
+  type Recipe,
+  runArm,
+  type TechniqueDescription,
+  type TechniqueKinds,
+} from './experiments/arm';
+export type {
+  AnalysisKinds,
+  AnalysisName,
+  DfqArmAnalysis,
+  PfqArmAnalysis,
+  SluArmAnalysis,
+} from './experiments/analyses';
 export { type CacheEvent, cacheEvents, type RunCacheSettings, runCacheFromEnv } from './experiments/run-cache';
 export {
   binomialTest,
@@ -334,16 +355,16 @@ export {
 } from './experiments/curves';
 
 // Studies: each paper's regimes and arms.
-export { type CifarRegime, type RegimeArm, regimeAtScale, regimeIterations, regimeSpec } from './studies/regime';
-export { e2trainArms, e2trainRegime, type SluArmAnalysis } from './studies/e2train';
 export {
-  type DfqArmAnalysis,
-  FRACTRAIN_PAPER,
-  FRACTRAIN_PAPER_EPOCHS,
-  fractrainArms,
-  fractrainSwitching,
-  type PfqArmAnalysis,
-} from './studies/fractrain';
+  type CifarRegime,
+  type RegimeArmChanges,
+  regimeArm,
+  regimeAtScale,
+  regimeIterations,
+  regimeResNet,
+} from './studies/regime';
+export { e2trainArms, e2trainRegime } from './studies/e2train';
+export { FRACTRAIN_PAPER, FRACTRAIN_PAPER_EPOCHS, fractrainArms, fractrainSwitching } from './studies/fractrain';
 export {
   type CompactArmAnalysis,
   convnetRegime,

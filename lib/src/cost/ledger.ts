@@ -3,7 +3,7 @@ import { FP32, type LayerPrecision } from '../quant/precision';
 import { BITFUSION_45NM, bitFusionStep, type BitFusionConfig } from './bitfusion';
 import { energyProfile, macEnergy, type EnergyProfile } from './energy';
 import { effectiveStepMacs, layerStepMacs } from './macs';
-import { fallbackTrafficEnergy, trafficEnergy } from './movement';
+import { type MovementOptions, trafficEnergy } from './movement';
 
 /** Running totals of a {@link EnergyLedger}. */
 export interface LedgerTotals {
@@ -135,34 +135,26 @@ export class EnergyLedger {
   }
 
   /**
-   * Charges PSG's fallback on `layer` (Eq. 2): the `fraction` of weight-gradient elements recomputed at full precision,
-   * as MACs at `gradBits` x `activationBits` (counted as overhead) and the data movement of the low-order operand bits
-   * the MSB predictor did not read ({@link fallbackTrafficEnergy}).
+   * Charges extra work on `layer` outside its three products (e.g. a partial recomputation of its weight gradient):
+   * `macs` at `bits[0]` x `bits[1]` counted as overhead, and the data movement `traffic` computes with this ledger's
+   * energy profile and buffer (energies in pJ, split SRAM/DRAM).
    */
-  chargeFallback(
-    layer: LayerSpec,
-    examples: number,
-    fraction: number,
-    p: { gradBits: number; activationBits: number; gradMsb: number; activationMsb: number },
+  chargeLayerExtra(
+    layer: string,
+    macs: number,
+    bits: readonly [number, number],
+    traffic?: (profile: EnergyProfile, opts: MovementOptions) => { sram: number; dram: number },
   ): void {
-    const macs = fraction * layerStepMacs(layer).weightGrad * examples;
-    this.chargeOverhead(macs, p.gradBits, p.activationBits);
-    const move = fallbackTrafficEnergy(
-      layer,
-      examples,
-      fraction,
-      p.activationBits - p.activationMsb,
-      p.gradBits - p.gradMsb,
-      this.profile,
-      { bufferBytes: this.bufferBytes },
-    );
+    const [a, b] = bits;
+    this.chargeOverhead(macs, a, b);
+    const move = traffic?.(this.profile, { bufferBytes: this.bufferBytes }) ?? { sram: 0, dram: 0 };
     this.t.sram += move.sram * PJ;
     this.t.dram += move.dram * PJ;
     this.addToLayer(
-      layer.name,
+      layer,
       macs,
-      (macs * p.gradBits * p.activationBits) / 1024,
-      macs * macEnergy(this.profile, p.gradBits, p.activationBits) * PJ + (move.sram + move.dram) * PJ,
+      (macs * a * b) / 1024,
+      macs * macEnergy(this.profile, a, b) * PJ + (move.sram + move.dram) * PJ,
     );
   }
 

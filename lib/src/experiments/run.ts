@@ -110,8 +110,8 @@ export function bestEvaluation(o: Pick<RunOutcome, 'accuracyCurve'>): CurvePoint
   return best;
 }
 
-/** What a run measured. */
-export interface RunOutcome {
+/** What a run measured; `Analysis` is the type of what its arm's analysis stored. */
+export interface RunOutcome<Analysis = unknown> {
   readonly arm: string;
   readonly seed: number;
   readonly top1: number;
@@ -137,7 +137,9 @@ export interface RunOutcome {
   /** Test accuracy against energy during training (when `evalEvery` is set). */
   readonly accuracyCurve?: readonly CurvePoint[];
   /** What `RunSpec.analyze` returned (plain data), when set. */
-  readonly analysis?: unknown;
+  readonly analysis?: Analysis;
+  /** The name of the analysis an arm stored (see `AnalysisKinds`), so that `analysisOf` can check it. */
+  readonly analysisKind?: string;
   /** `diverged` when the run's divergence guard stopped it (`RunSpec.divergence.action: 'stop'`); absent otherwise. */
   readonly stopped?: 'diverged';
   /** Where and why a diverged run stopped. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerPrecision } from './precision';
-import { mostSignificantBits, quantize, type RangeMode, type Rounding } from './quantizers';
+import { quantize, type RangeMode, type Rounding } from './quantizers';
 import { ConfigError, checkKeys } from '../errors';
 import {
   QUANT_SCHEMES,
@@ -44,24 +44,28 @@ export interface QuantConfig {
   readonly training?: boolean;
   readonly first?: boolean;
   /**
-   * Predictive sign gradient (E²-Train PSG): the weight gradient becomes a sign, predicted from the
-   * most significant bits of the activations (`activationWeightGrad` of `activation` bits) and of the
-   * output gradient (`gradWeight` of `gradError` bits) where the prediction is at least
-   * beta x max|prediction|, else the sign of the full-precision weight gradient (Eq. 2).
+   * A rule that computes the weight gradient of conv, depthwise and dense layers in place of the quantized product
+   * (set by a technique for its steps, e.g. PSG's Eq. 2; see {@link WeightGradientRule}).
    */
-  readonly psg?: PsgSettings;
+  readonly weightGradientRule?: WeightGradientRule;
 }
 
-/** Settings and statistics sink of PSG (see {@link QuantConfig.psg}). */
-export interface PsgSettings {
-  readonly beta: number;
-  /** Receives, per layer and step, the fraction of signs decided by the predictor and the fraction of those that disagree with the full gradient's sign (scalars the receiver must dispose). */
-  readonly record?: (layer: string, predicted: tf.Scalar, disagree: tf.Scalar) => void;
-  /**
-   * Receives, per layer and step, the operands of the weight gradient: the activations at FW bits and the output
-   * gradient at BW bits, with the layer's geometry (analysis of Eq. 3; the receiver must clone what it keeps).
-   */
-  readonly operands?: (layer: string, x: tf.Tensor, dy: tf.Tensor, geometry: WeightGradGeometry) => void;
+/**
+ * A replacement of the quantized layers' weight gradient, as tfjs registers a kernel's gradient: under a rule, a
+ * layer keeps its forward activations at `activation` bits, quantizes the output gradient once at `gradError` bits
+ * (for the input gradient and for the rule), and asks the rule for the weight gradient of its saved operands.
+ */
+export interface WeightGradientRule {
+  weightGradient(input: {
+    /** The layer's name (its `QuantConfig.key`), or its geometry's kind when unnamed. */
+    readonly layer: string;
+    /** Input activations at the layer's `activation` bits. */
+    readonly x: tf.Tensor;
+    /** Output gradient at the layer's `gradError` bits. */
+    readonly dy: tf.Tensor;
+    readonly geometry: WeightGradGeometry;
+    readonly precision: LayerPrecision;
+  }): tf.Tensor;
 }
 
 /** How a layer's weight gradient is formed from its operands (see {@link weightGradient}). */
@@ -86,8 +90,8 @@ export function weightGradient(x: tf.Tensor, dy: tf.Tensor, g: WeightGradGeometr
   ) as tf.Tensor;
 }
 
-/** PSG's forward operands: the activations at `activation` bits (kept for both weight gradients) and the weights, and the tensors the backward pass keeps. */
-function psgForwardOperands<T extends tf.Tensor>(
+/** Forward operands under a weight-gradient rule: the activations at `activation` bits (kept for the rule) and the weights. */
+function ruleForwardOperands<T extends tf.Tensor>(
   xi: tf.Tensor,
   wi: tf.Tensor,
   p: LayerPrecision,
@@ -98,50 +102,16 @@ function psgForwardOperands<T extends tf.Tensor>(
   return { xq, wq, saved: [xq, wq] };
 }
 
-/**
- * PSG's weight gradient (Eq. 2) of a layer from its saved activations and quantized output gradient: the full
- * product and its MSB prediction (activationWeightGrad x gradWeight bits), combined by {@link psgWeightGradient}.
- */
-function psgLayerWeightGradient(
-  xs: tf.Tensor,
-  dyq: tf.Tensor,
+/** The weight gradient a rule computes from a layer's saved activations and its quantized output gradient. */
+function ruleWeightGradient(
+  rule: WeightGradientRule,
+  x: tf.Tensor,
+  dy: tf.Tensor,
   geometry: WeightGradGeometry,
   p: LayerPrecision,
   cfg: QuantConfig,
-  psg: PsgSettings,
 ): tf.Tensor {
-  const layer = cfg.key ?? geometry.kind;
-  psg.operands?.(layer, xs, dyq, geometry);
-  const gFull = weightGradient(xs, dyq, geometry);
-  const gMsb = weightGradient(
-    mostSignificantBits(xs, Math.min(p.activation, 31), p.activationWeightGrad),
-    mostSignificantBits(dyq, Math.min(p.gradError, 31), p.gradWeight),
-    geometry,
-  );
-  return psgWeightGradient(gFull, gMsb, psg, layer);
-}
-
-/**
- * PSG's weight gradient (Eq. 2) from the full-precision weight gradient and its MSB prediction:
- * sign(gMsb) where |gMsb| >= beta * max|gMsb|, else sign(gFull). Records statistics when asked.
- */
-export function psgWeightGradient(gFull: tf.Tensor, gMsb: tf.Tensor, psg: PsgSettings, layer: string): tf.Tensor {
-  return tf.tidy(() => {
-    const a = tf.abs(gMsb);
-    const mask = tf.greaterEqual(a, tf.mul(tf.max(a), psg.beta));
-    const sMsb = tf.sign(gMsb);
-    const sFull = tf.sign(gFull);
-    if (psg.record) {
-      const m = tf.cast(mask, 'float32');
-      const predicted = tf.mean(m) as tf.Scalar;
-      const disagree = tf.div(
-        tf.sum(tf.mul(m, tf.cast(tf.notEqual(sMsb, sFull), 'float32'))),
-        tf.maximum(tf.sum(m), 1),
-      ) as tf.Scalar;
-      psg.record(layer, tf.keep(predicted), tf.keep(disagree));
-    }
-    return tf.where(mask, sMsb, sFull);
-  });
+  return rule.weightGradient({ layer: cfg.key ?? geometry.kind, x, dy, geometry, precision: p });
 }
 
 /** Exponential moving averages of activation ranges by layer (momentum 0.9 by default). */
@@ -208,7 +178,16 @@ export function seedCounter(base: number): () => number {
 export function checkQuantOptions(q: Partial<Omit<QuantConfig, 'nextSeed'>>, field = 'quant'): void {
   checkKeys(
     q,
-    ['forwardRounding', 'gradientRounding', 'activationRange', 'weightRange', 'ranges', 'psg', 'scheme', 'mode'],
+    [
+      'forwardRounding',
+      'gradientRounding',
+      'activationRange',
+      'weightRange',
+      'ranges',
+      'weightGradientRule',
+      'scheme',
+      'mode',
+    ],
     field,
   );
   if (q.scheme !== undefined && !QUANT_SCHEMES.includes(q.scheme))
@@ -221,11 +200,11 @@ export function checkQuantOptions(q: Partial<Omit<QuantConfig, 'nextSeed'>>, fie
       'RunningRanges',
       'unset with mode asymmetric (running ranges hold a symmetric max|x|)',
     );
-  if (q.psg !== undefined && ((q.scheme ?? 'sbm') !== 'sbm' || q.mode === 'asymmetric'))
+  if (q.weightGradientRule !== undefined && ((q.scheme ?? 'sbm') !== 'sbm' || q.mode === 'asymmetric'))
     throw new ConfigError(
       `${field}.scheme`,
       [q.scheme ?? 'sbm', q.mode ?? 'symmetric'],
-      "'sbm' with a symmetric grid when PSG is set (its predictor reads the MSBs of the simulator's symmetric grid)",
+      "'sbm' with a symmetric grid under a weight-gradient rule (its layers quantize on the simulator's symmetric grid)",
     );
   const roundings = ['nearest', 'stochastic', 'truncate'];
   const ranges = ['tensor', 'channel', 'sample-mean'];
@@ -264,49 +243,83 @@ function qa(x: tf.Tensor, bits: number, cfg: QuantConfig, rounding: Rounding, ra
   });
 }
 
+/**
+ * The quantizers of a static scheme: forward weights and activations, the output gradient (error), and the weight
+ * gradient as the scheme applies it. Each is called only below 32 bits, except `weightGradient`, which sees every
+ * layer's product (and leaves it alone where the scheme does).
+ */
+export interface SchemeQuantizers {
+  weight(w: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor;
+  /** Activations (the copy kept for the weight gradient; the forward pass adds running ranges where the scheme has them). */
+  activation(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor;
+  error(dy: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor;
+  /** The weight gradient from the product `dw` and what the forward pass saved with {@link SchemeQuantizers.forwardSave}. */
+  weightGradient(dw: tf.Tensor, saved: tf.Tensor | undefined, p: LayerPrecision, cfg: QuantConfig): tf.Tensor;
+  /** A tensor of the forward pass the weight gradient needs (DoReFa's tanh slope at this step's weights). */
+  forwardSave?(w: tf.Tensor, p: LayerPrecision): tf.Tensor | undefined;
+  /** The error quantizer's output also serves the weight gradient, whatever the widths (WAGEUBN's G acts on the gradient). */
+  readonly sharedError: boolean;
+  /** Forward activations follow running ranges when the run keeps them. */
+  readonly runningRanges: boolean;
+}
+
+/**
+ * The network's input (normalised images, which exceed DoReFa's [0, 1] and WAGE's (-1, 1)) on a symmetric grid over
+ * its max|x|: their papers keep the first layer in float, which FracTrain's cost comparison does not.
+ */
+const firstLayerInput = (x: tf.Tensor, bits: number) =>
+  quantize(x, { bits: Math.max(bits, 2), mode: 'symmetric', range: 'tensor', rounding: 'nearest' });
+
+/** The quantizers of each static scheme (see {@link QuantScheme}); `'sbm'`, the default, is this config's own. */
+export const SCHEME_QUANTIZERS: Readonly<Record<QuantScheme, SchemeQuantizers>> = {
+  sbm: {
+    weight: (w, bits, cfg) => qa(w, bits, cfg, cfg.forwardRounding, cfg.weightRange),
+    activation: (x, bits, cfg) => qa(x, bits, cfg, cfg.forwardRounding, cfg.activationRange),
+    error: (dy, bits, cfg) => qa(dy, bits, cfg, cfg.gradientRounding, cfg.activationRange),
+    weightGradient: (dw) => dw,
+    sharedError: false,
+    runningRanges: true,
+  },
+  dorefa: {
+    weight: (w, bits) => dorefaWeight(w, bits),
+    activation: (x, bits, cfg) => (cfg.first ? firstLayerInput(x, bits) : dorefaActivation(x, bits)),
+    error: (dy, bits, cfg) => dorefaGradient(dy, bits, cfg.nextSeed()),
+    weightGradient: (dw, slope) => (slope ? tf.mul(dw, slope) : dw),
+    forwardSave: (w, p) => (p.weight < 32 ? dorefaWeightSlope(w) : undefined),
+    sharedError: false,
+    runningRanges: false,
+  },
+  wageubn: {
+    weight: (w, bits) => wageWeight(w, bits),
+    activation: (x, bits, cfg) => (cfg.first ? firstLayerInput(x, bits) : wageActivation(x, bits)),
+    error: (dy, bits) => wageError(dy, bits),
+    weightGradient: (dw, _saved, p, cfg) => (p.gradWeight < 32 ? wageGradient(dw, p.gradWeight, cfg.nextSeed()) : dw),
+    sharedError: true,
+    runningRanges: false,
+  },
+};
+
+const schemeOf = (cfg: QuantConfig): SchemeQuantizers => SCHEME_QUANTIZERS[cfg.scheme ?? 'sbm'];
+
 /** Forward weight quantizer of the run's scheme. */
 function qw(w: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
-  if (bits >= 32) return w;
-  if (cfg.scheme === 'dorefa') return dorefaWeight(w, bits);
-  if (cfg.scheme === 'wageubn') return wageWeight(w, bits);
-  return qa(w, bits, cfg, cfg.forwardRounding, cfg.weightRange);
+  return bits >= 32 ? w : schemeOf(cfg).weight(w, bits, cfg);
 }
 
 /** Output-gradient (error) quantizer of the run's scheme. */
 function qg(dy: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
-  if (bits >= 32) return dy;
-  if (cfg.scheme === 'dorefa') return dorefaGradient(dy, bits, cfg.nextSeed());
-  if (cfg.scheme === 'wageubn') return wageError(dy, bits);
-  return qa(dy, bits, cfg, cfg.gradientRounding, cfg.activationRange);
-}
-
-/**
- * The weight gradient as the scheme applies it: DoReFa's chain rule through its tanh weight transform (`slope`
- * saved in the forward pass), WAGEUBN's G quantization at `gradWeight` bits; unchanged for SBM.
- */
-function schemeWeightGrad(dw: tf.Tensor, slope: tf.Tensor | undefined, p: LayerPrecision, cfg: QuantConfig): tf.Tensor {
-  if (cfg.scheme === 'dorefa' && slope) return tf.mul(dw, slope);
-  if (cfg.scheme === 'wageubn' && p.gradWeight < 32) return wageGradient(dw, p.gradWeight, cfg.nextSeed());
-  return dw;
+  return bits >= 32 ? dy : schemeOf(cfg).error(dy, bits, cfg);
 }
 
 /** Activation quantizer of the run's scheme, without running ranges (the copy kept for the weight gradient). */
 function qAct(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
-  if (bits >= 32) return x;
-  // The network's input (normalised images, which exceed DoReFa's [0, 1] and WAGE's (-1, 1)) is quantized on a
-  // symmetric grid over its max|x| under both schemes; their papers keep the first layer in float, which FracTrain's
-  // cost comparison does not.
-  if ((cfg.scheme === 'dorefa' || cfg.scheme === 'wageubn') && cfg.first)
-    return quantize(x, { bits: Math.max(bits, 2), mode: 'symmetric', range: 'tensor', rounding: 'nearest' });
-  if (cfg.scheme === 'dorefa') return dorefaActivation(x, bits);
-  if (cfg.scheme === 'wageubn') return wageActivation(x, bits);
-  return qa(x, bits, cfg, cfg.forwardRounding, cfg.activationRange);
+  return bits >= 32 ? x : schemeOf(cfg).activation(x, bits, cfg);
 }
 
 /** Forward activation quantizer: uses and updates the layer's running range when configured. */
 function qIn(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
   if (bits >= 32) return x;
-  if (cfg.scheme === 'dorefa' || cfg.scheme === 'wageubn') return qAct(x, bits, cfg);
+  if (!schemeOf(cfg).runningRanges) return qAct(x, bits, cfg);
   if (cfg.ranges && cfg.key) {
     if (cfg.training) cfg.ranges.update(cfg.key, x, cfg.activationRange);
     else {
@@ -321,7 +334,7 @@ function qIn(x: tf.Tensor, bits: number, cfg: QuantConfig): tf.Tensor {
         });
     }
   }
-  return qa(x, bits, cfg, cfg.forwardRounding, cfg.activationRange);
+  return qAct(x, bits, cfg);
 }
 
 type BinaryGradFunc = (
@@ -347,15 +360,15 @@ function forwardOperands<T extends tf.Tensor>(
   const xq = qIn(xi, p.activation, cfg) as T;
   const wq = qw(wi, p.weight, cfg) as T;
   const xw = p.activationWeightGrad === p.activation ? xq : (qAct(xi, p.activationWeightGrad, cfg) as T);
-  // DoReFa's weight gradient goes through its tanh transform: keep the slope at this step's weights.
-  const saved: tf.Tensor[] = cfg.scheme === 'dorefa' && p.weight < 32 ? [xw, wq, dorefaWeightSlope(wi)] : [xw, wq];
+  const extra = schemeOf(cfg).forwardSave?.(wi, p);
+  const saved: tf.Tensor[] = extra ? [xw, wq, extra] : [xw, wq];
   return { xq, wq, xw, saved };
 }
 
 /** The output gradient quantized for error propagation and for the weight gradient (once when the widths agree, and always once for WAGEUBN, whose G quantizer acts on the weight gradient itself). */
 function outputGradients<T extends tf.Tensor>(dy: tf.Tensor, p: LayerPrecision, cfg: QuantConfig): { dyE: T; dyW: T } {
   const dyE = qg(dy, p.gradError, cfg) as T;
-  const dyW = p.gradWeight === p.gradError || cfg.scheme === 'wageubn' ? dyE : (qg(dy, p.gradWeight, cfg) as T);
+  const dyW = p.gradWeight === p.gradError || schemeOf(cfg).sharedError ? dyE : (qg(dy, p.gradWeight, cfg) as T);
   return { dyE, dyW };
 }
 
@@ -390,7 +403,7 @@ export function quantConv2d(
   p: LayerPrecision,
   cfg: QuantConfig,
 ): tf.Tensor4D {
-  if (cfg.psg) return psgConv2d(x, w, attrs, p, cfg, cfg.psg);
+  if (cfg.weightGradientRule) return ruleConv2d(x, w, attrs, p, cfg, cfg.weightGradientRule);
   const op = binaryCustomGrad((xi, wi, save) => {
     const { xq, wq, saved: keep } = forwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
     save(keep);
@@ -400,24 +413,24 @@ export function quantConv2d(
         const [xs, ws, slope] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor | undefined];
         const { dyE, dyW } = outputGradients<tf.Tensor4D>(dy, p, cfg);
         const dx = tf.conv2dTranspose(dyE, ws, xs.shape, attrs.strides, attrs.pad);
-        return [dx, schemeWeightGrad(filterGrad(xs, dyW, ws.shape, attrs), slope, p, cfg)];
+        return [dx, schemeOf(cfg).weightGradient(filterGrad(xs, dyW, ws.shape, attrs), slope, p, cfg)];
       },
     };
   });
   return op(x, w) as tf.Tensor4D;
 }
 
-/** Conv2d trained with PSG: forward at `activation`/`weight` bits, input gradient at `gradError` bits, weight gradient by Eq. 2. */
-function psgConv2d(
+/** Conv2d under a weight-gradient rule: forward at `activation`/`weight` bits, input gradient at `gradError` bits. */
+function ruleConv2d(
   x: tf.Tensor4D,
   w: tf.Tensor4D,
   attrs: ConvAttrs,
   p: LayerPrecision,
   cfg: QuantConfig,
-  psg: PsgSettings,
+  rule: WeightGradientRule,
 ): tf.Tensor4D {
   const op = binaryCustomGrad((xi, wi, save) => {
-    const { xq, wq, saved: keep } = psgForwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
+    const { xq, wq, saved: keep } = ruleForwardOperands<tf.Tensor4D>(xi, wi, p, cfg);
     save(keep);
     return {
       value: tf.conv2d(xq, wq, attrs.strides, attrs.pad),
@@ -425,7 +438,8 @@ function psgConv2d(
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor4D;
         const dx = tf.conv2dTranspose(dyq, ws, xs.shape, attrs.strides, attrs.pad);
-        return [dx, psgLayerWeightGradient(xs, dyq, { kind: 'conv', attrs, filterShape: ws.shape }, p, cfg, psg)];
+        const geometry: WeightGradGeometry = { kind: 'conv', attrs, filterShape: ws.shape };
+        return [dx, ruleWeightGradient(rule, xs, dyq, geometry, p, cfg)];
       },
     };
   });
@@ -452,7 +466,7 @@ function depthwiseInputGrad(
   ) as tf.Tensor;
 }
 
-/** Quantized depthwise conv2d (channel multiplier 1), same scheme as {@link quantConv2d}; with PSG, the weight gradient by Eq. 2 as in conv2d. */
+/** Quantized depthwise conv2d (channel multiplier 1), same scheme as {@link quantConv2d}, and under a weight-gradient rule alike. */
 export function quantDepthwiseConv2d(
   x: tf.Tensor4D,
   w: tf.Tensor4D,
@@ -460,24 +474,24 @@ export function quantDepthwiseConv2d(
   p: LayerPrecision,
   cfg: QuantConfig,
 ): tf.Tensor4D {
-  const psg = cfg.psg;
+  const rule = cfg.weightGradientRule;
   const op = binaryCustomGrad((xi, wi, save) => {
-    // PSG keeps the FW-bit activations for both the full gradient and its MSB predictor.
-    const { xq, wq, saved: keep } = (psg ? psgForwardOperands : forwardOperands)<tf.Tensor4D>(xi, wi, p, cfg);
+    // A rule gets the FW-bit activations.
+    const { xq, wq, saved: keep } = (rule ? ruleForwardOperands : forwardOperands)<tf.Tensor4D>(xi, wi, p, cfg);
     save(keep);
     return {
       value: tf.depthwiseConv2d(xq, wq, attrs.strides, attrs.pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws, slope] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor | undefined];
         const geometry: WeightGradGeometry = { kind: 'depthwise', attrs, filterShape: ws.shape };
-        if (psg) {
+        if (rule) {
           const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange);
-          return [depthwiseInputGrad(dyq, ws, xs.shape, attrs), psgLayerWeightGradient(xs, dyq, geometry, p, cfg, psg)];
+          return [depthwiseInputGrad(dyq, ws, xs.shape, attrs), ruleWeightGradient(rule, xs, dyq, geometry, p, cfg)];
         }
         const { dyE, dyW } = outputGradients<tf.Tensor>(dy, p, cfg);
         return [
           depthwiseInputGrad(dyE, ws, xs.shape, attrs),
-          schemeWeightGrad(weightGradient(xs, dyW, geometry), slope, p, cfg),
+          schemeOf(cfg).weightGradient(weightGradient(xs, dyW, geometry), slope, p, cfg),
         ];
       },
     };
@@ -487,17 +501,17 @@ export function quantDepthwiseConv2d(
 
 /** Quantized dense layer x [n, in] * w [in, out], same scheme as {@link quantConv2d}. */
 export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, cfg: QuantConfig): tf.Tensor2D {
-  if (cfg.psg) {
-    const psg = cfg.psg;
+  const rule = cfg.weightGradientRule;
+  if (rule) {
     const op = binaryCustomGrad((xi, wi, save) => {
-      const { xq, wq, saved: keep } = psgForwardOperands<tf.Tensor2D>(xi, wi, p, cfg);
+      const { xq, wq, saved: keep } = ruleForwardOperands<tf.Tensor2D>(xi, wi, p, cfg);
       save(keep);
       return {
         value: tf.matMul(xq, wq),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
           const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor2D;
-          return [tf.matMul(dyq, ws, false, true), psgLayerWeightGradient(xs, dyq, { kind: 'dense' }, p, cfg, psg)];
+          return [tf.matMul(dyq, ws, false, true), ruleWeightGradient(rule, xs, dyq, { kind: 'dense' }, p, cfg)];
         },
       };
     });
@@ -511,7 +525,10 @@ export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, c
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws, slope] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor | undefined];
         const { dyE, dyW } = outputGradients<tf.Tensor2D>(dy, p, cfg);
-        return [tf.matMul(dyE, ws, false, true), schemeWeightGrad(tf.matMul(xs, dyW, true, false), slope, p, cfg)];
+        return [
+          tf.matMul(dyE, ws, false, true),
+          schemeOf(cfg).weightGradient(tf.matMul(xs, dyW, true, false), slope, p, cfg),
+        ];
       },
     };
   });

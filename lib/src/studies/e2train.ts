@@ -1,14 +1,15 @@
 import type { Scale } from '../config';
-import { regimeAtScale, regimeSpec, type CifarRegime } from './regime';
-import type { RunSpec } from '../experiments/run';
+import { regimeArm, regimeAtScale, regimeResNet, type CifarRegime } from './regime';
 import type { ImageDataset } from '../data/image-dataset';
-import { cifarResNet } from '../models/resnet';
-import type { Model } from '../models/spec';
-import { stochasticMiniBatchDropping } from '../techniques/smd';
-import { selectiveLayerUpdate, type Slu } from '../techniques/slu';
-import { sluGateReport } from '../techniques/slu-report';
-import { pLForSkipRatio, stochasticDepth, type StochasticDepth } from '../techniques/stochastic-depth';
-import { predictiveSignGradient } from '../techniques/psg';
+import {
+  type Arm,
+  buildModel,
+  type ModelDescription,
+  type TechniqueDescription,
+  type TechniqueKinds,
+} from '../experiments/arm';
+import type { LayerPrecision } from '../quant/precision';
+import { pLForSkipRatio } from '../techniques/stochastic-depth';
 
 /**
  * The regime of the E²-Train notebooks (10-13).
@@ -69,177 +70,120 @@ export function e2trainRegime(scale: Scale, seeds?: number): CifarRegime {
   return regimeAtScale(r, scale, seeds);
 }
 
-/** What an SLU arm's analysis stores: the gate report on the test set and the per-block execution counts. */
-export interface SluArmAnalysis {
-  readonly report: import('../techniques/slu-report').SluGateReport;
-  readonly blockCounts: ReadonlyArray<{ readonly block: string; readonly executed: number; readonly skipped: number }>;
-  readonly gateMacsPerInput: number;
+type Data = { readonly train: ImageDataset; readonly test: ImageDataset };
+
+function mainGates(target: number): TechniqueKinds['slu'] {
+  return { alpha: 2, targetSkipRatio: target, budget: 'per-block', sampling: 'gumbel', normalizeGateInput: true };
 }
 
-/** The analysis an SLU or E²-Train arm stores: its trained gates' report on `test` and its block counts. */
-function sluArmAnalysis(test: ImageDataset): NonNullable<RunSpec['analyze']> {
-  return (_m, ts, norm): SluArmAnalysis => {
-    const slu = ts.find((t) => t.name === 'slu') as Slu;
-    return {
-      report: sluGateReport(slu, test, norm),
-      blockCounts: slu.blockCounts(),
-      gateMacsPerInput: slu.gateMacsPerInput,
-    };
-  };
+function gatedModel(regime: CifarRegime): ModelDescription {
+  return regimeResNet(regime, { skippableTransitions: true });
 }
+
+/** SignSGD / PSG recipe of appendix B: lr 0.03, weight decay 5e-4 as its own term, SWA over the last quarter. */
+const SIGN_RECIPE = {
+  lr: 0.03,
+  optimizer: { kind: 'signsgd' as const, weightDecay: 5e-4 },
+  swa: { start: 0.75, every: 1 },
+};
+
+/** SGD with momentum 0.9 at lr 0.1 for SLU's gates when the weights use a sign-based optimizer. */
+const GATE_SGD = { config: { kind: 'sgd' as const, momentum: 0.9 }, lr: 0.1 };
 
 /**
- * The arms of the E²-Train notebooks (10-13), built in one place so that a notebook asking for an arm another notebook
- * ran gets the same spec, hence the same cache entry. Labels are the notebooks' own; the cache key ignores them.
+ * The arms of the E²-Train notebooks (10-13), described once here, so that a notebook asking for an arm another
+ * notebook ran describes the same arm, hence the same cache entry. Labels are the notebooks' own; the key ignores them.
  */
 export const e2trainArms = {
   /** SLU gate settings of the main arms: straight-through Gumbel-sigmoid, per-block budget, standardised gate input. */
-  gates(target: number): Omit<import('../techniques/slu').SluOptions, 'model' | 'seed'> {
-    return { alpha: 2, targetSkipRatio: target, budget: 'per-block', sampling: 'gumbel', normalizeGateInput: true };
-  },
+  gates: mainGates,
   /** ResNet of the regime with every block gated (transitions take their projection alone when skipped). */
-  gatedModel(regime: CifarRegime): (seed: number) => Model {
-    return (k: number) =>
-      cifarResNet({ depth: regime.depth, seed: k, widths: regime.widths, skippableTransitions: true });
-  },
+  gatedModel,
   /**
-   * The 32-bit SGD baseline through the whole schedule (SMB at energy ratio 1). Its analysis stores the trained
-   * weights (`TensorRecord`s), so that notebooks fine-tuning the baseline (SSL depth, notebook 30b) share this run.
+   * The 32-bit SGD baseline through the whole schedule (SMB at energy ratio 1). It stores its trained weights, so that
+   * arms fine-tuning the baseline (SSL depth, notebook 30b) start from this run.
    */
-  sgd(
-    regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
-    seed: number,
-    label = 'SGD (SMB r=1)',
-  ): RunSpec {
-    return regimeSpec(regime, data, {
-      arm: label,
-      seed,
-      analyze: (m) => m.params.recordsSync(),
-      cacheKey: { analysis: 'weights' },
-    });
+  sgd(regime: CifarRegime, data: Data, seed: number, label = 'SGD (SMB r=1)'): Arm<'weights'> {
+    return regimeArm(regime, data, { label, seed, analysis: 'weights' });
+  },
+  /** SMB: the SGD recipe training `ratio` of the full budget's iterations (its schedule spans them). */
+  smb(regime: CifarRegime, data: Data, seed: number, ratio: number, label: string): Arm<undefined> {
+    return regimeArm(regime, data, { label, seed, ratio });
   },
   /** SMD (skip probability 0.5) training `ratio` of the full budget's iterations. */
-  smd(
-    regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
-    seed: number,
-    ratio: number,
-    label: string,
-  ): RunSpec {
-    return regimeSpec(regime, data, {
-      arm: label,
-      seed,
-      ratio,
-      cacheKey: { techniques: [{ smd: { p: 0.5 } }] },
-      techniques: (_m, k) => [stochasticMiniBatchDropping({ p: 0.5, seed: k })],
-    });
+  smd(regime: CifarRegime, data: Data, seed: number, ratio: number, label: string): Arm<undefined> {
+    return regimeArm(regime, data, { label, seed, ratio, techniques: [{ kind: 'smd', options: { p: 0.5 } }] });
   },
-  /** SLU (main gates) at `target`, with the gate report and block counts stored as its analysis. */
+  /** SLU with gate settings `gates` (default: the main gates at `target`) in the gated ResNet, with its gate report. */
   slu(
     regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
+    data: Data,
     seed: number,
     target: number,
     label: string,
-  ): RunSpec {
-    const gates = e2trainArms.gates(target);
-    return regimeSpec(regime, data, {
-      arm: label,
+    gates = mainGates(target),
+  ): Arm<'slu-gates'> {
+    const techniques = [{ kind: 'slu' as const, options: gates }];
+    return regimeArm(regime, data, {
+      label,
       seed,
-      model: e2trainArms.gatedModel(regime),
-      techniques: (m, k) => [selectiveLayerUpdate({ model: m, seed: k, ...gates })],
-      evalContext: (ts) => ({ blockPlan: (ts[0] as Slu).evalPlan }),
-      analyze: sluArmAnalysis(data.test),
-      cacheKey: {
-        model: { skippableTransitions: true },
-        techniques: [{ slu: gates }],
-        analysis: 'slu-gate-report+counts',
-      },
+      model: gatedModel(regime),
+      techniques,
+      analysis: 'slu-gates',
     });
   },
   /** Stochastic depth (linear decay) whose expected skip ratio over the gated blocks is `target`. */
-  sd(
-    regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
-    seed: number,
-    target: number,
-    label: string,
-  ): RunSpec {
-    const probe = e2trainArms.gatedModel(regime)(seed);
+  sd(regime: CifarRegime, data: Data, seed: number, target: number, label: string): Arm<undefined> {
+    const model = gatedModel(regime);
+    const probe = buildModel(model, seed);
     const pL = pLForSkipRatio(probe, target);
     probe.params.dispose();
-    return regimeSpec(regime, data, {
-      arm: label,
-      seed,
-      model: e2trainArms.gatedModel(regime),
-      techniques: (m, k) => [stochasticDepth({ model: m, pL, seed: k })],
-      evalContext: (ts) => ({ blockPlan: (ts[0] as StochasticDepth).evalPlan }),
-      cacheKey: { model: { skippableTransitions: true }, techniques: [{ sd: { pL } }] },
-    });
+    return regimeArm(regime, data, { label, seed, model, techniques: [{ kind: 'sd', options: { pL } }] });
+  },
+  /** An arm at a static precision (e.g. the 8-bit fixed-point baseline `fwbw(8, 32)`), evaluated in float. */
+  fixedPrecision(
+    regime: CifarRegime,
+    data: Data,
+    seed: number,
+    precision: LayerPrecision,
+    label: string,
+  ): Arm<undefined> {
+    return regimeArm(regime, data, { label, seed, precision });
   },
   /** SignSGD / PSG recipe of appendix B: lr 0.03, weight decay 5e-4 as its own term, SWA over the last quarter. */
-  signRecipe: { lr: 0.03, optimizer: { kind: 'signsgd' as const, weightDecay: 5e-4 }, swa: { start: 0.75, every: 1 } },
+  signRecipe: SIGN_RECIPE,
   /** SignSGD (the float gradient's sign). */
-  signSgd(
-    regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
-    seed: number,
-    label = 'SignSGD',
-  ): RunSpec {
-    return regimeSpec(regime, data, { arm: label, seed, ...e2trainArms.signRecipe, cacheKey: { recipe: 'signsgd' } });
+  signSgd(regime: CifarRegime, data: Data, seed: number, label = 'SignSGD'): Arm<undefined> {
+    return regimeArm(regime, data, { label, seed, ...SIGN_RECIPE });
   },
   /** PSG (FW-8/BW-16, predictors 4/10 bits) at threshold `beta`. */
-  psg(
-    regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
-    seed: number,
-    beta: number,
-    label: string,
-  ): RunSpec {
-    return regimeSpec(regime, data, {
-      arm: label,
-      seed,
-      ...e2trainArms.signRecipe,
-      cacheKey: { recipe: 'signsgd', techniques: [{ psg: { beta } }] },
-      techniques: () => [predictiveSignGradient({ beta })],
-    });
+  psg(regime: CifarRegime, data: Data, seed: number, beta: number, label: string): Arm<undefined> {
+    const techniques = [{ kind: 'psg' as const, options: { beta } }];
+    return regimeArm(regime, data, { label, seed, ...SIGN_RECIPE, techniques });
   },
   /**
    * E²-Train: SMD (p 0.5) at energy ratio `ratio` (the paper: 0.67 after Sec. 4.2), SLU (main gates, their own SGD with
    * momentum 0.9 at lr 0.1: a sign-based optimizer would move every gate parameter by ±lr whatever its gradient) at
-   * `target`, PSG at `beta` for the network's weights with the sign recipe.
+   * `target`, PSG at `beta` for the network's weights with the sign recipe; `model` defaults to the gated ResNet.
    */
   e2train(
     regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
+    data: Data,
     seed: number,
-    o: { target: number; beta: number; ratio: number },
+    o: { target: number; beta: number; ratio: number; model?: ModelDescription; lr?: number; init?: Arm<'weights'> },
     label: string,
-  ): RunSpec {
-    const gates = {
-      ...e2trainArms.gates(o.target),
-      gateOptimizer: { config: { kind: 'sgd' as const, momentum: 0.9 }, lr: 0.1 },
-    };
-    return regimeSpec(regime, data, {
-      arm: label,
-      seed,
-      ratio: o.ratio,
-      model: e2trainArms.gatedModel(regime),
-      ...e2trainArms.signRecipe,
-      techniques: (m, k) => [
-        stochasticMiniBatchDropping({ p: 0.5, seed: k }),
-        selectiveLayerUpdate({ model: m, seed: k, ...gates }),
-        predictiveSignGradient({ beta: o.beta }),
-      ],
-      evalContext: (ts) => ({ blockPlan: (ts.find((t) => t.name === 'slu') as Slu).evalPlan }),
-      analyze: sluArmAnalysis(data.test),
-      cacheKey: {
-        model: { skippableTransitions: true },
-        recipe: 'signsgd',
-        techniques: [{ smd: { p: 0.5 } }, { slu: gates }, { psg: { beta: o.beta } }],
-        analysis: 'slu-gate-report+counts',
-      },
+  ): Arm<'slu-gates'> {
+    const techniques: TechniqueDescription[] = [
+      { kind: 'smd', options: { p: 0.5 } },
+      { kind: 'slu', options: { ...mainGates(o.target), gateOptimizer: GATE_SGD } },
+      { kind: 'psg', options: { beta: o.beta } },
+    ];
+    return regimeArm(regime, data, {
+      ...{ label, seed, ratio: o.ratio, model: o.model ?? gatedModel(regime), ...SIGN_RECIPE },
+      ...(o.lr !== undefined ? { lr: o.lr } : {}),
+      ...(o.init ? { init: o.init } : {}),
+      techniques,
+      analysis: 'slu-gates',
     });
   },
 };

@@ -1,20 +1,10 @@
 import type { ImageDataset } from '../data/image-dataset';
-import type { RunSpec } from '../experiments/run';
-import { defaultQuantConfig } from '../quant/layers';
-import { parsePrecision, type LayerPrecision } from '../quant/precision';
-import { sbmQuant, type QuantScheme } from '../quant/schemes';
-import { regimeIterations, regimeSpec, type CifarRegime } from './regime';
+import type { Arm, ModelDescription } from '../experiments/arm';
+import { type LayerPrecision, parsePrecision } from '../quant/precision';
+import { type QuantScheme, sbmQuant } from '../quant/schemes';
+import { parsePrecisionSchedule, type StageSwitching } from '../techniques/pfq';
 import { e2trainArms } from './e2train';
-import { dynamicFractionalQuantization, type Dfq } from '../techniques/dfq';
-import { dfqAllocationReport, type DfqAllocationReport } from '../techniques/dfq-report';
-import {
-  parsePrecisionSchedule,
-  progressiveFractionalQuantization,
-  type Pfq,
-  type StageSwitch,
-  type StageSwitching,
-} from '../techniques/pfq';
-import type { IndicatorStep } from '../techniques/loss-indicator';
+import { type CifarRegime, regimeArm, regimeIterations } from './regime';
 
 /** The paper's CIFAR schedule: 160 epochs, first learning-rate decay at epoch 80 (FracTrain Sec. 4, Fig. 1). */
 export const FRACTRAIN_PAPER_EPOCHS = 160;
@@ -35,35 +25,14 @@ export function fractrainSwitching(regime: CifarRegime, o: { epsilon?: number; a
   };
 }
 
-/** What a PFQ arm stores as its analysis: the stage changes and the indicator's periods. */
-export interface PfqArmAnalysis {
-  readonly switches: readonly StageSwitch[];
-  readonly periods: readonly IndicatorStep[];
-}
-
-/** What a DFQ or FracTrain arm stores: cp, target and beta sign per step (every `every`-th), switches, training counts, test allocation. */
-export interface DfqArmAnalysis {
-  readonly labels: readonly string[];
-  readonly cp: readonly number[];
-  readonly target: readonly number[];
-  readonly sign: readonly number[];
-  /** Mean cp over the run's steps (the ledger's effective MACs say the same: an exact identity checked in tests). */
-  readonly meanCp: number;
-  readonly switches: readonly StageSwitch[];
-  readonly periods: readonly IndicatorStep[];
-  readonly trainCounts: ReadonlyArray<{ readonly block: string; readonly counts: readonly number[] }>;
-  readonly test: DfqAllocationReport;
-}
-
-/** Evaluation context of a quantized arm: forward at `precision` with the run's quantizers (nearest rounding). */
-function quantizedEval(precision: LayerPrecision, quant: NonNullable<RunSpec['quant']>) {
-  return { precision: () => precision, quant: { ...defaultQuantConfig(0), ...quant } };
-}
+type Data = { readonly train: ImageDataset; readonly test: ImageDataset };
 
 /**
  * The arms of the FracTrain notebooks (20, 21) in a CIFAR regime (the E²-Train regime: the same ResNet, recipe and data,
  * so the 32-bit SGD arm is shared). Static and progressive arms are evaluated with the forward pass at the final
- * precision (weights and activations quantized, as the models are trained to run); DFQ and FracTrain with their gates.
+ * precision (weights and activations quantized, as the models are trained to run); DFQ and FracTrain with their gates
+ * at the last option's precision. `model` replaces the regime's ResNet; `init` starts an arm from another arm's trained
+ * weights.
  */
 export const fractrainArms = {
   /** The 32-bit SGD baseline (the E²-Train notebooks' arm). */
@@ -71,45 +40,29 @@ export const fractrainArms = {
   /** A static low-precision baseline: `scheme` at `precision` ("FW-8/BW-8") for the whole run. */
   static(
     regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
+    data: Data,
     seed: number,
-    o: { scheme: QuantScheme; precision: string },
+    o: { scheme: QuantScheme; precision: string; model?: ModelDescription; init?: Arm<'weights'> },
     label: string,
-  ): RunSpec {
+  ): Arm<undefined> {
     const precision = parsePrecision(o.precision);
     const quant = o.scheme === 'sbm' ? sbmQuant() : { scheme: o.scheme };
-    return regimeSpec(regime, data, {
-      arm: label,
-      seed,
-      precision,
-      quant,
-      evalContext: () => quantizedEval(precision, quant),
-      cacheKey: { static: o },
-    });
+    return regimeArm(regime, data, { label, seed, precision, quant, evaluateAt: precision, ...initOf(o) });
   },
   /** PFQ with `schedule` ("FW(3,4,6,8)/BW(6,6,8,8)") on SBM quantizers; `switching` defaults to {@link fractrainSwitching}. */
   pfq(
     regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
+    data: Data,
     seed: number,
-    o: { schedule: string; switching?: StageSwitching },
+    o: { schedule: string; switching?: StageSwitching; model?: ModelDescription; init?: Arm<'weights'> },
     label: string,
-  ): RunSpec {
+  ): Arm<'pfq-switches'> {
     const switching = o.switching ?? fractrainSwitching(regime);
-    const quant = sbmQuant();
     const stages = parsePrecisionSchedule(o.schedule);
-    const final = stages[stages.length - 1] as LayerPrecision;
-    return regimeSpec(regime, data, {
-      arm: label,
-      seed,
-      quant,
-      techniques: () => [progressiveFractionalQuantization({ schedule: o.schedule, switching })],
-      evalContext: () => quantizedEval(final, quant),
-      analyze: (_m, ts): PfqArmAnalysis => {
-        const p = ts.find((t) => t.name === 'pfq') as Pfq;
-        return { switches: p.switches, periods: p.periods() };
-      },
-      cacheKey: { techniques: [{ pfq: { schedule: o.schedule, switching } }], quant: 'sbm', analysis: 'pfq-switches' },
+    return regimeArm(regime, data, {
+      ...{ label, seed, quant: sbmQuant(), evaluateAt: stages[stages.length - 1] as LayerPrecision, ...initOf(o) },
+      techniques: [{ kind: 'pfq', options: { schedule: o.schedule, switching } }],
+      analysis: 'pfq-switches',
     });
   },
   /**
@@ -118,62 +71,30 @@ export const fractrainArms = {
    */
   dfq(
     regime: CifarRegime,
-    data: { train: ImageDataset; test: ImageDataset },
+    data: Data,
     seed: number,
-    o: { options: string; targetCp: number | readonly number[]; beta: number },
+    o: { options: string; targetCp: number | readonly number[]; beta: number; init?: Arm<'weights'> },
     label: string,
-  ): RunSpec {
-    const quant = sbmQuant();
-    const staged = typeof o.targetCp !== 'number';
-    const switching = staged ? fractrainSwitching(regime) : undefined;
-    const build = (m: import('../models/spec').Model, k: number) =>
-      dynamicFractionalQuantization({
-        model: m,
-        options: o.options,
-        targetCp: o.targetCp,
-        switching,
-        beta: o.beta,
-        seed: k,
-      });
-    return regimeSpec(regime, data, {
-      arm: label,
-      seed,
-      quant,
-      model: e2trainArms.gatedModel(regime),
-      techniques: (m, k) => [build(m, k)],
-      evalContext: (ts) => {
-        const d = ts[0] as Dfq;
-        return {
-          ...quantizedEval(d.precisions[d.precisions.length - 1] as LayerPrecision, quant),
-          blockPlan: d.evalPlan,
-        };
-      },
-      analyze: (_m, ts, norm): DfqArmAnalysis => {
-        const d = ts[0] as Dfq;
-        const every = Math.max(1, Math.floor(d.cpHistory.length / 400));
-        const thin = (v: readonly number[]) => v.filter((_, i) => i % every === 0);
-        const full = d.precisions[d.precisions.length - 1] as LayerPrecision;
-        return {
-          labels: d.labels,
-          cp: thin(d.cpHistory),
-          target: thin(d.targetHistory),
-          sign: thin(d.signHistory),
-          meanCp: d.cpHistory.reduce((a, v) => a + v, 0) / Math.max(1, d.cpHistory.length),
-          switches: d.switches,
-          periods: d.periods(),
-          trainCounts: d.optionCounts(),
-          test: dfqAllocationReport(d, data.test, norm, quantizedEval(full, quant)),
-        };
-      },
-      cacheKey: {
-        model: { skippableTransitions: true },
-        techniques: [{ dfq: { ...o, switching: switching ?? null } }],
-        quant: 'sbm',
-        analysis: 'dfq-allocation',
-      },
+  ): Arm<'dfq-allocation'> {
+    const switching = typeof o.targetCp !== 'number' ? fractrainSwitching(regime) : undefined;
+    const dfq = { options: o.options, targetCp: o.targetCp, beta: o.beta, ...(switching ? { switching } : {}) };
+    const precisions = parsePrecisionSchedule(o.options);
+    return regimeArm(regime, data, {
+      ...{ label, seed, quant: sbmQuant(), model: e2trainArms.gatedModel(regime), ...initOf(o) },
+      evaluateAt: precisions[precisions.length - 1] as LayerPrecision,
+      techniques: [{ kind: 'dfq', options: dfq }],
+      analysis: 'dfq-allocation',
     });
   },
 };
+
+/** The optional model and starting weights of an arm (fine-tuning from a pre-trained arm). */
+function initOf(o: { model?: ModelDescription; init?: Arm<'weights'> }): {
+  model?: ModelDescription;
+  init?: Arm<'weights'>;
+} {
+  return { ...(o.model ? { model: o.model } : {}), ...(o.init ? { init: o.init } : {}) };
+}
 
 /**
  * FracTrain's `paper` settings (Sec. 4.1 and the supplement's CIFAR recipe, SkipNet's [9]): kept as configuration and

@@ -1,10 +1,12 @@
 import type { Scale } from '../config';
 import { ConfigError } from '../errors';
-import type { RunSpec } from '../experiments/run';
 import type { ImageDataset } from '../data/image-dataset';
-import { cifarResNet } from '../models/resnet';
-import type { Model } from '../models/spec';
-import type { Technique } from '../train/technique';
+import type { AnalysisName } from '../experiments/analyses';
+import type { Arm, ModelDescription, Recipe, TechniqueDescription } from '../experiments/arm';
+import type { ResNetOptions } from '../models/resnet';
+import type { LayerPrecision } from '../quant/precision';
+import type { OptimizerConfig } from '../train/optimizers';
+import type { LrSchedule } from '../train/schedules';
 
 /**
  * A CIFAR training regime shared by several notebooks, so that the arms they have in common (the 32-bit SGD baseline
@@ -51,70 +53,75 @@ export function regimeIterations(regime: CifarRegime): number {
   return Math.round(regime.epochs * Math.floor(regime.trainCount / regime.batchSize));
 }
 
-/** What an arm of a regime changes: its label and seed, and optionally energy ratio, model, optimizer, techniques. */
-export interface RegimeArm {
-  readonly arm: string;
+/** What an arm of a regime changes: its label and seed, and optionally the fraction of the budget, model, recipe, techniques. */
+export interface RegimeArmChanges<A extends AnalysisName | undefined> {
+  readonly label: string;
   readonly seed: number;
   /** Fraction of the full budget's iterations this arm trains (its schedule spans them; default 1). */
   readonly ratio?: number;
-  /** Model (default: the regime's ResNet); describe it in `cacheKey`. */
-  readonly model?: (seed: number) => Model;
+  /** Model (default: the regime's ResNet). */
+  readonly model?: ModelDescription;
   readonly lr?: number;
-  readonly optimizer?: RunSpec['optimizer'];
-  readonly schedule?: RunSpec['schedule'];
-  readonly techniques?: (model: Model, seed: number) => Technique[];
-  readonly precision?: RunSpec['precision'];
-  readonly quant?: RunSpec['quant'];
-  readonly swa?: RunSpec['swa'];
-  readonly evalContext?: RunSpec['evalContext'];
-  readonly inspect?: RunSpec['inspect'];
-  readonly analyze?: RunSpec['analyze'];
-  /** Plain data describing what this arm changes (model options, techniques and their options); `{}` for the baseline. */
-  readonly cacheKey: Readonly<Record<string, unknown>>;
+  readonly optimizer?: OptimizerConfig;
+  readonly schedule?: LrSchedule;
+  readonly swa?: Recipe['swa'];
+  readonly techniques?: readonly TechniqueDescription[];
+  readonly precision?: LayerPrecision;
+  readonly quant?: Arm['quant'];
+  readonly evaluateAt?: LayerPrecision;
+  readonly analysis?: A;
+  readonly init?: Arm<'weights'>;
+}
+
+/** The regime's ResNet, with `options` changed (e.g. every block skippable). */
+export function regimeResNet(
+  regime: CifarRegime,
+  options: Partial<Omit<ResNetOptions, 'seed'>> = {},
+): ModelDescription {
+  return { kind: 'resnet', options: { depth: regime.depth, widths: regime.widths, ...options } };
 }
 
 /**
- * The run spec of an arm in `regime` on `data`: the regime's ResNet, SGD with momentum and weight decay, cosine
- * schedule over the arm's iterations, an evaluation every `trainCount / evalsPerEpoch` images, and a cache key that
- * covers the regime and what the arm changes (so two notebooks asking for the same arm share one run).
+ * An arm in `regime` on `data`: the regime's ResNet, SGD with momentum and weight decay, cosine schedule over the
+ * arm's iterations, pad-crop-flip augmentation, standardized input and an evaluation every `trainCount /
+ * evalsPerEpoch` images, with what the arm changes. Its cache key is derived from the description, so two notebooks
+ * asking for the same arm share one run.
  */
-export function regimeSpec(
+export function regimeArm<A extends AnalysisName | undefined = undefined>(
   regime: CifarRegime,
-  data: { train: ImageDataset; test: ImageDataset },
-  arm: RegimeArm,
-): RunSpec {
-  const ratio = arm.ratio ?? 1;
-  if (!(ratio > 0 && ratio <= 1)) throw new ConfigError(`arm ${arm.arm} ratio`, ratio, 'a fraction in (0, 1]');
+  data: { readonly train: ImageDataset; readonly test: ImageDataset },
+  changes: RegimeArmChanges<A>,
+): Arm<A> {
+  const ratio = changes.ratio ?? 1;
+  if (!(ratio > 0 && ratio <= 1)) throw new ConfigError(`arm ${changes.label} ratio`, ratio, 'a fraction in (0, 1]');
   if (data.train.count !== regime.trainCount)
     throw new ConfigError(
       'regime train set',
       data.train.count,
       `${regime.trainCount} images (the regime's training set)`,
     );
-  const iterations = Math.max(1, Math.round(ratio * regimeIterations(regime)));
   const perEpoch = Math.floor(regime.trainCount / regime.batchSize);
   return {
-    arm: arm.arm,
-    seed: arm.seed,
-    train: data.train,
-    test: data.test,
-    batchSize: regime.batchSize,
-    iterations,
-    lr: arm.lr ?? regime.lr,
-    optimizer: arm.optimizer ?? { kind: 'sgd', momentum: regime.momentum, weightDecay: regime.weightDecay },
-    schedule: arm.schedule ?? { kind: 'cosine' },
-    model: arm.model ?? ((k: number) => cifarResNet({ depth: regime.depth, seed: k, widths: regime.widths })),
-    techniques: arm.techniques,
-    precision: arm.precision,
-    quant: arm.quant,
-    swa: arm.swa,
-    evalContext: arm.evalContext,
-    inspect: arm.inspect,
-    analyze: arm.analyze,
-    evalEvery: Math.max(1, Math.round(perEpoch / regime.evalsPerEpoch)),
-    cacheKey: {
-      regime: { depth: regime.depth, widths: regime.widths, weightDecay: regime.weightDecay },
-      ...arm.cacheKey,
+    label: changes.label,
+    seed: changes.seed,
+    data,
+    model: changes.model ?? regimeResNet(regime),
+    recipe: {
+      batchSize: regime.batchSize,
+      iterations: Math.max(1, Math.round(ratio * regimeIterations(regime))),
+      lr: changes.lr ?? regime.lr,
+      optimizer: changes.optimizer ?? { kind: 'sgd', momentum: regime.momentum, weightDecay: regime.weightDecay },
+      schedule: changes.schedule ?? { kind: 'cosine' },
+      augment: 'pad-crop-flip',
+      input: 'standardize',
+      ...(changes.swa ? { swa: changes.swa } : {}),
+      evalEvery: Math.max(1, Math.round(perEpoch / regime.evalsPerEpoch)),
     },
+    techniques: changes.techniques ?? [],
+    ...(changes.precision ? { precision: changes.precision } : {}),
+    ...(changes.quant ? { quant: changes.quant } : {}),
+    ...(changes.evaluateAt ? { evaluateAt: changes.evaluateAt } : {}),
+    ...(changes.init ? { init: changes.init } : {}),
+    analysis: changes.analysis as A,
   };
 }

@@ -3,7 +3,7 @@ import { ConfigError } from '../errors';
 import type { Model } from '../models/spec';
 import { defaultQuantConfig, weightGradient, type WeightGradGeometry } from '../quant/layers';
 import { mostSignificantBits } from '../quant/quantizers';
-import type { Psg } from './psg';
+import { type Psg, psgRule } from './psg';
 
 /** The weight-gradient operands of one layer in one batch, as PSG's backward pass sees them. */
 export interface PsgOperands {
@@ -23,11 +23,11 @@ export function psgOperands(model: Model, psg: Psg, x: tf.Tensor, labels: tf.Ten
   const out: PsgOperands[] = [];
   const quant = {
     ...defaultQuantConfig(seed),
-    psg: {
+    weightGradientRule: psgRule({
       beta: psg.beta,
       operands: (layer: string, xs: tf.Tensor, dy: tf.Tensor, geometry: WeightGradGeometry) =>
         void out.push({ layer, x: tf.keep(xs.clone()), dy: tf.keep(dy.clone()), geometry }),
-    },
+    }),
   };
   tf.tidy(() => {
     const { grads } = tf.variableGrads(() => {

@@ -2,8 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import type { LayerSpec } from '../models/spec';
 import { checkBits, type LayerPrecision } from '../quant/precision';
-import type { QuantConfig } from '../quant/layers';
+import type { QuantConfig, WeightGradGeometry, WeightGradientRule } from '../quant/layers';
+import { weightGradient } from '../quant/layers';
+import { mostSignificantBits } from '../quant/quantizers';
+import { layerStepMacs } from '../cost/macs';
+import { fallbackTrafficEnergy } from '../cost/movement';
 import type { StepInfo, Technique } from '../train/technique';
+import type { EnergyLedger } from '../cost/ledger';
 import type { StateValue } from '../models/records';
 
 /** Options of {@link predictiveSignGradient} (defaults: the paper's Sec. 4.4 settings). */
@@ -82,6 +87,15 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
     gradWeight: gMsb,
     activationWeightGrad: xMsb,
   };
+  // The fallback (Eq. 2): the weight-gradient entries the predictor leaves undecided are recomputed at full
+  // precision, as MACs at BW x FW bits, reading the low-order operand bits the predictor did not.
+  const chargeFallback = (ledger: EnergyLedger, layer: LayerSpec, examples: number, fraction: number) =>
+    ledger.chargeLayerExtra(
+      layer.name,
+      fraction * layerStepMacs(layer).weightGrad * examples,
+      [bw, fw],
+      (profile, opts) => fallbackTrafficEnergy(layer, examples, fraction, fw - xMsb, bw - gMsb, profile, opts),
+    );
   const history: PsgLayerStep[] = [];
   let pending: Array<{ layer: string; predicted: tf.Scalar; disagree: tf.Scalar }> = [];
   return {
@@ -93,7 +107,10 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
       layer.kind === 'conv' || layer.kind === 'dense' || layer.kind === 'depthwise' ? layerPrecision : undefined,
     quant: (cfg: QuantConfig): QuantConfig => ({
       ...cfg,
-      psg: { beta, record: (layer, predicted, disagree) => void pending.push({ layer, predicted, disagree }) },
+      weightGradientRule: psgRule({
+        beta,
+        record: (layer, predicted, disagree) => void pending.push({ layer, predicted, disagree }),
+      }),
     }),
     afterStep(info: StepInfo) {
       if (pending.length === 0) return;
@@ -108,13 +125,7 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
         tf.dispose([r.predicted, r.disagree]);
         history.push({ iteration: info.iteration, layer: r.layer, predicted, disagree });
         const spec = specs.get(r.layer);
-        if (spec && info.ledger)
-          info.ledger.chargeFallback(spec, info.examples, 1 - predicted, {
-            gradBits: bw,
-            activationBits: fw,
-            gradMsb: gMsb,
-            activationMsb: xMsb,
-          });
+        if (spec && info.ledger) chargeFallback(info.ledger, spec, info.examples, 1 - predicted);
       });
       pending = [];
     },
@@ -153,4 +164,60 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
         : {};
     },
   };
+}
+
+/** What PSG's rule reports per layer and step (scalars the receiver must dispose), and the operands it saw. */
+export interface PsgRuleSinks {
+  /** The fraction of signs decided by the predictor and the fraction of those that disagree with the full gradient's. */
+  readonly record?: (layer: string, predicted: tf.Scalar, disagree: tf.Scalar) => void;
+  /** The weight gradient's operands: activations at FW bits, output gradient at BW bits (clone what you keep). */
+  readonly operands?: (layer: string, x: tf.Tensor, dy: tf.Tensor, geometry: WeightGradGeometry) => void;
+}
+
+/**
+ * PSG's weight-gradient rule for the quantized layers (Eq. 2): the full product of the layer's FW-bit activations and
+ * BW-bit output gradient, and its prediction from their most significant bits (the precision's `activationWeightGrad`
+ * x `gradWeight` bits), combined by {@link psgWeightGradient} at threshold `beta`.
+ */
+export function psgRule(o: { readonly beta: number } & PsgRuleSinks): WeightGradientRule {
+  return {
+    weightGradient({ layer, x, dy, geometry, precision: p }) {
+      o.operands?.(layer, x, dy, geometry);
+      const gFull = weightGradient(x, dy, geometry);
+      const gMsb = weightGradient(
+        mostSignificantBits(x, Math.min(p.activation, 31), p.activationWeightGrad),
+        mostSignificantBits(dy, Math.min(p.gradError, 31), p.gradWeight),
+        geometry,
+      );
+      return psgWeightGradient(gFull, gMsb, o, layer);
+    },
+  };
+}
+
+/**
+ * PSG's weight gradient (Eq. 2) from the full-precision weight gradient and its MSB prediction:
+ * sign(gMsb) where |gMsb| >= beta * max|gMsb|, else sign(gFull). Records statistics when asked.
+ */
+export function psgWeightGradient(
+  gFull: tf.Tensor,
+  gMsb: tf.Tensor,
+  psg: { readonly beta: number; readonly record?: PsgRuleSinks['record'] },
+  layer: string,
+): tf.Tensor {
+  return tf.tidy(() => {
+    const a = tf.abs(gMsb);
+    const mask = tf.greaterEqual(a, tf.mul(tf.max(a), psg.beta));
+    const sMsb = tf.sign(gMsb);
+    const sFull = tf.sign(gFull);
+    if (psg.record) {
+      const m = tf.cast(mask, 'float32');
+      const predicted = tf.mean(m) as tf.Scalar;
+      const disagree = tf.div(
+        tf.sum(tf.mul(m, tf.cast(tf.notEqual(sMsb, sFull), 'float32'))),
+        tf.maximum(tf.sum(m), 1),
+      ) as tf.Scalar;
+      psg.record(layer, tf.keep(predicted), tf.keep(disagree));
+    }
+    return tf.where(mask, sMsb, sFull);
+  });
 }

@@ -101,6 +101,11 @@ export interface Technique {
   quant?(cfg: QuantConfig, info: StepInfo): QuantConfig;
   /** Stage 4: precision of a layer in this step (undefined: no opinion). */
   precision?(layer: LayerSpec, info: StepInfo): LayerPrecision | undefined;
+  /**
+   * Per-input plan of a residual block in evaluation passes (dynamic inference: SLU's and DFQ's gates, stochastic
+   * depth's survival scaling); an experiment arm evaluates with it.
+   */
+  readonly evalPlan?: (block: BlockSpec, x: tf.Tensor4D) => BlockPlan | undefined;
   /** Stage 4: per-input plan of a residual block (undefined: every input runs it). */
   blockPlan?(block: BlockSpec, x: tf.Tensor4D, info: StepInfo): BlockPlan | undefined;
   /** Stage 5: a scalar added to the loss; called inside the gradient scope (may use model parameters and tensors it recorded). */
