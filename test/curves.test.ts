@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../lib/src/backend/select';
-import { accuracyWithinBudget, meanAccuracyCurve, pairedBySeed } from '../lib/src/experiments/curves';
+import { accuracyWithinBudget, armSummary, meanAccuracyCurve, pairedBySeed, top1 } from '../lib/src/experiments/curves';
 import type { RunOutcome } from '../lib/src/experiments/run';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { channelStats } from '../lib/src/data/pipeline';
@@ -51,6 +51,25 @@ describe('accuracy against energy (Fig. 5 helpers)', () => {
   });
 });
 
+describe('per-arm summaries', () => {
+  const run = (arm: string, seed: number, acc: number, energyJ: number, cache: RunOutcome['cache']): RunOutcome => ({
+    ...{ arm, seed, top1: acc, testLoss: 1, iterations: 10 * (seed + 1), batchesSeen: 20, energyJ, effectiveMacs: 100 },
+    ...{ macs: 200, forwardMacs: 50, overheadMacs: 5, seconds: 60 * (seed + 1), history: [], techniqueStats: {} },
+    ...{ energyCurve: [], cache },
+  });
+  it("average an arm's runs: top-1 with its t interval, ledger means, minutes, cache statuses; other arms ignored", () => {
+    const os = [run('a', 0, 0.5, 2, 'hit'), run('a', 1, 0.7, 4, 'miss'), run('b', 0, 0.1, 100, 'miss')];
+    const s = armSummary(os, 'a');
+    expect([s.runs, s.energyJ, s.iterations, s.minutes, s.cache]).toEqual([2, 3, 15, 1.5, 'hit,miss']);
+    expect(s.top1.mean).toBeCloseTo(0.6, 12);
+    // t(0.975, 1) = 12.706; std 0.1414; half-width 12.706 x 0.1414 / sqrt(2) = 1.2706.
+    expect(s.top1.hi - s.top1.mean).toBeCloseTo(1.2706, 3);
+    expect(Number.isNaN(s.acceleratorEnergyJ)).toBe(true);
+    expect(os.map(top1)).toEqual([0.5, 0.7, 0.1]);
+    expect(() => armSummary(os, 'c')).toThrowError(/no run of arm "c"/);
+  });
+});
+
 describe('SLU gate report', () => {
   it('p distribution, skip per block and class, and input dependence of constant gates', () => {
     const m = cifarResNet({ depth: 14, widths: [4, 8, 8], seed: 1 });
@@ -77,5 +96,15 @@ describe('SLU gate report', () => {
     expect(r2.blocks.some((b) => b.pStd > 0)).toBe(true);
     slu.gateParams.dispose();
     m.params.dispose();
+  });
+});
+
+describe('compacted-model speedup', () => {
+  it('is the original forward time over the compacted one at a batch; NaN where not measured', async () => {
+    const { compactSpeedup } = await import('../lib/src/experiments/analyses');
+    const o = { analysis: { macs: [], inference: [{ batch: 1, compactedMs: 2, originalMs: 5 }] } };
+    expect(compactSpeedup(o, 1)).toBe(2.5);
+    expect(compactSpeedup(o, 64)).toBeNaN();
+    expect(compactSpeedup(undefined, 1)).toBeNaN();
   });
 });

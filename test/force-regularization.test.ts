@@ -362,47 +362,37 @@ describe('Force Regularization regime and arms', () => {
   it('a force arm stores ranks and the three decompositions; lambda 0 is the control; the decomposed arm trains the SVD model at those ranks', async () => {
     const { forceRegime, forceArms } = await import('../lib/src/studies/force');
     const { syntheticCifar } = await import('../lib/src/data/synthetic');
-    const { runExperiment } = await import('../lib/src/experiments/run');
+    const { runArm } = await import('../lib/src/experiments/arm');
     const { tempDir } = await import('./helpers');
     const regime = { ...forceRegime('smoke'), trainCount: 64, batchSize: 32 };
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(32, 2) };
-    const arms = forceArms(regime, data, (k) => cifarNet({ seed: k }), { model: 'cifarnet-test' });
+    const arms = forceArms(regime, data, { kind: 'cifarnet', options: {} });
     const cache = { dir: tempDir(), fresh: false };
-    const base = await runExperiment({ ...arms.baseline(0), cache });
+    const baseline = arms.baseline(0);
+    await runArm(baseline, { cache });
     const lambda = arms.lambdaFor(30);
     // 30 rad over 2 iterations of cosine from 0.01 (sum 0.01 x (1 + 1/2)... = 0.015), momentum 0.9, 64 filters.
     expect(lambda).toBeCloseTo((30 * 0.1) / (0.015 * 64), 9);
-    const sp = arms.forced(
-      0,
-      base.analysis as Parameters<typeof arms.forced>[1],
-      { force: 'l2', scaler: 'norm', lambda },
-      'l2',
-    );
-    const o = await runExperiment({ ...sp, cache });
-    const an = o.analysis as import('../lib/src/studies/force').ForceArmAnalysis;
+    const sp = arms.forced(0, baseline, { force: 'l2', scaler: 'norm', lambda }, 'l2');
+    const o = await runArm(sp, { cache });
+    const an = o.analysis!;
     expect(an.ranks.map((r) => r.layer)).toEqual(['conv1', 'conv2', 'conv3']);
     expect(an.ranks.every((r) => r.rank >= 1 && r.rank <= r.filters)).toBe(true);
     expect(an.lra.map((x) => x.method)).toEqual(['svd', 'pca', 'kmeans']);
     for (const x of an.lra)
       expect(Number.isNaN(x.top1) ? x.macsRatio === 1 : x.top1 >= 0 && x.top1 <= 1 && x.macsRatio < 1).toBe(true);
-    const control = await runExperiment({
-      ...arms.forced(
-        0,
-        base.analysis as Parameters<typeof arms.forced>[1],
-        { force: 'l2', scaler: 'norm', lambda: 0 },
-        'control',
-      ),
+    const control = await runArm(arms.forced(0, baseline, { force: 'l2', scaler: 'norm', lambda: 0 }, 'control'), {
       cache,
     });
     expect(control.techniqueStats['force-regularization']).toBeUndefined();
     // The decomposed arm at rank 4 everywhere (a smoke model is near full rank, where decomposing saves nothing and
     // the arm is skipped): SVD basis layers, timed against the original.
     expect(
-      arms.decomposed(0, { ...an, ranks: an.ranks.map((r) => ({ ...r, rank: r.filters })) }, sp.cacheKey, 'none'),
+      arms.decomposed(0, sp, { ...an, ranks: an.ranks.map((r) => ({ ...r, rank: r.filters })) }, 'none'),
     ).toBeUndefined();
     const low = { ...an, ranks: an.ranks.map((r) => ({ ...r, rank: 4 })) };
-    const dec = await runExperiment({ ...arms.decomposed(0, low, sp.cacheKey, 'decomposed')!, cache });
-    const ca = dec.analysis as import('../lib/src/studies/sparsity').CompactArmAnalysis;
+    const dec = await runArm(arms.decomposed(0, sp, low, 'decomposed')!, { cache });
+    const ca = dec.analysis!;
     expect(ca.macs.filter((m) => m.layer.endsWith('/basis')).map((m) => m.layer)).toEqual([
       'conv1/basis',
       'conv2/basis',
@@ -410,11 +400,11 @@ describe('Force Regularization regime and arms', () => {
     ]);
     expect(ca.inference.map((x) => x.batch)).toEqual([1, 64]);
     // SSL on the decomposed network: shape groups of each basis layer, filter groups of each 1x1 recombination.
-    const sp2 = arms.sparsified(0, low, sp.cacheKey, { lambda: 0.05, threshold: 1e-3 }, 'l2 + SSL')!;
+    const sp2 = arms.sparsified(0, sp, low, { lambda: 0.05, threshold: 1e-3 }, 'l2 + SSL')!;
     // It trains as long as the decomposed arm, so the two differ only by the group Lasso.
-    expect(sp2.epochs).toBe(regime.decomposedEpochs);
-    const ssl = await runExperiment({ ...sp2, cache });
-    const groups = (ssl.analysis as { groups: Array<{ layer: string; structure: string; groups: number }> }).groups;
+    expect(sp2.recipe.epochs).toBe(regime.decomposedEpochs);
+    const ssl = await runArm(sp2, { cache });
+    const groups = ssl.analysis!.groups!;
     expect(groups.map((g) => `${g.layer}:${g.structure}`)).toEqual([
       'conv1/basis:shape',
       'conv2/basis:shape',

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../lib/src/backend/select';
@@ -432,41 +433,37 @@ describe('FracTrain paper configuration and the lite regime', () => {
 
 describe('PFQ on an LSTM language model (Table 2 at small scale)', () => {
   it('trains through its stages; the ledger charges the LSTM and output layers at each stage; the run is cached', async () => {
-    const { runLanguageModelExperiment } = await import('../lib/src/experiments/language-model');
+    const { runArm } = await import('../lib/src/experiments/arm');
     const { lstmLanguageModel } = await import('../lib/src/models/lstm');
     const { tempDir } = await import('./helpers');
     const ids = (n: number, s: number) =>
       Int32Array.from({ length: n }, (_, i) => (i * 7 + s * 3 + ((i * i) % 5)) % 12);
-    const model = (k: number) => lstmLanguageModel({ vocabSize: 12, embedding: 8, hidden: [16], steps: 10, seed: k });
-    let built = 0;
-    const spec = {
-      arm: 'PFQ',
+    const options = { vocabSize: 12, embedding: 8, hidden: [16], steps: 10 };
+    const dir = tempDir();
+    const arm = {
+      label: 'PFQ',
       seed: 1,
-      model: (k: number) => {
-        built += 1;
-        return model(k);
+      data: { tokens: true as const, train: ids(1608, 1), validation: ids(400, 2) },
+      model: { kind: 'lstm' as const, options },
+      recipe: {
+        ...{ batchSize: 8, bptt: 10, epochs: 1, lr: 0.01, optimizer: { kind: 'adam' as const } },
+        ...{ schedule: { kind: 'constant' as const }, clipNorm: 5 },
       },
-      train: ids(1608, 1),
-      validation: ids(400, 2),
-      batchSize: 8,
-      bptt: 10,
-      epochs: 1,
-      lr: 0.01,
-      optimizer: { kind: 'adam' as const },
-      schedule: { kind: 'constant' as const },
-      clipNorm: 5,
       quant: sbmQuant(),
-      techniques: () => [
-        progressiveFractionalQuantization({ schedule: 'FW(4,8)/BW(8,16)', switching: { kind: 'fixed', at: [10] } }),
+      techniques: [
+        {
+          kind: 'pfq' as const,
+          options: { schedule: 'FW(4,8)/BW(8,16)', switching: { kind: 'fixed' as const, at: [10] } },
+        },
       ],
-      cacheKey: { pfq: 'FW(4,8)/BW(8,16)' },
-      cache: { dir: tempDir(), fresh: false },
+      analysis: 'pfq-switches' as const,
     };
-    const a = await runLanguageModelExperiment(spec);
+    const a = await runArm(arm, { cache: { dir, fresh: false } });
     expect(a.iterations).toBe(20);
     expect(Number.isFinite(a.perplexity)).toBe(true);
+    expect(a.analysis?.switches.map((x) => x.iteration)).toContain(10);
     // Ten iterations at FW-4/BW-8 and ten at FW-8/BW-16 of every MAC-carrying layer, 8 rows of 10 tokens.
-    const probe = model(1);
+    const probe = lstmLanguageModel({ ...options, seed: 1 });
     const perIter = (p: ReturnType<typeof fwbw>) =>
       probe.layers.reduce((s, l) => {
         const e = effectiveStepMacs(l, p);
@@ -474,17 +471,22 @@ describe('PFQ on an LSTM language model (Table 2 at small scale)', () => {
       }, 0);
     expect(a.effectiveMacs / (10 * perIter(fwbw(4, 8)) + 10 * perIter(fwbw(8, 16)))).toBeCloseTo(1, 9);
     probe.params.dispose();
-    const b = await runLanguageModelExperiment({ ...spec, arm: 'again' });
+    const b = await runArm({ ...arm, label: 'again' }, { cache: { dir, fresh: false } });
     expect(b.cache).toBe('hit');
     expect(b.perplexity).toBe(a.perplexity);
-    expect(built).toBe(1);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    // A language-model arm needs its window length.
+    await expect(runArm({ ...arm, recipe: { ...arm.recipe, bptt: undefined } }, { cache: false })).rejects.toThrowError(
+      /recipe.bptt/,
+    );
   });
 });
 
 describe('retraining helpers (Table 5)', () => {
   it('class subsets keep their labels and order; a model from weights starts where the stored one ended; the best evaluation is the curve maximum', async () => {
     const { classSubset } = await import('../lib/src/data/image-dataset');
-    const { modelFromWeights, bestEvaluation } = await import('../lib/src/experiments/run');
+    const { buildModel } = await import('../lib/src/experiments/arm');
+    const { bestEvaluation } = await import('../lib/src/experiments/curves');
     const ds = syntheticCifar(40, 7);
     const sub = classSubset(ds, [2, 5]);
     expect(sub.count).toBe([...ds.labels].filter((l) => l === 2 || l === 5).length);
@@ -494,12 +496,12 @@ describe('retraining helpers (Table 5)', () => {
       Array.from(ds.images.subarray(firstIdx * 3072, (firstIdx + 1) * 3072)),
     );
     expect(() => classSubset(ds, [10])).toThrowError(/classes \[10\] invalid: expected class indices in \[0, 10\)/);
-    const build = (k: number) => cifarResNet({ depth: 8, widths: [4, 8, 8], seed: k });
-    const a = build(1);
+    const desc = { kind: 'resnet' as const, options: { depth: 8, widths: [4, 8, 8] as const } };
+    const a = buildModel(desc, 1);
     const weights = a.params.recordsSync();
-    const b = modelFromWeights(build, weights)(2);
-    const c = build(2);
-    const w = (m: ReturnType<typeof build>) => Array.from(m.params.get('conv1/w')!.dataSync());
+    const b = buildModel(desc, 2, weights);
+    const c = buildModel(desc, 2);
+    const w = (m: typeof a) => Array.from(m.params.get('conv1/w')!.dataSync());
     expect(w(b)).toEqual(w(a));
     expect(w(c)).not.toEqual(w(a));
     [a, b, c].forEach((m) => m.params.dispose());

@@ -256,7 +256,7 @@ describe('sharpness metrics', () => {
 
 describe('SmoothOut regime', () => {
   it("the thesis's strengths (Tables 5.1, 5.4, 5.5) and batch sizes; arms refuse unknown variants", async () => {
-    const { SMOOTHOUT_VARIANTS, smoothoutArms, smoothoutRegime, smoothoutCnnRegime, smoothoutSpec } = await import(
+    const { SMOOTHOUT_VARIANTS, smoothoutArms, smoothoutRegime, smoothoutCnnRegime, smoothoutArm } = await import(
       '../lib/src/studies/smoothout'
     );
     expect(SMOOTHOUT_VARIANTS.smoothout).toMatchObject({ a: 0.0375, noise: 'uniform', adaptive: false, denoise: true });
@@ -327,24 +327,23 @@ describe('SmoothOut regime', () => {
       /sharpout/,
     );
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
-    const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
-    const base = smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, undefined, 'base');
-    expect(base.techniques).toBeUndefined();
+    const model = { kind: 'mlp' as const, options: { inputShape: [32, 32, 3], hidden: [4] } };
+    const arm = (r: ReturnType<typeof smoothoutRegime>, batch: number, variant: string | undefined) =>
+      smoothoutArm(r, data, model, 0, { label: 'x', batch, ...(variant ? { variant } : {}) });
+    const base = arm(smoothoutRegime('smoke'), 32, undefined);
+    expect(base.techniques).toEqual([]);
+    expect(arm(smoothoutRegime('smoke'), 32, 'ada').techniques).toEqual([
+      { kind: 'smoothout', options: { a: 0.15, noise: 'uniform', adaptive: true, denoise: true } },
+    ]);
     // Every arm trains on the regime's schedule (lite decays the learning rate so the baseline completes its schedule).
-    expect(base.schedule).toEqual(smoothoutRegime('smoke').schedule);
+    expect(base.recipe.schedule).toEqual(smoothoutRegime('smoke').schedule);
     // A guard trip on a perturbed loss ends the run as an outcome (RunOutcome.stopped), not as a failed notebook.
-    expect(base.divergence).toEqual({ action: 'stop' });
-    expect(smoothoutSpec(smoothoutRegime('paper'), data, build, {}, 0, 32, 'smoothout', 'x').schedule).toEqual({
-      kind: 'constant',
-    });
+    expect(base.recipe.divergence).toEqual({ action: 'stop' });
+    expect(arm(smoothoutRegime('paper'), 32, 'smoothout').recipe.schedule).toEqual({ kind: 'constant' });
     // Every arm trains on the regime's augmentation (the MLP none, the CNN at lite flips).
-    expect(base.augment).toBe('none');
-    expect(smoothoutSpec(smoothoutCnnRegime('lite'), data, build, {}, 0, 32, 'smoothout', 'x').augment).toBe('flip');
-    expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 32, 'sharp', 'x')).toThrowError(
-      /smoothout variant = "sharp"/,
-    );
-    expect(() => smoothoutSpec(smoothoutRegime('smoke'), data, build, {}, 0, 100, undefined, 'x')).toThrowError(
-      /smoothout batch = 100/,
-    );
+    expect(base.recipe.augment).toBe('none');
+    expect(arm(smoothoutCnnRegime('lite'), 32, 'smoothout').recipe.augment).toBe('flip');
+    expect(() => arm(smoothoutRegime('smoke'), 32, 'sharp')).toThrowError(/smoothout variant = "sharp"/);
+    expect(() => arm(smoothoutRegime('smoke'), 100, undefined)).toThrowError(/smoothout batch = 100/);
   });
 });

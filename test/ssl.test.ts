@@ -493,48 +493,39 @@ describe('the non-structured l1 baseline', () => {
 describe('sparsity arms (baseline, SSL fine-tuning, compacted fine-tuning)', () => {
   it('chain through the cache: the compacted arm trains the smaller model and times it against the masked original', async () => {
     const { lenetRegime, sparsityArms } = await import('../lib/src/studies/sparsity');
-    const { runExperiment, modelFromWeights } = await import('../lib/src/experiments/run');
-    const modelFromWeightsForTest = (b: typeof build, w: Parameters<typeof modelFromWeights>[1]) =>
-      modelFromWeights(b, w)(0);
+    const { runArm, buildModel } = await import('../lib/src/experiments/arm');
     const { tempDir } = await import('./helpers');
     const regime = lenetRegime('smoke');
     const data = { train: syntheticCifar(64, 1), test: syntheticCifar(32, 2) };
-    const build = (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k });
+    const model = { kind: 'lenet5' as const, options: { inputShape: [32, 32, 3] as const } };
     // Twenty iterations of SSL fine-tuning (one batch of 64 per epoch).
-    const arms = sparsityArms({ ...regime, trainCount: 64, sparseEpochs: 20 }, data, build, {
-      model: 'lenet5-32x32x3',
-    });
+    const arms = sparsityArms({ ...regime, trainCount: 64, sparseEpochs: 20 }, data, model);
     const cache = { dir: tempDir(), fresh: false };
-    const base = await runExperiment({ ...arms.baseline(0), cache });
+    const base = await runArm(arms.baseline(0), { cache });
     // Baseline weights with conv1's first 10 filters shrunk by 1e-3 (norms about 1e-3, the others about 1.4): a mild
     // group Lasso and the threshold 0.05 remove exactly those 10.
-    const probe = modelFromWeightsForTest(build, base.analysis as Parameters<typeof arms.ssl>[1]);
+    const probe = buildModel(model, 0, base.analysis);
     const w1 = probe.params.get('conv1/w') as tf.Variable;
     w1.assign(tf.mul(w1, tf.concat([tf.fill([10], 1e-3), tf.ones([10])]).reshape([1, 1, 1, 20])));
     const weights = probe.params.recordsSync();
     probe.params.dispose();
-    const terms = [{ structure: 'filter' as const, lambda: 0.5, layers: (l: { name: string }) => l.name === 'conv1' }];
-    const sp = arms.ssl(
-      0,
-      weights,
-      { terms, termsKey: { filter: { conv1: 0.5 }, shrunk: 10 }, threshold: 0.05 },
-      'SSL',
-    );
-    const sparse = await runExperiment({ ...sp, cache });
-    const an = sparse.analysis as import('../lib/src/studies/sparsity').SparseArmAnalysis;
+    const terms = [{ structure: 'filter' as const, lambda: 0.5, layers: { names: ['conv1'] } }];
+    const sp = arms.ssl(0, { weights }, { terms, threshold: 0.05 }, 'SSL');
+    const sparse = await runArm(sp, { cache });
+    const an = sparse.analysis!;
     const zero = an.groups!.find((g) => g.layer === 'conv1')!.zero;
     expect(zero).toBe(10);
     expect(an.removal.filters?.conv1).toHaveLength(zero);
-    const compact = await runExperiment({ ...arms.compacted(0, an, sp.cacheKey, 'compacted'), cache });
-    const ca = compact.analysis as import('../lib/src/studies/sparsity').CompactArmAnalysis;
+    const compact = await runArm(arms.compacted(0, sp, 'compacted'), { cache });
+    const ca = compact.analysis!;
     const conv1 = ca.macs.find((x) => x.layer === 'conv1')!;
     expect(conv1.macs / conv1.originalMacs).toBeCloseTo((20 - zero) / 20, 9);
     expect(ca.inference.map((x) => x.batch)).toEqual([1, 64]);
     expect(ca.inference.every((x) => x.compactedMs > 0 && x.originalMs > 0)).toBe(true);
     // The second request of the SSL arm is a cache hit with the same removal.
-    const again = await runExperiment({ ...sp, cache });
+    const again = await runArm(sp, { cache });
     expect(again.cache).toBe('hit');
-    expect((again.analysis as typeof an).removal).toEqual(an.removal);
+    expect(again.analysis?.removal).toEqual(an.removal);
   });
 });
 
@@ -547,19 +538,17 @@ describe('sparsity regimes', () => {
     const { sparsityArms } = await import('../lib/src/studies/sparsity');
     // Only the spec is built (nothing trains), so a small set standing in for MNIST's 60,000 images will do.
     const mnistLike = { train: { ...syntheticCifar(16, 1), count: 60000 }, test: syntheticCifar(16, 2) };
+    const lenetModel = { kind: 'lenet5' as const, options: { inputShape: [32, 32, 3] as const } };
     for (const sc of ['lite', 'paper'] as const) {
-      const b = sparsityArms(lenetRegime(sc), mnistLike, (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k }), {
-        model: 'lenet5',
-      }).baseline(0);
-      expect(b.iterations).toBe(10000);
-      expect(b.epochs).toBeUndefined();
+      const b = sparsityArms(lenetRegime(sc), mnistLike, lenetModel).baseline(0);
+      expect(b.recipe.iterations).toBe(10000);
+      expect(b.recipe.epochs).toBeUndefined();
     }
     const smokeBase = sparsityArms(
       lenetRegime('smoke'),
       { train: { ...syntheticCifar(16, 1), count: 512 }, test: syntheticCifar(16, 2) },
-      (k: number) => lenet5({ inputShape: [32, 32, 3], seed: k }),
-      { model: 'lenet5' },
-    ).baseline(0);
+      lenetModel,
+    ).baseline(0).recipe;
     expect(smokeBase).toMatchObject({ epochs: 1 });
     expect(smokeBase.iterations).toBeUndefined();
     expect(convnetRegime('lite')).toMatchObject({

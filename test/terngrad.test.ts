@@ -324,9 +324,9 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
   });
 
   it('arms: a fixed total batch (Fig. 4.3) or a fixed batch per worker with iterations scaled (Table 4.1); paper settings', async () => {
-    const { terngradRegime, terngradSpec } = await import('../lib/src/studies/terngrad');
+    const { terngradRegime, terngradArm } = await import('../lib/src/studies/terngrad');
+    const { buildTechnique } = await import('../lib/src/experiments/arm');
     const { syntheticCifar } = await import('../lib/src/data/synthetic');
-    const { mlp } = await import('../lib/src/models/small');
     const p = terngradRegime('paper');
     expect(p.lenet).toMatchObject({ batch: 64, iterations: 10000, workers: [1, 2, 4, 8, 16, 32, 64] });
     expect(p.lenet.optimizers.map((o) => o.lr)).toEqual([0.01, 0.1]);
@@ -349,52 +349,40 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
       iterations: 6000,
       workers: [2],
     });
-    const lt = terngradSpec(
-      lite,
-      { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) },
-      (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k }),
-      {},
-      0,
-      { label: 'f', optimizer: 0, workers: 2, ternary: false, clip: 2.5, scalerSharing: true },
-    );
+    const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
+    const model = { kind: 'mlp' as const, options: { inputShape: [32, 32, 3], hidden: [4] } };
+    const lt = terngradArm(lite, data, model, 0, {
+      ...{ label: 'f', optimizer: 0, workers: 2, ternary: false, clip: 2.5, scalerSharing: true },
+    }).recipe;
     expect([lt.batchSize, lt.iterations, lt.lr, lt.schedule]).toEqual([100, 6000, 0.01, { kind: 'cosine' }]);
     expect(lt.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
-    const data = { train: syntheticCifar(64, 1), test: syntheticCifar(16, 2) };
-    const build = (k: number) => mlp({ inputShape: [32, 32, 3], hidden: [4], seed: k });
     const arm = { label: 'x', optimizer: 0, workers: 16, ternary: true, clip: 2.5, scalerSharing: true };
     // Table 4.1's rows: 16 workers, 2,048 images, 18,750 iterations.
-    const t = terngradSpec(p.cifarnet!, data, build, {}, 0, arm);
+    const t = terngradArm(p.cifarnet!, data, model, 0, arm).recipe;
     // A diverging arm (no clipping can diverge) is reported, not a failed notebook.
     expect(t.divergence).toEqual({ action: 'stop' });
     expect(t.batchSize).toBe(2048);
     expect(t.iterations).toBe(18750);
     // Without rows, a batch per worker: 16 x 64 = 1,024 images, 300,000 x 2 / 16 = 37,500 iterations (the same epochs).
-    const u = terngradSpec({ ...p.cifarnet!, rows: undefined }, data, build, {}, 0, arm);
+    const u = terngradArm({ ...p.cifarnet!, rows: undefined }, data, model, 0, arm).recipe;
     expect(u.batchSize).toBe(1024);
     expect(u.iterations).toBe(37500);
-    expect(() => terngradSpec(p.cifarnet!, data, build, {}, 0, { ...arm, workers: 4 })).toThrowError(
+    expect(() => terngradArm(p.cifarnet!, data, model, 0, { ...arm, workers: 4 })).toThrowError(
       /arm.workers = 4 is invalid: expected one of the study's rows \(2, 16 workers\)/,
     );
-    const l = terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 8 });
-    expect(l.batchSize).toBe(64);
-    expect(l.iterations).toBe(10000);
+    const l = terngradArm(p.lenet, data, model, 0, { ...arm, workers: 8 });
+    expect(l.recipe.batchSize).toBe(64);
+    expect(l.recipe.iterations).toBe(10000);
+    expect(terngradArm(p.lenet, data, model, 0, { ...arm, workers: 1, ternary: false }).techniques).toEqual([]);
+    const v = terngradArm(terngradRegime('lite').lenet, data, model, 0, { ...arm, workers: 2, optimizer: 1 }).recipe;
+    expect([v.lr, v.optimizer, v.input]).toEqual([0.1, { kind: 'sgd', momentum: 0, weightDecay: 5e-4 }, 'unit-range']);
     expect(
-      terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 1, ternary: false }).techniques,
-    ).toBeUndefined();
-    const v = terngradSpec(terngradRegime('lite').lenet, data, build, {}, 0, { ...arm, workers: 2, optimizer: 1 });
-    expect([v.lr, v.optimizer, (v.cacheKey as { optimizer: string }).optimizer, v.input]).toEqual([
-      0.1,
-      { kind: 'sgd', momentum: 0, weightDecay: 5e-4 },
-      'vanilla SGD',
-      'unit-range',
-    ]);
-    expect(
-      terngradSpec(terngradRegime('lite').lenet, data, build, {}, 0, { ...arm, workers: 2, optimizer: 0 }).input,
-    ).toBeUndefined();
-    // Table 4.2's ablation: layer-wise scalers by default, one scaler over all tensors on request (a separate cache entry).
-    expect(l.cacheKey).toMatchObject({ layerWise: true, clip: 2.5, scalerSharing: true });
-    const one = terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 4, clip: null, layerWise: false });
-    expect(one.cacheKey).toMatchObject({ layerWise: false });
+      terngradArm(terngradRegime('lite').lenet, data, model, 0, { ...arm, workers: 2, optimizer: 0 }).recipe.input,
+    ).toBe('standardize');
+    // Table 4.2's ablation: layer-wise scalers by default, one scaler over all tensors on request (another description).
+    expect(l.techniques[0]?.options).toMatchObject({ layerWise: true, clip: 2.5, scalerSharing: true });
+    const one = terngradArm(p.lenet, data, model, 0, { ...arm, workers: 4, clip: null, layerWise: false });
+    expect(one.techniques[0]?.options).toMatchObject({ layerWise: false });
     // The arm's option reaches the technique: with one scaler over all tensors (max |g| = 0.6 over w and b), every
     // averaged bias element is a multiple of 0.6 / 4; layer-wise, the bias's own scaler (0.05) gives multiples of 0.0125.
     const shards = [
@@ -404,7 +392,11 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
       { w: [0.0, 0.25, -0.3, 0.15, 0.05], b: [0.0, 0.04] },
     ];
     const biasValues = (spec: typeof one) => {
-      const tg = spec.techniques!(undefined as never, 3)[0] as import('../lib/src/techniques/terngrad').TernGrad;
+      const tg = buildTechnique(
+        spec.techniques[0]!,
+        undefined as never,
+        3,
+      ) as import('../lib/src/techniques/terngrad').TernGrad;
       const out: number[] = [];
       for (let it = 0; it < 30; it++)
         out.push(...vals(tg.computeGradients(mockProblem(8, shards), info(it)).grads.get('b')!));
@@ -413,10 +405,10 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     };
     const global = biasValues(one);
     expect(global.every((v) => Math.abs(v / 0.15 - Math.round(v / 0.15)) < 1e-5)).toBe(true);
-    const layer = biasValues(terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 4, clip: null }));
+    const layer = biasValues(terngradArm(p.lenet, data, model, 0, { ...arm, workers: 4, clip: null }));
     expect(layer.every((v) => Math.abs(v) <= 0.05 + 1e-7)).toBe(true);
     expect(layer.some((v) => v !== 0 && Math.abs(v / 0.15 - Math.round(v / 0.15)) > 1e-3)).toBe(true);
-    expect(() => terngradSpec(p.lenet, data, build, {}, 0, { ...arm, workers: 7 })).toThrowError(
+    expect(() => terngradArm(p.lenet, data, model, 0, { ...arm, workers: 7 })).toThrowError(
       /arm.workers = 7 is invalid: expected a divisor of the batch 64/,
     );
   });

@@ -38,6 +38,7 @@ export {
   type Verdict,
 } from './display/findings';
 export { saveResults, notebookName, outputDirs } from './display/outputs';
+export { runArms, type RunArmsOptions } from './experiments/run-arms';
 export { inKernel, sendDisplay, type MimeBundle } from './display/channel';
 export { kernelEnvironment, environmentBanner, isHeadless, type KernelEnvironment } from './kernel/environment';
 export { endOfNotebook, type SessionRecord } from './session';

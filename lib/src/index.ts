@@ -87,7 +87,17 @@ export {
   ternaryParts,
   ternarize,
 } from './quant/quantizers';
-export { defaultQuantConfig, type QuantConfig, quantConv2d, quantDepthwiseConv2d, quantMatMul } from './quant/layers';
+export {
+  defaultQuantConfig,
+  type QuantConfig,
+  quantConv2d,
+  quantDepthwiseConv2d,
+  quantMatMul,
+  SCHEME_QUANTIZERS,
+  type SchemeQuantizers,
+  type WeightGradGeometry,
+  type WeightGradientRule,
+} from './quant/layers';
 export { type QuantStats, quantStats } from './quant/stats';
 export {
   dorefaActivation,
@@ -219,7 +229,15 @@ export {
   stochasticDepth,
   survivalProbability,
 } from './techniques/stochastic-depth';
-export { type Psg, type PsgOptions, type PsgProductRecord, predictiveSignGradient } from './techniques/psg';
+export {
+  type Psg,
+  type PsgOptions,
+  type PsgProductRecord,
+  type PsgRuleSinks,
+  predictiveSignGradient,
+  psgRule,
+  psgWeightGradient,
+} from './techniques/psg';
 export { type PsgOperands, psgOperands, type SignBoundCount, signPredictionCounts } from './techniques/psg-bound';
 export { type RnnGateOptions, type RnnGates, rnnGates } from './techniques/rnn-gate';
 // Techniques: FracTrain.
@@ -304,15 +322,7 @@ export {
 export { type LayerQuantStats, layerQuantStats } from './analysis/layer-quant-stats';
 
 // Experiments: arms, the run cache, statistics.
-export {
-  bestEvaluation,
-  type CacheStatus,
-  modelFromWeights,
-  type RunOutcome,
-  type RunSpec,
-  runExperiment,
-} from './experiments/run';
-export { type LmRunOutcome, type LmRunSpec, runLanguageModelExperiment } from './experiments/language-model';
+export type { CacheStatus, RunOutcome } from './experiments/run';
 export {
   type AnalysisOf,
   analysisOf,
@@ -321,18 +331,34 @@ export {
   armDescription,
   buildModel,
   buildTechnique,
+  type ArmData,
+  type GivenWeights,
+  type ImageArmData,
+  type TokenArmData,
+  type LayerSelector,
   type ModelDescription,
   type Recipe,
+  selectLayers,
+  type SslTermDescription,
   runArm,
   type TechniqueDescription,
   type TechniqueKinds,
 } from './experiments/arm';
+export { compactSpeedup } from './experiments/analyses';
 export type {
   AnalysisKinds,
   AnalysisName,
+  AnalysisOptions,
+  CompactArmAnalysis,
   DfqArmAnalysis,
+  ForceArmAnalysis,
+  IssArmAnalysis,
+  LmL1ArmAnalysis,
   PfqArmAnalysis,
   SluArmAnalysis,
+  SparseArmAnalysis,
+  TernGradArmAnalysis,
+  WeightsAnalysisName,
 } from './experiments/analyses';
 export { type CacheEvent, cacheEvents, type RunCacheSettings, runCacheFromEnv } from './experiments/run-cache';
 export {
@@ -348,10 +374,14 @@ export {
 } from './experiments/statistics';
 export {
   accuracyWithinBudget,
+  type ArmSummary,
+  armSummary,
+  bestEvaluation,
   type EnergyAccuracyPoint,
   type MeanCurvePoint,
   meanAccuracyCurve,
   pairedBySeed,
+  top1,
 } from './experiments/curves';
 
 // Studies: each paper's regimes and arms.
@@ -366,39 +396,36 @@ export {
 export { e2trainArms, e2trainRegime } from './studies/e2train';
 export { FRACTRAIN_PAPER, FRACTRAIN_PAPER_EPOCHS, fractrainArms, fractrainSwitching } from './studies/fractrain';
 export {
-  type CompactArmAnalysis,
   convnetRegime,
   lenetRegime,
   resnetDepthRegime,
-  type SparseArmAnalysis,
   type SparsityRegime,
   sparsityArms,
 } from './studies/sparsity';
-export { type IssRegime, issRegime } from './studies/iss';
+export { type IssRegime, type IssRow, type IssStudy, issArms, issRegime, issStudy } from './studies/iss';
 export {
   ALEXNET_TABLE_3_4,
   alexnetTheoreticalSpeedups,
-  type ForceArmAnalysis,
   type ForceRegime,
   forceArms,
   forceRegime,
 } from './studies/force';
 export {
   type TernGradArm,
-  type TernGradArmAnalysis,
   type TernGradRegime,
   type TernGradStudy,
   terngradRegime,
-  terngradSpec,
+  terngradArm,
 } from './studies/terngrad';
 export {
   SMOOTHOUT_VARIANTS,
   type SmoothOutArm,
-  type SmoothOutArmAnalysis,
   type SmoothOutRegime,
   type SmoothOutVariant,
   smoothoutArms,
   smoothoutCnnRegime,
   smoothoutRegime,
-  smoothoutSpec,
+  smoothoutArm,
+  type SmoothOutRun,
+  smoothoutStudy,
 } from './studies/smoothout';

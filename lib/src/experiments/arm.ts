@@ -10,7 +10,7 @@ import {
 import { ConfigError } from '../errors';
 import { cifarResNet, type ResNetOptions } from '../models/resnet';
 import { cifarNet, lenet5, mlp, mobileNetV2 } from '../models/small';
-import type { ForwardContext, Model } from '../models/spec';
+import type { ForwardContext, LayerKind, LayerSpec, Model } from '../models/spec';
 import { defaultQuantConfig } from '../quant/layers';
 import type { LayerPrecision } from '../quant/precision';
 import { type DfqOptions, dynamicFractionalQuantization } from '../techniques/dfq';
@@ -19,15 +19,36 @@ import { type PsgOptions, predictiveSignGradient } from '../techniques/psg';
 import { type SluOptions, selectiveLayerUpdate } from '../techniques/slu';
 import { type SmdOptions, stochasticMiniBatchDropping } from '../techniques/smd';
 import { stochasticDepth } from '../techniques/stochastic-depth';
+import { type ForceRegularizationOptions, forceRegularization } from '../techniques/force-regularization';
+import { type L1Options, l1Sparsity } from '../techniques/l1';
+import { type SmoothOutOptions, smoothOut } from '../techniques/smoothout';
+import { type SslTerm, structuredSparsity } from '../techniques/ssl';
+import { type TernGradOptions, ternGrad } from '../techniques/terngrad';
+import { decompositionAt } from '../models/low-rank';
+import type { TensorRecord } from '../models/records';
+import { removeStructure, type StructureRemoval } from '../models/surgery';
 import type { CommonTrainConfig, ProgressSink } from '../train/config';
 import { evaluate } from '../train/evaluate';
 import type { DivergenceOptions } from '../train/guard';
-import type { OptimizerConfig } from '../train/optimizers';
-import type { LrSchedule } from '../train/schedules';
+import { checkOptimizerConfig, type OptimizerConfig } from '../train/optimizers';
+import { checkSchedule, type LrSchedule } from '../train/schedules';
 import type { Technique } from '../train/technique';
 import { train } from '../train/trainer';
-import { type AnalysisKinds, type AnalysisName, runAnalysis } from './analyses';
-import { datasetFingerprint, libraryFingerprint, type RunCacheSettings, runCacheFromEnv } from './run-cache';
+import { type EarlyStoppingOptions, earlyStopping } from '../train/early-stopping';
+import { evaluatePerplexity } from '../train/language-model';
+import type { TrainCallback } from '../train/loop';
+import { type LanguageModel, type LstmLmOptions, lstmLanguageModel } from '../models/lstm';
+import { type IssOptions, intrinsicSparseStructures } from '../techniques/iss';
+import {
+  type AnalysisKinds,
+  type AnalysisName,
+  type AnalysisOptions,
+  runAnalysis,
+  type SparseArmAnalysis,
+  WEIGHTS_ANALYSES,
+  type WeightsAnalysisName,
+} from './analyses';
+import { armKey, datasetFingerprint, libraryFingerprint, type RunCacheSettings, runCacheFromEnv } from './run-cache';
 import { type RunOutcome, throughRunCache } from './run';
 
 /** The model of an arm, as data: the builder and its options (the seed comes from the arm). */
@@ -36,7 +57,30 @@ export type ModelDescription =
   | { readonly kind: 'mobilenetv2'; readonly options: Omit<NonNullable<Parameters<typeof mobileNetV2>[0]>, 'seed'> }
   | { readonly kind: 'lenet5'; readonly options: Omit<NonNullable<Parameters<typeof lenet5>[0]>, 'seed'> }
   | { readonly kind: 'mlp'; readonly options: Omit<Parameters<typeof mlp>[0], 'seed'> }
-  | { readonly kind: 'cifarnet'; readonly options: Omit<NonNullable<Parameters<typeof cifarNet>[0]>, 'seed'> };
+  | { readonly kind: 'cifarnet'; readonly options: Omit<NonNullable<Parameters<typeof cifarNet>[0]>, 'seed'> }
+  | { readonly kind: 'lstm'; readonly options: Omit<LstmLmOptions, 'seed'> };
+
+/** Layers named as data: of these kinds, with these names, without those (all given conditions hold). */
+export interface LayerSelector {
+  readonly kinds?: readonly LayerKind[];
+  readonly names?: readonly string[];
+  readonly except?: readonly string[];
+  /** Layers whose name ends so (e.g. `/basis`, the basis convolutions of a decomposed layer). */
+  readonly suffix?: string;
+}
+
+/** The predicate of a {@link LayerSelector} (every layer when undefined). */
+export function selectLayers(s: LayerSelector | undefined): ((layer: LayerSpec) => boolean) | undefined {
+  if (!s) return undefined;
+  return (l) =>
+    (!s.kinds || s.kinds.includes(l.kind)) &&
+    (!s.names || s.names.includes(l.name)) &&
+    !s.except?.includes(l.name) &&
+    (!s.suffix || l.name.endsWith(s.suffix));
+}
+
+/** An SSL term of an arm: its structure and strength, and the layers it regularizes as data. */
+export type SslTermDescription = Omit<SslTerm, 'layers'> & { readonly layers?: LayerSelector };
 
 /** The options each technique of an arm takes, as data (the model and seed come from the arm). */
 export interface TechniqueKinds {
@@ -48,6 +92,16 @@ export interface TechniqueKinds {
   /** PFQ; `depthwise` fixes the precision of depthwise layers whatever the stage (FracTrain's MobileNetV2). */
   readonly pfq: Omit<PfqOptions, 'fixed'> & { readonly depthwise?: LayerPrecision };
   readonly dfq: Omit<DfqOptions, 'model' | 'seed'>;
+  readonly ssl: {
+    readonly terms: readonly SslTermDescription[];
+    readonly threshold?: number;
+    readonly epsilon?: number;
+  };
+  readonly l1: Omit<L1Options, 'model' | 'layers'> & { readonly layers?: LayerSelector };
+  readonly force: Omit<ForceRegularizationOptions, 'model' | 'layers'> & { readonly layers?: LayerSelector };
+  readonly terngrad: Omit<TernGradOptions, 'seed' | 'floatParams'>;
+  readonly smoothout: Omit<SmoothOutOptions, 'model' | 'seed'>;
+  readonly iss: Omit<IssOptions, 'model'>;
 }
 
 /** A technique of an arm, as data. */
@@ -64,13 +118,19 @@ export interface Recipe {
   readonly lr: number;
   readonly optimizer: OptimizerConfig;
   readonly schedule: LrSchedule;
-  /** Augmentation of the training images (no default: every recipe says which). */
-  readonly augment: Augmentation;
+  /** Image arms: augmentation of the training images (no default: an image recipe says which). */
+  readonly augment?: Augmentation;
   /**
-   * How images are scaled before the model: `standardize` (per-channel mean and standard deviation of the training
-   * set) or `unit-range` (the stored pixel values in [0, 1], Caffe's `scale: 1/256`-style input).
+   * Image arms: how images are scaled before the model: `standardize` (per-channel mean and standard deviation of the
+   * training set) or `unit-range` (the stored pixel values in [0, 1], Caffe's `scale: 1/256`-style input).
    */
-  readonly input: 'standardize' | 'unit-range';
+  readonly input?: 'standardize' | 'unit-range';
+  /** Language-model arms: tokens per truncated-BPTT window. */
+  readonly bptt?: number;
+  /** Clip the applied gradient to this global L2 norm (LSTM language models). */
+  readonly clipNorm?: number;
+  /** Stop when the validation loss stops improving (see `earlyStopping`); the outcome says where. */
+  readonly earlyStopping?: EarlyStoppingOptions;
   readonly swa?: { readonly start: number; readonly every: number };
   /** What counts as divergence and what it does (`action: 'stop'` makes a diverged run an outcome). */
   readonly divergence?: DivergenceOptions;
@@ -88,8 +148,8 @@ export interface Arm<A extends AnalysisName | undefined = AnalysisName | undefin
   /** Label of the arm in tables and figures (not part of the key). */
   readonly label: string;
   readonly seed: number;
-  /** Training and test images (their contents are part of the key). */
-  readonly data: { readonly train: ImageDataset; readonly test: ImageDataset };
+  /** Training and test images, or token streams (their contents are part of the key). */
+  readonly data: ArmData;
   readonly model: ModelDescription;
   readonly recipe: Recipe;
   readonly techniques: readonly TechniqueDescription[];
@@ -101,9 +161,55 @@ export interface Arm<A extends AnalysisName | undefined = AnalysisName | undefin
   readonly evaluateAt?: LayerPrecision;
   /** What the outcome stores about the trained model (see {@link AnalysisKinds}). */
   readonly analysis: A;
-  /** An arm whose trained weights this one starts from (fine-tuning); its own key is part of this arm's. */
-  readonly init?: Arm<'weights'>;
+  /** Settings of the analysis (part of the key). */
+  readonly analysisOptions?: AnalysisOptions;
+  /**
+   * Where the model's weights come from (fine-tuning): an arm whose trained weights this one starts from (its own key
+   * is part of this arm's), or given weights (their hash is).
+   */
+  readonly init?: Arm<WeightsAnalysisName> | GivenWeights;
+  /**
+   * What becomes of the init arm's model before training: `compact` removes the structure its SSL or l1 run zeroed
+   * (model surgery: a smaller dense model; a `sparse` init), `decompose` replaces each listed conv layer by its
+   * low-rank decomposition (SVD) at the given rank.
+   */
+  readonly initTransform?:
+    | 'compact'
+    | { readonly decompose: 'svd'; readonly ranks: ReadonlyArray<{ readonly layer: string; readonly rank: number }> };
 }
+
+/** The images an image arm trains and is evaluated on. */
+export interface ImageArmData {
+  readonly train: ImageDataset;
+  readonly test: ImageDataset;
+}
+
+/**
+ * The token streams of a language-model arm: it trains on `train`, evaluates (and stops early) on `validation`, and
+ * reports the perplexity of `test` when given.
+ */
+export interface TokenArmData {
+  readonly tokens: true;
+  readonly train: Int32Array;
+  readonly validation: Int32Array;
+  readonly test?: Int32Array;
+}
+
+/** What an arm trains and is evaluated on. */
+export type ArmData = ImageArmData | TokenArmData;
+
+const isTokens = (d: ArmData): d is TokenArmData => 'tokens' in d && d.tokens === true;
+
+function streamHash(ids: Int32Array): string {
+  return armKey(Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength).toString('base64')).slice(0, 16);
+}
+
+/** Weights an arm starts from that no arm of this library trained (e.g. read from a file, or edited). */
+export interface GivenWeights {
+  readonly weights: Readonly<Record<string, TensorRecord>>;
+}
+
+const isGiven = (init: Arm | GivenWeights): init is GivenWeights => !('recipe' in init);
 
 /** How to run an arm: progress, cache settings, and an inspection of the trained model (which bypasses the cache). */
 export interface ArmRunOptions {
@@ -125,8 +231,21 @@ export function analysisOf<K extends AnalysisName>(outcome: RunOutcome, kind: K)
   return outcome.analysisKind === kind ? (outcome.analysis as AnalysisKinds[K]) : undefined;
 }
 
-/** The model an arm describes, built from its seed. */
-export function buildModel(d: ModelDescription, seed: number): Model {
+/** The model an arm describes, built from its seed, with `weights` restored when given. */
+export function buildModel(d: ModelDescription, seed: number, weights?: Readonly<Record<string, TensorRecord>>): Model {
+  const m = buildBare(d, seed);
+  if (weights) {
+    try {
+      m.params.restore(weights);
+    } catch (err) {
+      m.params.dispose();
+      throw err;
+    }
+  }
+  return m;
+}
+
+function buildBare(d: ModelDescription, seed: number): Model {
   switch (d.kind) {
     case 'resnet':
       return cifarResNet({ ...d.options, seed });
@@ -138,11 +257,13 @@ export function buildModel(d: ModelDescription, seed: number): Model {
       return mlp({ ...d.options, seed });
     case 'cifarnet':
       return cifarNet({ ...d.options, seed });
+    case 'lstm':
+      return lstmLanguageModel({ ...d.options, seed });
     default:
       throw new ConfigError(
         'arm model.kind',
         (d as { kind: unknown }).kind,
-        'resnet, mobilenetv2, lenet5, mlp or cifarnet',
+        'resnet, mobilenetv2, lenet5, mlp, cifarnet or lstm',
       );
   }
 }
@@ -165,8 +286,33 @@ export function buildTechnique(d: TechniqueDescription, model: Model, seed: numb
     }
     case 'dfq':
       return dynamicFractionalQuantization({ ...d.options, model, seed });
+    case 'ssl': {
+      const terms = d.options.terms.map(({ layers, ...t }) => ({
+        ...t,
+        ...(layers ? { layers: selectLayers(layers) } : {}),
+      }));
+      return structuredSparsity({ ...d.options, model, terms });
+    }
+    case 'l1': {
+      const { layers, ...o } = d.options;
+      return l1Sparsity({ ...o, model, ...(layers ? { layers: selectLayers(layers) } : {}) });
+    }
+    case 'force': {
+      const { layers, ...o } = d.options;
+      return forceRegularization({ ...o, model, ...(layers ? { layers: selectLayers(layers) } : {}) });
+    }
+    case 'terngrad':
+      return ternGrad({ ...d.options, seed });
+    case 'smoothout':
+      return smoothOut({ ...d.options, model, seed });
+    case 'iss':
+      return intrinsicSparseStructures({ ...d.options, model });
     default:
-      throw new ConfigError('arm technique.kind', (d as { kind: unknown }).kind, 'smd, slu, sd, psg, pfq or dfq');
+      throw new ConfigError(
+        'arm technique.kind',
+        (d as { kind: unknown }).kind,
+        'smd, slu, sd, psg, pfq, dfq, ssl, l1, force, terngrad, smoothout or iss',
+      );
   }
 }
 
@@ -175,16 +321,26 @@ export function armDescription(arm: Arm): unknown {
   return {
     library: libraryFingerprint(),
     seed: arm.seed,
-    train: datasetFingerprint(arm.data.train),
-    test: datasetFingerprint(arm.data.test),
+    ...(isTokens(arm.data)
+      ? {
+          train: streamHash(arm.data.train),
+          validation: streamHash(arm.data.validation),
+          test: arm.data.test ? streamHash(arm.data.test) : null,
+        }
+      : { train: datasetFingerprint(arm.data.train), test: datasetFingerprint(arm.data.test) }),
     model: arm.model,
-    recipe: { ...arm.recipe, augment: storedAugmentation(augmentationOf(arm.recipe.augment)) },
+    recipe:
+      arm.recipe.augment === undefined
+        ? arm.recipe
+        : { ...arm.recipe, augment: storedAugmentation(augmentationOf(arm.recipe.augment)) },
     techniques: arm.techniques,
     precision: arm.precision ?? null,
     quant: arm.quant ?? null,
     evaluateAt: arm.evaluateAt ?? null,
     analysis: arm.analysis ?? null,
-    init: arm.init ? armDescription(arm.init) : null,
+    analysisOptions: arm.analysisOptions ?? null,
+    init: arm.init ? (isGiven(arm.init) ? { weights: armKey(arm.init.weights) } : armDescription(arm.init)) : null,
+    initTransform: arm.initTransform ?? null,
   };
 }
 
@@ -193,21 +349,58 @@ export function checkArm(arm: Arm): void {
   if (!arm || typeof arm.label !== 'string') throw new ConfigError('arm.label', arm?.label, 'a label');
   if (!Number.isSafeInteger(arm.seed) || arm.seed < 0)
     throw new ConfigError(`arm ${arm.label} seed`, arm.seed, 'a non-negative integer');
-  if (arm.recipe.input !== 'standardize' && arm.recipe.input !== 'unit-range')
-    throw new ConfigError(`arm ${arm.label} recipe.input`, arm.recipe.input, "'standardize' or 'unit-range'");
-  augmentationOf(arm.recipe.augment);
+  const r = arm.recipe;
+  if (!(Number.isInteger(r?.batchSize) && r.batchSize > 0))
+    throw new ConfigError(`arm ${arm.label} recipe.batchSize`, r?.batchSize, 'a positive integer');
+  if (!(typeof r.lr === 'number' && Number.isFinite(r.lr) && r.lr > 0))
+    throw new ConfigError(`arm ${arm.label} recipe.lr`, r.lr, 'a positive learning rate');
+  checkOptimizerConfig(r.optimizer);
+  checkSchedule(r.schedule);
+  if (arm.init && !isGiven(arm.init)) checkArm(arm.init);
+  if (isTokens(arm.data)) {
+    if (!(Number.isInteger(arm.recipe.bptt) && (arm.recipe.bptt ?? 0) > 0))
+      throw new ConfigError(
+        `arm ${arm.label} recipe.bptt`,
+        arm.recipe.bptt,
+        'a positive window length for a language-model arm',
+      );
+    if (arm.model.kind !== 'lstm')
+      throw new ConfigError(`arm ${arm.label} model.kind`, arm.model.kind, "'lstm' for token data");
+  } else {
+    if (arm.recipe.input !== 'standardize' && arm.recipe.input !== 'unit-range')
+      throw new ConfigError(`arm ${arm.label} recipe.input`, arm.recipe.input, "'standardize' or 'unit-range'");
+    if (arm.recipe.augment === undefined)
+      throw new ConfigError(
+        `arm ${arm.label} recipe.augment`,
+        undefined,
+        "an augmentation: 'none', 'flip' or 'pad-crop-flip'",
+      );
+    augmentationOf(arm.recipe.augment);
+  }
   if (!Array.isArray(arm.techniques))
     throw new ConfigError(`arm ${arm.label} techniques`, arm.techniques, 'an array of technique descriptions');
-  if (arm.init && arm.init.analysis !== 'weights')
+  const initAnalysis = arm.init && !isGiven(arm.init) ? arm.init.analysis : arm.init ? 'weights' : undefined;
+  if (arm.init && !(WEIGHTS_ANALYSES as readonly unknown[]).includes(initAnalysis))
     throw new ConfigError(
       `arm ${arm.label} init.analysis`,
-      arm.init.analysis,
-      "'weights' (the arm it starts from stores its weights)",
+      initAnalysis,
+      `${WEIGHTS_ANALYSES.join(', ')} (analyses that store the weights)`,
     );
+  if (arm.initTransform === 'compact' && initAnalysis !== 'sparse' && initAnalysis !== 'iss')
+    throw new ConfigError(
+      `arm ${arm.label} init.analysis`,
+      initAnalysis,
+      "'sparse' or 'iss' for initTransform 'compact'",
+    );
+  if (typeof arm.initTransform === 'object' && arm.initTransform.decompose !== 'svd')
+    throw new ConfigError(`arm ${arm.label} initTransform.decompose`, arm.initTransform.decompose, "'svd'");
+  if (arm.initTransform !== undefined && !arm.init)
+    throw new ConfigError(`arm ${arm.label} initTransform`, arm.initTransform, 'an init arm to transform');
 }
 
 /** The per-channel scaling the recipe asks for. */
-function inputScaling(arm: Arm): ChannelStats {
+function inputScaling(arm: Arm): ChannelStats | undefined {
+  if (isTokens(arm.data)) return undefined;
   if (arm.recipe.input === 'standardize') return channelStats(arm.data.train);
   const channels = arm.data.train.channels;
   return { mean: new Array<number>(channels).fill(0), std: new Array<number>(channels).fill(1) };
@@ -239,38 +432,108 @@ function otherShardOutcome(arm: Arm): RunOutcome {
   };
 }
 
+/**
+ * The model an arm starts from: built from its description, or from its init arm's trained weights (run through the
+ * cache first), compacted or decomposed as `initTransform` says. `origin` rebuilds the uncompacted original.
+ */
+async function initialModel(
+  arm: Arm,
+  cache: ArmRunOptions['cache'],
+): Promise<{ model: Model; origin?: { build: () => Model; removal: StructureRemoval } }> {
+  if (!arm.init) return { model: buildModel(arm.model, arm.seed) };
+  const init = arm.init;
+  const stored = isGiven(init) ? init : (await runArm(init, { cache })).analysis;
+  // A 'weights' analysis is the weights themselves; the other weight-storing analyses hold them under `weights`.
+  const analysis = (!isGiven(init) && init.analysis === 'weights' && stored ? { weights: stored } : stored) as
+    | { weights?: Record<string, TensorRecord> }
+    | undefined;
+  if (!analysis?.weights)
+    throw new ConfigError(
+      `arm ${arm.label} init`,
+      isGiven(init) ? 'given weights' : init.label,
+      'an arm whose weights were computed here (not left to another shard)',
+    );
+  const weights = analysis.weights;
+  const full = buildModel(arm.model, arm.seed, weights);
+  if (!arm.initTransform) return { model: full };
+  try {
+    const removal: StructureRemoval =
+      arm.initTransform === 'compact'
+        ? (analysis as SparseArmAnalysis).removal
+        : { basis: decompositionAt(full, arm.initTransform.ranks, 'svd', arm.seed) };
+    return {
+      model: removeStructure(full, removal),
+      origin: { build: () => buildModel(arm.model, arm.seed, weights), removal },
+    };
+  } finally {
+    full.params.dispose();
+  }
+}
+
 async function trainArm<A extends AnalysisName | undefined>(
   arm: Arm<A>,
   options: ArmRunOptions,
 ): Promise<RunOutcome<AnalysisOf<A>>> {
-  const weights = arm.init ? (await runArm(arm.init, { cache: options.cache })).analysis : undefined;
-  if (arm.init && !weights)
-    throw new ConfigError(
-      `arm ${arm.label} init`,
-      arm.init.label,
-      'an arm whose weights were computed here (not left to another shard)',
-    );
+  const start = await initialModel(arm, options.cache);
   const normalize = inputScaling(arm);
-  const model = buildModel(arm.model, arm.seed);
+  const model = start.model;
   const techniques: Technique[] = [];
+  const callbacks: TrainCallback[] = [];
   const ledger = new EnergyLedger();
   try {
-    if (weights) model.params.restore(weights);
     for (const d of arm.techniques) techniques.push(buildTechnique(d, model, arm.seed));
     const evalContext = evaluationContext(arm, techniques);
     const r = arm.recipe;
-    const result = await train({
-      ...{ model, train: arm.data.train, batchSize: r.batchSize, epochs: r.epochs ?? 1, iterations: r.iterations },
-      ...{ lr: r.lr, optimizer: r.optimizer, schedule: r.schedule, techniques, seed: arm.seed, augment: r.augment },
-      ...{ normalize, precision: arm.precision, quant: arm.quant, ledger, swa: r.swa, divergence: r.divergence },
+    const stopper = r.earlyStopping ? earlyStopping(r.earlyStopping) : undefined;
+    callbacks.push(...(stopper ? [stopper] : []));
+    const common = {
+      ...{
+        model,
+        batchSize: r.batchSize,
+        epochs: r.epochs ?? 1,
+        iterations: r.iterations,
+        callbacks,
+        clipNorm: r.clipNorm,
+      },
+      ...{ lr: r.lr, optimizer: r.optimizer, schedule: r.schedule, techniques, seed: arm.seed },
+      ...{ precision: arm.precision, quant: arm.quant, ledger, swa: r.swa, divergence: r.divergence },
       ...{ evalContext, progress: options.progress, evalEvery: r.evalEvery, logEvery: 1_000_000 },
-      validation: r.evalEvery ? arm.data.test : undefined,
-    });
-    // With periodic evaluation the trainer already evaluated the final model on the test set.
-    const ev = result.final ?? (await evaluate(model, arm.data.test, { normalize, ctx: evalContext }));
-    await options.inspect?.(model, techniques, normalize);
+    };
+    const data = arm.data;
+    const result = isTokens(data)
+      ? await train({
+          ...common,
+          task: 'language-model',
+          train: data.train,
+          validation: data.validation,
+          bptt: r.bptt ?? 1,
+        })
+      : await train({
+          ...{ ...common, train: data.train, augment: r.augment, normalize },
+          validation: r.evalEvery || stopper ? data.test : undefined,
+        });
+    // With periodic evaluation the trainer already evaluated the final model on the test set (validation stream).
+    const ev = isTokens(data)
+      ? { top1: Number.NaN, loss: result.final?.loss ?? Number.NaN, perplexity: result.final?.perplexity ?? Number.NaN }
+      : (result.final ?? (await evaluate(model, data.test, { normalize, ctx: evalContext })));
+    const testPerplexity =
+      isTokens(data) && data.test
+        ? evaluatePerplexity(model as LanguageModel, data.test, { batch: 10, steps: r.bptt ?? 1, ctx: evalContext })
+            .perplexity
+        : undefined;
+    await options.inspect?.(model, techniques, normalize ?? { mean: [], std: [] });
     const analysis = arm.analysis
-      ? runAnalysis(arm.analysis, { model, techniques, normalize, test: arm.data.test, evalContext })
+      ? await runAnalysis(arm.analysis, {
+          ...{
+            model,
+            techniques,
+            normalize,
+            test: isTokens(data) ? undefined : data.test,
+            evalContext,
+            seed: arm.seed,
+          },
+          ...{ options: arm.analysisOptions ?? {}, described: arm.techniques, origin: start.origin },
+        })
       : undefined;
     const t = ledger.totals();
     return {
@@ -283,10 +546,15 @@ async function trainArm<A extends AnalysisName | undefined>(
       energyCurve: ledger.series.map((p) => [p.step, p.energy.total] as const),
       ...(analysis === undefined ? {} : { analysis: analysis as AnalysisOf<A>, analysisKind: arm.analysis }),
       ...(result.stopped === 'diverged' ? { stopped: 'diverged' as const, divergence: result.divergence } : {}),
+      ...(isTokens(data)
+        ? { perplexity: ev.perplexity, ...(testPerplexity !== undefined ? { testPerplexity } : {}) }
+        : {}),
+      ...(stopper ? { stoppedAt: stopper.stoppedAt() ?? null } : {}),
     };
   } finally {
     model.params.dispose();
     for (const t of techniques) t.dispose?.();
+    for (const c of callbacks) c.dispose?.();
   }
 }
 

@@ -1,3 +1,4 @@
+import type { CurvePoint } from '../train/loop';
 import type { RunOutcome } from './run';
 import { meanInterval, type MeanInterval } from './statistics';
 
@@ -73,4 +74,55 @@ export function pairedBySeed<T extends Pick<RunOutcome, 'arm' | 'seed'>>(
   const ib = index(armB);
   const seeds = [...ia.keys()].filter((s) => ib.has(s)).sort((x, y) => x - y);
   return { seeds, a: seeds.map((s) => f(ia.get(s)!)), b: seeds.map((s) => f(ib.get(s)!)) };
+}
+
+/** The evaluation with the highest top-1 of a run's accuracy curve (the paper's "highest accuracy achieved during retraining" and its cost so far). */
+export function bestEvaluation(o: Pick<RunOutcome, 'accuracyCurve'>): CurvePoint | undefined {
+  let best: CurvePoint | undefined;
+  for (const p of o.accuracyCurve ?? []) if (!best || p.top1 > best.top1) best = p;
+  return best;
+}
+
+/** An outcome's top-1 accuracy (for pairing and intervals over arms). */
+export const top1 = (o: RunOutcome): number => o.top1;
+
+/** What the runs of one arm measured, averaged over its seeds (see {@link armSummary}). */
+export interface ArmSummary {
+  readonly arm: string;
+  /** Runs of the arm (one per seed). */
+  readonly runs: number;
+  /** Top-1 accuracy: mean and 95% t interval over the runs. */
+  readonly top1: MeanInterval;
+  /** Means over the runs of the ledger's totals, the accelerator model's, the loop's counts and the minutes. */
+  readonly energyJ: number;
+  readonly effectiveMacs: number;
+  readonly overheadMacs: number;
+  readonly acceleratorEnergyJ: number;
+  readonly latencySeconds: number;
+  readonly batchesSeen: number;
+  readonly iterations: number;
+  readonly minutes: number;
+  /** How each run was obtained, comma-separated ("hit,miss,..."). */
+  readonly cache: string;
+}
+
+/** The summary of arm `arm` over `outcomes` (the runs with that label; an arm without runs is an error). */
+export function armSummary(outcomes: readonly RunOutcome[], arm: string): ArmSummary {
+  const os = outcomes.filter((o) => o.arm === arm);
+  if (os.length === 0) throw new RangeError(`armSummary: no run of arm "${arm}" among ${outcomes.length} outcomes`);
+  const mean = (f: (o: RunOutcome) => number) => meanInterval(os.map(f)).mean;
+  return {
+    arm,
+    runs: os.length,
+    top1: meanInterval(os.map(top1)),
+    energyJ: mean((o) => o.energyJ),
+    effectiveMacs: mean((o) => o.effectiveMacs),
+    overheadMacs: mean((o) => o.overheadMacs),
+    acceleratorEnergyJ: mean((o) => o.acceleratorEnergyJ ?? Number.NaN),
+    latencySeconds: mean((o) => o.latencySeconds ?? Number.NaN),
+    batchesSeen: mean((o) => o.batchesSeen),
+    iterations: mean((o) => o.iterations),
+    minutes: mean((o) => o.seconds / 60),
+    cache: os.map((o) => o.cache ?? '').join(','),
+  };
 }

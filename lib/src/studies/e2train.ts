@@ -16,7 +16,7 @@ import { pLForSkipRatio } from '../techniques/stochastic-depth';
  * - `smoke`: plumbing only (tiny subsets, 4-8-16 filters, one seed).
  * - `lite`: the whole CIFAR-10 training set and the 10,000 test images; ResNet-8 (16-32-64), batch 128, SGD momentum
  *   0.9, weight decay 5e-4, cosine schedule from 0.1 over 10 epochs (3,910 iterations), pad-crop-flip augmentation;
- *   3 seeds. The same recipe in PyTorch on this machine reached 77.6%.
+ *   3 seeds.
  * - `paper`: the paper's protocol (ResNet-74, 64k iterations of batch 128, lr 0.1 with steps at 32k and 48k,
  *   weight decay 1e-4 as in He et al.), kept as configuration.
  * The lite schedule is cosine rather than the paper's steps: at 10 epochs the step schedule spends half the run at

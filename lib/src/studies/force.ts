@@ -1,25 +1,10 @@
 import type { Scale } from '../config';
 import type { ImageDataset } from '../data/image-dataset';
-import { modelFromWeights, type RunSpec } from '../experiments/run';
-import {
-  decompositionAt,
-  lowRankSpeedup,
-  modelFilterRanks,
-  type FilterRank,
-  type LowRankMethod,
-} from '../models/low-rank';
-import type { Model } from '../models/spec';
-import { removeStructure } from '../models/surgery';
+import type { ForceArmAnalysis, WeightsAnalysisName } from '../experiments/analyses';
+import { type Arm, buildModel, type ModelDescription } from '../experiments/arm';
+import { decompositionAt, lowRankSpeedup } from '../models/low-rank';
 import { convnetRegime, sparsityArms, type SparsityRegime } from './sparsity';
-import {
-  forceRegularization,
-  forceStrength,
-  type ForceKind,
-  type ForceScaler,
-} from '../techniques/force-regularization';
-import { structuredSparsity, type Ssl } from '../techniques/ssl';
-import { evaluate } from '../train/evaluate';
-import type { TensorRecord } from '../models/records';
+import { forceStrength, type ForceKind, type ForceScaler } from '../techniques/force-regularization';
 
 /**
  * The regime of the Force Regularization notebook (thesis ch. 3) on the CIFAR-10 ConvNet of Table 3.1-3.2 (Caffe's
@@ -123,34 +108,35 @@ export function alexnetTheoreticalSpeedups(row: (typeof ALEXNET_TABLE_3_4)[numbe
   return { none: at(row.rankNone), l2: at(row.rankL2) };
 }
 
-/** What a force arm stores: weights, per-layer ranks, and the test accuracy of its decompositions before fine-tuning. */
-export interface ForceArmAnalysis {
-  readonly weights: Record<string, TensorRecord>;
-  readonly ranks: ReadonlyArray<FilterRank & { readonly layer: string }>;
-  /** Per method, at the arm's own ranks (layers whose decomposition saves MACs): top-1 of the decomposed model, its MACs over the dense model's. */
-  readonly lra: ReadonlyArray<{ readonly method: LowRankMethod; readonly top1: number; readonly macsRatio: number }>;
-}
-
-const LRA_METHODS: readonly LowRankMethod[] = ['svd', 'pca', 'kmeans'];
-
 /**
- * The arms of the Force Regularization notebook on `build` in `regime`: the dense baseline (the SSL notebook's, same
- * cache entry for the same `key`), force fine-tuning of its weights (`lambda` 0 is the no-force control with the same
- * extra training), and the decomposed model's fine-tuning at the force arm's ranks (SVD), timed against the original.
+ * The arms of the Force Regularization notebook on `model` in `regime`: the dense baseline (the SSL notebook's, the
+ * same arm for the same model and regime), force fine-tuning of its model (`lambda` 0 is the no-force control with the
+ * same extra training), SSL on the force arm's decomposed network, and the decomposed model's fine-tuning at the force
+ * arm's ranks (SVD), timed against the original.
  */
 export function forceArms(
   regime: ForceRegime,
-  data: { train: ImageDataset; test: ImageDataset },
-  build: (seed: number) => Model,
-  key: Readonly<Record<string, unknown>>,
+  data: { readonly train: ImageDataset; readonly test: ImageDataset },
+  model: ModelDescription,
 ) {
-  const s = sparsityArms(regime, data, build, key);
+  const s = sparsityArms(regime, data, model);
   const iterations = regime.forceEpochs * Math.floor(data.train.count / regime.batchSize);
+  /** The layers the force arm's SVD decomposition at its ranks replaces (none: no layer's rank saves MACs). */
+  const decomposedLayers = (seed: number, forced: ForceArmAnalysis): string[] => {
+    const probe = buildModel(model, seed, forced.weights);
+    try {
+      return Object.keys(decompositionAt(probe, forced.ranks, 'svd', seed));
+    } finally {
+      probe.params.dispose();
+    }
+  };
+  const decompose = (measured: ForceArmAnalysis) =>
+    ({ decompose: 'svd', ranks: measured.ranks.map(({ layer, rank }) => ({ layer, rank })) }) as const;
   return {
     baseline: s.baseline,
-    /** lambda_s of an angle for `build`'s widest coordinated layer over the force arms' run (see `forceStrength`). */
+    /** lambda_s of an angle for the model's widest coordinated layer over the force arms' run (see `forceStrength`). */
     lambdaFor(angle: number): number {
-      const probe = build(0);
+      const probe = buildModel(model, 0);
       const widest = Math.max(
         ...probe.layers.filter((l) => l.kind === 'conv').map((l) => l.outShape[l.outShape.length - 1] as number),
       );
@@ -164,112 +150,60 @@ export function forceArms(
         schedule: { kind: 'cosine' },
       });
     },
-    /** Force fine-tuning of `baselineWeights` (no weight decay change: the baseline's stays). */
+    /** Force fine-tuning of the `baseline` arm's model (the baseline's weight decay stays). */
     forced(
       seed: number,
-      baselineWeights: Record<string, TensorRecord>,
+      baseline: Arm<WeightsAnalysisName>,
       o: { force: ForceKind; scaler: ForceScaler; lambda: number },
       label: string,
-    ): RunSpec {
+    ): Arm<'force'> {
       return {
-        arm: label,
-        seed,
-        train: data.train,
-        test: data.test,
-        batchSize: regime.batchSize,
-        epochs: regime.forceEpochs,
-        lr: regime.fineTuneLr,
-        augment: regime.augment ?? false,
-        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: regime.weightDecay },
-        schedule: { kind: 'cosine' },
-        model: modelFromWeights(build, baselineWeights),
-        techniques: (m) =>
-          o.lambda > 0 ? [forceRegularization({ model: m, lambda: o.lambda, force: o.force, scaler: o.scaler })] : [],
-        analyze: async (m, _ts, norm): Promise<ForceArmAnalysis> => {
-          const ranks = modelFilterRanks(m, { maxErrorShare: regime.maxErrorShare });
-          const denseMacs = m.layers.reduce((a, l) => a + l.macs, 0);
-          const lra = [];
-          for (const method of LRA_METHODS) {
-            const basis = decompositionAt(m, ranks, method, seed);
-            if (Object.keys(basis).length === 0) {
-              lra.push({ method, top1: Number.NaN, macsRatio: 1 });
-              continue;
-            }
-            const small = removeStructure(m, { basis });
-            const ev = await evaluate(small, data.test, { normalize: norm });
-            lra.push({ method, top1: ev.top1, macsRatio: small.layers.reduce((a, l) => a + l.macs, 0) / denseMacs });
-            small.params.dispose();
-          }
-          return { weights: m.params.recordsSync(), ranks, lra };
-        },
-        cacheKey: {
-          ...key,
-          phase: 'force',
-          ...o,
-          from: { phase: 'baseline', epochs: regime.baselineEpochs, lr: regime.lr, weightDecay: regime.weightDecay },
-          maxErrorShare: regime.maxErrorShare,
-          analysis: 'weights+ranks+lra',
-        },
+        ...{ label, seed, data, model, init: baseline, recipe: s.recipe(regime.forceEpochs, regime.fineTuneLr) },
+        techniques:
+          o.lambda > 0 ? [{ kind: 'force', options: { lambda: o.lambda, force: o.force, scaler: o.scaler } }] : [],
+        analysis: 'force',
+        analysisOptions: { maxErrorShare: regime.maxErrorShare },
       };
     },
     /**
      * SSL on the force arm's decomposed network (Sec. 3.3.4, Fig. 3.7b): shapes of the basis filters (`name/basis`) and
      * filters of the 1x1 recombinations, group Lasso `lambda`, for `regime.decomposedEpochs` (the training of the
-     * decomposed arm, so the two differ only by the regularizer); its analysis is the group counts (the sparsity
+     * decomposed arm, so the two differ only by the regularizer); its analysis holds the group counts (the sparsity
      * Fig. 3.7b reports). Undefined when no layer decomposes.
      */
     sparsified(
       seed: number,
-      forced: ForceArmAnalysis,
-      forcedKey: unknown,
+      forced: Arm<'force'>,
+      measured: ForceArmAnalysis,
       o: { lambda: number; threshold: number },
       label: string,
-    ): RunSpec | undefined {
-      const probe = modelFromWeights(build, forced.weights)(seed);
-      const basis = decompositionAt(probe, forced.ranks, 'svd', seed);
-      probe.params.dispose();
-      const layers = Object.keys(basis);
+    ): Arm<'sparse'> | undefined {
+      const layers = decomposedLayers(seed, measured);
       if (layers.length === 0) return undefined;
-      const decomposed = (k: number): Model => {
-        const full = modelFromWeights(build, forced.weights)(k);
-        const small = removeStructure(full, { basis });
-        full.params.dispose();
-        return small;
-      };
+      const terms = [
+        { structure: 'shape' as const, lambda: o.lambda, layers: { names: layers.map((n) => `${n}/basis`) } },
+        { structure: 'filter' as const, lambda: o.lambda, layers: { names: layers } },
+      ];
       return {
-        arm: label,
-        seed,
-        train: data.train,
-        test: data.test,
-        batchSize: regime.batchSize,
-        epochs: regime.decomposedEpochs,
-        lr: regime.fineTuneLr,
-        augment: regime.augment ?? false,
-        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0 },
-        schedule: { kind: 'cosine' },
-        model: decomposed,
-        techniques: (m) => [
-          structuredSparsity({
-            model: m,
-            threshold: o.threshold,
-            terms: [
-              { structure: 'shape', lambda: o.lambda, layers: (l) => layers.some((n) => l.name === `${n}/basis`) },
-              { structure: 'filter', lambda: o.lambda, layers: (l) => layers.includes(l.name) },
-            ],
-          }),
-        ],
-        analyze: (_m, ts) => ({ groups: (ts[0] as Ssl).groupCounts() }),
-        cacheKey: { ...key, phase: 'force+ssl', basis, ...o, from: forcedKey, analysis: 'groups' },
+        ...{ label, seed, data, model, init: forced, initTransform: decompose(measured) },
+        recipe: s.recipe(regime.decomposedEpochs, regime.fineTuneLr, 0),
+        techniques: [{ kind: 'ssl', options: { terms, threshold: o.threshold } }],
+        analysis: 'sparse',
       };
     },
     /** Fine-tuning of the force arm's model decomposed by SVD at its ranks, timed against the original (see `sparsityArms.compacted`). */
-    decomposed(seed: number, forced: ForceArmAnalysis, forcedKey: unknown, label: string): RunSpec | undefined {
-      const probe = modelFromWeights(build, forced.weights)(seed);
-      const basis = decompositionAt(probe, forced.ranks, 'svd', seed);
-      probe.params.dispose();
-      if (Object.keys(basis).length === 0) return undefined;
-      const spec = s.compacted(seed, { weights: forced.weights, removal: { basis } }, forcedKey, label);
-      return { ...spec, epochs: regime.decomposedEpochs };
+    decomposed(
+      seed: number,
+      forced: Arm<'force'>,
+      measured: ForceArmAnalysis,
+      label: string,
+    ): Arm<'compact-inference'> | undefined {
+      if (decomposedLayers(seed, measured).length === 0) return undefined;
+      return {
+        ...{ label, seed, data, model, init: forced, initTransform: decompose(measured), techniques: [] },
+        recipe: s.recipe(regime.decomposedEpochs, regime.fineTuneLr),
+        analysis: 'compact-inference',
+      };
     },
   };
 }

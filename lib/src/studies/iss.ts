@@ -1,4 +1,17 @@
 import type { Scale } from '../config';
+import type { AnalysisKinds } from '../experiments/analyses';
+import {
+  type Arm,
+  buildModel,
+  type ModelDescription,
+  type Recipe,
+  runArm,
+  type TokenArmData,
+} from '../experiments/arm';
+import type { RunOutcome } from '../experiments/run';
+import type { Model } from '../models/spec';
+import { intrinsicSparseStructures } from '../techniques/iss';
+import { groupLassoStrength } from '../techniques/ssl';
 import { regimeAtScale } from './regime';
 
 /**
@@ -118,4 +131,213 @@ export function issRegime(scale: Scale, seeds?: number): IssRegime {
     },
   };
   return regimeAtScale(r, scale, seeds);
+}
+
+/**
+ * The arms of the ISS study (Table 2.5, Fig. 2.11) on `data` with a vocabulary of `vocabSize` words: the dense
+ * baseline with early stopping (storing its weights), l1 and ISS fine-tuning of its model, the compacted ISS model's
+ * fine-tuning (timed against the masked original), and the direct design of the compacted sizes trained from scratch
+ * with early stopping.
+ */
+export function issArms(plan: IssRegime, data: TokenArmData, vocabSize: number) {
+  const full = [...plan.hidden];
+  const model = (hidden: readonly number[], dropout = plan.dropout): ModelDescription => ({
+    kind: 'lstm',
+    options: { vocabSize, embedding: plan.embedding, hidden: [...hidden], steps: plan.bptt, dropout },
+  });
+  const recipe = (epochs: number, stopEarly: boolean): Recipe => ({
+    ...{ batchSize: plan.batchSize, bptt: plan.bptt, epochs, lr: plan.lr, optimizer: { kind: 'sgd' } },
+    ...{ schedule: { kind: 'cosine' }, clipNorm: plan.clipNorm },
+    ...(stopEarly ? { earlyStopping: { patience: 1 } } : {}),
+  });
+  return {
+    /** The model of `hidden` units per layer (the baseline's sizes by default). */
+    model,
+    baseline(seed: number): Arm<'weights'> {
+      return {
+        label: 'baseline',
+        seed,
+        data,
+        model: model(full),
+        recipe: recipe(plan.maxEpochs, true),
+        techniques: [],
+        analysis: 'weights',
+      };
+    },
+    /** Fig. 2.11: l1 on every LSTM and output weight of the baseline's model (the pruning threshold makes exact zeros). */
+    l1(seed: number, baseline: Arm<'weights'>): Arm<'lm-l1'> {
+      return {
+        ...{ label: `l1 λ=${plan.l1.lambda}`, seed, data, model: model(full, plan.issDropout), init: baseline },
+        ...{ recipe: recipe(plan.issEpochs, false), techniques: [{ kind: 'l1', options: plan.l1 }], analysis: 'lm-l1' },
+      };
+    },
+    /** ISS fine-tuning of the baseline's model at strength `lambda`, thresholding at `threshold` (see `plan.threshold`). */
+    iss(seed: number, baseline: Arm<'weights'>, o: { rho: number; lambda: number; threshold: number }): Arm<'iss'> {
+      return {
+        ...{ label: `ISS rho=${o.rho}`, seed, data, model: model(full, plan.issDropout), init: baseline },
+        recipe: recipe(plan.issEpochs, false),
+        techniques: [
+          { kind: 'iss', options: { lambda: o.lambda, threshold: o.threshold, thresholdOn: plan.threshold.on } },
+        ],
+        analysis: 'iss',
+      };
+    },
+    /** One epoch of fine-tuning of the compacted ISS model, timed at batch 1 and the training batch against the original. */
+    compacted(seed: number, iss: Arm<'iss'>, rho: number): Arm<'compact-inference'> {
+      return {
+        ...{ label: `ISS rho=${rho}, compacted`, seed, data, model: model(full), init: iss, initTransform: 'compact' },
+        ...{ recipe: recipe(1, false), techniques: [], analysis: 'compact-inference' },
+        analysisOptions: { batches: [1, plan.batchSize] },
+      };
+    },
+    /** The compacted sizes trained from scratch with early stopping (the thesis's "direct design"). */
+    direct(seed: number, sizes: readonly number[], rho: number): Arm<undefined> {
+      return {
+        ...{ label: `direct design (ISS rho=${rho} sizes)`, seed, data, model: model(sizes) },
+        ...{ recipe: recipe(plan.maxEpochs, true), techniques: [], analysis: undefined },
+      };
+    },
+  };
+}
+
+/** One row of Table 2.5 at this scale: an arm's test perplexity, hidden sizes, weights, multiply-adds and speedups. */
+export interface IssRow {
+  readonly seed: number;
+  readonly arm: string;
+  readonly ppl: number;
+  readonly hidden: readonly number[];
+  readonly weights: number;
+  readonly macs: number;
+  readonly speed1: number;
+  readonly speedBatch: number;
+  /** Epochs the baseline trained before early stopping (NaN for the other arms). */
+  readonly epochs: number;
+}
+
+/** What the ISS study measured: Table 2.5's rows and the outcomes the figures read. */
+export interface IssStudy {
+  readonly rows: IssRow[];
+  readonly baselines: Array<RunOutcome<AnalysisKinds['weights']>>;
+  readonly l1: Array<RunOutcome<AnalysisKinds['lm-l1']>>;
+  readonly iss: Array<{
+    readonly seed: number;
+    readonly rho: number;
+    readonly lambda: number;
+    readonly threshold: number;
+    readonly outcome: RunOutcome<AnalysisKinds['iss']>;
+  }>;
+  /** Strengths at which a layer lost every unit (no compacted or direct-design arm). */
+  readonly collapsed: Array<{ readonly seed: number; readonly rho: number }>;
+}
+
+const layerSum = (m: Model, f: (l: Model['layers'][number]) => number) => m.layers.reduce((a, l) => a + f(l), 0);
+
+/**
+ * Runs the ISS study for each seed: the baseline, l1, and per strength `rho` (as `groupLassoStrength` of the smaller of
+ * the layers' median ISS unit norms in this seed's baseline, plain SGD over the ISS epochs' cosine schedule) the ISS
+ * arm, its compacted model and the direct design of its sizes (skipped where a layer lost every unit). `onRun` sees
+ * each outcome (progress).
+ */
+export async function issStudy(
+  plan: IssRegime,
+  data: TokenArmData,
+  vocabSize: number,
+  o: { readonly seeds: readonly number[]; readonly onRun?: (label: string, outcome: RunOutcome) => void },
+): Promise<IssStudy> {
+  const arms = issArms(plan, data, vocabSize);
+  const full = arms.model(plan.hidden);
+  const study: IssStudy = { rows: [], baselines: [], l1: [], iss: [], collapsed: [] };
+  const stepsPerEpoch = Math.floor(data.train.length / (plan.batchSize * plan.bptt));
+  const tokens = vocabSize * plan.embedding;
+  for (const seed of o.seeds) {
+    const baseArm = arms.baseline(seed);
+    const b = await runArm(baseArm);
+    o.onRun?.(baseArm.label, b);
+    study.baselines.push(b);
+    const weights = b.analysis ?? {};
+    const probe = buildModel(full, seed, weights);
+    const dims = { weights: layerSum(probe, (l) => l.weightCount), macs: layerSum(probe, (l) => l.macs) };
+    const probeIss = intrinsicSparseStructures({ model: probe, lambda: 0 });
+    // Per layer, the median unit norm; the smaller sets the scale (one lambda acts on both layers, and lstm2's groups
+    // include its rows of the output layer).
+    const medians = probeIss
+      .unitNorms()
+      .map((u) => [...u.norms].sort((x, y) => x - y)[Math.floor(u.norms.length / 2)] as number);
+    probeIss.dispose?.();
+    probe.params.dispose();
+    const stoppedAt = b.stoppedAt;
+    study.rows.push({
+      ...{
+        seed,
+        arm: 'baseline',
+        ppl: b.testPerplexity ?? Number.NaN,
+        hidden: plan.hidden,
+        ...dims,
+        speed1: 1,
+        speedBatch: 1,
+      },
+      epochs: stoppedAt === null || stoppedAt === undefined ? plan.maxEpochs : stoppedAt + 1,
+    });
+    const l1Arm = arms.l1(seed, baseArm);
+    const l1 = await runArm(l1Arm);
+    o.onRun?.(l1Arm.label, l1);
+    study.l1.push(l1);
+    const la = l1.analysis;
+    study.rows.push({
+      ...{
+        seed,
+        arm: l1Arm.label,
+        ppl: l1.testPerplexity ?? Number.NaN,
+        hidden: la?.profile.map((p) => p.units - p.zeroUnits) ?? [],
+      },
+      weights: (la?.zeroShare.reduce((a, z) => a + z.weights - z.zero, 0) ?? Number.NaN) + tokens,
+      ...{ macs: Number.NaN, speed1: Number.NaN, speedBatch: Number.NaN, epochs: Number.NaN },
+    });
+    const medianNorm = Math.min(...medians);
+    for (const rho of plan.rhos) {
+      const iterations = Math.max(1, plan.issEpochs * stepsPerEpoch);
+      const g = groupLassoStrength({
+        norm: medianNorm,
+        rho,
+        lr: plan.lr,
+        iterations,
+        momentum: 0,
+        schedule: { kind: 'cosine' },
+      });
+      const threshold = plan.threshold.on === 'weight' ? plan.threshold.tau : g.threshold;
+      const issArm = arms.iss(seed, baseArm, { rho, lambda: g.lambda, threshold });
+      const iss = await runArm(issArm);
+      o.onRun?.(`${issArm.label} (λ=${g.lambda.toPrecision(3)})`, iss);
+      study.iss.push({ seed, rho, lambda: g.lambda, threshold, outcome: iss });
+      const sizes = (iss.analysis?.units ?? []).map((u) => u.units - u.zero);
+      if (sizes.length === 0 || sizes.some((n) => n === 0)) {
+        study.collapsed.push({ seed, rho });
+        continue;
+      }
+      const compactArm = arms.compacted(seed, issArm, rho);
+      const c = await runArm(compactArm);
+      o.onRun?.(compactArm.label, c);
+      const inference = (batch: number) => c.analysis?.inference.find((x) => x.batch === batch);
+      const speed = (batch: number) => {
+        const t = inference(batch);
+        return t ? t.originalMs / t.compactedMs : Number.NaN;
+      };
+      const compactDims = {
+        weights: (c.analysis?.macs ?? []).reduce((a, l) => a + l.weights, 0),
+        macs: (c.analysis?.macs ?? []).reduce((a, l) => a + l.macs, 0),
+      };
+      study.rows.push({
+        ...{ seed, arm: `ISS rho=${rho}`, ppl: c.testPerplexity ?? Number.NaN, hidden: sizes, ...compactDims },
+        ...{ speed1: speed(1), speedBatch: speed(plan.batchSize), epochs: Number.NaN },
+      });
+      const directArm = arms.direct(seed, sizes, rho);
+      const d = await runArm(directArm);
+      o.onRun?.(directArm.label, d);
+      study.rows.push({
+        ...{ seed, arm: directArm.label, ppl: d.testPerplexity ?? Number.NaN, hidden: sizes, ...compactDims },
+        ...{ speed1: Number.NaN, speedBatch: Number.NaN, epochs: Number.NaN },
+      });
+    }
+  }
+  return study;
 }

@@ -1,12 +1,12 @@
 import type { Scale } from '../config';
 import type { ImageDataset } from '../data/image-dataset';
-import type { Augmentation } from '../data/pipeline';
+import type { Augmentation, ChannelStats } from '../data/pipeline';
 import { ConfigError } from '../errors';
-import type { RunSpec } from '../experiments/run';
-import type { Model } from '../models/spec';
+import { keskarSharpness } from '../analysis/sharpness';
+import type { AnalysisKinds } from '../experiments/analyses';
+import { buildModel, type Arm, type ModelDescription, runArm } from '../experiments/arm';
+import type { RunOutcome } from '../experiments/run';
 import { regimeAtScale } from './regime';
-import { smoothOut } from '../techniques/smoothout';
-import type { TensorRecord } from '../models/records';
 import type { LrSchedule } from '../train/schedules';
 
 /** A SmoothOut variant: noise kind, adaptive scaling, de-noising, strength a (the thesis's values by default, Tables 5.4-5.5). */
@@ -128,11 +128,7 @@ export function smoothoutRegime(scale: Scale, seeds?: number): SmoothOutRegime {
  * (a = 0.0375) at a small and a large batch, Adam from 0.001 decayed by a cosine.
  * `lite`: the whole CIFAR-10 for 15 epochs at batches 64 and 1,250 (C1's 256 and 5,000 divided by 4: the same ratio of
  * 19.5, four times the steps), horizontal flips (every arm), baseline and SmoothOut at both, sharpness on 1,000 training
- * images (5 restarts of 10 ascent steps), 3 seeds. Without augmentation the small-batch baseline ended at
- * 75.75 ± 0.99% over 3 seeds (stop 36; 75.84 ± 0.46% in stop 35 on the previous engine): within a point of the
- * 75% floor, which its interval did not clear; flips gave 77.48% on seed 0 (75.35% without). Earlier trials: at 256
- * 73.51 ± 1.28% (3 seeds), at 128 74.97 ± 0.50%, at 256 with pad-crop-flip 69.99% (seed 0; training loss 0.88: it
- * under-fits in 15 epochs); three more epochs (18, no augmentation, 3 seeds) gave 75.71%.
+ * images (5 restarts of 10 ascent steps), 3 seeds (why flips: notebook 41b's header).
  * `paper`: the thesis's C1 study (batches 256 and 5,000, no augmentation) with every variant, 100 epochs, as
  * configuration. `smoke`: plumbing.
  */
@@ -213,46 +209,82 @@ export function smoothoutArms(regime: SmoothOutRegime): SmoothOutArm[] {
   ];
 }
 
-/** What a SmoothOut arm stores: its final weights (sharpness and profiles are measured from them). */
-export interface SmoothOutArmAnalysis {
-  readonly weights: Record<string, TensorRecord>;
+/** A baseline (`variant` undefined) or SmoothOut arm at `batch`, storing its weights; a run that diverges stops and is reported (`RunOutcome.stopped`). */
+export function smoothoutArm(
+  regime: SmoothOutRegime,
+  data: { readonly train: ImageDataset; readonly test: ImageDataset },
+  model: ModelDescription,
+  seed: number,
+  arm: SmoothOutArm,
+): Arm<'weights'> {
+  const v = arm.variant === undefined ? undefined : SMOOTHOUT_VARIANTS[arm.variant];
+  if (arm.variant !== undefined && !v)
+    throw new ConfigError('smoothout variant', arm.variant, Object.keys(SMOOTHOUT_VARIANTS).join(', '));
+  if (!(Number.isInteger(arm.batch) && arm.batch > 0 && arm.batch <= data.train.count))
+    throw new ConfigError('smoothout batch', arm.batch, `a batch size in 1..${data.train.count}`);
+  return {
+    ...{ label: arm.label, seed, data, model },
+    recipe: {
+      ...{
+        batchSize: arm.batch,
+        epochs: regime.epochs,
+        lr: regime.lr,
+        optimizer: { kind: 'adam' },
+        schedule: regime.schedule,
+      },
+      ...{ augment: regime.augment, input: 'standardize' },
+      // The guard watches the loss at the perturbed weights: a noise draw can spike it (AdaSmoothOut with Gaussian noise
+      // at 6,000 did). A stopped run is reported, not a failure.
+      divergence: { action: 'stop' },
+    },
+    techniques: v
+      ? [{ kind: 'smoothout', options: { a: v.a, noise: v.noise, adaptive: v.adaptive, denoise: v.denoise } }]
+      : [],
+    analysis: 'weights',
+  };
 }
 
-/** The run spec of a baseline (`variant` undefined) or SmoothOut arm at `batch`; a run that diverges stops and is reported (`RunOutcome.stopped`). */
-export function smoothoutSpec(
+/** One trained arm of a SmoothOut study with the (C_eps, A)-sharpness of its weights. */
+export interface SmoothOutRun {
+  readonly seed: number;
+  readonly label: string;
+  readonly outcome: RunOutcome<AnalysisKinds['weights']>;
+  readonly sharpness: number;
+  readonly maxBoxRatio: number;
+}
+
+/**
+ * Runs every arm of a SmoothOut study for each seed (small-batch baseline and variants, then large-batch ones) and
+ * measures Keskar's sharpness of each trained model on `probe` images (the arm's input scaling `normalize`; the
+ * regime's restarts and steps). `onRun` sees each run as it ends (progress).
+ */
+export async function smoothoutStudy(
   regime: SmoothOutRegime,
-  data: { train: ImageDataset; test: ImageDataset },
-  build: (seed: number) => Model,
-  key: Readonly<Record<string, unknown>>,
-  seed: number,
-  batch: number,
-  variant: string | undefined,
-  label: string,
-): RunSpec {
-  const v = variant === undefined ? undefined : SMOOTHOUT_VARIANTS[variant];
-  if (variant !== undefined && !v)
-    throw new ConfigError('smoothout variant', variant, Object.keys(SMOOTHOUT_VARIANTS).join(', '));
-  if (!(Number.isInteger(batch) && batch > 0 && batch <= data.train.count))
-    throw new ConfigError('smoothout batch', batch, `a batch size in 1..${data.train.count}`);
-  return {
-    arm: label,
-    seed,
-    train: data.train,
-    test: data.test,
-    batchSize: batch,
-    epochs: regime.epochs,
-    lr: regime.lr,
-    optimizer: { kind: 'adam' },
-    schedule: regime.schedule,
-    augment: regime.augment,
-    model: build,
-    // The guard watches the loss at the perturbed weights: a noise draw can spike it (AdaSmoothOut with Gaussian noise at
-    // 6,000 did, 23.2 at iteration 97 of 100 with the learning rate almost 0). A stopped run is reported, not a failure.
-    divergence: { action: 'stop' },
-    techniques: v
-      ? (m, k) => [smoothOut({ model: m, a: v.a, noise: v.noise, adaptive: v.adaptive, denoise: v.denoise, seed: k })]
-      : undefined,
-    analyze: (m): SmoothOutArmAnalysis => ({ weights: m.params.recordsSync() }),
-    cacheKey: { ...key, batch, variant: v ?? null, analysis: 'weights' },
-  };
+  data: { readonly train: ImageDataset; readonly test: ImageDataset },
+  model: ModelDescription,
+  o: {
+    readonly seeds: readonly number[];
+    readonly probe: ImageDataset;
+    readonly normalize: ChannelStats;
+    readonly onRun?: (run: SmoothOutRun) => void;
+  },
+): Promise<SmoothOutRun[]> {
+  const runs: SmoothOutRun[] = [];
+  for (const seed of o.seeds)
+    for (const a of smoothoutArms(regime)) {
+      const outcome = await runArm(smoothoutArm(regime, data, model, seed, a));
+      const m = buildModel(model, seed, outcome.analysis);
+      try {
+        const sh = keskarSharpness(m, o.probe, {
+          ...{ normalize: o.normalize, seed },
+          ...{ restarts: regime.sharpness.restarts, steps: regime.sharpness.steps },
+        });
+        const run = { seed, label: a.label, outcome, sharpness: sh.sharpness, maxBoxRatio: sh.maxBoxRatio };
+        runs.push(run);
+        o.onRun?.(run);
+      } finally {
+        m.params.dispose();
+      }
+    }
+  return runs;
 }

@@ -2,13 +2,8 @@ import type { Scale } from '../config';
 import { regimeAtScale } from './regime';
 import { e2trainRegime } from './e2train';
 import type { ImageDataset } from '../data/image-dataset';
-import { modelFromWeights, type RunSpec } from '../experiments/run';
-import type { Model } from '../models/spec';
-import { removeStructure, maskStructure, type StructureRemoval } from '../models/surgery';
-import { inferenceTime } from '../analysis/perf';
-import type { TensorRecord } from '../models/records';
-import { structuredSparsity, type Ssl, type SslGroupCount, type SslTerm } from '../techniques/ssl';
-import { l1Sparsity, type L1Sparsity } from '../techniques/l1';
+import type { AnalysisName, WeightsAnalysisName } from '../experiments/analyses';
+import type { Arm, GivenWeights, ModelDescription, Recipe, SslTermDescription } from '../experiments/arm';
 
 /**
  * A training regime of the structured-sparsity notebooks on a small model (LeNet-5 on MNIST, the CIFAR ConvNet):
@@ -34,8 +29,8 @@ export interface SparsityRegime {
 
 /**
  * LeNet-5 on MNIST (thesis Tables 2.1-2.2): `smoke` plumbing; `lite` the whole MNIST sets, the baseline through the
- * schedule length of Caffe's LeNet example (10,000 iterations of 64; it must reach 99%; a first lite run with 8 epochs,
- * 7,496 iterations, reached 99.16% with the floor inconclusive), SSL 4 and compaction 2 epochs; `paper` the baseline
+ * schedule length of Caffe's LeNet example (10,000 iterations of 64; it must reach 99%), SSL 4 and compaction 2
+ * epochs; `paper` the baseline
  * of Caffe's LeNet example the thesis starts from (10,000 iterations of 64, lr 0.01, momentum 0.9, weight decay 5e-4;
  * Caffe's "inv" decay replaced by the cosine schedule), as configuration.
  */
@@ -86,9 +81,8 @@ export function lenetRegime(scale: Scale, seeds?: number): SparsityRegime {
 
 /**
  * The CIFAR-10 ConvNet (Krizhevsky's cifar10_full, `cifarNet`) of thesis Table 2.3, trained without augmentation as
- * there: `lite` the whole CIFAR-10 sets (the baseline must reach 75%), batch 100, 12 epochs from lr 0.01 (cosine; an
- * epoch took about 137 s on this machine with another lite run sharing the cores); SSL fine-tuning 3 epochs, the
- * compacted model 1. `paper`: Caffe's cifar10_full schedule length (60,000 iterations
+ * there: `lite` the whole CIFAR-10 sets (the baseline must reach 75%), batch 100, 12 epochs from lr 0.01 (cosine);
+ * SSL fine-tuning 3 epochs, the compacted model 1. `paper`: Caffe's cifar10_full schedule length (60,000 iterations
  * of 100) as configuration.
  */
 export function convnetRegime(scale: Scale, seeds?: number): SparsityRegime {
@@ -136,26 +130,6 @@ export function convnetRegime(scale: Scale, seeds?: number): SparsityRegime {
   return regimeAtScale(r, scale, seeds);
 }
 
-/** What a sparsity fine-tuning arm stores: its weights, the zero groups as a removal, and group counts. */
-export interface SparseArmAnalysis {
-  readonly weights: Record<string, TensorRecord>;
-  readonly removal: StructureRemoval;
-  readonly groups?: readonly SslGroupCount[];
-  /** Share of exact-zero weights of each regularized weight (the l1 baseline). */
-  readonly zeroShare?: ReadonlyArray<{ readonly layer: string; readonly weights: number; readonly zero: number }>;
-}
-
-/** What a compacted arm stores: its layers' MACs, and inference times of the compacted and of the original (masked) model. */
-export interface CompactArmAnalysis {
-  readonly macs: ReadonlyArray<{ readonly layer: string; readonly macs: number; readonly originalMacs: number }>;
-  /** Median forward-pass ms at each batch size: compacted, and the original dense model with the same weights masked. */
-  readonly inference: ReadonlyArray<{
-    readonly batch: number;
-    readonly compactedMs: number;
-    readonly originalMs: number;
-  }>;
-}
-
 /**
  * Depth regularization of a CIFAR ResNet (thesis Fig. 2.7) on the E²-Train regime (`e2trainRegime`): the dense
  * baseline is E²-Train's shared 32-bit SGD arm (`e2trainArms.sgd`, ResNet-8 16-32-64 through its whole cosine schedule
@@ -192,136 +166,78 @@ export function resnetDepthRegime(
   };
 }
 
-const BATCHES_TIMED = [1, 64];
+type Data = { readonly train: ImageDataset; readonly test: ImageDataset };
 
 /**
- * The arms of a sparsity experiment on `build` in `regime`: a dense baseline (cached with its weights), sparsity
- * fine-tuning from it (SSL `terms`, or the l1 baseline), and the compacted model's fine-tuning (cached with its
- * measured inference times against the original). `key` names the model in cache keys.
+ * The arms of a sparsity experiment on `model` in `regime`: a dense baseline (storing its weights), sparsity
+ * fine-tuning from a baseline arm (SSL `terms`, or the l1 baseline), and the compacted model's fine-tuning from a
+ * sparsity arm (storing its measured inference times against the original).
  */
-export function sparsityArms(
-  regime: SparsityRegime,
-  data: { train: ImageDataset; test: ImageDataset },
-  build: (seed: number) => Model,
-  key: Readonly<Record<string, unknown>>,
-) {
-  const fromBaseline = {
-    phase: 'baseline',
-    epochs: regime.baselineEpochs,
-    lr: regime.lr,
-    weightDecay: regime.weightDecay,
-  };
+export function sparsityArms(regime: SparsityRegime, data: Data, model: ModelDescription) {
   // A phase given in fractional epochs (Caffe's LeNet: 10,000 iterations of 64 on 60,000 images) runs that many iterations.
   const length = (epochs: number) =>
     Number.isInteger(epochs)
       ? { epochs }
       : { iterations: Math.max(1, Math.round((epochs * data.train.count) / regime.batchSize)) };
-  const common = (epochs: number, lr: number) => ({
-    train: data.train,
-    test: data.test,
+  const recipe = (epochs: number, lr: number, weightDecay = regime.weightDecay): Recipe => ({
     batchSize: regime.batchSize,
     ...length(epochs),
     lr,
-    augment: regime.augment ?? false,
-    optimizer: { kind: 'sgd' as const, momentum: 0.9, weightDecay: regime.weightDecay },
-    schedule: { kind: 'cosine' as const },
+    optimizer: { kind: 'sgd', momentum: 0.9, weightDecay },
+    schedule: { kind: 'cosine' },
+    augment: regime.augment ? 'pad-crop-flip' : 'none',
+    input: 'standardize',
+  });
+  const arm = <A extends AnalysisName | undefined>(
+    o: Omit<Arm<A>, 'data' | 'model' | 'techniques'> & Partial<Pick<Arm<A>, 'techniques'>>,
+  ): Arm<A> => ({
+    data,
+    model,
+    techniques: [],
+    ...o,
   });
   return {
-    baseline(seed: number, label = 'baseline'): RunSpec {
-      return {
-        ...common(regime.baselineEpochs, regime.lr),
-        arm: label,
-        seed,
-        model: build,
-        analyze: (m) => m.params.recordsSync(),
-        cacheKey: { ...key, phase: 'baseline', analysis: 'weights' },
-      };
+    baseline(seed: number, label = 'baseline'): Arm<'weights'> {
+      return arm({ label, seed, recipe: recipe(regime.baselineEpochs, regime.lr), analysis: 'weights' });
     },
-    /** SSL fine-tuning of `baselineWeights` with `terms` (thresholding at `threshold`). Weight decay is off (the group Lasso is the regularizer). */
+    /** SSL fine-tuning of the `baseline` arm's model with `terms` (thresholding at `threshold`), without weight decay (the group Lasso regularizes). */
     ssl(
       seed: number,
-      baselineWeights: Record<string, TensorRecord>,
-      o: { terms: readonly SslTerm[]; termsKey: unknown; threshold: number },
+      baseline: Arm<WeightsAnalysisName> | GivenWeights,
+      o: { terms: readonly SslTermDescription[]; threshold: number },
       label: string,
-    ): RunSpec {
-      return {
-        ...common(regime.sparseEpochs, regime.fineTuneLr),
-        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0 },
-        arm: label,
-        seed,
-        model: modelFromWeights(build, baselineWeights),
-        techniques: (m) => [structuredSparsity({ model: m, terms: o.terms, threshold: o.threshold })],
-        analyze: (m, ts): SparseArmAnalysis => {
-          const s = ts[0] as Ssl;
-          return { weights: m.params.recordsSync(), removal: s.removal(), groups: s.groupCounts() };
-        },
-        cacheKey: {
-          ...key,
-          phase: 'ssl',
-          terms: o.termsKey,
-          threshold: o.threshold,
-          from: fromBaseline,
-          analysis: 'weights+removal',
-        },
-      };
+    ): Arm<'sparse'> {
+      return arm({
+        ...{ label, seed, recipe: recipe(regime.sparseEpochs, regime.fineTuneLr, 0), init: baseline },
+        techniques: [{ kind: 'ssl', options: { terms: o.terms, threshold: o.threshold } }],
+        analysis: 'sparse',
+      });
     },
-    /** The l1 baseline's fine-tuning of `baselineWeights` (lambda, pruning threshold). */
+    /** The l1 baseline's fine-tuning of the `baseline` arm's model (lambda, pruning threshold). */
     l1(
       seed: number,
-      baselineWeights: Record<string, TensorRecord>,
+      baseline: Arm<WeightsAnalysisName> | GivenWeights,
       o: { lambda: number; threshold: number },
       label: string,
-    ): RunSpec {
-      return {
-        ...common(regime.sparseEpochs, regime.fineTuneLr),
-        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0 },
-        arm: label,
-        seed,
-        model: modelFromWeights(build, baselineWeights),
-        techniques: (m) => [l1Sparsity({ model: m, lambda: o.lambda, threshold: o.threshold })],
-        analyze: (m, ts): SparseArmAnalysis => ({
-          weights: m.params.recordsSync(),
-          removal: {},
-          zeroShare: (ts[0] as L1Sparsity).zeroShare().map(({ layer, weights, zero }) => ({ layer, weights, zero })),
-        }),
-        cacheKey: { ...key, phase: 'l1', ...o, from: fromBaseline, analysis: 'weights+zeros' },
-      };
+    ): Arm<'sparse'> {
+      return arm({
+        ...{ label, seed, recipe: recipe(regime.sparseEpochs, regime.fineTuneLr, 0), init: baseline },
+        techniques: [{ kind: 'l1', options: { lambda: o.lambda, threshold: o.threshold } }],
+        analysis: 'sparse',
+      });
     },
     /**
-     * Fine-tuning of the compacted model: the sparse arm's weights with its removal applied by model surgery. Its
+     * Fine-tuning of the compacted model: the `sparse` arm's weights with its removal applied by model surgery. Its
      * analysis times inference (median of 20 passes at batch 1 and 64) of the compacted model against the original
      * architecture holding the same weights with the structure masked.
      */
-    compacted(seed: number, sparse: SparseArmAnalysis, sparseKey: unknown, label: string): RunSpec {
-      const compact = (k: number): Model => {
-        const full = modelFromWeights(build, sparse.weights)(k);
-        const small = removeStructure(full, sparse.removal);
-        full.params.dispose();
-        return small;
-      };
-      return {
-        ...common(regime.compactEpochs, regime.fineTuneLr),
-        arm: label,
-        seed,
-        model: compact,
-        analyze: (m): CompactArmAnalysis => {
-          const original = modelFromWeights(build, sparse.weights)(seed);
-          maskStructure(original, sparse.removal);
-          const macs = m.layers.map((l) => ({
-            layer: l.name,
-            macs: l.macs,
-            originalMacs: original.layers.find((o) => o.name === l.name)?.macs ?? Number.NaN,
-          }));
-          const inference = BATCHES_TIMED.map((batch) => ({
-            batch,
-            compactedMs: inferenceTime(m, { batch, repeats: 20 }).medianMs,
-            originalMs: inferenceTime(original, { batch, repeats: 20 }).medianMs,
-          }));
-          original.params.dispose();
-          return { macs, inference };
-        },
-        cacheKey: { ...key, phase: 'compacted', from: sparseKey, analysis: 'macs+inference' },
-      };
+    compacted(seed: number, sparse: Arm<'sparse'>, label: string): Arm<'compact-inference'> {
+      return arm({
+        ...{ label, seed, recipe: recipe(regime.compactEpochs, regime.fineTuneLr) },
+        ...{ init: sparse, initTransform: 'compact', analysis: 'compact-inference' },
+      });
     },
+    /** The recipe of a phase (epochs, lr and weight decay as `sparsityArms` sets them), for study arms built beside these. */
+    recipe,
   };
 }

@@ -1,11 +1,8 @@
 import type { Scale } from '../config';
 import type { ImageDataset } from '../data/image-dataset';
 import { ConfigError } from '../errors';
-import type { RunSpec } from '../experiments/run';
-import type { Model } from '../models/spec';
+import type { Arm, ModelDescription } from '../experiments/arm';
 import { regimeAtScale } from './regime';
-import { ternGrad, type TernGrad } from '../techniques/terngrad';
-import type { TensorRecord } from '../models/records';
 import type { OptimizerConfig } from '../train/optimizers';
 import type { LrSchedule } from '../train/schedules';
 
@@ -20,7 +17,7 @@ export interface TernGradStudy {
   /**
    * Optimizers compared, with their base learning rates (the thesis: momentum 0.01, vanilla 0.1, Adam 0.0002) and, where
    * an optimizer's TernGrad arms run at fewer worker counts than the study's (for time), those counts; `input` is the
-   * image scaling its rate is tuned for (see `RunSpec.input`; default standardized).
+   * image scaling its rate is tuned for (see `Recipe.input`; default standardized).
    */
   readonly optimizers: ReadonlyArray<{
     readonly name: string;
@@ -56,9 +53,8 @@ const LENET_OPT = {
     optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 } as OptimizerConfig,
     lr: 0.01,
   },
-  // The thesis's vanilla rate 0.1 is Caffe's LeNet recipe, whose input is the pixels scaled to [0, 1]: on standardized
-  // inputs (3.2x larger) it diverged to NaN within 5-6 iterations in seeds 0-2, float and TernGrad at 2 workers (probes
-  // of 400 iterations on the whole MNIST), while on [0, 1] inputs the float probe trains (97.3% and 97.1%, seeds 0-1).
+  // The thesis's vanilla rate 0.1 is Caffe's LeNet recipe, whose input is the pixels scaled to [0, 1] (on standardized
+  // inputs, 3.2x larger, it diverges: notebook 40's header).
   vanilla: {
     name: 'vanilla SGD',
     optimizer: { kind: 'sgd', momentum: 0, weightDecay: 5e-4 } as OptimizerConfig,
@@ -81,10 +77,8 @@ const CONVNET_SGD = {
  * 0.0002, 64 per worker, 300,000 iterations at 2 workers. `lite`: LeNet on the whole MNIST, 4,700 iterations of 64
  * (about 5 epochs), momentum SGD with TernGrad at 2 and 4 workers and vanilla SGD (float and TernGrad at 2 workers), 3 seeds; CifarNet (Table 4.1) on the whole CIFAR-10
  * at 2 workers of 50 for 6,000 iterations (12 epochs) with the ConvNet recipe of the SSL and Force Regularization
- * notebooks (momentum SGD from 0.01, cosine, weight decay 5e-4; measured there at 75.41% top-1 over 3 seeds): the
- * thesis's Adam at 0.0002 is tuned for 300,000 iterations, and no Adam recipe for 12 epochs was measured here.
- * Measured alone on the 2 cores (0c3b81d): a float LeNet run 0.75 minutes, 2.34 with 2 simulated workers and 3.9 with 4
- * (8 workers and more, and vanilla SGD at 4, are cut for time); a CifarNet run 5.2-5.8 minutes. `smoke`: plumbing.
+ * notebooks (momentum SGD from 0.01, cosine, weight decay 5e-4): the thesis's Adam at 0.0002 is tuned for 300,000
+ * iterations. 8 workers and more, and vanilla SGD at 4, are cut for time (notebook 40's header). `smoke`: plumbing.
  */
 export function terngradRegime(scale: Scale, seeds?: number): TernGradRegime {
   const r: Record<Scale, TernGradRegime> = {
@@ -188,25 +182,18 @@ export interface TernGradArm {
   readonly layerWise?: boolean;
 }
 
-/** What a TernGrad arm stores: the zero share of its ternary gradients (Fig. 4.4c) and its final weights (for Fig. 4.2's snapshots). */
-export interface TernGradArmAnalysis {
-  readonly zeroShare: number;
-  readonly weights: Record<string, TensorRecord>;
-}
-
 /**
- * The run spec of a TernGrad arm of `study`: the total batch is fixed (Fig. 4.3) or grows with the workers (Table 4.1,
+ * A TernGrad arm of `study`: the total batch is fixed (Fig. 4.3) or grows with the workers (Table 4.1,
  * whose iterations then shrink to keep the epochs of the smallest worker count); TernGrad's draws follow the arm's seed.
  * A run that diverges stops and is reported (`RunOutcome.stopped`), evaluated on its weights before the diverging step.
  */
-export function terngradSpec(
+export function terngradArm(
   study: TernGradStudy,
-  data: { train: ImageDataset; test: ImageDataset },
-  build: (seed: number) => Model,
-  key: Readonly<Record<string, unknown>>,
+  data: { readonly train: ImageDataset; readonly test: ImageDataset },
+  model: ModelDescription,
   seed: number,
   arm: TernGradArm,
-): RunSpec {
+): Arm<'terngrad'> {
   const opt = study.optimizers[arm.optimizer];
   if (!opt)
     throw new ConfigError(
@@ -235,45 +222,27 @@ export function terngradSpec(
   const plain = !arm.ternary && arm.workers === 1;
   const layerWise = arm.layerWise ?? true;
   return {
-    arm: arm.label,
-    seed,
-    train: data.train,
-    test: data.test,
-    batchSize,
-    iterations,
-    lr: opt.lr,
-    optimizer: opt.optimizer,
-    schedule: study.schedule,
-    augment: false,
-    model: build,
-    input: opt.input,
-    // A diverging arm (TernGrad without clipping can: Sec. 4.1.3) is an outcome to report, not a failed notebook.
-    divergence: { action: 'stop' },
-    techniques: plain
-      ? undefined
-      : (_m, k) => [
-          ternGrad({
-            workers: arm.workers,
-            seed: k,
-            ternary: arm.ternary,
-            clip: arm.clip,
-            scalerSharing: arm.scalerSharing,
-            layerWise,
-          }),
-        ],
-    analyze: (m, ts): TernGradArmAnalysis => ({
-      zeroShare: plain || !arm.ternary ? 0 : (ts[0] as TernGrad).zeroShare(),
-      weights: m.params.recordsSync(),
-    }),
-    cacheKey: {
-      ...key,
-      optimizer: opt.name,
-      workers: arm.workers,
-      ternary: arm.ternary,
-      clip: arm.clip,
-      scalerSharing: arm.scalerSharing,
-      layerWise,
-      analysis: 'zeros+weights',
+    ...{ label: arm.label, seed, data, model },
+    recipe: {
+      ...{ batchSize, iterations, lr: opt.lr, optimizer: opt.optimizer, schedule: study.schedule },
+      ...{ augment: 'none', input: opt.input ?? 'standardize' },
+      // A diverging arm (TernGrad without clipping can: Sec. 4.1.3) is an outcome to report, not a failed notebook.
+      divergence: { action: 'stop' },
     },
+    techniques: plain
+      ? []
+      : [
+          {
+            kind: 'terngrad',
+            options: {
+              workers: arm.workers,
+              ternary: arm.ternary,
+              clip: arm.clip,
+              scalerSharing: arm.scalerSharing,
+              layerWise,
+            },
+          },
+        ],
+    analysis: 'terngrad',
   };
 }
