@@ -57,9 +57,8 @@ export interface IssRegime {
 
 /**
  * ISS regimes: `smoke` plumbing on a few thousand words; `lite` 2 x 200 on PTB valid (90/10) with PTB test, baseline up
- * to 15 epochs with early stopping, ISS fine-tuning the baseline for 5 epochs at rho 0.6, 0.7, 0.8 and 0.9 (a first run at
- * rho 0.5 removed no unit and at rho 1 a whole layer in every seed), l1 at the thesis's lambda 1e-4 (a first run at 1e-3
- * emptied the first layer), 3 seeds; `paper` the
+ * to 15 epochs with early stopping, ISS fine-tuning the baseline for 5 epochs at rho 0.6, 0.7, 0.8 and 0.9 (why these:
+ * notebook 31's header), l1 at the thesis's lambda 1e-4, 3 seeds; `paper` the
  * thesis's stacked LSTM (Zaremba et al.'s large model: 2 x 1500, embedding 1500, vocabulary 10,000, 35 steps, batch
  * 20, lr 1, clipping 10, 55 epochs, dropout keep 0.35 for the baseline and 0.6 for ISS, ISS from scratch, tau 1e-4 per
  * weight; l1 weight decay 1e-4), as configuration.
