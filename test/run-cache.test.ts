@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../lib/src/backend/select';
 import { syntheticCifar } from '../lib/src/data/synthetic';
@@ -109,6 +110,46 @@ describe('run cache', () => {
       /recipe.lr = 0/,
     );
     expect(fs.readdirSync(dir)).toHaveLength(files);
+  });
+
+  it('an interrupted arm resumes from its checkpoint in the cache folder, ending bit-identical to an uninterrupted run', async () => {
+    // 64 images of 16: 4 iterations an epoch, a checkpoint each epoch; 12 iterations with an accuracy curve.
+    const a = arm({ recipe: { ...arm().recipe, iterations: 12, evalEvery: 2 }, analysis: 'weights' });
+    const whole = await runArm(a, { cache: { dir: tempDir(), fresh: false } });
+    const dir = tempDir();
+    let ticks = 0;
+    const interrupting = {
+      tick: () => {
+        ticks += 1;
+        if (ticks === 7) throw new Error('interrupted');
+      },
+      done: () => undefined,
+    };
+    await expect(runArm(a, { cache: { dir, fresh: false }, progress: interrupting })).rejects.toThrowError(
+      /interrupted/,
+    );
+    const kept = fs.readdirSync(dir).filter((f) => f.endsWith('.checkpoint.json'));
+    expect(kept).toHaveLength(1);
+    const resumedFrom = JSON.parse(fs.readFileSync(path.join(dir, kept[0]!), 'utf8')) as {
+      position: { iteration: number };
+    };
+    expect(resumedFrom.position.iteration).toBe(4);
+    let resumedTicks = 0;
+    const counting = { tick: () => void resumedTicks++, done: () => undefined };
+    const resumed = await runArm(a, { cache: { dir, fresh: false }, progress: counting });
+    // It trained iterations 5-12 only.
+    expect(resumedTicks).toBe(8);
+    expect(resumed.cache).toBe('miss');
+    expect([resumed.top1, resumed.testLoss, resumed.energyJ, resumed.iterations]).toEqual([
+      whole.top1,
+      whole.testLoss,
+      whole.energyJ,
+      whole.iterations,
+    ]);
+    expect(resumed.accuracyCurve).toEqual(whole.accuracyCurve);
+    expect(resumed.analysis).toEqual(whole.analysis);
+    // Once stored, the checkpoint is gone.
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.checkpoint.json'))).toEqual([]);
   });
 
   it('two local shards compute disjoint slices into one cache; an unsharded run then loads every arm', async () => {

@@ -328,6 +328,7 @@ export {
   analysisOf,
   type Arm,
   type ArmRunOptions,
+  armCodeFingerprint,
   armDescription,
   buildModel,
   buildTechnique,

@@ -296,6 +296,20 @@ const ANALYSES: {
   },
 };
 
+/** The modules each analysis runs besides its registry (for an arm's code fingerprint). */
+export const ANALYSIS_MODULES: Readonly<Record<AnalysisName, readonly string[]>> = {
+  weights: [],
+  'slu-gates': ['techniques/slu-report'],
+  'pfq-switches': [],
+  'dfq-allocation': ['techniques/dfq-report'],
+  sparse: [],
+  'compact-inference': ['analysis/perf', 'models/surgery'],
+  force: ['models/low-rank', 'models/surgery', 'train/evaluate'],
+  terngrad: [],
+  iss: [],
+  'lm-l1': ['techniques/iss'],
+};
+
 /** Names of the analyses, for validation. */
 export const ANALYSIS_NAMES = Object.keys(ANALYSES) as readonly AnalysisName[];
 

@@ -43,12 +43,16 @@ import {
   type AnalysisKinds,
   type AnalysisName,
   type AnalysisOptions,
+  ANALYSIS_MODULES,
   runAnalysis,
   type SparseArmAnalysis,
   WEIGHTS_ANALYSES,
   type WeightsAnalysisName,
 } from './analyses';
-import { armKey, datasetFingerprint, libraryFingerprint, type RunCacheSettings, runCacheFromEnv } from './run-cache';
+import { armKey, datasetFingerprint, type RunCacheSettings, runCacheFromEnv } from './run-cache';
+import { codeFingerprint } from './code-fingerprint';
+import * as path from 'node:path';
+import { projectRoot } from '../config';
 import { type RunOutcome, throughRunCache } from './run';
 
 /** The model of an arm, as data: the builder and its options (the seed comes from the arm). */
@@ -316,10 +320,74 @@ export function buildTechnique(d: TechniqueDescription, model: Model, seed: numb
   }
 }
 
-/** The plain data an arm's run-cache key is the hash of: its description without the label, with its data's hashes. */
-export function armDescription(arm: Arm): unknown {
+/** The module that builds each model kind (for the arm's code fingerprint). */
+export const MODEL_MODULES: Readonly<Record<ModelDescription['kind'], string>> = {
+  resnet: 'models/resnet',
+  mobilenetv2: 'models/small',
+  lenet5: 'models/small',
+  mlp: 'models/small',
+  cifarnet: 'models/small',
+  lstm: 'models/lstm',
+};
+
+/** The module of each technique kind (for the arm's code fingerprint). */
+export const TECHNIQUE_MODULES: Readonly<Record<keyof TechniqueKinds, string>> = {
+  smd: 'techniques/smd',
+  slu: 'techniques/slu',
+  sd: 'techniques/stochastic-depth',
+  psg: 'techniques/psg',
+  pfq: 'techniques/pfq',
+  dfq: 'techniques/dfq',
+  ssl: 'techniques/ssl',
+  l1: 'techniques/l1',
+  force: 'techniques/force-regularization',
+  terngrad: 'techniques/terngrad',
+  smoothout: 'techniques/smoothout',
+  iss: 'techniques/iss',
+};
+
+/** What every arm's run loads besides its model's, techniques' and analysis's modules (trainer, data, ledger, cache). */
+export const CORE_MODULES: readonly string[] = [
+  'experiments/arm',
+  'experiments/run',
+  'experiments/run-cache',
+  'errors',
+  'cost/ledger',
+  'data/pipeline',
+  'quant/layers',
+  'train/trainer',
+  'train/evaluate',
+  'train/early-stopping',
+  'train/language-model',
+  'train/optimizers',
+  'train/schedules',
+];
+
+/**
+ * SHA-256 (16 hex digits) of the library code an arm's run loads: the core modules, its model's, its techniques' and
+ * its analysis's modules and what they import at run time (this module and the analyses' registry count by their own
+ * text). An edit of code the arm does not run leaves it, and so the arm's cache entry, unchanged.
+ */
+export function armCodeFingerprint(arm: Arm, srcDir = path.join(projectRoot(), 'lib', 'src')): string {
+  const roots = [
+    ...CORE_MODULES,
+    MODEL_MODULES[arm.model.kind],
+    ...arm.techniques.map((t) => TECHNIQUE_MODULES[t.kind]),
+    ...(arm.analysis ? ['experiments/analyses', ...ANALYSIS_MODULES[arm.analysis]] : []),
+    ...(arm.initTransform
+      ? ['models/surgery', ...(typeof arm.initTransform === 'object' ? ['models/low-rank'] : [])]
+      : []),
+  ];
+  return codeFingerprint(roots, { srcDir, opaque: ['experiments/arm', 'experiments/analyses'] });
+}
+
+/**
+ * The plain data an arm's run-cache key is the hash of: its description without the label, with its data's hashes
+ * and the fingerprint of the code it runs (`srcDir`: the library's sources, by default this project's).
+ */
+export function armDescription(arm: Arm, srcDir?: string): unknown {
   return {
-    library: libraryFingerprint(),
+    library: armCodeFingerprint(arm, srcDir),
     seed: arm.seed,
     ...(isTokens(arm.data)
       ? {
@@ -339,7 +407,11 @@ export function armDescription(arm: Arm): unknown {
     evaluateAt: arm.evaluateAt ?? null,
     analysis: arm.analysis ?? null,
     analysisOptions: arm.analysisOptions ?? null,
-    init: arm.init ? (isGiven(arm.init) ? { weights: armKey(arm.init.weights) } : armDescription(arm.init)) : null,
+    init: arm.init
+      ? isGiven(arm.init)
+        ? { weights: armKey(arm.init.weights) }
+        : armDescription(arm.init, srcDir)
+      : null,
     initTransform: arm.initTransform ?? null,
   };
 }
@@ -432,6 +504,15 @@ function otherShardOutcome(arm: Arm): RunOutcome {
   };
 }
 
+/** Iterations between an arm's checkpoints: about one epoch (a language model's windows per epoch). */
+function checkpointEvery(arm: Arm): number {
+  const r = arm.recipe;
+  const perEpoch = isTokens(arm.data)
+    ? Math.floor(arm.data.train.length / (r.batchSize * (r.bptt ?? 1)))
+    : Math.floor(arm.data.train.count / r.batchSize);
+  return Math.max(1, perEpoch);
+}
+
 /**
  * The model an arm starts from: built from its description, or from its init arm's trained weights (run through the
  * cache first), compacted or decomposed as `initTransform` says. `origin` rebuilds the uncompacted original.
@@ -473,6 +554,7 @@ async function initialModel(
 async function trainArm<A extends AnalysisName | undefined>(
   arm: Arm<A>,
   options: ArmRunOptions,
+  checkpointFile: string | undefined,
 ): Promise<RunOutcome<AnalysisOf<A>>> {
   const start = await initialModel(arm, options.cache);
   const normalize = inputScaling(arm);
@@ -498,6 +580,8 @@ async function trainArm<A extends AnalysisName | undefined>(
       ...{ lr: r.lr, optimizer: r.optimizer, schedule: r.schedule, techniques, seed: arm.seed },
       ...{ precision: arm.precision, quant: arm.quant, ledger, swa: r.swa, divergence: r.divergence },
       ...{ evalContext, progress: options.progress, evalEvery: r.evalEvery, logEvery: 1_000_000 },
+      // Through the cache, the run keeps its state about once an epoch (and at the end) and resumes from it.
+      ...(checkpointFile ? { checkpoint: { file: checkpointFile, every: checkpointEvery(arm), resume: true } } : {}),
     };
     const data = arm.data;
     const result = isTokens(data)
@@ -575,7 +659,7 @@ export async function runArm<A extends AnalysisName | undefined>(
     describe: () => armDescription(arm),
     arm: arm.label,
     seed: arm.seed,
-    train: () => trainArm(arm, { ...options, cache: options.cache }),
+    train: (checkpoint) => trainArm(arm, { ...options, cache: options.cache }, checkpoint),
     otherShard: () => otherShardOutcome(arm) as RunOutcome<AnalysisOf<A>>,
     onHit: () => options.progress?.done({ cached: 'hit' }),
   });

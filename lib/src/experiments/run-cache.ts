@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../errors';
-import { parseShard, projectRoot } from '../config';
+import { parseShard } from '../config';
 import { writeFileAtomic } from '../data/files';
 import type { ImageDataset } from '../data/image-dataset';
 
@@ -30,28 +30,6 @@ export function runCacheFromEnv(env: NodeJS.ProcessEnv = process.env): RunCacheS
     fresh: env.ECOTRAIN_FRESH === '1',
     shard: env.ECOTRAIN_SHARD ? parseShard(env.ECOTRAIN_SHARD, 'ECOTRAIN_SHARD') : undefined,
   };
-}
-
-let librarySource: string | undefined;
-
-/** SHA-256 over the library's source files (lib/src), so that any change of the code addresses new cache entries. */
-export function libraryFingerprint(): string {
-  if (librarySource) return librarySource;
-  const root = path.join(projectRoot(), 'lib', 'src');
-  const h = crypto.createHash('sha256');
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.(ts|json)$/.test(e.name)) {
-        h.update(path.relative(root, p));
-        h.update(fs.readFileSync(p));
-      }
-    }
-  };
-  walk(root);
-  librarySource = h.digest('hex').slice(0, 16);
-  return librarySource;
 }
 
 const datasetHashes = new WeakMap<ImageDataset, string>();

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { CurvePoint, EpochRecord } from '../train/loop';
 import { armKey, ownsArm, readCached, recordCacheEvent, type RunCacheSettings, writeCached } from './run-cache';
 
@@ -53,7 +55,8 @@ export type CacheStatus = NonNullable<RunOutcome['cache']>;
 /**
  * One arm through the run cache (shared by image and language-model experiments): with `settings`, the outcome stored
  * under the hash of `describe()` is loaded (unless `fresh`), else `train` runs and its outcome is stored atomically;
- * under a shard, an arm another shard owns returns `otherShard()` (without it, every arm trains here). Without
+ * under a shard, an arm another shard owns returns `otherShard()` (without it, every arm trains here). A run keeps a
+ * checkpoint beside its entry, so that an interrupted run resumes where it stopped (bit-identical). Without
  * `settings`, `train` runs uncached. Every cached decision is recorded for the run report.
  */
 export async function throughRunCache<T extends { readonly arm: string }>(o: {
@@ -61,12 +64,13 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
   readonly describe: () => unknown;
   readonly arm: string;
   readonly seed: number;
-  readonly train: () => Promise<T>;
+  /** Trains the arm; with the cache, `checkpoint` is where it keeps its resumable state (removed once stored). */
+  readonly train: (checkpoint: string | undefined) => Promise<T>;
   readonly otherShard?: () => T;
   readonly onHit?: () => void;
 }): Promise<T & { cache: CacheStatus }> {
   const cache = o.settings;
-  if (!cache) return { ...(await o.train()), cache: 'uncached' };
+  if (!cache) return { ...(await o.train(undefined)), cache: 'uncached' };
   const description = o.describe();
   const key = armKey(description);
   if (!cache.fresh) {
@@ -81,8 +85,12 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
     recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: 'other shard' });
     return { ...o.otherShard(), cache: 'other shard' };
   }
-  const outcome = await o.train();
+  // An interrupted run resumes from its checkpoint beside the cache entry; the fresh request starts afresh.
+  const checkpoint = path.join(cache.dir, `${key}.checkpoint.json`);
+  if (cache.fresh) fs.rmSync(checkpoint, { force: true });
+  const outcome = await o.train(checkpoint);
   writeCached(cache, key, description, outcome);
+  fs.rmSync(checkpoint, { force: true });
   recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: cache.fresh ? 'fresh' : 'miss' });
   return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
 }
