@@ -44,7 +44,7 @@ describe('early stopping as a unit of the training loop', () => {
   it('stops after `patience` epochs without improvement, restores the best weights, and resumes from its state', () => {
     const m = mlp({ inputShape: [3], hidden: [2], seed: 1 });
     const w = m.params.get(m.layers[0]!.weight) as tf.Variable;
-    const loop = { model: m, config: { validation: {} } } as unknown as TrainLoop;
+    const loop = { model: m, config: { validation: {} }, invalidate: () => undefined } as unknown as TrainLoop;
     const es = earlyStopping({ patience: 2 });
     const epoch = (unit: TrainCallback, loss: number, value: number) => {
       w.assign(tf.fill(w.shape, value));
@@ -156,6 +156,24 @@ describe('training-loop units', () => {
       /callbacks = "x".*distinct unit names/,
     );
     await expect(train(config(m, { callbacks: {} as never }))).rejects.toThrowError(/callbacks/);
+    m.params.dispose();
+  });
+
+  it('evaluates the validation set once per model state: the curve point, the epoch record and the final evaluation share it', async () => {
+    const m = small();
+    let passes = 0;
+    const apply = m.apply.bind(m);
+    (m as { apply: typeof m.apply }).apply = (x, ctx) => {
+      if (!ctx.training) passes += 1;
+      return apply(x, ctx);
+    };
+    // 6 iterations an epoch, 2 epochs, a curve point every 3 iterations: points at 3 and 9 are fresh evaluations, and
+    // each epoch's end (6, 12) is evaluated once for its curve point, its record and, at 12, the final result.
+    const r = await train(config(m, { epochs: 2, evalEvery: 3 }));
+    expect(r.curve.map((p) => p.iteration)).toEqual([3, 6, 9, 12]);
+    expect(r.history.map((h) => h.validation?.loss)).toEqual([r.curve[1]!.loss, r.curve[3]!.loss]);
+    expect(r.final?.loss).toBe(r.curve[3]!.loss);
+    expect(passes).toBe(4);
     m.params.dispose();
   });
 

@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --against-pytorch] [-- --strict]`: training-step benchmarks on the native backend.
+ * `npm run bench [-- --against-pytorch] [-- --strict]`: training-step benchmarks on the native backend;
+ * `npm run bench -- --regime`: one epoch of a whole run against PyTorch (see `regimeMain`).
  *
  * - ResNet-20 and ResNet-8 (CIFAR shapes, batch 128, SGD momentum 0.9, weight decay 5e-4): float and FW-8/BW-8
  *   (stochastic gradient rounding, SBM ranges) steps, interleaved, median step time and images/s;
@@ -23,7 +24,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend/select';
 import { registerOneDnnKernels, unregisterOneDnnKernels } from '../../lib/src/backend/onednn';
 import { setFusedOps } from '../../lib/src/backend/native-ops';
-import { projectRoot } from '../../lib/src/config';
+import { projectRoot, settingsFromEnv } from '../../lib/src/config';
+import { loadStudyData } from '../../lib/src/data/load';
+import { runArm } from '../../lib/src/experiments/arm';
+import { e2trainArms, e2trainRegime } from '../../lib/src/studies/e2train';
 import { writeFileAtomic } from '../../lib/src/data/files';
 import { cifarResNet } from '../../lib/src/models/resnet';
 import { cifarNet } from '../../lib/src/models/small';
@@ -147,7 +151,8 @@ function cifarNetBench(): Record<
   return out;
 }
 
-function pytorch(): { ok: true; result: PytorchResult } | { ok: false; reason: string } {
+/** The bench venv's python (created on demand with torch==2.13.0+cpu from the local wheel index). */
+function benchPython(): { ok: true; py: string; env: NodeJS.ProcessEnv } | { ok: false; reason: string } {
   const root = projectRoot();
   const venv = path.join(root, 'out', 'bench-venv');
   const py = path.join(venv, 'bin', 'python');
@@ -160,7 +165,14 @@ function pytorch(): { ok: true; result: PytorchResult } | { ok: false; reason: s
     if (pip.status !== 0)
       return { ok: false, reason: 'pip could not install torch==2.13.0+cpu (is the local wheel index reachable?)' };
   }
-  const script = path.join(root, 'test', 'bench', 'pytorch_reference.py');
+  return { ok: true, py, env };
+}
+
+function pytorch(): { ok: true; result: PytorchResult } | { ok: false; reason: string } {
+  const venv = benchPython();
+  if (!venv.ok) return venv;
+  const { py, env } = venv;
+  const script = path.join(projectRoot(), 'test', 'bench', 'pytorch_reference.py');
   const r = spawnSync(
     py,
     [
@@ -355,4 +367,72 @@ async function main(): Promise<void> {
   if (strict && missed.length) process.exitCode = 1;
 }
 
-void main();
+/**
+ * `--regime`: one epoch of the E²-Train lite regime's SGD baseline through `runArm` (the whole CIFAR-10 from the data
+ * mirror, ResNet-8, batch 128, pad-crop-flip, the per-epoch test evaluation, ledger and divergence guard; uncached)
+ * against the same recipe in PyTorch in the same run (`pytorch_reference.py --regime-epoch`). Target: >= 1.0x.
+ */
+async function regimeMain(): Promise<void> {
+  const backend = await initBackend();
+  if (backend.name !== 'tensorflow')
+    throw new Error(`bench: needs the native tensorflow backend (got ${backend.name}); run npm run setup`);
+  const settings = settingsFromEnv();
+  if (!settings.dataMirror)
+    throw new Error('bench --regime: set ECOTRAIN_DATA_MIRROR to a folder with cifar10/cifar-10-binary.tar.gz');
+  const regime = e2trainRegime('lite');
+  const study = await loadStudyData('cifar10', regime, settings, { seed: 0 });
+  if (study.full.train.origin !== 'real')
+    throw new Error('bench --regime: CIFAR-10 could not be loaded (synthetic fallback)');
+  const sgd = e2trainArms.sgd(regime, { train: study.train, test: study.test }, 0);
+  const perEpoch = Math.floor(regime.trainCount / regime.batchSize);
+  const arm = { ...sgd, analysis: undefined, recipe: { ...sgd.recipe, iterations: perEpoch } };
+  const t0 = Date.now();
+  const o = await runArm(arm, { cache: false });
+  const ecotrainSeconds = (Date.now() - t0) / 1000;
+  const venv = benchPython();
+  let torch: { seconds: number; trainSeconds: number; evalSeconds: number; top1: number } | { unavailable: string };
+  if (!venv.ok) torch = { unavailable: venv.reason };
+  else {
+    const archive = path.join(settings.dataMirror, 'cifar10', 'cifar-10-binary.tar.gz');
+    const script = path.join(projectRoot(), 'test', 'bench', 'pytorch_reference.py');
+    const r = spawnSync(venv.py, [script, '--threads', String(os.cpus().length), '--regime-epoch', archive], {
+      env: venv.env,
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    torch =
+      r.status === 0
+        ? (
+            JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {
+              regimeEpoch: { seconds: number; trainSeconds: number; evalSeconds: number; top1: number };
+            }
+          ).regimeEpoch
+        : {
+            unavailable: `pytorch_reference.py exited ${r.status}: ${(r.stderr ?? '').split('\n').slice(-3).join(' ')}`,
+          };
+  }
+  const ratio = 'seconds' in torch ? torch.seconds / ecotrainSeconds : null;
+  const result = {
+    started: new Date(t0).toISOString(),
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      node: process.version,
+      backend: backend.name,
+    },
+    ecotrain: { seconds: ecotrainSeconds, loopSeconds: o.seconds, iterations: o.iterations, top1: o.top1 },
+    pytorch: torch,
+    targets: [
+      {
+        target: 'one epoch of the E²-Train lite SGD baseline >= 1.0x PyTorch (same run)',
+        value: ratio,
+        met: ratio !== null && ratio >= 1,
+      },
+    ],
+  };
+  writeFileAtomic(path.join(projectRoot(), 'out', 'bench', 'regime.json'), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(JSON.stringify(result, null, 2));
+  if (strict && !result.targets[0]?.met) process.exitCode = 1;
+}
+
+void (args.includes('--regime') ? regimeMain() : main());

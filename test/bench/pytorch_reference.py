@@ -7,7 +7,13 @@ output layer, truncated BPTT window, SGD); and the CifarNet step (Caffe's cifar1
 ReLU, conv 5x5x32, ReLU, avg-pool 3/2, conv 5x5x64, ReLU, avg-pool 3/2, fc 10; pooling in ceil mode) with Adam at
 the SmoothOut study's batches. Prints one JSON object on stdout.
 
+With --regime-epoch ARCHIVE (CIFAR-10's official cifar-10-binary.tar.gz) it instead times one epoch of the E²-Train
+lite regime's SGD baseline as a whole run does it: ResNet-8 channels-last, the 50,000 training images standardized per
+channel, pad-4 random crops and horizontal flips drawn per image, 390 steps of 128 (SGD momentum 0.9, weight decay 5e-4,
+cosine from 0.1 over the regime's 3,900 iterations), then top-1 on the 10,000 test images.
+
 Usage: python pytorch_reference.py --threads 2 --steps 20 --cifarnet-batches 64,1250 --lstm vocab,embedding,hidden,steps,batch
+       python pytorch_reference.py --threads 2 --regime-epoch cifar-10-binary.tar.gz
 """
 import argparse
 import json
@@ -145,14 +151,81 @@ def lstm_step_ms(vocab, emb, hidden, bptt, batch, steps):
     return time_steps(step, steps)
 
 
+def cifar10(archive):
+    """The CIFAR-10 binary batches of the official archive as uint8 NCHW images and int64 labels."""
+    import tarfile
+
+    parts = {"train": [], "test": []}
+    with tarfile.open(archive, "r:gz") as tar:
+        for m in tar.getmembers():
+            name = m.name.rsplit("/", 1)[-1]
+            if name.startswith("data_batch_") or name == "test_batch.bin":
+                raw = torch.frombuffer(bytearray(tar.extractfile(m).read()), dtype=torch.uint8).reshape(-1, 3073)
+                parts["test" if name == "test_batch.bin" else "train"].append((name, raw))
+    out = {}
+    for split, chunks in parts.items():
+        raw = torch.cat([c for _, c in sorted(chunks, key=lambda t: t[0])])
+        out[split] = (raw[:, 1:].reshape(-1, 3, 32, 32).clone(), raw[:, 0].long())
+    return out
+
+
+def regime_epoch(archive, threads):
+    import math
+
+    data = cifar10(archive)
+    x, y = data["train"]
+    xt, yt = data["test"]
+    x = x.float() / 255
+    xt = xt.float() / 255
+    mean = x.mean((0, 2, 3), keepdim=True)
+    std = x.std((0, 2, 3), keepdim=True)
+    x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+    xt = ((xt - mean) / std).contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    model = ResNet(8).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    batch, steps, total = 128, x.shape[0] // 128, 10 * (x.shape[0] // 128)
+    t0 = time.perf_counter()
+    model.train()
+    order = torch.randperm(x.shape[0])
+    padded = F.pad(x, (4, 4, 4, 4))
+    for it in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = 0.1 * 0.5 * (1 + math.cos(math.pi * it / total))
+        idx = order[it * batch:(it + 1) * batch]
+        dx = torch.randint(0, 9, (batch,))
+        dy = torch.randint(0, 9, (batch,))
+        flip = torch.rand(batch) < 0.5
+        xb = torch.stack([padded[i, :, a:a + 32, b:b + 32] for i, a, b in zip(idx.tolist(), dy.tolist(), dx.tolist())])
+        xb = torch.where(flip[:, None, None, None], xb.flip(3), xb).contiguous(memory_format=torch.channels_last)
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xb), y[idx])
+        loss.backward()
+        opt.step()
+        loss.item()
+    t1 = time.perf_counter()
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, xt.shape[0], 1000):
+            correct += (model(xt[i:i + 1000]).argmax(1) == yt[i:i + 1000]).sum().item()
+    t2 = time.perf_counter()
+    return {"seconds": t2 - t0, "trainSeconds": t1 - t0, "evalSeconds": t2 - t1, "steps": steps, "top1": correct / xt.shape[0],
+            "layout": "channels_last", "threads": threads}
+
+
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--regime-epoch", default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--lstm", default="10000,200,200-200,35,20")
     p.add_argument("--cifarnet-batches", default="64,1250")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.regime_epoch:
+        print(json.dumps({"torch": torch.__version__, "regimeEpoch": regime_epoch(a.regime_epoch, torch.get_num_threads())}))
+        return
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "resnet": {}, "cifarnet": {}, "lstm": {}}
     for depth in (20, 8):
         for layout, cl in (("nchw", False), ("channels_last", True)):

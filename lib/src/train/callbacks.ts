@@ -71,6 +71,7 @@ export function resumeFrom(file: string) {
       if (!saved) return undefined;
       checkResumable(file, saved.run, loop.signature);
       restoreCheckpoint(loop, saved);
+      loop.invalidate();
       loop.lastCheckpoint = file;
       return undefined;
     },
@@ -122,6 +123,7 @@ export function weightAveraging(swa: { readonly start: number; readonly every: n
     onEnd(loop: TrainLoop, end: LoopEnd) {
       if (average.count === 0 || ('stop' in end && end.stop === 'stopAfter')) return undefined;
       average.swapIn();
+      loop.invalidate();
       const c = loop.config;
       if (c.task !== 'language-model')
         recomputeBatchNormStats(loop.model, c.train, { normalize: c.normalize, maxBatches: 50, ctx: c.evalContext });
@@ -139,7 +141,7 @@ export function evaluationCurve(every: number) {
     name: 'evaluation-curve',
     async onStep(loop: TrainLoop) {
       if (loop.position.iteration % every !== 0) return undefined;
-      const ev = await loop.task.evaluate(loop.model, loop.config.evalContext);
+      const ev = await loop.evaluate();
       const tot = loop.config.ledger?.totals();
       loop.curve.push({
         iteration: loop.position.iteration,

@@ -78,6 +78,7 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping
       stopped = best.epoch;
       const params = loop.model.params.trainable();
       tf.tidy(() => bestWeights?.forEach((t, k) => params.get(k)?.assign(t)));
+      loop.invalidate();
       return { stop: 'early-stopping' };
     },
     losses,

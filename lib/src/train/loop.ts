@@ -72,6 +72,30 @@ export interface TrainLoop {
   lastCheckpoint?: string;
   /** Wall-clock start (ms). */
   readonly startedAt: number;
+  /**
+   * The evaluation of the current model on the validation set, computed once per model state: the evaluation curve,
+   * the epoch's record and the final evaluation at the same state share it.
+   */
+  evaluate(): Promise<Evaluation>;
+  /** Says that the model or what its evaluation uses changed outside a training step (the next evaluation is fresh). */
+  invalidate(): void;
+}
+
+/** The loop's memoized evaluation: valid until a trained step or an `invalidate()`. */
+export function memoizedEvaluation(evaluate: () => Promise<Evaluation>): {
+  evaluate(): Promise<Evaluation>;
+  invalidate(): void;
+} {
+  let memo: Promise<Evaluation> | undefined;
+  return {
+    evaluate: () => {
+      memo ??= evaluate();
+      return memo;
+    },
+    invalidate: () => {
+      memo = undefined;
+    },
+  };
 }
 
 /**
@@ -128,6 +152,7 @@ async function firstStop(
 }
 
 function advance(loop: TrainLoop, trained: boolean): void {
+  if (trained) loop.invalidate();
   const p = loop.position;
   loop.position = {
     ...p,
@@ -141,7 +166,7 @@ function advance(loop: TrainLoop, trained: boolean): void {
 async function closeEpoch(loop: TrainLoop): Promise<EpochRecord> {
   const c = loop.config;
   const lr = lrAt(c.schedule, c.lr, loop.position.iteration, loop.totalIterations);
-  const validation = c.validation ? await loop.task.evaluate(loop.model, c.evalContext) : undefined;
+  const validation = c.validation ? await loop.evaluate() : undefined;
   const trainLoss = loop.epochLoss.n > 0 ? loop.epochLoss.sum / loop.epochLoss.n : Number.NaN;
   const info: EpochInfo = {
     ...stepInfo(loop, lr),
@@ -151,6 +176,8 @@ async function closeEpoch(loop: TrainLoop): Promise<EpochRecord> {
       : undefined,
   };
   for (const t of loop.techniques) t.onEpochEnd?.(info);
+  // A technique's epoch hook may change what evaluation sees.
+  if (loop.techniques.some((t) => t.onEpochEnd)) loop.invalidate();
   const totals = c.ledger?.totals();
   const record: EpochRecord = {
     epoch: loop.position.epoch,

@@ -22,6 +22,7 @@ import {
   type EpochRecord,
   endLoop,
   type LoopEnd,
+  memoizedEvaluation,
   runLoop,
   type TrainCallback,
   type TrainLoop,
@@ -214,13 +215,13 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     const totalIterations = plannedIterations(config);
     const loop: TrainLoop = {
       ...{ config, model: config.model, task, techniques: config.techniques ?? [], step, callbacks, startedAt },
+      ...memoizedEvaluation(() => task.evaluate(config.model, config.evalContext)),
       ...{ totalIterations, signature: signature(config, config.model, config.techniques ?? [], totalIterations) },
       ...{ position: { epoch: 0, batch: 0, batchesSeen: 0, iteration: 0 }, epochLoss: { sum: 0, n: 0 } },
       ...{ history: [], curve: [] },
     };
     const end = await endLoop(loop, await runLoop(loop));
-    const final =
-      !('diverged' in end) && config.validation ? await task.evaluate(config.model, config.evalContext) : undefined;
+    const final = !('diverged' in end) && config.validation ? await loop.evaluate() : undefined;
     for (const cb of callbacks) cb.onFinish?.(loop, end, final);
     if ('diverged' in end && (config.divergence?.action ?? 'throw') === 'throw')
       throw new DivergenceError(end.iteration, end.loss, end.diverged, loop.lastCheckpoint, config.checkpoint?.file);
