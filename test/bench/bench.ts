@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --against-pytorch] [-- --strict]`: training-step benchmarks on the native backend;
- * `npm run bench -- --regime`: one epoch of a whole run against PyTorch (see `regimeMain`).
+ * `npm run bench -- --regime`: one epoch of a whole run against PyTorch (see `regimeMain`);
+ * `npm run bench -- --techniques`: each technique's trainer step against the float step (see `techniquesMain`).
  *
  * - ResNet-20 and ResNet-8 (CIFAR shapes, batch 128, SGD momentum 0.9, weight decay 5e-4): float and FW-8/BW-8
  *   (stochastic gradient rounding, SBM ranges) steps, interleaved, median step time and images/s;
@@ -37,6 +38,17 @@ import { fwbw, type LayerPrecision } from '../../lib/src/quant/precision';
 import { sbmQuant } from '../../lib/src/quant/schemes';
 import { createOptimizer } from '../../lib/src/train/optimizers';
 import { clipByGlobalNorm } from '../../lib/src/train/step';
+import {
+  buildModel,
+  buildTechnique,
+  type ModelDescription,
+  type TechniqueDescription,
+} from '../../lib/src/experiments/arm';
+import { channelStats } from '../../lib/src/data/pipeline';
+import { syntheticCifar } from '../../lib/src/data/synthetic';
+import { train, type TrainConfig } from '../../lib/src/train/trainer';
+import type { OptimizerConfig } from '../../lib/src/train/optimizers';
+import type { CommonTrainConfig } from '../../lib/src/train/config';
 
 const BATCH = 128;
 const args = process.argv.slice(2);
@@ -435,4 +447,211 @@ async function regimeMain(): Promise<void> {
   if (strict && !result.targets[0]?.met) process.exitCode = 1;
 }
 
-void (args.includes('--regime') ? regimeMain() : main());
+/** One technique row of `--techniques`: a model, what the step adds, and its target over the float step. */
+interface TechniqueRow {
+  readonly name: string;
+  readonly model: ModelDescription;
+  readonly techniques?: readonly TechniqueDescription[];
+  readonly precision?: LayerPrecision;
+  readonly quant?: CommonTrainConfig['quant'];
+  readonly optimizer?: OptimizerConfig;
+  readonly target: number;
+}
+
+const RESNET8: ModelDescription = { kind: 'resnet', options: { depth: 8, widths: [16, 32, 64] } };
+const GATED8: ModelDescription = {
+  kind: 'resnet',
+  options: { depth: 8, widths: [16, 32, 64], skippableTransitions: true },
+};
+const LSTM_DESC: ModelDescription = {
+  kind: 'lstm',
+  options: { vocabSize: LSTM.vocab, embedding: LSTM.embedding, hidden: LSTM.hidden, steps: LSTM.bptt },
+};
+
+/**
+ * Milliseconds per trained iteration of the trainer's step pipeline (`train()`, so every technique stage runs), after
+ * `warmup` iterations: image models on a synthetic CIFAR set at batch 128 (pad-crop-flip), the LSTM on random tokens.
+ */
+async function trainerStepMs(row: Omit<TechniqueRow, 'name' | 'target'>, warmup = 4, steps = 16): Promise<number> {
+  const model = buildModel(row.model, 1);
+  const techniques = (row.techniques ?? []).map((d) => buildTechnique(d, model, 1));
+  let trained = 0;
+  let t0 = 0;
+  let trainedAtT0 = 0;
+  const progress = {
+    tick: (_n?: number, info?: Readonly<Record<string, number | string>>) => {
+      if (info && 'loss' in info) trained += 1;
+      if (trained === warmup && t0 === 0) {
+        t0 = performance.now();
+        trainedAtT0 = trained;
+      }
+    },
+    done: () => undefined,
+  };
+  const common = {
+    ...{ model, epochs: 1, iterations: warmup + steps, lr: 0.05, seed: 1, techniques, progress, logEvery: 1e9 },
+    ...{ optimizer: row.optimizer ?? ({ kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 } as const) },
+    ...{ schedule: { kind: 'constant' } as const, precision: row.precision, quant: row.quant },
+  };
+  let config: TrainConfig;
+  if (row.model.kind === 'lstm') {
+    const n = LSTM.batch * (LSTM.bptt * 2 * (warmup + steps) + 1);
+    const ids = Int32Array.from({ length: n }, (_, i) => (i * 7919) % LSTM.vocab);
+    config = {
+      ...common,
+      task: 'language-model',
+      train: ids,
+      batchSize: LSTM.batch,
+      bptt: LSTM.bptt,
+      clipNorm: 5,
+      lr: 1,
+    };
+  } else {
+    const data = syntheticCifar(BATCH * 4 * (warmup + steps), 3);
+    config = { ...common, train: data, batchSize: BATCH, augment: 'pad-crop-flip', normalize: channelStats(data) };
+  }
+  try {
+    await train(config);
+    return (performance.now() - t0) / Math.max(1, trained - trainedAtT0);
+  } finally {
+    model.params.dispose();
+    for (const t of techniques) t.dispose?.();
+  }
+}
+
+/**
+ * `--techniques`: the trainer step of each technique against the float step of the same model in the same run
+ * (interleaved: the float step is timed before and after the rows of its model, and the median taken). Targets: static
+ * quantization <= 1.25x; PSG, gated and simulated-worker steps <= 1.5x; regularizers and SMD (per trained step) <= 1.1x.
+ * Writes out/bench/techniques.json.
+ */
+async function techniquesMain(): Promise<void> {
+  const backend = await initBackend();
+  if (backend.name !== 'tensorflow')
+    throw new Error(`bench: needs the native tensorflow backend (got ${backend.name}); run npm run setup`);
+  const fw8 = fwbw(8, 8);
+  const rows: TechniqueRow[] = [
+    { name: 'FW-8/BW-8 (default quantizers)', model: RESNET8, precision: fw8, target: 1.25 },
+    { name: 'SBM FW-8/BW-8', model: RESNET8, precision: fw8, quant: sbmQuant(), target: 1.25 },
+    { name: 'DoReFa FW-8/BW-8', model: RESNET8, precision: fw8, quant: { scheme: 'dorefa' }, target: 1.25 },
+    { name: 'WAGEUBN FW-8/BW-8', model: RESNET8, precision: fw8, quant: { scheme: 'wageubn' }, target: 1.25 },
+    {
+      name: 'PSG (FW-8/BW-16, predictors 4/10)',
+      model: RESNET8,
+      techniques: [{ kind: 'psg', options: { beta: 0.05 } }],
+      target: 1.5,
+    },
+    {
+      name: 'SMD p 0.5 (per trained step)',
+      model: RESNET8,
+      techniques: [{ kind: 'smd', options: { p: 0.5 } }],
+      target: 1.1,
+    },
+    {
+      name: 'SSL group Lasso (filters, channels)',
+      model: RESNET8,
+      techniques: [
+        {
+          kind: 'ssl',
+          options: {
+            terms: [
+              { structure: 'filter', lambda: 1e-4, layers: { kinds: ['conv'] } },
+              { structure: 'channel', lambda: 1e-4, layers: { kinds: ['conv'] } },
+            ],
+            threshold: 1e-6,
+          },
+        },
+      ],
+      target: 1.1,
+    },
+    {
+      name: 'Force Regularization (l2)',
+      model: RESNET8,
+      techniques: [{ kind: 'force', options: { lambda: 1e-3, force: 'l2' } }],
+      target: 1.1,
+    },
+    {
+      name: 'SmoothOut (a 0.0375)',
+      model: RESNET8,
+      techniques: [{ kind: 'smoothout', options: { a: 0.0375 } }],
+      target: 1.1,
+    },
+    {
+      name: 'TernGrad N=2 (simulated)',
+      model: RESNET8,
+      techniques: [{ kind: 'terngrad', options: { workers: 2 } }],
+      target: 1.5,
+    },
+    {
+      name: 'TernGrad N=4 (simulated)',
+      model: RESNET8,
+      techniques: [{ kind: 'terngrad', options: { workers: 4 } }],
+      target: 1.5,
+    },
+    {
+      name: 'SLU (gated ResNet-8, main gates)',
+      model: GATED8,
+      techniques: [{ kind: 'slu', options: e2trainArms.gates(0.4) }],
+      target: 1.5,
+    },
+    {
+      name: 'DFQ FW(3,4,6,8)/BW(6,6,8,8) at cp 3 (gated ResNet-8)',
+      model: GATED8,
+      techniques: [{ kind: 'dfq', options: { options: 'FW(3,4,6,8)/BW(6,6,8,8)', targetCp: 3, beta: 0.05 } }],
+      target: 1.5,
+    },
+    {
+      name: 'ISS (LSTM 2x200)',
+      model: LSTM_DESC,
+      techniques: [{ kind: 'iss', options: { lambda: 1e-4 } }],
+      target: 1.1,
+    },
+  ];
+  const out: Array<{
+    name: string;
+    model: string;
+    stepMs: number;
+    floatStepMs: number;
+    overFloat: number;
+    target: number;
+    met: boolean;
+  }> = [];
+  for (const model of [RESNET8, GATED8, LSTM_DESC]) {
+    const mine = rows.filter((r) => r.model === model);
+    const before = await trainerStepMs({ model });
+    const times: number[] = [];
+    for (const r of mine) times.push(await trainerStepMs(r));
+    const after = await trainerStepMs({ model });
+    const floatMs = (before + after) / 2;
+    mine.forEach((r, i) => {
+      const ms = times[i] as number;
+      out.push({
+        name: r.name,
+        model: model === LSTM_DESC ? 'LSTM 2x200' : model === GATED8 ? 'gated ResNet-8' : 'ResNet-8',
+        stepMs: ms,
+        floatStepMs: floatMs,
+        overFloat: ms / floatMs,
+        target: r.target,
+        met: ms / floatMs <= r.target,
+      });
+    });
+  }
+  const result = {
+    started: new Date().toISOString(),
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      node: process.version,
+      backend: backend.name,
+    },
+    rows: out,
+  };
+  writeFileAtomic(path.join(projectRoot(), 'out', 'bench', 'techniques.json'), `${JSON.stringify(result, null, 2)}\n`);
+  for (const r of out)
+    console.log(
+      `${r.name.padEnd(52)} ${r.stepMs.toFixed(1).padStart(7)} ms  ${r.overFloat.toFixed(2)}x ${r.model} float  (target <= ${r.target}x: ${r.met ? 'met' : 'missed'})`,
+    );
+  if (strict && out.some((r) => !r.met)) process.exitCode = 1;
+}
+
+void (args.includes('--regime') ? regimeMain() : args.includes('--techniques') ? techniquesMain() : main());
