@@ -477,14 +477,10 @@ async function trainerStepMs(row: Omit<TechniqueRow, 'name' | 'target'>, warmup 
   const techniques = (row.techniques ?? []).map((d) => buildTechnique(d, model, 1));
   let trained = 0;
   let t0 = 0;
-  let trainedAtT0 = 0;
   const progress = {
     tick: (_n?: number, info?: Readonly<Record<string, number | string>>) => {
       if (info && 'loss' in info) trained += 1;
-      if (trained === warmup && t0 === 0) {
-        t0 = performance.now();
-        trainedAtT0 = trained;
-      }
+      if (trained === warmup && t0 === 0) t0 = performance.now();
     },
     done: () => undefined,
   };
@@ -512,7 +508,7 @@ async function trainerStepMs(row: Omit<TechniqueRow, 'name' | 'target'>, warmup 
   }
   try {
     await train(config);
-    return (performance.now() - t0) / Math.max(1, trained - trainedAtT0);
+    return (performance.now() - t0) / Math.max(1, trained - warmup);
   } finally {
     model.params.dispose();
     for (const t of techniques) t.dispose?.();

@@ -36,7 +36,7 @@ import type { Technique } from '../train/technique';
 import { train } from '../train/trainer';
 import { type EarlyStoppingOptions, earlyStopping } from '../train/early-stopping';
 import { evaluatePerplexity } from '../train/language-model';
-import type { TrainCallback } from '../train/loop';
+import { type TrainCallback, techniqueStats } from '../train/loop';
 import { type LanguageModel, type LstmLmOptions, lstmLanguageModel } from '../models/lstm';
 import { type IssOptions, intrinsicSparseStructures } from '../techniques/iss';
 import {
@@ -49,7 +49,7 @@ import {
   WEIGHTS_ANALYSES,
   type WeightsAnalysisName,
 } from './analyses';
-import { armKey, datasetFingerprint, type RunCacheSettings, runCacheFromEnv } from './run-cache';
+import { armKey, datasetFingerprint, type RunCacheSettings, runCacheFromEnv, streamFingerprint } from './run-cache';
 import { codeFingerprint } from './code-fingerprint';
 import * as path from 'node:path';
 import { projectRoot } from '../config';
@@ -204,10 +204,6 @@ export type ArmData = ImageArmData | TokenArmData;
 
 const isTokens = (d: ArmData): d is TokenArmData => 'tokens' in d && d.tokens === true;
 
-function streamHash(ids: Int32Array): string {
-  return armKey(Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength).toString('base64')).slice(0, 16);
-}
-
 /** Weights an arm starts from that no arm of this library trained (e.g. read from a file, or edited). */
 export interface GivenWeights {
   readonly weights: Readonly<Record<string, TensorRecord>>;
@@ -220,8 +216,15 @@ export interface ArmRunOptions {
   readonly progress?: ProgressSink;
   /** Run-cache settings (default: from the environment the runner sets; `false`: no cache). */
   readonly cache?: RunCacheSettings | false;
-  /** Called with the trained model and techniques before they are disposed; an arm run with `inspect` always trains. */
-  readonly inspect?: (model: Model, techniques: readonly Technique[], normalize: ChannelStats) => void | Promise<void>;
+  /**
+   * Called with the trained model, techniques and input scaling (undefined for token data) before they are disposed;
+   * an arm run with `inspect` always trains.
+   */
+  readonly inspect?: (
+    model: Model,
+    techniques: readonly Technique[],
+    normalize: ChannelStats | undefined,
+  ) => void | Promise<void>;
 }
 
 /** The analysis type an arm's outcome carries. */
@@ -359,6 +362,7 @@ export const CORE_MODULES: readonly string[] = [
   'train/evaluate',
   'train/early-stopping',
   'train/language-model',
+  'train/loop',
   'train/optimizers',
   'train/schedules',
 ];
@@ -391,9 +395,9 @@ export function armDescription(arm: Arm, srcDir?: string): unknown {
     seed: arm.seed,
     ...(isTokens(arm.data)
       ? {
-          train: streamHash(arm.data.train),
-          validation: streamHash(arm.data.validation),
-          test: arm.data.test ? streamHash(arm.data.test) : null,
+          train: streamFingerprint(arm.data.train),
+          validation: streamFingerprint(arm.data.validation),
+          test: arm.data.test ? streamFingerprint(arm.data.test) : null,
         }
       : { train: datasetFingerprint(arm.data.train), test: datasetFingerprint(arm.data.test) }),
     model: arm.model,
@@ -605,7 +609,7 @@ async function trainArm<A extends AnalysisName | undefined>(
         ? evaluatePerplexity(model as LanguageModel, data.test, { batch: 10, steps: r.bptt ?? 1, ctx: evalContext })
             .perplexity
         : undefined;
-    await options.inspect?.(model, techniques, normalize ?? { mean: [], std: [] });
+    await options.inspect?.(model, techniques, normalize);
     const analysis = arm.analysis
       ? await runAnalysis(arm.analysis, {
           ...{
@@ -626,7 +630,7 @@ async function trainArm<A extends AnalysisName | undefined>(
       ...{ macs: t.macs.total, forwardMacs: t.macs.forward, overheadMacs: t.macs.overhead },
       ...{ acceleratorEnergyJ: t.acceleratorEnergy, latencySeconds: t.latency, seconds: result.seconds },
       ...{ history: result.history, accuracyCurve: result.curve },
-      techniqueStats: Object.fromEntries(techniques.filter((x) => x.stats).map((x) => [x.name, x.stats?.() ?? {}])),
+      techniqueStats: techniqueStats(techniques),
       energyCurve: ledger.series.map((p) => [p.step, p.energy.total] as const),
       ...(analysis === undefined ? {} : { analysis: analysis as AnalysisOf<A>, analysisKind: arm.analysis }),
       ...(result.stopped === 'diverged' ? { stopped: 'diverged' as const, divergence: result.divergence } : {}),

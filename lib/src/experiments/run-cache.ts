@@ -50,6 +50,22 @@ export function datasetFingerprint(ds: ImageDataset): string {
   return h;
 }
 
+const streamHashes = new WeakMap<Int32Array, string>();
+
+/** SHA-256 of a token stream's ids (cached per array), the language-model counterpart of {@link datasetFingerprint}. */
+export function streamFingerprint(ids: Int32Array): string {
+  let h = streamHashes.get(ids);
+  if (!h) {
+    h = crypto
+      .createHash('sha256')
+      .update(Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength))
+      .digest('hex')
+      .slice(0, 16);
+    streamHashes.set(ids, h);
+  }
+  return h;
+}
+
 /** Canonical JSON (sorted keys; non-finite numbers as strings) of a key description. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {

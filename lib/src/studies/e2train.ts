@@ -150,8 +150,6 @@ export const e2trainArms = {
   ): Arm<undefined> {
     return regimeArm(regime, data, { label, seed, precision });
   },
-  /** SignSGD / PSG recipe of appendix B: lr 0.03, weight decay 5e-4 as its own term, SWA over the last quarter. */
-  signRecipe: SIGN_RECIPE,
   /** SignSGD (the float gradient's sign). */
   signSgd(regime: CifarRegime, data: Data, seed: number, label = 'SignSGD'): Arm<undefined> {
     return regimeArm(regime, data, { label, seed, ...SIGN_RECIPE });

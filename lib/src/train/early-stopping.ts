@@ -60,13 +60,8 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping
     },
     onEpochEnd(loop: TrainLoop, record: EpochRecord): HookResult {
       if (stopped !== undefined) return { stop: 'early-stopping' };
-      const loss = record.validation?.loss;
-      if (loss === undefined)
-        throw new ConfigError(
-          'earlyStopping',
-          'no validation set',
-          'a run with a validation set (evaluated at every epoch end)',
-        );
+      // onStart made sure the run has a validation set, so every record carries its evaluation.
+      const loss = record.validation?.loss ?? Number.NaN;
       const epoch = losses.length;
       losses.push(loss);
       if (Number.isFinite(loss) && (!best || loss < best.loss - minDelta)) {
