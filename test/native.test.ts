@@ -9,6 +9,7 @@ import { cifarResNet } from '../lib/src/models/resnet';
 import { pool2d } from '../lib/src/models/sequential';
 import { cifarNet, mobileNetV2 } from '../lib/src/models/small';
 import { quantize } from '../lib/src/quant/quantizers';
+import { dorefaActivation, dorefaGradient, fixedPoint } from '../lib/src/quant/schemes';
 import { defaultQuantConfig, quantConv2d } from '../lib/src/quant/layers';
 import { fwbw } from '../lib/src/quant/precision';
 
@@ -292,6 +293,82 @@ describe('fused fake quantization', () => {
     const { step, differing } = compare({ bits: 8, range: 'sample-mean', rounding: 'stochastic', seed: 13 });
     expect(differing / x.size).toBeLessThan(1e-3);
     expect(step).toBeLessThan(0.1);
+  });
+
+  const onBothPaths = async (f: () => tf.Tensor) => {
+    const run = async (fused: boolean) => {
+      setFusedOps(fused);
+      let out: tf.Tensor | undefined;
+      const prof = await tf.profile(() => {
+        out = f();
+        return out;
+      });
+      return { out: out as tf.Tensor, kernels: prof.kernels.map((k) => k.name) };
+    };
+    const plain = await run(false);
+    const fused = await run(true);
+    const diff = tf.tidy(() => tf.abs(tf.sub(plain.out, fused.out)));
+    const differing = tf.tidy(() => tf.sum(tf.cast(tf.greater(diff, 1e-6), 'float32')).dataSync()[0] as number);
+    const worst = tf.tidy(() => tf.max(diff).dataSync()[0] as number);
+    return { plain, fused, differing, worst };
+  };
+
+  it.each([
+    ['tensor', 'nearest'],
+    ['channel', 'nearest'],
+    ['tensor', 'stochastic'],
+    ['sample-mean', 'stochastic'],
+  ] as const)(
+    'asymmetric grids (%s ranges, %s rounding): one fused kernel, the same codes but for float ties',
+    async (range, rounding) => {
+      const { plain, fused, differing, worst } = await onBothPaths(() =>
+        quantize(x, { bits: 8, mode: 'asymmetric', range, rounding, seed: 21 }),
+      );
+      expect(plain.kernels).toContain(rounding === 'nearest' ? 'Round' : 'Floor');
+      expect(fused.kernels).not.toContain('ClipByValue');
+      expect(fused.kernels.length).toBeLessThan(plain.kernels.length);
+      // One grid step of the widest range is at most (max - min) / 255 < 0.04 for these values.
+      expect(differing / x.size).toBeLessThan(1e-3);
+      expect(worst).toBeLessThan(0.04);
+      const codes = tf.tidy(() => {
+        const lo = tf.min(x, range === 'channel' ? [0, 1, 2] : undefined, true);
+        const hi = tf.max(x, range === 'channel' ? [0, 1, 2] : undefined, true);
+        return tf.div(tf.sub(fused.out, lo), tf.div(tf.sub(hi, lo), 255));
+      });
+      if (range !== 'sample-mean') {
+        // On the grid lo + k (hi - lo) / 255, k = 0 .. 255.
+        const c = codes.dataSync();
+        let off = 0;
+        for (const v of c) off = Math.max(off, Math.abs(v - Math.round(v)));
+        expect(off).toBeLessThan(2e-3);
+        expect(Math.min(...c)).toBeGreaterThan(-1e-3);
+        expect(Math.max(...c)).toBeLessThan(255 + 1e-3);
+      }
+    },
+  );
+
+  it("DoReFa's activation quantizer and WAGE's fixed point (nearest, stochastic) run as one fixed-range kernel with the same values", async () => {
+    const cases: Array<[string, () => tf.Tensor]> = [
+      ['dorefa', () => dorefaActivation(x, 4)],
+      ['wage nearest', () => fixedPoint(tf.mul(x, 0.4), 8, 'nearest')],
+      ['wage stochastic', () => fixedPoint(tf.mul(x, 0.4), 6, 'stochastic', 9)],
+      ['dorefa gradient', () => dorefaGradient(x, 6, 17)],
+    ];
+    for (const [name, f] of cases) {
+      const { plain, fused, differing, worst } = await onBothPaths(f);
+      expect(fused.kernels, name).not.toContain('ClipByValue');
+      expect(plain.kernels, name).toContain('ClipByValue');
+      expect(differing / x.size, name).toBeLessThan(1e-3);
+      expect(worst, name).toBeLessThan(
+        name === 'dorefa' ? 1 / 15 + 1e-6 : name === 'dorefa gradient' ? 0.5 : 1 / 32 + 1e-6,
+      );
+      // Same values up to float round-off everywhere but at ties.
+      const close = tf.tidy(
+        () =>
+          tf.sum(tf.cast(tf.lessEqual(tf.abs(tf.sub(plain.out, fused.out)), 1e-6), 'float32')).dataSync()[0] as number,
+      );
+      expect(close / x.size, name).toBeGreaterThan(0.999);
+    }
   });
 
   it('stochastic rounding stays unbiased and seeded on the fused path', () => {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../lib/src/backend/select';
 import { syntheticCifar } from '../lib/src/data/synthetic';
-import { type Arm, runArm } from '../lib/src/experiments/arm';
+import { type Arm, armStepMilliseconds, runArm } from '../lib/src/experiments/arm';
 import { cacheEvents, ownsArm } from '../lib/src/experiments/run-cache';
 import { parseShard } from '../lib/src/config';
 import { parseReproduceArgs } from '../kernel-ext/src/runner/args';
@@ -29,6 +29,29 @@ const run = (a: Arm, dir: string, fresh = false) => runArm(a, { cache: { dir, fr
 
 beforeAll(async () => {
   await initBackend({});
+});
+
+describe('armStepMilliseconds', () => {
+  it('times warm-up + steps trained iterations of an arm and stops there, uncached; refuses what it cannot time', async () => {
+    const long = arm({ recipe: { ...arm().recipe, iterations: 40 } });
+    const events = cacheEvents().length;
+    const t = await armStepMilliseconds(long, { warmup: 2, steps: 5 });
+    expect(cacheEvents().length).toBe(events);
+    expect(t.timed).toBe(5);
+    expect(t.iterations).toBe(40);
+    expect(t.msPerIteration).toBeGreaterThan(0);
+    expect(t.msPerIteration).toBeLessThan(5000);
+    await expect(armStepMilliseconds(arm(), { warmup: 2, steps: 5 })).rejects.toThrowError(
+      /arm mlp trained iterations = 4 is invalid: expected at least warmup \+ steps = 7/,
+    );
+    await expect(armStepMilliseconds(long, { warmup: 0 })).rejects.toThrowError(/warmup = 0 is invalid/);
+    await expect(
+      armStepMilliseconds(
+        { ...long, initTransform: 'compact', init: { ...long, analysis: 'sparse' } },
+        { warmup: 1, steps: 1 },
+      ),
+    ).rejects.toThrowError(/initTransform/);
+  });
 });
 
 describe('run cache', () => {

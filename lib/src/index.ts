@@ -330,6 +330,8 @@ export {
   type ArmRunOptions,
   armCodeFingerprint,
   armDescription,
+  armStepMilliseconds,
+  type ArmStepTime,
   buildModel,
   buildTechnique,
   type ArmData,

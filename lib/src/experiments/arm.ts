@@ -555,10 +555,72 @@ async function initialModel(
   }
 }
 
+/** What {@link armStepMilliseconds} measured. */
+export interface ArmStepTime {
+  /** Wall milliseconds per trained iteration after the warm-up (data pipeline, techniques, ledger included). */
+  readonly msPerIteration: number;
+  /** Trained iterations timed. */
+  readonly timed: number;
+  /** The iterations the arm's recipe trains (`iterations`, or `epochs` full epochs of its training set). */
+  readonly iterations: number;
+}
+
+/**
+ * Times an arm's training step: builds the arm's model and techniques as {@link runArm} does and trains `warmup` + `steps`
+ * iterations of its recipe (its schedule spanning the whole run), uncached, without the final evaluation or analysis,
+ * and returns the wall time per trained iteration after the warm-up. An `init` arm is not trained for this: the model
+ * starts from its own initialisation (an arm with an `initTransform`, whose shapes come from the init arm's weights, is
+ * refused).
+ */
+export async function armStepMilliseconds(
+  arm: Arm,
+  o: { readonly warmup?: number; readonly steps?: number } = {},
+): Promise<ArmStepTime> {
+  const warmup = o.warmup ?? 3;
+  const steps = o.steps ?? 10;
+  if (!Number.isInteger(warmup) || warmup < 1) throw new ConfigError('warmup', warmup, 'a positive integer');
+  if (!Number.isInteger(steps) || steps < 1) throw new ConfigError('steps', steps, 'a positive integer');
+  checkArm(arm);
+  if (arm.initTransform)
+    throw new ConfigError(
+      `arm ${arm.label} initTransform`,
+      arm.initTransform,
+      'none: its shapes come from the init arm',
+    );
+  let trained = 0;
+  let t0 = 0;
+  let t1 = 0;
+  const progress: ProgressSink = {
+    tick: (_n, info) => {
+      if (!info || !('loss' in info)) return;
+      trained += 1;
+      if (trained === warmup) t0 = performance.now();
+      if (trained === warmup + steps) t1 = performance.now();
+    },
+    done: () => undefined,
+  };
+  const { init: _init, ...fresh } = arm;
+  await trainArm(fresh as Arm<typeof arm.analysis>, { progress, cache: false }, undefined, warmup + steps);
+  if (t1 === 0) t1 = performance.now();
+  const timed = trained - warmup;
+  if (timed < steps)
+    throw new ConfigError(
+      `arm ${arm.label} trained iterations`,
+      trained,
+      `at least warmup + steps = ${warmup + steps} (its recipe stops earlier)`,
+    );
+  const r = arm.recipe;
+  const iterations =
+    r.iterations ??
+    Math.floor((r.epochs ?? 1) * (isTokens(arm.data) ? Number.NaN : arm.data.train.count / r.batchSize));
+  return { msPerIteration: (t1 - t0) / timed, timed, iterations };
+}
+
 async function trainArm<A extends AnalysisName | undefined>(
   arm: Arm<A>,
   options: ArmRunOptions,
   checkpointFile: string | undefined,
+  stopAfter?: number,
 ): Promise<RunOutcome<AnalysisOf<A>>> {
   const start = await initialModel(arm, options.cache);
   const normalize = inputScaling(arm);
@@ -586,6 +648,7 @@ async function trainArm<A extends AnalysisName | undefined>(
       ...{ evalContext, progress: options.progress, evalEvery: r.evalEvery, logEvery: 1_000_000 },
       // Through the cache, the run keeps its state about once an epoch (and at the end) and resumes from it.
       ...(checkpointFile ? { checkpoint: { file: checkpointFile, every: checkpointEvery(arm), resume: true } } : {}),
+      ...(stopAfter !== undefined ? { stopAfter } : {}),
     };
     const data = arm.data;
     const result = isTokens(data)
@@ -600,6 +663,9 @@ async function trainArm<A extends AnalysisName | undefined>(
           ...{ ...common, train: data.train, augment: r.augment, normalize },
           validation: r.evalEvery || stopper ? data.test : undefined,
         });
+    // A timing probe (armStepMilliseconds) reads nothing of its outcome: no evaluation, no analysis.
+    if (stopAfter !== undefined)
+      return { arm: arm.label, seed: arm.seed, seconds: result.seconds } as RunOutcome<AnalysisOf<A>>;
     // With periodic evaluation the trainer already evaluated the final model on the test set (validation stream).
     const ev = isTokens(data)
       ? { top1: Number.NaN, loss: result.final?.loss ?? Number.NaN, perplexity: result.final?.perplexity ?? Number.NaN }

@@ -78,6 +78,11 @@ function mulberry32(seed: number): () => number {
 
 const noise = new NoiseTable();
 
+/** Seeded noise in [-1/2, 1/2) of `shape`: {@link roundingNoise} minus 1/2, the same draw for the same seed. */
+export function centredNoise(shape: readonly number[], seed: number): tf.Tensor {
+  return noise.centred(shape, seed);
+}
+
 /** Seeded uniform [0, 1) noise of `shape` for stochastic rounding (see {@link NoiseTable}). */
 export function roundingNoise(shape: readonly number[], seed: number): tf.Tensor {
   return tf.tidy(() => tf.add(noise.centred(shape, seed), 0.5));
@@ -164,6 +169,72 @@ function nativeSymmetric(
 }
 
 /**
+ * Asymmetric nearest or stochastic fake quantization in TensorFlow's fused kernel (native backend, 2 to 16 bits): the
+ * grid lo + k (hi - lo) / (2^b - 1), k = 0 .. 2^b - 1, of {@link quantize}, as `FakeQuantWithMinMaxVars` over
+ * [0, hi - lo] of x - lo (a range starting at 0 needs none of the kernel's zero-point nudging, so its grid is this one),
+ * shifted back by lo. Rounds to nearest (ties up); stochastic rounding adds (u - 1/2) steps first, as
+ * {@link nativeSymmetric} does. Per-channel ranges (last axis) use `FakeQuantWithMinMaxVarsPerChannel`.
+ */
+function nativeAsymmetric(
+  b: NonNullable<ReturnType<typeof fusedBackend>>,
+  x: tf.Tensor,
+  lo: tf.Tensor,
+  hi: tf.Tensor,
+  bits: number,
+  rounding: 'nearest' | 'stochastic',
+  seed: number | undefined,
+): tf.Tensor {
+  const levels = 2 ** bits - 1;
+  const attrs = [
+    { name: 'num_bits', type: b.binding.TF_ATTR_INT, value: bits },
+    { name: 'narrow_range', type: b.binding.TF_ATTR_BOOL, value: false },
+  ];
+  const perChannel = hi.size > 1;
+  const width = tf.maximum(tf.reshape(tf.sub(hi, lo), perChannel ? [-1] : []), levels * 1e-12);
+  let shifted = tf.sub(x, lo);
+  if (rounding === 'stochastic') {
+    if (seed === undefined) throw new ConfigError('seed', seed, 'a seed for stochastic rounding');
+    shifted = tf.add(shifted, tf.mul(noise.centred(x.shape, seed), tf.div(width, levels)));
+  }
+  const q = b.executeSingleOutput(perChannel ? 'FakeQuantWithMinMaxVarsPerChannel' : 'FakeQuantWithMinMaxVars', attrs, [
+    shifted,
+    tf.zerosLike(width),
+    width,
+  ]);
+  return tf.add(q, lo);
+}
+
+/**
+ * Fake quantization on a fixed range [lo, hi] with 2^b - 1 (or, `narrow`, 2^b - 2) steps, nearest rounding (ties up):
+ * TensorFlow's `FakeQuantWithMinMaxArgs` on the native backend (2 to 16 bits; one kernel, clipping included), undefined
+ * elsewhere or when the range needs the kernel's zero-point nudging (lo not a whole number of steps below 0), so the
+ * caller keeps its own formula.
+ */
+export function fakeQuantFixedRange(
+  x: tf.Tensor,
+  lo: number,
+  hi: number,
+  bits: number,
+  narrow: boolean,
+): tf.Tensor | undefined {
+  const b = fusedBackend();
+  if (!b || bits < 2 || bits > 16 || !(hi > lo)) return undefined;
+  const steps = 2 ** bits - (narrow ? 2 : 1);
+  const zeroPoint = -lo / ((hi - lo) / steps);
+  if (Math.abs(zeroPoint - Math.round(zeroPoint)) > 1e-6) return undefined;
+  return b.executeSingleOutput(
+    'FakeQuantWithMinMaxArgs',
+    [
+      { name: 'min', type: b.binding.TF_ATTR_FLOAT, value: lo },
+      { name: 'max', type: b.binding.TF_ATTR_FLOAT, value: hi },
+      { name: 'num_bits', type: b.binding.TF_ATTR_INT, value: bits },
+      { name: 'narrow_range', type: b.binding.TF_ATTR_BOOL, value: narrow },
+    ],
+    [x],
+  );
+}
+
+/**
  * Fake quantization: returns `x` rounded to a `bits`-bit integer grid and mapped back to float.
  * 32 bits returns `x` unchanged. Values outside the range (possible with `sample-mean` or a fixed
  * range) are clipped. Symmetric grids have levels -(2^(b-1)-1) .. 2^(b-1)-1; asymmetric 0 .. 2^b-1.
@@ -191,6 +262,16 @@ export function quantize(x: tf.Tensor, options: QuantizeOptions): tf.Tensor {
       (hi.size === 1 || hi.size === x.shape[x.rank - 1])
     ) {
       return nativeSymmetric(native, x, hi, bits, rounding, options.seed);
+    }
+    if (
+      native &&
+      !symmetric &&
+      bits <= 16 &&
+      rounding !== 'truncate' &&
+      lo.size === hi.size &&
+      (hi.size === 1 || hi.size === x.shape[x.rank - 1])
+    ) {
+      return nativeAsymmetric(native, x, lo, hi, bits, rounding, options.seed);
     }
     if (symmetric) {
       const levels = 2 ** (bits - 1) - 1;

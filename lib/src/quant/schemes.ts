@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { checkBits } from './precision';
-import { roundingNoise } from './quantizers';
+import { centredNoise, fakeQuantFixedRange, roundingNoise } from './quantizers';
 
 /**
  * Static low-precision training schemes FracTrain compares against (Sec. 4.1). Each names how a quantized layer
@@ -110,7 +110,7 @@ export function dorefaWeightSlope(w: tf.Tensor): tf.Tensor {
 export function dorefaActivation(x: tf.Tensor, bits: number): tf.Tensor {
   levelsOf(bits, 'activation bits', 1);
   if (bits >= 32) return x.clone();
-  return tf.tidy(() => quantizeUnit(tf.clipByValue(x, 0, 1), bits));
+  return tf.tidy(() => fakeQuantFixedRange(x, 0, 1, bits, false) ?? quantizeUnit(tf.clipByValue(x, 0, 1), bits));
 }
 
 /**
@@ -123,8 +123,20 @@ export function dorefaGradient(dr: tf.Tensor, bits: number, seed: number): tf.Te
   if (bits >= 32) return dr.clone();
   return tf.tidy(() => {
     const axes = Array.from({ length: dr.rank - 1 }, (_, i) => i + 1);
-    const m = tf.maximum(axes.length ? tf.max(tf.abs(dr), axes, true) : tf.abs(dr), 1e-12);
+    const m = tf.maximum(
+      axes.length ? tf.maximum(tf.max(dr, axes, true), tf.neg(tf.min(dr, axes, true))) : tf.abs(dr),
+      1e-12,
+    );
     const s = 2 ** bits - 1;
+    // floor(s v + u) = nearest (ties up) of (dr + m) s / (2m) + (u - 1/2), on the integers 0 .. s: one fused kernel.
+    const codes = fakeQuantFixedRange(
+      tf.add(tf.mul(tf.add(dr, m), tf.div(s / 2, m)), centredNoise(dr.shape, seed)),
+      0,
+      s,
+      bits,
+      false,
+    );
+    if (codes) return tf.sub(tf.mul(codes, tf.div(tf.mul(m, 2), s)), m);
     const v = tf.add(tf.div(dr, tf.mul(m, 2)), 0.5);
     // round(s v + sigma), sigma ~ U(-1/2, 1/2) = floor(s v + u), u ~ U(0, 1).
     const q = tf.div(tf.clipByValue(tf.floor(tf.add(tf.mul(v, s), roundingNoise(dr.shape, seed))), 0, s), s);
@@ -153,6 +165,14 @@ export function fixedPoint(
     throw new ConfigError('seed', seed, 'a seed for stochastic rounding');
   const S = wageScale(bits);
   return tf.tidy(() => {
+    // The grid (k - S + 1) / S, k = 0 .. 2S - 2, is the narrow 2^k-level grid over [-1 + 1/S, 1 - 1/S]; stochastic
+    // rounding floor(x S + u) is nearest rounding of x + (u - 1/2) / S.
+    const edge = (S - 1) / S;
+    const fused =
+      rounding === 'nearest'
+        ? fakeQuantFixedRange(x, -edge, edge, bits, true)
+        : fakeQuantFixedRange(tf.add(x, tf.mul(centredNoise(x.shape, seed as number), 1 / S)), -edge, edge, bits, true);
+    if (fused) return fused;
     const v = tf.mul(x, S);
     const q = rounding === 'nearest' ? tf.round(v) : tf.floor(tf.add(v, roundingNoise(x.shape, seed as number)));
     return tf.div(tf.clipByValue(q, -S + 1, S - 1), S);
