@@ -333,13 +333,37 @@ describe('SLU', () => {
     // Gates open with p = 0.3 for every input: in Bernoulli training about 30% of the inputs run each block.
     const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 3, initialBias: Math.log(0.3 / 0.7), hidden: 4 });
     const x = tf.randomNormal([16, 32, 32, 3], 0, 1, 'float32', 5);
+    const drawn = new Map<string, Int32Array>();
     const viaGates = tf.tidy(
       () =>
         m
-          .apply(x, { training: false, bnMomentum: 1, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) })
+          .apply(x, {
+            training: false,
+            bnMomentum: 1,
+            blockPlan: (b, xi) => {
+              const pl = slu.blockPlan!(b, xi, info);
+              if (pl) drawn.set(b.name, pl.groups[0]?.indices ?? new Int32Array(0));
+              return pl;
+            },
+          })
           .arraySync() as number[][],
     );
     const ran = slu.blockCounts().reduce((a, c) => a + c.executed, 0);
+    // The same draws with no residual scale at all (the block's residual added with weight exactly 1).
+    const unscaled = tf.tidy(
+      () =>
+        m
+          .apply(x, {
+            training: false,
+            blockPlan: (b) => {
+              const idx = drawn.get(b.name);
+              if (!idx) return undefined;
+              return { groups: idx.length ? [{ indices: idx }] : [] };
+            },
+          })
+          .arraySync() as number[][],
+    );
+    viaGates.forEach((row, i) => row.forEach((v, k) => expect(v).toBeCloseTo(unscaled[i]![k]!, 5)));
     const allSkipped = tf.tidy(
       () =>
         m
@@ -569,6 +593,70 @@ describe('PSG', () => {
     );
     expect(t.macs.overhead).toBeCloseTo(fallback, 3);
     expect(t.effectiveMacs).toBeCloseTo(base + (fallback * 16 * 8) / 1024, 3);
+    m.params.dispose();
+  });
+});
+
+describe('PSG with SLU (gated transitions)', () => {
+  const gatedStep = async () => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1, skippableTransitions: true });
+    const slu = selectiveLayerUpdate({ model: m, alpha: 0, seed: 3, initialBias: 0 });
+    const psg = predictiveSignGradient();
+    const ledger = new EnergyLedger();
+    const extras: Array<{ layer: string; macs: number }> = [];
+    const charge = ledger.chargeLayerExtra.bind(ledger);
+    ledger.chargeLayerExtra = (layer, macs, bits, traffic) => {
+      extras.push({ layer, macs });
+      charge(layer, macs, bits, traffic);
+    };
+    const before = new Map([...m.params.trainable()].map(([k, v]) => [k, Array.from(v.dataSync())]));
+    await train({
+      ...{ model: m, train: data, batchSize: 16, epochs: 1, lr: 1, seed: 1, techniques: [slu, psg], ledger },
+      ...{ optimizer: { kind: 'sgd' } as const, schedule: { kind: 'constant' } as const, stopAfter: 1 },
+    });
+    const delta = (name: string) => {
+      const after = m.params.get(name).dataSync();
+      return (before.get(name) as number[]).map((v, i) => v - (after[i] as number));
+    };
+    return { m, slu, psg, extras, delta };
+  };
+
+  it("a transition block's projection, run by inputs that execute the block and by inputs that skip it, gets one sign over the whole batch's gradient (Eq. 2)", async () => {
+    const { m, slu, delta } = await gatedStep();
+    const counts = new Map(slu.blockCounts().map((c) => [c.block, c]));
+    // Both kinds of inputs in the batch, so the projection serves both.
+    for (const b of ['stage2/block1', 'stage3/block1']) {
+      expect(counts.get(b)?.executed).toBeGreaterThan(0);
+      expect(counts.get(b)?.skipped).toBeGreaterThan(0);
+    }
+    // Plain SGD at lr 1: the update is minus the PSG gradient, a sign per entry: every entry moves by exactly 1.
+    for (const name of ['stage2/block1/proj/w', 'stage3/block1/proj/w', 'stage2/block1/conv1/w']) {
+      const d = delta(name);
+      expect(
+        d.every((v) => Math.abs(Math.abs(v) - 1) < 1e-5),
+        name,
+      ).toBe(true);
+    }
+    slu.dispose?.();
+    m.params.dispose();
+  });
+
+  it("the fallback is charged for the examples a layer's call computed, not the whole batch", async () => {
+    const { m, slu, psg, extras } = await gatedStep();
+    const executed = new Map(slu.blockCounts().map((c) => [c.block, c.executed]));
+    const examplesOf = (layer: string) => {
+      const block = layer.split('/').slice(0, 2).join('/');
+      return layer.endsWith('/proj') || !executed.has(block) ? 16 : (executed.get(block) as number);
+    };
+    expect(extras.length).toBe(psg.history.length);
+    for (const [i, h] of psg.history.entries()) {
+      const spec = m.layers.find((l) => l.name === h.layer)!;
+      expect(extras[i]?.layer).toBe(h.layer);
+      expect(extras[i]?.macs).toBeCloseTo((1 - h.predicted) * spec.macs * examplesOf(h.layer), 6);
+    }
+    expect(psg.history.filter((h) => h.layer === 'stage2/block1/proj')).toHaveLength(1);
+    expect(psg.history.some((h) => examplesOf(h.layer) < 16)).toBe(true);
+    slu.dispose?.();
     m.params.dispose();
   });
 });

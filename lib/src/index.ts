@@ -192,6 +192,7 @@ export {
   type LanguageModelTrainConfig,
   plannedIterations,
   type ProgressSink,
+  type SwaOptions,
   type TrainConfig,
 } from './train/config';
 export { DivergenceError, type TrainResult, train } from './train/trainer';
@@ -397,7 +398,15 @@ export {
   regimeResNet,
 } from './studies/regime';
 export { e2trainArms, e2trainRegime } from './studies/e2train';
-export { FRACTRAIN_PAPER, FRACTRAIN_PAPER_EPOCHS, fractrainArms, fractrainSwitching } from './studies/fractrain';
+export {
+  FRACTRAIN_CODE_DFQ,
+  FRACTRAIN_PAPER,
+  FRACTRAIN_PAPER_EPOCHS,
+  fractrainArms,
+  fractrainCodeSwitching,
+  fractrainSwitching,
+} from './studies/fractrain';
+export { e2trainProtocol, fractrainProtocol, type ProtocolRow } from './studies/protocols';
 export {
   convnetRegime,
   lenetRegime,

@@ -27,7 +27,7 @@ import { type TernGradOptions, ternGrad } from '../techniques/terngrad';
 import { decompositionAt } from '../models/low-rank';
 import type { TensorRecord } from '../models/records';
 import { removeStructure, type StructureRemoval } from '../models/surgery';
-import type { CommonTrainConfig, ProgressSink } from '../train/config';
+import type { CommonTrainConfig, ProgressSink, SwaOptions } from '../train/config';
 import { evaluate } from '../train/evaluate';
 import type { DivergenceOptions } from '../train/guard';
 import { checkOptimizerConfig, type OptimizerConfig } from '../train/optimizers';
@@ -135,7 +135,7 @@ export interface Recipe {
   readonly clipNorm?: number;
   /** Stop when the validation loss stops improving (see `earlyStopping`); the outcome says where. */
   readonly earlyStopping?: EarlyStoppingOptions;
-  readonly swa?: { readonly start: number; readonly every: number };
+  readonly swa?: SwaOptions;
   /** What counts as divergence and what it does (`action: 'stop'` makes a diverged run an outcome). */
   readonly divergence?: DivergenceOptions;
   /** Evaluate on the test set every this many iterations (accuracy against energy). */

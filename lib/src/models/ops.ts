@@ -467,8 +467,8 @@ export function scaleResidual(h: tf.Tensor4D, scale: number | tf.Tensor1D | unde
 export function runGrouped(
   x: tf.Tensor4D,
   groups: ReadonlyArray<BlockGroup>,
-  body: (xs: tf.Tensor4D, group: BlockGroup) => tf.Tensor4D,
-  skip: (xs: tf.Tensor4D) => tf.Tensor4D,
+  body: (xs: tf.Tensor4D, group: BlockGroup, indices: Int32Array) => tf.Tensor4D,
+  skip: (xs: tf.Tensor4D, indices: Int32Array) => tf.Tensor4D,
 ): tf.Tensor4D {
   const n = x.shape[0];
   const owner = new Int32Array(n).fill(-1);
@@ -480,19 +480,20 @@ export function runGrouped(
     }),
   );
   if (groups.length === 1 && groups[0]!.indices.length === n && isIdentityOrder(groups[0]!.indices))
-    return body(x, groups[0]!);
+    return body(x, groups[0]!, groups[0]!.indices);
   const parts: tf.Tensor4D[] = [];
   const position = new Int32Array(n);
   let offset = 0;
   groups.forEach((g) => {
     if (g.indices.length === 0) return;
-    parts.push(body(tf.gather(x, tf.tensor1d(g.indices, 'int32')) as tf.Tensor4D, g));
+    parts.push(body(tf.gather(x, tf.tensor1d(g.indices, 'int32')) as tf.Tensor4D, g, g.indices));
     g.indices.forEach((i, k) => (position[i] = offset + k));
     offset += g.indices.length;
   });
   const skipped = Array.from(owner.keys()).filter((i) => owner[i] === -1);
   if (skipped.length > 0) {
-    parts.push(skip(tf.gather(x, tf.tensor1d(skipped, 'int32')) as tf.Tensor4D));
+    const idx = Int32Array.from(skipped);
+    parts.push(skip(tf.gather(x, tf.tensor1d(idx, 'int32')) as tf.Tensor4D, idx));
     skipped.forEach((i, k) => (position[i] = offset + k));
   }
   const all = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);

@@ -155,12 +155,20 @@ export function cifarResNet(options: ResNetOptions): Model {
     );
   const fc = b.dense('fc', shape[2] as number, numClasses);
 
-  function blockBody(bl: BlockLayers, x: tf.Tensor4D, ctx: ForwardContext, group: BlockGroup | undefined): tf.Tensor4D {
+  /** The block on `x`; `shortcut`, when given, is its projection shortcut already computed for these inputs. */
+  function blockBody(
+    bl: BlockLayers,
+    x: tf.Tensor4D,
+    ctx: ForwardContext,
+    group: BlockGroup | undefined,
+    shortcutGiven?: tf.Tensor4D,
+  ): tf.Tensor4D {
     const p: LayerPrecision | undefined = group?.precision;
     const name = bl.spec.name;
     let h = relu(runConvBn(store, bl.conv1, `${name}/bn1`, x, ctx, bl.stride, 'same', p)) as tf.Tensor4D;
     h = runConvBn(store, bl.conv2, `${name}/bn2`, h, ctx, 1, 'same', p);
-    const shortcut = bl.proj ? runConvBn(store, bl.proj, `${name}/proj-bn`, x, ctx, bl.stride, 'same', p) : x;
+    const shortcut =
+      shortcutGiven ?? (bl.proj ? runConvBn(store, bl.proj, `${name}/proj-bn`, x, ctx, bl.stride, 'same', p) : x);
     return relu(tf.add(scaleResidual(h, group?.residualScale), shortcut)) as tf.Tensor4D;
   }
 
@@ -192,6 +200,23 @@ export function cifarResNet(options: ResNetOptions): Model {
           );
         }
         // A skipped input keeps its value, or takes the projection shortcut alone where the block changes shape.
+        if (bl.proj && plan.groups.every((g) => g.precision === undefined)) {
+          // Every input runs the projection at the layer's own precision, whether it executes or skips the block: it
+          // runs once over the whole batch, so the projection has one weight gradient per step (PSG signs that whole
+          // gradient, Eq. 2) and its batch norm one set of batch statistics.
+          const all = runConvBn(store, bl.proj, `${bl.spec.name}/proj-bn`, x, ctx, bl.stride, 'same');
+          const rows = (idx: Int32Array) =>
+            idx.length === all.shape[0] && isIdentity(idx)
+              ? all
+              : (tf.gather(all, tf.tensor1d(idx, 'int32')) as tf.Tensor4D);
+          x = runGrouped(
+            x,
+            plan.groups,
+            (xs, g, idx) => blockBody(bl, xs, ctx, g, rows(idx)),
+            (_xs, idx) => relu(rows(idx)) as tf.Tensor4D,
+          );
+          continue;
+        }
         const skip = (xs: tf.Tensor4D): tf.Tensor4D =>
           bl.proj
             ? (relu(runConvBn(store, bl.proj, `${bl.spec.name}/proj-bn`, xs, ctx, bl.stride, 'same')) as tf.Tensor4D)
@@ -202,4 +227,10 @@ export function cifarResNet(options: ResNetOptions): Model {
       return runDense(store, fc, pooled, ctx);
     },
   };
+}
+
+/** Whether `idx` is 0, 1, ..., n - 1. */
+function isIdentity(idx: Int32Array): boolean {
+  for (let i = 0; i < idx.length; i++) if (idx[i] !== i) return false;
+  return true;
 }

@@ -160,6 +160,52 @@ export const e2trainArms = {
     return regimeArm(regime, data, { label, seed, ...SIGN_RECIPE, techniques });
   },
   /**
+   * The PSG ablation ladder, each rung an arm that adds one step to the rung before: SGD; SignSGD without SWA; + SWA
+   * (batch-norm statistics re-estimated over 50 un-augmented batches, this library's default); + SWA with the
+   * statistics over the whole augmented training set (as `torch.optim.swa_utils.update_bn` over a training loader);
+   * + FW-8/BW-16 operands with every sign taken from the full product; + the MSB predictor (PSG at `beta`); and PSG
+   * under the authors' released update (GATECH-EIC/E2Train `main_all.py`: momentum-0.9 SGD over the signed weight
+   * gradients, batch-norm parameters and biases unsigned, lr 0.1, weight decay 1e-4, absolute threshold 5e-5, no SWA);
+   * last, that update with the paper's numbers (Sec. 4.1: SGD with momentum 0.9; appendix B: lr 0.03, weight decay
+   * 5e-4; SWA) and PSG at `beta`.
+   */
+  psgLadder(regime: CifarRegime, data: Data, seed: number, beta = 0.05): Array<{ rung: string; arm: Arm }> {
+    const { swa, ...noSwa } = SIGN_RECIPE;
+    const fullBn = { swa: { ...swa, bnBatches: 'all' as const, bnAugment: true } };
+    const psgArm = (options: TechniqueKinds['psg'], label: string, recipe: Partial<typeof SIGN_RECIPE>) =>
+      regimeArm(regime, data, { label, seed, ...recipe, techniques: [{ kind: 'psg', options }] });
+    return [
+      { rung: 'SGD', arm: e2trainArms.sgd(regime, data, seed) },
+      { rung: 'SignSGD, no SWA', arm: regimeArm(regime, data, { label: 'SignSGD, no SWA', seed, ...noSwa }) },
+      { rung: '+ SWA (BN over 50 batches)', arm: e2trainArms.signSgd(regime, data, seed) },
+      {
+        rung: '+ SWA, BN over the augmented training set',
+        arm: regimeArm(regime, data, { label: 'SignSGD, SWA, full BN', seed, ...noSwa, ...fullBn }),
+      },
+      {
+        rung: '+ FW-8/BW-16 operands, exact signs',
+        arm: psgArm({ predictor: false }, 'FW-8/BW-16, exact signs', SIGN_RECIPE),
+      },
+      { rung: `+ MSB predictor (PSG, beta ${beta})`, arm: psgArm({ beta }, `PSG ${beta}`, SIGN_RECIPE) },
+      {
+        rung: "PSG, the authors' update",
+        arm: regimeArm(regime, data, {
+          ...{ label: "PSG, authors' update", seed, lr: 0.1 },
+          optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 },
+          techniques: [{ kind: 'psg', options: { threshold: 5e-5 } }],
+        }),
+      },
+      {
+        rung: 'PSG, momentum SGD over signs at lr 0.03, wd 5e-4, SWA',
+        arm: regimeArm(regime, data, {
+          ...{ label: 'PSG, momentum over signs', seed, lr: SIGN_RECIPE.lr, swa },
+          optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: SIGN_RECIPE.optimizer.weightDecay },
+          techniques: [{ kind: 'psg', options: { beta } }],
+        }),
+      },
+    ];
+  },
+  /**
    * E²-Train: SMD (p 0.5) at energy ratio `ratio` (the paper: 0.67 after Sec. 4.2), SLU (main gates, their own SGD with
    * momentum 0.9 at lr 0.1: a sign-based optimizer would move every gate parameter by ±lr whatever its gradient) at
    * `target`, PSG at `beta` for the network's weights with the sign recipe; `model` defaults to the gated ResNet.

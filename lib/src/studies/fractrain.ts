@@ -25,6 +25,32 @@ export function fractrainSwitching(regime: CifarRegime, o: { epsilon?: number; a
   };
 }
 
+/**
+ * PFQ's indicator with the defaults of the authors' released code (GATECH-EIC/FracTrain `fractrain_cifar/train_pfq.py`:
+ * `--initial_threshold` 0.15, `--decay` 0.4, a loss every `--eval_every` 400 iterations of 128, 5 losses kept, the scale
+ * the mean of the first <= 10 periods' losses, no forced final stage; the README's command passes 0.05 and 0.3, the
+ * paper's values). One period per 1/160 of the regime's iterations, as {@link fractrainSwitching} (400 iterations of
+ * the code's 64,000).
+ */
+export function fractrainCodeSwitching(regime: CifarRegime): StageSwitching {
+  const iterations = regimeIterations(regime);
+  return {
+    kind: 'indicator',
+    epsilon: 0.15,
+    alpha: 0.4,
+    window: 5,
+    scalePeriods: 10,
+    periodIterations: Math.max(1, Math.round(iterations / FRACTRAIN_PAPER_EPOCHS)),
+  };
+}
+
+/**
+ * DFQ's options in the authors' released code (GATECH-EIC/FracTrain `fractrain_cifar/train_dfq.py` and `train_frac.py`:
+ * `bits = [3, 4, 4, 6, 6]`, `grad_bits = [6, 6, 8, 8, 12]`), with the weights at a fixed `--weight_bits` (the README's
+ * CIFAR-100 command: 4).
+ */
+export const FRACTRAIN_CODE_DFQ = { options: 'FW(3,4,4,6,6)/BW(6,6,8,8,12)', weightBits: 4 } as const;
+
 type Data = { readonly train: ImageDataset; readonly test: ImageDataset };
 
 /**
@@ -73,11 +99,22 @@ export const fractrainArms = {
     regime: CifarRegime,
     data: Data,
     seed: number,
-    o: { options: string; targetCp: number | readonly number[]; beta: number; init?: Arm<'weights'> },
+    o: {
+      options: string;
+      targetCp: number | readonly number[];
+      beta: number;
+      weightBits?: number;
+      switching?: StageSwitching;
+      init?: Arm<'weights'>;
+    },
     label: string,
   ): Arm<'dfq-allocation'> {
-    const switching = typeof o.targetCp !== 'number' ? fractrainSwitching(regime) : undefined;
-    const dfq = { options: o.options, targetCp: o.targetCp, beta: o.beta, ...(switching ? { switching } : {}) };
+    const switching = typeof o.targetCp !== 'number' ? (o.switching ?? fractrainSwitching(regime)) : undefined;
+    const dfq = {
+      ...{ options: o.options, targetCp: o.targetCp, beta: o.beta },
+      ...(o.weightBits !== undefined ? { weightBits: o.weightBits } : {}),
+      ...(switching ? { switching } : {}),
+    };
     const precisions = parsePrecisionSchedule(o.options);
     return regimeArm(regime, data, {
       ...{ label, seed, quant: sbmQuant(), model: e2trainArms.gatedModel(regime), ...initOf(o) },

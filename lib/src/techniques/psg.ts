@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '../errors';
+import { checkKeys, ConfigError } from '../errors';
 import type { LayerSpec } from '../models/spec';
 import { checkBits, type LayerPrecision } from '../quant/precision';
 import type { QuantConfig, WeightGradGeometry, WeightGradientRule } from '../quant/layers';
@@ -23,7 +23,20 @@ export interface PsgOptions {
   readonly xMsb?: number;
   /** MSBs of the output gradient used by the predictor (default 10). */
   readonly gMsb?: number;
+  /**
+   * The predictor's threshold as an absolute value: the MSB prediction decides where |prediction| >= threshold, instead
+   * of beta * max|prediction|. The authors' code (GATECH-EIC/E2Train, `main_all.py` `--threshold`, default 5e-5; a
+   * negative value there means relative to the largest |prediction|) uses this form. Exclusive with `beta`.
+   */
+  readonly threshold?: number;
+  /**
+   * `false`: no MSB predictor; every weight-gradient sign is the sign of the full FW x BW product (the ladder's
+   * "quantized operands, exact signs" rung). Charged as a fallback on every element. Default true.
+   */
+  readonly predictor?: boolean;
 }
+
+const PSG_OPTIONS = ['beta', 'fw', 'bw', 'xMsb', 'gMsb', 'threshold', 'predictor'] as const;
 
 /** Per-layer PSG statistics of one step. */
 export interface PsgLayerStep {
@@ -65,27 +78,39 @@ export interface PsgProductRecord {
  * forward at FW bits, error propagation at BW bits, and the weight gradient replaced by a sign: the
  * sign of the MSB predictor (xMsb of the FW-bit activations x gMsb of the BW-bit output gradient) where
  * |prediction| >= beta * max|prediction| in the layer, else the sign of the full-precision weight
- * gradient. Use it with the `signsgd` optimizer (the paper: lr 0.03, weight decay 5e-4, SWA).
+ * gradient. Use it with the `signsgd` optimizer (the paper: lr 0.03, weight decay 5e-4, SWA); with `sgd` and momentum,
+ * the update is momentum SGD over the signed weight gradients while batch-norm parameters and biases keep their real
+ * gradients, as in the authors' code. `threshold` makes the predictor's threshold absolute (the authors' code);
+ * `predictor: false` takes every sign from the full product (quantized operands, exact signs).
  *
  * Energy accounting: the layers report the weight-gradient product at predictor precision
  * (gMsb x xMsb bits) for every element; after each step the fallback elements are charged again at full
  * precision (BW x FW bits) in proportion to the measured fallback fraction of each layer.
  */
 export function predictiveSignGradient(options: PsgOptions = {}): Psg {
+  checkKeys(options, PSG_OPTIONS, 'psg');
+  if (options.threshold !== undefined && options.beta !== undefined)
+    throw new ConfigError('psg.threshold', options.threshold, 'unset when psg.beta is set (one threshold rule)');
   const beta = options.beta ?? 0.05;
-  if (!(beta > 0 && beta < 1)) throw new ConfigError('psg.beta', beta, 'a ratio in (0, 1)');
+  if (typeof beta !== 'number' || !(beta > 0 && beta < 1)) throw new ConfigError('psg.beta', beta, 'a ratio in (0, 1)');
+  const threshold = options.threshold;
+  if (threshold !== undefined && (typeof threshold !== 'number' || !(threshold > 0) || !Number.isFinite(threshold)))
+    throw new ConfigError('psg.threshold', threshold, 'a positive finite number');
+  const predictor = options.predictor ?? true;
+  if (typeof predictor !== 'boolean') throw new ConfigError('psg.predictor', predictor, 'true or false');
   const fw = checkBits(options.fw ?? 8, 'psg.fw');
   const bw = checkBits(options.bw ?? 16, 'psg.bw');
   const xMsb = checkBits(options.xMsb ?? 4, 'psg.xMsb');
   const gMsb = checkBits(options.gMsb ?? 10, 'psg.gMsb');
   if (xMsb > fw) throw new ConfigError('psg.xMsb', xMsb, `at most fw = ${fw}`);
   if (gMsb > bw) throw new ConfigError('psg.gMsb', gMsb, `at most bw = ${bw}`);
+  // Without the predictor the weight gradient is the full FW x BW product, charged as such by the layers.
   const layerPrecision: LayerPrecision = {
     weight: fw,
     activation: fw,
     gradError: bw,
-    gradWeight: gMsb,
-    activationWeightGrad: xMsb,
+    gradWeight: predictor ? gMsb : bw,
+    activationWeightGrad: predictor ? xMsb : fw,
   };
   // The fallback (Eq. 2): the weight-gradient entries the predictor leaves undecided are recomputed at full
   // precision, as MACs at BW x FW bits, reading the low-order operand bits the predictor did not.
@@ -97,7 +122,7 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
       (profile, opts) => fallbackTrafficEnergy(layer, examples, fraction, fw - xMsb, bw - gMsb, profile, opts),
     );
   const history: PsgLayerStep[] = [];
-  let pending: Array<{ layer: string; predicted: tf.Scalar; disagree: tf.Scalar }> = [];
+  let pending: Array<{ layer: string; predicted: tf.Scalar; disagree: tf.Scalar; examples: number }> = [];
   return {
     name: 'psg',
     beta,
@@ -109,7 +134,9 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
       ...cfg,
       weightGradientRule: psgRule({
         beta,
-        record: (layer, predicted, disagree) => void pending.push({ layer, predicted, disagree }),
+        ...(threshold !== undefined ? { threshold } : {}),
+        predictor,
+        record: (layer, predicted, disagree, examples) => void pending.push({ layer, predicted, disagree, examples }),
       }),
     }),
     afterStep(info: StepInfo) {
@@ -125,7 +152,8 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
         tf.dispose([r.predicted, r.disagree]);
         history.push({ iteration: info.iteration, layer: r.layer, predicted, disagree });
         const spec = specs.get(r.layer);
-        if (spec && info.ledger) chargeFallback(info.ledger, spec, info.examples, 1 - predicted);
+        // Per call: a block's layers run only on the inputs that execute it (a skipped input computes nothing).
+        if (predictor && spec && info.ledger) chargeFallback(info.ledger, spec, r.examples, 1 - predicted);
       });
       pending = [];
     },
@@ -146,6 +174,12 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
     precisionRecord(layer?: string): PsgProductRecord[] {
       const rows = layer === undefined ? history : history.filter((h) => h.layer === layer);
       const fallback = rows.length ? rows.reduce((a, h) => a + (1 - h.predicted), 0) / rows.length : NaN;
+      if (!predictor)
+        return [
+          { product: 'forward', bits: [fw, fw], share: 1 },
+          { product: 'input gradient', bits: [bw, fw], share: 1 },
+          { product: 'weight-gradient fallback', bits: [bw, fw], share: 1 },
+        ];
       return [
         { product: 'forward', bits: [fw, fw], share: 1 },
         { product: 'input gradient', bits: [bw, fw], share: 1 },
@@ -168,8 +202,11 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
 
 /** What PSG's rule reports per layer and step (scalars the receiver must dispose), and the operands it saw. */
 export interface PsgRuleSinks {
-  /** The fraction of signs decided by the predictor and the fraction of those that disagree with the full gradient's. */
-  readonly record?: (layer: string, predicted: tf.Scalar, disagree: tf.Scalar) => void;
+  /**
+   * The fraction of signs decided by the predictor, the fraction of those that disagree with the full gradient's, and
+   * how many examples the layer's call computed (a gated block's layers see only the inputs that execute it).
+   */
+  readonly record?: (layer: string, predicted: tf.Scalar, disagree: tf.Scalar, examples: number) => void;
   /** The weight gradient's operands: activations at FW bits, output gradient at BW bits (clone what you keep). */
   readonly operands?: (layer: string, x: tf.Tensor, dy: tf.Tensor, geometry: WeightGradGeometry) => void;
 }
@@ -179,34 +216,44 @@ export interface PsgRuleSinks {
  * BW-bit output gradient, and its prediction from their most significant bits (the precision's `activationWeightGrad`
  * x `gradWeight` bits), combined by {@link psgWeightGradient} at threshold `beta`.
  */
-export function psgRule(o: { readonly beta: number } & PsgRuleSinks): WeightGradientRule {
+export function psgRule(
+  o: { readonly beta: number; readonly threshold?: number; readonly predictor?: boolean } & PsgRuleSinks,
+): WeightGradientRule {
   return {
     weightGradient({ layer, x, dy, geometry, precision: p }) {
       o.operands?.(layer, x, dy, geometry);
       const gFull = weightGradient(x, dy, geometry);
+      if (o.predictor === false)
+        return tf.tidy(() => {
+          if (o.record) o.record(layer, tf.keep(tf.scalar(0)), tf.keep(tf.scalar(0)), x.shape[0]);
+          return tf.sign(gFull);
+        });
       const gMsb = weightGradient(
         mostSignificantBits(x, Math.min(p.activation, 31), p.activationWeightGrad),
         mostSignificantBits(dy, Math.min(p.gradError, 31), p.gradWeight),
         geometry,
       );
-      return psgWeightGradient(gFull, gMsb, o, layer);
+      return psgWeightGradient(gFull, gMsb, o, layer, x.shape[0]);
     },
   };
 }
 
 /**
  * PSG's weight gradient (Eq. 2) from the full-precision weight gradient and its MSB prediction:
- * sign(gMsb) where |gMsb| >= beta * max|gMsb|, else sign(gFull). Records statistics when asked.
+ * sign(gMsb) where |gMsb| >= beta * max|gMsb| (or, with `threshold`, >= threshold), else sign(gFull). Records
+ * statistics when asked, with `examples`, the
+ * number of examples the product summed over.
  */
 export function psgWeightGradient(
   gFull: tf.Tensor,
   gMsb: tf.Tensor,
-  psg: { readonly beta: number; readonly record?: PsgRuleSinks['record'] },
+  psg: { readonly beta: number; readonly threshold?: number; readonly record?: PsgRuleSinks['record'] },
   layer: string,
+  examples = 1,
 ): tf.Tensor {
   return tf.tidy(() => {
     const a = tf.abs(gMsb);
-    const mask = tf.greaterEqual(a, tf.mul(tf.max(a), psg.beta));
+    const mask = tf.greaterEqual(a, psg.threshold !== undefined ? psg.threshold : tf.mul(tf.max(a), psg.beta));
     const sMsb = tf.sign(gMsb);
     const sFull = tf.sign(gFull);
     if (psg.record) {
@@ -216,7 +263,7 @@ export function psgWeightGradient(
         tf.sum(tf.mul(m, tf.cast(tf.notEqual(sMsb, sFull), 'float32'))),
         tf.maximum(tf.sum(m), 1),
       ) as tf.Scalar;
-      psg.record(layer, tf.keep(predicted), tf.keep(disagree));
+      psg.record(layer, tf.keep(predicted), tf.keep(disagree), examples);
     }
     return tf.where(mask, sMsb, sFull);
   });

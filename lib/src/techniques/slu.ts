@@ -53,8 +53,14 @@ export interface SluOptions {
    *   (1 - targetSkipRatio))^2. Every block must run on (1 - target) of each batch, and the task loss decides on which
    *   inputs; this is what makes test-time decisions differ by input. Requires `targetSkipRatio`; alpha is then fixed
    *   (no dual ascent).
+   * - `'sign-flip'` (the authors' released code, GATECH-EIC/E2Train `main_all.py`): alpha x reg x the number of block
+   *   executions in the batch (every block weighted 1; its gradient reaches each executing input's p through the
+   *   straight-through decision), with reg = -1 when the step's computation percentage (executions / possible
+   *   executions) is at or below 1 - targetSkipRatio (their `--minimum`) and +1 above it: the regularizer pushes the
+   *   gates down when too many blocks run and up when too few, with the fixed weight alpha (their `--beta`, 1e-5).
+   *   Requires `targetSkipRatio`; alpha stays fixed.
    */
-  readonly budget?: 'expected-cost' | 'per-block';
+  readonly budget?: 'expected-cost' | 'per-block' | 'sign-flip';
   /**
    * Standardise each gate's input features (the block input's channel means) by running statistics, as a batch norm
    * without scale would (default false: the paper's gate, pooled features straight into the projection). Channel
@@ -102,8 +108,7 @@ export interface Slu extends Technique {
 
 /**
  * Straight-through residual scale of an input that runs a block: forward value 1 (the block's output counts in
- * full, whatever p is), identity gradient to p. (An earlier version used [p > 0.5] here, so in Bernoulli training an
- * input drawn to run a block with p <= 0.5 ran it, was charged for it, and added nothing.)
+ * full, whatever p is), identity gradient to p.
  */
 const steOne = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const p = args[0] as tf.Tensor;
@@ -141,10 +146,10 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   if (options.temperature !== undefined && sampling !== 'gumbel')
     throw new ConfigError('slu.temperature', options.temperature, "unset unless sampling is 'gumbel'");
   const budget = options.budget ?? 'expected-cost';
-  if (budget !== 'expected-cost' && budget !== 'per-block')
-    throw new ConfigError('slu.budget', budget, "'expected-cost' or 'per-block'");
-  if (budget === 'per-block' && target === undefined)
-    throw new ConfigError('slu.targetSkipRatio', target, "a fraction in [0, 1] when budget is 'per-block'");
+  if (budget !== 'expected-cost' && budget !== 'per-block' && budget !== 'sign-flip')
+    throw new ConfigError('slu.budget', budget, "'expected-cost', 'per-block' or 'sign-flip'");
+  if ((budget === 'per-block' || budget === 'sign-flip') && target === undefined)
+    throw new ConfigError('slu.targetSkipRatio', target, `a fraction in [0, 1] when budget is '${budget}'`);
   const alphaHistory: number[] = [];
   const skippable = model.blocks.filter((b) => b.skippable);
   if (skippable.length === 0) throw new ConfigError('slu.model', model.name, 'a model with skippable residual blocks');
@@ -263,7 +268,11 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
       const logit = gate(b, x, true);
       const meanP = tf.mean(tf.sigmoid(logit));
       const term = (
-        budget === 'per-block' ? tf.square(tf.sub(meanP, 1 - (target as number))) : tf.mul(meanP, b.macs / totalMacs)
+        budget === 'per-block'
+          ? tf.square(tf.sub(meanP, 1 - (target as number)))
+          : budget === 'sign-flip'
+            ? tf.mul(meanP, x.shape[0])
+            : tf.mul(meanP, b.macs / totalMacs)
       ) as tf.Scalar;
       cost = cost ? (tf.add(cost, term) as tf.Scalar) : term;
       return planFrom(logit, true, b);
@@ -272,7 +281,14 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
       const c = cost;
       cost = undefined;
       gates.reset();
-      return c && alpha !== 0 ? (tf.mul(c, alpha) as tf.Scalar) : undefined;
+      if (!c || alpha === 0) return undefined;
+      if (budget !== 'sign-flip') return tf.mul(c, alpha) as tf.Scalar;
+      // This step's decisions are counted already (the plans ran in the forward pass).
+      const { e, s } = totals();
+      const de = e - lastTotals.e;
+      const ds = s - lastTotals.s;
+      const cp = de + ds > 0 ? de / (de + ds) : 1;
+      return tf.mul(c, cp <= 1 - (target as number) ? -alpha : alpha) as tf.Scalar;
     },
     afterStep(info) {
       info.ledger?.chargeOverhead(3 * gateMacsPerInput * lastExamples);

@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors';
+import { checkKeys, ConfigError } from '../errors';
 import { createRng, type Rng, type RngState } from '../random';
 import type { StateValue } from '../models/records';
 import type { StepInfo, Technique } from '../train/technique';
@@ -8,6 +8,12 @@ export interface SmdOptions {
   /** Probability of skipping each mini-batch (default 0.5, as in E²-Train). */
   readonly p?: number;
   readonly seed: number;
+  /**
+   * What a dropped mini-batch does: `'skip'` (default, the paper's Sec. 3.1: nothing is computed, nothing changes) or
+   * `'step'` (the authors' released code, GATECH-EIC/E2Train `main_all.py`: `optimizer.zero_grad()` then
+   * `optimizer.step()`, so momentum and weight decay move the weights on dropped batches too).
+   */
+  readonly dropped?: 'skip' | 'step';
 }
 
 /** SMD as a technique, with counts of mini-batches seen and trained. */
@@ -23,8 +29,12 @@ export interface Smd extends Technique {
  * the iterations actually trained: its length is the planned batches times 1 - p.
  */
 export function stochasticMiniBatchDropping(options: SmdOptions): Smd {
+  checkKeys(options, ['p', 'seed', 'dropped'], 'smd');
   const p = options.p ?? 0.5;
-  if (!(p >= 0 && p < 1)) throw new ConfigError('smd.p', p, 'a probability in [0, 1)');
+  if (typeof p !== 'number' || !(p >= 0 && p < 1)) throw new ConfigError('smd.p', p, 'a probability in [0, 1)');
+  if (!Number.isSafeInteger(options.seed)) throw new ConfigError('smd.seed', options.seed, 'an integer seed');
+  const dropped = options.dropped ?? 'skip';
+  if (dropped !== 'skip' && dropped !== 'step') throw new ConfigError('smd.dropped', dropped, "'skip' or 'step'");
   let rng: Rng = createRng(`smd/${options.seed}`);
   let seen = 0;
   let trained = 0;
@@ -32,6 +42,7 @@ export function stochasticMiniBatchDropping(options: SmdOptions): Smd {
     name: 'smd',
     p,
     trainFraction: 1 - p,
+    zeroGradientUpdateOnSkip: dropped === 'step',
     shouldTrain(_info: StepInfo): boolean {
       seen += 1;
       const keep = rng.next() >= p;

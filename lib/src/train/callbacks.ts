@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { removeStaleTemporaries } from '../data/files';
 import type { StateValue } from '../models/records';
 import { type CheckpointData, checkResumable, readCheckpoint, writeCheckpoint } from './checkpoint';
-import type { ProgressSink } from './config';
+import type { ProgressSink, SwaOptions } from './config';
 import { recomputeBatchNormStats } from './evaluate';
 import type { CurvePoint, EpochRecord, HookResult, LoopEnd, TrainCallback, TrainLoop } from './loop';
 import { techniqueStats } from './loop';
@@ -111,7 +111,7 @@ export function checkpointing(cp: { readonly file: string; readonly every: numbe
  * running average of the trainable weights is updated; when the run ends (completed or early-stopped) the average
  * replaces the weights and, for image tasks, batch-norm statistics are re-estimated on 50 training batches.
  */
-export function weightAveraging(swa: { readonly start: number; readonly every: number }, model: TrainLoop['model']) {
+export function weightAveraging(swa: SwaOptions, model: TrainLoop['model']) {
   const average = new WeightAverage(model);
   return {
     name: 'swa',
@@ -126,7 +126,12 @@ export function weightAveraging(swa: { readonly start: number; readonly every: n
       loop.invalidate();
       const c = loop.config;
       if (c.task !== 'language-model')
-        recomputeBatchNormStats(loop.model, c.train, { normalize: c.normalize, maxBatches: 50, ctx: c.evalContext });
+        recomputeBatchNormStats(loop.model, c.train, {
+          normalize: c.normalize,
+          ...(swa.bnBatches === 'all' ? {} : { maxBatches: swa.bnBatches ?? 50 }),
+          ...(swa.bnAugment && c.augment ? { augment: c.augment, seed: c.seed } : {}),
+          ctx: c.evalContext,
+        });
       return undefined;
     },
     state: () => average.state() as unknown as StateValue,

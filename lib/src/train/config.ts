@@ -18,6 +18,14 @@ export interface ProgressSink {
   done(info?: Readonly<Record<string, number | string>>): void;
 }
 
+/** Stochastic weight averaging (see {@link CommonTrainConfig.swa}). */
+export interface SwaOptions {
+  readonly start: number;
+  readonly every: number;
+  readonly bnBatches?: number | 'all';
+  readonly bnAugment?: boolean;
+}
+
 /** Settings shared by every task. */
 export interface CommonTrainConfig {
   readonly model: Model;
@@ -42,8 +50,13 @@ export interface CommonTrainConfig {
   readonly clipNorm?: number;
   /** When the run counts as diverged, and what then happens. */
   readonly divergence?: DivergenceOptions;
-  /** Stochastic weight averaging from a fraction of the run, every `every` iterations. */
-  readonly swa?: { readonly start: number; readonly every: number };
+  /**
+   * Stochastic weight averaging from a fraction of the run, every `every` iterations; at the end the average replaces
+   * the weights and batch-norm statistics are re-estimated over `bnBatches` batches of 128 training images (default 50;
+   * `'all'`: the whole training set, as `torch.optim.swa_utils.update_bn` does), with `bnAugment` the training
+   * augmentation applied (default false: the images as evaluation sees them).
+   */
+  readonly swa?: SwaOptions;
   /** Checkpoint file, written atomically every `every` iterations and at the end; `resume` continues from it. */
   readonly checkpoint?: { readonly file: string; readonly every: number; readonly resume?: boolean };
   /** Evaluate on `validation` every this many trained iterations (accuracy against energy spent, Fig. 5-style curves). */
@@ -149,7 +162,10 @@ export function checkTrainConfig(c: TrainConfig): void {
     throw new ConfigError('clipNorm', c.clipNorm, 'a positive norm');
   if (c.divergence) checkDivergenceOptions(c.divergence);
   if (c.swa) {
-    checkKeys(c.swa, ['start', 'every'], 'swa');
+    checkKeys(c.swa, ['start', 'every', 'bnBatches', 'bnAugment'], 'swa');
+    if (c.swa.bnBatches !== undefined && c.swa.bnBatches !== 'all') posInt(c.swa.bnBatches, 'swa.bnBatches');
+    if (c.swa.bnAugment !== undefined && typeof c.swa.bnAugment !== 'boolean')
+      throw new ConfigError('swa.bnAugment', c.swa.bnAugment, 'true or false');
     if (!(c.swa.start >= 0 && c.swa.start < 1)) throw new ConfigError('swa.start', c.swa.start, 'a fraction in [0, 1)');
     posInt(c.swa.every, 'swa.every');
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { batches, type ChannelStats } from '../data/pipeline';
+import { type BatchOptions, batches, type ChannelStats } from '../data/pipeline';
 import type { ImageDataset } from '../data/image-dataset';
 import { createRng } from '../random';
 import type { ForwardContext, Model } from '../models/spec';
@@ -60,8 +60,8 @@ export async function evaluate(
 
 /**
  * Re-estimates batch-norm running statistics as exact averages over `ds` (needed after weight
- * averaging): running mean and variance are reset, then each batch k enters with weight 1/k. Pass the
- * evaluation context (e.g. SLU's gates) so the statistics match the network that will be evaluated.
+ * averaging): running mean and variance are reset, then each batch k enters with weight 1/k (the cumulative average
+ * `torch.optim.swa_utils.update_bn` takes), over the first `maxBatches` batches (default: all). Pass the evaluation context (e.g. SLU's gates) so the statistics match the network that will be evaluated.
  */
 export function recomputeBatchNormStats(
   model: Model,
@@ -71,6 +71,9 @@ export function recomputeBatchNormStats(
     normalize?: ChannelStats;
     maxBatches?: number;
     ctx?: Omit<ForwardContext, 'training'>;
+    /** Training augmentation applied to the images (seeded by `seed`, default 0); default none. */
+    augment?: BatchOptions['augment'];
+    seed?: number;
   } = {},
 ): void {
   for (const p of model.params.all()) {
@@ -80,9 +83,10 @@ export function recomputeBatchNormStats(
   let k = 0;
   for (const b of batches(ds, {
     batchSize: options.batchSize ?? 128,
-    rng: createRng(0),
+    rng: createRng(options.seed ?? 0),
     shuffle: false,
     normalize: options.normalize,
+    ...(options.augment ? { augment: options.augment } : {}),
   })) {
     k += 1;
     tf.tidy(() => void model.apply(b.x, { ...options.ctx, training: true, bnMomentum: (k - 1) / k }));

@@ -57,7 +57,18 @@ export function seedSource(seed: number, iteration: number, purpose = ''): () =>
 // Stage 2.
 function skipBatch(run: StepRun, info: StepInfo): boolean {
   // Every technique sees every batch (each keeps its own draws), then any may skip it.
-  return run.techniques.map((t) => (t.shouldTrain ? t.shouldTrain(info) : true)).some((keep) => !keep);
+  const keeps = run.techniques.map((t) => (t.shouldTrain ? t.shouldTrain(info) : true));
+  if (!keeps.some((keep) => !keep)) return false;
+  if (run.techniques.some((t, i) => !keeps[i] && t.zeroGradientUpdateOnSkip)) {
+    // The skipping technique asks for an optimizer step with zero gradients (momentum and weight decay still act).
+    const zeros = new Map<string, tf.Tensor>();
+    for (const [name, w] of run.params) zeros.set(name, tf.zerosLike(w));
+    for (const g of run.groups)
+      for (const [name, w] of g.params) if (!zeros.has(name)) zeros.set(name, tf.zerosLike(w));
+    update(run, zeros, info);
+    tf.dispose([...zeros.values()]);
+  }
+  return true;
 }
 
 // Stage 3.

@@ -82,6 +82,12 @@ export interface Technique {
   readonly name: string;
   /** Expected fraction of mini-batches trained (SMD: 1 - p); the schedule's clock length is scaled by it. */
   readonly trainFraction?: number;
+  /**
+   * A mini-batch this technique skips still updates the weights with zero gradients, so that momentum and weight decay
+   * keep moving them (E²-Train's released SMD: `optimizer.zero_grad(); optimizer.step()` on a dropped batch). Default
+   * false: a skipped batch changes nothing.
+   */
+  readonly zeroGradientUpdateOnSkip?: boolean;
   /** Extra trainable parameters (gate networks); optimized with the model's unless `parameterOptimizer` is set. */
   parameters?(): ReadonlyMap<string, tf.Variable>;
   /** Optimizer (and learning rate) for this technique's own parameters, e.g. plain SGD for SLU gates when the weights use signSGD. */

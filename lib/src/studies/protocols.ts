@@ -1,0 +1,169 @@
+import { regimeIterations, type CifarRegime } from './regime';
+
+/**
+ * One row of a protocol table: a setting as the paper states it (quoted, with its location), as the authors' released
+ * code sets it (file and value), as a run of this library at the given regime sets it, and why the last differs.
+ */
+export interface ProtocolRow {
+  readonly setting: string;
+  readonly paper: string;
+  readonly code: string;
+  readonly run: string;
+  readonly why: string;
+  /** The notebooks whose arms the row concerns (e.g. `'12'`). */
+  readonly notebooks: readonly string[];
+}
+
+const E2 = 'GATECH-EIC/E2Train';
+const FT = 'GATECH-EIC/FracTrain';
+
+/**
+ * E²-Train's protocol (notebooks 10-13): the paper (Sec. 3-4 and appendices B-C), the authors' released code
+ * (GATECH-EIC/E2Train at 457504c: `main_all.py`, `models/predictive.py`) and this library's runs in `regime`.
+ */
+export function e2trainProtocol(regime: CifarRegime): ProtocolRow[] {
+  const its = regimeIterations(regime);
+  const epochs = Math.round((its * regime.batchSize) / regime.trainCount);
+  return [
+    {
+      setting: 'model and length',
+      paper: '"ResNet-74 ... Models are trained for 64k iterations" (Sec. 4.1)',
+      code: `${E2} main_all.py: arch cifar10_rnn_gate_74, --iters 64000 drawn batches, --batch-size 128`,
+      run: `ResNet-${regime.depth} (${regime.widths.join('-')}), ${its} iterations of ${regime.batchSize} (${epochs} epochs)`,
+      why: 'what 2 CPU cores train in a 90-minute notebook',
+      notebooks: ['10', '11', '12', '13'],
+    },
+    {
+      setting: 'baseline optimizer',
+      paper: '"an SGD with a momentum of 0.9 and a weight decaying factor of 0.0001" (Sec. 4.1)',
+      code: `${E2} main_all.py: torch.optim.SGD, --momentum 0.9, --weight-decay 1e-4, --lr 0.1`,
+      run: `SGD, momentum ${regime.momentum}, weight decay ${regime.weightDecay}, lr ${regime.lr}`,
+      why: 'weight decay 5e-4, the usual CIFAR value for short ResNet schedules; the 1e-4 of He et al. suits 64k iterations',
+      notebooks: ['10', '11', '12', '13'],
+    },
+    {
+      setting: 'learning-rate schedule',
+      paper:
+        '"decayed by 10 at the 32k and 48k iterations" (Sec. 4.1); SMD: "learning rate schedule ... remain unchanged" (Sec. 3.1)',
+      code: `${E2} main_all.py adjust_learning_rate: x0.1 at drawn iteration int(32000 x 4/3) = 42,666 and int(48000 x 4/3) = 64,000; with --iters 64000 the second step is never reached`,
+      run: `cosine from ${regime.lr} over the trained iterations`,
+      why: 'at 10 epochs the step schedule spends half the run at lr 0.1 and ends several points lower',
+      notebooks: ['10', '11', '12', '13'],
+    },
+    {
+      setting: 'initialisation, augmentation',
+      paper: '"the initialization introduced in [63]"; "mirroring/shifting" (Sec. 4.1)',
+      code: `${E2} data.py: RandomCrop(32, padding=4), RandomHorizontalFlip, Normalize((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)); models/new_resnet.py: conv weights N(0, sqrt(2 / n))`,
+      run: 'He-normal initialisation; pad-4 crop and flip; inputs standardised by the training set statistics',
+      why: 'as the paper and code (statistics computed, not typed in)',
+      notebooks: ['10', '11', '12', '13'],
+    },
+    {
+      setting: 'SMD: a dropped batch',
+      paper: '"SMD simply skips every mini-batch with a default probability of 0.5" (Sec. 3.1)',
+      code: `${E2} main_all.py: rand_flag = random.uniform(0, 1) > 0.5; on a dropped batch optimizer.zero_grad(); optimizer.step() (PyTorch 1.0: zero gradients, so momentum and weight decay still move the weights); the iteration counter and the schedule count drawn batches`,
+      run: "default: nothing happens (the paper's text), schedule over trained iterations; option smd.dropped = 'step' does the code's zero-gradient step",
+      why: "the paper's description; the code's variant is an arm of notebook 13's ladder",
+      notebooks: ['10', '13'],
+    },
+    {
+      setting: 'PSG: where the sign is taken',
+      paper:
+        'Eq. 2: the sign of the MSB prediction where |g_msb| >= beta max|g_msb|, else of the full gradient (Sec. 3.3)',
+      code: `${E2} models/predictive.py PredictiveWeightQuantFunction.backward: grad_weight.sign_() for conv and linear weights only; batch-norm parameters and biases keep real gradients`,
+      run: 'the sign of each conv/dense weight gradient (as the code); batch-norm parameters get their real gradients',
+      why: 'as the code',
+      notebooks: ['12', '13'],
+    },
+    {
+      setting: 'PSG: optimizer and learning rate',
+      paper:
+        '"SGD with a momentum of 0.9" and "the initial learning rate is adjusted to 0.03" (Sec. 4.1); "a learning rate of 0.03 and a weight decay of 0.0005 for SignSGD [20] and PSG" (App. B)',
+      code: `${E2} main_all.py: the same torch.optim.SGD (momentum 0.9, --weight-decay 1e-4, --lr 0.1) over the signed weight gradients`,
+      run: "paper recipe: signsgd (w -= lr (sign(g) + 5e-4 w), no momentum), lr 0.03; ladder rungs: the code's momentum SGD over signs at lr 0.1, wd 1e-4, and at the paper's lr 0.03, wd 5e-4",
+      why: 'the appendix names SignSGD [20], whose update has no momentum; Sec. 4.1 and the code apply momentum SGD to the signs: both are run',
+      notebooks: ['12', '13'],
+    },
+    {
+      setting: 'PSG: threshold',
+      paper: '"adaptive threshold ... beta = 0.05" (Sec. 4.4)',
+      code: `${E2} main_all.py --threshold 5e-5: absolute (relative to max|g_msb| only when negative)`,
+      run: 'beta 0.05 relative (paper); the ladder\'s "authors\' update" rung uses the absolute 5e-5',
+      why: 'the paper states the relative rule',
+      notebooks: ['12', '13'],
+    },
+    {
+      setting: 'PSG: precisions',
+      paper:
+        '"8-bit precision for the activations/weights and 16-bit for the gradients ... predictors are 4-bit and 10-bit" (Sec. 4.4)',
+      code: `${E2} main_all.py: --num_bits 8, --num_bits_weight 8, --num_bits_grad 32, --msb_bits 4, --msb_bits_weight 4, --msb_bits_grad 16`,
+      run: 'FW-8/BW-16, predictors 4 (activations) and 10 (gradients) bits',
+      why: "the paper's numbers (the code's defaults differ: 32-bit gradients, 16-bit gradient predictor)",
+      notebooks: ['12', '13'],
+    },
+    {
+      setting: 'SWA',
+      paper:
+        '"stochastic weight averaging (SWA) technique [64] when PSG is adopted" (Sec. 4.1); no start, frequency or batch-norm update given',
+      code: `${E2}: no SWA in main_all.py`,
+      run: 'average every iteration of the last quarter; batch-norm statistics re-estimated over 50 un-augmented batches of 128 (a ladder rung: over the whole augmented training set)',
+      why: 'the paper gives no settings; the code has none',
+      notebooks: ['12', '13'],
+    },
+    {
+      setting: 'SLU regularizer',
+      paper: 'Eq. 1: task loss + alpha C(W, G), C the computational cost of the executed blocks (Sec. 3.2)',
+      code: `${E2} main_all.py: loss + beta energy reg, energy = executed blocks x inputs (energy_parameter all 1), reg = -1 when the computation percentage <= --minimum, else +1; --beta 1e-5`,
+      run: "expected cost x alpha with dual ascent to a target skip ratio, or the per-block target-rate loss (main gates); option budget 'sign-flip' is the code's rule",
+      why: "Eq. 1 has no rule for reaching a skip ratio; the code's sign flip and the dual ascent both hold one",
+      notebooks: ['11', '13'],
+    },
+  ];
+}
+
+/**
+ * FracTrain's protocol (notebooks 20-21): the paper (Sec. 3-4, supplement) and the authors' released code
+ * (GATECH-EIC/FracTrain: `fractrain_cifar/train_pfq.py`, `train_dfq.py`, `train_frac.py`, README).
+ */
+export function fractrainProtocol(regime: CifarRegime): ProtocolRow[] {
+  const its = regimeIterations(regime);
+  const period = Math.max(1, Math.round(its / 160));
+  return [
+    {
+      setting: 'model, length, optimizer',
+      paper:
+        'ResNet-38/74 on CIFAR-10/100 (Sec. 4.1); "the first learning rate annealing at the 80-th epoch" (Sec. 3.1, Fig. 1); "SOTA settings in [9]" (Sec. 4.1)',
+      code: `${FT} train_pfq.py: --iters 64000, --batch_size 128, SGD --lr 0.1, --momentum 0.9, --weight_decay 1e-4, piecewise x0.1 at 32,000 and 48,000`,
+      run: `ResNet-${regime.depth}, ${its} iterations of ${regime.batchSize}, SGD momentum ${regime.momentum}, wd ${regime.weightDecay}, cosine from ${regime.lr}`,
+      why: 'the E²-Train lite regime, so the 32-bit baseline is the same run',
+      notebooks: ['20', '21'],
+    },
+    {
+      setting: 'PFQ indicator',
+      paper:
+        '"the loss difference in the previous five epochs is smaller than a preset threshold epsilon" (Sec. 3.1, Algorithm 1); "epsilon and alpha (0.05 and 0.3, respectively)" (Sec. 4.1)',
+      code: `${FT} train_pfq.py defaults: --initial_threshold 0.15, --decay 0.4 (applied at turning points 1 and 2), a loss every --eval_every 400 iterations, 5 kept, scale = mean of the first <= 10 periods' losses; the README's command passes 0.05 and 0.3`,
+      run: `paper: epsilon 0.05, alpha 0.3, a period every ${period} iterations (1/160 of the run), final stage by half the run; code: epsilon 0.15, alpha 0.4, no forced final stage`,
+      why: "periods scaled to the run's length; the forced final stage stands for the paper's switch before the first lr decay",
+      notebooks: ['20'],
+    },
+    {
+      setting: 'DFQ options and weights',
+      paper:
+        "gates choose each layer's precision for its activations and gradients among options, skipping included (Sec. 3.2, Eq. 2); the main text lists no option set",
+      code: `${FT} train_dfq.py: bits = [3, 4, 4, 6, 6], grad_bits = [6, 6, 8, 8, 12], weights at a fixed --weight_bits (README: 4)`,
+      run: "FW(3,4,6,8)/BW(6,6,8,8), weights quantized per option; the code's options and fixed 4-bit weights are a ladder arm",
+      why: "the paper's options; the code's set is run beside them",
+      notebooks: ['21'],
+    },
+    {
+      setting: 'static baselines',
+      paper:
+        '"SBM [14], WAGEUBN [22], and DoReFa [37]"; "all the batch normalization layers [46] in floating point precision" (Sec. 4.1)',
+      code: `${FT} modules/quantize.py: QuantMeasure and quantize_grad reduce per-sample extrema with reduce_type='extreme'; weights per output channel`,
+      run: "SBM with the code's ranges (batch extremes, per-channel weights), DoReFa and WAGEUBN per their papers; batch norm in float",
+      why: 'as the code',
+      notebooks: ['20', '21'],
+    },
+  ];
+}

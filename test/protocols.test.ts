@@ -1,0 +1,224 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../lib/src/backend/select';
+import { syntheticCifar } from '../lib/src/data/synthetic';
+import { channelStats } from '../lib/src/data/pipeline';
+import { cifarResNet } from '../lib/src/models/resnet';
+import { mlp } from '../lib/src/models/small';
+import { train } from '../lib/src/train/trainer';
+import { recomputeBatchNormStats } from '../lib/src/train/evaluate';
+import { stochasticMiniBatchDropping } from '../lib/src/techniques/smd';
+import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
+import { predictiveSignGradient, psgRule, psgWeightGradient } from '../lib/src/techniques/psg';
+import { e2trainArms, e2trainRegime } from '../lib/src/studies/e2train';
+import { FRACTRAIN_CODE_DFQ, fractrainArms, fractrainCodeSwitching } from '../lib/src/studies/fractrain';
+import type { StepInfo } from '../lib/src/train/technique';
+
+/**
+ * The authors' released protocols as options (GATECH-EIC/E2Train, GATECH-EIC/FracTrain), each against a case computed
+ * by hand.
+ */
+beforeAll(async () => {
+  await initBackend({ backend: 'tensorflow' });
+});
+
+const data = syntheticCifar(160, 1);
+const values = (t: tf.Tensor) => Array.from(t.dataSync());
+
+describe("SMD: a dropped batch steps with zero gradients (the authors' code)", () => {
+  const run = async (dropped: 'skip' | 'step', momentum: number) => {
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [4], seed: 1 });
+    const w0 = values(m.params.get('fc1/w'));
+    const smd = stochasticMiniBatchDropping({ p: 0.99, seed: 5, dropped });
+    await train({
+      ...{ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.1, seed: 1, techniques: [smd] },
+      ...{ optimizer: { kind: 'sgd', momentum, weightDecay: 0.5 } as const, schedule: { kind: 'constant' } as const },
+    });
+    const w = values(m.params.get('fc1/w'));
+    m.params.dispose();
+    return { w0, w, counts: smd.counts() };
+  };
+
+  it('without momentum each dropped batch decays the weights by (1 - lr wd); skip leaves them alone', async () => {
+    const step = await run('step', 0);
+    expect(step.counts).toEqual({ seen: 10, trained: 0 });
+    step.w.forEach((v, i) => expect(v).toBeCloseTo((step.w0[i] as number) * 0.95 ** 10, 6));
+    const skip = await run('skip', 0);
+    expect(skip.w).toEqual(skip.w0);
+  });
+
+  it('with momentum 0.9 the velocity of weight decay builds up: w_k = w_{k-1} - lr v_k, v_k = 0.9 v_{k-1} + wd w_{k-1}', async () => {
+    const { w0, w } = await run('step', 0.9);
+    const expected = w0.map((x) => {
+      let wk = x;
+      let v = 0;
+      for (let k = 0; k < 10; k++) {
+        v = 0.9 * v + 0.5 * wk;
+        wk -= 0.1 * v;
+      }
+      return wk;
+    });
+    w.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 5));
+    expect(() => stochasticMiniBatchDropping({ p: 0.5, seed: 1, dropped: 'always' as 'skip' })).toThrowError(
+      /smd.dropped = "always" is invalid/,
+    );
+    expect(() => stochasticMiniBatchDropping({ p: 0.5, seed: 1, rate: 0.3 } as never)).toThrowError(
+      /smd.rate = 0.3 is invalid: expected no such option/,
+    );
+  });
+});
+
+describe("SLU: the authors' sign-flip regularizer", () => {
+  const termAt = (target: number, alpha: number) => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    const bias = 1.2;
+    const slu = selectiveLayerUpdate({
+      ...{ model: m, alpha, seed: 3, initialBias: bias, hidden: 4 },
+      ...{ budget: 'sign-flip' as const, targetSkipRatio: target },
+    });
+    // Gate logits = the output bias for every input and block: p = sigmoid(1.2).
+    slu.gateParams.get('out/w').assign(tf.zeros(slu.gateParams.get('out/w').shape));
+    const x = tf.randomNormal([12, 32, 32, 3], 0, 1, 'float32', 4);
+    const info = {} as StepInfo;
+    const term = tf.tidy(() => {
+      m.apply(x, { training: true, blockPlan: (b, xi) => slu.blockPlan!(b, xi, info) });
+      return (slu.lossTerm!(info) as tf.Scalar).dataSync()[0] as number;
+    });
+    const blocks = m.blocks.filter((b) => b.skippable).length;
+    const executed = slu.blockCounts().reduce((a, c) => a + c.executed, 0);
+    slu.dispose?.();
+    m.params.dispose();
+    x.dispose();
+    return { term, sumP: blocks * 12 * (1 / (1 + Math.exp(-bias))), executed, possible: blocks * 12 };
+  };
+
+  it('alpha x (-1 when the computation share is at or below 1 - target, else +1) x the sum of p over blocks and inputs', () => {
+    // Target skip 0: any share is <= 1, the term rewards computation.
+    const below = termAt(0, 1e-2);
+    expect(below.term).toBeCloseTo(-1e-2 * below.sumP, 6);
+    // Target skip 1: a share above 0 (some block ran) is penalised.
+    const above = termAt(1, 1e-2);
+    expect(above.executed).toBeGreaterThan(0);
+    expect(above.term).toBeCloseTo(1e-2 * above.sumP, 6);
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    expect(() => selectiveLayerUpdate({ model: m, alpha: 1e-5, seed: 1, budget: 'sign-flip' })).toThrowError(
+      /slu.targetSkipRatio = undefined is invalid: expected a fraction in \[0, 1\] when budget is 'sign-flip'/,
+    );
+    m.params.dispose();
+  });
+});
+
+describe("PSG: the authors' absolute threshold, and exact signs without the predictor", () => {
+  it('an absolute threshold decides where |g_msb| >= threshold, a relative one where >= beta max|g_msb|', () => {
+    const gFull = tf.tensor1d([1, 2, 3, -4]);
+    const gMsb = tf.tensor1d([0.5, -0.01, -0.2, 0]);
+    // Relative, beta 0.05: threshold 0.025; entry 1 (|-0.01|) falls back to sign(gFull) = +1.
+    expect(values(psgWeightGradient(gFull, gMsb, { beta: 0.05 }, 'l'))).toEqual([1, 1, -1, -1]);
+    // Absolute 1e-4: entry 1 is predicted, sign(gMsb) = -1; entry 3 (|0| < 1e-4) falls back.
+    expect(values(psgWeightGradient(gFull, gMsb, { beta: 0.05, threshold: 1e-4 }, 'l'))).toEqual([1, -1, -1, -1]);
+    expect(() => predictiveSignGradient({ beta: 0.1, threshold: 5e-5 })).toThrowError(/psg.threshold = 0.00005/);
+    expect(() => predictiveSignGradient({ betta: 0.1 } as never)).toThrowError(/psg.betta = 0.1 is invalid/);
+    expect(() => predictiveSignGradient({ beta: '0.3' as never })).toThrowError(/psg.beta = "0.3" is invalid/);
+  });
+
+  it('predictor off: the sign of the full product, the weight gradient charged at FW x BW bits', () => {
+    const x = tf.tensor2d([
+      [1, -2, 0.5],
+      [0.25, 1, -1],
+    ]);
+    const dy = tf.tensor2d([
+      [0.3, -1],
+      [2, 0.1],
+    ]);
+    const rule = psgRule({ beta: 0.05, predictor: false });
+    const g = rule.weightGradient({
+      ...{ layer: 'd', x, dy, geometry: { kind: 'dense' } },
+      precision: { weight: 8, activation: 8, gradError: 16, gradWeight: 16, activationWeightGrad: 8 },
+    });
+    // x^T dy by hand: [[0.8, -0.975], [1.4, 2.1], [-1.85, -0.6]].
+    expect(values(g)).toEqual([1, -1, 1, 1, -1, -1]);
+    const psg = predictiveSignGradient({ predictor: false });
+    expect(psg.layerPrecision).toEqual({
+      weight: 8,
+      activation: 8,
+      gradError: 16,
+      gradWeight: 16,
+      activationWeightGrad: 8,
+    });
+    expect(psg.precisionRecord().map((r) => r.product)).toEqual([
+      'forward',
+      'input gradient',
+      'weight-gradient fallback',
+    ]);
+  });
+});
+
+describe('SWA batch-norm re-estimation', () => {
+  it("'all' averages every batch of the training set; a number stops after that many; bad values are refused", async () => {
+    const normalize = channelStats(data);
+    const trained = async (bnBatches: number | 'all') => {
+      const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 2 });
+      await train({
+        ...{ model: m, train: data, batchSize: 32, epochs: 1, lr: 0.05, seed: 1, normalize },
+        ...{ optimizer: { kind: 'sgd' } as const, schedule: { kind: 'constant' } as const },
+        swa: { start: 0, every: 1, bnBatches },
+      });
+      return m;
+    };
+    const all = await trained('all');
+    const one = await trained(1);
+    const mean = (m: typeof all) => values(m.params.get('bn1/mean'));
+    expect(mean(all)).not.toEqual(mean(one));
+    // 'all' is the cumulative average over the 2 batches of 128 that cover the 160 images.
+    const copy = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 2 });
+    copy.params.restore(all.params.recordsSync());
+    recomputeBatchNormStats(copy, data, { normalize, maxBatches: 2 });
+    mean(copy).forEach((v, i) => expect(v).toBeCloseTo(mean(all)[i] as number, 5));
+    for (const m of [all, one, copy]) m.params.dispose();
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [4], seed: 1 });
+    await expect(
+      train({
+        ...{ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.1, seed: 1 },
+        ...{ optimizer: { kind: 'sgd' } as const, schedule: { kind: 'constant' } as const },
+        swa: { start: 0.5, every: 1, bnBatches: 0 },
+      }),
+    ).rejects.toThrowError(/swa.bnBatches = 0 is invalid/);
+    m.params.dispose();
+  });
+});
+
+describe('ladder and code-protocol arms', () => {
+  it("the PSG ladder adds one step per rung; FracTrain's code indicator and DFQ options are the code's", () => {
+    const regime = e2trainRegime('smoke');
+    const d = { train: syntheticCifar(regime.trainCount, 1), test: syntheticCifar(regime.testCount, 2) };
+    const rungs = e2trainArms.psgLadder(regime, d, 0);
+    expect(rungs.map((r) => r.rung)).toEqual([
+      'SGD',
+      'SignSGD, no SWA',
+      '+ SWA (BN over 50 batches)',
+      '+ SWA, BN over the augmented training set',
+      '+ FW-8/BW-16 operands, exact signs',
+      '+ MSB predictor (PSG, beta 0.05)',
+      "PSG, the authors' update",
+      'PSG, momentum SGD over signs at lr 0.03, wd 5e-4, SWA',
+    ]);
+    const [, noSwa, swa, fullBn, exact, psg, authors, overSigns] = rungs.map((r) => r.arm);
+    expect(overSigns?.recipe).toMatchObject({ lr: 0.03, swa: { start: 0.75, every: 1 } });
+    expect(overSigns?.recipe.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
+    expect(noSwa?.recipe.swa).toBeUndefined();
+    expect(noSwa?.recipe.optimizer).toEqual(swa?.recipe.optimizer);
+    expect(swa?.recipe.swa).toEqual({ start: 0.75, every: 1 });
+    expect(fullBn?.recipe.swa).toEqual({ start: 0.75, every: 1, bnBatches: 'all', bnAugment: true });
+    expect(exact?.techniques).toEqual([{ kind: 'psg', options: { predictor: false } }]);
+    expect(psg?.techniques).toEqual([{ kind: 'psg', options: { beta: 0.05 } }]);
+    expect(authors?.recipe.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 });
+    expect(authors?.recipe.lr).toBe(0.1);
+    expect(authors?.recipe.swa).toBeUndefined();
+    expect(authors?.techniques).toEqual([{ kind: 'psg', options: { threshold: 5e-5 } }]);
+    const code = fractrainCodeSwitching(regime);
+    expect(code).toMatchObject({ kind: 'indicator', epsilon: 0.15, alpha: 0.4, window: 5, scalePeriods: 10 });
+    expect('finalBy' in code).toBe(false);
+    const dfq = fractrainArms.dfq(regime, d, 0, { ...FRACTRAIN_CODE_DFQ, targetCp: 3, beta: 0.05 }, 'DFQ code');
+    expect(dfq.techniques[0]?.options).toMatchObject({ options: 'FW(3,4,4,6,6)/BW(6,6,8,8,12)', weightBits: 4 });
+  });
+});
