@@ -163,6 +163,18 @@ function cifarNetBench(): Record<
   return out;
 }
 
+/**
+ * Warns when the one-minute load average says something else is running: timings and speed verdicts are meant to be
+ * measured alone (the ratios are same-run, but noise widens them).
+ */
+function warnIfLoaded(): void {
+  const load = os.loadavg()[0] ?? 0;
+  if (load > 0.5)
+    console.warn(
+      `bench: load average ${load.toFixed(2)} at the start: something else is using the CPU; timings will be noisy`,
+    );
+}
+
 /** The bench venv's python (created on demand with torch==2.13.0+cpu from the local wheel index). */
 function benchPython(): { ok: true; py: string; env: NodeJS.ProcessEnv } | { ok: false; reason: string } {
   const root = projectRoot();
@@ -218,6 +230,7 @@ interface PytorchResult {
 }
 
 async function main(): Promise<void> {
+  warnIfLoaded();
   const backend = await initBackend();
   if (backend.name !== 'tensorflow')
     throw new Error(`bench: needs the native tensorflow backend (got ${backend.name}); run npm run setup`);
@@ -348,6 +361,11 @@ async function main(): Promise<void> {
       };
     }),
     {
+      target: 'LSTM language-model step >= 1.0x PyTorch (same run)',
+      value: result.ratios?.lstmVsPytorch ?? null,
+      met: (result.ratios?.lstmVsPytorch ?? 0) >= 1,
+    },
+    {
       target: 'ResNet-20 FW-8/BW-8 step <= 1.25x its float step',
       value: result.resnet20.quantOverFloat,
       met: result.resnet20.quantOverFloat <= 1.25,
@@ -385,6 +403,7 @@ async function main(): Promise<void> {
  * against the same recipe in PyTorch in the same run (`pytorch_reference.py --regime-epoch`). Target: >= 1.0x.
  */
 async function regimeMain(): Promise<void> {
+  warnIfLoaded();
   const backend = await initBackend();
   if (backend.name !== 'tensorflow')
     throw new Error(`bench: needs the native tensorflow backend (got ${backend.name}); run npm run setup`);
@@ -522,6 +541,7 @@ async function trainerStepMs(row: Omit<TechniqueRow, 'name' | 'target'>, warmup 
  * Writes out/bench/techniques.json.
  */
 async function techniquesMain(): Promise<void> {
+  warnIfLoaded();
   const backend = await initBackend();
   if (backend.name !== 'tensorflow')
     throw new Error(`bench: needs the native tensorflow backend (got ${backend.name}); run npm run setup`);
