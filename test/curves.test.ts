@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../lib/src/backend/select';
-import { accuracyWithinBudget, armSummary, meanAccuracyCurve, pairedBySeed, top1 } from '../lib/src/experiments/curves';
+import {
+  accuracyWithinBudget,
+  armSummary,
+  ladderRows,
+  meanAccuracyCurve,
+  pairedBySeed,
+  top1,
+} from '../lib/src/experiments/curves';
 import type { RunOutcome } from '../lib/src/experiments/run';
 import { syntheticCifar } from '../lib/src/data/synthetic';
 import { channelStats } from '../lib/src/data/pipeline';
@@ -106,5 +113,48 @@ describe('compacted-model speedup', () => {
     expect(compactSpeedup(o, 1)).toBe(2.5);
     expect(compactSpeedup(o, 64)).toBeNaN();
     expect(compactSpeedup(undefined, 1)).toBeNaN();
+  });
+});
+
+describe('ladderRows', () => {
+  const run = (arm: string, seed: number, acc: number, last: number, loss: number): RunOutcome =>
+    ({
+      ...{ arm, seed, top1: acc, testLoss: 1, iterations: 10, batchesSeen: 10, energyJ: 1, effectiveMacs: 1, macs: 1 },
+      ...{ forwardMacs: 1, overheadMacs: 0, seconds: 120, techniqueStats: {}, energyCurve: [] },
+      history: [{ epoch: 1, iteration: 10, trainLoss: loss, lr: 0, techniques: {} }],
+      accuracyCurve: [
+        { iteration: 5, energyJ: 0, effectiveMacs: 0, top1: 0.1, loss: 2 },
+        { iteration: 10, energyJ: 1, effectiveMacs: 1, top1: last, loss: 1 },
+      ],
+    }) as RunOutcome;
+  it('each rung against the one before, paired by seed, with its interval from two pairs on', () => {
+    const outcomes = [
+      run('A', 0, 0.8, 0.79, 0.6),
+      run('A', 1, 0.7, 0.69, 0.7),
+      run('B', 0, 0.5, 0.6, 1.2),
+      run('B', 1, 0.6, 0.62, 1.0),
+      run('C', 1, 0.55, 0.5, 1.1),
+    ];
+    const rows = ladderRows(
+      [
+        { rung: 'a', arm: 'A' },
+        { rung: 'b', arm: 'B' },
+        { rung: 'c', arm: 'C' },
+      ],
+      outcomes,
+    );
+    expect(rows[0]).toMatchObject({ seeds: 2, pairs: 0, minutes: 2 });
+    expect(rows[0]?.top1).toBeCloseTo(0.75, 12);
+    expect(rows[0]?.deltaTop1).toBeNaN();
+    // B - A per seed: -0.3, -0.1 -> mean -0.2, t interval with 1 df: -0.2 +- 12.706 x 0.1.
+    expect(rows[1]?.deltaTop1).toBeCloseTo(-0.2, 12);
+    expect(rows[1]?.interval?.lo).toBeCloseTo(-0.2 - 12.706 * 0.1, 3);
+    expect(rows[1]?.lastEvaluationTop1).toBeCloseTo(0.61, 12);
+    expect(rows[1]?.finalTrainLoss).toBeCloseTo(1.1, 12);
+    // C shares only seed 1 with B: one pair, no interval.
+    expect(rows[2]).toMatchObject({ pairs: 1, seeds: 1 });
+    expect(rows[2]?.deltaTop1).toBeCloseTo(-0.05, 12);
+    expect(rows[2]?.interval).toBeUndefined();
+    expect(() => ladderRows([{ rung: 'd', arm: 'D' }], outcomes)).toThrowError(/no run of arm "D"/);
   });
 });

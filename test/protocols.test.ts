@@ -222,3 +222,61 @@ describe('ladder and code-protocol arms', () => {
     expect(dfq.techniques[0]?.options).toMatchObject({ options: 'FW(3,4,4,6,6)/BW(6,6,8,8,12)', weightBits: 4 });
   });
 });
+
+describe('choosing a learning rate on held-out training images', () => {
+  it('the last images become the evaluation set, the test set is untouched; the best held-out score wins', async () => {
+    const { heldOutRegime, chooseLearningRate } = await import('../lib/src/studies/regime');
+    const regime = e2trainRegime('smoke');
+    const train = syntheticCifar(regime.trainCount, 1);
+    const h = heldOutRegime(regime, { train }, 20);
+    expect(h.regime).toMatchObject({ trainCount: regime.trainCount - 20, testCount: 20 });
+    expect(h.data.train.count).toBe(regime.trainCount - 20);
+    const size = 32 * 32 * 3;
+    // The held-out images are the last 20 of the training set, in order.
+    expect(Array.from(h.data.test.images.subarray(0, size))).toEqual(
+      Array.from(train.images.subarray((regime.trainCount - 20) * size, (regime.trainCount - 19) * size)),
+    );
+    expect(Array.from(h.data.test.labels)).toEqual(Array.from(train.labels.subarray(regime.trainCount - 20)));
+    expect(() => heldOutRegime(regime, { train }, regime.trainCount)).toThrowError(/holdOut = 320 is invalid/);
+    expect(
+      chooseLearningRate([
+        { lr: 0.01, top1: 0.6 },
+        { lr: 0.03, top1: 0.7 },
+        { lr: 0.09, top1: 0.65 },
+      ]),
+    ).toBe(0.03);
+    expect(
+      chooseLearningRate([
+        { lr: 0.09, top1: 0.7 },
+        { lr: 0.03, top1: 0.7 },
+      ]),
+    ).toBe(0.03);
+    expect(() => chooseLearningRate([{ lr: 0.1, top1: Number.NaN }])).toThrowError(/top1 = NaN is invalid/);
+  });
+});
+
+describe('the combined and FracTrain ladders', () => {
+  it('each rung adds one step; the protocol rungs carry the code options', () => {
+    const regime = e2trainRegime('smoke');
+    const d = { train: syntheticCifar(regime.trainCount, 1), test: syntheticCifar(regime.testCount, 2) };
+    const e2 = e2trainArms.combinedLadder(regime, d, 0, { target: 0.4, beta: 0.05, ratio: 0.67 });
+    expect(e2.map((r) => r.arm.techniques.map((t) => t.kind))).toEqual([
+      [],
+      ['smd'],
+      ['smd', 'slu'],
+      ['smd', 'slu', 'psg'],
+      ['smd', 'slu', 'psg'],
+    ]);
+    const authors = e2[4]?.arm;
+    expect(authors?.techniques[0]?.options).toEqual({ p: 0.5, dropped: 'step' });
+    expect(authors?.techniques[1]?.options).toMatchObject({ alpha: 1e-5, budget: 'sign-flip', targetSkipRatio: 0.4 });
+    expect(authors?.techniques[2]?.options).toEqual({ threshold: 5e-5 });
+    expect(authors?.recipe).toMatchObject({ lr: 0.1, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 } });
+    expect(authors?.recipe.swa).toBeUndefined();
+    const ft = fractrainArms.ladder(regime, d, 0, { targetCp: 3, beta: 0.05 });
+    expect(ft.map((r) => r.arm.techniques.map((t) => t.kind))).toEqual([[], ['pfq'], ['pfq'], ['dfq'], ['dfq']]);
+    expect(ft[2]?.arm.techniques[0]?.options).toMatchObject({ switching: { epsilon: 0.15, alpha: 0.4 } });
+    expect(ft[1]?.arm.techniques[0]?.options).toMatchObject({ switching: { epsilon: 0.05, alpha: 0.3 } });
+    expect(ft[4]?.arm.techniques[0]?.options).toMatchObject({ weightBits: 4 });
+  });
+});

@@ -37,6 +37,7 @@ export {
   type FindingsContext,
   type Verdict,
 } from './display/findings';
+export { ladderTable, protocolTable } from './display/diagnosis';
 export { saveResults, notebookName, outputDirs } from './display/outputs';
 export { runArms, type RunArmsOptions } from './experiments/run-arms';
 export { inKernel, sendDisplay, type MimeBundle } from './display/channel';

@@ -380,6 +380,8 @@ export {
   accuracyWithinBudget,
   type ArmSummary,
   armSummary,
+  type LadderRow,
+  ladderRows,
   bestEvaluation,
   type EnergyAccuracyPoint,
   type MeanCurvePoint,
@@ -390,7 +392,9 @@ export {
 
 // Studies: each paper's regimes and arms.
 export {
+  chooseLearningRate,
   type CifarRegime,
+  heldOutRegime,
   type RegimeArmChanges,
   regimeArm,
   regimeAtScale,

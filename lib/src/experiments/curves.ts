@@ -1,6 +1,6 @@
 import type { CurvePoint } from '../train/loop';
 import type { RunOutcome } from './run';
-import { meanInterval, type MeanInterval } from './statistics';
+import { type DifferenceInterval, differenceInterval, meanInterval, type MeanInterval } from './statistics';
 
 /** A point of an accuracy-against-energy curve (one run's periodic evaluation). */
 export interface EnergyAccuracyPoint {
@@ -125,4 +125,57 @@ export function armSummary(outcomes: readonly RunOutcome[], arm: string): ArmSum
     minutes: mean((o) => o.seconds / 60),
     cache: os.map((o) => o.cache ?? '').join(','),
   };
+}
+
+/** One rung of an ablation ladder as {@link ladderRows} summarises it. */
+export interface LadderRow {
+  readonly rung: string;
+  readonly arm: string;
+  /** Seeds run for this rung. */
+  readonly seeds: number;
+  /** Mean top-1 over the rung's seeds. */
+  readonly top1: number;
+  /** Mean over seeds of the last periodic evaluation before the run's end (before SWA's swap-in); NaN without a curve. */
+  readonly lastEvaluationTop1: number;
+  /** Mean over seeds of the last epoch's training loss. */
+  readonly finalTrainLoss: number;
+  /** Mean of the per-seed differences to the rung before (seeds both ran); NaN for the first rung or no shared seed. */
+  readonly deltaTop1: number;
+  /** Seeds the difference is paired over. */
+  readonly pairs: number;
+  /** 95% paired t interval of the difference (two or more pairs), else undefined. */
+  readonly interval?: DifferenceInterval;
+  readonly minutes: number;
+}
+
+/**
+ * An ablation ladder's rows from its rungs (in order, each naming the arm label of its runs) and the outcomes: each
+ * rung's top-1, its last evaluation before the end, its final training loss, and the difference to the rung before,
+ * paired by seed, with its interval when at least two seeds pair.
+ */
+export function ladderRows(
+  rungs: ReadonlyArray<{ readonly rung: string; readonly arm: string }>,
+  outcomes: readonly RunOutcome[],
+): LadderRow[] {
+  const mean = (v: readonly number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);
+  return rungs.map((r, i) => {
+    const os = outcomes.filter((o) => o.arm === r.arm);
+    if (os.length === 0) throw new RangeError(`ladderRows: no run of arm "${r.arm}" (rung "${r.rung}")`);
+    const prev = i > 0 ? rungs[i - 1] : undefined;
+    const p = prev ? pairedBySeed(outcomes, r.arm, prev.arm, top1) : { seeds: [], a: [], b: [] };
+    const diffs = p.a.map((v, k) => v - (p.b[k] as number));
+    const interval = p.seeds.length >= 2 ? differenceInterval(p.a, p.b, { paired: true }) : undefined;
+    return {
+      rung: r.rung,
+      arm: r.arm,
+      seeds: os.length,
+      top1: mean(os.map(top1)),
+      lastEvaluationTop1: mean(os.map((o) => o.accuracyCurve?.[o.accuracyCurve.length - 1]?.top1 ?? Number.NaN)),
+      finalTrainLoss: mean(os.map((o) => o.history[o.history.length - 1]?.trainLoss ?? Number.NaN)),
+      deltaTop1: mean(diffs),
+      pairs: p.seeds.length,
+      ...(interval ? { interval } : {}),
+      minutes: mean(os.map((o) => o.seconds / 60)),
+    };
+  });
 }

@@ -206,6 +206,54 @@ export const e2trainArms = {
     ];
   },
   /**
+   * The ablation ladder of E²-Train's combined arm: SGD; SMD at energy ratio `ratio`; + SLU (the gated ResNet, main gates
+   * at `target`); + PSG at `beta` with the sign recipe (the combined arm of {@link e2trainArms.e2train}); and the whole
+   * under the authors' released protocol (GATECH-EIC/E2Train `main_all.py`: a dropped batch steps the optimizer with zero
+   * gradients; SLU's sign-flip regularizer, `--beta` 1e-5, around the target's computation share; PSG with momentum-0.9
+   * SGD over the signed weight gradients at lr 0.1, weight decay 1e-4, absolute threshold 5e-5; no SWA).
+   */
+  combinedLadder(
+    regime: CifarRegime,
+    data: Data,
+    seed: number,
+    o: { target: number; beta: number; ratio: number },
+  ): Array<{ rung: string; arm: Arm }> {
+    const gated = gatedModel(regime);
+    const smd = { kind: 'smd' as const, options: { p: 0.5 } };
+    return [
+      { rung: 'SGD', arm: e2trainArms.sgd(regime, data, seed) },
+      { rung: `SMD r=${o.ratio}`, arm: e2trainArms.smd(regime, data, seed, o.ratio, `SMD r=${o.ratio}`) },
+      {
+        rung: `+ SLU (target ${o.target})`,
+        arm: regimeArm(regime, data, {
+          ...{ label: `SMD + SLU ${o.target}`, seed, ratio: o.ratio, model: gated },
+          techniques: [smd, { kind: 'slu', options: mainGates(o.target) }],
+          analysis: 'slu-gates',
+        }),
+      },
+      {
+        rung: `+ PSG (beta ${o.beta}): E²-Train`,
+        arm: e2trainArms.e2train(regime, data, seed, o, `E²-Train ${o.target}/${o.beta}`),
+      },
+      {
+        rung: "E²-Train, the authors' protocol",
+        arm: regimeArm(regime, data, {
+          ...{ label: "E²-Train, authors' protocol", seed, ratio: o.ratio, model: gated, lr: 0.1 },
+          optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 },
+          techniques: [
+            { kind: 'smd', options: { p: 0.5, dropped: 'step' } },
+            {
+              kind: 'slu',
+              options: { ...mainGates(o.target), alpha: 1e-5, budget: 'sign-flip', targetSkipRatio: o.target },
+            },
+            { kind: 'psg', options: { threshold: 5e-5 } },
+          ],
+          analysis: 'slu-gates',
+        }),
+      },
+    ];
+  },
+  /**
    * E²-Train: SMD (p 0.5) at energy ratio `ratio` (the paper: 0.67 after Sec. 4.2), SLU (main gates, their own SGD with
    * momentum 0.9 at lr 0.1: a sign-based optimizer would move every gate parameter by ±lr whatever its gradient) at
    * `target`, PSG at `beta` for the network's weights with the sign recipe; `model` defaults to the gated ResNet.

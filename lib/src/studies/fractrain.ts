@@ -123,6 +123,60 @@ export const fractrainArms = {
       analysis: 'dfq-allocation',
     });
   },
+  /**
+   * FracTrain's ablation ladder: SBM FW-8/BW-8 (the static baseline); PFQ FW(3,4,6,8)/BW(6,6,8,8) with the paper's
+   * indicator ({@link fractrainSwitching}); the same with the authors' code defaults ({@link fractrainCodeSwitching});
+   * DFQ at target cp `targetCp` over this library's options FW(3,4,6,8)/BW(6,6,8,8); and over the code's options with
+   * weights fixed at 4 bits ({@link FRACTRAIN_CODE_DFQ}).
+   */
+  ladder(
+    regime: CifarRegime,
+    data: Data,
+    seed: number,
+    o: { targetCp: number; beta: number },
+  ): Array<{ rung: string; arm: Arm }> {
+    const schedule = 'FW(3,4,6,8)/BW(6,6,8,8)';
+    return [
+      {
+        rung: 'SBM FW-8/BW-8',
+        arm: fractrainArms.static(regime, data, seed, { scheme: 'sbm', precision: 'FW-8/BW-8' }, 'SBM'),
+      },
+      {
+        rung: `PFQ ${schedule}, paper indicator`,
+        arm: fractrainArms.pfq(regime, data, seed, { schedule }, `PFQ ${schedule}`),
+      },
+      {
+        rung: `PFQ ${schedule}, code indicator`,
+        arm: fractrainArms.pfq(
+          regime,
+          data,
+          seed,
+          { schedule, switching: fractrainCodeSwitching(regime) },
+          `PFQ ${schedule}, code indicator`,
+        ),
+      },
+      {
+        rung: `DFQ cp ${o.targetCp}, options ${schedule}`,
+        arm: fractrainArms.dfq(
+          regime,
+          data,
+          seed,
+          { options: schedule, targetCp: o.targetCp, beta: o.beta },
+          `DFQ ${o.targetCp}`,
+        ),
+      },
+      {
+        rung: `DFQ cp ${o.targetCp}, the code's options, 4-bit weights`,
+        arm: fractrainArms.dfq(
+          regime,
+          data,
+          seed,
+          { ...FRACTRAIN_CODE_DFQ, targetCp: o.targetCp, beta: o.beta },
+          `DFQ ${o.targetCp}, code options`,
+        ),
+      },
+    ];
+  },
 };
 
 /** The optional model and starting weights of an arm (fine-tuning from a pre-trained arm). */

@@ -1,6 +1,6 @@
 import type { Scale } from '../config';
 import { ConfigError } from '../errors';
-import type { ImageDataset } from '../data/image-dataset';
+import { type ImageDataset, selectImages } from '../data/image-dataset';
 import type { AnalysisName } from '../experiments/analyses';
 import type { Arm, ModelDescription, Recipe, TechniqueDescription } from '../experiments/arm';
 import type { ResNetOptions } from '../models/resnet';
@@ -124,4 +124,40 @@ export function regimeArm<A extends AnalysisName | undefined = undefined>(
     ...(changes.init ? { init: changes.init } : {}),
     analysis: changes.analysis as A,
   };
+}
+
+/**
+ * A regime and data for choosing a hyperparameter without the test set: the last `holdOut` training images become the
+ * evaluation set and the others the training set, with the regime's epochs over them (so its iterations shrink in
+ * proportion). The test images are not part of the result.
+ */
+export function heldOutRegime(
+  regime: CifarRegime,
+  data: { readonly train: ImageDataset },
+  holdOut = 5000,
+): { regime: CifarRegime; data: { train: ImageDataset; test: ImageDataset } } {
+  const n = data.train.count;
+  if (!(Number.isInteger(holdOut) && holdOut > 0 && holdOut < n))
+    throw new ConfigError('holdOut', holdOut, `a positive number of images below the training set's ${n}`);
+  const keep = n - holdOut;
+  const index = (from: number, count: number) => Int32Array.from({ length: count }, (_, i) => from + i);
+  return {
+    regime: { ...regime, trainCount: keep, testCount: holdOut },
+    data: {
+      train: selectImages(data.train, index(0, keep), `${data.train.name} (first ${keep})`),
+      test: selectImages(data.train, index(keep, holdOut), `${data.train.name} (last ${holdOut}, held out)`),
+    },
+  };
+}
+
+/**
+ * The learning rate whose run scored the highest held-out top-1 among `candidates` (ties: the smaller rate, the more
+ * conservative choice). Refuses an empty list and non-finite scores.
+ */
+export function chooseLearningRate(candidates: ReadonlyArray<{ readonly lr: number; readonly top1: number }>): number {
+  if (candidates.length === 0) throw new ConfigError('candidates', 0, 'at least one learning rate with its score');
+  for (const c of candidates)
+    if (!Number.isFinite(c.top1)) throw new ConfigError(`candidates (lr ${c.lr}) top1`, c.top1, 'a finite score');
+  const best = [...candidates].sort((a, b) => b.top1 - a.top1 || a.lr - b.lr)[0] as { lr: number };
+  return best.lr;
 }
