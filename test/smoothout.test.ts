@@ -14,7 +14,8 @@ import {
   noiseSensitivity,
 } from '../lib/src/analysis/sharpness';
 import { adaptiveNoise, smoothOut } from '../lib/src/techniques/smoothout';
-import { TF_ZERO_SEED, tfSeed } from '../lib/src/random';
+import { createRng, TF_ZERO_SEED, tfSeed } from '../lib/src/random';
+import { batches } from '../lib/src/data/pipeline';
 import type { StepInfo } from '../lib/src/train/technique';
 import { train } from '../lib/src/train/trainer';
 
@@ -111,6 +112,45 @@ describe('SmoothOut (thesis Algorithm 2, Eq. 5.12)', () => {
     const noisy = await run((m) => [smoothOut({ model: m, a: 0.05, seed: 1 })]);
     expect(tf.memory().numTensors).toBe(before);
     expect(Math.max(...noisy.map((v, i) => Math.abs(v - plain[i]!)))).toBeGreaterThan(0);
+  });
+});
+
+describe('SmoothOut: the exact de-noised step', () => {
+  it('one SGD step moves w0 by -lr grad L(w0 + theta): the gradient at the perturbed point, applied to the clean weights', async () => {
+    const data = syntheticCifar(16, 3);
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 4 });
+    const so = smoothOut({ model: m, a: 0.05, seed: 7 });
+    const w0 = new Map([...m.params.trainable()].map(([k, v]) => [k, tf.clone(v)]));
+    const theta = so.noiseAt(0);
+    // The whole set is the one batch, so its mean loss does not depend on the order the trainer draws.
+    const [batch] = [...batches(data, { batchSize: 16, rng: createRng(0), shuffle: false })];
+    const probe = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 4 });
+    for (const [k, v] of probe.params.trainable()) v.assign(tf.add(w0.get(k) as tf.Tensor, theta.get(k) ?? 0));
+    const { grads } = tf.variableGrads(
+      () =>
+        tf.losses.softmaxCrossEntropy(
+          tf.oneHot(batch!.y as tf.Tensor1D, 10),
+          probe.apply(batch!.x, { training: true }),
+        ) as tf.Scalar,
+      [...probe.params.trainable().values()],
+    );
+    await train({
+      ...{ model: m, train: data, batchSize: 16, epochs: 1, lr: 0.1, seed: 2, techniques: [so] },
+      ...{ optimizer: { kind: 'sgd' } as const, schedule: { kind: 'constant' } as const },
+    });
+    const byName = new Map([...probe.params.trainable()].map(([k, v]) => [v.name, k]));
+    let checked = 0;
+    for (const [tfName, g] of Object.entries(grads)) {
+      const k = byName.get(tfName) as string;
+      const expected = tf.sub(w0.get(k) as tf.Tensor, tf.mul(g, 0.1)).dataSync();
+      const got = m.params.get(k).dataSync();
+      got.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 5));
+      checked += 1;
+    }
+    expect(checked).toBe(4);
+    tf.dispose([...w0.values(), ...theta.values(), ...Object.values(grads), batch!.x, batch!.y]);
+    m.params.dispose();
+    probe.params.dispose();
   });
 });
 

@@ -181,6 +181,40 @@ describe('TernGrad workers (Algorithm 1, Eq. 4.4)', () => {
   });
 });
 
+describe("weight decay inside the ternarized gradient (the authors' TensorFlow code)", () => {
+  const g = [
+    { 'fc/w': [0.3, -0.1, 0.05], 'fc/b': [0.01, -0.02] },
+    { 'fc/w': [-0.2, 0.1, 0.6], 'fc/b': [0.03, 0.0] },
+  ];
+  const w = [2, -3, 0.5];
+  const problem = () => {
+    const p = mockProblem(4, g);
+    return { ...p, params: new Map([['fc/w', tf.variable(tf.tensor1d(w))]]) } as GradientProblem;
+  };
+  it('each worker sends g + lambda w for conv and dense weights (names .../w), biases untouched', () => {
+    const f = ternGrad({ workers: 2, seed: 1, ternary: false, weightDecay: 0.1 });
+    const r = f.computeGradients!(problem(), info(0));
+    vals(r.grads.get('fc/w')!).forEach((v, k) =>
+      expect(v).toBeCloseTo((g[0]!['fc/w']![k]! + g[1]!['fc/w']![k]!) / 2 + 0.1 * w[k]!, 6),
+    );
+    vals(r.grads.get('fc/b')!).forEach((v, k) =>
+      expect(v).toBeCloseTo((g[0]!['fc/b']![k]! + g[1]!['fc/b']![k]!) / 2, 6),
+    );
+  });
+  it('the shared scaler is the largest |g + lambda w| of the workers, so the decay is ternarized with the gradient', () => {
+    const t = ternGrad({ workers: 2, seed: 3, clip: null, weightDecay: 0.1 });
+    // Worker gradients with decay: [0.5, -0.4, 0.1] and [0, -0.2, 0.65]; s = 0.65.
+    for (let it = 0; it < 10; it++)
+      for (const v of vals(t.computeGradients!(problem(), info(it)).grads.get('fc/w')!)) {
+        const k = (v * 2) / 0.65;
+        expect(Math.abs(k - Math.round(k))).toBeLessThan(1e-5);
+      }
+    expect(() => ternGrad({ workers: 2, seed: 1, weightDecay: -1 })).toThrowError(
+      /ternGrad.weightDecay = -1 is invalid/,
+    );
+  });
+});
+
 describe('the performance model of Appendix B (Eq. B.1-B.4)', () => {
   it('strong and weak scaling against hand-computed cases', async () => {
     const { strongScaling, weakScaling, communicationSeconds, gradientBytes } = await import(
@@ -356,6 +390,12 @@ describe("Fig. 4.2's snapshot and the TernGrad arms", () => {
     }).recipe;
     expect([lt.batchSize, lt.iterations, lt.lr, lt.schedule]).toEqual([100, 6000, 0.01, { kind: 'cosine' }]);
     expect(lt.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
+    // The authors' order: the optimizer's decay moves into each worker's gradient, before ternarizing.
+    const inside = terngradArm(lite, data, model, 0, {
+      ...{ label: 'd', optimizer: 0, workers: 2, ternary: true, clip: 2.5, scalerSharing: true, decayInside: true },
+    });
+    expect(inside.recipe.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 0 });
+    expect(inside.techniques[0]?.options).toMatchObject({ weightDecay: 5e-4 });
     const arm = { label: 'x', optimizer: 0, workers: 16, ternary: true, clip: 2.5, scalerSharing: true };
     // Table 4.1's rows: 16 workers, 2,048 images, 18,750 iterations.
     const t = terngradArm(p.cifarnet!, data, model, 0, arm).recipe;

@@ -180,6 +180,11 @@ export interface TernGradArm {
   readonly scalerSharing: boolean;
   /** Layer-wise ternarizing (default true); false: one scaler over all of a worker's gradients (Table 4.2's ablation). */
   readonly layerWise?: boolean;
+  /**
+   * The optimizer's weight decay moved inside each worker's gradient before ternarizing, on conv and dense weights (the
+   * authors' TensorFlow code); default false: the decay is the optimizer's, applied after the average to every parameter.
+   */
+  readonly decayInside?: boolean;
 }
 
 /**
@@ -221,10 +226,14 @@ export function terngradArm(
       : study.iterations;
   const plain = !arm.ternary && arm.workers === 1;
   const layerWise = arm.layerWise ?? true;
+  const decay = arm.decayInside ? (opt.optimizer.weightDecay ?? 0) : 0;
+  if (arm.decayInside && plain)
+    throw new ConfigError('arm.decayInside', true, 'false for the one-worker float arm (it has no TernGrad stage)');
+  const optimizer = decay > 0 ? ({ ...opt.optimizer, weightDecay: 0 } as OptimizerConfig) : opt.optimizer;
   return {
     ...{ label: arm.label, seed, data, model },
     recipe: {
-      ...{ batchSize, iterations, lr: opt.lr, optimizer: opt.optimizer, schedule: study.schedule },
+      ...{ batchSize, iterations, lr: opt.lr, optimizer, schedule: study.schedule },
       ...{ augment: 'none', input: opt.input ?? 'standardize' },
       // A diverging arm (TernGrad without clipping can: Sec. 4.1.3) is an outcome to report, not a failed notebook.
       divergence: { action: 'stop' },
@@ -240,6 +249,7 @@ export function terngradArm(
               clip: arm.clip,
               scalerSharing: arm.scalerSharing,
               layerWise,
+              ...(decay > 0 ? { weightDecay: decay } : {}),
             },
           },
         ],

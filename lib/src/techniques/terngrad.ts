@@ -68,6 +68,14 @@ export interface TernGradOptions {
   readonly scalerSharing?: boolean;
   /** Parameters whose gradients stay float (the thesis keeps the last layer float for large models). */
   readonly floatParams?: (param: string) => boolean;
+  /**
+   * L2 weight decay inside each worker's gradient, before clipping and ternarizing: g + lambda w for the conv and dense
+   * weights (parameters named `.../w`), as the authors' TensorFlow code does (wenwei202/terngrad
+   * `inception/inception_train.py`: the tower gradient of the total loss, cross-entropy plus slim's weight-decay
+   * regularizers on conv and fc weights, is what `stochastical_binarize_gradients` ternarizes). Leave the optimizer's
+   * own weight decay at 0 with it. Default 0: decay is the optimizer's, after the average.
+   */
+  readonly weightDecay?: number;
 }
 
 /** Bits sent per step, by direction, as packed on a wire and at the entropy bound. */
@@ -104,7 +112,14 @@ export interface TernGrad extends Technique {
  * 2N + 1 levels. `ternary: false` averages float gradients instead (the baseline).
  */
 export function ternGrad(options: TernGradOptions): TernGrad {
-  checkKeys(options, ['workers', 'seed', 'ternary', 'clip', 'layerWise', 'scalerSharing', 'floatParams'], 'ternGrad');
+  checkKeys(
+    options,
+    ['workers', 'seed', 'ternary', 'clip', 'layerWise', 'scalerSharing', 'floatParams', 'weightDecay'],
+    'ternGrad',
+  );
+  const decay = options.weightDecay ?? 0;
+  if (typeof decay !== 'number' || !(Number.isFinite(decay) && decay >= 0))
+    throw new ConfigError('ternGrad.weightDecay', decay, 'a non-negative number');
   const n = options.workers;
   if (!(Number.isInteger(n) && n >= 1)) throw new ConfigError('ternGrad.workers', n, 'a positive integer');
   if (!Number.isInteger(options.seed)) throw new ConfigError('ternGrad.seed', options.seed, 'an integer');
@@ -130,7 +145,21 @@ export function ternGrad(options: TernGradOptions): TernGrad {
           `a multiple of the ${n} workers (equal shards)`,
         );
       const shards = problem.shards(n);
-      const results = shards.map((part) => problem.gradients(part));
+      const results = shards.map((part) => {
+        const r = problem.gradients(part);
+        if (decay === 0) return r;
+        // Each worker's gradient of its total loss: the decay term of every conv and dense weight added before anything else.
+        const grads = new Map(
+          [...r.grads].map(([name, g]) => {
+            const w = problem.params.get(name);
+            if (!name.endsWith('/w') || !w) return [name, g] as const;
+            const d = tf.tidy(() => tf.add(g, tf.mul(w, decay)));
+            g.dispose();
+            return [name, d] as const;
+          }),
+        );
+        return { loss: r.loss, grads };
+      });
       try {
         const out = new Map<string, tf.Tensor>();
         const loss = tf.tidy(() => {
