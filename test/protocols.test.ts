@@ -280,3 +280,29 @@ describe('the combined and FracTrain ladders', () => {
     expect(ft[4]?.arm.techniques[0]?.options).toMatchObject({ weightBits: 4 });
   });
 });
+
+describe('protocol tables', () => {
+  it("every row names notebooks that exist, quotes a location, and derives the run's values from the regime", async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const { e2trainProtocol, fractrainProtocol, smoothoutProtocol, terngradProtocol } = await import(
+      '../lib/src/studies/protocols'
+    );
+    const notebooks = fs.readdirSync(path.join(__dirname, '..', 'notebooks'));
+    const lite = e2trainRegime('lite');
+    const rows = [...e2trainProtocol(lite), ...fractrainProtocol(lite), ...terngradProtocol(), ...smoothoutProtocol()];
+    for (const r of rows) {
+      for (const nb of r.notebooks)
+        expect(
+          notebooks.some((f) => f.startsWith(`${nb}-`)),
+          `${r.setting}: ${nb}`,
+        ).toBe(true);
+      for (const k of ['paper', 'code', 'run', 'why'] as const)
+        expect(r[k].length, `${r.setting}.${k}`).toBeGreaterThan(10);
+      expect(r.paper, r.setting).toMatch(/Sec\.|Eq\.|App\.|Algorithm|Table|Fig\./);
+    }
+    expect(e2trainProtocol(lite)[0]?.run).toBe('ResNet-8 (16-32-64), 3900 iterations of 128 (10 epochs)');
+    expect(e2trainProtocol({ ...lite, weightDecay: 1e-4 })[1]?.run).toContain('weight decay 0.0001');
+    expect(fractrainProtocol(lite)[1]?.run).toContain('a period every 24 iterations');
+  });
+});

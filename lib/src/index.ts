@@ -410,7 +410,13 @@ export {
   fractrainCodeSwitching,
   fractrainSwitching,
 } from './studies/fractrain';
-export { e2trainProtocol, fractrainProtocol, type ProtocolRow } from './studies/protocols';
+export {
+  e2trainProtocol,
+  fractrainProtocol,
+  type ProtocolRow,
+  smoothoutProtocol,
+  terngradProtocol,
+} from './studies/protocols';
 export {
   convnetRegime,
   lenetRegime,

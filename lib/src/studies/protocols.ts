@@ -167,3 +167,77 @@ export function fractrainProtocol(regime: CifarRegime): ProtocolRow[] {
     },
   ];
 }
+
+const TG = 'wenwei202/terngrad';
+const SO = 'wenwei202/smoothout';
+
+/**
+ * TernGrad's protocol (notebook 40): the thesis (ch. 4) and the authors' released code (wenwei202/terngrad at ec4f75e:
+ * `terngrad/inception/inception_train.py`, `bingrad_common.py`, `inception_model.py`).
+ */
+export function terngradProtocol(): ProtocolRow[] {
+  return [
+    {
+      setting: 'weight decay and ternarizing',
+      paper:
+        '"All are trained using polynomial LR decay with weight decay of 0.0005" (Sec. 4.2.1); the order is not stated',
+      code: `${TG} inception_train.py: the tower gradient of total_loss = cross-entropy + slim's weight-decay regularizers on conv and fc weights (inception_model.py) is ternarized by stochastical_binarize_gradients`,
+      run: "default: decay added by the optimizer after the workers' ternary gradients are averaged, on every parameter; arm option decayInside: the code's order",
+      why: 'the thesis does not say; both are run',
+      notebooks: ['40'],
+    },
+    {
+      setting: 'clipping and scaler',
+      paper:
+        '"we ... obtained the optimal c = 2.5" (Sec. 4.1.3, Eq. 4.21); scaler s = max|g| (Eq. 4.2), shared by workers (Eq. 4.4)',
+      code: `${TG} bingrad_common.py gradient_binarizing_scalers: with clipping the scaler is clip_factor x stddev (2.5 sigma), without it max|g|`,
+      run: 'clip at 2.5 sigma, scaler max|clipped g| shared by workers (equal to 2.5 sigma whenever an entry reaches the clip)',
+      why: "the thesis's Eq. 4.2 on the clipped gradient",
+      notebooks: ['40'],
+    },
+    {
+      setting: 'LeNet recipe',
+      paper: '"base learning rates of momentum SGD and vanilla SGD are 0.01 and 0.1" (Sec. 4.2.1, Fig. 4.3)',
+      code: `${TG}: LeNet runs through slim's train_image_classifier (no TernGrad-specific LeNet script in the repository)`,
+      run: 'LeNet on the whole MNIST, momentum SGD 0.01 and vanilla SGD 0.1 (unit-range inputs), poly decay (power 0.5), weight decay 5e-4',
+      why: "the thesis's rates; lite is about 5 epochs",
+      notebooks: ['40'],
+    },
+  ];
+}
+
+/**
+ * SmoothOut's protocol (notebooks 41, 41b): the thesis (ch. 5) and the authors' released code (wenwei202/smoothout at
+ * d6db540: `main_gbn.py`, `run_experiments.sh`).
+ */
+export function smoothoutProtocol(): ProtocolRow[] {
+  return [
+    {
+      setting: 'large-batch batch norm',
+      paper:
+        '"we select Learning Rate Scaling (LRS), Ghost Batch Normalization (GBN) and Training Longer (TL) techniques" as baselines (Sec. 5.2.2)',
+      code: `${SO} main_gbn.py: the batch (-b, default 2048) is cut into mini-batches of --mini-batch-size (default 128; run_experiments.sh: 128 for the shallow CIFAR nets at -b 4096, 256 for ResNet-44), each its own forward/backward (ghost batch norm), gradients accumulated`,
+      run: 'batch norm over the whole large batch (no ghost batches)',
+      why: 'not yet an option here: a ladder rung to add',
+      notebooks: ['41', '41b'],
+    },
+    {
+      setting: 'learning rate at the large batch',
+      paper:
+        '"square root LRS is preferable for the others" (Sec. 5.2.2); Fig. 5.2: "Adam with 0.001 initial learning rate"',
+      code: `${SO} main_gbn.py --lr_bb_fix (default on), --lr_fix_policy sqrt: lr x (batch / mini-batch size)^0.5`,
+      run: 'the same learning rate at both batch sizes',
+      why: 'not yet applied: a ladder rung to add',
+      notebooks: ['41', '41b'],
+    },
+    {
+      setting: 'noise: where and when',
+      paper:
+        'Sec. 5.1.3, Algorithm 2: theta_t added to w_t before the forward pass and removed before the update (de-noising, Eq. 5.11)',
+      code: `${SO} main_gbn.py: a fresh noise per mini-batch of --mini-batch-size inside the large batch; --exclude-bn (default on) leaves batch-norm parameters unperturbed; --denoise default on; --smoothing-type constant, anneal (--anneal-index 0.55) or tanh (--tanh-scale 10); --adapt-type none, weight or filter; --noise-type uniform or normal`,
+      run: 'one noise per step over the whole batch on weights and biases (batch norm unperturbed), de-noised; constant strength',
+      why: 'the ghost-batch noise needs ghost batches; the schedules are a ladder rung to add',
+      notebooks: ['41', '41b'],
+    },
+  ];
+}
