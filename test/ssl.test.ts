@@ -254,6 +254,35 @@ describe('ISS for stacked LSTMs (thesis Sec. 2.3)', () => {
     expect(issGroupSizes({ vocabSize: 10000, embedding: 1500, hidden: [1500, 1500] }).map((g) => g.groupSize)).toEqual([
       23996, 27996,
     ]);
+    // The thesis's 24,000 and 28,000 count the 4 weights in both unit k's recurrent row and its gate columns twice.
+    expect(
+      issGroupSizes({ vocabSize: 10000, embedding: 1500, hidden: [1500, 1500] }, 'twice').map((g) => g.groupSize),
+    ).toEqual([24000, 28000]);
+  });
+
+  it("overlap 'twice' (the authors' group norm) adds the 4 shared recurrent weights' squares once more to each unit's norm", async () => {
+    const { intrinsicSparseStructures } = await import('../lib/src/techniques/iss');
+    const { lstmLanguageModel } = await import('../lib/src/models/lstm');
+    const m = lstmLanguageModel({ vocabSize: 7, embedding: 3, hidden: [6, 5], steps: 4, seed: 2 });
+    const once = intrinsicSparseStructures({ model: m, lambda: 1, epsilon: 1e-12 }).unitNorms();
+    const twice = intrinsicSparseStructures({ model: m, lambda: 1, epsilon: 1e-12, overlap: 'twice' }).unitNorms();
+    for (const [l, H] of [
+      [1, 6],
+      [2, 5],
+    ] as const) {
+      const wh = m.params.get(`lstm${l}/wh`).arraySync() as number[][];
+      for (let k = 0; k < H; k++) {
+        let shared = 0;
+        for (let g = 0; g < 4; g++) shared += (wh[k]![g * H + k] as number) ** 2;
+        const a = once[l - 1]!.norms[k]!;
+        const b = twice[l - 1]!.norms[k]!;
+        expect(b * b - a * a).toBeCloseTo(shared, 5);
+      }
+    }
+    expect(() => intrinsicSparseStructures({ model: m, lambda: 1, overlap: 'thrice' as 'once' })).toThrowError(
+      /iss.overlap = "thrice" is invalid/,
+    );
+    m.params.dispose();
   });
 
   it("the penalty is lambda x sum of the norms of the union of each unit's rows and columns; its gradient matches autodiff of a hand-built mask version", async () => {

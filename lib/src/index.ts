@@ -274,6 +274,7 @@ export {
   type IssProfile,
   intrinsicSparseStructures,
   issGroupSizes,
+  type IssOverlap,
   issProfile,
 } from './techniques/iss';
 export {

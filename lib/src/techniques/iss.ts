@@ -15,14 +15,24 @@ import { StickyMasks, keepWhere, zeroGroupIndices } from './sticky-zeros';
  */
 export function issGroupSizes(
   options: Pick<LstmLmOptions, 'vocabSize' | 'embedding' | 'hidden'>,
+  overlap: IssOverlap = 'once',
 ): Array<{ layer: string; units: number; groupSize: number }> {
   const { hidden } = options;
   return hidden.map((H, l) => {
     const inputs = l === 0 ? options.embedding : (hidden[l - 1] as number);
     const next = l + 1 < hidden.length ? 4 * (hidden[l + 1] as number) : options.vocabSize;
-    return { layer: `lstm${l + 1}`, units: H, groupSize: 4 * inputs + 4 * H + 4 * H - 4 + next };
+    const shared = overlap === 'once' ? 4 : 0;
+    return { layer: `lstm${l + 1}`, units: H, groupSize: 4 * inputs + 4 * H + 4 * H - shared + next };
   });
 }
+
+/**
+ * How an ISS group counts the 4 recurrent weights that lie both in unit k's row and in its 4 gate columns: `'once'`
+ * (distinct weights: 23,996 and 27,996 for the thesis's 2 x 1500 PTB model) or `'twice'`, as the thesis's sizes
+ * (24,000 and 28,000, Sec. 2.3) and the authors' group norm (wenwei202/iss-rnns `ptb/ptb_word_lm.py`
+ * `add_structure_grouplasso`: the row sum and the 4 column sums both include them) count them.
+ */
+export type IssOverlap = 'once' | 'twice';
 
 /** Options of {@link intrinsicSparseStructures}. */
 export interface IssOptions {
@@ -43,6 +53,8 @@ export interface IssOptions {
   readonly thresholdOn?: 'group' | 'weight';
   /** LSTM layers regularized (1-based; default all). */
   readonly layers?: readonly number[];
+  /** The shared recurrent weights in the group norm once (default) or twice, as the authors' code (see {@link IssOverlap}). */
+  readonly overlap?: IssOverlap;
 }
 
 /** ISS as a technique. */
@@ -65,7 +77,10 @@ export interface Iss extends Technique {
  * `thresholdOn: 'weight'`, the thesis's per-weight rule: see {@link IssOptions.thresholdOn}).
  */
 export function intrinsicSparseStructures(options: IssOptions): Iss {
-  checkKeys(options, ['model', 'lambda', 'epsilon', 'threshold', 'thresholdOn', 'layers'], 'iss');
+  checkKeys(options, ['model', 'lambda', 'epsilon', 'threshold', 'thresholdOn', 'layers', 'overlap'], 'iss');
+  const overlapMode = options.overlap ?? 'once';
+  if (overlapMode !== 'once' && overlapMode !== 'twice')
+    throw new ConfigError('iss.overlap', overlapMode, "'once' or 'twice'");
   const thresholdOn = options.thresholdOn ?? 'group';
   if (thresholdOn !== 'group' && thresholdOn !== 'weight')
     throw new ConfigError('iss.thresholdOn', thresholdOn, "'group' or 'weight'");
@@ -102,14 +117,10 @@ export function intrinsicSparseStructures(options: IssOptions): Iss {
     tf.tidy(() => {
       const cols = (w: tf.Tensor) => tf.sum(tf.reshape(tf.sum(tf.square(w), 0), [4, p.H]), 0);
       const wh2 = tf.square(v(p.wh));
-      const overlap = tf.sum(tf.mul(wh2, diagMasks.get(p.l) as tf.Tensor), 1);
-      const sq = tf.addN([
-        cols(v(p.wx)),
-        cols(v(p.wh)),
-        tf.sum(wh2, 1),
-        tf.neg(overlap),
-        tf.sum(tf.square(v(p.next)), 1),
-      ]);
+      const terms = [cols(v(p.wx)), cols(v(p.wh)), tf.sum(wh2, 1), tf.sum(tf.square(v(p.next)), 1)];
+      // Distinct weights: the 4 in both the row and the columns are taken out once.
+      if (overlapMode === 'once') terms.push(tf.neg(tf.sum(tf.mul(wh2, diagMasks.get(p.l) as tf.Tensor), 1)));
+      const sq = tf.addN(terms);
       return tf.sqrt(tf.add(tf.relu(sq), epsilon)) as tf.Tensor1D;
     });
   const penaltyTensor = (): tf.Scalar =>
