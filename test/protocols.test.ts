@@ -285,12 +285,21 @@ describe('protocol tables', () => {
   it("every row names notebooks that exist, quotes a location, and derives the run's values from the regime", async () => {
     const fs = await import('node:fs');
     const path = await import('node:path');
-    const { e2trainProtocol, fractrainProtocol, smoothoutProtocol, terngradProtocol } = await import(
+    const { e2trainProtocol, fractrainProtocol, smoothoutProtocol, sslDepthProtocol, terngradProtocol } = await import(
       '../lib/src/studies/protocols'
     );
+    const { resnetDepthRegime } = await import('../lib/src/studies/sparsity');
     const notebooks = fs.readdirSync(path.join(__dirname, '..', 'notebooks'));
     const lite = e2trainRegime('lite');
-    const rows = [...e2trainProtocol(lite), ...fractrainProtocol(lite), ...terngradProtocol(), ...smoothoutProtocol()];
+    const depth = resnetDepthRegime('lite');
+    const rows = [
+      ...e2trainProtocol(lite),
+      ...fractrainProtocol(lite),
+      ...terngradProtocol(),
+      ...smoothoutProtocol(),
+      ...sslDepthProtocol(depth),
+    ];
+    expect(sslDepthProtocol(depth)[1]?.run).toContain(`${depth.sparseEpochs} epochs from lr ${depth.fineTuneLr}`);
     for (const r of rows) {
       for (const nb of r.notebooks)
         expect(

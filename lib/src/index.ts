@@ -416,6 +416,7 @@ export {
   fractrainProtocol,
   type ProtocolRow,
   smoothoutProtocol,
+  sslDepthProtocol,
   terngradProtocol,
 } from './studies/protocols';
 export {

@@ -241,3 +241,49 @@ export function smoothoutProtocol(): ProtocolRow[] {
     },
   ];
 }
+
+const CAFFE = 'wenwei202/caffe';
+
+/**
+ * SSL's depth regularization of a CIFAR ResNet (notebook 30b): the thesis (Sec. 2.2, Fig. 2.7) and the authors' released
+ * code (wenwei202/caffe, branch `scnn`, `examples/cifar10/readme.md` "Train, SSL regularize and fine-tune ResNets" and
+ * its solver templates), against this library's `regime` (`resnetDepthRegime`).
+ */
+export function sslDepthProtocol(regime: {
+  readonly baselineEpochs: number;
+  readonly sparseEpochs: number;
+  readonly compactEpochs: number;
+  readonly lr: number;
+  readonly fineTuneLr: number;
+  readonly weightDecay: number;
+}): ProtocolRow[] {
+  return [
+    {
+      setting: 'baseline',
+      paper:
+        '"We use the same data augmentation and training hyper-parameters as that in [HZRS16]" (Sec. 2.2, ResNet-20)',
+      code: `${CAFFE}@scnn examples/cifar10: train_script.sh 0.1 0.0001 ... template_resnet_solver.prototxt: lr 0.1, weight decay 1e-4, 64,000 iterations, x0.1 at 32,000 and 48,000`,
+      run: `E²-Train's shared SGD arm: ${regime.baselineEpochs} epochs, cosine from ${regime.lr}, weight decay ${regime.weightDecay}`,
+      why: 'the shared baseline of the lite regime',
+      notebooks: ['30b'],
+    },
+    {
+      setting: 'depth group Lasso phase',
+      paper:
+        '"Group Lasso regularization is only enforced on the convolutional layers between each pair of shortcut endpoints ... After SSL converges, layers with all zero weights are removed" (Sec. 2.2); the phase\'s learning rate and length are not stated',
+      code: `${CAFFE}@scnn: train_script.sh 0.1 0.0001 0.0 0.0 0.007 ... template_resnet_depth_solver.prototxt from the baseline's caffemodel: lr 0.1, weight decay 1e-4, block group Lasso 0.007, a whole 64,000-iteration schedule (x0.1 at 32,000 and 48,000)`,
+      run: `${regime.sparseEpochs} epochs from lr ${regime.fineTuneLr} (cosine), weight decay 0 besides the group Lasso, strengths set by rho from the weakest block's norm`,
+      why: "the fine-tuning rate of the next phase was used for this one, and the phase is a fifth of the baseline's length: a ladder rung runs the code's phase (a whole schedule from the baseline's rate)",
+      notebooks: ['30b'],
+    },
+    {
+      setting: 'fine-tuning the shallower network',
+      paper:
+        '"the net is finally fine-tuned with a base learning rate of 0.01, which is lower than that (i.e., 0.1) in the baseline" (Sec. 2.2)',
+      code: `${CAFFE}@scnn: train_script.sh 0.01 0.0001 ... template_resnet_finetune_solver.prototxt with connectivity_mode DISCONNECTED_GRPWISE: lr 0.01, 96,000 iterations (x0.1 at 32,000 and 64,000)`,
+      run: `${regime.compactEpochs} epoch(s) of the compacted network from lr ${regime.fineTuneLr} (cosine), weight decay ${regime.weightDecay}`,
+      why: "lite's budget; the code fine-tunes for 1.5 baseline schedules: a ladder rung runs that length",
+      notebooks: ['30b'],
+    },
+  ];
+}
