@@ -315,3 +315,25 @@ describe('protocol tables', () => {
     expect(fractrainProtocol(lite)[1]?.run).toContain('a period every 24 iterations');
   });
 });
+
+describe("SSL's depth phases as the authors' code has them", () => {
+  it('a whole schedule of group Lasso from the baseline rate with weight decay, then 1.5 schedules from a tenth of it', async () => {
+    const { resnetDepthRegime, sparsityArms, sslCodePhases } = await import('../lib/src/studies/sparsity');
+    const r = resnetDepthRegime('lite');
+    const p = sslCodePhases(r);
+    expect(p.sparse).toEqual({ epochs: 10, lr: 0.1, weightDecay: 5e-4 });
+    expect(p.compact).toEqual({ epochs: 15, lr: 0.01, weightDecay: 5e-4 });
+    const d = { train: syntheticCifar(64, 1), test: syntheticCifar(32, 2) };
+    const arms = sparsityArms(r, d, { kind: 'resnet', options: { depth: 8, widths: [16, 32, 64] } });
+    const base = arms.baseline(0);
+    const ssl = arms.ssl(
+      0,
+      base,
+      { terms: [{ structure: 'depth', lambda: 1e-3 }], threshold: 1e-4, phase: p.sparse },
+      's',
+    );
+    expect(ssl.recipe).toMatchObject({ epochs: 10, lr: 0.1, optimizer: { weightDecay: 5e-4 } });
+    expect(arms.ssl(0, base, { terms: [], threshold: 0 }, 'x').recipe).toMatchObject({ epochs: 2, lr: 0.01 });
+    expect(arms.compacted(0, ssl, 'c', p.compact).recipe).toMatchObject({ epochs: 15, lr: 0.01 });
+  });
+});

@@ -425,6 +425,8 @@ export {
   resnetDepthRegime,
   type SparsityRegime,
   sparsityArms,
+  sslCodePhases,
+  type SslPhase,
 } from './studies/sparsity';
 export { type IssRegime, type IssRow, type IssStudy, issArms, issRegime, issStudy } from './studies/iss';
 export {

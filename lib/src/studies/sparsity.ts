@@ -200,15 +200,22 @@ export function sparsityArms(regime: SparsityRegime, data: Data, model: ModelDes
     baseline(seed: number, label = 'baseline'): Arm<'weights'> {
       return arm({ label, seed, recipe: recipe(regime.baselineEpochs, regime.lr), analysis: 'weights' });
     },
-    /** SSL fine-tuning of the `baseline` arm's model with `terms` (thresholding at `threshold`), without weight decay (the group Lasso regularizes). */
+    /**
+     * SSL fine-tuning of the `baseline` arm's model with `terms` (thresholding at `threshold`), without weight decay (the
+     * group Lasso regularizes); `phase` replaces the regime's length, learning rate and weight decay (e.g. the authors'
+     * phases, {@link sslCodePhases}).
+     */
     ssl(
       seed: number,
       baseline: Arm<WeightsAnalysisName> | GivenWeights,
-      o: { terms: readonly SslTermDescription[]; threshold: number },
+      o: { terms: readonly SslTermDescription[]; threshold: number; phase?: SslPhase },
       label: string,
     ): Arm<'sparse'> {
+      const r = o.phase
+        ? recipe(o.phase.epochs, o.phase.lr, o.phase.weightDecay)
+        : recipe(regime.sparseEpochs, regime.fineTuneLr, 0);
       return arm({
-        ...{ label, seed, recipe: recipe(regime.sparseEpochs, regime.fineTuneLr, 0), init: baseline },
+        ...{ label, seed, recipe: r, init: baseline },
         techniques: [{ kind: 'ssl', options: { terms: o.terms, threshold: o.threshold } }],
         analysis: 'sparse',
       });
@@ -231,13 +238,37 @@ export function sparsityArms(regime: SparsityRegime, data: Data, model: ModelDes
      * analysis times inference (median of 20 passes at batch 1 and 64) of the compacted model against the original
      * architecture holding the same weights with the structure masked.
      */
-    compacted(seed: number, sparse: Arm<'sparse'>, label: string): Arm<'compact-inference'> {
+    compacted(seed: number, sparse: Arm<'sparse'>, label: string, phase?: SslPhase): Arm<'compact-inference'> {
+      const r = phase
+        ? recipe(phase.epochs, phase.lr, phase.weightDecay)
+        : recipe(regime.compactEpochs, regime.fineTuneLr);
       return arm({
-        ...{ label, seed, recipe: recipe(regime.compactEpochs, regime.fineTuneLr) },
+        ...{ label, seed, recipe: r },
         ...{ init: sparse, initTransform: 'compact', analysis: 'compact-inference' },
       });
     },
     /** The recipe of a phase (epochs, lr and weight decay as `sparsityArms` sets them), for study arms built beside these. */
     recipe,
+  };
+}
+
+/** The length (epochs), learning rate and weight decay of one SSL phase. */
+export interface SslPhase {
+  readonly epochs: number;
+  readonly lr: number;
+  readonly weightDecay: number;
+}
+
+/**
+ * The SSL phases of the authors' released ResNet depth recipe (wenwei202/caffe, branch `scnn`, `examples/cifar10/readme.md`
+ * and `template_resnet_depth_solver.prototxt`, `template_resnet_finetune_solver.prototxt`) on `regime`'s length: the
+ * group-Lasso phase is a whole baseline schedule from the baseline's learning rate with its weight decay (64,000 iterations
+ * from 0.1 in the code), the fine-tuning of the shallower network 1.5 baseline schedules from a tenth of it (96,000 from
+ * 0.01).
+ */
+export function sslCodePhases(regime: SparsityRegime): { sparse: SslPhase; compact: SslPhase } {
+  return {
+    sparse: { epochs: regime.baselineEpochs, lr: regime.lr, weightDecay: regime.weightDecay },
+    compact: { epochs: 1.5 * regime.baselineEpochs, lr: regime.lr / 10, weightDecay: regime.weightDecay },
   };
 }
