@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { injectParameters, cellSource, type Notebook } from '../kernel-ext/src/runner/inject';
 import { parseReproduceArgs } from '../kernel-ext/src/runner/args';
-import { renderReport } from '../kernel-ext/src/runner/report';
+import { renderReport, reportFiles, type RunInfo } from '../kernel-ext/src/runner/report';
 import { cellErrorFromStderr } from '../kernel-ext/src/kernel/errors';
 import { ConfigError } from '../lib/src/errors';
 
@@ -88,61 +88,111 @@ describe('kernel error extraction', () => {
   });
 });
 
+const runInfo = (over: Partial<RunInfo> = {}): RunInfo => ({
+  scale: 'smoke',
+  startedAt: '2026-12-07T03:00:00.000Z',
+  endedAt: '2026-12-07T03:12:30.000Z',
+  commit: 'abc123def456+dirty',
+  versions: { node: 'v20.20.2', '@tensorflow/tfjs-node': '4.22.0' },
+  selection: { kind: 'all' },
+  ...over,
+});
+
 describe('report', () => {
   it('lists each notebook with status, backend and findings counts, and the failing cell', () => {
-    const md = renderReport(
-      'smoke',
-      [
-        {
-          notebook: 'a.ipynb',
-          status: 'ok',
-          seconds: 1.25,
-          executed: 'out/a',
-          failedCell: null,
-          injected: [],
-          session: {
-            notebook: 'a',
-            backend: 'tensorflow',
-            scale: 'smoke',
-            seed: 0,
-            datasets: [{ name: 'cifar10/train', origin: 'real', count: 5 }],
-            numTensors: 3,
-          },
-          findings: {
-            seeds: 1,
-            setting: 's',
-            rows: [
-              {
-                id: 'x',
-                claim: 'c',
-                source: 's',
-                paper: '1',
-                measured: '1',
-                interval: '',
-                n: '',
-                test: 'identity',
-                kind: 'exact',
-                verdict: 'held',
-                note: '',
-              },
-            ],
-          },
+    const md = renderReport(runInfo(), [
+      {
+        notebook: 'a.ipynb',
+        status: 'ok',
+        seconds: 1.25,
+        executed: 'out/a',
+        failedCell: null,
+        injected: [],
+        session: {
+          notebook: 'a',
+          backend: 'tensorflow',
+          scale: 'smoke',
+          seed: 0,
+          datasets: [{ name: 'cifar10/train', origin: 'real', count: 5 }],
+          numTensors: 3,
         },
-        {
-          notebook: 'b.ipynb',
-          status: 'failed',
-          seconds: 2,
-          executed: 'out/b',
-          failedCell: { index: 4, ename: 'Error', evalue: 'boom', source: 'throw' },
-          injected: [],
-          session: null,
-          findings: null,
+        findings: {
+          seeds: 1,
+          setting: 's',
+          rows: [
+            {
+              id: 'x',
+              claim: 'c',
+              source: 's',
+              paper: '1',
+              measured: '1',
+              interval: '',
+              n: '',
+              test: 'identity',
+              kind: 'exact',
+              verdict: 'held',
+              note: '',
+            },
+          ],
         },
-      ],
-      'now',
-    );
+      },
+      {
+        notebook: 'b.ipynb',
+        status: 'failed',
+        seconds: 2,
+        executed: 'out/b',
+        failedCell: { index: 4, ename: 'Error', evalue: 'boom', source: 'throw' },
+        injected: [],
+        session: null,
+        findings: null,
+      },
+    ]);
     expect(md).toContain('| a.ipynb | ok | 1.3 s | tensorflow | cifar10/train (real, 5) | 1 / 0 / 0 / 0 |');
     expect(md).toContain('**FAILED** at cell 4: Error: boom');
+    expect(md).toContain('Commit abc123def456+dirty; node v20.20.2, @tensorflow/tfjs-node 4.22.0.');
+    expect(md).toContain(
+      'Started 2026-12-07T03:00:00.000Z, ended 2026-12-07T03:12:30.000Z (12.5 min); every notebook.',
+    );
+    expect(md).toContain('2 notebook(s): 1 ok, 1 failed; 0 ran on SYNTHETIC data.');
+  });
+
+  it('counts and marks notebooks on synthetic data, lists each dataset once, and keeps partial reports apart', () => {
+    const session = (datasets: Array<{ name: string; origin: string; count: number }>) => ({
+      ...{ notebook: 'n', backend: 'tensorflow', scale: 'smoke', seed: 0, datasets, numTensors: 0 },
+    });
+    const row = {
+      ...{ id: 'x', claim: 'c', source: 's', paper: '1', measured: '1', interval: '', n: '', test: 't' },
+      ...{ kind: 'exact' as const, verdict: 'held' as const, note: '' },
+    };
+    const md = renderReport(runInfo(), [
+      {
+        ...{ notebook: '40.ipynb', status: 'ok', seconds: 1, executed: 'x', failedCell: null, injected: [] },
+        session: session([
+          { name: 'mnist/train', origin: 'synthetic', count: 60 },
+          { name: 'mnist/train', origin: 'synthetic', count: 60 },
+          { name: 'mnist/test', origin: 'synthetic', count: 10 },
+          { name: 'mnist/train', origin: 'synthetic', count: 60 },
+        ]),
+        findings: { seeds: 1, setting: 's', rows: [row] },
+      },
+    ]);
+    expect(md).toContain('1 ran on SYNTHETIC data (40.ipynb:');
+    expect(md).toContain(
+      '| 40.ipynb | ok | 1.0 s | tensorflow | mnist/train (synthetic, 60), mnist/test (synthetic, 10) |',
+    );
+    expect(md).toContain('| exact | held (on synthetic data) |');
+    expect(reportFiles({ kind: 'all' })).toEqual({ markdown: 'REPORT.md', json: 'report.json' });
+    expect(reportFiles({ kind: 'only', pattern: '^(10|11)-' })).toEqual({
+      markdown: 'REPORT-only-10-11.md',
+      json: 'report-only-10-11.json',
+    });
+    expect(reportFiles({ kind: 'shard', index: 1, count: 2 })).toEqual({
+      markdown: 'REPORT-shard-1-of-2.md',
+      json: 'report-shard-1-of-2.json',
+    });
+    expect(renderReport(runInfo({ selection: { kind: 'only', pattern: '^02-' } }), [])).toContain(
+      'notebooks matching --only ^02- (a partial report; REPORT.md holds the last full run)',
+    );
   });
 });
 

@@ -13,9 +13,30 @@ import { projectRoot, writeFileAtomic } from 'ecotrain/base';
 import { KERNEL_NAME, setupPaths } from '../setup/paths';
 import { parseReproduceArgs } from './args';
 import { injectParameters, type Notebook, type ParamValue } from './inject';
-import { renderReport, type NotebookResult } from './report';
+import { type NotebookResult, renderReport, reportFiles, type RunInfo } from './report';
 
 const PROBE = 'import { endOfNotebook } from "ecotrain-kernel";\nconst ecotrainSessionRecord = await endOfNotebook();';
+
+/** The checked-out commit, with `+dirty` when tracked files differ from it; `unknown` outside a git work tree. */
+function gitCommit(root: string): string {
+  const head = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8' });
+  if (head.status !== 0) return 'unknown';
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' });
+  return `${head.stdout.trim()}${dirty.status === 0 && dirty.stdout.trim() ? '+dirty' : ''}`;
+}
+
+/** Node and the versions of the packages the notebooks run on, read from their installed package.json files. */
+function runtimeVersions(root: string): Record<string, string> {
+  const out: Record<string, string> = { node: process.version };
+  for (const pkg of ['@tensorflow/tfjs-node', '@tensorflow/tfjs-core', 'tslab', 'danfojs-node', 'plotly.js']) {
+    const file = path.join(root, 'node_modules', ...pkg.split('/'), 'package.json');
+    const v = readJson<{ version?: string }>(file)?.version;
+    if (v) out[pkg] = v;
+  }
+  const own = readJson<{ version?: string }>(path.join(root, 'lib', 'package.json'))?.version;
+  if (own) out.ecotrain = own;
+  return out;
+}
 
 function readJson<T>(file: string): T | null {
   return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as T) : null;
@@ -121,17 +142,22 @@ function main(): number {
     results.push(result);
     console.error(`[${stem}] ${result.status} in ${result.seconds.toFixed(1)} s`);
   }
-  writeFileAtomic(
-    path.join(outDir, args.shard ? `REPORT-shard-${args.shard.index}-of-${args.shard.count}.md` : 'REPORT.md'),
-    renderReport(args.scale, results, startedAt),
-  );
-  writeFileAtomic(
-    path.join(outDir, 'report.json'),
-    `${JSON.stringify({ scale: args.scale, startedAt, results }, null, 2)}\n`,
-  );
-  console.error(
-    `reproduce: report written to ${path.relative(root, path.join(outDir, args.shard ? `REPORT-shard-${args.shard.index}-of-${args.shard.count}.md` : 'REPORT.md'))}`,
-  );
+  const info: RunInfo = {
+    scale: args.scale,
+    startedAt,
+    endedAt: new Date().toISOString(),
+    commit: gitCommit(root),
+    versions: runtimeVersions(root),
+    selection: args.shard
+      ? { kind: 'shard', index: args.shard.index, count: args.shard.count }
+      : args.only
+        ? { kind: 'only', pattern: args.only }
+        : { kind: 'all' },
+  };
+  const files = reportFiles(info.selection);
+  writeFileAtomic(path.join(outDir, files.markdown), renderReport(info, results));
+  writeFileAtomic(path.join(outDir, files.json), `${JSON.stringify({ ...info, results }, null, 2)}\n`);
+  console.error(`reproduce: report written to ${path.relative(root, path.join(outDir, files.markdown))}`);
   const failed = results.filter((x) => x.status === 'failed');
   for (const f of failed) {
     const c = f.failedCell;
