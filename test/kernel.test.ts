@@ -23,9 +23,11 @@ interface Outcome {
   status: 'ok' | 'failed';
   failed_cell: { index: number | null; ename: string; evalue: string } | null;
   outputs: Array<Array<{ output_type: string; name?: string; text?: string | string[]; ename?: string }>>;
+  /** What the executor (and the kernel through it) wrote on stderr. */
+  stderr: string;
 }
 
-function execute(cells: string[], probe?: string): Outcome {
+function execute(cells: string[], probe?: string, env: Record<string, string> = { ECOTRAIN_BACKEND: 'cpu' }): Outcome {
   const dir = tempDir();
   const input = path.join(dir, 'in.ipynb');
   const output = path.join(dir, 'out.ipynb');
@@ -57,14 +59,14 @@ function execute(cells: string[], probe?: string): Outcome {
   if (probe) args.push('--probe', probe);
   const r = spawnSync(paths.python, args, {
     encoding: 'utf8',
-    env: { ...process.env, ECOTRAIN_BACKEND: 'cpu', ECOTRAIN_OUT_DIR: dir },
+    env: { ...process.env, ...env, ECOTRAIN_OUT_DIR: dir },
   });
   const last = r.stdout.trim().split('\n').pop() ?? '{}';
-  const result = JSON.parse(last) as Omit<Outcome, 'outputs'>;
+  const result = JSON.parse(last) as Omit<Outcome, 'outputs' | 'stderr'>;
   const executed = JSON.parse(fs.readFileSync(output, 'utf8')) as {
     cells: Array<{ outputs: Outcome['outputs'][number] }>;
   };
-  return { ...result, outputs: executed.cells.map((c) => c.outputs) };
+  return { ...result, outputs: executed.cells.map((c) => c.outputs), stderr: r.stderr ?? '' };
 }
 
 describe('ecotrain kernel (headless)', () => {
@@ -81,6 +83,22 @@ describe('ecotrain kernel (headless)', () => {
       const text = r.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : (o.text ?? ''))).join('') ?? '';
       expect(text).toMatch(/ecotrain session: backend cpu/);
       expect(text).toMatch(/\nlite\n/);
+    },
+    KERNEL_TEST_MS,
+  );
+
+  it(
+    "keeps TensorFlow's start-up lines out of the run's stderr on the native backend",
+    () => {
+      const r = execute(
+        [
+          'import { initBackend } from "ecotrain";\nconst b = await initBackend({ backend: "tensorflow" });\nconsole.log(b.name);',
+        ],
+        undefined,
+        { ECOTRAIN_BACKEND: 'tensorflow' },
+      );
+      expect(r.status).toBe('ok');
+      expect(r.stderr).not.toMatch(/absl::InitializeLog|oneDNN custom operations are on/);
     },
     KERNEL_TEST_MS,
   );

@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -25,6 +26,24 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ASYNC_FAILURE = re.compile(r"^(UnhandledPromiseRejection|UncaughtException)\b", re.M)
+
+# TensorFlow's start-up lines, written by its C++ logger to the kernel's stderr before any log level applies
+# (TF_CPP_MIN_LOG_LEVEL does not reach them): dropped from the kernel's stderr; the session banner names the kernels.
+TF_STARTUP = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "port.cc:153] oneDNN custom operations are on",
+)
+
+
+def forward_kernel_stderr(stream, out=None):
+    """Copies the kernel's stderr line by line to ours, without TensorFlow's start-up lines."""
+    out = out or sys.stderr
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace")
+        if any(marker in line for marker in TF_STARTUP):
+            continue
+        out.write(line)
+        out.flush()
 
 
 def printed_failure(cell):
@@ -122,7 +141,10 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: kill_kernel_and_exit(f"signal {signum}"))
     try:
-        with client.setup_kernel():
+        with client.setup_kernel(stderr=subprocess.PIPE):
+            process = getattr(getattr(client.km, "provisioner", None), "process", None)
+            if process is not None and process.stderr is not None:
+                threading.Thread(target=forward_kernel_stderr, args=(process.stderr,), daemon=True).start()
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
