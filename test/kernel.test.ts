@@ -111,6 +111,13 @@ describe('ecotrain kernel (headless)', () => {
       expect(r.failed_cell).toMatchObject({ index: 1, ename: 'RangeError', evalue: 'bad width 40' });
       expect(r.outputs[1]?.some((o) => o.output_type === 'error' && o.ename === 'RangeError')).toBe(true);
       expect(r.outputs[2]).toEqual([]);
+      // Shown once: no stderr copy beside the error output, whose traceback starts with the message and lists no
+      // frame of tslab or Node.
+      const text = (o: { text?: string | string[] }) => (Array.isArray(o.text) ? o.text.join('') : (o.text ?? ''));
+      expect(r.outputs[1]?.filter((o) => o.output_type === 'stream' && /bad width 40/.test(text(o)))).toEqual([]);
+      const err = r.outputs[1]?.find((o) => o.output_type === 'error') as { traceback?: string[] } | undefined;
+      expect(err?.traceback?.[0]).toBe('RangeError: bad width 40');
+      expect((err?.traceback ?? []).some((l) => /node_modules|node:internal/.test(l))).toBe(false);
     },
     KERNEL_TEST_MS,
   );

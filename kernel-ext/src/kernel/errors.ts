@@ -37,17 +37,18 @@ export function cellErrorFromStderr(stderr: string): CellError {
   const m = /^([A-Za-z_$][\w$]*)(?::\s*([\s\S]*))?$/.exec(head);
   const ename = m?.[1] ?? 'Error';
   const evalue = m?.[2] ?? head;
-  if (ename === 'ReferenceError' && /^await is not defined/.test(evalue)) {
-    // tslab parses a cell that starts with `await (` as a call of a function named await.
-    return {
-      ename,
-      evalue:
-        'await is not defined: tslab reads `await (...)` (an await followed by a parenthesis) as a call of a function named "await". ' +
-        'Name the promise first: `const work = (async () => { ... })(); const result = await work;`.',
-      traceback: lines.slice(start),
-    };
-  }
-  return { ename, evalue, traceback: lines.slice(start) };
+  return { ename, evalue: explained(ename, evalue), traceback: lines.slice(start) };
+}
+
+/** The message of an error, with what to do instead where tslab's reading of the cell is the cause. */
+function explained(ename: string, evalue: string): string {
+  // tslab parses a cell that starts with `await (` as a call of a function named await.
+  if (ename === 'ReferenceError' && /^await is not defined/.test(evalue))
+    return (
+      'await is not defined: tslab reads `await (...)` (an await followed by a parenthesis) as a call of a function named "await". ' +
+      'Name the promise first: `const work = (async () => { ... })(); const result = await work;`.'
+    );
+  return evalue;
 }
 
 /** Formats an unknown thrown value with its stack when it has one. */
@@ -58,4 +59,32 @@ export function describeThrown(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** A stack frame line of code a notebook cell ran (tslab evaluates cells with `vm.runInThisContext`). */
+const USER_FRAME = /evalmachine\.<anonymous>|at <anonymous>|\.ipynb/;
+
+/**
+ * A thrown value as a cell error: its name and message first, then only the stack frames of the notebook's own code
+ * (the frames inside the library, tslab and Node are counted, not listed).
+ */
+export function cellErrorFromThrown(value: unknown): CellError {
+  if (!(value instanceof Error)) {
+    const text = describeThrown(value);
+    return { ename: 'Error', evalue: text, traceback: [`Error: ${text}`] };
+  }
+  const ename = value.name || 'Error';
+  const evalue = explained(ename, value.message);
+  const frames = (value.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
+  const mine = frames.filter((l) => USER_FRAME.test(l));
+  const hidden = frames.length - mine.length;
+  return {
+    ename,
+    evalue,
+    traceback: [
+      `${ename}: ${evalue}`,
+      ...mine,
+      ...(hidden > 0 ? [`    (${hidden} frame(s) inside ecotrain, tslab and Node not shown)`] : []),
+    ],
+  };
 }

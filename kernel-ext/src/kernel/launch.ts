@@ -9,7 +9,8 @@
  * or, when none is, fail the next cell executed, so a headless run cannot pass over them.
  */
 import * as fs from 'node:fs';
-import { describeThrown, cellErrorFromStderr, type CellError } from './errors';
+import * as util from 'node:util';
+import { cellErrorFromStderr, cellErrorFromThrown, type CellError, describeThrown } from './errors';
 import { environmentBanner, kernelEnvironment } from './environment';
 import { tslabInternals, type ZmqMessage, type ZmqServerInstance } from './tslab-internals';
 
@@ -82,7 +83,13 @@ function main(): void {
     },
   };
   void convs.node; // warm the TypeScript converter, as tslab does
-  const executor = t.createExecutor(process.cwd(), convs, { log: console.log, error: console.error });
+  // tslab reports a failed cell (TypeScript diagnostics, or the thrown value) through this sink; the kernel turns the
+  // report into the cell's one error output instead of letting tslab print a copy of it on stderr.
+  let reported: unknown[][] = [];
+  const executor = t.createExecutor(process.cwd(), convs, {
+    log: console.log,
+    error: (...args: unknown[]) => void reported.push(args),
+  });
   const handler = new t.JupyterHandlerImpl(executor, false);
   const server = new t.ZmqServer(handler, connectionFile) as ZmqServerInstance & {
     handleExecute(sock: unknown, msg: ZmqMessage): Promise<void>;
@@ -174,6 +181,7 @@ function main(): void {
       return;
     }
     running = cell;
+    reported = [];
     let content: { status: string; execution_count?: number };
     try {
       content = await this.handler.handleExecute(msg.content, writeStream, writeDisplayData);
@@ -181,9 +189,17 @@ function main(): void {
       running = undefined;
       lastCell = cell;
     }
+    const report = reported.splice(0);
     let error: CellError | undefined;
-    if (content.status === 'error') error = cellErrorFromStderr(stderr);
-    else if (cell.failures.length > 0) error = toCellError(cell.failures, '');
+    if (content.status === 'error') {
+      const thrown = report.find((args) => args.length === 1 && typeof args[0] === 'object' && args[0] !== null);
+      error = thrown
+        ? cellErrorFromThrown(thrown[0])
+        : cellErrorFromStderr(report.length ? report.map((args) => util.format(...args)).join('\n') : stderr);
+    } else {
+      if (report.length) writeStream('stderr', `${report.map((args) => util.format(...args)).join('\n')}\n`);
+      if (cell.failures.length > 0) error = toCellError(cell.failures, '');
+    }
     if (error) {
       send('error', error);
       replyWith({ ...content, status: 'error', ...error });
