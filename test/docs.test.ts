@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /** Rows of a Markdown table split by a blank line: the rows after it render as text, not as the table's rows. */
-export function brokenTables(markdown: string): number[] {
+function brokenTables(markdown: string): number[] {
   const lines = markdown.split('\n');
   const broken: number[] = [];
   for (let i = 1; i + 1 < lines.length; i++) {
