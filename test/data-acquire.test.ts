@@ -212,3 +212,39 @@ describe('download from an HTTP server on 127.0.0.1', () => {
     ).rejects.toThrowError(/missing\.bin: HTTP 404/);
   });
 });
+
+describe('synthetic stand-ins', () => {
+  it("take the requested dataset's shape and classes, and say so", async () => {
+    const { loadImageDataset } = await import('../lib/src/data/load');
+    const settings = { dataDir: tempDir(), dataMirror: undefined, allowDownload: false, seed: 0 };
+    const logs: string[] = [];
+    const log = (l: string) => void logs.push(l);
+    const mnist = await loadImageDataset('mnist', 'train', settings, {
+      fallbackToSynthetic: true,
+      syntheticCount: 20,
+      log,
+    });
+    expect([mnist.height, mnist.width, mnist.channels, mnist.classNames.length, mnist.origin]).toEqual([
+      28,
+      28,
+      1,
+      10,
+      'synthetic',
+    ]);
+    expect(mnist.images.length).toBe(20 * 28 * 28);
+    expect(logs.some((l) => /SYNTHETIC 28x28x1 stand-in for mnist/.test(l))).toBe(true);
+    const c100 = await loadImageDataset('cifar100', 'test', settings, {
+      fallbackToSynthetic: true,
+      syntheticCount: 200,
+      log,
+    });
+    expect([c100.height, c100.channels, c100.classNames.length]).toEqual([32, 3, 100]);
+    const c10 = await loadImageDataset('cifar10', 'train', settings, {
+      fallbackToSynthetic: true,
+      syntheticCount: 20,
+      log,
+    });
+    expect([c10.height, c10.channels, c10.classNames.length]).toEqual([32, 3, 10]);
+    await expect(loadImageDataset('mnist', 'train', settings)).rejects.toThrow();
+  });
+});

@@ -42,7 +42,7 @@ export type { DataSettings, FileOrigin } from './data/acquire';
 export { classCounts, classSubset, type ImageDataset, imageSize, selectImages } from './data/image-dataset';
 export { loadCifar } from './data/cifar';
 export { loadMnist } from './data/mnist';
-export { SYNTHETIC_WARNING, syntheticCifar } from './data/synthetic';
+export { SYNTHETIC_WARNING, syntheticCifar, syntheticImages, syntheticWarning } from './data/synthetic';
 export {
   type CorpusName,
   charVocabulary,

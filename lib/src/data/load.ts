@@ -4,7 +4,7 @@ import { checkSplit } from './image-dataset';
 import { loadCifar } from './cifar';
 import type { DataSettings } from './acquire';
 import { loadMnist } from './mnist';
-import { SYNTHETIC_WARNING, syntheticCifar } from './synthetic';
+import { SYNTHETIC_WARNING, syntheticCifar, syntheticImages, syntheticWarning } from './synthetic';
 import { balancedSubset } from './pipeline';
 import { createRng } from '../random';
 import type { ImageDataset } from './image-dataset';
@@ -49,10 +49,23 @@ export async function loadImageDataset(
   checkSplit(split);
   checkKeys(options, ['fallbackToSynthetic', 'syntheticCount', 'log'], 'options');
   const log = options.log ?? ((l: string) => console.warn(l));
+  // A synthetic stand-in has the requested dataset's shape and classes (CIFAR-10's is the CIFAR-shaped set).
   const synthetic = () => {
-    log(SYNTHETIC_WARNING);
+    const seed = settings.seed + (split === 'train' ? 0 : 1_000_003);
+    if (name === 'mnist') {
+      log(syntheticWarning('mnist', [28, 28, 1]));
+      const count = options.syntheticCount ?? (split === 'train' ? 60_000 : 10_000);
+      return syntheticImages(count, seed, {
+        height: 28,
+        width: 28,
+        channels: 1,
+        classes: 10,
+        family: 'synthetic-mnist',
+      });
+    }
+    log(name === 'cifar100' ? syntheticWarning('cifar100', [32, 32, 3]) : SYNTHETIC_WARNING);
     const count = options.syntheticCount ?? (split === 'train' ? 50_000 : 10_000);
-    return syntheticCifar(count, settings.seed + (split === 'train' ? 0 : 1_000_003));
+    return syntheticCifar(count, seed, name === 'cifar100' ? 100 : 10);
   };
   const record = (ds: ImageDataset): ImageDataset => {
     uses.push({ name: ds.name, split, origin: ds.origin, count: ds.count });
