@@ -385,5 +385,15 @@ describe('SmoothOut regime', () => {
     expect(arm(smoothoutCnnRegime('lite'), 32, 'smoothout').recipe.augment).toBe('flip');
     expect(() => arm(smoothoutRegime('smoke'), 32, 'sharp')).toThrowError(/smoothout variant = "sharp"/);
     expect(() => arm(smoothoutRegime('smoke'), 100, undefined)).toThrowError(/smoothout batch = 100/);
+    // The authors' square-root scaling: batch 64 over mini-batches of 16 doubles the learning rate.
+    const scaled = smoothoutArm(smoothoutRegime('smoke'), data, model, 0, {
+      label: 's',
+      batch: 64,
+      lrScaling: { mini: 16 },
+    });
+    expect(scaled.recipe.lr).toBeCloseTo(2 * smoothoutRegime('smoke').lr, 12);
+    expect(() =>
+      smoothoutArm(smoothoutRegime('smoke'), data, model, 0, { label: 's', batch: 32, lrScaling: { mini: 64 } }),
+    ).toThrowError(/smoothout lrScaling.mini = 64 is invalid/);
   });
 });

@@ -189,6 +189,12 @@ export interface SmoothOutArm {
   readonly label: string;
   readonly batch: number;
   readonly variant?: string;
+  /**
+   * Square-root learning-rate scaling for a large batch, as the authors' code does by default (wenwei202/smoothout
+   * `main_gbn.py` `--lr_bb_fix`, `--lr_fix_policy sqrt`): lr x sqrt(batch / `mini`), `mini` its `--mini-batch-size`
+   * (default 128). Unset: the regime's learning rate at every batch.
+   */
+  readonly lrScaling?: { readonly mini: number };
 }
 
 /**
@@ -222,13 +228,17 @@ export function smoothoutArm(
     throw new ConfigError('smoothout variant', arm.variant, Object.keys(SMOOTHOUT_VARIANTS).join(', '));
   if (!(Number.isInteger(arm.batch) && arm.batch > 0 && arm.batch <= data.train.count))
     throw new ConfigError('smoothout batch', arm.batch, `a batch size in 1..${data.train.count}`);
+  const mini = arm.lrScaling?.mini;
+  if (mini !== undefined && !(Number.isInteger(mini) && mini > 0 && mini <= arm.batch))
+    throw new ConfigError('smoothout lrScaling.mini', mini, `a batch size in 1..${arm.batch}`);
+  const lr = mini === undefined ? regime.lr : regime.lr * Math.sqrt(arm.batch / mini);
   return {
     ...{ label: arm.label, seed, data, model },
     recipe: {
       ...{
         batchSize: arm.batch,
         epochs: regime.epochs,
-        lr: regime.lr,
+        lr,
         optimizer: { kind: 'adam' },
         schedule: regime.schedule,
       },
