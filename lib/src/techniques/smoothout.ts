@@ -3,7 +3,8 @@ import { ConfigError, checkKeys } from '../errors';
 import { hashString, type ParamRole } from '../models/params';
 import type { Model } from '../models/spec';
 import { tfSeed } from '../random';
-import type { Technique } from '../train/technique';
+import type { GradientProblem, GradientResult, StepInfo, Technique } from '../train/technique';
+import { ghostBatchGradients } from './ghost-batch';
 
 /** Options of {@link smoothOut}. */
 export interface SmoothOutOptions {
@@ -25,6 +26,12 @@ export interface SmoothOutOptions {
   readonly seed: number;
   /** Parameter roles perturbed (default weights and biases: batch-norm parameters are excluded, as in the thesis). */
   readonly roles?: readonly ParamRole[];
+  /**
+   * Ghost batches of this many examples, each with its own noise draw, its own forward and backward pass (batch norm
+   * over the ghost batch) and its own de-noising, gradients averaged: the authors' large-batch code
+   * (wenwei202/smoothout `main_gbn.py`, `--mini-batch-size`). Unset: one noise draw for the whole batch.
+   */
+  readonly ghostBatch?: number;
 }
 
 /** The seeded noise tensor for one parameter at one step (before adaptive scaling). */
@@ -60,7 +67,10 @@ export interface SmoothOut extends Technique {
  * update applies the gradient taken at w + theta_t to w (Eq. 5.11). Without de-noising the noise stays in the weights.
  */
 export function smoothOut(options: SmoothOutOptions): SmoothOut {
-  checkKeys(options, ['model', 'a', 'noise', 'adaptive', 'denoise', 'seed', 'roles'], 'smoothOut');
+  checkKeys(options, ['model', 'a', 'noise', 'adaptive', 'denoise', 'seed', 'roles', 'ghostBatch'], 'smoothOut');
+  const ghost = options.ghostBatch;
+  if (ghost !== undefined && !(typeof ghost === 'number' && Number.isInteger(ghost) && ghost >= 1))
+    throw new ConfigError('smoothOut.ghostBatch', ghost, 'a positive integer number of examples');
   if (!(Number.isFinite(options.a) && options.a >= 0))
     throw new ConfigError('smoothOut.a', options.a, 'a non-negative noise strength');
   const noise = options.noise ?? 'uniform';
@@ -73,10 +83,11 @@ export function smoothOut(options: SmoothOutOptions): SmoothOut {
   const perturbed = options.model.params.all().filter((p) => p.trainable && roles.includes(p.role));
   if (perturbed.length === 0)
     throw new ConfigError('smoothOut.roles', roles, `roles of some trainable parameter of ${options.model.name}`);
-  const noiseAt = (iteration: number) =>
+  const noiseAt = (iteration: number, shard?: number) =>
     new Map(
       perturbed.map((p) => {
-        const seed = hashString(`smoothout/${options.seed}/${iteration}/${p.name}`);
+        const at = shard === undefined ? `${iteration}` : `${iteration}.${shard}`;
+        const seed = hashString(`smoothout/${options.seed}/${at}/${p.name}`);
         return [
           p.name,
           tf.tidy(() => {
@@ -87,23 +98,41 @@ export function smoothOut(options: SmoothOutOptions): SmoothOut {
         ] as [string, tf.Tensor];
       }),
     );
+  /** Adds theta to every perturbed parameter; returns the undo (de-noising), or undefined without it. */
+  const applyNoise = (theta: Map<string, tf.Tensor>): (() => void) | undefined => {
+    const saved = denoise ? new Map(perturbed.map((p) => [p.name, tf.clone(p.variable)])) : undefined;
+    for (const p of perturbed) {
+      const t = theta.get(p.name) as tf.Tensor;
+      tf.tidy(() => p.variable.assign(tf.add(p.variable, t)));
+    }
+    tf.dispose([...theta.values()]);
+    if (!saved) return undefined;
+    return () => {
+      for (const p of perturbed) p.variable.assign(saved.get(p.name) as tf.Tensor);
+      tf.dispose([...saved.values()]);
+    };
+  };
   return {
     name: 'smoothout',
     noiseAt,
+    ...(ghost !== undefined
+      ? {
+          computeGradients(problem: GradientProblem, info: StepInfo): GradientResult {
+            return ghostBatchGradients(problem, ghost, (shard, compute) => {
+              if (options.a === 0) return compute();
+              const undo = applyNoise(noiseAt(info.iteration, shard));
+              try {
+                return compute();
+              } finally {
+                undo?.();
+              }
+            });
+          },
+        }
+      : {}),
     perturb(_params, info) {
-      if (options.a === 0) return undefined;
-      const theta = noiseAt(info.iteration);
-      const saved = denoise ? new Map(perturbed.map((p) => [p.name, tf.clone(p.variable)])) : undefined;
-      for (const p of perturbed) {
-        const t = theta.get(p.name) as tf.Tensor;
-        tf.tidy(() => p.variable.assign(tf.add(p.variable, t)));
-      }
-      tf.dispose([...theta.values()]);
-      if (!saved) return undefined;
-      return () => {
-        for (const p of perturbed) p.variable.assign(saved.get(p.name) as tf.Tensor);
-        tf.dispose([...saved.values()]);
-      };
+      if (options.a === 0 || ghost !== undefined) return undefined;
+      return applyNoise(noiseAt(info.iteration));
     },
   };
 }
