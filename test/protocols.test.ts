@@ -214,6 +214,7 @@ describe('ladder and code-protocol arms', () => {
     expect(authors?.recipe.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 });
     expect(authors?.recipe.lr).toBe(0.1);
     expect(authors?.recipe.swa).toBeUndefined();
+    expect(authors?.recipe.divergence).toEqual({ action: 'stop' });
     expect(authors?.techniques).toEqual([{ kind: 'psg', options: { threshold: 5e-5 } }]);
     const code = fractrainCodeSwitching(regime);
     expect(code).toMatchObject({ kind: 'indicator', epsilon: 0.15, alpha: 0.4, window: 5, scalePeriods: 10 });
