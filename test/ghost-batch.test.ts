@@ -92,7 +92,7 @@ describe('ghost batches', () => {
     const so = smoothOut({ model: m, a: 0.05, seed: 9, ghostBatch: 5 });
     const snapshot = m.params.recordsSync();
     const p = problemOf(m, x, y);
-    const r = so.computeGradients!(p, { iteration: 3 } as StepInfo);
+    const r = so.computeGradients!(p, { iteration: 3 } as StepInfo) as GradientResult;
     // The weights are back where they were (de-noised).
     for (const [name, v] of m.params.trainable())
       expect(Array.from(v.dataSync())).toEqual(Array.from(recordValues(snapshot[name]!)));

@@ -56,8 +56,11 @@ export function adaptiveNoise(w: tf.Tensor, theta: tf.Tensor, a: number): tf.Ten
 
 /** SmoothOut as a technique (see {@link smoothOut}). */
 export interface SmoothOut extends Technique {
-  /** The noise this technique would add to each perturbed parameter at `iteration` (fresh tensors the caller owns). */
-  noiseAt(iteration: number): Map<string, tf.Tensor>;
+  /**
+   * The noise this technique would add to each perturbed parameter at `iteration` (with ghost batches, for ghost batch
+   * `shard`); fresh tensors the caller owns.
+   */
+  noiseAt(iteration: number, shard?: number): Map<string, tf.Tensor>;
 }
 
 /**
