@@ -640,11 +640,6 @@ async function techniquesMain(): Promise<void> {
   const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 3;
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new Error(`bench: --rounds ${args[roundsAt + 1]}, expected a positive integer`);
-  const median = (v: number[]) => {
-    const s = [...v].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-  };
   for (const model of [RESNET8, GATED8, LSTM_DESC]) {
     const mine = rows.filter((r) => r.model === model && (!only || only.test(r.name)));
     if (mine.length === 0) continue;

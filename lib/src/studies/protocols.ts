@@ -1,4 +1,5 @@
 import { regimeIterations, type CifarRegime } from './regime';
+import type { SparsityRegime } from './sparsity';
 
 /**
  * One row of a protocol table: a setting as the paper states it (quoted, with its location), as the authors' released
@@ -249,14 +250,12 @@ const CAFFE = 'wenwei202/caffe';
  * code (wenwei202/caffe, branch `scnn`, `examples/cifar10/readme.md` "Train, SSL regularize and fine-tune ResNets" and
  * its solver templates), against this library's `regime` (`resnetDepthRegime`).
  */
-export function sslDepthProtocol(regime: {
-  readonly baselineEpochs: number;
-  readonly sparseEpochs: number;
-  readonly compactEpochs: number;
-  readonly lr: number;
-  readonly fineTuneLr: number;
-  readonly weightDecay: number;
-}): ProtocolRow[] {
+export function sslDepthProtocol(
+  regime: Pick<
+    SparsityRegime,
+    'baselineEpochs' | 'sparseEpochs' | 'compactEpochs' | 'lr' | 'fineTuneLr' | 'weightDecay'
+  >,
+): ProtocolRow[] {
   return [
     {
       setting: 'baseline',
