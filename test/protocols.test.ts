@@ -156,12 +156,17 @@ describe("PSG: the authors' absolute threshold, and exact signs without the pred
 describe('SWA batch-norm re-estimation', () => {
   it("'all' averages every batch of the training set; a number stops after that many; bad values are refused", async () => {
     const normalize = channelStats(data);
-    const trained = async (bnBatches: number | 'all') => {
+    const trained = async (bnBatches: number | 'all' | undefined, augment = false, bnAugment?: boolean) => {
       const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 2 });
       await train({
         ...{ model: m, train: data, batchSize: 32, epochs: 1, lr: 0.05, seed: 1, normalize },
         ...{ optimizer: { kind: 'sgd' } as const, schedule: { kind: 'constant' } as const },
-        swa: { start: 0, every: 1, bnBatches },
+        ...(augment ? { augment: 'pad-crop-flip' as const } : {}),
+        swa: {
+          ...{ start: 0, every: 1 },
+          ...(bnBatches !== undefined ? { bnBatches } : {}),
+          ...(bnAugment !== undefined ? { bnAugment } : {}),
+        },
       });
       return m;
     };
@@ -169,6 +174,15 @@ describe('SWA batch-norm re-estimation', () => {
     const one = await trained(1);
     const mean = (m: typeof all) => values(m.params.get('bn1/mean'));
     expect(mean(all)).not.toEqual(mean(one));
+    // The default is the whole training set, augmented as in training (torch's update_bn over a training loader).
+    const byDefault = await trained(undefined);
+    expect(mean(byDefault)).toEqual(mean(all));
+    const augmented = await trained(undefined, true);
+    const allAugmented = await trained('all', true, true);
+    const plain = await trained('all', true, false);
+    expect(mean(augmented)).toEqual(mean(allAugmented));
+    expect(mean(augmented)).not.toEqual(mean(plain));
+    for (const m of [byDefault, augmented, allAugmented, plain]) m.params.dispose();
     // 'all' is the cumulative average over the 2 batches of 128 that cover the 160 images.
     const copy = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 2 });
     copy.params.restore(all.params.recordsSync());
@@ -195,21 +209,25 @@ describe('ladder and code-protocol arms', () => {
     expect(rungs.map((r) => r.rung)).toEqual([
       'SGD',
       'SignSGD, no SWA',
-      '+ SWA (BN over 50 batches)',
+      '+ SWA, BN over 50 un-augmented batches',
       '+ SWA, BN over the augmented training set',
-      '+ FW-8/BW-16 operands, exact signs',
+      '+ FW-8/BW-16 operands, exact signs, averaged gradient ranges',
+      "+ gradient ranges at the batch's extreme",
       '+ MSB predictor (PSG, beta 0.05)',
       "PSG, the authors' update",
       'PSG, momentum SGD over signs at lr 0.03, wd 5e-4, SWA',
     ]);
-    const [, noSwa, swa, fullBn, exact, psg, authors, overSigns] = rungs.map((r) => r.arm);
+    const [, noSwa, swa, fullBn, averaged, exact, psg, authors, overSigns] = rungs.map((r) => r.arm);
     expect(overSigns?.recipe).toMatchObject({ lr: 0.03, swa: { start: 0.75, every: 1 } });
     expect(overSigns?.recipe.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 5e-4 });
     expect(noSwa?.recipe.swa).toBeUndefined();
     expect(noSwa?.recipe.optimizer).toEqual(swa?.recipe.optimizer);
-    expect(swa?.recipe.swa).toEqual({ start: 0.75, every: 1 });
-    expect(fullBn?.recipe.swa).toEqual({ start: 0.75, every: 1, bnBatches: 'all', bnAugment: true });
+    expect(swa?.recipe.swa).toEqual({ start: 0.75, every: 1, bnBatches: 50, bnAugment: false });
+    expect(fullBn?.recipe.swa).toEqual({ start: 0.75, every: 1 });
+    expect(averaged?.techniques).toEqual([{ kind: 'psg', options: { predictor: false } }]);
+    expect(averaged?.quant).toEqual({ gradientRange: 'sample-mean' });
     expect(exact?.techniques).toEqual([{ kind: 'psg', options: { predictor: false } }]);
+    expect(exact?.quant).toBeUndefined();
     expect(psg?.techniques).toEqual([{ kind: 'psg', options: { beta: 0.05 } }]);
     expect(authors?.recipe.optimizer).toEqual({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 });
     expect(authors?.recipe.lr).toBe(0.1);

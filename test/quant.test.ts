@@ -200,6 +200,34 @@ describe('quantized layers (straight-through estimator)', () => {
   });
 });
 
+describe('output-gradient ranges', () => {
+  it("by default the error is quantized over the batch's extreme |dy| (nothing clipped); 'sample-mean' clips", async () => {
+    const { checkQuantOptions } = await import('../lib/src/quant/layers');
+    const eye = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+    ]);
+    // Example 0's gradient is 8, example 1's is 1: the averaged per-example range is (8 + 1) / 2 = 4.5.
+    const dy = tf.tensor2d([
+      [8, 0],
+      [1, 0],
+    ]);
+    const inputGradient = (cfg: ReturnType<typeof defaultQuantConfig>) =>
+      vals(
+        tf.grad((u: tf.Tensor) => tf.sum(tf.mul(quantMatMul(u as tf.Tensor2D, eye, fwbw(8, 8), cfg), dy)))(eye.clone()),
+      );
+    const nearest = { ...defaultQuantConfig(1), gradientRounding: 'nearest' as const };
+    const extreme = inputGradient(nearest);
+    expect(extreme[0]).toBeCloseTo(8, 5);
+    expect(extreme[2]).toBeCloseTo((Math.round((1 * 127) / 8) * 8) / 127, 5);
+    const averaged = inputGradient({ ...nearest, gradientRange: 'sample-mean' });
+    expect(averaged[0]).toBeCloseTo(4.5, 5);
+    expect(() => checkQuantOptions({ gradientRange: 'batch' as never })).toThrowError(
+      /quant.gradientRange = "?batch"? is invalid.*tensor, channel, sample-mean/,
+    );
+  });
+});
+
 describe('running ranges and per-layer statistics', () => {
   it('training updates running activation ranges; evaluation quantizes with them', async () => {
     const { RunningRanges } = await import('../lib/src/quant/layers');

@@ -21,8 +21,14 @@ export interface QuantConfig {
   readonly forwardRounding: Rounding;
   /** Rounding of gradients (default stochastic, as in SBM and FracTrain). */
   readonly gradientRounding: Rounding;
-  /** Range granularity of activations and gradients (default sample-mean as in SBM). */
+  /** Range granularity of activations, and of gradients unless `gradientRange` is set (default sample-mean as in SBM). */
   readonly activationRange: RangeMode;
+  /**
+   * Range granularity of the output gradients (error) quantized for the backward pass (default: `activationRange`).
+   * `'tensor'` takes the batch's extreme |dy|, so no gradient entry is clipped; `'sample-mean'` averages the per-example
+   * extremes and clips the examples whose gradient is larger than the average.
+   */
+  readonly gradientRange?: RangeMode;
   /** Range granularity of weights (default channel). */
   readonly weightRange: RangeMode;
   /** Next seed for stochastic rounding; advanced deterministically by the caller. */
@@ -182,6 +188,7 @@ export function checkQuantOptions(q: Partial<Omit<QuantConfig, 'nextSeed'>>, fie
       'forwardRounding',
       'gradientRounding',
       'activationRange',
+      'gradientRange',
       'weightRange',
       'ranges',
       'weightGradientRule',
@@ -212,6 +219,7 @@ export function checkQuantOptions(q: Partial<Omit<QuantConfig, 'nextSeed'>>, fie
     ['forwardRounding', roundings],
     ['gradientRounding', roundings],
     ['activationRange', ranges],
+    ['gradientRange', ranges],
     ['weightRange', ranges],
   ] as const) {
     const v = q[k];
@@ -221,15 +229,25 @@ export function checkQuantOptions(q: Partial<Omit<QuantConfig, 'nextSeed'>>, fie
     throw new ConfigError(`${field}.ranges`, typeof q.ranges, 'a RunningRanges');
 }
 
-/** The default simulator settings (SBM-style ranges, stochastic gradient rounding). */
+/**
+ * The default simulator settings: activations over per-sample ranges averaged over the batch, output gradients over
+ * the batch's extreme |dy| (as the released code of SBM, E²-Train and FracTrain quantizes gradients: `quantize_grad`
+ * with `reduce_type='extreme'`), weights per output channel, stochastic gradient rounding.
+ */
 export function defaultQuantConfig(seed: number): QuantConfig {
   return {
     forwardRounding: 'nearest',
     gradientRounding: 'stochastic',
     activationRange: 'sample-mean',
+    gradientRange: 'tensor',
     weightRange: 'channel',
     nextSeed: seedCounter(seed),
   };
+}
+
+/** The range granularity of the output gradients: `gradientRange`, else `activationRange`. */
+function gradientRangeOf(cfg: QuantConfig): RangeMode {
+  return cfg.gradientRange ?? cfg.activationRange;
 }
 
 function qa(x: tf.Tensor, bits: number, cfg: QuantConfig, rounding: Rounding, range: RangeMode): tf.Tensor {
@@ -275,7 +293,7 @@ export const SCHEME_QUANTIZERS: Readonly<Record<QuantScheme, SchemeQuantizers>> 
   sbm: {
     weight: (w, bits, cfg) => qa(w, bits, cfg, cfg.forwardRounding, cfg.weightRange),
     activation: (x, bits, cfg) => qa(x, bits, cfg, cfg.forwardRounding, cfg.activationRange),
-    error: (dy, bits, cfg) => qa(dy, bits, cfg, cfg.gradientRounding, cfg.activationRange),
+    error: (dy, bits, cfg) => qa(dy, bits, cfg, cfg.gradientRounding, gradientRangeOf(cfg)),
     weightGradient: (dw) => dw,
     sharedError: false,
     runningRanges: true,
@@ -436,7 +454,7 @@ function ruleConv2d(
       value: tf.conv2d(xq, wq, attrs.strides, attrs.pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor4D;
+        const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, gradientRangeOf(cfg)) as tf.Tensor4D;
         const dx = tf.conv2dTranspose(dyq, ws, xs.shape, attrs.strides, attrs.pad);
         const geometry: WeightGradGeometry = { kind: 'conv', attrs, filterShape: ws.shape };
         return [dx, ruleWeightGradient(rule, xs, dyq, geometry, p, cfg)];
@@ -485,7 +503,7 @@ export function quantDepthwiseConv2d(
         const [xs, ws, slope] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor | undefined];
         const geometry: WeightGradGeometry = { kind: 'depthwise', attrs, filterShape: ws.shape };
         if (rule) {
-          const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange);
+          const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, gradientRangeOf(cfg));
           return [depthwiseInputGrad(dyq, ws, xs.shape, attrs), ruleWeightGradient(rule, xs, dyq, geometry, p, cfg)];
         }
         const { dyE, dyW } = outputGradients<tf.Tensor>(dy, p, cfg);
@@ -510,7 +528,7 @@ export function quantMatMul(x: tf.Tensor2D, w: tf.Tensor2D, p: LayerPrecision, c
         value: tf.matMul(xq, wq),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-          const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, cfg.activationRange) as tf.Tensor2D;
+          const dyq = qa(dy, p.gradError, cfg, cfg.gradientRounding, gradientRangeOf(cfg)) as tf.Tensor2D;
           return [tf.matMul(dyq, ws, false, true), ruleWeightGradient(rule, xs, dyq, { kind: 'dense' }, p, cfg)];
         },
       };

@@ -43,6 +43,7 @@ export function sbmQuant(ranges: SbmRanges = 'code'): {
   forwardRounding: 'nearest';
   gradientRounding: 'stochastic';
   activationRange: 'tensor' | 'sample-mean';
+  gradientRange: 'tensor' | 'sample-mean';
   weightRange: 'tensor' | 'channel';
 } {
   if (ranges !== 'code' && ranges !== 'averaged') throw new ConfigError('sbm ranges', ranges, "'code' or 'averaged'");
@@ -53,6 +54,7 @@ export function sbmQuant(ranges: SbmRanges = 'code'): {
         forwardRounding: 'nearest',
         gradientRounding: 'stochastic',
         activationRange: 'tensor',
+        gradientRange: 'tensor',
         weightRange: 'channel',
       }
     : {
@@ -61,6 +63,7 @@ export function sbmQuant(ranges: SbmRanges = 'code'): {
         forwardRounding: 'nearest',
         gradientRounding: 'stochastic',
         activationRange: 'sample-mean',
+        gradientRange: 'sample-mean',
         weightRange: 'tensor',
       };
 }

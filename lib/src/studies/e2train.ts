@@ -169,32 +169,43 @@ export const e2trainArms = {
   },
   /**
    * The PSG ablation ladder, each rung an arm that adds one step to the rung before: SGD; SignSGD without SWA; + SWA
-   * (batch-norm statistics re-estimated over 50 un-augmented batches, this library's default); + SWA with the
-   * statistics over the whole augmented training set (as `torch.optim.swa_utils.update_bn` over a training loader);
-   * + FW-8/BW-16 operands with every sign taken from the full product; + the MSB predictor (PSG at `beta`); and PSG
-   * under the authors' released update (GATECH-EIC/E2Train `main_all.py`: momentum-0.9 SGD over the signed weight
-   * gradients, batch-norm parameters and biases unsigned, lr 0.1, weight decay 1e-4, absolute threshold 5e-5, no SWA);
-   * last, that update with the paper's numbers (Sec. 4.1: SGD with momentum 0.9; appendix B: lr 0.03, weight decay
-   * 5e-4; SWA) and PSG at `beta`.
+   * with batch-norm statistics re-estimated over 50 un-augmented batches; + SWA with the statistics over the whole
+   * augmented training set (as `torch.optim.swa_utils.update_bn` over a training loader; the trainer's default); +
+   * FW-8/BW-16 operands with every sign taken from the full product, output gradients quantized over per-example ranges
+   * averaged over the batch (which clips the examples with the largest gradients); + output-gradient ranges at the
+   * batch's extreme (the released codes' `quantize_grad`; the simulator's default); + the MSB predictor (PSG at `beta`); PSG under the authors' released update (GATECH-EIC/E2Train
+   * `main_all.py`: momentum-0.9 SGD over the signed weight gradients, batch-norm parameters and biases unsigned, lr 0.1,
+   * weight decay 1e-4, absolute threshold 5e-5, no SWA); last, that update with the paper's numbers (Sec. 4.1: SGD with
+   * momentum 0.9; appendix B: lr 0.03, weight decay 5e-4; SWA) and PSG at `beta`.
    */
   psgLadder(regime: CifarRegime, data: Data, seed: number, beta = 0.05): Array<{ rung: string; arm: Arm }> {
     const { swa, ...noSwa } = SIGN_RECIPE;
-    const fullBn = { swa: { ...swa, bnBatches: 'all' as const, bnAugment: true } };
-    const psgArm = (options: TechniqueKinds['psg'], label: string, recipe: Partial<typeof SIGN_RECIPE>) =>
-      regimeArm(regime, data, { label, seed, ...recipe, techniques: [{ kind: 'psg', options }] });
+    const earlySwa = { swa: { ...swa, bnBatches: 50, bnAugment: false } };
+    const psgArm = (options: TechniqueKinds['psg'], label: string, quant?: Arm['quant']) =>
+      regimeArm(regime, data, {
+        ...{ label, seed, ...SIGN_RECIPE },
+        ...(quant ? { quant } : {}),
+        techniques: [{ kind: 'psg', options }],
+      });
     return [
       { rung: 'SGD', arm: e2trainArms.sgd(regime, data, seed) },
       { rung: 'SignSGD, no SWA', arm: regimeArm(regime, data, { label: 'SignSGD, no SWA', seed, ...noSwa }) },
-      { rung: '+ SWA (BN over 50 batches)', arm: e2trainArms.signSgd(regime, data, seed) },
       {
-        rung: '+ SWA, BN over the augmented training set',
-        arm: regimeArm(regime, data, { label: 'SignSGD, SWA, full BN', seed, ...noSwa, ...fullBn }),
+        rung: '+ SWA, BN over 50 un-augmented batches',
+        arm: regimeArm(regime, data, { label: 'SignSGD, SWA, BN over 50 batches', seed, ...noSwa, ...earlySwa }),
+      },
+      { rung: '+ SWA, BN over the augmented training set', arm: e2trainArms.signSgd(regime, data, seed) },
+      {
+        rung: '+ FW-8/BW-16 operands, exact signs, averaged gradient ranges',
+        arm: psgArm({ predictor: false }, 'FW-8/BW-16, exact signs, averaged ranges', {
+          gradientRange: 'sample-mean',
+        }),
       },
       {
-        rung: '+ FW-8/BW-16 operands, exact signs',
-        arm: psgArm({ predictor: false }, 'FW-8/BW-16, exact signs', SIGN_RECIPE),
+        rung: "+ gradient ranges at the batch's extreme",
+        arm: psgArm({ predictor: false }, 'FW-8/BW-16, exact signs'),
       },
-      { rung: `+ MSB predictor (PSG, beta ${beta})`, arm: psgArm({ beta }, `PSG ${beta}`, SIGN_RECIPE) },
+      { rung: `+ MSB predictor (PSG, beta ${beta})`, arm: psgArm({ beta }, `PSG ${beta}`) },
       {
         rung: "PSG, the authors' update",
         arm: divergenceIsAnOutcome(

@@ -103,11 +103,19 @@ export function e2trainProtocol(regime: CifarRegime): ProtocolRow[] {
       notebooks: ['12', '13'],
     },
     {
+      setting: 'gradient quantizer ranges',
+      paper: 'not stated (Sec. 4.4 gives only the bit widths)',
+      code: `${E2} models/quantize.py quantize_grad: calculate_qparams(..., reduce_type='extreme'), one range per tensor (the batch's largest |dy|), nearest rounding (stochastic=False)`,
+      run: "the batch's largest |dy| per tensor, stochastic rounding (a ladder rung: per-example ranges averaged over the batch, which clip)",
+      why: 'range as the code; stochastic rounding as SBM (at 16 bits the rounding changes little)',
+      notebooks: ['12', '13'],
+    },
+    {
       setting: 'SWA',
       paper:
         '"stochastic weight averaging (SWA) technique [64] when PSG is adopted" (Sec. 4.1); no start, frequency or batch-norm update given',
       code: `${E2}: no SWA in main_all.py`,
-      run: 'average every iteration of the last quarter; batch-norm statistics re-estimated over 50 un-augmented batches of 128 (a ladder rung: over the whole augmented training set)',
+      run: 'average every iteration of the last quarter; batch-norm statistics re-estimated over the whole augmented training set, as torch.optim.swa_utils.update_bn over a training loader (a ladder rung: over 50 un-augmented batches of 128)',
       why: 'the paper gives no settings; the code has none',
       notebooks: ['12', '13'],
     },

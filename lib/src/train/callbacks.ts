@@ -128,8 +128,8 @@ export function weightAveraging(swa: SwaOptions, model: TrainLoop['model']) {
       if (c.task !== 'language-model')
         recomputeBatchNormStats(loop.model, c.train, {
           normalize: c.normalize,
-          ...(swa.bnBatches === 'all' ? {} : { maxBatches: swa.bnBatches ?? 50 }),
-          ...(swa.bnAugment && c.augment ? { augment: c.augment, seed: c.seed } : {}),
+          ...(swa.bnBatches === undefined || swa.bnBatches === 'all' ? {} : { maxBatches: swa.bnBatches }),
+          ...((swa.bnAugment ?? true) && c.augment ? { augment: c.augment, seed: c.seed } : {}),
           ctx: c.evalContext,
         });
       return undefined;

@@ -52,9 +52,9 @@ export interface CommonTrainConfig {
   readonly divergence?: DivergenceOptions;
   /**
    * Stochastic weight averaging from a fraction of the run, every `every` iterations; at the end the average replaces
-   * the weights and batch-norm statistics are re-estimated over `bnBatches` batches of 128 training images (default 50;
-   * `'all'`: the whole training set, as `torch.optim.swa_utils.update_bn` does), with `bnAugment` the training
-   * augmentation applied (default false: the images as evaluation sees them).
+   * the weights and batch-norm statistics are re-estimated over `bnBatches` batches of 128 training images (default
+   * `'all'`: the whole training set, as `torch.optim.swa_utils.update_bn` does over a training loader), with the
+   * training augmentation applied unless `bnAugment` is false (then the images as evaluation sees them).
    */
   readonly swa?: SwaOptions;
   /** Checkpoint file, written atomically every `every` iterations and at the end; `resume` continues from it. */
