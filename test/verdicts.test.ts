@@ -111,3 +111,23 @@ describe('findings with interval-aware verdicts', () => {
     });
   });
 });
+
+describe('statistical claims have three outcomes', () => {
+  it('supported, contradicted or inconclusive; inconclusive only for statistical claims', async () => {
+    const { statisticalOutcome } = await import('../kernel-ext/src/display/findings');
+    // A binomial test of p = 0.5 with a margin of 0.05: 55 of 100 neither rejects nor fits the margin.
+    const bt = binomialTest(55, 100, 0.5);
+    const outcome = statisticalOutcome({ supports: bt.lo >= 0.45 && bt.hi <= 0.55, contradicts: bt.pValue < 0.05 });
+    expect(outcome).toBe('inconclusive');
+    expect(statisticalOutcome({ supports: true, contradicts: false })).toBe(true);
+    expect(statisticalOutcome({ supports: false, contradicts: true })).toBe(false);
+    expect(() => statisticalOutcome({ supports: true, contradicts: true })).toThrowError(/cannot both hold/);
+    const claim = (holds: Claim['holds'], kind: Claim['kind'] = 'statistical'): Claim => ({
+      ...{ id: 'c', claim: 'x', source: 's', paper: 'p', measured: '55 of 100', kind, holds },
+      ...(kind === 'statistical' ? { test: 'exact binomial, 95%' } : {}),
+    });
+    const verdicts = (['inconclusive', true, false] as const).map((h) => findingRows([claim(h)], 'lite')[0]?.verdict);
+    expect(verdicts).toEqual(['inconclusive at this scale', 'held', 'not held']);
+    expect(() => findingRows([claim('inconclusive', 'exact')], 'lite')).toThrowError(/only statistical claims/);
+  });
+});

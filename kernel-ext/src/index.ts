@@ -30,6 +30,7 @@ export { progress, type Progress, type ProgressInfo, type ProgressOptions } from
 export {
   findings,
   findingRows,
+  statisticalOutcome,
   verdict,
   FindingsError,
   type Claim,

@@ -43,8 +43,13 @@ export interface Claim {
   /** What this run measured (formatted), or undefined when not measured at this scale (comparisons: optional). */
   readonly measured: string | number | undefined;
   readonly kind: 'exact' | 'statistical' | 'comparison';
-  /** Whether the measurement satisfies the claim (exact, statistical, measured); undefined when not checked. */
-  readonly holds?: boolean | undefined;
+  /**
+   * Whether the measurement satisfies the claim; undefined when not checked. A statistical claim states all three
+   * outcomes of its test (see {@link statisticalOutcome}): `true` when the evidence supports the claim, `false` when it
+   * contradicts it, `'inconclusive'` when it does neither (e.g. a test that does not reject with an interval wider than
+   * the claim's margin). Exact claims hold or not.
+   */
+  readonly holds?: boolean | 'inconclusive' | undefined;
   /** Statistical claims: the test and its level, e.g. "exact binomial (two-sided), 95%". */
   readonly test?: string;
   /** Comparison claims: the arms. */
@@ -55,6 +60,17 @@ export interface Claim {
   readonly checkedAt?: readonly Scale[];
   /** Free-text remark shown with the result (e.g. why a claim does not reproduce). */
   readonly note?: string;
+}
+
+/**
+ * The outcome of a statistical claim from what its test shows: `supports` (e.g. the 95% interval lies inside the
+ * claim's margin) gives `true`, `contradicts` (e.g. the test rejects the claimed value) gives `false`, neither gives
+ * `'inconclusive'`. Both at once is an error: the notebook's two conditions overlap.
+ */
+export function statisticalOutcome(o: { readonly supports: boolean; readonly contradicts: boolean }): boolean | 'inconclusive' {
+  if (o.supports && o.contradicts)
+    throw new ConfigError('statisticalOutcome', o, 'conditions for support and contradiction that cannot both hold');
+  return o.supports ? true : o.contradicts ? false : 'inconclusive';
 }
 
 /** Verdict for one claim at the current scale. */
@@ -152,8 +168,10 @@ export function assess(
       test: claim.test ?? '',
       measured: String(claim.measured),
     };
+  if (claim.holds === 'inconclusive' && claim.kind !== 'statistical')
+    throw new ConfigError(`claim ${claim.id}.holds`, 'inconclusive', 'true or false (only statistical claims are inconclusive)');
   return {
-    verdict: claim.holds ? 'held' : 'not held',
+    verdict: claim.holds === 'inconclusive' ? 'inconclusive at this scale' : claim.holds ? 'held' : 'not held',
     interval: '',
     n: '',
     test: claim.test ?? (claim.kind === 'exact' ? (claim.tolerance ? 'within the stated tolerance' : 'identity') : ''),
