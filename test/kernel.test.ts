@@ -69,6 +69,28 @@ function execute(cells: string[], probe?: string, env: Record<string, string> = 
   return { ...result, outputs: executed.cells.map((c) => c.outputs), stderr: r.stderr ?? '' };
 }
 
+/** Executes a notebook file as the runner's executor does (no injected parameters) and returns its executed cells. */
+function executeNotebook(nb: unknown, env: Record<string, string> = { ECOTRAIN_BACKEND: 'cpu' }) {
+  const dir = tempDir();
+  const input = path.join(dir, 'in.ipynb');
+  const output = path.join(dir, 'out.ipynb');
+  fs.writeFileSync(input, JSON.stringify(nb));
+  const r = spawnSync(
+    paths.python,
+    [
+      ...[path.join(root, 'kernel-ext', 'python', 'execute_notebook.py'), input, output],
+      ...['--kernel', 'ecotrain', '--cwd', path.join(root, 'notebooks'), '--timeout', '120'],
+    ],
+    { encoding: 'utf8', env: { ...process.env, ...env, ECOTRAIN_OUT_DIR: dir } },
+  );
+  const last = r.stdout.trim().split('\n').pop() ?? '{}';
+  const executed = JSON.parse(fs.readFileSync(output, 'utf8')) as {
+    metadata: { language_info?: { name?: string } };
+    cells: Array<{ cell_type: string; outputs?: Outcome['outputs'][number] }>;
+  };
+  return { ...(JSON.parse(last) as Omit<Outcome, 'outputs' | 'stderr'>), executed };
+}
+
 describe('ecotrain kernel (headless)', () => {
   beforeAll(() => {
     if (!ready)
@@ -193,6 +215,31 @@ describe('ecotrain kernel (headless)', () => {
       expect(b.outputs[0]?.map((o) => (Array.isArray(o.text) ? o.text.join('') : (o.text ?? ''))).join('')).toMatch(
         /result 42/,
       );
+    },
+    KERNEL_TEST_MS,
+  );
+  it(
+    "a committed notebook's parameters cell is the source of truth: edited to smoke, the banner says smoke",
+    () => {
+      const nb = JSON.parse(fs.readFileSync(path.join(root, 'notebooks', '00-getting-started.ipynb'), 'utf8')) as {
+        cells: Array<{ cell_type: string; source: string | string[]; metadata: { tags?: string[] } }>;
+      };
+      const src = (c: { source: string | string[] }) => (Array.isArray(c.source) ? c.source.join('') : c.source);
+      expect(nb.cells.some((c) => (c.metadata.tags ?? []).includes('injected-parameters'))).toBe(false);
+      const params = nb.cells.find((c) => (c.metadata.tags ?? []).includes('parameters'));
+      expect(params && src(params)).toMatch(/let scale: Scale = "lite";/);
+      if (params) params.source = src(params).replace('let scale: Scale = "lite";', 'let scale: Scale = "smoke";');
+      // Run up to the cell that prints the banner (the rest trains).
+      const upTo = nb.cells.findIndex((c) => /console\.log\(`backend /.test(src(c)));
+      expect(upTo).toBeGreaterThan(0);
+      const r = executeNotebook({ ...nb, cells: nb.cells.slice(0, upTo + 1) });
+      expect(r.failed_cell ?? null).toBe(null);
+      const banner = r.executed.cells[upTo]?.outputs?.map((o) =>
+        Array.isArray(o.text) ? o.text.join('') : (o.text ?? ''),
+      );
+      expect(banner?.join('')).toMatch(/scale smoke, seed 0/);
+      // The executed copy records the kernel's language_info, as JupyterLab does on opening.
+      expect(r.executed.metadata.language_info?.name).toBe('typescript');
     },
     KERNEL_TEST_MS,
   );

@@ -25,6 +25,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from normal_form import merge_streams  # noqa: E402
+
 ASYNC_FAILURE = re.compile(r"^(UnhandledPromiseRejection|UncaughtException)\b", re.M)
 
 # TensorFlow's start-up lines, written by its C++ logger to the kernel's stderr before any log level applies
@@ -145,6 +148,11 @@ def main():
             process = getattr(getattr(client.km, "provisioner", None), "process", None)
             if process is not None and process.stderr is not None:
                 threading.Thread(target=forward_kernel_stderr, args=(process.stderr,), daemon=True).start()
+            # The kernel's language_info in the notebook's metadata, as nbclient's execute() and JupyterLab record it
+            # (otherwise opening the executed notebook in JupyterLab changes it).
+            info = client.wait_for_reply(client.kc.kernel_info())
+            if info is not None and "language_info" in info["content"]:
+                nb.metadata["language_info"] = info["content"]["language_info"]
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -182,6 +190,9 @@ def main():
     except RuntimeError as e:  # kernel did not start
         failed = {"index": None, "ename": "KernelStartError", "evalue": str(e)[:2000], "source": ""}
     seconds = time.time() - t0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     write_atomic(nb, args.output)
     print(json.dumps({"status": "failed" if failed else "ok", "seconds": seconds, "cells": len(nb.cells), "failed_cell": failed}))
     return 1 if failed else 0

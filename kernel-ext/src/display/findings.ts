@@ -67,7 +67,10 @@ export interface Claim {
  * claim's margin) gives `true`, `contradicts` (e.g. the test rejects the claimed value) gives `false`, neither gives
  * `'inconclusive'`. Both at once is an error: the notebook's two conditions overlap.
  */
-export function statisticalOutcome(o: { readonly supports: boolean; readonly contradicts: boolean }): boolean | 'inconclusive' {
+export function statisticalOutcome(o: {
+  readonly supports: boolean;
+  readonly contradicts: boolean;
+}): boolean | 'inconclusive' {
   if (o.supports && o.contradicts)
     throw new ConfigError('statisticalOutcome', o, 'conditions for support and contradiction that cannot both hold');
   return o.supports ? true : o.contradicts ? false : 'inconclusive';
@@ -169,7 +172,11 @@ export function assess(
       measured: String(claim.measured),
     };
   if (claim.holds === 'inconclusive' && claim.kind !== 'statistical')
-    throw new ConfigError(`claim ${claim.id}.holds`, 'inconclusive', 'true or false (only statistical claims are inconclusive)');
+    throw new ConfigError(
+      `claim ${claim.id}.holds`,
+      'inconclusive',
+      'true or false (only statistical claims are inconclusive)',
+    );
   return {
     verdict: claim.holds === 'inconclusive' ? 'inconclusive at this scale' : claim.holds ? 'held' : 'not held',
     interval: '',
