@@ -199,9 +199,13 @@ describe('report', () => {
 describe('npm run lab arguments', () => {
   it('keep 127.0.0.1 and the token whatever the user adds; refuse address and authentication overrides', async () => {
     const { labArguments } = await import('../kernel-ext/src/lab-args');
-    const a = labArguments('/p', ['--port', '9999'], false);
+    const token = 'ab'.repeat(24);
+    const a = labArguments('/p', ['--port', '9999'], false, token);
     expect(a.slice(0, 3)).toEqual(['lab', '--port', '9999']);
     expect(a.indexOf('--ip=127.0.0.1')).toBeGreaterThan(a.indexOf('9999'));
+    // The token is given on the command line, after the user's arguments: a configuration file cannot empty it.
+    expect(a.indexOf(`--IdentityProvider.token=${token}`)).toBeGreaterThan(a.indexOf('9999'));
+    expect(() => labArguments('/p', [], false, '')).toThrowError(/npm run lab token .* is invalid/);
     expect(a).toContain('--notebook-dir=/p/notebooks');
     for (const bad of [
       '--ip=0.0.0.0',
@@ -212,8 +216,14 @@ describe('npm run lab arguments', () => {
       '--NotebookApp.token=',
       '--ServerApp.allow_remote_access=True',
       '--ServerApp.password=x',
+      '--config=/tmp/open.py',
+      '--config',
+      '--ServerApp.config_file=/tmp/open.py',
+      '--ZMQChannelsWebsocketConnection.token=',
+      '--ServerApp.disable_check_xsrf=True',
+      '--ServerApp.allow_unauthenticated_access=True',
     ]) {
-      expect(() => labArguments('/p', [bad], false)).toThrowError(
+      expect(() => labArguments('/p', [bad], false, token)).toThrowError(
         /npm run lab argument = .* is invalid: expected no argument that changes the address/,
       );
     }

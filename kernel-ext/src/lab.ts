@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from 'ecotrain/base';
 import { setupPaths } from './setup/paths';
 import { trustNotebooks } from './setup/trust';
@@ -15,7 +16,7 @@ const paths = setupPaths();
 const jupyter = path.join(paths.venv, 'bin', 'jupyter');
 let args: string[];
 try {
-  args = labArguments(paths.root, process.argv.slice(2), process.getuid?.() === 0);
+  args = labArguments(paths.root, process.argv.slice(2), process.getuid?.() === 0, randomBytes(24).toString('hex'));
 } catch (err) {
   console.error(`npm run lab: ${(err as Error).message}`);
   process.exit(2);
