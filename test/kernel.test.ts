@@ -186,6 +186,24 @@ describe('ecotrain kernel (headless)', () => {
     'import { endOfNotebook } from "ecotrain-kernel";\nconst ecotrainSessionRecord = await endOfNotebook();';
 
   it(
+    "an unref'd timer that throws 3 s after the last cell, or a child process's callback that throws, fails the check",
+    () => {
+      const r = execute(['setTimeout(() => { throw new Error("unref boom"); }, 3000).unref();\nundefined;'], PROBE);
+      expect(r.status).toBe('failed');
+      expect(r.failed_cell?.evalue).toMatch(/unref boom/);
+      const c = execute(
+        [
+          'import { exec } from "node:child_process";\nexec("sleep 2", () => { throw new Error("exec boom"); });\nundefined;',
+        ],
+        PROBE,
+      );
+      expect(c.status).toBe('failed');
+      expect(c.failed_cell?.evalue).toMatch(/exec boom/);
+    },
+    KERNEL_TEST_MS,
+  );
+
+  it(
     'a timer that throws 3 s after the last cell fails the end-of-notebook check',
     () => {
       const r = execute(['setTimeout(() => { throw new Error("late boom"); }, 3000);\nundefined;'], PROBE);

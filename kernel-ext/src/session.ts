@@ -21,7 +21,10 @@ export interface SessionRecord {
  * `out/<scale>/results/<notebook>.session.json` and closes the figure exporter.
  */
 export async function endOfNotebook(options: { waitSeconds?: number } = {}): Promise<SessionRecord> {
-  // Wait (bounded) for timers the notebook left scheduled: a failure they raise then fails this check.
+  // The figure exporter's browser is a child process of the kernel's own: closed first, so that what remains is the
+  // notebook's. Then wait (bounded) for timers (unref'd ones included) and child processes the notebook left: a
+  // failure they raise then fails this check.
+  await closeFigureExporter();
   const hooks = (globalThis as Record<symbol, unknown>)[Symbol.for('ecotrain.kernel')] as
     | { settle(boundMs: number): Promise<number> }
     | undefined;
@@ -29,7 +32,7 @@ export async function endOfNotebook(options: { waitSeconds?: number } = {}): Pro
   const left = hooks ? await hooks.settle(wait * 1000) : 0;
   if (left > 0)
     throw new Error(
-      `the notebook left ${left} timer(s) still scheduled ${wait} s after its last cell: clear them (clearTimeout/clearInterval) or await the work they do`,
+      `the notebook left ${left} timer(s) or child process(es) running ${wait} s after its last cell: clear the timers (clearTimeout/clearInterval), stop the processes, or await the work they do`,
     );
   const s = settingsFromEnv();
   let numTensors: number | null = null;

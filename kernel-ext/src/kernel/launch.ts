@@ -45,9 +45,51 @@ function recordAsyncFailure(kind: AsyncFailure['kind'], reason: unknown): void {
   }
 }
 
-/** Timers and immediates the process holds (the kernel's own, plus any a notebook left scheduled). */
+/** Timers, immediates and child processes the process holds (the kernel's own, plus any a notebook left). */
 function scheduledWork(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate' || r === 'ProcessWrap')
+    .length;
+}
+
+/**
+ * One-shot timers by due time, including those `unref()` hides from {@link scheduledWork}: `setTimeout` is wrapped so
+ * that the end-of-notebook check can wait for a timer a notebook left (ref'd or not) and see the failure it raises.
+ */
+const dueTimeouts = new Map<NodeJS.Timeout, number>();
+
+/** The process's own setTimeout, for the kernel's waits (never tracked). */
+const untrackedSetTimeout = globalThis.setTimeout;
+
+function trackTimeouts(): void {
+  const real = untrackedSetTimeout;
+  const realClear = globalThis.clearTimeout;
+  const tracked = ((callback: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const delay = Number.isFinite(ms) ? Math.max(0, Number(ms)) : 0;
+    const timer: NodeJS.Timeout = real(
+      (...a: unknown[]) => {
+        dueTimeouts.delete(timer);
+        callback(...a);
+      },
+      delay,
+      ...args,
+    );
+    // Only timers a cell schedules (the notebook's, or a library's on its behalf): not the kernel's own machinery.
+    if (running) dueTimeouts.set(timer, Date.now() + delay);
+    return timer;
+  }) as unknown as typeof setTimeout;
+  // util.promisify(setTimeout) and other readers of the original's properties keep working.
+  Object.defineProperties(tracked, Object.getOwnPropertyDescriptors(real));
+  globalThis.setTimeout = tracked;
+  globalThis.clearTimeout = ((timer?: NodeJS.Timeout | string | number) => {
+    if (timer !== undefined && typeof timer === 'object') dueTimeouts.delete(timer);
+    realClear(timer);
+  }) as typeof clearTimeout;
+}
+
+/** Whether a tracked timer is due at or before `t` (ms since the epoch). */
+function timeoutDueBy(t: number): boolean {
+  for (const due of dueTimeouts.values()) if (due <= t) return true;
+  return false;
 }
 
 /**
@@ -60,6 +102,7 @@ export interface KernelHooks {
 }
 
 function main(): void {
+  trackTimeouts();
   const connectionFile = process.argv[2];
   if (!connectionFile) {
     console.error('usage: launch.js <connection_file>');
@@ -102,7 +145,10 @@ function main(): void {
     async settle(boundMs) {
       const own = baseline ?? 0;
       const until = Date.now() + boundMs;
-      while (scheduledWork() > own && Date.now() < until) await new Promise((r) => setTimeout(r, 50).unref());
+      // Wait for ref'd work and child processes beyond the kernel's own, and for every one-shot timer (unref'd too)
+      // due within the bound; an unref'd timer due later cannot keep the process alive and is not counted.
+      while ((scheduledWork() > own || timeoutDueBy(until)) && Date.now() < until)
+        await new Promise((r) => untrackedSetTimeout(r, 50).unref());
       return Math.max(0, scheduledWork() - own);
     },
   };
