@@ -145,6 +145,17 @@ describe('ecotrain kernel (headless)', () => {
   );
 
   it(
+    'a cell that ends the kernel (process.exit) is named as the failed cell',
+    () => {
+      const r = execute(['const a = 1;', 'process.exit(3);', 'console.log("not reached");']);
+      expect(r.status).toBe('failed');
+      expect(r.failed_cell).toMatchObject({ index: 1, ename: 'DeadKernelError' });
+      expect(r.failed_cell?.evalue).toMatch(/the kernel died while this cell ran/);
+    },
+    KERNEL_TEST_MS,
+  );
+
+  it(
     'reports a type error as TypeScriptError',
     () => {
       const r = execute(['const n: number = "three";']);
@@ -188,9 +199,13 @@ describe('ecotrain kernel (headless)', () => {
   it(
     "an unref'd timer that throws 3 s after the last cell, or a child process's callback that throws, fails the check",
     () => {
-      const r = execute(['setTimeout(() => { throw new Error("unref boom"); }, 3000).unref();\nundefined;'], PROBE);
+      const r = execute(
+        ['setTimeout(() => { throw new Error("unref boom\\nsecond line"); }, 3000).unref();\nundefined;'],
+        PROBE,
+      );
       expect(r.status).toBe('failed');
-      expect(r.failed_cell?.evalue).toMatch(/unref boom/);
+      // The whole message, every line of it.
+      expect(r.failed_cell?.evalue).toMatch(/Error: unref boom\nsecond line/);
       const c = execute(
         [
           'import { exec } from "node:child_process";\nexec("sleep 2", () => { throw new Error("exec boom"); });\nundefined;',

@@ -242,3 +242,17 @@ describe('cell errors', () => {
     });
   });
 });
+
+describe('cell errors from stderr, whatever the name and however many lines', () => {
+  it('an error whose name does not end in Error, and a message over several lines, are read whole', () => {
+    expect(
+      cellErrorFromStderr('progress 10%\nOops: it broke\n    at <anonymous>:1:7\n    at run (x.js:2:3)'),
+    ).toMatchObject({
+      ename: 'Oops',
+      evalue: 'it broke',
+    });
+    expect(
+      cellErrorFromStderr('loss: 1.25\nRangeError: bad width 40\nexpected one of 8, 16, 32\n    at <anonymous>:1:7'),
+    ).toMatchObject({ ename: 'RangeError', evalue: 'bad width 40\nexpected one of 8, 16, 32' });
+  });
+});

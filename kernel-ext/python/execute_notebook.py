@@ -118,6 +118,7 @@ def main():
         resources={"metadata": {"path": args.cwd}},
     )
     failed = None
+    current = None
     t0 = time.time()
 
     def kill_kernel_and_exit(reason):
@@ -156,6 +157,7 @@ def main():
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
+                current = index
                 try:
                     client.execute_cell(cell, index)
                 except CellExecutionError:
@@ -174,6 +176,7 @@ def main():
                 time.sleep(0.3)  # let timers scheduled by the last cell fire
                 probe = nbformat.v4.new_code_cell(args.probe)
                 nb.cells.append(probe)
+                current = None
                 try:
                     client.execute_cell(probe, len(nb.cells) - 1)
                     text = printed_failure(probe)
@@ -186,7 +189,17 @@ def main():
                     failed["source"] = "(end-of-notebook check: async work of the last cells failed)"
                 nb.cells.pop()
     except DeadKernelError as e:
-        failed = {"index": None, "ename": "DeadKernelError", "evalue": str(e)[:2000], "source": ""}
+        # The cell that was running when the kernel died (e.g. it called process.exit), when one was.
+        cell = nb.cells[current] if current is not None and current < len(nb.cells) else None
+        failed = {
+            "index": current,
+            "ename": "DeadKernelError",
+            "evalue": (
+                f"the kernel died while {'this cell' if cell is not None else 'the end-of-notebook check'} ran"
+                f" (process.exit, a crash or out of memory): {str(e)[:1800]}"
+            ),
+            "source": cell.source[:300] if cell is not None else "",
+        }
     except RuntimeError as e:  # kernel did not start
         failed = {"index": None, "ename": "KernelStartError", "evalue": str(e)[:2000], "source": ""}
     seconds = time.time() - t0

@@ -20,9 +20,27 @@ export function cellErrorFromStderr(stderr: string): CellError {
   if (diagnostics.length > 0) {
     return { ename: 'TypeScriptError', evalue: diagnostics.join('\n'), traceback: diagnostics };
   }
-  // The last "Name: message" line that starts an error block is the thrown error.
+  // The last "Name: message" line that starts an error block is the thrown error: the line before a run of stack
+  // frames (whatever the error's name), else the last line naming an Error, Exception or Rejection.
+  const frame = /^\s+at /;
   let start = -1;
-  for (let i = lines.length - 1; i >= 0; i--) {
+  for (let i = lines.length - 2; i >= 0; i--) {
+    if (frame.test(lines[i + 1] as string) && !frame.test(lines[i] as string)) {
+      // The message may span lines: its first line is the nearest one above the frames that reads "SomeError: ..."
+      // (else "Name: ..."), not crossing an earlier block's frames; without one, the line above the frames.
+      let top = i;
+      while (top > 0 && !frame.test(lines[top - 1] as string)) top--;
+      const nearest = (re: RegExp) => {
+        for (let j = i; j >= top; j--) if (re.test(lines[j] as string)) return j;
+        return -1;
+      };
+      const named = nearest(/^[A-Za-z_$][\w$]*(?:Error|Exception|Rejection): /);
+      const any = nearest(/^[A-Za-z_$][\w$]*: /);
+      start = named >= 0 ? named : any >= 0 ? any : i;
+      break;
+    }
+  }
+  for (let i = lines.length - 1; start < 0 && i >= 0; i--) {
     // "Error: boom" as well as "RangeError: ..." and "UnhandledPromiseRejection: ...".
     if (/^(?:[A-Za-z_$][\w$]*)?(?:Error|Exception|Rejection)\b/.test(lines[i] as string)) {
       start = i;
@@ -33,7 +51,8 @@ export function cellErrorFromStderr(stderr: string): CellError {
     const text = lines.slice(-10).join('\n') || 'the cell failed (no error text was printed)';
     return { ename: 'Error', evalue: text, traceback: lines.slice(-10) };
   }
-  const head = lines[start] as string;
+  const blockEnd = lines.findIndex((l, i) => i > start && frame.test(l));
+  const head = lines.slice(start, blockEnd < 0 ? start + 1 : blockEnd).join('\n');
   const m = /^([A-Za-z_$][\w$]*)(?::\s*([\s\S]*))?$/.exec(head);
   const ename = m?.[1] ?? 'Error';
   const evalue = m?.[2] ?? head;

@@ -16,7 +16,10 @@ import { tslabInternals, type ZmqMessage, type ZmqServerInstance } from './tslab
 
 interface AsyncFailure {
   readonly kind: 'UnhandledPromiseRejection' | 'UncaughtException';
+  /** The thrown value with its stack. */
   readonly text: string;
+  /** Its name and whole message (every line of it), e.g. `Oops: first line\nsecond line`. */
+  readonly message: string;
 }
 
 interface RunningCell {
@@ -31,11 +34,14 @@ const pending: AsyncFailure[] = [];
 function toCellError(failures: readonly AsyncFailure[], preface: string): CellError {
   const first = failures[0] as AsyncFailure;
   const text = failures.map((f) => `${f.kind}: ${f.text}`).join('\n');
-  return { ename: first.kind, evalue: `${preface}${first.text.split('\n')[0] ?? ''}`, traceback: text.split('\n') };
+  return { ename: first.kind, evalue: `${preface}${first.message}`, traceback: text.split('\n') };
 }
 
 function recordAsyncFailure(kind: AsyncFailure['kind'], reason: unknown): void {
-  const failure: AsyncFailure = { kind, text: describeThrown(reason) };
+  const text = describeThrown(reason);
+  const message =
+    reason instanceof Error ? `${reason.name || 'Error'}: ${reason.message}` : (text.split('\n')[0] ?? '');
+  const failure: AsyncFailure = { kind, text, message };
   process.stderr.write(`${kind}: ${failure.text}\n`);
   if (running) {
     running.failures.push(failure);
