@@ -87,6 +87,28 @@ describe('TernGrad with real worker processes over ZeroMQ (127.0.0.1)', () => {
     expect(liveWorkers()).toBe(before);
   }, 60_000);
 
+  it('a stray local peer cannot disturb the job or take a worker slot (CURVE-authenticated workers)', async () => {
+    const zmq = await import('zeromq');
+    const strays: InstanceType<typeof zmq.Dealer>[] = [];
+    const real = await runTernGradCluster(job, {
+      onListen: (endpoint) => {
+        // Connects before any worker has started: as "w0" (the first worker's routing id) and as "w7", and sends a
+        // malformed message and a well-formed scaler message of step 0.
+        for (const routingId of ['w0', 'w7']) {
+          const s = new zmq.Dealer({ routingId, linger: 0, sendTimeout: 0 });
+          s.connect(endpoint);
+          s.send(['Z']).catch(() => undefined);
+          s.send(['S', '0', Buffer.alloc(8), Buffer.alloc(4), Buffer.alloc(16)]).catch(() => undefined);
+          strays.push(s);
+        }
+      },
+    });
+    for (const s of strays) s.close();
+    const sim = await simulateTernGradJob(job);
+    expect(real.workersAgree).toBe(true);
+    real.params.forEach((p, j) => expect(Buffer.compare(Buffer.from(p.buffer), Buffer.from(sim[j]!.buffer))).toBe(0));
+  }, 60_000);
+
   it('refuses a bad job before starting any process', async () => {
     await expect(runTernGradCluster({ ...job, train: { ...job.train, batchSize: 9 } })).rejects.toThrow(
       /job.train.batchSize = 9 is invalid: expected a multiple of the 2 workers/,

@@ -80,7 +80,13 @@ function workerScript(): string {
  * or reports an error stops the run: the server aborts the others, kills every child still alive, and throws a
  * {@link TernGradClusterError} naming the worker and step; no process outlives the call.
  */
-export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResult> {
+export async function runTernGradCluster(
+  job: TernGradJob,
+  options: {
+    /** Called with the server's endpoint once it listens (monitoring; tests use it to play a stray peer). */
+    readonly onListen?: (endpoint: string) => void;
+  } = {},
+): Promise<ClusterResult> {
   checkJob(job);
   const ternary = job.terngrad.ternary !== false;
   const n = job.terngrad.workers;
@@ -88,9 +94,16 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
   const script = workerScript();
   const startupMs = Math.round((job.startupSeconds ?? 120) * 1000);
   // The first messages wait for the workers' start (backend, data); later ones for one phase of a step.
-  const router = new zmq.Router({ linger: 0, receiveTimeout: startupMs, sendTimeout: timeoutMs });
+  // CURVE: the server's key pair is made for this job and its public key given only to the workers it forks, so a
+  // stray local peer can neither send to the job nor take a worker's routing id.
+  const keys = zmq.curveKeyPair();
+  const router = new zmq.Router({
+    ...{ linger: 0, receiveTimeout: startupMs, sendTimeout: timeoutMs },
+    ...{ curveServer: true, curveSecretKey: keys.secretKey },
+  });
   await router.bind('tcp://127.0.0.1:*');
   const endpoint = router.lastEndpoint as string;
+  options.onListen?.(endpoint);
   const children: ChildProcess[] = [];
   let failure: TernGradClusterError | undefined;
   let failed: (e: TernGradClusterError) => void = () => {};
@@ -107,7 +120,10 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
   const stderr: string[] = Array.from({ length: n }, () => '');
   for (let id = 0; id < n; id++) {
     const child = fork(script, [], {
-      env: { ...process.env, ECOTRAIN_TERNGRAD_WORKER: JSON.stringify({ job, id, endpoint }) },
+      env: {
+        ...process.env,
+        ECOTRAIN_TERNGRAD_WORKER: JSON.stringify({ job, id, endpoint, serverKey: keys.publicKey }),
+      },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     child.stderr?.on('data', (d: Buffer) => {
@@ -151,7 +167,12 @@ export async function runTernGradCluster(job: TernGradJob): Promise<ClusterResul
           `no ${kind} message from worker(s) ${missing.join(', ')} within ${router.receiveTimeout / 1000} s at step ${step}`,
         );
       }
-      const id = Number(frames[0]?.toString().slice(1));
+      const peer = frames[0]?.toString() ?? '';
+      const id = /^w\d+$/.test(peer) ? Number(peer.slice(1)) : Number.NaN;
+      if (!(Number.isInteger(id) && id >= 0 && id < n))
+        throw new TernGradClusterError(
+          `a message from unknown peer "${peer}" at step ${step} (expected w0..w${n - 1})`,
+        );
       const type = frames[1]?.toString();
       if (type === 'E') throw new TernGradClusterError(`worker ${id} failed at step ${step}: ${frames[2]?.toString()}`);
       if (type !== kind || Number(frames[2]?.toString()) !== step)

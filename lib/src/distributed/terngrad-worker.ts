@@ -5,12 +5,18 @@ import { ternGradSeed, workerScalers } from '../techniques/terngrad';
 import type { GradientResult, Technique } from '../train/technique';
 import { floatFrame, packTernary, readFloats, unpackLevels } from './wire';
 import { checkJob, jobData, jobModel, jobTrainSettings, workerWaitMs, type TernGradJob } from './job';
+import { ConfigError } from '../errors';
 
 /** What a worker process is started with (environment variable `ECOTRAIN_TERNGRAD_WORKER`, JSON). */
 export interface WorkerLaunch {
   readonly job: TernGradJob;
   readonly id: number;
   readonly endpoint: string;
+  /**
+   * The server's CURVE public key (Z85): the worker connects with CURVE encryption and authentication, so only a
+   * process given this key (the server's own children, through their environment) can talk to the server.
+   */
+  readonly serverKey: string;
 }
 
 /**
@@ -112,7 +118,17 @@ export async function workerMain(launch: WorkerLaunch): Promise<void> {
   // The first reply also waits for the slowest worker's start (the server's startup allowance).
   const firstMs = waitMs + Math.round((job.startupSeconds ?? 120) * 1000);
   // linger: close() waits (up to a timeout) for queued messages, so the final parameters are not dropped on exit.
-  const socket = new zmq.Dealer({ routingId: `w${launch.id}`, linger: waitMs, receiveTimeout: firstMs });
+  if (typeof launch.serverKey !== 'string' || launch.serverKey.length !== 40)
+    throw new ConfigError(
+      'worker launch serverKey',
+      launch.serverKey,
+      "the server's 40-character Z85 CURVE public key",
+    );
+  const own = zmq.curveKeyPair();
+  const socket = new zmq.Dealer({
+    ...{ routingId: `w${launch.id}`, linger: waitMs, receiveTimeout: firstMs },
+    ...{ curveServerKey: launch.serverKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey },
+  });
   socket.connect(launch.endpoint);
   try {
     const model = jobModel(job);
