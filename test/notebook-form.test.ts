@@ -14,6 +14,8 @@ const root = projectRoot();
 const python = setupPaths(root).python;
 const script = path.join(root, 'kernel-ext', 'python', 'normal_form.py');
 const run = (...args: string[]) => spawnSync(python, [script, ...args], { encoding: 'utf8' });
+// Each test starts Python (nbformat): about a second alone, much longer with lite runs sharing the 2 cores.
+const PYTHON_TEST_MS = 180_000;
 
 describe('notebooks in normal form', () => {
   it('every committed notebook is byte for byte what nbformat writes after JupyterLab merges its streams', () => {
@@ -25,7 +27,7 @@ describe('notebooks in normal form', () => {
     const r = run('--check', ...notebooks);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
-  });
+  }, PYTHON_TEST_MS);
 
   it('the normaliser merges consecutive streams of one name, drops injected parameters, and is a fixed point', () => {
     const dir = tempDir();
@@ -62,7 +64,7 @@ describe('notebooks in normal form', () => {
     ]);
     expect(once.endsWith('}\n')).toBe(true);
     expect(run('--check', file).status).toBe(0);
-  });
+  }, PYTHON_TEST_MS);
 });
 
 describe('npm run lab trusts the notebooks', () => {
@@ -87,5 +89,5 @@ describe('npm run lab trusts the notebooks', () => {
     const signed = trustNotebooks(setupPaths(root), env);
     expect(signed.length).toBeGreaterThan(10);
     expect(check()).toBe('0');
-  });
+  }, PYTHON_TEST_MS);
 });
