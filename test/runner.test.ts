@@ -256,3 +256,34 @@ describe('cell errors from stderr, whatever the name and however many lines', ()
     ).toMatchObject({ ename: 'RangeError', evalue: 'bad width 40\nexpected one of 8, 16, 32' });
   });
 });
+
+describe('shards from a job scheduler', () => {
+  it('Slurm job arrays and Kubernetes indexed Jobs set the shard when --shard is not given; --shard wins', async () => {
+    const { shardFromScheduler, parseReproduceArgs } = await import('../kernel-ext/src/runner/args');
+    expect(shardFromScheduler({})).toBeUndefined();
+    expect(
+      shardFromScheduler({ SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '2', SLURM_ARRAY_TASK_MIN: '0' }),
+    ).toEqual({
+      index: 1,
+      count: 2,
+    });
+    expect(
+      shardFromScheduler({ SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '3', SLURM_ARRAY_TASK_MIN: '2' }),
+    ).toEqual({
+      index: 3,
+      count: 3,
+    });
+    expect(() => shardFromScheduler({ SLURM_ARRAY_TASK_ID: '1' })).toThrowError(/SLURM_ARRAY_TASK_COUNT/);
+    expect(() => shardFromScheduler({ SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_COUNT: '2' })).toThrowError(
+      /SLURM_ARRAY_TASK_ID = 5 is invalid/,
+    );
+    expect(shardFromScheduler({ JOB_COMPLETION_INDEX: '1', ECOTRAIN_SHARD_COUNT: '4' })).toEqual({
+      index: 2,
+      count: 4,
+    });
+    expect(() => shardFromScheduler({ JOB_COMPLETION_INDEX: '1' })).toThrowError(/ECOTRAIN_SHARD_COUNT/);
+    const env = { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' };
+    expect(parseReproduceArgs(['--scale', 'smoke'], env).shard).toEqual({ index: 2, count: 2 });
+    expect(parseReproduceArgs(['--shard', '1/3'], env).shard).toEqual({ index: 1, count: 3 });
+  });
+});

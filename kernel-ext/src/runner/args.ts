@@ -17,8 +17,58 @@ export interface ReproduceArgs {
   readonly shard: { readonly index: number; readonly count: number } | undefined;
 }
 
-/** Parses `--scale`, `--only`, `--seeds`, `--seed`, `--timeout`, `--fresh`, `--shard k/N`; unknown flags are errors. */
-export function parseReproduceArgs(argv: readonly string[]): ReproduceArgs {
+/**
+ * The shard a job scheduler assigned to this process, when `--shard` is not given: a Slurm job array
+ * (`SLURM_ARRAY_TASK_ID` from `SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT` tasks) or a Kubernetes indexed Job
+ * (`JOB_COMPLETION_INDEX` from 0, with `ECOTRAIN_SHARD_COUNT` shards, since the Job's completions are not in the
+ * pod's environment). Undefined outside a scheduler; a partial or inconsistent setting is an error naming it.
+ */
+export function shardFromScheduler(
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly index: number; readonly count: number } | undefined {
+  const int = (name: string) => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new ConfigError(name, v, 'a non-negative integer');
+    return n;
+  };
+  const task = int('SLURM_ARRAY_TASK_ID');
+  if (task !== undefined) {
+    const count = int('SLURM_ARRAY_TASK_COUNT');
+    const min = int('SLURM_ARRAY_TASK_MIN') ?? 0;
+    if (count === undefined || count < 1)
+      throw new ConfigError(
+        'SLURM_ARRAY_TASK_COUNT',
+        env.SLURM_ARRAY_TASK_COUNT,
+        'the job array size (sbatch --array)',
+      );
+    const index = task - min + 1;
+    if (index < 1 || index > count)
+      throw new ConfigError('SLURM_ARRAY_TASK_ID', task, `a task of the array ${min}..${min + count - 1} (contiguous)`);
+    return { index, count };
+  }
+  const k8s = int('JOB_COMPLETION_INDEX');
+  if (k8s !== undefined) {
+    const count = int('ECOTRAIN_SHARD_COUNT');
+    if (count === undefined || count < 1)
+      throw new ConfigError(
+        'ECOTRAIN_SHARD_COUNT',
+        env.ECOTRAIN_SHARD_COUNT,
+        "the Job's completions (set it in the pod spec)",
+      );
+    if (k8s >= count)
+      throw new ConfigError('JOB_COMPLETION_INDEX', k8s, `an index below ECOTRAIN_SHARD_COUNT = ${count}`);
+    return { index: k8s + 1, count };
+  }
+  return undefined;
+}
+
+/**
+ * Parses `--scale`, `--only`, `--seeds`, `--seed`, `--timeout`, `--fresh`, `--shard k/N`; unknown flags are errors.
+ * Without `--shard`, a scheduler's task index sets the shard ({@link shardFromScheduler}).
+ */
+export function parseReproduceArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ReproduceArgs {
   let scale: Scale = 'smoke';
   let only: string | undefined;
   let seeds: number | undefined;
@@ -75,5 +125,6 @@ export function parseReproduceArgs(argv: readonly string[]): ReproduceArgs {
   }
   // A lite notebook's training cell runs all its arms (up to 90 minutes, more on a fresh cache): 4 hours per cell
   // there and at paper scale, 1 hour at smoke (CI), unless --timeout says otherwise.
+  shard ??= shardFromScheduler(env);
   return { scale, only, seeds, seed, timeout: timeout ?? (scale === 'smoke' ? 3600 : 14400), fresh, shard };
 }

@@ -69,8 +69,12 @@ function main(): number {
     const { notebook, injected, ignored } = injectParameters(nb, params, name);
     if (ignored.length)
       console.error(`[${stem}] note: parameters not declared by the notebook, not injected: ${ignored.join(', ')}`);
-    const input = path.join(outDir, 'notebooks', `.${stem}.input.ipynb`);
-    const executed = path.join(outDir, 'notebooks', name);
+    // A shard writes its executed copies under its own folder, so that shards sharing out/ never overwrite each other
+    // (or the assembled notebooks).
+    const ownDir = args.shard ? path.join(outDir, 'shards', `${args.shard.index}-of-${args.shard.count}`) : outDir;
+    const notebooksOut = path.join(ownDir, 'notebooks');
+    const input = path.join(notebooksOut, `.${stem}.input.ipynb`);
+    const executed = path.join(notebooksOut, name);
     writeFileAtomic(input, JSON.stringify(notebook, null, 1));
     for (const suffix of ['findings', 'session'])
       fs.rmSync(path.join(outDir, 'results', `${stem}.${suffix}.json`), { force: true });
@@ -104,7 +108,8 @@ function main(): number {
           ECOTRAIN_SCALE: args.scale,
           ECOTRAIN_SEED: String(args.seed),
           ECOTRAIN_NOTEBOOK: stem,
-          ECOTRAIN_OUT_DIR: outDir,
+          // Results and figures go to the shard's own folder; the run cache is shared.
+          ECOTRAIN_OUT_DIR: ownDir,
           ECOTRAIN_RUN_CACHE: path.join(outDir, 'runs'),
           ...(args.fresh ? { ECOTRAIN_FRESH: '1' } : {}),
           ...(args.shard ? { ECOTRAIN_SHARD: `${args.shard.index}/${args.shard.count}` } : {}),
@@ -135,8 +140,8 @@ function main(): number {
               evalue: `executor exited ${r.status}: ${(r.stdout ?? '').slice(-1500)}${r.error?.message ?? ''}`,
               source: '',
             }),
-      session: readJson(path.join(outDir, 'results', `${stem}.session.json`)),
-      findings: readJson(path.join(outDir, 'results', `${stem}.findings.json`)),
+      session: readJson(path.join(ownDir, 'results', `${stem}.session.json`)),
+      findings: readJson(path.join(ownDir, 'results', `${stem}.findings.json`)),
       injected,
     };
     results.push(result);
