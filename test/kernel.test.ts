@@ -156,6 +156,21 @@ describe('ecotrain kernel (headless)', () => {
   );
 
   it(
+    "a shard's notebook that reaches another shard's outcome (ShardSliceDone) ends there as a success",
+    () => {
+      const r = execute([
+        'console.log("computed");',
+        'const e = new Error("arm x is another shard\'s"); e.name = "ShardSliceDone"; throw e;',
+        'console.log("not reached");',
+      ]);
+      expect(r.status).toBe('ok');
+      expect(r.failed_cell ?? null).toBe(null);
+      expect(r.outputs[2]).toEqual([]);
+    },
+    KERNEL_TEST_MS,
+  );
+
+  it(
     'reports a type error as TypeScriptError',
     () => {
       const r = execute(['const n: number = "three";']);

@@ -119,6 +119,7 @@ def main():
     )
     failed = None
     current = None
+    shard_stop = None
     t0 = time.time()
 
     def kill_kernel_and_exit(reason):
@@ -162,6 +163,10 @@ def main():
                     client.execute_cell(cell, index)
                 except CellExecutionError:
                     ename, evalue = error_text(cell)
+                    if ename == "ShardSliceDone":
+                        # A shard's notebook ends where it needs another shard's outcome: its slice is computed.
+                        shard_stop = index
+                        break
                     failed = {"index": index, "ename": ename, "evalue": evalue}
                 except CellTimeoutError:
                     failed = {"index": index, "ename": "CellTimeoutError", "evalue": f"cell did not finish within {args.timeout} s"}
@@ -207,7 +212,7 @@ def main():
         if cell.cell_type == "code":
             cell.outputs = merge_streams(cell.outputs)
     write_atomic(nb, args.output)
-    print(json.dumps({"status": "failed" if failed else "ok", "seconds": seconds, "cells": len(nb.cells), "failed_cell": failed}))
+    print(json.dumps({"status": "failed" if failed else "ok", "seconds": seconds, "cells": len(nb.cells), "failed_cell": failed, "shard_stop": shard_stop}))
     return 1 if failed else 0
 
 
