@@ -18,7 +18,7 @@ const arm = (over: Partial<Arm> = {}): Arm => ({
   data: { train, test },
   model: { kind: 'mlp', options: { inputShape: [32, 32, 3], hidden: [8] } },
   recipe: {
-    ...{ batchSize: 16, iterations: 4, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 } },
+    ...{ batchSize: 16, iterations: 4, lr: 0.01, optimizer: { kind: 'sgd', momentum: 0.9 } },
     ...{ schedule: { kind: 'constant' }, augment: 'none', input: 'standardize' },
   },
   techniques: [],
