@@ -18,6 +18,7 @@ import { evaluatePerplexity } from '../lib/src/train/language-model';
 import { predictiveSignGradient } from '../lib/src/techniques/psg';
 import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
 import { stochasticDepth } from '../lib/src/techniques/stochastic-depth';
+import { stochasticMiniBatchDropping } from '../lib/src/techniques/smd';
 import { tempDir } from './helpers';
 
 const data = syntheticCifar(160, 2);
@@ -395,6 +396,33 @@ describe('a trainer that never saves a broken model', () => {
     };
     const r = await train(base(m, { techniques: [tiny], divergence: { window: 3, action: 'stop' } }));
     expect(r.stopped).toBe('completed');
+    m.params.dispose();
+  });
+
+  it('refuses to resume a different run: another subset, SMD seed, normalisation, clipping, rounding, divergence, SWA', async () => {
+    const file = path.join(tempDir(), 'ck.json');
+    const smd = (seed: number) => stochasticMiniBatchDropping({ p: 0.3, seed });
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 7 });
+    const run = (extra: Partial<ImageTrainConfig>) =>
+      train(base(m, { techniques: [smd(1)], checkpoint: { file, every: 2, resume: true }, stopAfter: 3, ...extra }));
+    await run({});
+    expect(fs.existsSync(file)).toBe(true);
+    // The same name and size, one pixel different (as another subset drawn with another seed would be).
+    const images = Uint8Array.from(data.images);
+    images[0] = (images[0]! + 1) % 256;
+    const cases: Array<[Partial<ImageTrainConfig>, string]> = [
+      [{ train: { ...data, images } }, 'data'],
+      [{ techniques: [smd(2)] }, 'techniques'],
+      [{ normalize: { mean: [0, 0, 0], std: [1, 1, 1] } }, 'normalize'],
+      [{ clipNorm: 5 }, 'clipNorm'],
+      [{ quant: { gradientRounding: 'nearest' } }, 'quant'],
+      [{ divergence: { lossFactor: 50 } }, 'divergence'],
+      [{ swa: { start: 0.5, every: 1 } }, 'swa'],
+    ];
+    for (const [extra, field] of cases)
+      await expect(run(extra)).rejects.toThrowError(new RegExp(`it was written with ${field} = `));
+    // The same run resumes.
+    await expect(run({ stopAfter: 4 })).resolves.toBeDefined();
     m.params.dispose();
   });
 
