@@ -197,6 +197,61 @@ describe('run cache', () => {
     expect(() => parseShard('3/2')).toThrowError(/--shard = "3\/2" is invalid/);
   });
 
+  it('nothing read back is trusted unverified: tampered, emptied or misnamed entries are misses; stale temporaries go', async () => {
+    const dir = tempDir();
+    const a = arm();
+    const first = await run(a, dir);
+    const [name] = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+    const file = path.join(dir, name!);
+    const original = fs.readFileSync(file, 'utf8');
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (l: string) => void warnings.push(l);
+    try {
+      const edits: Array<[(e: Record<string, unknown>) => void, RegExp]> = [
+        [(e) => void ((e.outcome as Record<string, unknown>).top1 = 0.99), /does not match its digest/],
+        [(e) => void (e.outcome = {}), /does not match its digest/],
+        [(e) => void (e.key = 'f'.repeat(64)), /names key ffffffffffffffff/],
+        [(e) => void ((e.description as Record<string, unknown>).seed = 5), /does not hash to its key/],
+      ];
+      for (const [edit, why] of edits) {
+        const entry = JSON.parse(original) as Record<string, unknown>;
+        edit(entry);
+        fs.writeFileSync(file, JSON.stringify(entry));
+        const again = await run(a, dir);
+        expect(again.cache).toBe('miss');
+        expect(again.top1).toBe(first.top1);
+        expect(warnings.pop()).toMatch(why);
+      }
+      // A hit again once the retrained entry is stored; a killed writer's temporary is removed on the next read.
+      const stale = `${file}.999999.abcdef.tmp`;
+      fs.writeFileSync(stale, '{');
+      expect((await run(a, dir)).cache).toBe('hit');
+      expect(fs.existsSync(stale)).toBe(false);
+    } finally {
+      console.warn = warn;
+    }
+  });
+
+  it('the backend is part of the key: an outcome of one backend is not served to another', async () => {
+    const { armDescription } = await import('../lib/src/experiments/arm');
+    const { backendInfo } = await import('../lib/src/backend/select');
+    expect((armDescription(arm()) as { backend: string }).backend).toBe(backendInfo()?.name);
+  });
+
+  it('running compiled, the compiled JavaScript is part of the code fingerprint (a stale build is other code)', async () => {
+    const { codeFingerprint, clearCodeFingerprints } = await import('../lib/src/experiments/code-fingerprint');
+    const src = tempDir();
+    const built = tempDir();
+    fs.writeFileSync(path.join(src, 'a.ts'), 'export const a = 1;\n');
+    fs.writeFileSync(path.join(built, 'a.js'), 'exports.a = 1;\n');
+    const fp = () => (clearCodeFingerprints(), codeFingerprint(['a'], { srcDir: src, builtDir: built }));
+    const before = fp();
+    fs.writeFileSync(path.join(built, 'a.js'), 'exports.a = 2;\n');
+    expect(fp()).not.toBe(before);
+    expect(codeFingerprint(['a'], { srcDir: src })).not.toBe(before);
+  });
+
   it('the runner takes --fresh and --shard k/N', () => {
     expect(parseReproduceArgs(['--fresh', '--shard', '2/3'])).toMatchObject({
       fresh: true,

@@ -1,3 +1,4 @@
+import { backendInfo } from '../backend/select';
 import { EnergyLedger } from '../cost/ledger';
 import type { ImageDataset } from '../data/image-dataset';
 import {
@@ -53,7 +54,7 @@ import { armKey, datasetFingerprint, type RunCacheSettings, runCacheFromEnv, str
 import { codeFingerprint } from './code-fingerprint';
 import * as path from 'node:path';
 import { projectRoot } from '../config';
-import { type RunOutcome, throughRunCache } from './run';
+import { type RunOutcome, runOutcomeProblem, throughRunCache } from './run';
 
 /** The model of an arm, as data: the builder and its options (the seed comes from the arm). */
 export type ModelDescription =
@@ -352,6 +353,7 @@ export const TECHNIQUE_MODULES: Readonly<Record<keyof TechniqueKinds, string>> =
 /** What every arm's run loads besides its model's, techniques' and analysis's modules (trainer, data, ledger, cache). */
 export const CORE_MODULES: readonly string[] = [
   'experiments/arm',
+  'backend/select',
   'experiments/run',
   'experiments/run-cache',
   'errors',
@@ -382,7 +384,13 @@ export function armCodeFingerprint(arm: Arm, srcDir = path.join(projectRoot(), '
       ? ['models/surgery', ...(typeof arm.initTransform === 'object' ? ['models/low-rank'] : [])]
       : []),
   ];
-  return codeFingerprint(roots, { srcDir, opaque: ['experiments/arm', 'experiments/analyses'] });
+  // Running compiled, the JavaScript that actually runs counts as well: a build older than the sources is other code.
+  const builtDir = __filename.endsWith('.js') ? path.resolve(__dirname, '..') : undefined;
+  return codeFingerprint(roots, {
+    srcDir,
+    opaque: ['experiments/arm', 'experiments/analyses'],
+    ...(builtDir ? { builtDir } : {}),
+  });
 }
 
 /**
@@ -392,6 +400,8 @@ export function armCodeFingerprint(arm: Arm, srcDir = path.join(projectRoot(), '
 export function armDescription(arm: Arm, srcDir?: string): unknown {
   return {
     library: armCodeFingerprint(arm, srcDir),
+    // Outcomes of one backend are not another's (kernels differ in rounding and speed).
+    backend: backendInfo()?.name ?? 'uninitialised',
     seed: arm.seed,
     ...(isTokens(arm.data)
       ? {
@@ -732,5 +742,6 @@ export async function runArm<A extends AnalysisName | undefined>(
     train: (checkpoint) => trainArm(arm, { ...options, cache: options.cache }, checkpoint),
     otherShard: () => otherShardOutcome(arm) as RunOutcome<AnalysisOf<A>>,
     onHit: () => options.progress?.done({ cached: 'hit' }),
+    validate: runOutcomeProblem,
   });
 }
