@@ -209,10 +209,30 @@ describe('run cache', () => {
     console.warn = (l: string) => void warnings.push(l);
     try {
       const edits: Array<[(e: Record<string, unknown>) => void, RegExp]> = [
-        [(e) => void ((e.outcome as Record<string, unknown>).top1 = 0.99), /does not match its digest/],
-        [(e) => void (e.outcome = {}), /does not match its digest/],
-        [(e) => void (e.key = 'f'.repeat(64)), /names key ffffffffffffffff/],
-        [(e) => void ((e.description as Record<string, unknown>).seed = 5), /does not hash to its key/],
+        [
+          (e) => {
+            (e.outcome as Record<string, unknown>).top1 = 0.99;
+          },
+          /does not match its digest/,
+        ],
+        [
+          (e) => {
+            e.outcome = {};
+          },
+          /does not match its digest/,
+        ],
+        [
+          (e) => {
+            e.key = 'f'.repeat(64);
+          },
+          /names key ffffffffffffffff/,
+        ],
+        [
+          (e) => {
+            (e.description as Record<string, unknown>).seed = 5;
+          },
+          /does not hash to its key/,
+        ],
       ];
       for (const [edit, why] of edits) {
         const entry = JSON.parse(original) as Record<string, unknown>;
