@@ -265,7 +265,10 @@ describe('run cache', () => {
     const built = tempDir();
     fs.writeFileSync(path.join(src, 'a.ts'), 'export const a = 1;\n');
     fs.writeFileSync(path.join(built, 'a.js'), 'exports.a = 1;\n');
-    const fp = () => (clearCodeFingerprints(), codeFingerprint(['a'], { srcDir: src, builtDir: built }));
+    const fp = () => {
+      clearCodeFingerprints();
+      return codeFingerprint(['a'], { srcDir: src, builtDir: built });
+    };
     const before = fp();
     fs.writeFileSync(path.join(built, 'a.js'), 'exports.a = 2;\n');
     expect(fp()).not.toBe(before);
