@@ -306,13 +306,13 @@ describe('a trainer that never saves a broken model', () => {
     };
     const err = await train(base(m, { techniques: [blowUp], checkpoint: { file, every: 1 } })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DivergenceError);
-    expect((err as Error).message).toContain(`last good checkpoint is ${file}`);
     const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as {
       position: { iteration: number };
       params: Record<string, { shape: number[]; data: string }>;
     };
     // The checkpoint before the blow-up: its weights are the trained ones, not x 1e4.
     expect(saved.position.iteration).toBe((err as DivergenceError).iteration - 1);
+    expect((err as Error).message).toContain(`last good checkpoint is ${file} (iteration ${saved.position.iteration})`);
     const largest = Math.max(
       ...Object.values(saved.params).map((r) => Math.max(...Array.from(recordValues(r), Math.abs))),
     );

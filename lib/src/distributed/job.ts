@@ -44,8 +44,11 @@ export interface TernGradJob {
   readonly timeoutSeconds?: number;
   /** Seconds the server waits for the workers' first message (process start, backend and data loading; default 120). */
   readonly startupSeconds?: number;
-  /** Fault injection for tests: `worker` exits with code 3 (`'exit'`, default) or stops answering (`'hang'`) when it reaches `step` (0-based). */
-  readonly faultAt?: { readonly worker: number; readonly step: number; readonly mode?: 'exit' | 'hang' };
+  /**
+   * Fault injection for tests: `worker` exits with code 3 (`'exit'`, default), stops answering (`'hang'`), or sends a
+   * malformed message and one of a wrong step before its own (`'garbage'`) when it reaches `step` (0-based).
+   */
+  readonly faultAt?: { readonly worker: number; readonly step: number; readonly mode?: 'exit' | 'hang' | 'garbage' };
 }
 
 /** Checks a job before any process starts; returns it. */

@@ -81,6 +81,7 @@ export function resumeFrom(file: string) {
       restoreCheckpoint(loop, saved);
       loop.invalidate();
       loop.lastCheckpoint = file;
+      loop.lastCheckpointIteration = saved.position.iteration;
       return undefined;
     },
   } satisfies TrainCallback;
@@ -96,7 +97,7 @@ export function resumeFrom(file: string) {
  */
 export function checkpointing(cp: { readonly file: string; readonly every: number; readonly resume?: boolean }) {
   const pending = `${cp.file}.pending`;
-  let held = false;
+  let held: number | undefined;
   const brokenModel = async (loop: TrainLoop, loss: number): Promise<HookResult> => {
     const probe = tf.tidy(() => sumOfAll(loop.model.params.all().map((p) => p.variable)));
     const finite = Number.isFinite((await probe.data())[0]);
@@ -115,16 +116,17 @@ export function checkpointing(cp: { readonly file: string; readonly every: numbe
     },
     async onStep(loop: TrainLoop, step: { loss: number }): Promise<HookResult> {
       // This step's loss was computed on the held checkpoint's weights (or later ones) and passed the check.
-      if (held) {
+      if (held !== undefined) {
         fs.renameSync(pending, cp.file);
         loop.lastCheckpoint = cp.file;
-        held = false;
+        loop.lastCheckpointIteration = held;
+        held = undefined;
       }
       if (loop.position.iteration % cp.every !== 0) return undefined;
       const broken = await brokenModel(loop, step.loss);
       if (broken) return broken;
       writeCheckpoint(pending, await checkpointData(loop));
-      held = true;
+      held = loop.position.iteration;
       return undefined;
     },
     async onEnd(loop: TrainLoop): Promise<HookResult> {
@@ -132,8 +134,9 @@ export function checkpointing(cp: { readonly file: string; readonly every: numbe
       if (broken) return broken;
       writeCheckpoint(cp.file, await checkpointData(loop));
       fs.rmSync(pending, { force: true });
-      held = false;
+      held = undefined;
       loop.lastCheckpoint = cp.file;
+      loop.lastCheckpointIteration = loop.position.iteration;
       return undefined;
     },
   } satisfies TrainCallback;

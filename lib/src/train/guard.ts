@@ -85,14 +85,16 @@ export class DivergenceError extends Error {
     readonly iteration: number,
     readonly loss: number,
     readonly reason: string,
-    /** The newest checkpoint actually written (undefined when none was). */
+    /** The last good checkpoint (confirmed by a later step's loss), undefined when none was written. */
     readonly checkpoint: string | undefined,
     configured: string | undefined,
+    /** The trained iterations that checkpoint holds. */
+    readonly checkpointIteration?: number,
   ) {
     super(
       `training diverged at iteration ${iteration}: ${reason}; the step was not applied` +
         (checkpoint
-          ? `; the last good checkpoint is ${checkpoint}`
+          ? `; the last good checkpoint is ${checkpoint}${checkpointIteration !== undefined ? ` (iteration ${checkpointIteration})` : ''}`
           : configured
             ? `; no checkpoint was written yet (configured: ${configured})`
             : ' (no checkpoint configured)') +

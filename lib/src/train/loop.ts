@@ -70,6 +70,8 @@ export interface TrainLoop {
   readonly curve: CurvePoint[];
   /** The last good checkpoint: confirmed by a later step's loss, written at the end, or resumed from (named when a run diverges). */
   lastCheckpoint?: string;
+  /** The trained iterations the last good checkpoint holds. */
+  lastCheckpointIteration?: number;
   /** Wall-clock start (ms). */
   readonly startedAt: number;
   /**

@@ -248,7 +248,10 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     const final = !('diverged' in end) && config.validation ? await loop.evaluate() : undefined;
     for (const cb of callbacks) cb.onFinish?.(loop, end, final);
     if ('diverged' in end && (config.divergence?.action ?? 'throw') === 'throw')
-      throw new DivergenceError(end.iteration, end.loss, end.diverged, loop.lastCheckpoint, config.checkpoint?.file);
+      throw new DivergenceError(
+        ...([end.iteration, end.loss, end.diverged, loop.lastCheckpoint, config.checkpoint?.file] as const),
+        loop.lastCheckpointIteration,
+      );
     return result(loop, end, final);
   } finally {
     step?.optimizer.dispose();
