@@ -23,6 +23,7 @@ import { stochasticDepth } from '../techniques/stochastic-depth';
 import { type ForceRegularizationOptions, forceRegularization } from '../techniques/force-regularization';
 import { type L1Options, l1Sparsity } from '../techniques/l1';
 import { type SmoothOutOptions, smoothOut } from '../techniques/smoothout';
+import { type GhostBatchOptions, ghostBatches } from '../techniques/ghost-batch';
 import { type SslTerm, structuredSparsity } from '../techniques/ssl';
 import { type TernGradOptions, ternGrad } from '../techniques/terngrad';
 import { decompositionAt } from '../models/low-rank';
@@ -107,6 +108,8 @@ export interface TechniqueKinds {
   readonly terngrad: Omit<TernGradOptions, 'seed' | 'floatParams'>;
   readonly smoothout: Omit<SmoothOutOptions, 'model' | 'seed'>;
   readonly iss: Omit<IssOptions, 'model'>;
+  /** Ghost batch norm: the large batch's forward/backward in mini-batches of `size` (SmoothOut's large-batch baseline). */
+  readonly ghost: GhostBatchOptions;
 }
 
 /** A technique of an arm, as data. */
@@ -315,11 +318,13 @@ export function buildTechnique(d: TechniqueDescription, model: Model, seed: numb
       return smoothOut({ ...d.options, model, seed });
     case 'iss':
       return intrinsicSparseStructures({ ...d.options, model });
+    case 'ghost':
+      return ghostBatches(d.options);
     default:
       throw new ConfigError(
         'arm technique.kind',
         (d as { kind: unknown }).kind,
-        'smd, slu, sd, psg, pfq, dfq, ssl, l1, force, terngrad, smoothout or iss',
+        'smd, slu, sd, psg, pfq, dfq, ssl, l1, force, terngrad, smoothout, iss or ghost',
       );
   }
 }
@@ -348,6 +353,7 @@ export const TECHNIQUE_MODULES: Readonly<Record<keyof TechniqueKinds, string>> =
   terngrad: 'techniques/terngrad',
   smoothout: 'techniques/smoothout',
   iss: 'techniques/iss',
+  ghost: 'techniques/ghost-batch',
 };
 
 /** What every arm's run loads besides its model's, techniques' and analysis's modules (trainer, data, ledger, cache). */
