@@ -197,6 +197,31 @@ describe('run cache', () => {
     expect(() => parseShard('3/2')).toThrowError(/--shard = "3\/2" is invalid/);
   });
 
+  it("a shard that owns an arm starting from another shard's arm computes that arm too; the assembled run equals one unsharded", async () => {
+    const dir = tempDir();
+    const { armKey } = await import('../lib/src/experiments/run-cache');
+    const { armDescription } = await import('../lib/src/experiments/arm');
+    // Find a base seed whose base arm and fine-tuned arm fall in different shards of 2.
+    const pair = (s: number) => {
+      const base = { ...arm({ seed: s }), analysis: 'weights' as const };
+      return { base, tuned: arm({ seed: s, label: 'fine-tune', init: base, recipe: { ...arm().recipe, lr: 0.001 } }) };
+    };
+    const shardOf = (a: Arm) => (parseInt(armKey(armDescription(a)).slice(0, 8), 16) % 2) + 1;
+    const s = [0, 1, 2, 3, 4, 5, 6, 7].find((k) => shardOf(pair(k).base) !== shardOf(pair(k).tuned))!;
+    const { base, tuned } = pair(s);
+    const owner = shardOf(tuned);
+    const t = await runArm(tuned, { cache: { dir, fresh: false, shard: parseShard(`${owner}/2`) } });
+    expect(t.cache).toBe('miss');
+    expect(Number.isFinite(t.top1)).toBe(true);
+    // The other shard finds the base arm stored; an unsharded run loads both.
+    expect((await runArm(base, { cache: { dir, fresh: false, shard: parseShard(`${3 - owner}/2`) } })).cache).toBe(
+      'hit',
+    );
+    const alone = await runArm(tuned, { cache: { dir: tempDir(), fresh: false } });
+    expect((await run(tuned, dir)).cache).toBe('hit');
+    expect((await run(tuned, dir)).top1).toBe(alone.top1);
+  });
+
   it('nothing read back is trusted unverified: tampered, emptied or misnamed entries are misses; stale temporaries go', async () => {
     const dir = tempDir();
     const a = arm();

@@ -543,7 +543,13 @@ async function initialModel(
 ): Promise<{ model: Model; origin?: { build: () => Model; removal: StructureRemoval } }> {
   if (!arm.init) return { model: buildModel(arm.model, arm.seed) };
   const init = arm.init;
-  const stored = isGiven(init) ? init : (await runArm(init, { cache })).analysis;
+  // The weights this arm starts from are computed here when no shard has stored them yet, whichever shard owns them
+  // (deterministic: the same entry as the owner's), so that a shard never waits on or crashes for another's arm.
+  const shared = cache === false ? false : (cache ?? runCacheFromEnv());
+  const unsharded = shared ? { ...shared, shard: undefined } : shared;
+  const stored = isGiven(init)
+    ? init
+    : (await runArm(init, { cache: unsharded === undefined ? false : unsharded })).analysis;
   // A 'weights' analysis is the weights themselves; the other weight-storing analyses hold them under `weights`.
   const analysis = (!isGiven(init) && init.analysis === 'weights' && stored ? { weights: stored } : stored) as
     | { weights?: Record<string, TensorRecord> }
