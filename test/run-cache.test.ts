@@ -340,3 +340,18 @@ describe('run cache', () => {
     ).toBeUndefined();
   });
 });
+
+describe('a shard ends its notebook where it needs another shard', () => {
+  it('reading the analysis of an arm another shard computes throws ShardSliceDone; serialising the outcome does not', async () => {
+    const { ShardSliceDone } = await import('../lib/src/experiments/arm');
+    const dir = tempDir();
+    const { armKey } = await import('../lib/src/experiments/run-cache');
+    const { armDescription } = await import('../lib/src/experiments/arm');
+    const a = { ...arm(), analysis: 'weights' as const };
+    const owner = (parseInt(armKey(armDescription(a)).slice(0, 8), 16) % 2) + 1;
+    const o = await runArm(a, { cache: { dir, fresh: false, shard: parseShard(`${3 - owner}/2`) } });
+    expect(o.cache).toBe('other shard');
+    expect(JSON.parse(JSON.stringify(o)).analysis).toEqual({});
+    expect(() => (o.analysis as Record<string, unknown>)['conv1/w']).toThrowError(ShardSliceDone);
+  });
+});

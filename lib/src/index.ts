@@ -348,6 +348,7 @@ export {
   selectLayers,
   type SslTermDescription,
   runArm,
+  ShardSliceDone,
   type TechniqueDescription,
   type TechniqueKinds,
 } from './experiments/arm';

@@ -521,7 +521,34 @@ function otherShardOutcome(arm: Arm): RunOutcome {
     ...{ arm: arm.label, seed: arm.seed, top1: nan, testLoss: nan, iterations: 0, batchesSeen: 0, energyJ: nan },
     ...{ effectiveMacs: nan, macs: nan, forwardMacs: nan, overheadMacs: nan, seconds: 0, history: [] },
     ...{ techniqueStats: {}, energyCurve: [], accuracyCurve: [], cache: 'other shard' },
+    ...(arm.analysis ? { analysis: analysisOfOtherShard(arm) } : {}),
   };
+}
+
+/**
+ * A shard's work in a notebook ends where the notebook needs what another shard computes. Thrown when a notebook reads
+ * the analysis of an arm left to another shard; the headless runner ends the notebook there as a success (the
+ * assembling run executes it whole).
+ */
+export class ShardSliceDone extends Error {
+  constructor(arm: string) {
+    super(`this shard computed its slice; arm ${arm} is another shard's (the assembling run continues from here)`);
+    this.name = 'ShardSliceDone';
+  }
+}
+
+/** The analysis of an arm another shard computes: reading any field of it ends the shard's notebook ({@link ShardSliceDone}). */
+function analysisOfOtherShard(arm: Arm): never {
+  return new Proxy(
+    {},
+    {
+      get(_t, p) {
+        // JSON serialisation and promise checks see an empty object.
+        if (typeof p === 'symbol' || p === 'toJSON' || p === 'then') return undefined;
+        throw new ShardSliceDone(`${arm.label} (seed ${arm.seed})`);
+      },
+    },
+  ) as never;
 }
 
 /** Iterations between an arm's checkpoints: about one epoch (a language model's windows per epoch). */
