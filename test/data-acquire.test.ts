@@ -78,6 +78,17 @@ describe('acquisition from a mirror folder', () => {
     expect(test.classNames[9]).toBe('truck');
     expect(isExtracted(path.join(work, 'cache', 'cifar10', 'extracted'))).toBe(true);
     expect(fs.readdirSync(path.join(work, 'cache', 'cifar10')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    // A same-size change of an extracted file (one label) is caught when the file is read, naming it.
+    const extractedTest = path.join(work, 'cache', 'cifar10', 'extracted', 'cifar-10-batches-bin', 'test_batch.bin');
+    const bytes = fs.readFileSync(extractedTest);
+    bytes[0] = (bytes[0]! + 1) % 10;
+    const { mtime } = fs.statSync(extractedTest);
+    fs.writeFileSync(extractedTest, bytes);
+    fs.utimesSync(extractedTest, mtime, mtime);
+    await expect(loadCifar('cifar10', 'test', settings)).rejects.toThrowError(
+      /test_batch\.bin: changed since it was extracted .*delete .*extracted and run again/,
+    );
+    expect((await loadCifar('cifar10', 'train', settings)).count).toBe(10);
   });
 
   it('refuses a mirror file without a SHA256SUMS entry unless unverified files are allowed (then warns)', async () => {
@@ -106,7 +117,7 @@ describe('acquisition from a mirror folder', () => {
 });
 
 describe('cache records', () => {
-  it('a cached file is hashed once, recorded with size and mtime, and re-checked when it changes', async () => {
+  it('a cached file is hashed on every use (a same-size change with the old mtime is caught), its check recorded', async () => {
     const dataDir = tempDir();
     const bytes = Buffer.from('official bytes');
     const source = { id: 'toy', files: [] } as unknown as DatasetSource;
@@ -118,7 +129,9 @@ describe('cache records', () => {
     expect((await acquireFile(source, file, { settings })).verified).toBe('official-sha256');
     const rec = JSON.parse(fs.readFileSync(`${cached}.ecotrain.json`, 'utf8')) as { sha256: string; size: number };
     expect(rec).toMatchObject({ sha256: sha(bytes), size: bytes.length });
-    fs.writeFileSync(cached, 'tampered');
+    const { mtime } = fs.statSync(cached);
+    fs.writeFileSync(cached, 'OFFICIAL bytes');
+    fs.utimesSync(cached, mtime, mtime);
     await expect(acquireFile(source, file, { settings })).rejects.toThrowError(
       /toy\.bin: cached copy has SHA-256 [0-9a-f]{64}, the official file [0-9a-f]{64} .*delete it and run again/,
     );

@@ -13,11 +13,12 @@ import type { LayerExecution, Model } from '../lib/src/models/spec';
 import { fwbw, type LayerPrecision } from '../lib/src/quant/precision';
 import { train, DivergenceError, type ImageTrainConfig, type LanguageModelTrainConfig } from '../lib/src/train/trainer';
 import type { Technique } from '../lib/src/train/technique';
-import { recordValues } from '../lib/src/models/records';
+import { encodeFloats, recordValues } from '../lib/src/models/records';
 import { evaluatePerplexity } from '../lib/src/train/language-model';
 import { predictiveSignGradient } from '../lib/src/techniques/psg';
 import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
 import { stochasticDepth } from '../lib/src/techniques/stochastic-depth';
+import { stochasticMiniBatchDropping } from '../lib/src/techniques/smd';
 import { tempDir } from './helpers';
 
 const data = syntheticCifar(160, 2);
@@ -292,6 +293,56 @@ describe('a trainer that never saves a broken model', () => {
     m.params.dispose();
   });
 
+  it("the last good checkpoint is one whose weights a later step's loss confirmed; a broken one is never named", async () => {
+    const file = path.join(tempDir(), 'ck.json');
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 7 });
+    // After its 5th step the weights are blown up (finite, x 1e4): the 6th step's loss, computed on them, explodes.
+    const blowUp: Technique = {
+      name: 'blow-up',
+      afterStep: (i) => {
+        if (i.iteration === 5)
+          for (const p of i.model.params.all()) if (p.trainable) p.variable.assign(tf.mul(p.variable, 1e4));
+      },
+    };
+    const err = await train(base(m, { techniques: [blowUp], checkpoint: { file, every: 1 } })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DivergenceError);
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      position: { iteration: number };
+      params: Record<string, { shape: number[]; data: string }>;
+    };
+    // The checkpoint before the blow-up: its weights are the trained ones, not x 1e4.
+    expect(saved.position.iteration).toBe((err as DivergenceError).iteration - 1);
+    expect((err as Error).message).toContain(`last good checkpoint is ${file} (iteration ${saved.position.iteration})`);
+    const largest = Math.max(
+      ...Object.values(saved.params).map((r) => Math.max(...Array.from(recordValues(r), Math.abs))),
+    );
+    expect(largest).toBeLessThan(10);
+    expect(fs.existsSync(`${file}.pending`)).toBe(true);
+    m.params.dispose();
+    // A checkpoint holding a NaN is refused on resume, naming the parameter.
+    const bad = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      params: Record<string, { shape: number[]; data: string }>;
+    };
+    const first = Object.keys(bad.params)[0] as string;
+    const values = recordValues(bad.params[first]!);
+    values[0] = Number.NaN;
+    bad.params[first] = { ...bad.params[first]!, data: encodeFloats(values) };
+    fs.writeFileSync(file, JSON.stringify(bad));
+    const m2 = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 7 });
+    await expect(
+      train(base(m2, { techniques: [blowUp], checkpoint: { file, every: 1, resume: true } })),
+    ).rejects.toThrowError(new RegExp(`parameter ${first} holds NaN or infinity`));
+    m2.params.dispose();
+  });
+
+  it('a loss that explodes in the first iterations is caught at once, not averaged into the reference', async () => {
+    const { DivergenceGuard } = await import('../lib/src/train/guard');
+    const g = new DivergenceGuard({ lossFloor: Math.log(10) });
+    expect(g.check(2.81, 0)).toBeUndefined();
+    g.record(2.81);
+    expect(g.check(3.3e4, 0)).toMatch(/exceeds 10 x its starting value 2\.810/);
+  });
+
   it('lr 1e3 and 1e6 stop as diverged (recorded in the run log) instead of completing at chance', async () => {
     for (const lr of [1e3, 1e6]) {
       const log = path.join(tempDir(), 'run.jsonl');
@@ -345,6 +396,33 @@ describe('a trainer that never saves a broken model', () => {
     };
     const r = await train(base(m, { techniques: [tiny], divergence: { window: 3, action: 'stop' } }));
     expect(r.stopped).toBe('completed');
+    m.params.dispose();
+  });
+
+  it('refuses to resume a different run: another subset, SMD seed, normalisation, clipping, rounding, divergence, SWA', async () => {
+    const file = path.join(tempDir(), 'ck.json');
+    const smd = (seed: number) => stochasticMiniBatchDropping({ p: 0.3, seed });
+    const m = mlp({ inputShape: [32, 32, 3], hidden: [8], seed: 7 });
+    const run = (extra: Partial<ImageTrainConfig>) =>
+      train(base(m, { techniques: [smd(1)], checkpoint: { file, every: 2, resume: true }, stopAfter: 3, ...extra }));
+    await run({});
+    expect(fs.existsSync(file)).toBe(true);
+    // The same name and size, one pixel different (as another subset drawn with another seed would be).
+    const images = Uint8Array.from(data.images);
+    images[0] = (images[0]! + 1) % 256;
+    const cases: Array<[Partial<ImageTrainConfig>, string]> = [
+      [{ train: { ...data, images } }, 'data'],
+      [{ techniques: [smd(2)] }, 'techniques'],
+      [{ normalize: { mean: [0, 0, 0], std: [1, 1, 1] } }, 'normalize'],
+      [{ clipNorm: 5 }, 'clipNorm'],
+      [{ quant: { gradientRounding: 'nearest' } }, 'quant'],
+      [{ divergence: { lossFactor: 50 } }, 'divergence'],
+      [{ swa: { start: 0.5, every: 1 } }, 'swa'],
+    ];
+    for (const [extra, field] of cases)
+      await expect(run(extra)).rejects.toThrowError(new RegExp(`it was written with ${field} = `));
+    // The same run resumes.
+    await expect(run({ stopAfter: 4 })).resolves.toBeDefined();
     m.params.dispose();
   });
 

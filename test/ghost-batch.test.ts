@@ -114,3 +114,25 @@ describe('ghost batches', () => {
     m.params.dispose();
   });
 });
+
+describe('ghost batch norm as an arm technique', () => {
+  it("an arm with { kind: 'ghost' } trains with ghost batches (other weights than the plain arm) and is keyed apart", async () => {
+    const { runArm, armDescription } = await import('../lib/src/experiments/arm');
+    const { syntheticCifar } = await import('../lib/src/data/synthetic');
+    const data = { train: syntheticCifar(64, 1), test: syntheticCifar(32, 2) };
+    const arm = (ghost: boolean) => ({
+      ...{ label: ghost ? 'ghost' : 'plain', seed: 0, data, analysis: 'weights' as const },
+      model: { kind: 'resnet' as const, options: { depth: 8, widths: [4, 8, 8] as [number, number, number] } },
+      recipe: {
+        ...{ batchSize: 32, iterations: 3, lr: 0.05, optimizer: { kind: 'sgd' as const, momentum: 0.9 } },
+        ...{ schedule: { kind: 'constant' as const }, augment: 'none' as const, input: 'standardize' as const },
+      },
+      techniques: ghost ? [{ kind: 'ghost' as const, options: { size: 8 } }] : [],
+    });
+    const [g, p] = [await runArm(arm(true), { cache: false }), await runArm(arm(false), { cache: false })];
+    const w = (o: typeof g) =>
+      Array.from(recordValues((o.analysis as Record<string, { shape: number[]; data: string }>)['conv1/w']!));
+    expect(w(g)).not.toEqual(w(p));
+    expect(JSON.stringify(armDescription(arm(true)))).not.toBe(JSON.stringify(armDescription(arm(false))));
+  });
+});

@@ -18,7 +18,7 @@ const arm = (over: Partial<Arm> = {}): Arm => ({
   data: { train, test },
   model: { kind: 'mlp', options: { inputShape: [32, 32, 3], hidden: [8] } },
   recipe: {
-    ...{ batchSize: 16, iterations: 4, lr: 0.05, optimizer: { kind: 'sgd', momentum: 0.9 } },
+    ...{ batchSize: 16, iterations: 4, lr: 0.01, optimizer: { kind: 'sgd', momentum: 0.9 } },
     ...{ schedule: { kind: 'constant' }, augment: 'none', input: 'standardize' },
   },
   techniques: [],
@@ -197,6 +197,109 @@ describe('run cache', () => {
     expect(() => parseShard('3/2')).toThrowError(/--shard = "3\/2" is invalid/);
   });
 
+  it("a shard that owns an arm starting from another shard's arm computes that arm too; the assembled run equals one unsharded", async () => {
+    const dir = tempDir();
+    const { armKey } = await import('../lib/src/experiments/run-cache');
+    const { armDescription } = await import('../lib/src/experiments/arm');
+    // Find a base seed whose base arm and fine-tuned arm fall in different shards of 2.
+    const pair = (s: number) => {
+      const base = { ...arm({ seed: s }), analysis: 'weights' as const };
+      return { base, tuned: arm({ seed: s, label: 'fine-tune', init: base, recipe: { ...arm().recipe, lr: 0.001 } }) };
+    };
+    const shardOf = (a: Arm) => (parseInt(armKey(armDescription(a)).slice(0, 8), 16) % 2) + 1;
+    const s = [0, 1, 2, 3, 4, 5, 6, 7].find((k) => shardOf(pair(k).base) !== shardOf(pair(k).tuned))!;
+    const { base, tuned } = pair(s);
+    const owner = shardOf(tuned);
+    const t = await runArm(tuned, { cache: { dir, fresh: false, shard: parseShard(`${owner}/2`) } });
+    expect(t.cache).toBe('miss');
+    expect(Number.isFinite(t.top1)).toBe(true);
+    // The other shard finds the base arm stored; an unsharded run loads both.
+    expect((await runArm(base, { cache: { dir, fresh: false, shard: parseShard(`${3 - owner}/2`) } })).cache).toBe(
+      'hit',
+    );
+    const alone = await runArm(tuned, { cache: { dir: tempDir(), fresh: false } });
+    expect((await run(tuned, dir)).cache).toBe('hit');
+    expect((await run(tuned, dir)).top1).toBe(alone.top1);
+  });
+
+  it('nothing read back is trusted unverified: tampered, emptied or misnamed entries are misses; stale temporaries go', async () => {
+    const dir = tempDir();
+    const a = arm();
+    const first = await run(a, dir);
+    const [name] = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+    const file = path.join(dir, name!);
+    const original = fs.readFileSync(file, 'utf8');
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (l: string) => void warnings.push(l);
+    try {
+      const edits: Array<[(e: Record<string, unknown>) => void, RegExp]> = [
+        [
+          (e) => {
+            (e.outcome as Record<string, unknown>).top1 = 0.99;
+          },
+          /does not match its digest/,
+        ],
+        [
+          (e) => {
+            e.outcome = {};
+          },
+          /does not match its digest/,
+        ],
+        [
+          (e) => {
+            e.key = 'f'.repeat(64);
+          },
+          /names key ffffffffffffffff/,
+        ],
+        [
+          (e) => {
+            (e.description as Record<string, unknown>).seed = 5;
+          },
+          /does not hash to its key/,
+        ],
+      ];
+      for (const [edit, why] of edits) {
+        const entry = JSON.parse(original) as Record<string, unknown>;
+        edit(entry);
+        fs.writeFileSync(file, JSON.stringify(entry));
+        const again = await run(a, dir);
+        expect(again.cache).toBe('miss');
+        expect(again.top1).toBe(first.top1);
+        expect(warnings.pop()).toMatch(why);
+      }
+      // A hit again once the retrained entry is stored; a killed writer's temporary is removed on the next read.
+      const stale = `${file}.999999.abcdef.tmp`;
+      fs.writeFileSync(stale, '{');
+      expect((await run(a, dir)).cache).toBe('hit');
+      expect(fs.existsSync(stale)).toBe(false);
+    } finally {
+      console.warn = warn;
+    }
+  });
+
+  it('the backend is part of the key: an outcome of one backend is not served to another', async () => {
+    const { armDescription } = await import('../lib/src/experiments/arm');
+    const { backendInfo } = await import('../lib/src/backend/select');
+    expect((armDescription(arm()) as { backend: string }).backend).toBe(backendInfo()?.name);
+  });
+
+  it('running compiled, the compiled JavaScript is part of the code fingerprint (a stale build is other code)', async () => {
+    const { codeFingerprint, clearCodeFingerprints } = await import('../lib/src/experiments/code-fingerprint');
+    const src = tempDir();
+    const built = tempDir();
+    fs.writeFileSync(path.join(src, 'a.ts'), 'export const a = 1;\n');
+    fs.writeFileSync(path.join(built, 'a.js'), 'exports.a = 1;\n');
+    const fp = () => {
+      clearCodeFingerprints();
+      return codeFingerprint(['a'], { srcDir: src, builtDir: built });
+    };
+    const before = fp();
+    fs.writeFileSync(path.join(built, 'a.js'), 'exports.a = 2;\n');
+    expect(fp()).not.toBe(before);
+    expect(codeFingerprint(['a'], { srcDir: src })).not.toBe(before);
+  });
+
   it('the runner takes --fresh and --shard k/N', () => {
     expect(parseReproduceArgs(['--fresh', '--shard', '2/3'])).toMatchObject({
       fresh: true,
@@ -235,5 +338,20 @@ describe('run cache', () => {
     expect(
       (await run(arm({ recipe: { ...arm().recipe, divergence: { action: 'stop' } } }), dir)).stopped,
     ).toBeUndefined();
+  });
+});
+
+describe('a shard ends its notebook where it needs another shard', () => {
+  it('reading the analysis of an arm another shard computes throws ShardSliceDone; serialising the outcome does not', async () => {
+    const { ShardSliceDone } = await import('../lib/src/experiments/arm');
+    const dir = tempDir();
+    const { armKey } = await import('../lib/src/experiments/run-cache');
+    const { armDescription } = await import('../lib/src/experiments/arm');
+    const a = { ...arm(), analysis: 'weights' as const };
+    const owner = (parseInt(armKey(armDescription(a)).slice(0, 8), 16) % 2) + 1;
+    const o = await runArm(a, { cache: { dir, fresh: false, shard: parseShard(`${3 - owner}/2`) } });
+    expect(o.cache).toBe('other shard');
+    expect(JSON.parse(JSON.stringify(o)).analysis).toEqual({});
+    expect(() => (o.analysis as Record<string, unknown>)['conv1/w']).toThrowError(ShardSliceDone);
   });
 });

@@ -106,6 +106,15 @@ describe('TernGrad with real worker processes over ZeroMQ (127.0.0.1)', () => {
     for (const s of strays) s.close();
     const sim = await simulateTernGradJob(job);
     expect(real.workersAgree).toBe(true);
+    // Nothing of theirs reached the server (CURVE refuses them before any message).
+    expect(real.droppedMessages).toBe(0);
+    real.params.forEach((p, j) => expect(Buffer.compare(Buffer.from(p.buffer), Buffer.from(sim[j]!.buffer))).toBe(0));
+  }, 60_000);
+
+  it("a worker's malformed or out-of-step message is dropped and counted; the run ends as the simulated one", async () => {
+    const real = await runTernGradCluster({ ...job, faultAt: { worker: 1, step: 2, mode: 'garbage' } });
+    const sim = await simulateTernGradJob(job);
+    expect(real.droppedMessages).toBe(2);
     real.params.forEach((p, j) => expect(Buffer.compare(Buffer.from(p.buffer), Buffer.from(sim[j]!.buffer))).toBe(0));
   }, 60_000);
 

@@ -56,6 +56,15 @@ export interface Settings {
   readonly outDir: string;
 }
 
+/** An on/off environment setting: unset, `0`, `false`, `no` or `off` is off; `1`, `true`, `yes` or `on` is on; anything else an error. */
+function flag(value: string | undefined, name: string): boolean {
+  if (value === undefined || value === '') return false;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, value, '1, true, yes or on (or 0, false, no, off)');
+}
+
 /** Reads {@link Settings} from `env` (default `process.env`); bad values throw a {@link ConfigError}. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
   const root = projectRoot();
@@ -65,8 +74,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
   return {
     dataDir: path.resolve(env.ECOTRAIN_DATA_DIR ?? path.join(root, 'data', 'cache')),
     dataMirror: mirror ? path.resolve(mirror) : undefined,
-    allowDownload: env.ECOTRAIN_OFFLINE !== '1',
-    allowUnverified: env.ECOTRAIN_ALLOW_UNVERIFIED === '1',
+    allowDownload: !flag(env.ECOTRAIN_OFFLINE, 'ECOTRAIN_OFFLINE'),
+    allowUnverified: flag(env.ECOTRAIN_ALLOW_UNVERIFIED, 'ECOTRAIN_ALLOW_UNVERIFIED'),
     scale,
     seed,
     outDir: path.resolve(env.ECOTRAIN_OUT_DIR ?? path.join(root, 'out', scale)),

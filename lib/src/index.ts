@@ -211,7 +211,7 @@ export type {
 export { type EarlyStopping, type EarlyStoppingOptions, earlyStopping } from './train/early-stopping';
 export { type Evaluation, evaluate, recomputeBatchNormStats } from './train/evaluate';
 export { evaluatePerplexity, type PerplexityResult } from './train/language-model';
-export type { DivergenceOptions } from './train/guard';
+export { type DivergenceOptions, DivergenceGuard } from './train/guard';
 export { createOptimizer, type Optimizer, type OptimizerConfig } from './train/optimizers';
 export { type LrSchedule, lrAt } from './train/schedules';
 export type {
@@ -348,6 +348,7 @@ export {
   selectLayers,
   type SslTermDescription,
   runArm,
+  ShardSliceDone,
   type TechniqueDescription,
   type TechniqueKinds,
 } from './experiments/arm';

@@ -134,18 +134,10 @@ export function recordVerified(file: string, sha256: string): void {
 }
 
 /**
- * Checks a cached file against the official SHA-256 cheaply: when its record matches the file's size and mtime,
- * the hash recorded at verification stands; otherwise (no record, or the file changed) the file is hashed again.
+ * Checks a cached file against the official SHA-256, hashing it on every use (a record of size and mtime would miss a
+ * same-size change that keeps the mtime); the record beside it says when it was last verified.
  */
 async function checkCached(file: string, sha256: string, fix: () => string): Promise<void> {
-  const st = fs.statSync(file);
-  let rec: CacheRecord | undefined;
-  try {
-    rec = JSON.parse(fs.readFileSync(recordPath(file), 'utf8')) as CacheRecord;
-  } catch {
-    rec = undefined;
-  }
-  if (rec && rec.sha256 === sha256 && rec.size === st.size && rec.mtimeMs === st.mtimeMs) return;
   const actual = await sha256File(file);
   if (actual !== sha256) {
     throw new DataError(

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, DataError } from '../errors';
 import { acquireFile, type DataSettings } from './acquire';
-import { extractTarGzAtomic } from './extract';
+import { extractTarGzAtomic, isExtracted, readExtracted } from './extract';
 import { CIFAR10, CIFAR100, type DatasetSource } from './sources';
 import { checkSplit, type ImageDataset } from './image-dataset';
 
@@ -93,17 +93,14 @@ export async function loadCifar(
   if (!archiveFile) throw new Error(`no archive declared for ${variant}`);
   const extracted = path.join(settings.dataDir, variant, 'extracted');
   const root = path.join(extracted, layout.dir);
-  if (!fs.existsSync(path.join(extracted, '.ecotrain-complete.json'))) {
+  if (!isExtracted(extracted)) {
     const archive = await acquireFile(layout.source, archiveFile, { settings });
     await extractTarGzAtomic(archive.path, extracted, { origin: archive.origin, verified: archive.verified });
   }
   const files = split === 'train' ? layout.train : layout.test;
-  const parts = files.map((f) => {
-    const p = path.join(root, f);
-    if (!fs.existsSync(p))
-      throw new DataError(`${p}: missing from the extracted ${variant} archive; delete ${extracted} and retry`);
-    return parseCifarBinary(fs.readFileSync(p), variant, p);
-  });
+  const parts = files.map((f) =>
+    parseCifarBinary(readExtracted(extracted, path.join(layout.dir, f)), variant, path.join(root, f)),
+  );
   const count = parts.reduce((a, p) => a + p.labels.length, 0);
   const images = new Uint8Array(count * PIXELS);
   const labels = new Int32Array(count);

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tar from 'tar';
@@ -6,9 +7,35 @@ import { removeStaleTemporaries, tempPathFor, writeFileAtomic } from './files';
 
 const MARKER = '.ecotrain-complete.json';
 
-/** True when `dir` was fully extracted by {@link extractTarGzAtomic}. */
+/** True when `dir` was fully extracted by {@link extractTarGzAtomic} (by a version that records each file's SHA-256). */
 export function isExtracted(dir: string): boolean {
-  return fs.existsSync(path.join(dir, MARKER));
+  const marker = path.join(dir, MARKER);
+  if (!fs.existsSync(marker)) return false;
+  try {
+    const m = JSON.parse(fs.readFileSync(marker, 'utf8')) as { files?: unknown };
+    return m.files !== null && typeof m.files === 'object';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads a file extracted by {@link extractTarGzAtomic} under `dir`, checking its SHA-256 against the one recorded at
+ * extraction: a file changed since (even with the same size) is an error naming it and the fix.
+ */
+export function readExtracted(dir: string, relative: string): Buffer {
+  const m = JSON.parse(fs.readFileSync(path.join(dir, MARKER), 'utf8')) as { files: Record<string, string> };
+  const p = path.join(dir, relative);
+  const expected = m.files[relative.split(path.sep).join('/')];
+  if (!fs.existsSync(p) || expected === undefined)
+    throw new DataError(`${p}: missing from the extracted archive; delete ${dir} and retry`);
+  const bytes = fs.readFileSync(p);
+  const actual = crypto.createHash('sha256').update(bytes).digest('hex');
+  if (actual !== expected)
+    throw new DataError(
+      `${p}: changed since it was extracted (SHA-256 ${actual.slice(0, 16)}..., recorded ${expected.slice(0, 16)}...); delete ${dir} and run again to extract it anew`,
+    );
+  return bytes;
 }
 
 /** Reasons an archive member may not be extracted, or undefined when it is safe. */
@@ -58,9 +85,23 @@ export async function extractTarGzAtomic(
     if (violations.length > 0) {
       throw new DataError(`${archive}: refused to extract, unsafe members: ${violations.slice(0, 5).join(', ')}`);
     }
+    // The SHA-256 of every extracted file, so that a file changed after extraction is caught when it is read.
+    const files: Record<string, string> = {};
+    const walk = (dir: string) => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.isFile())
+          files[path.relative(tmp, p).split(path.sep).join('/')] = crypto
+            .createHash('sha256')
+            .update(fs.readFileSync(p))
+            .digest('hex');
+      }
+    };
+    walk(tmp);
     writeFileAtomic(
       path.join(tmp, MARKER),
-      JSON.stringify({ archive, extractedAt: new Date().toISOString(), ...meta }, null, 2),
+      JSON.stringify({ archive, extractedAt: new Date().toISOString(), ...meta, files }, null, 2),
     );
     fs.rmSync(dest, { recursive: true, force: true });
     fs.renameSync(tmp, dest);

@@ -38,6 +38,19 @@ export interface LoadOptions {
   readonly log?: (line: string) => void;
 }
 
+/** Refuses settings that lack what loading needs (e.g. `{}` instead of `settingsFromEnv()`), naming the field. */
+function checkDataSettings(s: DataSettings & Pick<Settings, 'seed'>): void {
+  const hint = 'settings as settingsFromEnv() returns them';
+  if (s === null || typeof s !== 'object') throw new ConfigError('settings', s, hint);
+  if (typeof s.dataDir !== 'string' || s.dataDir === '')
+    throw new ConfigError('settings.dataDir', s.dataDir, `a folder (${hint})`);
+  if (s.dataMirror !== undefined && typeof s.dataMirror !== 'string')
+    throw new ConfigError('settings.dataMirror', s.dataMirror, `a folder or undefined (${hint})`);
+  if (typeof s.allowDownload !== 'boolean')
+    throw new ConfigError('settings.allowDownload', s.allowDownload, `true or false (${hint})`);
+  if (!Number.isSafeInteger(s.seed)) throw new ConfigError('settings.seed', s.seed, `an integer seed (${hint})`);
+}
+
 /** Loads a train or test split by name; see {@link LoadOptions} for the synthetic fallback. */
 export async function loadImageDataset(
   name: ImageDatasetName,
@@ -47,6 +60,7 @@ export async function loadImageDataset(
 ): Promise<ImageDataset> {
   if (!IMAGE_DATASETS.includes(name)) throw new ConfigError('dataset', name, IMAGE_DATASETS.join(', '));
   checkSplit(split);
+  checkDataSettings(settings);
   checkKeys(options, ['fallbackToSynthetic', 'syntheticCount', 'log'], 'options');
   const log = options.log ?? ((l: string) => console.warn(l));
   // A synthetic stand-in has the requested dataset's shape and classes (CIFAR-10's is the CIFAR-shaped set).

@@ -7,8 +7,8 @@ import type { ImageDataset } from '../data/image-dataset';
 import { cifarNet, lenet5, mlp } from '../models/small';
 import type { Model } from '../models/spec';
 import { createRng } from '../random';
-import type { OptimizerConfig } from '../train/optimizers';
-import type { LrSchedule } from '../train/schedules';
+import { checkOptimizerConfig, type OptimizerConfig } from '../train/optimizers';
+import { checkSchedule, type LrSchedule } from '../train/schedules';
 
 /**
  * A data-parallel TernGrad training job as plain JSON, so that worker processes rebuild exactly what the simulated
@@ -44,8 +44,11 @@ export interface TernGradJob {
   readonly timeoutSeconds?: number;
   /** Seconds the server waits for the workers' first message (process start, backend and data loading; default 120). */
   readonly startupSeconds?: number;
-  /** Fault injection for tests: `worker` exits with code 3 (`'exit'`, default) or stops answering (`'hang'`) when it reaches `step` (0-based). */
-  readonly faultAt?: { readonly worker: number; readonly step: number; readonly mode?: 'exit' | 'hang' };
+  /**
+   * Fault injection for tests: `worker` exits with code 3 (`'exit'`, default), stops answering (`'hang'`), or sends a
+   * malformed message and one of a wrong step before its own (`'garbage'`) when it reaches `step` (0-based).
+   */
+  readonly faultAt?: { readonly worker: number; readonly step: number; readonly mode?: 'exit' | 'hang' | 'garbage' };
 }
 
 /** Checks a job before any process starts; returns it. */
@@ -64,6 +67,11 @@ export function checkJob(job: TernGradJob): TernGradJob {
     throw new ConfigError('job.train.batchSize', job.train?.batchSize, `a multiple of the ${n} workers`);
   if (!(Number.isInteger(job.train.iterations) && job.train.iterations > 0))
     throw new ConfigError('job.train.iterations', job.train.iterations, 'a positive integer');
+  if (!(typeof job.train.lr === 'number' && Number.isFinite(job.train.lr) && job.train.lr > 0))
+    throw new ConfigError('job.train.lr', job.train.lr, 'a positive learning rate');
+  checkOptimizerConfig(job.train.optimizer);
+  checkSchedule(job.train.schedule);
+  if (!Number.isSafeInteger(job.train.seed)) throw new ConfigError('job.train.seed', job.train.seed, 'an integer seed');
   const t = job.timeoutSeconds ?? 30;
   if (!(Number.isFinite(t) && t > 0)) throw new ConfigError('job.timeoutSeconds', t, 'a positive number of seconds');
   const st = job.startupSeconds ?? 120;

@@ -41,6 +41,11 @@ export interface ClusterResult {
   readonly seconds: number;
   /** seconds / (steps - 1): the wall time of one distributed step (NaN for a one-step run). */
   readonly secondsPerStep: number;
+  /**
+   * Messages the server dropped: from a peer that is not one of its workers, malformed, or of another kind or step
+   * than expected (a worker that never sends what is expected is caught by the timeout, named).
+   */
+  readonly droppedMessages: number;
 }
 
 /** The bytes a run of `steps` should put on the wire per worker for tensors of `sizes` elements and N workers. */
@@ -151,6 +156,7 @@ export async function runTernGradCluster(
     router.close();
   };
   const bytes = { ternaryUp: 0, levelsDown: 0, scalersUp: 0, scalersDown: 0, floatUp: 0, floatDown: 0 };
+  let dropped = 0;
   /** Collects one message of `kind` for `step` from every worker. */
   const collect = async (kind: string, step: number): Promise<Buffer[][]> => {
     const got: Array<Buffer[] | undefined> = new Array(n).fill(undefined);
@@ -169,14 +175,13 @@ export async function runTernGradCluster(
       }
       const peer = frames[0]?.toString() ?? '';
       const id = /^w\d+$/.test(peer) ? Number(peer.slice(1)) : Number.NaN;
-      if (!(Number.isInteger(id) && id >= 0 && id < n))
-        throw new TernGradClusterError(
-          `a message from unknown peer "${peer}" at step ${step} (expected w0..w${n - 1})`,
-        );
       const type = frames[1]?.toString();
-      if (type === 'E') throw new TernGradClusterError(`worker ${id} failed at step ${step}: ${frames[2]?.toString()}`);
-      if (type !== kind || Number(frames[2]?.toString()) !== step)
-        throw new TernGradClusterError(`worker ${id} sent ${type} ${frames[2]?.toString()}, expected ${kind} ${step}`);
+      if (Number.isInteger(id) && id >= 0 && id < n && type === 'E')
+        throw new TernGradClusterError(`worker ${id} failed at step ${step}: ${frames[2]?.toString()}`);
+      if (!(Number.isInteger(id) && id >= 0 && id < n) || type !== kind || Number(frames[2]?.toString()) !== step) {
+        dropped += 1;
+        continue;
+      }
       got[id] = frames.slice(3);
     }
     router.receiveTimeout = timeoutMs;
@@ -271,6 +276,7 @@ export async function runTernGradCluster(
       steps: job.train.iterations,
       seconds,
       secondsPerStep: job.train.iterations > 1 ? seconds / (job.train.iterations - 1) : Number.NaN,
+      droppedMessages: dropped,
     };
   } catch (err) {
     await tellAll(['X', (err as Error).message], 100);

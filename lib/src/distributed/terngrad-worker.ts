@@ -30,7 +30,7 @@ export function remoteTernGrad(o: {
   socket: zmq.Dealer;
   id: number;
   job: TernGradJob;
-  onStep?: (step: number) => undefined | Promise<never>;
+  onStep?: (step: number) => undefined | Promise<unknown>;
 }): Technique {
   const waitMs = workerWaitMs(o.job);
   const { workers: n, seed, clip, layerWise } = o.job.terngrad;
@@ -139,6 +139,13 @@ export async function workerMain(launch: WorkerLaunch): Promise<void> {
       job,
       onStep: (step) => {
         if (job.faultAt && job.faultAt.worker === launch.id && job.faultAt.step === step) {
+          if (job.faultAt.mode === 'garbage') {
+            // A malformed message and one of a wrong step, then the run goes on: the server drops and counts them.
+            return (async () => {
+              await socket.send(['Z']);
+              await socket.send(['S', String(step + 7)]);
+            })();
+          }
           if (job.faultAt.mode === 'hang') {
             // Stop answering: the server's timeout must catch it (it kills this process).
             const forever = (): void => void setTimeout(forever, 60_000);

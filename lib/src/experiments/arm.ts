@@ -1,3 +1,4 @@
+import { backendInfo } from '../backend/select';
 import { EnergyLedger } from '../cost/ledger';
 import type { ImageDataset } from '../data/image-dataset';
 import {
@@ -22,6 +23,7 @@ import { stochasticDepth } from '../techniques/stochastic-depth';
 import { type ForceRegularizationOptions, forceRegularization } from '../techniques/force-regularization';
 import { type L1Options, l1Sparsity } from '../techniques/l1';
 import { type SmoothOutOptions, smoothOut } from '../techniques/smoothout';
+import { type GhostBatchOptions, ghostBatches } from '../techniques/ghost-batch';
 import { type SslTerm, structuredSparsity } from '../techniques/ssl';
 import { type TernGradOptions, ternGrad } from '../techniques/terngrad';
 import { decompositionAt } from '../models/low-rank';
@@ -53,7 +55,7 @@ import { armKey, datasetFingerprint, type RunCacheSettings, runCacheFromEnv, str
 import { codeFingerprint } from './code-fingerprint';
 import * as path from 'node:path';
 import { projectRoot } from '../config';
-import { type RunOutcome, throughRunCache } from './run';
+import { type RunOutcome, runOutcomeProblem, throughRunCache } from './run';
 
 /** The model of an arm, as data: the builder and its options (the seed comes from the arm). */
 export type ModelDescription =
@@ -106,6 +108,8 @@ export interface TechniqueKinds {
   readonly terngrad: Omit<TernGradOptions, 'seed' | 'floatParams'>;
   readonly smoothout: Omit<SmoothOutOptions, 'model' | 'seed'>;
   readonly iss: Omit<IssOptions, 'model'>;
+  /** Ghost batch norm: the large batch's forward/backward in mini-batches of `size` (SmoothOut's large-batch baseline). */
+  readonly ghost: GhostBatchOptions;
 }
 
 /** A technique of an arm, as data. */
@@ -314,11 +318,13 @@ export function buildTechnique(d: TechniqueDescription, model: Model, seed: numb
       return smoothOut({ ...d.options, model, seed });
     case 'iss':
       return intrinsicSparseStructures({ ...d.options, model });
+    case 'ghost':
+      return ghostBatches(d.options);
     default:
       throw new ConfigError(
         'arm technique.kind',
         (d as { kind: unknown }).kind,
-        'smd, slu, sd, psg, pfq, dfq, ssl, l1, force, terngrad, smoothout or iss',
+        'smd, slu, sd, psg, pfq, dfq, ssl, l1, force, terngrad, smoothout, iss or ghost',
       );
   }
 }
@@ -347,11 +353,13 @@ export const TECHNIQUE_MODULES: Readonly<Record<keyof TechniqueKinds, string>> =
   terngrad: 'techniques/terngrad',
   smoothout: 'techniques/smoothout',
   iss: 'techniques/iss',
+  ghost: 'techniques/ghost-batch',
 };
 
 /** What every arm's run loads besides its model's, techniques' and analysis's modules (trainer, data, ledger, cache). */
 export const CORE_MODULES: readonly string[] = [
   'experiments/arm',
+  'backend/select',
   'experiments/run',
   'experiments/run-cache',
   'errors',
@@ -382,7 +390,13 @@ export function armCodeFingerprint(arm: Arm, srcDir = path.join(projectRoot(), '
       ? ['models/surgery', ...(typeof arm.initTransform === 'object' ? ['models/low-rank'] : [])]
       : []),
   ];
-  return codeFingerprint(roots, { srcDir, opaque: ['experiments/arm', 'experiments/analyses'] });
+  // Running compiled, the JavaScript that actually runs counts as well: a build older than the sources is other code.
+  const builtDir = __filename.endsWith('.js') ? path.resolve(__dirname, '..') : undefined;
+  return codeFingerprint(roots, {
+    srcDir,
+    opaque: ['experiments/arm', 'experiments/analyses'],
+    ...(builtDir ? { builtDir } : {}),
+  });
 }
 
 /**
@@ -392,6 +406,8 @@ export function armCodeFingerprint(arm: Arm, srcDir = path.join(projectRoot(), '
 export function armDescription(arm: Arm, srcDir?: string): unknown {
   return {
     library: armCodeFingerprint(arm, srcDir),
+    // Outcomes of one backend are not another's (kernels differ in rounding and speed).
+    backend: backendInfo()?.name ?? 'uninitialised',
     seed: arm.seed,
     ...(isTokens(arm.data)
       ? {
@@ -505,7 +521,34 @@ function otherShardOutcome(arm: Arm): RunOutcome {
     ...{ arm: arm.label, seed: arm.seed, top1: nan, testLoss: nan, iterations: 0, batchesSeen: 0, energyJ: nan },
     ...{ effectiveMacs: nan, macs: nan, forwardMacs: nan, overheadMacs: nan, seconds: 0, history: [] },
     ...{ techniqueStats: {}, energyCurve: [], accuracyCurve: [], cache: 'other shard' },
+    ...(arm.analysis ? { analysis: analysisOfOtherShard(arm) } : {}),
   };
+}
+
+/**
+ * A shard's work in a notebook ends where the notebook needs what another shard computes. Thrown when a notebook reads
+ * the analysis of an arm left to another shard; the headless runner ends the notebook there as a success (the
+ * assembling run executes it whole).
+ */
+export class ShardSliceDone extends Error {
+  constructor(arm: string) {
+    super(`this shard computed its slice; arm ${arm} is another shard's (the assembling run continues from here)`);
+    this.name = 'ShardSliceDone';
+  }
+}
+
+/** The analysis of an arm another shard computes: reading any field of it ends the shard's notebook ({@link ShardSliceDone}). */
+function analysisOfOtherShard(arm: Arm): never {
+  return new Proxy(
+    {},
+    {
+      get(_t, p) {
+        // JSON serialisation and promise checks see an empty object.
+        if (typeof p === 'symbol' || p === 'toJSON' || p === 'then') return undefined;
+        throw new ShardSliceDone(`${arm.label} (seed ${arm.seed})`);
+      },
+    },
+  ) as never;
 }
 
 /** Iterations between an arm's checkpoints: about one epoch (a language model's windows per epoch). */
@@ -527,7 +570,13 @@ async function initialModel(
 ): Promise<{ model: Model; origin?: { build: () => Model; removal: StructureRemoval } }> {
   if (!arm.init) return { model: buildModel(arm.model, arm.seed) };
   const init = arm.init;
-  const stored = isGiven(init) ? init : (await runArm(init, { cache })).analysis;
+  // The weights this arm starts from are computed here when no shard has stored them yet, whichever shard owns them
+  // (deterministic: the same entry as the owner's), so that a shard never waits on or crashes for another's arm.
+  const shared = cache === false ? false : (cache ?? runCacheFromEnv());
+  const unsharded = shared ? { ...shared, shard: undefined } : shared;
+  const stored = isGiven(init)
+    ? init
+    : (await runArm(init, { cache: unsharded === undefined ? false : unsharded })).analysis;
   // A 'weights' analysis is the weights themselves; the other weight-storing analyses hold them under `weights`.
   const analysis = (!isGiven(init) && init.analysis === 'weights' && stored ? { weights: stored } : stored) as
     | { weights?: Record<string, TensorRecord> }
@@ -732,5 +781,6 @@ export async function runArm<A extends AnalysisName | undefined>(
     train: (checkpoint) => trainArm(arm, { ...options, cache: options.cache }, checkpoint),
     otherShard: () => otherShardOutcome(arm) as RunOutcome<AnalysisOf<A>>,
     onHit: () => options.progress?.done({ cached: 'hit' }),
+    validate: runOutcomeProblem,
   });
 }

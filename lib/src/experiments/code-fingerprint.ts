@@ -36,8 +36,16 @@ const closures = new Map<string, string>();
  * text only (registries whose imports are chosen per use). An edit anywhere in that closure changes it; an edit
  * elsewhere does not. Memoized per source folder and root set.
  */
-export function codeFingerprint(roots: readonly string[], o: { srcDir: string; opaque?: readonly string[] }): string {
-  const memo = `${o.srcDir}|${[...roots].sort().join(',')}|${[...(o.opaque ?? [])].sort().join(',')}`;
+export function codeFingerprint(
+  roots: readonly string[],
+  o: {
+    srcDir: string;
+    opaque?: readonly string[];
+    /** The compiled modules' folder, when the code runs compiled: their JavaScript counts too (a stale build differs). */
+    builtDir?: string;
+  },
+): string {
+  const memo = `${o.srcDir}|${o.builtDir ?? ''}|${[...roots].sort().join(',')}|${[...(o.opaque ?? [])].sort().join(',')}`;
   const known = closures.get(memo);
   if (known) return known;
   const opaque = new Set(o.opaque ?? []);
@@ -67,6 +75,10 @@ export function codeFingerprint(roots: readonly string[], o: { srcDir: string; o
   for (const name of [...seen].sort()) {
     h.update(name);
     h.update(fs.readFileSync(path.join(o.srcDir, /\.json$/.test(name) ? name : `${name}.ts`)));
+    if (o.builtDir && !/\.json$/.test(name)) {
+      const js = path.join(o.builtDir, `${name}.js`);
+      h.update(fs.existsSync(js) ? fs.readFileSync(js) : 'not compiled');
+    }
   }
   const digest = h.digest('hex').slice(0, 16);
   closures.set(memo, digest);

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../errors';
 import { parseShard } from '../config';
-import { writeFileAtomic } from '../data/files';
+import { removeStaleTemporaries, writeFileAtomic } from '../data/files';
 import type { ImageDataset } from '../data/image-dataset';
 
 /**
@@ -115,22 +115,66 @@ export function recordCacheEvent(e: CacheEvent): void {
 const reviver = (_k: string, v: unknown) =>
   v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v;
 
-/** Reads a cached outcome, or undefined (a missing or unreadable entry is a miss). */
-export function readCached<T>(settings: RunCacheSettings, key: string): T | undefined {
-  const file = path.join(settings.dir, `${key}.json`);
-  if (!fs.existsSync(file)) return undefined;
-  try {
-    return (JSON.parse(fs.readFileSync(file, 'utf8'), reviver) as { outcome: T }).outcome;
-  } catch {
-    return undefined;
-  }
+const replacer = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `${v}` : v);
+
+/** The digest an entry carries: SHA-256 of its key, canonical description and outcome. */
+function entryDigest(key: string, description: unknown, outcome: unknown): string {
+  return crypto
+    .createHash('sha256')
+    .update(key)
+    .update(canonicalJson(description))
+    .update(JSON.stringify(outcome, replacer))
+    .digest('hex');
 }
 
-/** Stores an outcome atomically with the description it answers. */
+/**
+ * Reads a cached outcome, or undefined for a miss. Nothing read is trusted unverified: the entry must name `key`, its
+ * description must hash to `key` (and equal `description` when given), its digest must match its content, and
+ * `validate` (when given) must find no problem with the outcome; an entry that fails is reported through `warn` and
+ * treated as a miss (the retrained outcome replaces it). Temporaries of killed writers are removed first.
+ */
+export function readCached<T>(
+  settings: RunCacheSettings,
+  key: string,
+  o: {
+    readonly description?: unknown;
+    readonly validate?: (outcome: unknown) => string | undefined;
+    readonly warn?: (line: string) => void;
+  } = {},
+): T | undefined {
+  const file = path.join(settings.dir, `${key}.json`);
+  removeStaleTemporaries(file);
+  if (!fs.existsSync(file)) return undefined;
+  const reject = (why: string) => {
+    (o.warn ?? ((l: string) => console.warn(l)))(`run cache: ${file} ${why}; it is treated as a miss and retrained`);
+    return undefined;
+  };
+  let entry: { key?: unknown; description?: unknown; outcome?: unknown; digest?: unknown };
+  try {
+    entry = JSON.parse(fs.readFileSync(file, 'utf8'), reviver) as typeof entry;
+  } catch (err) {
+    return reject(`is not valid JSON (${(err as Error).message})`);
+  }
+  if (entry === null || typeof entry !== 'object') return reject('is not a cache entry');
+  if (entry.key !== key) return reject(`names key ${String(entry.key).slice(0, 16)}, not its file name's`);
+  if (armKey(entry.description) !== key) return reject('holds a description that does not hash to its key');
+  if (o.description !== undefined && canonicalJson(o.description) !== canonicalJson(entry.description))
+    return reject('answers another description');
+  if (typeof entry.digest !== 'string' || entry.digest !== entryDigest(key, entry.description, entry.outcome))
+    return reject('does not match its digest (edited or damaged)');
+  const problem = o.validate?.(entry.outcome);
+  if (problem) return reject(`holds an invalid outcome (${problem})`);
+  return entry.outcome as T;
+}
+
+/** Stores an outcome atomically with the description it answers and a digest of both. */
 export function writeCached(settings: RunCacheSettings, key: string, description: unknown, outcome: unknown): void {
+  const canonical: unknown = JSON.parse(canonicalJson(description));
+  // The digest is of the outcome as it reads back (non-finite numbers round-trip through strings).
+  const stored: unknown = JSON.parse(JSON.stringify(outcome, replacer), reviver);
   const text = JSON.stringify(
-    { key, description: JSON.parse(canonicalJson(description)), outcome },
-    (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `${v}` : v),
+    { key, description: canonical, outcome, digest: entryDigest(key, canonical, stored) },
+    replacer,
   );
   writeFileAtomic(path.join(settings.dir, `${key}.json`), text);
 }

@@ -3,6 +3,24 @@ import * as path from 'node:path';
 import type { CurvePoint, EpochRecord } from '../train/loop';
 import { armKey, ownsArm, readCached, recordCacheEvent, type RunCacheSettings, writeCached } from './run-cache';
 
+/**
+ * A problem with a run outcome read back from the run cache (a missing or ill-typed field), or undefined when it is
+ * usable: top-1 in [0, 1] (NaN when the run diverged before any evaluation), the run's numbers present and typed.
+ */
+export function runOutcomeProblem(o: unknown): string | undefined {
+  if (o === null || typeof o !== 'object') return 'not an object';
+  const r = o as Record<string, unknown>;
+  const num = (k: string) => typeof r[k] === 'number';
+  for (const k of ['seed', 'top1', 'testLoss', 'iterations', 'batchesSeen', 'energyJ', 'effectiveMacs', 'seconds'])
+    if (!num(k)) return `${k} is ${JSON.stringify(r[k])}, expected a number`;
+  const top1 = r.top1 as number;
+  if (!(Number.isNaN(top1) || (top1 >= 0 && top1 <= 1))) return `top1 is ${top1}, expected a fraction in [0, 1]`;
+  if (!Number.isInteger(r.iterations) || (r.iterations as number) < 0) return `iterations is ${r.iterations}`;
+  if (!Array.isArray(r.history)) return 'history is missing';
+  if (r.techniqueStats === null || typeof r.techniqueStats !== 'object') return 'techniqueStats is missing';
+  return undefined;
+}
+
 /** What a run measured; `Analysis` is the type of what its arm's analysis stored. */
 export interface RunOutcome<Analysis = unknown> {
   readonly arm: string;
@@ -68,13 +86,15 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
   readonly train: (checkpoint: string | undefined) => Promise<T>;
   readonly otherShard?: () => T;
   readonly onHit?: () => void;
+  /** A problem with a cached outcome read back (a missing or ill-typed field), or undefined when it is usable. */
+  readonly validate?: (outcome: unknown) => string | undefined;
 }): Promise<T & { cache: CacheStatus }> {
   const cache = o.settings;
   if (!cache) return { ...(await o.train(undefined)), cache: 'uncached' };
   const description = o.describe();
   const key = armKey(description);
   if (!cache.fresh) {
-    const hit = readCached<T>(cache, key);
+    const hit = readCached<T>(cache, key, { description, ...(o.validate ? { validate: o.validate } : {}) });
     if (hit) {
       recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: 'hit' });
       o.onHit?.();

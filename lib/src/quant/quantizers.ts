@@ -83,7 +83,7 @@ export function centredNoise(shape: readonly number[], seed: number): tf.Tensor 
   return noise.centred(shape, seed);
 }
 
-/** Seeded uniform [0, 1) noise of `shape` for stochastic rounding (see {@link NoiseTable}). */
+/** Seeded uniform [0, 1) noise of `shape` for stochastic rounding, sliced from one stratified seeded table (see the module's noise table). */
 export function roundingNoise(shape: readonly number[], seed: number): tf.Tensor {
   return tf.tidy(() => tf.add(noise.centred(shape, seed), 0.5));
 }

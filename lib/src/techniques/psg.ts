@@ -125,6 +125,7 @@ export function predictiveSignGradient(options: PsgOptions = {}): Psg {
   let pending: Array<{ layer: string; predicted: tf.Scalar; disagree: tf.Scalar; examples: number }> = [];
   return {
     name: 'psg',
+    settings: { beta, threshold: threshold ?? null, predictor, fw, bw, xMsb, gMsb },
     beta,
     layerPrecision,
     history,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '../errors';
+import { ConfigError, checkKeys } from '../errors';
 import type { ParamStore } from '../models/params';
 import { rnnGates } from './rnn-gate';
 import type { BlockPlan, BlockSpec, ForwardContext, Model } from '../models/spec';
@@ -106,6 +106,21 @@ export interface Slu extends Technique {
   readonly gateParams: ParamStore;
 }
 
+const SLU_OPTIONS = [
+  'model',
+  'alpha',
+  'seed',
+  'hidden',
+  'initialBias',
+  'gateOptimizer',
+  'sampling',
+  'temperature',
+  'budget',
+  'normalizeGateInput',
+  'targetSkipRatio',
+  'alphaStep',
+] as const;
+
 /**
  * Straight-through residual scale of an input that runs a block: forward value 1 (the block's output counts in
  * full, whatever p is), identity gradient to p.
@@ -128,6 +143,8 @@ const steOne = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
  * Gate MACs are charged to the ledger (forward and backward).
  */
 export function selectiveLayerUpdate(options: SluOptions): Slu {
+  checkKeys(options, SLU_OPTIONS, 'slu');
+  if (!Number.isSafeInteger(options.seed)) throw new ConfigError('slu.seed', options.seed, 'an integer seed');
   const { model } = options;
   let alpha = options.alpha;
   if (!(Number.isFinite(alpha) && alpha >= 0)) throw new ConfigError('slu.alpha', alpha, 'a non-negative number');
@@ -258,6 +275,14 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
 
   return {
     name: 'slu',
+    settings: {
+      ...{ alpha: options.alpha, seed: options.seed, target: target ?? null, alphaStep, sampling, temperature, budget },
+      ...{ hidden: options.hidden ?? null, initialBias: options.initialBias ?? null },
+      ...{
+        normalizeGateInput: options.normalizeGateInput ?? null,
+        gateOptimizer: JSON.stringify(options.gateOptimizer ?? null),
+      },
+    },
     gateParams: store,
     gateMacsPerInput,
     parameters: () => store.trainable(),

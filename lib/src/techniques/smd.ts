@@ -40,6 +40,7 @@ export function stochasticMiniBatchDropping(options: SmdOptions): Smd {
   let trained = 0;
   return {
     name: 'smd',
+    settings: { p, seed: options.seed, dropped },
     p,
     trainFraction: 1 - p,
     zeroGradientUpdateOnSkip: dropped === 'step',

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { removeStaleTemporaries } from '../data/files';
-import type { StateValue } from '../models/records';
+import { recordValues, type StateValue } from '../models/records';
+import { ConfigError } from '../errors';
 import { type CheckpointData, checkResumable, readCheckpoint, writeCheckpoint } from './checkpoint';
 import type { ProgressSink, SwaOptions } from './config';
 import { recomputeBatchNormStats } from './evaluate';
@@ -70,9 +71,17 @@ export function resumeFrom(file: string) {
       const saved = readCheckpoint(file);
       if (!saved) return undefined;
       checkResumable(file, saved.run, loop.signature);
+      for (const [name, record] of Object.entries(saved.params))
+        if (!recordValues(record).every(Number.isFinite))
+          throw new ConfigError(
+            'checkpoint.resume',
+            file,
+            `a checkpoint whose values are all finite (parameter ${name} holds NaN or infinity): delete it to start afresh`,
+          );
       restoreCheckpoint(loop, saved);
       loop.invalidate();
       loop.lastCheckpoint = file;
+      loop.lastCheckpointIteration = saved.position.iteration;
       return undefined;
     },
   } satisfies TrainCallback;
@@ -80,29 +89,56 @@ export function resumeFrom(file: string) {
 
 /**
  * Checkpoints: the whole loop state written atomically every `every` iterations and at the end, and only from a
- * model whose parameters are all finite (a broken model ends the run as diverged instead). Unless the run resumes,
- * temporaries a killed writer left are removed at the start.
+ * model whose parameters are all finite (a broken model ends the run as diverged instead). A checkpoint written
+ * during the run is held as `<file>.pending` until the next trained step's loss, computed on its weights, passes the
+ * divergence check; only then does it replace `<file>`, the last good checkpoint a diverged run names. The final
+ * checkpoint is written directly. Temporaries and an unconfirmed pending checkpoint a killed run left are removed at
+ * the start.
  */
 export function checkpointing(cp: { readonly file: string; readonly every: number; readonly resume?: boolean }) {
-  const save = async (loop: TrainLoop, loss: number): Promise<HookResult> => {
+  const pending = `${cp.file}.pending`;
+  let held: number | undefined;
+  const brokenModel = async (loop: TrainLoop, loss: number): Promise<HookResult> => {
     const probe = tf.tidy(() => sumOfAll(loop.model.params.all().map((p) => p.variable)));
     const finite = Number.isFinite((await probe.data())[0]);
     probe.dispose();
-    if (!finite)
-      return { diverged: 'parameters or statistics are not finite', loss, iteration: loop.position.iteration };
-    writeCheckpoint(cp.file, await checkpointData(loop));
-    loop.lastCheckpoint = cp.file;
-    return undefined;
+    return finite
+      ? undefined
+      : { diverged: 'parameters or statistics are not finite', loss, iteration: loop.position.iteration };
   };
   return {
     name: 'checkpoint',
     onStart(_loop: TrainLoop) {
       if (!cp.resume) removeStaleTemporaries(cp.file);
+      removeStaleTemporaries(pending);
+      fs.rmSync(pending, { force: true });
       return undefined;
     },
-    onStep: (loop: TrainLoop, step: { loss: number }) =>
-      loop.position.iteration % cp.every === 0 ? save(loop, step.loss) : undefined,
-    onEnd: (loop: TrainLoop) => save(loop, Number.NaN),
+    async onStep(loop: TrainLoop, step: { loss: number }): Promise<HookResult> {
+      // This step's loss was computed on the held checkpoint's weights (or later ones) and passed the check.
+      if (held !== undefined) {
+        fs.renameSync(pending, cp.file);
+        loop.lastCheckpoint = cp.file;
+        loop.lastCheckpointIteration = held;
+        held = undefined;
+      }
+      if (loop.position.iteration % cp.every !== 0) return undefined;
+      const broken = await brokenModel(loop, step.loss);
+      if (broken) return broken;
+      writeCheckpoint(pending, await checkpointData(loop));
+      held = loop.position.iteration;
+      return undefined;
+    },
+    async onEnd(loop: TrainLoop): Promise<HookResult> {
+      const broken = await brokenModel(loop, Number.NaN);
+      if (broken) return broken;
+      writeCheckpoint(cp.file, await checkpointData(loop));
+      fs.rmSync(pending, { force: true });
+      held = undefined;
+      loop.lastCheckpoint = cp.file;
+      loop.lastCheckpointIteration = loop.position.iteration;
+      return undefined;
+    },
   } satisfies TrainCallback;
 }
 

@@ -29,6 +29,14 @@ export interface RunSignature {
   /** `true`: pad-crop-flip, `'flip'`: flips only, `false`: none. */
   readonly augment: boolean | 'flip';
   readonly bptt: number | null;
+  /** SHA-256 of the training data (images and labels, or token ids): a same-size different subset is another run. */
+  readonly data: string;
+  /** Input standardisation, gradient clipping, quantizer settings, divergence rule and SWA, as JSON. */
+  readonly normalize: string;
+  readonly clipNorm: number | null;
+  readonly quant: string;
+  readonly divergence: string;
+  readonly swa: string;
 }
 
 /** The checkpoint file format (version 3: training-loop units keep their state under `callbacks`). */

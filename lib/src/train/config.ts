@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ConfigError, checkKeys, requireOption } from '../errors';
 import { augmentationOf, batchesPerEpoch, type Augmentation, type ChannelStats } from '../data/pipeline';
 import type { ImageDataset } from '../data/image-dataset';
@@ -135,6 +137,28 @@ const posInt = (v: unknown, f: string): void => {
   if (!Number.isInteger(v) || (v as number) <= 0) throw new ConfigError(f, v, 'a positive integer');
 };
 
+/**
+ * Refuses a path the run could not write when it first needs to (after its first step): a parent that is a file, a
+ * folder that cannot be created or written, or a kernel file system (/proc, /sys, /dev, where creating folders can hang).
+ */
+export function checkWritablePath(file: string, field: string): void {
+  if (typeof file !== 'string' || file === '') throw new ConfigError(field, file, 'a file path');
+  const abs = path.resolve(file);
+  if (/^\/(proc|sys|dev)(\/|$)/.test(abs)) throw new ConfigError(field, file, 'a path outside /proc, /sys and /dev');
+  // The nearest existing ancestor must be a writable folder (the run creates what is missing below it).
+  let dir = path.dirname(abs);
+  while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  if (!fs.statSync(dir).isDirectory())
+    throw new ConfigError(field, file, `a path whose parent folders can be created (${dir} is a file)`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new ConfigError(field, file, `a path in a writable folder (${dir} is not writable)`);
+  }
+  if (fs.existsSync(abs) && fs.statSync(abs).isDirectory())
+    throw new ConfigError(field, file, 'a file path, not a folder');
+}
+
 /** Validates a {@link TrainConfig} before any work, naming the bad field, its value and the allowed values. */
 export function checkTrainConfig(c: TrainConfig): void {
   requireOption(c, 'config', 'a training configuration');
@@ -174,6 +198,8 @@ export function checkTrainConfig(c: TrainConfig): void {
     if (typeof c.checkpoint.file !== 'string' || c.checkpoint.file === '')
       throw new ConfigError('checkpoint.file', c.checkpoint.file, 'a file path');
     posInt(c.checkpoint.every, 'checkpoint.every');
+    if (c.checkpoint.resume !== undefined && typeof c.checkpoint.resume !== 'boolean')
+      throw new ConfigError('checkpoint.resume', c.checkpoint.resume, 'true or false');
   }
   if (c.iterations !== undefined) posInt(c.iterations, 'iterations');
   if (c.stopAfter !== undefined) posInt(c.stopAfter, 'stopAfter');
@@ -199,6 +225,24 @@ export function checkTrainConfig(c: TrainConfig): void {
     units.add(u.name);
   }
   if (c.logEvery !== undefined) posInt(c.logEvery, 'logEvery');
+  if (c.trainable !== undefined && typeof c.trainable !== 'function')
+    throw new ConfigError(
+      'trainable',
+      c.trainable,
+      'a function of the parameter name, e.g. (name) => name.startsWith("fc")',
+    );
+  if (c.progress !== undefined && !(typeof c.progress?.tick === 'function' && typeof c.progress?.done === 'function'))
+    throw new ConfigError('progress', c.progress, 'an object with tick() and done() (e.g. kernel-ext progress())');
+  if (
+    c.ledger !== undefined &&
+    !(['onExecute', 'endIteration', 'totals'] as const).every((f) => typeof c.ledger?.[f] === 'function')
+  )
+    throw new ConfigError('ledger', c.ledger, 'an EnergyLedger (onExecute, endIteration and totals)');
+  for (const [field, file] of [
+    ['checkpoint.file', c.checkpoint?.file],
+    ['runLog', c.runLog],
+  ] as const)
+    if (file !== undefined) checkWritablePath(file, field);
   if (c.task === 'language-model') {
     if (!(c.train instanceof Int32Array))
       throw new ConfigError('train', typeof c.train, 'an Int32Array of token ids for a language model');
@@ -232,6 +276,22 @@ export function checkTrainConfig(c: TrainConfig): void {
     const shape = [c.train.height, c.train.width, c.train.channels];
     if (shape.join(',') !== c.model.inputShape.join(','))
       throw new ConfigError('model.inputShape', c.model.inputShape, `the data shape [${shape}]`);
+    if (c.validation !== undefined) {
+      const v = [c.validation.height, c.validation.width, c.validation.channels];
+      if (v.join(',') !== shape.join(','))
+        throw new ConfigError('validation', `images of [${v}]`, `images of the training shape [${shape}]`);
+    }
+    if (c.normalize !== undefined) {
+      const { mean, std } = c.normalize;
+      if (!Array.isArray(mean) || !Array.isArray(std) || mean.length !== shape[2] || std.length !== shape[2])
+        throw new ConfigError('normalize', c.normalize, `a mean and std per channel (${shape[2]} each)`);
+      if (!std.every((x) => Number.isFinite(x) && x > 0) || !mean.every(Number.isFinite))
+        throw new ConfigError(
+          'normalize.std',
+          std,
+          'positive finite values (a channel with std 0 cannot be standardized)',
+        );
+    }
     const maxLabel = c.train.labels.reduce((a, b) => Math.max(a, b), 0);
     if (maxLabel >= c.model.numClasses)
       throw new ConfigError(

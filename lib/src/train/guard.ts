@@ -5,7 +5,11 @@ import type { StateValue } from '../models/records';
 export interface DivergenceOptions {
   /** The run diverged when a step's loss exceeds this multiple of its starting loss (default 10). */
   readonly lossFactor?: number;
-  /** Trained iterations whose mean loss is the starting loss (default 10); the factor applies after them. */
+  /**
+   * Trained iterations whose mean loss is the starting loss (default 10). The factor applies from the second trained
+   * iteration, against the mean of the losses recorded so far (the first alone at first), so that losses that explode
+   * in the first iterations are caught, not averaged into the reference.
+   */
   readonly window?: number;
   /**
    * The reference is at least this loss (the trainer's default: ln(classes), the loss of a uniform prediction), so that
@@ -33,7 +37,7 @@ export function checkDivergenceOptions(d: DivergenceOptions): DivergenceOptions 
 /**
  * Decides whether a step diverged, from its loss and the sum of its batch-norm statistics (finite iff all
  * are): a loss or statistic that is NaN or infinite, or a loss above `lossFactor` times the larger of the mean loss
- * of the run's first `window` trained iterations and `lossFloor`. Its reference is checkpointed, so a resumed run
+ * of the run's first `window` trained iterations (of those recorded so far, from the second iteration) and `lossFloor`. Its reference is checkpointed, so a resumed run
  * judges alike.
  */
 export class DivergenceGuard {
@@ -52,7 +56,7 @@ export class DivergenceGuard {
   check(loss: number, statSum: number): string | undefined {
     if (!Number.isFinite(loss)) return `loss is ${loss}`;
     if (!Number.isFinite(statSum)) return 'batch-norm running statistics are not finite';
-    if (this.start.n >= this.window) {
+    if (this.start.n >= 1) {
       const ref = Math.max(this.start.sum / this.start.n, this.floor);
       if (loss > this.factor * ref)
         return `loss ${loss.toPrecision(4)} exceeds ${this.factor} x its starting value ${ref.toPrecision(4)}`;
@@ -81,14 +85,16 @@ export class DivergenceError extends Error {
     readonly iteration: number,
     readonly loss: number,
     readonly reason: string,
-    /** The newest checkpoint actually written (undefined when none was). */
+    /** The last good checkpoint (confirmed by a later step's loss), undefined when none was written. */
     readonly checkpoint: string | undefined,
     configured: string | undefined,
+    /** The trained iterations that checkpoint holds. */
+    readonly checkpointIteration?: number,
   ) {
     super(
       `training diverged at iteration ${iteration}: ${reason}; the step was not applied` +
         (checkpoint
-          ? `; the last good checkpoint is ${checkpoint}`
+          ? `; the last good checkpoint is ${checkpoint}${checkpointIteration !== undefined ? ` (iteration ${checkpointIteration})` : ''}`
           : configured
             ? `; no checkpoint was written yet (configured: ${configured})`
             : ' (no checkpoint configured)') +

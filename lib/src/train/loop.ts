@@ -68,8 +68,10 @@ export interface TrainLoop {
   epochLoss: { sum: number; n: number };
   readonly history: EpochRecord[];
   readonly curve: CurvePoint[];
-  /** The last checkpoint written or resumed from (named when a run diverges). */
+  /** The last good checkpoint: confirmed by a later step's loss, written at the end, or resumed from (named when a run diverges). */
   lastCheckpoint?: string;
+  /** The trained iterations the last good checkpoint holds. */
+  lastCheckpointIteration?: number;
   /** Wall-clock start (ms). */
   readonly startedAt: number;
   /**

@@ -54,11 +54,13 @@ export function checkOptimizerConfig(c: OptimizerConfig): OptimizerConfig {
   if (c.kind === 'adam') {
     inUnit(c.beta1, 'optimizer.beta1');
     inUnit(c.beta2, 'optimizer.beta2');
-    if (c.epsilon !== undefined && !(c.epsilon > 0))
-      throw new ConfigError('optimizer.epsilon', c.epsilon, 'a positive number');
+    if (c.epsilon !== undefined && !(Number.isFinite(c.epsilon) && c.epsilon > 0))
+      throw new ConfigError('optimizer.epsilon', c.epsilon, 'a positive finite number');
   } else {
     inUnit(c.momentum, 'optimizer.momentum');
   }
+  if (c.kind === 'sgd' && c.nesterov !== undefined && typeof c.nesterov !== 'boolean')
+    throw new ConfigError('optimizer.nesterov', c.nesterov, 'true or false');
   return c;
 }
 

@@ -51,8 +51,8 @@ export function checkSchedule(s: LrSchedule): LrSchedule {
           frac ? 'fractions in [0, 1]' : 'non-negative iterations',
         );
     }
-    if (s.factor !== undefined && !(s.factor > 0))
-      throw new ConfigError('schedule.factor', s.factor, 'a positive number');
+    if (s.factor !== undefined && !(Number.isFinite(s.factor) && s.factor > 0))
+      throw new ConfigError('schedule.factor', s.factor, 'a positive finite number');
   }
   if (s.kind === 'poly' && !(Number.isFinite(s.power) && s.power >= 0))
     throw new ConfigError('schedule.power', s.power, 'a non-negative number');

@@ -80,6 +80,11 @@ export interface GradientProblem {
  */
 export interface Technique {
   readonly name: string;
+  /**
+   * The options that shape this technique's run, as plain JSON (e.g. SMD's p, seed and dropped-batch rule): recorded
+   * in checkpoints, so that resuming with other options is refused. Techniques without it are recorded by name.
+   */
+  readonly settings?: Readonly<Record<string, string | number | boolean | null>>;
   /** Expected fraction of mini-batches trained (SMD: 1 - p); the schedule's clock length is scaled by it. */
   readonly trainFraction?: number;
   /**

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { augmentationOf, storedAugmentation } from '../data/pipeline';
 import { ConfigError } from '../errors';
 import { hashString } from '../models/params';
@@ -97,12 +98,35 @@ function signature(
     lr: c.lr,
     optimizer: JSON.stringify(c.optimizer),
     schedule: JSON.stringify(c.schedule),
-    techniques: techniques.map((t) => t.name).join(','),
+    techniques: JSON.stringify(techniques.map((t) => (t.settings ? { name: t.name, ...t.settings } : t.name))),
     units: (c.callbacks ?? []).map((u) => u.name).join(','),
     precision: c.precision ? formatPrecision(c.precision) : 'FP32',
     augment: lm ? false : storedAugmentation(augmentationOf(c.augment ?? false)),
     bptt: lm ? c.bptt : null,
+    data: dataHash(c),
+    normalize: JSON.stringify(lm ? null : (c.normalize ?? null)),
+    clipNorm: c.clipNorm ?? null,
+    // Plain settings only (running ranges and weight-gradient rules are state and code, not settings).
+    quant: JSON.stringify(c.quant ?? null, (k, v) =>
+      (k !== '' && typeof v === 'object' && v !== null && !Array.isArray(v) && v.constructor !== Object) ||
+      typeof v === 'function'
+        ? undefined
+        : v,
+    ),
+    divergence: JSON.stringify(c.divergence ?? null),
+    swa: JSON.stringify(c.swa ?? null),
   };
+}
+
+/** SHA-256 (16 hex digits) of a run's training data. */
+function dataHash(c: TrainConfig): string {
+  const h = createHash('sha256');
+  if (c.task === 'language-model') h.update(new Uint8Array(c.train.buffer, c.train.byteOffset, c.train.byteLength));
+  else {
+    h.update(c.train.images);
+    h.update(new Uint8Array(c.train.labels.buffer, c.train.labels.byteOffset, c.train.labels.byteLength));
+  }
+  return h.digest('hex').slice(0, 16);
 }
 
 /** Backward products each layer needs when some layers are frozen: a weight gradient iff its weight trains, an input gradient iff a trainable layer comes before it. */
@@ -224,7 +248,10 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     const final = !('diverged' in end) && config.validation ? await loop.evaluate() : undefined;
     for (const cb of callbacks) cb.onFinish?.(loop, end, final);
     if ('diverged' in end && (config.divergence?.action ?? 'throw') === 'throw')
-      throw new DivergenceError(end.iteration, end.loss, end.diverged, loop.lastCheckpoint, config.checkpoint?.file);
+      throw new DivergenceError(
+        ...([end.iteration, end.loss, end.diverged, loop.lastCheckpoint, config.checkpoint?.file] as const),
+        loop.lastCheckpointIteration,
+      );
     return result(loop, end, final);
   } finally {
     step?.optimizer.dispose();
