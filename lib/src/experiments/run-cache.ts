@@ -4,7 +4,6 @@ import * as path from 'node:path';
 import { ConfigError } from '../errors';
 import { parseShard } from '../config';
 import { removeStaleTemporaries, writeFileAtomic } from '../data/files';
-import type { ImageDataset } from '../data/image-dataset';
 
 /**
  * The run cache: an experiment arm is addressed by the SHA-256 of everything that determines its outcome (dataset
@@ -32,39 +31,7 @@ export function runCacheFromEnv(env: NodeJS.ProcessEnv = process.env): RunCacheS
   };
 }
 
-const datasetHashes = new WeakMap<ImageDataset, string>();
-
-/** SHA-256 of a dataset's name, shape, labels and pixels (cached per dataset object). */
-export function datasetFingerprint(ds: ImageDataset): string {
-  let h = datasetHashes.get(ds);
-  if (!h) {
-    h = crypto
-      .createHash('sha256')
-      .update(JSON.stringify([ds.name, ds.count, ds.height, ds.width, ds.channels, ds.origin]))
-      .update(Buffer.from(ds.labels.buffer, ds.labels.byteOffset, ds.labels.byteLength))
-      .update(Buffer.from(ds.images.buffer, ds.images.byteOffset, ds.images.byteLength))
-      .digest('hex')
-      .slice(0, 16);
-    datasetHashes.set(ds, h);
-  }
-  return h;
-}
-
-const streamHashes = new WeakMap<Int32Array, string>();
-
-/** SHA-256 of a token stream's ids (cached per array), the language-model counterpart of {@link datasetFingerprint}. */
-export function streamFingerprint(ids: Int32Array): string {
-  let h = streamHashes.get(ids);
-  if (!h) {
-    h = crypto
-      .createHash('sha256')
-      .update(Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength))
-      .digest('hex')
-      .slice(0, 16);
-    streamHashes.set(ids, h);
-  }
-  return h;
-}
+export { datasetFingerprint, streamFingerprint } from '../data/fingerprint';
 
 /** Canonical JSON (sorted keys; non-finite numbers as strings) of a key description. */
 export function canonicalJson(value: unknown): string {
@@ -129,7 +96,7 @@ function entryDigest(key: string, description: unknown, outcome: unknown): strin
 
 /**
  * Reads a cached outcome, or undefined for a miss. Nothing read is trusted unverified: the entry must name `key`, its
- * description must hash to `key` (and equal `description` when given), its digest must match its content, and
+ * description must hash to `key` (so it is the description asked for), its digest must match its content, and
  * `validate` (when given) must find no problem with the outcome; an entry that fails is reported through `warn` and
  * treated as a miss (the retrained outcome replaces it). Temporaries of killed writers are removed first.
  */
@@ -137,7 +104,6 @@ export function readCached<T>(
   settings: RunCacheSettings,
   key: string,
   o: {
-    readonly description?: unknown;
     readonly validate?: (outcome: unknown) => string | undefined;
     readonly warn?: (line: string) => void;
   } = {},
@@ -158,8 +124,6 @@ export function readCached<T>(
   if (entry === null || typeof entry !== 'object') return reject('is not a cache entry');
   if (entry.key !== key) return reject(`names key ${String(entry.key).slice(0, 16)}, not its file name's`);
   if (armKey(entry.description) !== key) return reject('holds a description that does not hash to its key');
-  if (o.description !== undefined && canonicalJson(o.description) !== canonicalJson(entry.description))
-    return reject('answers another description');
   if (typeof entry.digest !== 'string' || entry.digest !== entryDigest(key, entry.description, entry.outcome))
     return reject('does not match its digest (edited or damaged)');
   const problem = o.validate?.(entry.outcome);

@@ -94,7 +94,7 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
   const description = o.describe();
   const key = armKey(description);
   if (!cache.fresh) {
-    const hit = readCached<T>(cache, key, { description, ...(o.validate ? { validate: o.validate } : {}) });
+    const hit = readCached<T>(cache, key, o.validate ? { validate: o.validate } : {});
     if (hit) {
       recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: 'hit' });
       o.onHit?.();

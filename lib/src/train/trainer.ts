@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { augmentationOf, storedAugmentation } from '../data/pipeline';
+import { datasetFingerprint, streamFingerprint } from '../data/fingerprint';
 import { ConfigError } from '../errors';
 import { hashString } from '../models/params';
 import type { LayerSpec, Model } from '../models/spec';
@@ -103,7 +103,7 @@ function signature(
     precision: c.precision ? formatPrecision(c.precision) : 'FP32',
     augment: lm ? false : storedAugmentation(augmentationOf(c.augment ?? false)),
     bptt: lm ? c.bptt : null,
-    data: dataHash(c),
+    data: lm ? streamFingerprint(c.train) : datasetFingerprint(c.train),
     normalize: JSON.stringify(lm ? null : (c.normalize ?? null)),
     clipNorm: c.clipNorm ?? null,
     // Plain settings only (running ranges and weight-gradient rules are state and code, not settings).
@@ -116,17 +116,6 @@ function signature(
     divergence: JSON.stringify(c.divergence ?? null),
     swa: JSON.stringify(c.swa ?? null),
   };
-}
-
-/** SHA-256 (16 hex digits) of a run's training data. */
-function dataHash(c: TrainConfig): string {
-  const h = createHash('sha256');
-  if (c.task === 'language-model') h.update(new Uint8Array(c.train.buffer, c.train.byteOffset, c.train.byteLength));
-  else {
-    h.update(c.train.images);
-    h.update(new Uint8Array(c.train.labels.buffer, c.train.labels.byteOffset, c.train.labels.byteLength));
-  }
-  return h.digest('hex').slice(0, 16);
 }
 
 /** Backward products each layer needs when some layers are frozen: a weight gradient iff its weight trains, an input gradient iff a trainable layer comes before it. */
@@ -249,7 +238,11 @@ export async function train(config: TrainConfig): Promise<TrainResult> {
     for (const cb of callbacks) cb.onFinish?.(loop, end, final);
     if ('diverged' in end && (config.divergence?.action ?? 'throw') === 'throw')
       throw new DivergenceError(
-        ...([end.iteration, end.loss, end.diverged, loop.lastCheckpoint, config.checkpoint?.file] as const),
+        end.iteration,
+        end.loss,
+        end.diverged,
+        loop.lastCheckpoint,
+        config.checkpoint?.file,
         loop.lastCheckpointIteration,
       );
     return result(loop, end, final);
