@@ -304,10 +304,20 @@ describe('protocol tables', () => {
   it("every row names notebooks that exist, quotes a location, and derives the run's values from the regime", async () => {
     const fs = await import('node:fs');
     const path = await import('node:path');
-    const { e2trainProtocol, fractrainProtocol, smoothoutProtocol, sslDepthProtocol, terngradProtocol } = await import(
-      '../lib/src/studies/protocols'
-    );
-    const { resnetDepthRegime } = await import('../lib/src/studies/sparsity');
+    const {
+      e2trainProtocol,
+      forceProtocol,
+      fractrainProtocol,
+      issProtocol,
+      smoothoutProtocol,
+      sslConvnetProtocol,
+      sslDepthProtocol,
+      sslMnistProtocol,
+      terngradProtocol,
+    } = await import('../lib/src/studies/protocols');
+    const { convnetRegime, lenetRegime, resnetDepthRegime } = await import('../lib/src/studies/sparsity');
+    const { issRegime } = await import('../lib/src/studies/iss');
+    const { forceRegime } = await import('../lib/src/studies/force');
     const notebooks = fs.readdirSync(path.join(__dirname, '..', 'notebooks'));
     const lite = e2trainRegime('lite');
     const depth = resnetDepthRegime('lite');
@@ -317,7 +327,24 @@ describe('protocol tables', () => {
       ...terngradProtocol(),
       ...smoothoutProtocol(),
       ...sslDepthProtocol(depth),
+      ...sslMnistProtocol(lenetRegime('lite')),
+      ...sslConvnetProtocol(convnetRegime('lite')),
+      ...issProtocol(issRegime('lite')),
+      ...forceProtocol(forceRegime('lite')),
     ];
+    // Every thesis notebook of issue 41 has rows.
+    for (const nb of ['30', '30b', '30c', '31', '32', '40', '41', '41b'])
+      expect(
+        rows.some((r) => r.notebooks.includes(nb)),
+        nb,
+      ).toBe(true);
+    expect(sslConvnetProtocol(convnetRegime('lite'))[0]?.run).toBe(
+      '12 epochs of 100, lr 0.01 (cosine), weight decay 0.0005, momentum 0.9, no augmentation',
+    );
+    expect(sslMnistProtocol(lenetRegime('lite'))[0]?.run).toContain('10.67 epochs of 64, lr 0.01');
+    expect(issProtocol(issRegime('lite'))[1]?.run).toContain('keep 0.50 for the baseline and 0.50 for ISS');
+    expect(issProtocol(issRegime('paper'))[3]?.run).toBe('each weight below tau 0.0001 zeroed');
+    expect(forceProtocol(forceRegime('lite'))[1]?.run).toContain('angles 1, 3, 10, 30 degrees (l2)');
     expect(sslDepthProtocol(depth)[1]?.run).toContain(`${depth.sparseEpochs} epochs from lr ${depth.fineTuneLr}`);
     for (const r of rows) {
       for (const nb of r.notebooks)

@@ -370,6 +370,13 @@ export type {
 } from './experiments/analyses';
 export { type CacheEvent, cacheEvents, type RunCacheSettings, runCacheFromEnv } from './experiments/run-cache';
 export {
+  type SummaryPoint,
+  type SummarySource,
+  summaryPoints,
+  summaryRunName,
+  writeRunSummaries,
+} from './experiments/summaries';
+export {
   binomialTest,
   type ComparisonVerdict,
   comparisonVerdict,
@@ -416,10 +423,14 @@ export {
 } from './studies/fractrain';
 export {
   e2trainProtocol,
+  forceProtocol,
   fractrainProtocol,
+  issProtocol,
   type ProtocolRow,
   smoothoutProtocol,
+  sslConvnetProtocol,
   sslDepthProtocol,
+  sslMnistProtocol,
   terngradProtocol,
 } from './studies/protocols';
 export {

@@ -1,4 +1,6 @@
 import { regimeIterations, type CifarRegime } from './regime';
+import type { ForceRegime } from './force';
+import type { IssRegime } from './iss';
 import type { SparsityRegime } from './sparsity';
 
 /**
@@ -291,6 +293,183 @@ export function sslDepthProtocol(
       run: `${regime.compactEpochs} epoch(s) of the compacted network from lr ${regime.fineTuneLr} (cosine), weight decay ${regime.weightDecay}`,
       why: "lite's budget; the code fine-tunes for 1.5 baseline schedules: a ladder rung runs that length",
       notebooks: ['30b'],
+    },
+  ];
+}
+
+const ISS = 'wenwei202/iss-rnns';
+
+/** A learning-rate phase of a sparsity regime as a run sets it: length, rate, schedule and weight decay. */
+function phase(epochs: number, lr: number, weightDecay: number, batch: number): string {
+  return `${Number.isInteger(epochs) ? `${epochs} epochs` : `${epochs.toFixed(2)} epochs`} of ${batch}, lr ${lr} (cosine), weight decay ${weightDecay}`;
+}
+
+/**
+ * SSL on MNIST (notebook 30: LeNet and the MLP): the thesis (Sec. 2.2.2) and the authors' released code
+ * (wenwei202/caffe, branch `scnn`, `examples/mnist`), against this library's `regime` (`lenetRegime`).
+ */
+export function sslMnistProtocol(regime: SparsityRegime): ProtocolRow[] {
+  return [
+    {
+      setting: 'LeNet baseline',
+      paper: '"LeNet [LBBH98] implemented by Caffe ... trained without data augmentation" (Sec. 2.2.2)',
+      code: `${CAFFE}@scnn examples/mnist/lenet_solver.prototxt: lr 0.01, momentum 0.9, weight decay 5e-4, policy inv (gamma 1e-4, power 0.75), 10,000 iterations of 64`,
+      run: `${phase(regime.baselineEpochs, regime.lr, regime.weightDecay, regime.batchSize)}, momentum 0.9`,
+      why: "the code's rate and length; cosine instead of Caffe's inv decay (one schedule family for every notebook)",
+      notebooks: ['30'],
+    },
+    {
+      setting: 'SSL phase (LeNet)',
+      paper:
+        "group Lasso on filters and filter shapes (Eq. 2.3-2.4); the phase's learning rate and length are not stated",
+      code: `${CAFFE}@scnn examples/mnist/lenet_grouplasso_solver.prototxt: lr 0.01, breadth_decay 0.005 (rows), kernel_shape_decay 0.005 (columns), weight_decay 0, 10,000 iterations, x0.1 at 6,000 and 8,000`,
+      run: `${phase(regime.sparseEpochs, regime.fineTuneLr, 0, regime.batchSize)} from the baseline; strengths from rho and the weakest group's norm`,
+      why: "half the code's rate and a shorter phase (lite's budget); strengths are stated as rho, scaled by the weakest group's norm, so that one setting carries across layers and phase lengths",
+      notebooks: ['30'],
+    },
+    {
+      setting: 'MLP',
+      paper:
+        '"we enforce the group Lasso regularization on all the input (or output) connections of each neuron" (Sec. 2.2.2, Fig. 2.5)',
+      code: `${CAFFE}@scnn examples/mnist/mlp_solver.prototxt: lr 0.01, momentum 0.9, weight decay 5e-4, 20,000 iterations, x0.1 at 10,000, 14,000 and 18,000; group decays set per run`,
+      run: `the LeNet regime's phases on the MLP (${phase(regime.baselineEpochs, regime.lr, regime.weightDecay, regime.batchSize)})`,
+      why: 'one MNIST regime for both networks',
+      notebooks: ['30'],
+    },
+    {
+      setting: 'fine-tuning the compacted network',
+      paper: 'not stated: Sec. 2.2.2 gives no fine-tuning settings for LeNet and the MLP',
+      code: `${CAFFE}@scnn: connectivity_mode DISCONNECTED_GRPWISE freezes the removed rows and columns while fine-tuning`,
+      run: `the compacted network (structures removed by surgery), ${phase(regime.compactEpochs, regime.fineTuneLr, regime.weightDecay, regime.batchSize)}`,
+      why: 'removal by surgery is equivalent to freezing the removed groups at zero',
+      notebooks: ['30'],
+    },
+  ];
+}
+
+/**
+ * SSL on the CIFAR-10 ConvNet (notebook 30c): the thesis (Sec. 2.2.2, Table 2.3) and the authors' released code
+ * (wenwei202/caffe, branch `scnn`, `examples/cifar10/readme.md` and its solvers), against `regime` (`convnetRegime`).
+ */
+export function sslConvnetProtocol(regime: SparsityRegime): ProtocolRow[] {
+  return [
+    {
+      setting: 'ConvNet baseline',
+      paper:
+        '"All the configurations remain the same as the original implementation except that we added a dropout layer with a ratio of 0.5 in the fully-connected layer ... trained without data augmentation" (Sec. 2.2.2)',
+      code: `${CAFFE}@scnn examples/cifar10/cifar10_full_baseline_multistep_solver.prototxt: batch 100, lr 0.001, momentum 0.9, weight decay 0.004, 300,000 iterations, x0.1 at 100,000 and 200,000`,
+      run: `${phase(regime.baselineEpochs, regime.lr, regime.weightDecay, regime.batchSize)}, momentum 0.9, no augmentation`,
+      why: "the code's schedule is 600 epochs; lite's 12 epochs need a 10x rate to reach the 75% floor",
+      notebooks: ['30c', '32'],
+    },
+    {
+      setting: 'SSL phase (rows and columns)',
+      paper:
+        'Table 2.3: "Learning row-wise and column-wise sparsity of ConvNet"; the phase\'s rate and length are not stated',
+      code: `${CAFFE}@scnn readme: train_script.sh 0.001 0.0 0.003 0.003 0.0 ... template_group_solver.prototxt from the baseline: lr 0.001, weight decay 0, group Lasso 0.003 on columns and on rows, 200,000 iterations (x0.1 at 100,000, 160,000, 180,000)`,
+      run: `${phase(regime.sparseEpochs, regime.fineTuneLr, 0, regime.batchSize)} from the baseline; strengths from rho and the weakest group's norm`,
+      why: "the code's phase is 400 epochs at the baseline's rate; lite runs a short phase at half the lite baseline's rate",
+      notebooks: ['30c'],
+    },
+    {
+      setting: 'fine-tuning the compacted network',
+      paper: 'not stated: Sec. 2.2.2 gives no fine-tuning settings for the ConvNet',
+      code: `${CAFFE}@scnn readme: train_script.sh 0.0001 0.004 ... template_finetune_solver.prototxt (connectivity_mode DISCONNECTED_GRPWISE): lr 1e-4, weight decay 0.004, 150,000 iterations (x0.1 at 50,000 and 100,000)`,
+      run: `the compacted network, ${phase(regime.compactEpochs, regime.fineTuneLr, regime.weightDecay, regime.batchSize)}`,
+      why: "lite's budget",
+      notebooks: ['30c'],
+    },
+  ];
+}
+
+/**
+ * ISS in stacked LSTMs (notebook 31): the thesis (Sec. 2.3.1-2.3.3, Table 2.5) and the authors' released code
+ * (wenwei202/iss-rnns at 88cc1a7: `ptb/ptb_word_lm.py`, `ptb/structure_grouplasso.json`), against `regime`
+ * (`issRegime`).
+ */
+export function issProtocol(regime: IssRegime): ProtocolRow[] {
+  const keep = (drop: number) => (1 - drop).toFixed(2);
+  return [
+    {
+      setting: 'model and data',
+      paper:
+        '"two stacked LSTM layers ... hidden sizes of 1500 ... vocabulary of 10000 words. The dimension of word embedding ... is 1500" (Sec. 2.3.3), Penn Treebank',
+      code: `${ISS} ptb_word_lm.py SparseLargeConfig: 2 x 1500, 35 steps, batch 20, init scale 0.04, PTB's train split`,
+      run: `${regime.hidden.join(' x ')} (embedding ${regime.embedding}), ${regime.bptt} steps, batch ${regime.batchSize}, corpus ${regime.corpus}`,
+      why: "PTB's train split is not in the data mirror; lite trains on 90% of its validation split",
+      notebooks: ['31'],
+    },
+    {
+      setting: 'schedule and dropout',
+      paper:
+        '"a larger dropout keep ratio of 0.6 versus 0.35 of the baseline ... All models are trained from scratch for 55 epochs" (Sec. 2.3.3)',
+      code: `${ISS} ptb_word_lm.py: lr 1.0 (plain gradient descent), clip 10; baseline LargeConfig keep 0.35, lr x1/1.15 per epoch after 14 of 55; SparseLargeConfig keep 0.6, lr x0.1 per epoch after epoch 14`,
+      run: `lr ${regime.lr} (cosine), clip ${regime.clipNorm}, up to ${regime.maxEpochs} epochs with early stopping; keep ${keep(regime.dropout)} for the baseline and ${keep(regime.issDropout)} for ISS`,
+      why: "the thesis's keep ratios are for the 2 x 1500 model on PTB's train split; lite's model and corpus are smaller",
+      notebooks: ['31'],
+    },
+    {
+      setting: 'ISS group Lasso',
+      paper:
+        '"The sizes of \'ISS weight groups\' of two LSTM layers are 24000 and 28000" (Sec. 2.3.1); ISS learned from scratch (Table 2.5)',
+      code: `${ISS} structure_grouplasso.json: global_decay 0.00245, the first layer coupled with the second's weights, the second with softmax_w; add_structure_grouplasso sums a unit's row and its four gate columns (the 4 shared entries counted twice); learned from scratch`,
+      run: `ISS ${regime.issFrom === 'baseline' ? 'fine-tuning the dense baseline' : 'from scratch'} for ${regime.issEpochs} epochs at rho ${regime.rhos.join(', ')}`,
+      why:
+        regime.issFrom === 'baseline'
+          ? 'fine-tuning a trained baseline fits the lite budget; strengths from rho'
+          : 'as the thesis',
+      notebooks: ['31'],
+    },
+    {
+      setting: 'zeroing',
+      paper:
+        '"we zero out the weights whose absolute values are smaller than a pre-defined threshold tau. The process of thresholding is applied per mini-batch" (Sec. 2.3.2)',
+      code: `${ISS} ptb_word_lm.py: after every step each weight below max(1e-4, 2 x weight decay) in magnitude is set to zero (zero_threshold)`,
+      run:
+        regime.threshold.on === 'weight'
+          ? `each weight below tau ${regime.threshold.tau} zeroed`
+          : 'a whole ISS group zeroed when its norm falls below the threshold the strength gives',
+      why:
+        regime.threshold.on === 'weight'
+          ? 'as the code'
+          : 'a per-weight threshold leaves scattered zeros in a group; the group threshold removes whole components only',
+      notebooks: ['31'],
+    },
+  ];
+}
+
+/**
+ * Force Regularization (notebook 32): the thesis (Sec. 3.2-3.3) and the authors' released code (wenwei202/caffe,
+ * master: `README.md`, `src/caffe/solvers/sgd_solver.cpp` ForceRegularize,
+ * `examples/cifar10/template_cifar10_full_multistep_solver_force.prototxt`), against `regime` (`forceRegime`).
+ */
+export function forceProtocol(regime: ForceRegime): ProtocolRow[] {
+  return [
+    {
+      setting: 'starting point and rate',
+      paper:
+        '"the training from the baseline can achieve a better tradeoff ... During the training with Force Regularization on CIFAR-10, we use the same base learning rate as the baseline" (Sec. 3.3.1)',
+      code: `${CAFFE} examples/cifar10/template_cifar10_full_multistep_solver_force.prototxt: momentum 0.9, weight decay 0.004, 240,000 iterations (x0.1 at 200,000 and 220,000), base_lr and force_decay given to train_script_force.sh`,
+      run: `from the ConvNet baseline, ${phase(regime.forceEpochs, regime.fineTuneLr, regime.weightDecay, regime.batchSize)}`,
+      why: "the baseline's rate, as the thesis; lite's phase is 2 epochs against the code's 480",
+      notebooks: ['32'],
+    },
+    {
+      setting: 'force strength',
+      paper: '"We select lambda_s by cross-validation in this work" (Sec. 3.2.1)',
+      code: `${CAFFE} README: force_decay in the solver (LeNet example 0.001, "Constant" = the l1-norm force, "Degradation" = the l2-norm force), force_mult per layer`,
+      run: `angles ${regime.angles.l2.join(', ')} degrees (l2), ${regime.angles.l1} (l1), ${regime.angles.inverse} (1/||W||): the strength that turns a filter by that angle over the phase`,
+      why: 'the thesis gives no value for the ConvNet; an angle is comparable across layers and phase lengths',
+      notebooks: ['32'],
+    },
+    {
+      setting: 'rank',
+      paper:
+        '"we define rank M of a convolutional layer as the minimal M which has <= 5% reconstruction error by PCA" (Sec. 3.3.2)',
+      code: `${CAFFE} python/nn_decomposer.py: --rankratio 0.95 keeps 95% of the information, --lra_type pca (default), svd or kmeans; each conv becomes a low-rank conv and a 1x1 linear combination`,
+      run: `PCA rank at ${100 * regime.maxErrorShare}% reconstruction error, reported together with the arm's accuracy; the decomposed network takes SVD factors at that rank`,
+      why: "the thesis's rank; SVD is one of the code's --lra_type options",
+      notebooks: ['32'],
     },
   ];
 }
