@@ -195,7 +195,7 @@ export function terngradProtocol(): ProtocolRow[] {
       code: `${TG} inception_train.py: the tower gradient of total_loss = cross-entropy + slim's weight-decay regularizers on conv and fc weights (inception_model.py) is ternarized by stochastical_binarize_gradients`,
       run: "default: decay added by the optimizer after the workers' ternary gradients are averaged, on every parameter; arm option decayInside: the code's order",
       why: 'the thesis does not say; both are run',
-      notebooks: ['40'],
+      notebooks: ['40', '40b'],
     },
     {
       setting: 'clipping and scaler',
@@ -204,7 +204,7 @@ export function terngradProtocol(): ProtocolRow[] {
       code: `${TG} bingrad_common.py gradient_binarizing_scalers: with clipping the scaler is clip_factor x stddev (2.5 sigma), without it max|g|`,
       run: 'clip at 2.5 sigma, scaler max|clipped g| shared by workers (equal to 2.5 sigma whenever an entry reaches the clip)',
       why: "the thesis's Eq. 4.2 on the clipped gradient",
-      notebooks: ['40'],
+      notebooks: ['40', '40b'],
     },
     {
       setting: 'LeNet recipe',
@@ -212,7 +212,7 @@ export function terngradProtocol(): ProtocolRow[] {
       code: `${TG}: LeNet runs through slim's train_image_classifier (no TernGrad-specific LeNet script in the repository)`,
       run: 'LeNet on the whole MNIST, momentum SGD 0.01 and vanilla SGD 0.1 (unit-range inputs), poly decay (power 0.5), weight decay 5e-4',
       why: "the thesis's rates; lite is about 5 epochs",
-      notebooks: ['40'],
+      notebooks: ['40', '40b'],
     },
   ];
 }
