@@ -11,6 +11,9 @@ import { type SummarySource, summaryPoints, summaryRunName, writeRunSummaries } 
 import { setupPaths } from '../kernel-ext/src/setup/paths';
 import { boardArguments, summaryFolders } from '../kernel-ext/src/board-args';
 import { tempDir } from './helpers';
+import { syntheticCifar } from '../lib/src/data/synthetic';
+import { type Arm, runArm } from '../lib/src/experiments/arm';
+import { cacheEvents } from '../lib/src/experiments/run-cache';
 
 const outcome: SummarySource = {
   top1: 0.61,
@@ -95,6 +98,32 @@ describe('TensorBoard summaries', () => {
       expect(again['test/top1']?.map((p) => p[0])).toEqual([20, 40]);
       expect(again['test/top1']?.[1]?.[1]).toBeCloseTo(0.7, 5);
       expect(fs.readdirSync(path.dirname(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    }, 60_000);
+
+    it("every cached run writes its summaries beside the run cache, on a miss and again (replaced) on a hit", async () => {
+      const root = tempDir();
+      const cache = { dir: path.join(root, 'runs'), fresh: false };
+      const arm: Arm = {
+        ...{ label: 'mlp/a', seed: 3, data: { train: syntheticCifar(64, 1), test: syntheticCifar(32, 2) } },
+        model: { kind: 'mlp', options: { inputShape: [32, 32, 3], hidden: [8] } },
+        recipe: {
+          ...{ batchSize: 16, epochs: 2, lr: 0.01, optimizer: { kind: 'sgd', momentum: 0.9 }, evalEvery: 4 },
+          ...{ schedule: { kind: 'constant' }, augment: 'none', input: 'standardize' },
+        },
+        ...{ techniques: [], analysis: undefined },
+      };
+      const first = await runArm(arm, { cache });
+      expect(first.cache).toBe('miss');
+      const key = cacheEvents().at(-1)?.key as string;
+      const dir = path.join(root, 'tensorboard', summaryRunName('mlp/a', 3, key));
+      const back = readBack(dir);
+      expect(back['train/loss']?.map((p) => p[0])).toEqual([4, 8]);
+      expect(back['test/top1']?.map((p) => p[0])).toEqual([4, 8]);
+      expect(back['test/top1']?.[1]?.[1]).toBeCloseTo(first.top1, 5);
+      expect((back['energy/joules'] ?? []).length).toBeGreaterThan(0);
+      fs.rmSync(dir, { recursive: true });
+      expect((await runArm(arm, { cache })).cache).toBe('hit');
+      expect(readBack(dir)['test/top1']?.[1]?.[1]).toBeCloseTo(first.top1, 5);
     }, 60_000);
   });
 

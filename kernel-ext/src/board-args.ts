@@ -1,9 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError } from 'ecotrain/base';
-
-/** The folder, under a scale's output folder (`out/<scale>`), that holds its runs' TensorBoard summaries. */
-export const SUMMARIES_FOLDER = 'tensorboard';
+import { ConfigError, SUMMARIES_FOLDER } from 'ecotrain/base';
 
 /**
  * The summary folders TensorBoard shows: `out/<scale>/tensorboard` for every scale that has one, named by the scale.

@@ -10,6 +10,7 @@ export {
   parseShard,
   projectRoot,
   SCALES,
+  SUMMARIES_FOLDER,
   type Scale,
   type Settings,
   settingsFromEnv,

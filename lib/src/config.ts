@@ -2,6 +2,12 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { ConfigError } from './errors';
 
+/**
+ * The folder, beside a run cache's folder (`out/<scale>/runs`), that holds its runs' TensorBoard summaries
+ * (`out/<scale>/tensorboard`, one folder per run).
+ */
+export const SUMMARIES_FOLDER = 'tensorboard';
+
 /** Named run scales shared by notebooks, runner and benchmarks. */
 export const SCALES = ['smoke', 'lite', 'paper'] as const;
 /** A run scale: `smoke` (CI plumbing, minutes), `lite` (this machine, real data), `paper` (the papers' settings). */

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SUMMARIES_FOLDER } from '../config';
 import type { CurvePoint, EpochRecord } from '../train/loop';
 import { armKey, ownsArm, readCached, recordCacheEvent, type RunCacheSettings, writeCached } from './run-cache';
+import { type SummarySource, summaryRunName, writeRunSummaries } from './summaries';
 
 /**
  * A problem with a run outcome read back from the run cache (a missing or ill-typed field), or undefined when it is
@@ -67,6 +69,23 @@ export interface RunOutcome<Analysis = unknown> {
   readonly cache?: 'hit' | 'miss' | 'fresh' | 'other shard' | 'uncached';
 }
 
+/**
+ * Writes the TensorBoard summaries of a stored or loaded run outcome beside the run cache
+ * (`<cache folder>/../tensorboard/<arm · seed · key>`, replaced whole). Outcomes of other shapes are left alone; a
+ * failure to write is reported as a warning and never fails the run (its outcome is already stored).
+ */
+function summarize(cache: RunCacheSettings, key: string, arm: string, seed: number, outcome: unknown): void {
+  if (runOutcomeProblem(outcome) !== undefined) return;
+  const dir = path.join(path.dirname(path.resolve(cache.dir)), SUMMARIES_FOLDER, summaryRunName(arm, seed, key));
+  try {
+    writeRunSummaries(dir, outcome as SummarySource);
+  } catch (err) {
+    console.warn(
+      `run cache: TensorBoard summaries of ${arm} (seed ${seed}) not written to ${dir}: ${(err as Error).message}`,
+    );
+  }
+}
+
 /** How an outcome was obtained (see {@link RunOutcome.cache}). */
 export type CacheStatus = NonNullable<RunOutcome['cache']>;
 
@@ -98,6 +117,7 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
     if (hit) {
       recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: 'hit' });
       o.onHit?.();
+      summarize(cache, key, o.arm, o.seed, hit);
       return { ...hit, arm: o.arm, cache: 'hit' };
     }
   }
@@ -112,5 +132,6 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
   writeCached(cache, key, description, outcome);
   fs.rmSync(checkpoint, { force: true });
   recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: cache.fresh ? 'fresh' : 'miss' });
+  summarize(cache, key, o.arm, o.seed, outcome);
   return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
 }
