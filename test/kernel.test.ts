@@ -286,6 +286,13 @@ describe('ecotrain kernel (headless)', () => {
         Array.isArray(o.text) ? o.text.join('') : (o.text ?? ''),
       );
       expect(banner?.join('')).toMatch(/scale smoke, seed 0/);
+      // The kernel's session banner does not claim a scale of its own: the parameters cell sets it.
+      const session = r.executed.cells
+        .flatMap((c) => c.outputs ?? [])
+        .map((o) => (Array.isArray(o.text) ? o.text.join('') : (o.text ?? '')))
+        .find((t) => t.includes('ecotrain session:'));
+      expect(session).toMatch(/scale and seed from the notebook's parameters cell, interactive/);
+      expect(session).not.toMatch(/scale lite/);
       // The executed copy records the kernel's language_info, as JupyterLab does on opening.
       expect(r.executed.metadata.language_info?.name).toBe('typescript');
     },

@@ -100,7 +100,7 @@ describe('TensorBoard summaries', () => {
       expect(fs.readdirSync(path.dirname(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     }, 60_000);
 
-    it("every cached run writes its summaries beside the run cache, on a miss and again (replaced) on a hit", async () => {
+    it('every cached run writes its summaries beside the run cache, on a miss and again (replaced) on a hit', async () => {
       const root = tempDir();
       const cache = { dir: path.join(root, 'runs'), fresh: false };
       const arm: Arm = {

@@ -9,6 +9,11 @@ export interface KernelEnvironment {
   readonly settings: Settings;
   /** True when the headless runner executes the notebook. */
   readonly headless: boolean;
+  /**
+   * Whether the environment sets the scale and seed (`ECOTRAIN_SCALE`, `ECOTRAIN_SEED`: the headless runner does);
+   * otherwise the notebook's parameters cell does, and `settings` holds only their defaults.
+   */
+  readonly scaleFromEnvironment: boolean;
   readonly node: string;
   readonly cpus: number;
 }
@@ -25,6 +30,7 @@ export async function kernelEnvironment(): Promise<KernelEnvironment> {
     backend,
     settings: settingsFromEnv(),
     headless: isHeadless(),
+    scaleFromEnvironment: process.env.ECOTRAIN_SCALE !== undefined,
     node: process.version,
     cpus: os.cpus().length,
   };
@@ -40,7 +46,7 @@ export function environmentBanner(e: KernelEnvironment): string {
   const s = e.settings;
   return [
     `ecotrain session: backend ${e.backend.name}${e.backend.skipped.length ? ` (skipped: ${e.backend.skipped.map((x) => `${x.name}: ${x.reason}`).join('; ')})` : ''}`,
-    `  scale ${s.scale}, seed ${s.seed}, ${e.headless ? 'headless run' : 'interactive'}, node ${e.node}, ${e.cpus} cpus`,
+    `  ${e.scaleFromEnvironment ? `scale ${s.scale}, seed ${s.seed}` : "scale and seed from the notebook's parameters cell"}, ${e.headless ? 'headless run' : 'interactive'}, node ${e.node}, ${e.cpus} cpus`,
     `  data dir ${shown(s.dataDir)}; mirror ${s.dataMirror ? shown(s.dataMirror) : '(none: set ECOTRAIN_DATA_MIRROR)'}; downloads ${s.allowDownload ? 'allowed' : 'off'}`,
     ...(e.backend.kernels
       ? [
