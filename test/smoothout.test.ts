@@ -395,5 +395,48 @@ describe('SmoothOut regime', () => {
     expect(() =>
       smoothoutArm(smoothoutRegime('smoke'), data, model, 0, { label: 's', batch: 32, lrScaling: { mini: 64 } }),
     ).toThrowError(/smoothout lrScaling.mini = 64 is invalid/);
+    // Ladder options: a noise per mini-batch and a strength multiplier reach the technique; a baseline refuses them.
+    const ghosted = smoothoutArm(smoothoutRegime('smoke'), data, model, 0, {
+      ...{ label: 'g', batch: 32, variant: 'smoothout', noiseGhostBatch: 8, aScale: 0.25 },
+    });
+    expect(ghosted.techniques).toEqual([
+      {
+        kind: 'smoothout',
+        options: { a: 0.0375 / 4, noise: 'uniform', adaptive: false, denoise: true, ghostBatch: 8 },
+      },
+    ]);
+    expect(() =>
+      smoothoutArm(smoothoutRegime('smoke'), data, model, 0, { label: 'b', batch: 32, noiseGhostBatch: 8 }),
+    ).toThrowError(/smoothout noiseGhostBatch = 8 is invalid.*baseline/);
+    expect(() =>
+      smoothoutArm(smoothoutRegime('smoke'), data, model, 0, {
+        label: 'b',
+        batch: 32,
+        variant: 'smoothout',
+        aScale: 0,
+      }),
+    ).toThrowError(/smoothout aScale = 0 is invalid/);
+  });
+
+  it("the large-batch ladder adds one change per rung, ending in the code's protocol and its baseline", async () => {
+    const { smoothoutArms, smoothoutLargeBatchLadder, smoothoutCnnRegime } = await import(
+      '../lib/src/studies/smoothout'
+    );
+    const r = smoothoutCnnRegime('lite');
+    const rungs = smoothoutLargeBatchLadder(r);
+    expect(rungs.map((x) => x.arm.label)).toEqual([
+      'LB baseline',
+      'LB SmoothOut',
+      'LB SmoothOut, sqrt lr',
+      'LB SmoothOut, sqrt lr, noise per 128',
+      'LB baseline, sqrt lr',
+      'LB SmoothOut, sqrt lr, noise per 128, a/4',
+    ]);
+    // The first two rungs are notebook 41b's large-batch arms (the same arms, hence the same run-cache entries).
+    expect(rungs[0]?.arm).toEqual(smoothoutArms(r)[2]);
+    expect(rungs[1]?.arm).toEqual(smoothoutArms(r)[3]);
+    expect(rungs[2]?.rung).toBe('+ sqrt lr scaling (x3.13)');
+    expect(rungs.every((x) => x.arm.batch === 1250)).toBe(true);
+    expect(() => smoothoutLargeBatchLadder(r, { mini: 5000 })).toThrowError(/smoothout ladder mini = 5000/);
   });
 });

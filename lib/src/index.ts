@@ -466,6 +466,7 @@ export {
   smoothoutCnnRegime,
   smoothoutRegime,
   smoothoutArm,
+  smoothoutLargeBatchLadder,
   type SmoothOutRun,
   smoothoutStudy,
 } from './studies/smoothout';

@@ -230,7 +230,7 @@ export function smoothoutProtocol(): ProtocolRow[] {
       code: `${SO} main_gbn.py: the batch (-b, default 2048) is cut into mini-batches of --mini-batch-size (default 128; run_experiments.sh: 128 for the shallow CIFAR nets at -b 4096, 256 for ResNet-44), each its own forward/backward (ghost batch norm), gradients accumulated`,
       run: 'batch norm over the whole large batch; ghost batches (`ghostBatches`, SmoothOut `ghostBatch`) are options for the ladder',
       why: 'the thesis names GBN only for its ResNet-44 baselines; the code uses it for every large-batch run',
-      notebooks: ['41', '41b'],
+      notebooks: ['41', '41b', '41c'],
     },
     {
       setting: 'learning rate at the large batch',
@@ -239,7 +239,7 @@ export function smoothoutProtocol(): ProtocolRow[] {
       code: `${SO} main_gbn.py --lr_bb_fix (default on), --lr_fix_policy sqrt: lr x (batch / mini-batch size)^0.5`,
       run: 'the same learning rate at both batch sizes; square-root scaling is an arm option (`lrScaling`) for the ladder',
       why: 'Fig. 5.2 gives one rate for both batches',
-      notebooks: ['41', '41b'],
+      notebooks: ['41', '41b', '41c'],
     },
     {
       setting: 'noise: where and when',
@@ -248,7 +248,7 @@ export function smoothoutProtocol(): ProtocolRow[] {
       code: `${SO} main_gbn.py: a fresh noise per mini-batch of --mini-batch-size inside the large batch; --exclude-bn (default on) leaves batch-norm parameters unperturbed; --denoise default on; --smoothing-type constant, anneal (--anneal-index 0.55) or tanh (--tanh-scale 10); --adapt-type none, weight or filter; --noise-type uniform or normal`,
       run: 'one noise per step over the whole batch on weights and biases (batch norm unperturbed), de-noised, constant strength; a noise per ghost batch is an option',
       why: "Algorithm 2 perturbs once per step; the code's annealed and tanh schedules are not implemented here",
-      notebooks: ['41', '41b'],
+      notebooks: ['41', '41b', '41c'],
     },
   ];
 }

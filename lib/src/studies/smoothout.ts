@@ -195,6 +195,14 @@ export interface SmoothOutArm {
    * (default 128). Unset: the regime's learning rate at every batch.
    */
   readonly lrScaling?: { readonly mini: number };
+  /**
+   * A fresh noise draw (and its own forward and backward pass) per mini-batch of this many examples inside the batch,
+   * gradients averaged, as the authors' large-batch code does (`main_gbn.py`, `--mini-batch-size`, default 128). Only
+   * with a variant; unset: one draw for the whole batch (Algorithm 2).
+   */
+  readonly noiseGhostBatch?: number;
+  /** A multiplier of the variant's noise strength `a` (default 1), for strength rungs. Only with a variant. */
+  readonly aScale?: number;
 }
 
 /**
@@ -232,6 +240,16 @@ export function smoothoutArm(
   if (mini !== undefined && !(Number.isInteger(mini) && mini > 0 && mini <= arm.batch))
     throw new ConfigError('smoothout lrScaling.mini', mini, `a batch size in 1..${arm.batch}`);
   const lr = mini === undefined ? regime.lr : regime.lr * Math.sqrt(arm.batch / mini);
+  const ghost = arm.noiseGhostBatch;
+  if (ghost !== undefined && !(v && Number.isInteger(ghost) && ghost > 0 && ghost <= arm.batch))
+    throw new ConfigError(
+      'smoothout noiseGhostBatch',
+      ghost,
+      v ? `a batch size in 1..${arm.batch}` : 'unset for a baseline arm (it has no noise)',
+    );
+  const aScale = arm.aScale;
+  if (aScale !== undefined && !(v && Number.isFinite(aScale) && aScale > 0))
+    throw new ConfigError('smoothout aScale', aScale, v ? 'a positive multiplier' : 'unset for a baseline arm');
   return {
     ...{ label: arm.label, seed, data, model },
     recipe: {
@@ -248,10 +266,63 @@ export function smoothoutArm(
       divergence: { action: 'stop' },
     },
     techniques: v
-      ? [{ kind: 'smoothout', options: { a: v.a, noise: v.noise, adaptive: v.adaptive, denoise: v.denoise } }]
+      ? [
+          {
+            kind: 'smoothout',
+            options: {
+              ...{ a: v.a * (aScale ?? 1), noise: v.noise, adaptive: v.adaptive, denoise: v.denoise },
+              ...(ghost !== undefined ? { ghostBatch: ghost } : {}),
+            },
+          },
+        ]
       : [],
     analysis: 'weights',
   };
+}
+
+/**
+ * The large-batch ladder of a SmoothOut study (notebook 41c), each rung one change from the previous: the large-batch
+ * baseline; + SmoothOut (`variant`, the study's arm); + square-root learning-rate scaling from the code's mini-batch
+ * `mini` (`main_gbn.py` `--lr_bb_fix`, default on); + a fresh noise per mini-batch of `mini` (the code's ghost batches:
+ * its large-batch protocol); the baseline with the same learning-rate scaling (the code protocol's comparator); the code
+ * protocol at a quarter of the noise strength.
+ */
+export function smoothoutLargeBatchLadder(
+  regime: SmoothOutRegime,
+  o: { readonly variant?: string; readonly mini?: number } = {},
+): Array<{ readonly rung: string; readonly arm: SmoothOutArm }> {
+  const variant = o.variant ?? 'smoothout';
+  const known = SMOOTHOUT_VARIANTS[variant];
+  if (!known) throw new ConfigError('smoothout ladder variant', variant, ALL_VARIANTS.join(', '));
+  const mini = o.mini ?? 128;
+  if (!(Number.isInteger(mini) && mini > 0 && mini <= regime.largeBatch))
+    throw new ConfigError('smoothout ladder mini', mini, `a batch size in 1..${regime.largeBatch}`);
+  const batch = regime.largeBatch;
+  const name = known.label;
+  const scaled = { lrScaling: { mini } };
+  return [
+    { rung: 'LB baseline', arm: { label: 'LB baseline', batch } },
+    { rung: `+ ${name} (a ${known.a})`, arm: { label: `LB ${name}`, batch, variant } },
+    {
+      rung: `+ sqrt lr scaling (x${Math.sqrt(batch / mini).toFixed(2)})`,
+      arm: { label: `LB ${name}, sqrt lr`, batch, variant, ...scaled },
+    },
+    {
+      rung: `+ a noise per ${mini}-image mini-batch (the code's protocol)`,
+      arm: { label: `LB ${name}, sqrt lr, noise per ${mini}`, batch, variant, ...scaled, noiseGhostBatch: mini },
+    },
+    {
+      rung: "the code protocol's baseline: + sqrt lr scaling",
+      arm: { label: 'LB baseline, sqrt lr', batch, ...scaled },
+    },
+    {
+      rung: `the code's protocol at a / 4 (a ${known.a / 4})`,
+      arm: {
+        ...{ label: `LB ${name}, sqrt lr, noise per ${mini}, a/4`, batch, variant, ...scaled },
+        ...{ noiseGhostBatch: mini, aScale: 0.25 },
+      },
+    },
+  ];
 }
 
 /** One trained arm of a SmoothOut study with the (C_eps, A)-sharpness of its weights. */
