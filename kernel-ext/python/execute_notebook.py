@@ -17,7 +17,6 @@ import re
 import sys
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -26,7 +25,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from normal_form import merge_streams  # noqa: E402
+from normal_form import merge_streams, write_atomic as write_text_atomic  # noqa: E402
 
 ASYNC_FAILURE = re.compile(r"^(UnhandledPromiseRejection|UncaughtException)\b", re.M)
 
@@ -68,12 +67,10 @@ def error_text(cell):
 
 
 def write_atomic(nb, path):
+    """Writes `nb` as nbformat writes it (a final newline), atomically, creating the folder."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        nbformat.write(nb, f)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    text = nbformat.writes(nb)
+    write_text_atomic(text if text.endswith("\n") else text + "\n", path)
 
 
 class EchoingClient(NotebookClient):
