@@ -382,4 +382,48 @@ describe("SSL's depth phases as the authors' code has them", () => {
     expect(arms.ssl(0, base, { terms: [], threshold: 0 }, 'x').recipe).toMatchObject({ epochs: 2, lr: 0.01 });
     expect(arms.compacted(0, ssl, 'c', p.compact).recipe).toMatchObject({ epochs: 15, lr: 0.01 });
   });
+
+  it("the depth ladder: each protocol's strength is rho's on its own phase; the weakest block's norm from the weights", async () => {
+    const { resnetDepthRegime, sparsityArms, sslDepthLadder, weakestBlockNorm } = await import(
+      '../lib/src/studies/sparsity'
+    );
+    const { groupLassoStrength } = await import('../lib/src/techniques/ssl');
+    const { buildModel } = await import('../lib/src/experiments/arm');
+    const r = resnetDepthRegime('lite');
+    const d = { train: syntheticCifar(256, 1), test: syntheticCifar(32, 2) };
+    const model = { kind: 'resnet' as const, options: { depth: 8, widths: [4, 8, 16] as [number, number, number] } };
+    const base = sparsityArms(r, d, model).baseline(0);
+    const [lib, code] = sslDepthLadder(r, d, model, { seed: 0, baseline: base, minNorm: 2, rho: 5 });
+    const perEpoch = Math.floor(256 / r.batchSize);
+    const strength = (lr: number, epochs: number) =>
+      groupLassoStrength({
+        norm: 2,
+        rho: 5,
+        lr,
+        iterations: epochs * perEpoch,
+        momentum: 0.9,
+        schedule: { kind: 'cosine' },
+      });
+    expect(lib?.protocol).toBe('library');
+    expect(lib?.lambda).toBeCloseTo(strength(0.01, 2).lambda, 12);
+    expect(lib?.ssl.recipe).toMatchObject({ epochs: 2, lr: 0.01, optimizer: { weightDecay: 0 } });
+    expect(lib?.compacted.recipe).toMatchObject({ epochs: 1, lr: 0.01 });
+    expect(code?.lambda).toBeCloseTo(strength(0.1, 10).lambda, 12);
+    expect(code?.ssl.recipe).toMatchObject({ epochs: 10, lr: 0.1, optimizer: { weightDecay: 5e-4 } });
+    expect(code?.compacted.recipe).toMatchObject({ epochs: 15, lr: 0.01 });
+    expect(code?.ssl.techniques).toEqual([
+      { kind: 'ssl', options: { terms: [{ structure: 'depth', lambda: code?.lambda }], threshold: code?.threshold } },
+    ]);
+    // The weakest block norm scales with the weights: every weight doubled, the norm doubles.
+    const m = buildModel(model, 3);
+    const w = await m.params.snapshot();
+    m.params.dispose();
+    const n = weakestBlockNorm(model, w);
+    expect(n).toBeGreaterThan(0);
+    const { decodeFloats, encodeFloats } = await import('../lib/src/models/records');
+    const scaled = Object.fromEntries(
+      Object.entries(w).map(([k, t]) => [k, { ...t, data: encodeFloats(decodeFloats(t.data).map((v) => 2 * v)) }]),
+    );
+    expect(weakestBlockNorm(model, scaled)).toBeCloseTo(2 * n, 4);
+  });
 });

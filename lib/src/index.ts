@@ -440,6 +440,9 @@ export {
   type SparsityRegime,
   sparsityArms,
   sslCodePhases,
+  sslDepthLadder,
+  type SslDepthProtocolArms,
+  weakestBlockNorm,
   type SslPhase,
 } from './studies/sparsity';
 export { type IssRegime, type IssRow, type IssStudy, issArms, issRegime, issStudy } from './studies/iss';

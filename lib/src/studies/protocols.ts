@@ -274,7 +274,7 @@ export function sslDepthProtocol(
       code: `${CAFFE}@scnn examples/cifar10: train_script.sh 0.1 0.0001 ... template_resnet_solver.prototxt: lr 0.1, weight decay 1e-4, 64,000 iterations, x0.1 at 32,000 and 48,000`,
       run: `E²-Train's shared SGD arm: ${regime.baselineEpochs} epochs, cosine from ${regime.lr}, weight decay ${regime.weightDecay}`,
       why: 'the shared baseline of the lite regime',
-      notebooks: ['30b'],
+      notebooks: ['30b', '30d'],
     },
     {
       setting: 'depth group Lasso phase',
@@ -283,7 +283,7 @@ export function sslDepthProtocol(
       code: `${CAFFE}@scnn: train_script.sh 0.1 0.0001 0.0 0.0 0.007 ... template_resnet_depth_solver.prototxt from the baseline's caffemodel: lr 0.1, weight decay 1e-4, block group Lasso 0.007, a whole 64,000-iteration schedule (x0.1 at 32,000 and 48,000)`,
       run: `${regime.sparseEpochs} epochs from lr ${regime.fineTuneLr} (cosine), weight decay 0 besides the group Lasso, strengths set by rho from the weakest block's norm`,
       why: "the fine-tuning rate of the next phase was used for this one, and the phase is a fifth of the baseline's length: a ladder rung runs the code's phase (a whole schedule from the baseline's rate)",
-      notebooks: ['30b'],
+      notebooks: ['30b', '30d'],
     },
     {
       setting: 'fine-tuning the shallower network',
@@ -292,7 +292,7 @@ export function sslDepthProtocol(
       code: `${CAFFE}@scnn: train_script.sh 0.01 0.0001 ... template_resnet_finetune_solver.prototxt with connectivity_mode DISCONNECTED_GRPWISE: lr 0.01, 96,000 iterations (x0.1 at 32,000 and 64,000)`,
       run: `${regime.compactEpochs} epoch(s) of the compacted network from lr ${regime.fineTuneLr} (cosine), weight decay ${regime.weightDecay}`,
       why: "lite's budget; the code fine-tunes for 1.5 baseline schedules: a ladder rung runs that length",
-      notebooks: ['30b'],
+      notebooks: ['30b', '30d'],
     },
   ];
 }

@@ -3,7 +3,17 @@ import { regimeAtScale } from './regime';
 import { e2trainRegime } from './e2train';
 import type { ImageDataset } from '../data/image-dataset';
 import type { AnalysisName, WeightsAnalysisName } from '../experiments/analyses';
-import type { Arm, GivenWeights, ModelDescription, Recipe, SslTermDescription } from '../experiments/arm';
+import {
+  type Arm,
+  buildModel,
+  type GivenWeights,
+  type ModelDescription,
+  type Recipe,
+  type SslTermDescription,
+} from '../experiments/arm';
+import { ConfigError } from '../errors';
+import type { TensorRecord } from '../models/records';
+import { groupLassoStrength, structuredSparsity } from '../techniques/ssl';
 
 /**
  * A training regime of the structured-sparsity notebooks on a small model (LeNet-5 on MNIST, the CIFAR ConvNet):
@@ -271,4 +281,74 @@ export function sslCodePhases(regime: SparsityRegime): { sparse: SslPhase; compa
     sparse: { epochs: regime.baselineEpochs, lr: regime.lr, weightDecay: regime.weightDecay },
     compact: { epochs: 1.5 * regime.baselineEpochs, lr: regime.lr / 10, weightDecay: regime.weightDecay },
   };
+}
+
+/**
+ * The norm of the weakest residual block's depth group in `model` with `weights` (the strength scale of
+ * {@link groupLassoStrength} in the depth studies: rho times this norm is what the regularizer removes).
+ */
+export function weakestBlockNorm(model: ModelDescription, weights: Readonly<Record<string, TensorRecord>>): number {
+  const m = buildModel(model, 0, weights);
+  const probe = structuredSparsity({ model: m, threshold: 0, terms: [{ structure: 'depth', lambda: 0 }] });
+  try {
+    const norms = probe.normsByGroup().map((g) => g.norms[0] as number);
+    if (norms.length === 0) throw new ConfigError('weakestBlockNorm model', model.kind, 'a model with residual blocks');
+    return Math.min(...norms);
+  } finally {
+    probe.dispose?.();
+    m.params.dispose();
+  }
+}
+
+/** The SSL and compaction arms of one protocol of a depth ladder (see {@link sslDepthLadder}). */
+export interface SslDepthProtocolArms {
+  readonly protocol: 'library' | 'code';
+  readonly ssl: Arm<'sparse'>;
+  /** The compacted network's fine-tuning from `ssl` (run it only where `ssl` removed a block). */
+  readonly compacted: Arm<'compact-inference'>;
+  readonly lambda: number;
+  readonly threshold: number;
+}
+
+/**
+ * The depth ladder of notebook 30d for one seed and strength `rho` from a trained `baseline` arm whose weakest block
+ * has norm `minNorm` ({@link weakestBlockNorm}): SSL with the depth group Lasso and the compacted network's fine-tuning,
+ * once with this library's phases (the regime's `sparseEpochs` and `compactEpochs` from `fineTuneLr`) and once with
+ * the authors' released phases ({@link sslCodePhases}: a whole baseline schedule from the baseline's rate, then 1.5
+ * schedules from a tenth of it). Each protocol's strength is rho's on its own phase (learning rate and length).
+ */
+export function sslDepthLadder(
+  regime: SparsityRegime,
+  data: Data,
+  model: ModelDescription,
+  o: { readonly seed: number; readonly baseline: Arm<'weights'>; readonly minNorm: number; readonly rho: number },
+): SslDepthProtocolArms[] {
+  const arms = sparsityArms(regime, data, model);
+  const perEpoch = Math.floor(data.train.count / regime.batchSize);
+  const code = sslCodePhases(regime);
+  const library: SslPhase = { epochs: regime.sparseEpochs, lr: regime.fineTuneLr, weightDecay: 0 };
+  const libraryCompact: SslPhase = {
+    epochs: regime.compactEpochs,
+    lr: regime.fineTuneLr,
+    weightDecay: regime.weightDecay,
+  };
+  return (
+    [
+      ['library', library, libraryCompact],
+      ['code', code.sparse, code.compact],
+    ] as const
+  ).map(([protocol, sparse, compact]) => {
+    const { lambda, threshold } = groupLassoStrength({
+      ...{ norm: o.minNorm, rho: o.rho, lr: sparse.lr, iterations: Math.round(sparse.epochs * perEpoch) },
+      ...{ momentum: 0.9, schedule: { kind: 'cosine' } },
+    });
+    const label = `SSL depth rho=${o.rho}, ${protocol === 'code' ? "the code's phases" : "this library's phases"}`;
+    const ssl = arms.ssl(
+      o.seed,
+      o.baseline,
+      { terms: [{ structure: 'depth', lambda }], threshold, phase: sparse },
+      label,
+    );
+    return { protocol, ssl, compacted: arms.compacted(o.seed, ssl, `${label}, compacted`, compact), lambda, threshold };
+  });
 }
