@@ -82,7 +82,8 @@ describe('E²-Train regime', () => {
     expect(Object.keys(second.analysis ?? {}).length).toBeGreaterThan(0);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.json'))).toHaveLength(1);
     fs.rmSync(dir, { recursive: true, force: true });
-  });
+    // A ResNet run on the pure-JS backend: seconds alone, 25 s with two lite runs on the 2 cores.
+  }, 90_000);
 });
 
 describe('loadStudyData (the notebooks data step)', () => {
