@@ -301,7 +301,8 @@ const ISS = 'wenwei202/iss-rnns';
 
 /** A learning-rate phase of a sparsity regime as a run sets it: length, rate, schedule and weight decay. */
 function phase(epochs: number, lr: number, weightDecay: number, batch: number): string {
-  return `${Number.isInteger(epochs) ? `${epochs} epochs` : `${epochs.toFixed(2)} epochs`} of ${batch}, lr ${lr} (cosine), weight decay ${weightDecay}`;
+  const n = Number.isInteger(epochs) ? String(epochs) : epochs.toFixed(2);
+  return `${n} epoch${epochs === 1 ? '' : 's'} of ${batch}, lr ${lr} (cosine), weight decay ${weightDecay}`;
 }
 
 /**
@@ -359,7 +360,7 @@ export function sslConvnetProtocol(regime: SparsityRegime): ProtocolRow[] {
         '"All the configurations remain the same as the original implementation except that we added a dropout layer with a ratio of 0.5 in the fully-connected layer ... trained without data augmentation" (Sec. 2.2.2)',
       code: `${CAFFE}@scnn examples/cifar10/cifar10_full_baseline_multistep_solver.prototxt: batch 100, lr 0.001, momentum 0.9, weight decay 0.004, 300,000 iterations, x0.1 at 100,000 and 200,000`,
       run: `${phase(regime.baselineEpochs, regime.lr, regime.weightDecay, regime.batchSize)}, momentum 0.9, no augmentation`,
-      why: "the code's schedule is 600 epochs; lite's 12 epochs need a 10x rate to reach the 75% floor",
+      why: "the code's schedule is 600 epochs; lite trains 12 at ten times the code's rate (the regime's choice for its 75% floor)",
       notebooks: ['30c', '32'],
     },
     {
