@@ -100,7 +100,7 @@ describe('TensorBoard summaries', () => {
       expect(fs.readdirSync(path.dirname(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     }, 60_000);
 
-    it('every cached run writes its summaries beside the run cache, on a miss and again (replaced) on a hit', async () => {
+    it('every cached run writes its summaries beside the run cache, on a miss and on a hit whose folder is missing', async () => {
       const root = tempDir();
       const cache = { dir: path.join(root, 'runs'), fresh: false };
       const arm: Arm = {
@@ -124,6 +124,10 @@ describe('TensorBoard summaries', () => {
       fs.rmSync(dir, { recursive: true });
       expect((await runArm(arm, { cache })).cache).toBe('hit');
       expect(readBack(dir)['test/top1']?.[1]?.[1]).toBeCloseTo(first.top1, 5);
+      // A hit whose folder exists leaves it as it is (the key names one outcome).
+      const events = fs.readdirSync(dir);
+      expect((await runArm(arm, { cache })).cache).toBe('hit');
+      expect(fs.readdirSync(dir)).toEqual(events);
     }, 60_000);
   });
 

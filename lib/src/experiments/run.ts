@@ -71,12 +71,19 @@ export interface RunOutcome<Analysis = unknown> {
 
 /**
  * Writes the TensorBoard summaries of a stored or loaded run outcome beside the run cache
- * (`<cache folder>/../tensorboard/<arm · seed · key>`, replaced whole). Outcomes of other shapes are left alone; a
- * failure to write is reported as a warning and never fails the run (its outcome is already stored).
+ * (`<cache folder>/../tensorboard/<arm · seed · key>`). A loaded outcome's folder is written only when it is missing:
+ * the key names one outcome, so an existing folder already holds it (and every write holds a TensorFlow writer for the
+ * rest of the process). Outcomes of other shapes are left alone; a failure to write is reported as a warning and never
+ * fails the run (its outcome is already stored).
  */
-function summarize(cache: RunCacheSettings, key: string, arm: string, seed: number, outcome: unknown): void {
-  if (runOutcomeProblem(outcome) !== undefined) return;
+function summarize(
+  cache: RunCacheSettings,
+  key: string,
+  o: { readonly arm: string; readonly seed: number; readonly outcome: unknown; readonly loaded: boolean },
+): void {
+  const { arm, seed, outcome } = o;
   const dir = path.join(path.dirname(path.resolve(cache.dir)), SUMMARIES_FOLDER, summaryRunName(arm, seed, key));
+  if ((o.loaded && fs.existsSync(dir)) || runOutcomeProblem(outcome) !== undefined) return;
   try {
     writeRunSummaries(dir, outcome as SummarySource);
   } catch (err) {
@@ -117,7 +124,7 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
     if (hit) {
       recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: 'hit' });
       o.onHit?.();
-      summarize(cache, key, o.arm, o.seed, hit);
+      summarize(cache, key, { arm: o.arm, seed: o.seed, outcome: hit, loaded: true });
       return { ...hit, arm: o.arm, cache: 'hit' };
     }
   }
@@ -132,6 +139,6 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
   writeCached(cache, key, description, outcome);
   fs.rmSync(checkpoint, { force: true });
   recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: cache.fresh ? 'fresh' : 'miss' });
-  summarize(cache, key, o.arm, o.seed, outcome);
+  summarize(cache, key, { arm: o.arm, seed: o.seed, outcome, loaded: false });
   return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
 }
