@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tar from 'tar';
 import { DataError } from '../errors';
-import { removeStaleTemporaries, tempPathFor, writeFileAtomic } from './files';
+import { removeStaleTemporaries, sha256File, tempPathFor, writeFileAtomic } from './files';
 
 const MARKER = '.ecotrain-complete.json';
 
@@ -87,18 +87,14 @@ export async function extractTarGzAtomic(
     }
     // The SHA-256 of every extracted file, so that a file changed after extraction is caught when it is read.
     const files: Record<string, string> = {};
-    const walk = (dir: string) => {
+    const walk = async (dir: string): Promise<void> => {
       for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
         const p = path.join(dir, e.name);
-        if (e.isDirectory()) walk(p);
-        else if (e.isFile())
-          files[path.relative(tmp, p).split(path.sep).join('/')] = crypto
-            .createHash('sha256')
-            .update(fs.readFileSync(p))
-            .digest('hex');
+        if (e.isDirectory()) await walk(p);
+        else if (e.isFile()) files[path.relative(tmp, p).split(path.sep).join('/')] = await sha256File(p);
       }
     };
-    walk(tmp);
+    await walk(tmp);
     writeFileAtomic(
       path.join(tmp, MARKER),
       JSON.stringify({ archive, extractedAt: new Date().toISOString(), ...meta, files }, null, 2),
