@@ -225,7 +225,7 @@ export type {
 // Techniques: E²-Train.
 export { type Smd, type SmdOptions, stochasticMiniBatchDropping } from './techniques/smd';
 export { type Slu, type SluOptions, selectiveLayerUpdate } from './techniques/slu';
-export { type SluGateReport, sluGateReport } from './techniques/slu-report';
+export { type SluGateReport, type SluTraceWindow, sluGateReport, sluTrainingTrace } from './techniques/slu-report';
 export {
   pLForSkipRatio,
   type StochasticDepth,

@@ -8,7 +8,7 @@ import { type DfqAllocationReport, dfqAllocationReport } from '../techniques/dfq
 import type { IndicatorStep } from '../techniques/loss-indicator';
 import type { Pfq, StageSwitch } from '../techniques/pfq';
 import type { Slu } from '../techniques/slu';
-import { type SluGateReport, sluGateReport } from '../techniques/slu-report';
+import { type SluGateReport, type SluTraceWindow, sluGateReport, sluTrainingTrace } from '../techniques/slu-report';
 import type { Technique } from '../train/technique';
 import { ConfigError } from '../errors';
 import { inferenceTime } from '../analysis/perf';
@@ -26,6 +26,8 @@ export interface SluArmAnalysis {
   readonly report: SluGateReport;
   readonly blockCounts: ReadonlyArray<{ readonly block: string; readonly executed: number; readonly skipped: number }>;
   readonly gateMacsPerInput: number;
+  /** The training skip ratio and regularizer weight over consecutive windows of steps ({@link sluTrainingTrace}). */
+  readonly trainingTrace: readonly SluTraceWindow[];
 }
 
 /** What a PFQ arm stores as its analysis: the stage changes and the indicator's periods. */
@@ -186,6 +188,7 @@ const ANALYSES: {
       report: sluGateReport(slu, ...images(input, 'slu-gates')),
       blockCounts: slu.blockCounts(),
       gateMacsPerInput: slu.gateMacsPerInput,
+      trainingTrace: sluTrainingTrace(slu),
     };
   },
   'pfq-switches': (input) => {

@@ -87,3 +87,34 @@ export function sluGateReport(
     binEdges: Array.from({ length: bins + 1 }, (_, i) => i / bins),
   };
 }
+
+/** One window of consecutive training steps in {@link sluTrainingTrace}. */
+export interface SluTraceWindow {
+  /** First step of the window (0-based) and the step after its last. */
+  readonly fromStep: number;
+  readonly toStep: number;
+  /** Mean over the window's steps of the fraction of skippable-block executions skipped. */
+  readonly skip: number;
+  /** Regularizer weight after the window's last step. */
+  readonly alpha: number;
+}
+
+/**
+ * The training skip ratio of `slu` over `windows` windows of consecutive steps (fewer when fewer steps ran; the last
+ * window takes the remainder): how the computation share moved during training, which the final skip ratio hides.
+ */
+export function sluTrainingTrace(slu: Pick<Slu, 'skipHistory' | 'alphaHistory'>, windows = 40): SluTraceWindow[] {
+  if (!(Number.isSafeInteger(windows) && windows > 0))
+    throw new RangeError(`sluTrainingTrace: windows must be a positive integer, got ${windows}`);
+  const h = slu.skipHistory;
+  const n = Math.min(windows, h.length);
+  const out: SluTraceWindow[] = [];
+  for (let w = 0; w < n; w++) {
+    const from = Math.floor((w * h.length) / n);
+    const to = Math.floor(((w + 1) * h.length) / n);
+    let sum = 0;
+    for (let i = from; i < to; i++) sum += h[i]!;
+    out.push({ fromStep: from, toStep: to, skip: sum / (to - from), alpha: slu.alphaHistory[to - 1] ?? Number.NaN });
+  }
+  return out;
+}

@@ -54,7 +54,7 @@ export interface SluOptions {
    *   inputs; this is what makes test-time decisions differ by input. Requires `targetSkipRatio`; alpha is then fixed
    *   (no dual ascent).
    * - `'sign-flip'` (the authors' released code, GATECH-EIC/E2Train `main_all.py`): alpha x reg x the number of block
-   *   executions in the batch (every block weighted 1; its gradient reaches each executing input's p through the
+   *   executions in the batch (every block weighted 1; its gradient reaches every input's p, as through the code's
    *   straight-through decision), with reg = -1 when the step's computation percentage (executions / possible
    *   executions) is at or below 1 - targetSkipRatio (their `--minimum`) and +1 above it: the regularizer pushes the
    *   gates down when too many blocks run and up when too few, with the fixed weight alpha (their `--beta`, 1e-5).
@@ -81,6 +81,17 @@ export interface SluOptions {
   readonly targetSkipRatio?: number;
   /** Dual-ascent step of alpha per training step when `targetSkipRatio` is set (default 0.1). */
   readonly alphaStep?: number;
+  /**
+   * Which inputs give the gate its task-loss gradient in training:
+   * - `'executed'` (default): only the inputs that run the block. A skipped input's block output is never computed,
+   *   so the training saving is real and a skipping input tells its gate nothing about what the block would have done.
+   * - `'all-inputs'` (the authors' released code, GATECH-EIC/E2Train `models/new_resnet.py`: the block runs on every
+   *   input and its output is mixed with the shortcut by the straight-through hard decision): in training the block
+   *   runs on the whole batch, the residual of an input that skips is multiplied by 0 in the forward pass, and every
+   *   input's p receives the gradient of the residual it would add. Decisions, skip counts and evaluation are as with
+   *   `'executed'`; the ledger charges the block for every input in training (it ran on every input).
+   */
+  readonly gateGradient?: 'executed' | 'all-inputs';
 }
 
 /** SLU as a technique, with gate statistics and dynamic-inference plans. */
@@ -119,6 +130,7 @@ const SLU_OPTIONS = [
   'normalizeGateInput',
   'targetSkipRatio',
   'alphaStep',
+  'gateGradient',
 ] as const;
 
 /**
@@ -128,6 +140,15 @@ const SLU_OPTIONS = [
 const steOne = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const p = args[0] as tf.Tensor;
   return { value: tf.onesLike(p), gradFunc: (dy: tf.Tensor) => dy };
+}) as Parameters<typeof tf.customGrad>[0]);
+
+/**
+ * Straight-through hard decision: forward value the 0/1 decisions `m`, identity gradient to `p` (none to `m`).
+ */
+const steMask = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const p = args[0] as tf.Tensor;
+  const m = args[1] as tf.Tensor;
+  return { value: tf.mul(m, tf.onesLike(p)), gradFunc: (dy: tf.Tensor) => [dy, tf.zerosLike(m)] };
 }) as Parameters<typeof tf.customGrad>[0]);
 
 /**
@@ -162,6 +183,11 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
     throw new ConfigError('slu.temperature', temperature, 'a positive number');
   if (options.temperature !== undefined && sampling !== 'gumbel')
     throw new ConfigError('slu.temperature', options.temperature, "unset unless sampling is 'gumbel'");
+  const gateGradient = options.gateGradient ?? 'executed';
+  if (gateGradient !== 'executed' && gateGradient !== 'all-inputs')
+    throw new ConfigError('slu.gateGradient', gateGradient, "'executed' or 'all-inputs'");
+  if (gateGradient === 'all-inputs' && sampling === 'gumbel')
+    throw new ConfigError('slu.gateGradient', gateGradient, "'executed' when sampling is 'gumbel'");
   const budget = options.budget ?? 'expected-cost';
   if (budget !== 'expected-cost' && budget !== 'per-block' && budget !== 'sign-flip')
     throw new ConfigError('slu.budget', budget, "'expected-cost', 'per-block' or 'sign-flip'");
@@ -226,6 +252,13 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
       k.executed += active.length;
       k.skipped += d.length - active.length;
     }
+    if (train && gateGradient === 'all-inputs') {
+      // The block runs on every input; the hard decisions (1 run, 0 skip) scale its residual, the gradient reaches p.
+      const m = new Float32Array(d.length);
+      for (const i of active) m[i] = 1;
+      const all = Int32Array.from(d, (_v, i) => i);
+      return { groups: [{ indices: all, residualScale: steMask(p, tf.tensor1d(m)) as tf.Tensor1D }] };
+    }
     if (active.length === 0) return { groups: [] };
     const idx = Int32Array.from(active);
     const chosen = tf.gather(train && sampling === 'gumbel' ? logit : p, tf.tensor1d(idx, 'int32')) as tf.Tensor1D;
@@ -276,7 +309,7 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   return {
     name: 'slu',
     settings: {
-      ...{ alpha: options.alpha, seed: options.seed, target: target ?? null, alphaStep, sampling, temperature, budget },
+      ...{ alpha: options.alpha, seed: options.seed, target: target ?? null, alphaStep, sampling, temperature, budget, gateGradient },
       ...{ hidden: options.hidden ?? null, initialBias: options.initialBias ?? null },
       ...{
         normalizeGateInput: options.normalizeGateInput ?? null,
