@@ -9,6 +9,7 @@ import { train } from '../lib/src/train/trainer';
 import { recomputeBatchNormStats } from '../lib/src/train/evaluate';
 import { stochasticMiniBatchDropping } from '../lib/src/techniques/smd';
 import { selectiveLayerUpdate } from '../lib/src/techniques/slu';
+import { sluTrainingTrace } from '../lib/src/techniques/slu-report';
 import { predictiveSignGradient, psgRule, psgWeightGradient } from '../lib/src/techniques/psg';
 import { e2trainArms, e2trainRegime } from '../lib/src/studies/e2train';
 import { FRACTRAIN_CODE_DFQ, fractrainArms, fractrainCodeSwitching } from '../lib/src/studies/fractrain';
@@ -64,6 +65,95 @@ describe("SMD: a dropped batch steps with zero gradients (the authors' code)", (
     );
     expect(() => stochasticMiniBatchDropping({ p: 0.5, seed: 1, rate: 0.3 } as never)).toThrowError(
       /smd.rate = 0.3 is invalid: expected no such option/,
+    );
+  });
+});
+
+describe("SLU: the gate's task gradient from every input (the authors' code)", () => {
+  /**
+   * One gate step on the first skippable block with p = sigmoid(b) for every input (projection zeroed): the plan's
+   * groups, which inputs were drawn to run, and the gradient to b of sum_i c_i s_i, s_i the residual scale of input i.
+   */
+  const step = (gateGradient: 'executed' | 'all-inputs') => {
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    const slu = selectiveLayerUpdate({
+      ...{ model: m, alpha: 0, seed: 3, initialBias: Math.log(0.3 / 0.7), hidden: 4 },
+      ...{ gateGradient },
+    });
+    slu.gateParams.get('out/w').assign(tf.zeros(slu.gateParams.get('out/w').shape));
+    const n = 16;
+    const block = m.blocks.find((b) => b.skippable)!;
+    const x = tf.randomNormal([n, 32, 32, 4], 0, 1, 'float32', 6) as tf.Tensor4D;
+    const c = tf.range(1, n + 1, 1, 'float32');
+    const bias = slu.gateParams.get('out/b') as tf.Variable;
+    let groups: Array<{ indices: number[]; scale: number[] }> = [];
+    const { grads, value } = tf.variableGrads(() => {
+      const plan = slu.blockPlan!(block, x, {} as StepInfo)!;
+      groups = plan.groups.map((g) => ({
+        indices: Array.from(g.indices),
+        scale: values(g.residualScale as tf.Tensor),
+      }));
+      const g = plan.groups[0]!;
+      return tf.sum(tf.mul(g.residualScale as tf.Tensor1D, tf.gather(c, tf.tensor1d(g.indices, 'int32'))));
+    }, [bias]);
+    const gradient = values(grads['out/b'] ?? Object.values(grads)[0]!)[0] as number;
+    value.dispose();
+    tf.dispose(Object.values(grads));
+    slu.lossTerm?.({} as StepInfo);
+    const counts = slu.blockCounts().find((k) => k.block === block.name)!;
+    slu.dispose?.();
+    m.params.dispose();
+    tf.dispose([x, c]);
+    return { groups, gradient, counts, n };
+  };
+
+  it('every input runs the block, scaled by its 0/1 decision; the gradient to b is sum_i c_i p (1 - p) over all inputs', () => {
+    const p = 0.3;
+    const dense = step('all-inputs');
+    const sparse = step('executed');
+    // The same seeded draws: the executed inputs of 'executed' are the inputs with scale 1 under 'all-inputs'.
+    expect(dense.groups).toHaveLength(1);
+    expect(dense.groups[0]!.indices).toEqual(Array.from({ length: dense.n }, (_, i) => i));
+    const ran = dense.groups[0]!.scale.flatMap((v, i) => (v === 1 ? [i] : []));
+    expect(dense.groups[0]!.scale.every((v) => v === 0 || v === 1)).toBe(true);
+    expect(ran).toEqual(sparse.groups[0]!.indices);
+    expect(ran.length).toBeGreaterThan(0);
+    expect(ran.length).toBeLessThan(dense.n);
+    expect(dense.counts).toEqual(sparse.counts);
+    expect(dense.counts.executed).toBe(ran.length);
+    // d/db sum_i c_i s_i with c_i = i + 1 and ds_i/dp = 1: all inputs under 'all-inputs', the executed ones otherwise.
+    const all = Array.from({ length: dense.n }, (_, i) => i + 1).reduce((a, v) => a + v, 0);
+    const executed = ran.reduce((a, i) => a + i + 1, 0);
+    expect(dense.gradient).toBeCloseTo(all * p * (1 - p), 4);
+    expect(sparse.gradient).toBeCloseTo(executed * p * (1 - p), 4);
+    const m = cifarResNet({ depth: 8, widths: [4, 8, 8], seed: 1 });
+    expect(() =>
+      selectiveLayerUpdate({ model: m, alpha: 0, seed: 1, gateGradient: 'every' as 'executed' }),
+    ).toThrowError(/slu.gateGradient = "every" is invalid: expected 'executed' or 'all-inputs'/);
+    m.params.dispose();
+  });
+});
+
+describe('SLU: the training skip trace', () => {
+  it('window means of the per-step skip ratio, the last window taking the remainder, with alpha after each window', () => {
+    const trace = sluTrainingTrace(
+      { skipHistory: [0, 1, 1, 0.5, 0.5, 0.2, 0.4], alphaHistory: [1, 2, 3, 4, 5, 6, 7] },
+      3,
+    );
+    expect(trace.map((w) => [w.fromStep, w.toStep])).toEqual([
+      [0, 2],
+      [2, 4],
+      [4, 7],
+    ]);
+    expect(trace[0]!.skip).toBeCloseTo(0.5, 12);
+    expect(trace[1]!.skip).toBeCloseTo(0.75, 12);
+    expect(trace[2]!.skip).toBeCloseTo(1.1 / 3, 12);
+    expect(trace.map((w) => w.alpha)).toEqual([2, 4, 7]);
+    expect(sluTrainingTrace({ skipHistory: [0.25], alphaHistory: [0] }, 40)).toEqual([
+      { fromStep: 0, toStep: 1, skip: 0.25, alpha: 0 },
+    ]);
+    expect(() => sluTrainingTrace({ skipHistory: [], alphaHistory: [] }, 0)).toThrowError(
+      /windows must be a positive integer, got 0/,
     );
   });
 });

@@ -84,6 +84,15 @@ function mainGates(target: number): TechniqueKinds['slu'] {
   return { alpha: 2, targetSkipRatio: target, budget: 'per-block', sampling: 'gumbel', normalizeGateInput: true };
 }
 
+/**
+ * The gate of the authors' released code (GATECH-EIC/E2Train `models/new_resnet.py`, `RNNGate`): a Bernoulli draw with
+ * probability p whose straight-through gradient reaches p, the block computed on every input in training (so every
+ * input's p gets the task gradient), the pooled features straight into the projection.
+ */
+function codeGate(target: number, rule: Pick<TechniqueKinds['slu'], 'alpha' | 'budget'>): TechniqueKinds['slu'] {
+  return { ...rule, targetSkipRatio: target, sampling: 'bernoulli', gateGradient: 'all-inputs' };
+}
+
 function gatedModel(regime: CifarRegime): ModelDescription {
   return regimeResNet(regime, { skippableTransitions: true });
 }
@@ -231,7 +240,9 @@ export const e2trainArms = {
    * at `target`); + PSG at `beta` with the sign recipe (the combined arm of {@link e2trainArms.e2train}); and the whole
    * under the authors' released protocol (GATECH-EIC/E2Train `main_all.py`: a dropped batch steps the optimizer with zero
    * gradients; SLU's sign-flip regularizer, `--beta` 1e-5, around the target's computation share; PSG with momentum-0.9
-   * SGD over the signed weight gradients at lr 0.1, weight decay 1e-4, absolute threshold 5e-5; no SWA).
+   * SGD over the signed weight gradients at lr 0.1, weight decay 1e-4, absolute threshold 5e-5; no SWA); then that protocol
+   * with the code's gate (Bernoulli straight-through to p, the block computed on every input), and the code's gate with
+   * this library's per-block budget in place of the sign-flip rule.
    */
   combinedLadder(
     regime: CifarRegime,
@@ -267,6 +278,32 @@ export const e2trainArms = {
               kind: 'slu',
               options: { ...mainGates(o.target), alpha: 1e-5, budget: 'sign-flip', targetSkipRatio: o.target },
             },
+            { kind: 'psg', options: { threshold: 5e-5 } },
+          ],
+          analysis: 'slu-gates',
+        }),
+      },
+      {
+        rung: "+ the code's gate (Bernoulli straight-through to p, task gradient from every input)",
+        arm: regimeArm(regime, data, {
+          ...{ label: "E²-Train, authors' protocol and gate", seed, ratio: o.ratio, model: gated, lr: 0.1 },
+          optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 },
+          techniques: [
+            { kind: 'smd', options: { p: 0.5, dropped: 'step' } },
+            { kind: 'slu', options: codeGate(o.target, { alpha: 1e-5, budget: 'sign-flip' }) },
+            { kind: 'psg', options: { threshold: 5e-5 } },
+          ],
+          analysis: 'slu-gates',
+        }),
+      },
+      {
+        rung: "the code's gate with this library's per-block budget instead of the sign-flip rule",
+        arm: regimeArm(regime, data, {
+          ...{ label: "E²-Train, authors' protocol and gate, per-block budget", seed, ratio: o.ratio, model: gated },
+          ...{ lr: 0.1, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 } },
+          techniques: [
+            { kind: 'smd', options: { p: 0.5, dropped: 'step' } },
+            { kind: 'slu', options: codeGate(o.target, { alpha: 2, budget: 'per-block' }) },
             { kind: 'psg', options: { threshold: 5e-5 } },
           ],
           analysis: 'slu-gates',

@@ -148,7 +148,7 @@ const steOne = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
 const steMask = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const p = args[0] as tf.Tensor;
   const m = args[1] as tf.Tensor;
-  return { value: tf.mul(m, tf.onesLike(p)), gradFunc: (dy: tf.Tensor) => [dy, tf.zerosLike(m)] };
+  return { value: tf.mul(m, tf.onesLike(p)), gradFunc: (dy: tf.Tensor) => [dy, tf.zerosLike(dy)] };
 }) as Parameters<typeof tf.customGrad>[0]);
 
 /**
@@ -309,7 +309,16 @@ export function selectiveLayerUpdate(options: SluOptions): Slu {
   return {
     name: 'slu',
     settings: {
-      ...{ alpha: options.alpha, seed: options.seed, target: target ?? null, alphaStep, sampling, temperature, budget, gateGradient },
+      ...{
+        alpha: options.alpha,
+        seed: options.seed,
+        target: target ?? null,
+        alphaStep,
+        sampling,
+        temperature,
+        budget,
+        gateGradient,
+      },
       ...{ hidden: options.hidden ?? null, initialBias: options.initialBias ?? null },
       ...{
         normalizeGateInput: options.normalizeGateInput ?? null,
