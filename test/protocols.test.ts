@@ -375,8 +375,15 @@ describe('the combined and FracTrain ladders', () => {
       ['smd', 'slu'],
       ['smd', 'slu', 'psg'],
       ['smd', 'slu', 'psg'],
+      ['smd', 'slu', 'psg'],
+      ['smd', 'slu', 'psg'],
     ]);
     const authors = e2[4]?.arm;
+    // The code's gate: Bernoulli draws, the block on every input; first under the sign-flip rule, then the per-block budget.
+    const gate = { sampling: 'bernoulli', gateGradient: 'all-inputs', targetSkipRatio: 0.4 };
+    expect(e2[5]?.arm.techniques[1]?.options).toEqual({ ...gate, alpha: 1e-5, budget: 'sign-flip' });
+    expect(e2[6]?.arm.techniques[1]?.options).toEqual({ ...gate, alpha: 2, budget: 'per-block' });
+    expect(e2[6]?.arm.techniques[2]?.options).toEqual(authors?.techniques[2]?.options);
     expect(authors?.techniques[0]?.options).toEqual({ p: 0.5, dropped: 'step' });
     expect(authors?.techniques[1]?.options).toMatchObject({ alpha: 1e-5, budget: 'sign-flip', targetSkipRatio: 0.4 });
     expect(authors?.techniques[2]?.options).toEqual({ threshold: 5e-5 });
