@@ -12,6 +12,7 @@ import {
   type HostTensor,
 } from '../lib/src/models/low-rank';
 import { maskStructure, removeStructure } from '../lib/src/models/surgery';
+import { lowerRankAtAccuracy } from '../lib/src/studies/force';
 import {
   filterRows,
   forceGradient,
@@ -415,5 +416,40 @@ describe('Force Regularization regime and arms', () => {
     ]);
     expect(groups.find((g) => g.layer === 'conv2/basis')!.groups).toBe(5 * 5 * 32);
     expect(groups.find((g) => g.layer === 'conv3')!.groups).toBe(64);
+  });
+});
+
+describe('rank judged together with accuracy (Table 3.2)', () => {
+  const ref = [0.5, 0.5, 0.5];
+  const plus = (d: number[]) => ref.map((v, i) => v + d[i]!);
+  const rank = { a: plus([-0.1, -0.12, -0.11]), b: ref };
+  it('held only when the rank interval lies below 0 and the top-1 interval above -margin', () => {
+    // Rank differences -0.11 +- 4.303 x 0.01 / sqrt(3) = [-0.1348, -0.0852]; top-1 0 +- 0.0025.
+    const kept = lowerRankAtAccuracy({ rank, top1: { a: plus([0.001, -0.001, 0]), b: ref }, margin: 0.005 });
+    expect(kept.rank!.hi).toBeCloseTo(-0.11 + (4.302653 * 0.01) / Math.sqrt(3), 5);
+    expect(kept.top1!.lo).toBeCloseTo(-(4.302653 * 0.001) / Math.sqrt(3), 5);
+    expect(kept.outcome).toBe(true);
+    // The rank collapse of a force that costs 30 points: not held, however low the rank.
+    expect(lowerRankAtAccuracy({ rank, top1: { a: plus([-0.3, -0.31, -0.29]), b: ref }, margin: 0.005 }).outcome).toBe(
+      false,
+    );
+    // Top-1 -0.01 +- 0.0248 straddles -0.005: inconclusive.
+    expect(lowerRankAtAccuracy({ rank, top1: { a: plus([0, -0.01, -0.02]), b: ref }, margin: 0.005 }).outcome).toBe(
+      'inconclusive',
+    );
+    // A rank that did not fall: not held, whatever the accuracy.
+    const flat = { a: plus([0.05, 0.06, 0.07]), b: ref };
+    expect(
+      lowerRankAtAccuracy({ rank: flat, top1: { a: plus([0.001, -0.001, 0]), b: ref }, margin: 0.005 }).outcome,
+    ).toBe(false);
+  });
+
+  it('no verdict from one pair; a negative margin is refused', () => {
+    const one = lowerRankAtAccuracy({ rank: { a: [0.2], b: [0.5] }, top1: { a: [0.8], b: [0.8] }, margin: 0.005 });
+    expect(one.outcome).toBeUndefined();
+    expect(one.rank).toBeUndefined();
+    expect(() => lowerRankAtAccuracy({ rank, top1: rank, margin: -0.01 })).toThrowError(
+      /lowerRankAtAccuracy.margin = -0.01 is invalid: expected a non-negative accuracy loss/,
+    );
   });
 });

@@ -452,6 +452,8 @@ export {
   type ForceRegime,
   forceArms,
   forceRegime,
+  lowerRankAtAccuracy,
+  type RankAtAccuracy,
 } from './studies/force';
 export {
   type TernGradArm,

@@ -1,4 +1,6 @@
 import type { Scale } from '../config';
+import { ConfigError } from '../errors';
+import { type DifferenceInterval, differenceInterval } from '../experiments/statistics';
 import type { ImageDataset } from '../data/image-dataset';
 import type { ForceArmAnalysis, WeightsAnalysisName } from '../experiments/analyses';
 import { type Arm, buildModel, type ModelDescription } from '../experiments/arm';
@@ -206,4 +208,40 @@ export function forceArms(
       };
     },
   };
+}
+
+/** The two paired intervals behind {@link lowerRankAtAccuracy} and the verdict they give. */
+export interface RankAtAccuracy {
+  /** Paired interval of the rank measure (arm - reference); undefined with fewer than 2 pairs. */
+  readonly rank?: DifferenceInterval;
+  /** Paired interval of top-1 (arm - reference), as a fraction; undefined with fewer than 2 pairs. */
+  readonly top1?: DifferenceInterval;
+  /**
+   * true: the rank interval lies below 0 and the top-1 interval above -margin (lower rank at the reference's accuracy);
+   * false: the rank interval lies at or above 0, or the top-1 interval below -margin (the rank did not fall, or the
+   * accuracy did); 'inconclusive' otherwise; undefined when either interval is missing.
+   */
+  readonly outcome?: boolean | 'inconclusive';
+}
+
+/**
+ * "A force lowers rank without costing accuracy", judged as one claim (Sec. 3.3, Table 3.2: a lower rank bought with a
+ * collapse of accuracy is not the thesis's result): paired 95% t intervals over seeds of the rank measure and of top-1
+ * of an arm against its reference, `margin` the accuracy loss (fraction) still counted as kept.
+ */
+export function lowerRankAtAccuracy(o: {
+  readonly rank: { readonly a: readonly number[]; readonly b: readonly number[] };
+  readonly top1: { readonly a: readonly number[]; readonly b: readonly number[] };
+  readonly margin: number;
+}): RankAtAccuracy {
+  if (!(Number.isFinite(o.margin) && o.margin >= 0))
+    throw new ConfigError('lowerRankAtAccuracy.margin', o.margin, 'a non-negative accuracy loss (fraction)');
+  const twoPairs = (p: { a: readonly number[]; b: readonly number[] }) =>
+    p.a.length >= 2 ? differenceInterval(p.a, p.b, { paired: true }) : undefined;
+  const rank = twoPairs(o.rank);
+  const top1 = twoPairs(o.top1);
+  if (!rank || !top1) return { ...(rank ? { rank } : {}), ...(top1 ? { top1 } : {}) };
+  const supports = rank.hi < 0 && top1.lo > -o.margin;
+  const contradicts = rank.lo >= 0 || top1.hi < -o.margin;
+  return { rank, top1, outcome: supports ? true : contradicts ? false : 'inconclusive' };
 }
