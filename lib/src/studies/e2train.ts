@@ -252,6 +252,18 @@ export const e2trainArms = {
   ): Array<{ rung: string; arm: Arm }> {
     const gated = gatedModel(regime);
     const smd = { kind: 'smd' as const, options: { p: 0.5 } };
+    /** The combined arm under the authors' released protocol, with the gates `slu`. */
+    const authorsProtocol = (label: string, slu: TechniqueKinds['slu']): Arm<'slu-gates'> =>
+      regimeArm(regime, data, {
+        ...{ label, seed, ratio: o.ratio, model: gated, lr: 0.1 },
+        optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 },
+        techniques: [
+          { kind: 'smd', options: { p: 0.5, dropped: 'step' } },
+          { kind: 'slu', options: slu },
+          { kind: 'psg', options: { threshold: 5e-5 } },
+        ],
+        analysis: 'slu-gates',
+      });
     return [
       { rung: 'SGD', arm: e2trainArms.sgd(regime, data, seed) },
       { rung: `SMD r=${o.ratio}`, arm: e2trainArms.smd(regime, data, seed, o.ratio, `SMD r=${o.ratio}`) },
@@ -269,45 +281,24 @@ export const e2trainArms = {
       },
       {
         rung: "E²-Train, the authors' protocol",
-        arm: regimeArm(regime, data, {
-          ...{ label: "E²-Train, authors' protocol", seed, ratio: o.ratio, model: gated, lr: 0.1 },
-          optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 },
-          techniques: [
-            { kind: 'smd', options: { p: 0.5, dropped: 'step' } },
-            {
-              kind: 'slu',
-              options: { ...mainGates(o.target), alpha: 1e-5, budget: 'sign-flip', targetSkipRatio: o.target },
-            },
-            { kind: 'psg', options: { threshold: 5e-5 } },
-          ],
-          analysis: 'slu-gates',
+        arm: authorsProtocol("E²-Train, authors' protocol", {
+          ...mainGates(o.target),
+          ...{ alpha: 1e-5, budget: 'sign-flip', targetSkipRatio: o.target },
         }),
       },
       {
         rung: "+ the code's gate (Bernoulli straight-through to p, task gradient from every input)",
-        arm: regimeArm(regime, data, {
-          ...{ label: "E²-Train, authors' protocol and gate", seed, ratio: o.ratio, model: gated, lr: 0.1 },
-          optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 },
-          techniques: [
-            { kind: 'smd', options: { p: 0.5, dropped: 'step' } },
-            { kind: 'slu', options: codeGate(o.target, { alpha: 1e-5, budget: 'sign-flip' }) },
-            { kind: 'psg', options: { threshold: 5e-5 } },
-          ],
-          analysis: 'slu-gates',
-        }),
+        arm: authorsProtocol(
+          "E²-Train, authors' protocol and gate",
+          codeGate(o.target, { alpha: 1e-5, budget: 'sign-flip' }),
+        ),
       },
       {
         rung: "the code's gate with this library's per-block budget instead of the sign-flip rule",
-        arm: regimeArm(regime, data, {
-          ...{ label: "E²-Train, authors' protocol and gate, per-block budget", seed, ratio: o.ratio, model: gated },
-          ...{ lr: 0.1, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 } },
-          techniques: [
-            { kind: 'smd', options: { p: 0.5, dropped: 'step' } },
-            { kind: 'slu', options: codeGate(o.target, { alpha: 2, budget: 'per-block' }) },
-            { kind: 'psg', options: { threshold: 5e-5 } },
-          ],
-          analysis: 'slu-gates',
-        }),
+        arm: authorsProtocol(
+          "E²-Train, authors' protocol and gate, per-block budget",
+          codeGate(o.target, { alpha: 2, budget: 'per-block' }),
+        ),
       },
     ];
   },
