@@ -557,3 +557,39 @@ describe('PFQ on MobileNetV2 (Table 1)', () => {
     m.params.dispose();
   });
 });
+
+describe("FracTrain's cost formula over runs (fractrainCostErrors)", () => {
+  it('a dynamic run against mean cp x iterations x batch x float32 MACs, gates excluded; a static run against 6.25% of float32 per example; runs without the analysis or MACs left out', async () => {
+    const { fractrainCostErrors } = await import('../lib/src/studies/fractrain');
+    const { e2trainRegime } = await import('../lib/src/studies/e2train');
+    const regime = e2trainRegime('smoke');
+    const m = cifarResNet({ depth: regime.depth, widths: regime.widths, skippableTransitions: true });
+    const fp32 = trainingCost(m, { images: 1 }).macs.total;
+    m.params.dispose();
+    const its = 10;
+    const examples = its * regime.batchSize;
+    const run = (arm: string, seed: number, effectiveMacs: number, extra: Record<string, unknown> = {}) =>
+      ({
+        ...{ arm, seed, top1: 0.5, testLoss: 1, iterations: its, batchesSeen: its, energyJ: 1, effectiveMacs, macs: 1 },
+        ...{ forwardMacs: 1, overheadMacs: 0, seconds: 1, history: [], techniqueStats: {}, energyCurve: [] },
+        ...extra,
+      }) as unknown as import('../lib/src/experiments/run').RunOutcome;
+    const dfq = (meanCp: number) => ({ analysisKind: 'dfq-allocation', analysis: { meanCp } });
+    // cp 2.5%: the formula gives 0.025 x examples x fp32; the run spent that plus 1,000 gate MACs (overhead).
+    const exact = run('FT', 0, 0.025 * examples * fp32 + 1000, { ...dfq(2.5), overheadMacs: 1000 });
+    // 1% more than the formula.
+    const off = run('FT', 1, 1.01 * 0.025 * examples * fp32, dfq(2.5));
+    const staticRun = run('SBM', 0, 0.0625 * examples * fp32 * 0.98);
+    const noAnalysis = run('FT', 2, 123);
+    const placeholder = run('SBM', 1, Number.NaN);
+    const checks = fractrainCostErrors([exact, off, staticRun, noAnalysis, placeholder], regime, ['FT']);
+    expect(checks.map((c) => [c.arm, c.seed, c.kind])).toEqual([
+      ['FT', 0, 'dynamic'],
+      ['FT', 1, 'dynamic'],
+      ['SBM', 0, 'static'],
+    ]);
+    expect(checks[0]!.relativeError).toBeLessThan(1e-12);
+    expect(checks[1]!.relativeError).toBeCloseTo(0.01, 10);
+    expect(checks[2]!.relativeError).toBeCloseTo(0.02, 10);
+  });
+});

@@ -418,6 +418,8 @@ export {
   FRACTRAIN_PAPER,
   FRACTRAIN_PAPER_EPOCHS,
   fractrainArms,
+  fractrainCostErrors,
+  type CostFormulaCheck,
   fractrainCodeSwitching,
   fractrainSwitching,
 } from './studies/fractrain';

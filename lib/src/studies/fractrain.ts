@@ -1,6 +1,9 @@
+import { trainingCost } from '../cost/macs';
 import type { ImageDataset } from '../data/image-dataset';
-import type { Arm, ModelDescription } from '../experiments/arm';
-import { type LayerPrecision, parsePrecision } from '../quant/precision';
+import { type Arm, analysisOf, type ModelDescription } from '../experiments/arm';
+import type { RunOutcome } from '../experiments/run';
+import { cifarResNet } from '../models/resnet';
+import { fwbw, type LayerPrecision, parsePrecision } from '../quant/precision';
 import { type QuantScheme, sbmQuant } from '../quant/schemes';
 import { parsePrecisionSchedule, type StageSwitching } from '../techniques/pfq';
 import { e2trainArms } from './e2train';
@@ -185,6 +188,60 @@ function initOf(o: { model?: ModelDescription; init?: Arm<'weights'> }): {
   init?: Arm<'weights'>;
 } {
   return { ...(o.model ? { model: o.model } : {}), ...(o.init ? { init: o.init } : {}) };
+}
+
+/** One run's check of FracTrain's cost formula: see {@link fractrainCostErrors}. */
+export interface CostFormulaCheck {
+  readonly arm: string;
+  readonly seed: number;
+  /** `dynamic` for a DFQ or FracTrain run (cp-weighted), `static` for a run at one precision. */
+  readonly kind: 'dynamic' | 'static';
+  /** |ledger effective MACs (gates excluded) - the formula's| / the formula's. */
+  readonly relativeError: number;
+}
+
+/**
+ * FracTrain's cost formula (Sec. 4.1) checked on each run of `outcomes` in `regime`: a DFQ or FracTrain run (an arm
+ * in `dynamicArms`) must have spent its mean cp (the `dfq-allocation` analysis) x iterations x batch x the float32
+ * MACs of one example through the regime's gated ResNet, gate MACs excluded; any other run iterations x one step at
+ * `staticPrecision` (FW-8/BW-8 unless given). A dynamic run without its analysis (a placeholder of another shard) and
+ * a run without finite MACs are left out.
+ */
+export function fractrainCostErrors(
+  outcomes: readonly RunOutcome[],
+  regime: CifarRegime,
+  dynamicArms: readonly string[],
+  staticPrecision: LayerPrecision = fwbw(8, 8),
+): CostFormulaCheck[] {
+  const probe = cifarResNet({ depth: regime.depth, widths: regime.widths, seed: 0, skippableTransitions: true });
+  let fp32PerExample: number;
+  let staticStep: number;
+  try {
+    fp32PerExample = trainingCost(probe, { images: 1 }).macs.total;
+    staticStep = trainingCost(probe, { iterations: 1, batchSize: regime.batchSize }, staticPrecision).effective.total;
+  } finally {
+    probe.params.dispose();
+  }
+  const checks: CostFormulaCheck[] = [];
+  for (const o of outcomes) {
+    if (!Number.isFinite(o.effectiveMacs)) continue;
+    if (dynamicArms.includes(o.arm)) {
+      const an = analysisOf(o, 'dfq-allocation');
+      if (!an) continue;
+      const expected = (an.meanCp / 100) * o.iterations * regime.batchSize * fp32PerExample;
+      const relativeError = Math.abs(o.effectiveMacs - o.overheadMacs - expected) / expected;
+      checks.push({ arm: o.arm, seed: o.seed, kind: 'dynamic', relativeError });
+    } else {
+      const expected = o.iterations * staticStep;
+      checks.push({
+        arm: o.arm,
+        seed: o.seed,
+        kind: 'static',
+        relativeError: Math.abs(o.effectiveMacs - expected) / expected,
+      });
+    }
+  }
+  return checks;
 }
 
 /**

@@ -133,7 +133,7 @@ export function e2trainProtocol(regime: CifarRegime): ProtocolRow[] {
 }
 
 /**
- * FracTrain's protocol (notebooks 20-21): the paper (Sec. 3-4, supplement) and the authors' released code
+ * FracTrain's protocol (notebooks 20, 21, 21b): the paper (Sec. 3-4, supplement) and the authors' released code
  * (GATECH-EIC/FracTrain: `fractrain_cifar/train_pfq.py`, `train_dfq.py`, `train_frac.py`, README).
  */
 export function fractrainProtocol(regime: CifarRegime): ProtocolRow[] {
@@ -147,7 +147,7 @@ export function fractrainProtocol(regime: CifarRegime): ProtocolRow[] {
       code: `${FT} train_pfq.py: --iters 64000, --batch_size 128, SGD --lr 0.1, --momentum 0.9, --weight_decay 1e-4, piecewise x0.1 at 32,000 and 48,000`,
       run: `ResNet-${regime.depth}, ${its} iterations of ${regime.batchSize}, SGD momentum ${regime.momentum}, wd ${regime.weightDecay}, cosine from ${regime.lr}`,
       why: 'the E²-Train lite regime, so the 32-bit baseline is the same run',
-      notebooks: ['20', '21'],
+      notebooks: ['20', '21', '21b'],
     },
     {
       setting: 'PFQ indicator',
@@ -163,9 +163,18 @@ export function fractrainProtocol(regime: CifarRegime): ProtocolRow[] {
       paper:
         "gates choose each layer's precision for its activations and gradients among options, skipping included (Sec. 3.2, Eq. 2); the main text lists no option set",
       code: `${FT} train_dfq.py: bits = [3, 4, 4, 6, 6], grad_bits = [6, 6, 8, 8, 12], weights at a fixed --weight_bits (README: 4)`,
-      run: "FW(3,4,6,8)/BW(6,6,8,8), weights quantized per option; the code's options and fixed 4-bit weights are a ladder arm",
-      why: "the paper's options; the code's set is run beside them",
-      notebooks: ['21'],
+      run: "the code's options: activations 3/4/4/6/6 bits, gradients 6/6/8/8/12, weights fixed at 4 bits; this library's set FW(3,4,6,8)/BW(6,6,8,8) with weights per option is a rung of 20b's ladder",
+      why: "the paper gives no option set; 20b's ladder measured the library's set as the rung that cost DFQ its points",
+      notebooks: ['21', '21b'],
+    },
+    {
+      setting: "FracTrain's targets",
+      paper:
+        'FracTrain at "cp=1.5/2/2.5/3" against SBM FW-8/BW-8 (Table 3); "the DFQ based training process is automatically divided into multiple stages controlled by the PFQ indicator ... and each stage is assigned with different target cp" (Sec. 3.3)',
+      code: `${FT} train_frac.py: targets --target_ratio + i x --target_ratio_step for i = 0..--num_turning_point (3), the README's command --target_ratio 1.5 --target_ratio_step 0.5 --initial_threshold 0.05 --decay 0.3 --weight_bits 4; a loss every --eval_every 390 iterations`,
+      run: `targets 1.5/2/2.5/3 stepped by the paper's indicator (epsilon 0.05, alpha 0.3, a period every ${period} iterations, last target by half the run), the code's options`,
+      why: "the README's command; periods scaled to the run's length",
+      notebooks: ['21b'],
     },
     {
       setting: 'static baselines',
@@ -174,7 +183,7 @@ export function fractrainProtocol(regime: CifarRegime): ProtocolRow[] {
       code: `${FT} modules/quantize.py: QuantMeasure and quantize_grad reduce per-sample extrema with reduce_type='extreme'; weights per output channel`,
       run: "SBM with the code's ranges (batch extremes, per-channel weights), DoReFa and WAGEUBN per their papers; batch norm in float",
       why: 'as the code',
-      notebooks: ['20', '21'],
+      notebooks: ['20', '21', '21b'],
     },
   ];
 }
