@@ -480,6 +480,60 @@ describe("SSL's depth phases as the authors' code has them", () => {
     expect(arms.compacted(0, ssl, 'c', p.compact).recipe).toMatchObject({ epochs: 15, lr: 0.01 });
   });
 
+  it("the ConvNet ladder: the code's phases are 2/3 of the baseline's schedule at its rate without decay, then 1/2 at a tenth", async () => {
+    const { convnetRegime, sparsityArms, sslConvnetCodePhases, sslConvnetLadder } = await import(
+      '../lib/src/studies/sparsity'
+    );
+    const r = convnetRegime('lite');
+    // The readme's 300,000 / 200,000 / 150,000 iterations at lr 0.001 / 0.001 / 0.0001, decay 0.004 / 0 / 0.004.
+    expect(sslConvnetCodePhases(r)).toEqual({
+      sparse: { epochs: 8, lr: 0.01, weightDecay: 0 },
+      compact: { epochs: 6, lr: 0.001, weightDecay: 5e-4 },
+    });
+    expect(sslConvnetCodePhases(convnetRegime('paper'))).toEqual({
+      sparse: { epochs: 80, lr: 0.001, weightDecay: 0 },
+      compact: { epochs: 60, lr: 0.0001, weightDecay: 4e-3 },
+    });
+    const d = { train: syntheticCifar(200, 1), test: syntheticCifar(32, 2) };
+    const model = { kind: 'cifarnet' as const, options: {} };
+    const base = sparsityArms(r, d, model).baseline(4);
+    const { protocols, control } = sslConvnetLadder(r, d, model, {
+      ...{ seed: 4, baseline: base },
+      ...{ lambda: 0.01, codeLambda: 0.003, threshold: 1e-3 },
+    });
+    expect(protocols.map((p) => p.lambda)).toEqual([0.01, 0.01, 0.003]);
+    const [lib, code, codeLambda] = protocols;
+    expect(lib?.ssl.recipe).toMatchObject({ epochs: 3, lr: 0.005, optimizer: { weightDecay: 0 } });
+    expect(lib?.compacted.recipe).toMatchObject({ epochs: 1, lr: 0.005, optimizer: { weightDecay: 5e-4 } });
+    for (const p of [code, codeLambda]) {
+      expect(p?.ssl.recipe).toMatchObject({ epochs: 8, lr: 0.01, optimizer: { weightDecay: 0 } });
+      expect(p?.compacted.recipe).toMatchObject({ epochs: 6, lr: 0.001, optimizer: { weightDecay: 5e-4 } });
+      expect(p?.compacted.init).toBe(p?.ssl);
+      expect(p?.compacted.initTransform).toBe('compact');
+    }
+    expect(codeLambda?.ssl.techniques).toEqual([
+      {
+        kind: 'ssl',
+        options: {
+          terms: [
+            { structure: 'filter', lambda: 0.003, layers: { kinds: ['conv'] } },
+            { structure: 'shape', lambda: 0.003, layers: { kinds: ['conv'] } },
+          ],
+          threshold: 1e-3,
+        },
+      },
+    ]);
+    for (const p of protocols) expect(p.ssl.init).toBe(base);
+    // The control trains the code's SSL phase from the baseline without any technique.
+    expect(control.techniques).toEqual([]);
+    expect(control.init).toBe(base);
+    expect(control.recipe).toMatchObject({ epochs: 8, lr: 0.01, optimizer: { weightDecay: 0 } });
+    expect(new Set([...protocols.flatMap((p) => [p.ssl.label, p.compacted.label]), control.label]).size).toBe(7);
+    expect(() =>
+      sslConvnetLadder(r, d, model, { seed: 0, baseline: base, lambda: 0.01, codeLambda: 0, threshold: 1e-3 }),
+    ).toThrow(/codeLambda.*0.*positive/);
+  });
+
   it("the depth ladder: each protocol's strength is rho's on its own phase; the weakest block's norm from the weights", async () => {
     const { resnetDepthRegime, sparsityArms, sslDepthLadder, weakestBlockNorm } = await import(
       '../lib/src/studies/sparsity'

@@ -1,7 +1,7 @@
 import { regimeIterations, type CifarRegime } from './regime';
 import type { ForceRegime } from './force';
 import type { IssRegime } from './iss';
-import type { SparsityRegime } from './sparsity';
+import { type SparsityRegime, sslConvnetCodePhases } from './sparsity';
 
 /**
  * One row of a protocol table: a setting as the paper states it (quoted, with its location), as the authors' released
@@ -358,10 +358,11 @@ export function sslMnistProtocol(regime: SparsityRegime): ProtocolRow[] {
 }
 
 /**
- * SSL on the CIFAR-10 ConvNet (notebook 30c): the thesis (Sec. 2.2.2, Table 2.3) and the authors' released code
+ * SSL on the CIFAR-10 ConvNet (notebooks 30c and 30e): the thesis (Sec. 2.2.2, Table 2.3) and the authors' released code
  * (wenwei202/caffe, branch `scnn`, `examples/cifar10/readme.md` and its solvers), against `regime` (`convnetRegime`).
  */
 export function sslConvnetProtocol(regime: SparsityRegime): ProtocolRow[] {
+  const code = sslConvnetCodePhases(regime);
   return [
     {
       setting: 'ConvNet baseline',
@@ -370,16 +371,16 @@ export function sslConvnetProtocol(regime: SparsityRegime): ProtocolRow[] {
       code: `${CAFFE}@scnn examples/cifar10/cifar10_full_baseline_multistep_solver.prototxt: batch 100, lr 0.001, momentum 0.9, weight decay 0.004, 300,000 iterations, x0.1 at 100,000 and 200,000`,
       run: `${phase(regime.baselineEpochs, regime.lr, regime.weightDecay, regime.batchSize)}, momentum 0.9, no augmentation`,
       why: "the code's schedule is 600 epochs; lite trains 12 at ten times the code's rate (the regime's choice for its 75% floor)",
-      notebooks: ['30c', '32'],
+      notebooks: ['30c', '30e', '32'],
     },
     {
       setting: 'SSL phase (rows and columns)',
       paper:
         'Table 2.3: "Learning row-wise and column-wise sparsity of ConvNet"; the phase\'s rate and length are not stated',
       code: `${CAFFE}@scnn readme: train_script.sh 0.001 0.0 0.003 0.003 0.0 ... template_group_solver.prototxt from the baseline: lr 0.001, weight decay 0, group Lasso 0.003 on columns and on rows, 200,000 iterations (x0.1 at 100,000, 160,000, 180,000)`,
-      run: `${phase(regime.sparseEpochs, regime.fineTuneLr, 0, regime.batchSize)} from the baseline; strengths from rho and the weakest group's norm`,
+      run: `${phase(regime.sparseEpochs, regime.fineTuneLr, 0, regime.batchSize)} from the baseline; group Lasso at the notebook's λ on the rows and on the columns of every conv layer`,
       why: "the code's phase is 400 epochs at the baseline's rate; lite runs a short phase at half the lite baseline's rate",
-      notebooks: ['30c'],
+      notebooks: ['30c', '30e'],
     },
     {
       setting: 'fine-tuning the compacted network',
@@ -387,7 +388,15 @@ export function sslConvnetProtocol(regime: SparsityRegime): ProtocolRow[] {
       code: `${CAFFE}@scnn readme: train_script.sh 0.0001 0.004 ... template_finetune_solver.prototxt (connectivity_mode DISCONNECTED_GRPWISE): lr 1e-4, weight decay 0.004, 150,000 iterations (x0.1 at 50,000 and 100,000)`,
       run: `the compacted network, ${phase(regime.compactEpochs, regime.fineTuneLr, regime.weightDecay, regime.batchSize)}`,
       why: "lite's budget",
-      notebooks: ['30c'],
+      notebooks: ['30c', '30e'],
+    },
+    {
+      setting: "the code's phases on this regime's length (30e's ladder)",
+      paper: "not stated: Sec. 2.2.2 and Table 2.3 give neither phase's rate nor its length for the ConvNet",
+      code: `${CAFFE}@scnn readme and solvers: the group-Lasso phase 200,000 iterations at the baseline's lr 0.001 with weight decay 0, fine-tuning 150,000 at 1e-4 with weight decay 0.004, against the baseline's 300,000`,
+      run: `group Lasso ${phase(code.sparse.epochs, code.sparse.lr, code.sparse.weightDecay, regime.batchSize)}; the compacted network ${phase(code.compact.epochs, code.compact.lr, code.compact.weightDecay, regime.batchSize)}`,
+      why: "the code's proportions (2/3 and 1/2 of the baseline's schedule, its rate and a tenth of it) on this regime's baseline",
+      notebooks: ['30e'],
     },
   ];
 }

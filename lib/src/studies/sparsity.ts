@@ -352,3 +352,104 @@ export function sslDepthLadder(
     return { protocol, ssl, compacted: arms.compacted(o.seed, ssl, `${label}, compacted`, compact), lambda, threshold };
   });
 }
+
+/**
+ * The SSL phases of the authors' released ConvNet recipe (wenwei202/caffe, branch `scnn`, `examples/cifar10/readme.md`,
+ * `template_group_solver.prototxt` and `template_finetune_solver.prototxt`, against
+ * `cifar10_full_baseline_multistep_solver.prototxt`'s 300,000 iterations at lr 0.001) on `regime`'s length: the
+ * group-Lasso phase two thirds of the baseline's schedule (200,000 iterations) from the baseline's learning rate without
+ * weight decay (`train_script.sh 0.001 0.0 ...`), the compacted network's fine-tuning half a schedule (150,000) from a
+ * tenth of it with the baseline's weight decay (`train_script.sh 0.0001 0.004`).
+ */
+export function sslConvnetCodePhases(regime: SparsityRegime): { sparse: SslPhase; compact: SslPhase } {
+  return {
+    sparse: { epochs: (2 * regime.baselineEpochs) / 3, lr: regime.lr, weightDecay: 0 },
+    compact: { epochs: regime.baselineEpochs / 2, lr: regime.lr / 10, weightDecay: regime.weightDecay },
+  };
+}
+
+/** One protocol of the ConvNet ladder (see {@link sslConvnetLadder}): its SSL arm and the compacted network's fine-tuning. */
+export interface SslConvnetProtocolArms {
+  /** What this protocol changes against the one before, for the ladder's rung names. */
+  readonly rung: string;
+  readonly ssl: Arm<'sparse'>;
+  /** The compacted network's fine-tuning from `ssl` (run it only where `ssl` removed a row or a column, and no whole layer). */
+  readonly compacted: Arm<'compact-inference'>;
+  /** The group-Lasso strength on rows and on columns. */
+  readonly lambda: number;
+}
+
+/**
+ * The SSL ladder of the CIFAR-10 ConvNet (notebook 30e) for one seed from a trained `baseline` arm, each protocol
+ * changing one thing against the one before: SSL on rows (filters) and columns (filter shapes) of every conv layer at
+ * `lambda` with this library's phases (the regime's `sparseEpochs` from `fineTuneLr` without weight decay, then
+ * `compactEpochs`); the same strength with the authors' released phases ({@link sslConvnetCodePhases}); the authors'
+ * phases at the code's strength `codeLambda` (the readme's 0.003 on columns and on rows). `control` is the code's
+ * group-Lasso phase without the group Lasso: what the phase's own learning rate and length do to the baseline.
+ */
+export function sslConvnetLadder(
+  regime: SparsityRegime,
+  data: Data,
+  model: ModelDescription,
+  o: {
+    readonly seed: number;
+    readonly baseline: Arm<'weights'>;
+    readonly lambda: number;
+    readonly codeLambda: number;
+    readonly threshold: number;
+  },
+): { readonly protocols: readonly SslConvnetProtocolArms[]; readonly control: Arm<undefined> } {
+  for (const [name, v] of [
+    ['lambda', o.lambda],
+    ['codeLambda', o.codeLambda],
+    ['threshold', o.threshold],
+  ] as const) {
+    if (!(Number.isFinite(v) && v > 0)) throw new ConfigError(`sslConvnetLadder ${name}`, v, 'a positive number');
+  }
+  const arms = sparsityArms(regime, data, model);
+  const code = sslConvnetCodePhases(regime);
+  const library: SslPhase = { epochs: regime.sparseEpochs, lr: regime.fineTuneLr, weightDecay: 0 };
+  const libraryCompact: SslPhase = {
+    epochs: regime.compactEpochs,
+    lr: regime.fineTuneLr,
+    weightDecay: regime.weightDecay,
+  };
+  const convs = { kinds: ['conv'] as const };
+  const protocol = (rung: string, label: string, lambda: number, sparse: SslPhase, compact: SslPhase) => {
+    const terms: SslTermDescription[] = [
+      { structure: 'filter', lambda, layers: convs },
+      { structure: 'shape', lambda, layers: convs },
+    ];
+    const ssl = arms.ssl(o.seed, o.baseline, { terms, threshold: o.threshold, phase: sparse }, label);
+    return { rung, ssl, compacted: arms.compacted(o.seed, ssl, `${label}, compacted`, compact), lambda };
+  };
+  const protocols = [
+    protocol(
+      `SSL λ=${o.lambda}, this library's phases`,
+      `ConvNet SSL λ=${o.lambda}, this library's phases`,
+      o.lambda,
+      library,
+      libraryCompact,
+    ),
+    protocol(
+      `the code's phases (same λ)`,
+      `ConvNet SSL λ=${o.lambda}, the code's phases`,
+      o.lambda,
+      code.sparse,
+      code.compact,
+    ),
+    protocol(
+      `the code's λ=${o.codeLambda}`,
+      `ConvNet SSL λ=${o.codeLambda}, the code's phases`,
+      o.codeLambda,
+      code.sparse,
+      code.compact,
+    ),
+  ];
+  const control: Arm<undefined> = {
+    ...{ label: "ConvNet, the code's SSL phase without the group Lasso", seed: o.seed, data, model },
+    ...{ recipe: arms.recipe(code.sparse.epochs, code.sparse.lr, code.sparse.weightDecay), techniques: [] },
+    ...{ init: o.baseline, analysis: undefined },
+  };
+  return { protocols, control };
+}
