@@ -362,6 +362,23 @@ describe('choosing a learning rate on held-out training images', () => {
     ).toBe(0.03);
     expect(() => chooseLearningRate([{ lr: 0.1, top1: Number.NaN }])).toThrowError(/top1 = NaN is invalid/);
   });
+
+  it('the grid is lr / 3, lr, 3 lr; an arm at another rate changes its recipe rate and label only', async () => {
+    const { learningRateGrid, withLearningRate } = await import('../lib/src/studies/regime');
+    expect(learningRateGrid(0.1)).toEqual([0.0333333, 0.1, 0.3]);
+    expect(learningRateGrid(0.03)).toEqual([0.01, 0.03, 0.09]);
+    expect(() => learningRateGrid(0)).toThrowError(/learning rate = 0 is invalid/);
+    expect(() => learningRateGrid(Number.NaN)).toThrowError(/learning rate = NaN is invalid/);
+    const regime = e2trainRegime('smoke');
+    const d = { train: syntheticCifar(regime.trainCount, 1), test: syntheticCifar(regime.testCount, 2) };
+    const arm = e2trainArms.psg(regime, d, 2, 0.05, 'PSG');
+    const at = withLearningRate(arm, 0.09, 'PSG lr 0.09');
+    expect(at.recipe.lr).toBe(0.09);
+    expect(at.label).toBe('PSG lr 0.09');
+    expect({ ...at, label: arm.label, recipe: { ...at.recipe, lr: arm.recipe.lr } }).toEqual(arm);
+    expect(arm.recipe.lr).toBe(0.03);
+    expect(() => withLearningRate(arm, -1, 'x')).toThrowError(/learning rate = -1 is invalid/);
+  });
 });
 
 describe('the combined and FracTrain ladders', () => {

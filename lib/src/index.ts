@@ -404,6 +404,8 @@ export {
 // Studies: each paper's regimes and arms.
 export {
   chooseLearningRate,
+  learningRateGrid,
+  withLearningRate,
   type CifarRegime,
   heldOutRegime,
   type RegimeArmChanges,

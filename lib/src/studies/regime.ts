@@ -161,3 +161,22 @@ export function chooseLearningRate(candidates: ReadonlyArray<{ readonly lr: numb
   const best = [...candidates].sort((a, b) => b.top1 - a.top1 || a.lr - b.lr)[0] as { lr: number };
   return best.lr;
 }
+
+/**
+ * The learning-rate grid of a held-out choice around `lr`: lr / 3, lr and 3 lr, each rounded to 6 significant digits
+ * (so that 0.1 / 3 prints as 0.0333333). Refuses a rate that is not a positive finite number.
+ */
+export function learningRateGrid(lr: number): [number, number, number] {
+  if (!(Number.isFinite(lr) && lr > 0)) throw new ConfigError('learning rate', lr, 'a positive finite number');
+  const r = (v: number) => Number(v.toPrecision(6));
+  return [r(lr / 3), r(lr), r(3 * lr)];
+}
+
+/**
+ * `arm` at learning rate `lr` (its recipe's `lr` replaced; the schedule scales from it), labelled `label`; everything
+ * else, the seed and the data included, unchanged. Refuses a rate that is not a positive finite number.
+ */
+export function withLearningRate<A extends AnalysisName | undefined>(arm: Arm<A>, lr: number, label: string): Arm<A> {
+  if (!(Number.isFinite(lr) && lr > 0)) throw new ConfigError('learning rate', lr, 'a positive finite number');
+  return { ...arm, label, recipe: { ...arm.recipe, lr } };
+}
