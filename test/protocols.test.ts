@@ -329,6 +329,16 @@ describe('ladder and code-protocol arms', () => {
     expect('finalBy' in code).toBe(false);
     const dfq = fractrainArms.dfq(regime, d, 0, { ...FRACTRAIN_CODE_DFQ, targetCp: 3, beta: 0.05 }, 'DFQ code');
     expect(dfq.techniques[0]?.options).toMatchObject({ options: 'FW(3,4,4,6,6)/BW(6,6,8,8,12)', weightBits: 4 });
+    // The gates choose by argmax unless told otherwise; Gumbel sampling reaches the technique when asked for.
+    expect(dfq.techniques[0]?.options).not.toHaveProperty('sampling');
+    const drawn = fractrainArms.dfq(
+      regime,
+      d,
+      0,
+      { ...FRACTRAIN_CODE_DFQ, targetCp: [1.5, 2], beta: 0.05, sampling: 'gumbel' },
+      'FracTrain, Gumbel gates',
+    );
+    expect(drawn.techniques[0]?.options).toMatchObject({ sampling: 'gumbel', targetCp: [1.5, 2] });
   });
 });
 

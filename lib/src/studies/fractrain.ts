@@ -109,6 +109,8 @@ export const fractrainArms = {
       weightBits?: number;
       switching?: StageSwitching;
       init?: Arm<'weights'>;
+      /** How training chooses each input's option (the technique's default: argmax, as the authors' gate). */
+      sampling?: 'argmax' | 'gumbel';
     },
     label: string,
   ): Arm<'dfq-allocation'> {
@@ -116,6 +118,7 @@ export const fractrainArms = {
     const dfq = {
       ...{ options: o.options, targetCp: o.targetCp, beta: o.beta },
       ...(o.weightBits !== undefined ? { weightBits: o.weightBits } : {}),
+      ...(o.sampling !== undefined ? { sampling: o.sampling } : {}),
       ...(switching ? { switching } : {}),
     };
     const precisions = parsePrecisionSchedule(o.options);
