@@ -221,9 +221,8 @@ export function sparsityArms(regime: SparsityRegime, data: Data, model: ModelDes
       o: { terms: readonly SslTermDescription[]; threshold: number; phase?: SslPhase },
       label: string,
     ): Arm<'sparse'> {
-      const r = o.phase
-        ? recipe(o.phase.epochs, o.phase.lr, o.phase.weightDecay)
-        : recipe(regime.sparseEpochs, regime.fineTuneLr, 0);
+      const p = o.phase ?? libraryPhases(regime).sparse;
+      const r = recipe(p.epochs, p.lr, p.weightDecay);
       return arm({
         ...{ label, seed, recipe: r, init: baseline },
         techniques: [{ kind: 'ssl', options: { terms: o.terms, threshold: o.threshold } }],
@@ -249,9 +248,8 @@ export function sparsityArms(regime: SparsityRegime, data: Data, model: ModelDes
      * architecture holding the same weights with the structure masked.
      */
     compacted(seed: number, sparse: Arm<'sparse'>, label: string, phase?: SslPhase): Arm<'compact-inference'> {
-      const r = phase
-        ? recipe(phase.epochs, phase.lr, phase.weightDecay)
-        : recipe(regime.compactEpochs, regime.fineTuneLr);
+      const p = phase ?? libraryPhases(regime).compact;
+      const r = recipe(p.epochs, p.lr, p.weightDecay);
       return arm({
         ...{ label, seed, recipe: r },
         ...{ init: sparse, initTransform: 'compact', analysis: 'compact-inference' },
@@ -267,6 +265,17 @@ export interface SslPhase {
   readonly epochs: number;
   readonly lr: number;
   readonly weightDecay: number;
+}
+
+/**
+ * This library's SSL phases on `regime`: group Lasso for `sparseEpochs` from `fineTuneLr` without weight decay, the
+ * compacted network's fine-tuning for `compactEpochs` from `fineTuneLr` with the regime's weight decay.
+ */
+function libraryPhases(regime: SparsityRegime): { sparse: SslPhase; compact: SslPhase } {
+  return {
+    sparse: { epochs: regime.sparseEpochs, lr: regime.fineTuneLr, weightDecay: 0 },
+    compact: { epochs: regime.compactEpochs, lr: regime.fineTuneLr, weightDecay: regime.weightDecay },
+  };
 }
 
 /**
@@ -326,12 +335,7 @@ export function sslDepthLadder(
   const arms = sparsityArms(regime, data, model);
   const perEpoch = Math.floor(data.train.count / regime.batchSize);
   const code = sslCodePhases(regime);
-  const library: SslPhase = { epochs: regime.sparseEpochs, lr: regime.fineTuneLr, weightDecay: 0 };
-  const libraryCompact: SslPhase = {
-    epochs: regime.compactEpochs,
-    lr: regime.fineTuneLr,
-    weightDecay: regime.weightDecay,
-  };
+  const { sparse: library, compact: libraryCompact } = libraryPhases(regime);
   return (
     [
       ['library', library, libraryCompact],
@@ -408,12 +412,7 @@ export function sslConvnetLadder(
   }
   const arms = sparsityArms(regime, data, model);
   const code = sslConvnetCodePhases(regime);
-  const library: SslPhase = { epochs: regime.sparseEpochs, lr: regime.fineTuneLr, weightDecay: 0 };
-  const libraryCompact: SslPhase = {
-    epochs: regime.compactEpochs,
-    lr: regime.fineTuneLr,
-    weightDecay: regime.weightDecay,
-  };
+  const { sparse: library, compact: libraryCompact } = libraryPhases(regime);
   const convs = { kinds: ['conv'] as const };
   const protocol = (rung: string, label: string, lambda: number, sparse: SslPhase, compact: SslPhase) => {
     const terms: SslTermDescription[] = [
