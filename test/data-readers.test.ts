@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DataError } from '../lib/src/errors';
 import { mnistFromIdx, parseIdx } from '../lib/src/data/mnist';
 import { parseCifarBinary } from '../lib/src/data/cifar';
-import { charVocabulary, encode, wordTokens, wordVocabulary } from '../lib/src/data/text';
+import { charVocabulary, encode, splitCorpus, wordTokens, wordVocabulary } from '../lib/src/data/text';
 import { cifarRecords, gz, idxBytes } from './helpers';
 
 describe('IDX (MNIST) reader', () => {
@@ -86,5 +86,20 @@ describe('text corpora', () => {
     expect(v.tokens).toEqual(['a', 'b', 'c']);
     expect(Array.from(encode('cab', v).ids)).toEqual([2, 0, 1]);
     expect(() => encode('abz', v)).toThrowError(/"z" at position 2/);
+  });
+  it('splits a corpus into consecutive parts by share, the last running to the end when the shares sum to 1', () => {
+    const ids = Int32Array.from({ length: 103 }, (_, i) => i);
+    const [train, valid, test] = splitCorpus(ids, [0.9, 0.05, 0.05]);
+    // floor(0.9 x 103) = 92, floor(0.05 x 103) = 5, the rest 6.
+    expect([train?.length, valid?.length, test?.length]).toEqual([92, 5, 6]);
+    expect([train?.[0], train?.[91], valid?.[0], valid?.[4], test?.[0], test?.[5]]).toEqual([0, 91, 92, 96, 97, 102]);
+    // Shares below 1 leave the tail out.
+    expect(splitCorpus(ids, [0.5, 0.25]).map((p) => [p[0], p.length])).toEqual([
+      [0, 51],
+      [51, 25],
+    ]);
+    expect(() => splitCorpus(ids, [0.9, 0.2])).toThrowError(/sum to 1\.1.*at most 1/);
+    expect(() => splitCorpus(ids, [0.9, -0.1])).toThrowError(/share -0\.1 .*positive/);
+    expect(() => splitCorpus(ids, [0.5, 0.001])).toThrowError(/share 0\.001 of 103 tokens is empty/);
   });
 });

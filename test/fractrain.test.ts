@@ -593,3 +593,38 @@ describe("FracTrain's cost formula over runs (fractrainCostErrors)", () => {
     expect(checks[2]!.relativeError).toBeCloseTo(0.02, 10);
   });
 });
+
+describe("FracTrain's stages and frozen gates (fractrainStages, fractrainGatesFrozen)", () => {
+  it('stage means from the cp records between switches; a skipped stage reads as never entered; frozen only when every entered stage ran at one cp', async () => {
+    const { fractrainStages, fractrainGatesFrozen } = await import('../lib/src/studies/fractrain');
+    // 8 iterations, a cp record every 2 (4 records at iterations 0, 2, 4, 6); stage 2 entered at 4 by the indicator.
+    const base = {
+      labels: [],
+      target: [],
+      sign: [],
+      meanCp: 0,
+      periods: [],
+      trainCounts: [],
+      test: { labels: [], blocks: [], perClass: [], classNames: [], cp: 0, minorityShare: 0 },
+    };
+    const a = { ...base, cp: [1, 2, 4, 6], switches: [{ stage: 1, iteration: 4, cause: 'indicator' as const }] };
+    expect(fractrainStages(a, 8, [1.5, 3])).toEqual([
+      { stage: 1, targetCp: 1.5, from: 0, cause: 'start', meanCp: 1.5 },
+      { stage: 2, targetCp: 3, from: 4, cause: 'indicator', meanCp: 5 },
+    ]);
+    expect(fractrainGatesFrozen(fractrainStages(a, 8, [1.5, 3]))).toBe(false);
+    // A forced last stage skipping stage 2: stage 1 runs to the switch into stage 3.
+    const skip = { ...base, cp: [2, 2, 2, 2], switches: [{ stage: 2, iteration: 6, cause: 'final-by' as const }] };
+    const st = fractrainStages(skip, 8, [1, 2, 3]);
+    expect(st.map((s) => [s.from, s.cause, s.meanCp])).toEqual([
+      [0, 'start', 2],
+      [undefined, undefined, Number.NaN],
+      [6, 'final-by', 2],
+    ]);
+    expect(fractrainGatesFrozen(st)).toBe(true);
+    // One stage entered says nothing about freezing.
+    expect(fractrainGatesFrozen(fractrainStages({ ...skip, switches: [] }, 8, [1, 2, 3]))).toBe(false);
+    expect(() => fractrainStages(a, 0, [1])).toThrowError(/iterations = 0/);
+    expect(() => fractrainGatesFrozen(st, -1)).toThrowError(/tolerance = -1/);
+  });
+});

@@ -660,3 +660,150 @@ describe('sparsity regimes', () => {
     expect(resnetDepthRegime('paper').baselineEpochs * 390).toBeCloseTo(64000, 6);
   });
 });
+
+describe('ISS on characters (held-out strength choice)', () => {
+  it("issCharRegime: tinyshakespeare 90/5/5, the baseline's own optimizer for the baseline and the direct design only; ISS from scratch takes no initial weights", async () => {
+    const { issArms, issCharRegime, issRegime } = await import('../lib/src/studies/iss');
+    const lite = issCharRegime('lite');
+    expect(lite).toMatchObject({ corpus: 'tinyshakespeare-char-90/5/5', hidden: [200, 200], bptt: 50, batchSize: 64 });
+    expect(lite.baseline).toEqual({ optimizer: { kind: 'adam' }, lr: 0.002 });
+    expect(issCharRegime('lite', 5).seeds).toBe(5);
+    // paper: the thesis's ISS protocol on this corpus.
+    expect(issCharRegime('paper')).toMatchObject({
+      ...issRegime('paper'),
+      corpus: 'tinyshakespeare-char-90/5/5',
+      vocabulary: 'corpus',
+    });
+    const data = { tokens: true as const, train: new Int32Array(4000), validation: new Int32Array(100) };
+    const arms = issArms(lite, data, 65);
+    const base = arms.baseline(0);
+    expect([base.recipe.optimizer, base.recipe.lr]).toEqual([{ kind: 'adam' }, 0.002]);
+    expect([arms.direct(0, [100, 50], 1).recipe.optimizer, arms.direct(0, [100, 50], 1).recipe.lr]).toEqual([
+      { kind: 'adam' },
+      0.002,
+    ]);
+    const iss = arms.iss(0, base, { rho: 1, lambda: 0.01, threshold: 0.01 });
+    expect([iss.recipe.optimizer, iss.recipe.lr, iss.init]).toEqual([{ kind: 'sgd' }, 1, base]);
+    expect([arms.l1(0, base).recipe.optimizer, arms.l1(0, base).recipe.lr]).toEqual([{ kind: 'sgd' }, 1]);
+    // Without `baseline` (PTB's regimes) every arm is plain SGD at lr; ISS from scratch starts from no weights.
+    const ptb = issArms(issRegime('paper'), data, 65);
+    expect(ptb.baseline(0).recipe.optimizer).toEqual({ kind: 'sgd' });
+    expect(ptb.iss(0, ptb.baseline(0), { rho: 1, lambda: 0.01, threshold: 1e-4 }).init).toBeUndefined();
+  });
+
+  it('issStrength: lambda = rho x median norm / (sum of the cosine rates of the ISS steps); the threshold is the steady step or tau', async () => {
+    const { issCharRegime, issRegime, issStrength, issMedianUnitNorm, issArms } = await import(
+      '../lib/src/studies/iss'
+    );
+    const plan = { ...issCharRegime('smoke'), batchSize: 2, bptt: 5, issEpochs: 1 };
+    // 40 tokens / (2 x 5) = 4 steps; cosine over 4 steps from lr 1 sums to 2.5 (see groupLassoStrength's test).
+    const g = issStrength(plan, { medianNorm: 2, trainTokens: 40, rho: 1 });
+    expect(g.lambda).toBeCloseTo(2 / 2.5, 12);
+    expect(g.threshold).toBeCloseTo(2 / 2.5, 12);
+    // At lr 0.5 the sum halves and lambda doubles; the steady step lr x lambda stays.
+    const h = issStrength(plan, { medianNorm: 2, trainTokens: 40, rho: 1, lr: 0.5 });
+    expect(h.lambda).toBeCloseTo(4 / 2.5, 12);
+    expect(h.threshold).toBeCloseTo(2 / 2.5, 12);
+    expect(
+      issStrength({ ...plan, threshold: { on: 'weight', tau: 1e-4 } }, { medianNorm: 2, trainTokens: 40, rho: 1 })
+        .threshold,
+    ).toBe(1e-4);
+    // The median unit norm: the smaller of the layers' medians, read from the weights.
+    const desc = issArms(
+      issRegime('smoke'),
+      { tokens: true, train: new Int32Array(10), validation: new Int32Array(10) },
+      12,
+    ).model([4, 3]);
+    const { buildModel } = await import('../lib/src/experiments/arm');
+    const { intrinsicSparseStructures } = await import('../lib/src/techniques/iss');
+    const m = buildModel(desc, 7);
+    const norms = intrinsicSparseStructures({ model: m, lambda: 0 })
+      .unitNorms()
+      .map((u) => [...u.norms].sort((a, b) => a - b));
+    const weights = m.params.recordsSync();
+    m.params.dispose();
+    // Medians: index floor(4 / 2) = 2 of lstm1's 4 sorted norms, index 1 of lstm2's 3.
+    expect(issMedianUnitNorm(desc, 7, weights)).toBeCloseTo(
+      Math.min(norms[0]?.[2] as number, norms[1]?.[1] as number),
+      6,
+    );
+  });
+
+  it('issCompactionError: the compacted model computes the masked model; issUnitNorms counts the removed units', async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    const { issArms, issRegime, issCompactionError, issUnitNorms } = await import('../lib/src/studies/iss');
+    const { buildModel } = await import('../lib/src/experiments/arm');
+    const { maskStructure } = await import('../lib/src/models/surgery');
+    const small0 = issArms(
+      issRegime('smoke'),
+      { tokens: true, train: new Int32Array(10), validation: new Int32Array(10) },
+      12,
+    ).model([5, 4]);
+    // Weights of order 1, so that a unit left unmasked changes the logits visibly.
+    const desc = { kind: 'lstm' as const, options: { ...(small0.options as object), initRange: 1 } } as typeof small0;
+    const m = buildModel(desc, 3);
+    const weights = m.params.recordsSync();
+    const removal = { hiddenUnits: { lstm1: [0, 3], lstm2: [1] } };
+    maskStructure(m, removal);
+    const masked = m.params.recordsSync();
+    m.params.dispose();
+    const ids = tf.tensor2d(
+      [1, 5, 7, 2, 11, 0, 3, 3, 9, 4, 6, 8, 10, 2, 1, 0, 5, 5, 7, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0],
+      [2, 16],
+      'int32',
+    );
+    const before = tf.memory().numTensors;
+    const err = issCompactionError(desc, 3, weights, removal, ids);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(err).toBeLessThan(1e-4);
+    // Unmasked, the full model differs from the compacted one: the identity needs the mask (checks the check).
+    const { removeStructure } = await import('../lib/src/models/surgery');
+    const full = buildModel(desc, 3, weights);
+    const small = removeStructure(full, removal);
+    const gap = tf.tidy(
+      () =>
+        tf
+          .max(tf.abs(tf.sub(full.apply(ids, { training: false }), small.apply(ids, { training: false }))))
+          .dataSync()[0] as number,
+    );
+    full.params.dispose();
+    small.params.dispose();
+    ids.dispose();
+    expect(gap).toBeGreaterThan(1e-2);
+    const norms = issUnitNorms(desc, 3, masked);
+    expect(norms.map((u) => [u.layer, u.units, u.zero])).toEqual([
+      ['lstm1', 5, 2],
+      ['lstm2', 4, 1],
+    ]);
+    // A zeroed unit's norm is sqrt(epsilon) = 1e-4.
+    expect(norms[0]?.norms[0]).toBeCloseTo(1e-4, 8);
+  });
+
+  it('chooseIssStrength: fewest units left within the tolerance of the baseline, else the best partial removal; never a run that emptied a layer', async () => {
+    const { chooseIssStrength } = await import('../lib/src/studies/iss');
+    const row = (rho: number, zero: [number, number], validationPpl: number) => ({
+      rho,
+      lr: 1,
+      units: [
+        { units: 10, zero: zero[0] },
+        { units: 10, zero: zero[1] },
+      ],
+      validationPpl,
+    });
+    const none = row(0.5, [0, 0], 5.0);
+    const some = row(1, [3, 1], 5.08); // 16 left, 1.6% above 5
+    const more = row(1.5, [6, 2], 5.1); // 12 left, 2% above: on the bound
+    const most = row(2, [8, 4], 5.3); // 8 left, 6% above
+    const empty = row(3, [10, 5], 5.0); // a layer emptied
+    const c = chooseIssStrength([none, some, more, most, empty], 5, 0.02);
+    expect(c.chosen).toBe(more);
+    expect(c.reason).toContain('fewest units left (12) among 2 run(s)');
+    // Tighter tolerance: only `some` is within 1.6%.
+    expect(chooseIssStrength([none, some, more, most, empty], 5, 0.016).chosen).toBe(some);
+    // None within: the lowest validation perplexity among partial removals.
+    expect(chooseIssStrength([none, some, more, most], 4, 0.02).chosen).toBe(some);
+    expect(chooseIssStrength([none, empty], 5).chosen).toBeUndefined();
+    expect(() => chooseIssStrength([some], 0)).toThrowError(/baselineValidationPpl = 0/);
+    expect(() => chooseIssStrength([some], 5, -1)).toThrowError(/tolerance = -1/);
+  });
+});

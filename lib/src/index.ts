@@ -49,6 +49,7 @@ export {
   type EncodedCorpus,
   encode,
   loadCorpusText,
+  splitCorpus,
   type Vocabulary,
   wordTokens,
   wordVocabulary,
@@ -423,6 +424,9 @@ export {
   fractrainCostErrors,
   type CostFormulaCheck,
   fractrainCodeSwitching,
+  fractrainGatesFrozen,
+  type FracTrainStage,
+  fractrainStages,
   fractrainSwitching,
 } from './studies/fractrain';
 export {
@@ -452,7 +456,24 @@ export {
   weakestBlockNorm,
   type SslPhase,
 } from './studies/sparsity';
-export { type IssRegime, type IssRow, type IssStudy, issArms, issRegime, issStudy } from './studies/iss';
+export {
+  chooseIssStrength,
+  type IssRegime,
+  type IssRow,
+  type IssScan,
+  type IssScanRow,
+  type IssStrengthChoice,
+  type IssStudy,
+  issArms,
+  issCharRegime,
+  issCompactionError,
+  issMedianUnitNorm,
+  issRegime,
+  issStrength,
+  issStrengthScan,
+  issStudy,
+  issUnitNorms,
+} from './studies/iss';
 export {
   ALEXNET_TABLE_3_4,
   alexnetTheoreticalSpeedups,

@@ -76,3 +76,31 @@ export async function loadCorpusText(name: CorpusName, settings: DataSettings): 
   const f = await acquireFile(TEXT, officialFile(TEXT, `${name}.txt`), { settings });
   return fs.readFileSync(f.path, 'utf8');
 }
+
+/**
+ * Splits `ids` into consecutive parts of the given shares of its length, in order (e.g. [0.9, 0.05, 0.05] for
+ * training, validation and test text): part k starts where part k - 1 ends, each is floor(share x length) long
+ * except the last, which runs to the end when the shares sum to 1. Shares must be positive and sum to at most 1.
+ */
+export function splitCorpus(ids: Int32Array, shares: readonly number[]): Int32Array[] {
+  if (shares.length === 0) throw new RangeError('splitCorpus: shares = [], expected one or more positive shares');
+  for (const s of shares)
+    if (!(Number.isFinite(s) && s > 0))
+      throw new RangeError(`splitCorpus: share ${s} in [${shares.join(', ')}], expected positive shares`);
+  const total = shares.reduce((a, s) => a + s, 0);
+  if (total > 1 + 1e-12)
+    throw new RangeError(`splitCorpus: shares [${shares.join(', ')}] sum to ${total}, expected at most 1`);
+  const whole = Math.abs(total - 1) <= 1e-12;
+  const parts: Int32Array[] = [];
+  let start = 0;
+  shares.forEach((s, k) => {
+    const end = whole && k === shares.length - 1 ? ids.length : start + Math.floor(s * ids.length);
+    if (end <= start)
+      throw new RangeError(
+        `splitCorpus: share ${s} of ${ids.length} tokens is empty, expected at least one token per part`,
+      );
+    parts.push(ids.slice(start, end));
+    start = end;
+  });
+  return parts;
+}

@@ -1,11 +1,12 @@
 import { trainingCost } from '../cost/macs';
 import type { ImageDataset } from '../data/image-dataset';
+import type { DfqArmAnalysis } from '../experiments/analyses';
 import { type Arm, analysisOf, type ModelDescription } from '../experiments/arm';
 import type { RunOutcome } from '../experiments/run';
 import { cifarResNet } from '../models/resnet';
 import { fwbw, type LayerPrecision, parsePrecision } from '../quant/precision';
 import { type QuantScheme, sbmQuant } from '../quant/schemes';
-import { parsePrecisionSchedule, type StageSwitching } from '../techniques/pfq';
+import { parsePrecisionSchedule, type StageSwitch, type StageSwitching } from '../techniques/pfq';
 import { e2trainArms } from './e2train';
 import { type CifarRegime, regimeArm, regimeIterations } from './regime';
 
@@ -277,3 +278,54 @@ export const FRACTRAIN_PAPER = {
   dfqTarget: 3,
   fractrainTargets: [1.5, 2, 2.5, 3],
 } as const;
+
+/** One stage of a FracTrain run (PFQ's targets over DFQ): its target, where it began and why, and its mean training cp. */
+export interface FracTrainStage {
+  /** 1-based stage number. */
+  readonly stage: number;
+  readonly targetCp: number;
+  /** The iteration the stage began at; undefined when the run never entered it. */
+  readonly from: number | undefined;
+  /** What began it: the run's start, the indicator, a fixed switch or the deadline for the last stage. */
+  readonly cause: 'start' | StageSwitch['cause'] | undefined;
+  /** Mean cp (percent of float32) of the recorded training steps in the stage; NaN when never entered. */
+  readonly meanCp: number;
+}
+
+/**
+ * FracTrain's stages from a DFQ/FracTrain arm's `analysis` (`dfq-allocation`) over a run of `iterations` with the
+ * cp `targets`: stage k begins at the switch that entered it (a forced last stage may skip stages, which then read as
+ * never entered) and ends where the next entered stage begins; its mean cp averages the cp records (one per
+ * `iterations / records` steps) that fall in it.
+ */
+export function fractrainStages(
+  analysis: DfqArmAnalysis,
+  iterations: number,
+  targets: readonly number[],
+): FracTrainStage[] {
+  if (!(Number.isInteger(iterations) && iterations > 0))
+    throw new RangeError(`fractrainStages: iterations = ${iterations}, expected a positive integer`);
+  const every = Math.max(1, Math.floor(iterations / Math.max(1, analysis.cp.length)));
+  const entry = targets.map((_, k) =>
+    k === 0 ? { iteration: 0, cause: 'start' as const } : analysis.switches.find((w) => w.stage === k),
+  );
+  return targets.map((targetCp, k) => {
+    const e = entry[k];
+    if (!e) return { stage: k + 1, targetCp, from: undefined, cause: undefined, meanCp: Number.NaN };
+    const to = entry.slice(k + 1).find((n) => n !== undefined)?.iteration ?? iterations;
+    const cps = analysis.cp.filter((_, i) => i * every >= e.iteration && i * every < to);
+    const meanCp = cps.length ? cps.reduce((a, v) => a + v, 0) / cps.length : Number.NaN;
+    return { stage: k + 1, targetCp, from: e.iteration, cause: e.cause, meanCp };
+  });
+}
+
+/**
+ * Whether a FracTrain run's gates froze: it entered more than one stage and every stage it entered ran at the same
+ * mean training cp within `tolerance` percentage points (default 0.01), whatever the targets asked.
+ */
+export function fractrainGatesFrozen(stages: readonly FracTrainStage[], tolerance = 0.01): boolean {
+  if (!(Number.isFinite(tolerance) && tolerance >= 0))
+    throw new RangeError(`fractrainGatesFrozen: tolerance = ${tolerance}, expected a non-negative number of points`);
+  const cps = stages.filter((s) => s.from !== undefined && Number.isFinite(s.meanCp)).map((s) => s.meanCp);
+  return cps.length > 1 && Math.max(...cps) - Math.min(...cps) <= tolerance;
+}

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import type { Scale } from '../config';
 import type { AnalysisKinds } from '../experiments/analyses';
 import {
@@ -10,6 +11,8 @@ import {
 } from '../experiments/arm';
 import type { RunOutcome } from '../experiments/run';
 import type { Model } from '../models/spec';
+import { maskStructure, removeStructure, type StructureRemoval } from '../models/surgery';
+import type { OptimizerConfig } from '../train/optimizers';
 import { intrinsicSparseStructures } from '../techniques/iss';
 import { groupLassoStrength } from '../techniques/ssl';
 import { regimeAtScale } from './regime';
@@ -23,8 +26,11 @@ import { regimeAtScale } from './regime';
  */
 export interface IssRegime {
   readonly scale: Scale;
-  /** Corpus: PTB's validation part split 90/10 into training and early-stopping words (the mirror has no PTB training part), or PTB train/valid. */
-  readonly corpus: 'ptb-valid-90/10' | 'ptb';
+  /**
+   * Corpus: PTB's validation part split 90/10 into training and early-stopping words (the mirror has no PTB training
+   * part), PTB train/valid, or tinyshakespeare's characters split 90/5/5 into training, early-stopping and test text.
+   */
+  readonly corpus: 'ptb-valid-90/10' | 'ptb' | 'tinyshakespeare-char-90/5/5';
   /** Words of the training, early-stopping and test parts (0: all). */
   readonly words: readonly [number, number, number];
   readonly embedding: number;
@@ -33,7 +39,10 @@ export interface IssRegime {
   readonly vocabulary: 'corpus' | number;
   readonly bptt: number;
   readonly batchSize: number;
+  /** Learning rate of plain SGD for every arm, or for the ISS, l1 and compacted arms where `baseline` is set. */
   readonly lr: number;
+  /** The baseline's and the direct design's optimizer and rate, where they differ from plain SGD at `lr`. */
+  readonly baseline?: { readonly optimizer: OptimizerConfig; readonly lr: number };
   readonly clipNorm: number;
   /** Epochs the baseline (and the direct design) may train before early stopping stops them. */
   readonly maxEpochs: number;
@@ -133,6 +142,93 @@ export function issRegime(scale: Scale, seeds?: number): IssRegime {
 }
 
 /**
+ * ISS on a character-level language model: tinyshakespeare (the data mirror's largest text, about 1.1 million
+ * characters) split 90/5/5 into training, early-stopping and test text, so that the baseline is trained on about 13 times
+ * more tokens than notebook 31's PTB-valid words. `lite`: 2 x 200 LSTM (embedding 64), 50-character windows, batch 64,
+ * dropout 0.2, the baseline by Adam at 0.002 (cosine, up to 6 epochs, early stopping), ISS fine-tuning it for 2 epochs
+ * with plain SGD at `lr` 1 and the group Lasso at rho 0.8, 1, 1.25, 1.5 and 2 (the grid a held-out choice reads; see
+ * `chooseIssStrength`), 3 seeds. `smoke`: plumbing on a few thousand characters. `paper`: the thesis's ISS protocol
+ * (`issRegime('paper')`: 2 x 1500, plain SGD at 1, clipping 10, 55 epochs, keep 0.35 / 0.6, ISS from scratch, tau 1e-4
+ * per weight) on this corpus, as configuration; the thesis has no character-level experiment.
+ */
+export function issCharRegime(scale: Scale, seeds?: number): IssRegime {
+  const corpus = 'tinyshakespeare-char-90/5/5';
+  const r: Record<Scale, IssRegime> = {
+    smoke: {
+      ...{ scale, corpus, words: [4000, 800, 800], embedding: 8, hidden: [16, 16], vocabulary: 'corpus', bptt: 20 },
+      ...{ batchSize: 8, lr: 1, baseline: { optimizer: { kind: 'adam' }, lr: 0.01 }, clipNorm: 5, maxEpochs: 2 },
+      ...{ dropout: 0.2, issDropout: 0.2, issFrom: 'baseline', issEpochs: 1, rhos: [1], threshold: { on: 'group' } },
+      ...{ l1: { lambda: 0.01, threshold: 0.01 }, seeds: 1 },
+    },
+    lite: {
+      ...{ scale, corpus, words: [0, 0, 0], embedding: 64, hidden: [200, 200], vocabulary: 'corpus', bptt: 50 },
+      ...{ batchSize: 64, lr: 1, baseline: { optimizer: { kind: 'adam' }, lr: 0.002 }, clipNorm: 5, maxEpochs: 6 },
+      ...{ dropout: 0.2, issDropout: 0.2, issFrom: 'baseline', issEpochs: 2, rhos: [0.8, 1, 1.25, 1.5, 2] },
+      ...{ threshold: { on: 'group' }, l1: { lambda: 1e-4, threshold: 1e-4 }, seeds: 3 },
+    },
+    paper: { ...issRegime('paper'), corpus, vocabulary: 'corpus' },
+  };
+  return regimeAtScale(r, scale, seeds);
+}
+
+/** One ISS run of a held-out strength scan: its strength, rate, units kept per layer and validation perplexity. */
+export interface IssScanRow {
+  readonly rho: number;
+  readonly lr: number;
+  /** Per LSTM layer: its units and how many of them ISS zeroed. */
+  readonly units: ReadonlyArray<{ readonly units: number; readonly zero: number }>;
+  /** Perplexity on the early-stopping (validation) text, never the test text. */
+  readonly validationPpl: number;
+}
+
+/** What {@link chooseIssStrength} chose, and why. */
+export interface IssStrengthChoice {
+  /** The chosen run, or undefined when no run removed part of a layer without emptying one. */
+  readonly chosen: IssScanRow | undefined;
+  readonly reason: string;
+}
+
+/**
+ * Chooses an ISS strength on held-out text, as Table 2.5 asks of ISS (smaller hidden sizes at the baseline's
+ * perplexity): among the runs that zeroed at least one unit and left every layer at least one unit, the one with the
+ * fewest units left whose validation perplexity is at most (1 + `tolerance`) x the baseline's (ties: the lower
+ * perplexity); when none is within the tolerance, the lowest validation perplexity among them; undefined when no run
+ * removed part of a layer. `tolerance` defaults to 0.02 (2%, notebook 31's margin for Fig. 2.11).
+ */
+export function chooseIssStrength(
+  rows: readonly IssScanRow[],
+  baselineValidationPpl: number,
+  tolerance = 0.02,
+): IssStrengthChoice {
+  if (!(Number.isFinite(baselineValidationPpl) && baselineValidationPpl > 0))
+    throw new RangeError(
+      `chooseIssStrength: baselineValidationPpl = ${baselineValidationPpl}, expected a positive perplexity`,
+    );
+  if (!(Number.isFinite(tolerance) && tolerance >= 0))
+    throw new RangeError(`chooseIssStrength: tolerance = ${tolerance}, expected a non-negative share`);
+  const kept = (r: IssScanRow) => r.units.reduce((a, u) => a + u.units - u.zero, 0);
+  const partial = rows.filter(
+    (r) =>
+      Number.isFinite(r.validationPpl) && r.units.some((u) => u.zero > 0) && r.units.every((u) => u.zero < u.units),
+  );
+  if (partial.length === 0) return { chosen: undefined, reason: 'no run removed part of a layer without emptying one' };
+  const bound = (1 + tolerance) * baselineValidationPpl;
+  const within = partial.filter((r) => r.validationPpl <= bound);
+  if (within.length > 0) {
+    const best = [...within].sort((a, b) => kept(a) - kept(b) || a.validationPpl - b.validationPpl)[0] as IssScanRow;
+    return {
+      chosen: best,
+      reason: `fewest units left (${kept(best)}) among ${within.length} run(s) within ${100 * tolerance}% of the baseline's validation perplexity ${baselineValidationPpl.toFixed(3)}`,
+    };
+  }
+  const best = [...partial].sort((a, b) => a.validationPpl - b.validationPpl)[0] as IssScanRow;
+  return {
+    chosen: best,
+    reason: `no partial removal within ${100 * tolerance}% of the baseline's validation perplexity ${baselineValidationPpl.toFixed(3)}: the lowest validation perplexity (${best.validationPpl.toFixed(3)}) of ${partial.length} partial removal(s)`,
+  };
+}
+
+/**
  * The arms of the ISS study (Table 2.5, Fig. 2.11) on `data` with a vocabulary of `vocabSize` words: the dense
  * baseline with early stopping (storing its weights), l1 and ISS fine-tuning of its model, the compacted ISS model's
  * fine-tuning (timed against the masked original), and the direct design of the compacted sizes trained from scratch
@@ -144,11 +240,20 @@ export function issArms(plan: IssRegime, data: TokenArmData, vocabSize: number) 
     kind: 'lstm',
     options: { vocabSize, embedding: plan.embedding, hidden: [...hidden], steps: plan.bptt, dropout },
   });
-  const recipe = (epochs: number, stopEarly: boolean): Recipe => ({
-    ...{ batchSize: plan.batchSize, bptt: plan.bptt, epochs, lr: plan.lr, optimizer: { kind: 'sgd' } },
-    ...{ schedule: { kind: 'cosine' }, clipNorm: plan.clipNorm },
-    ...(stopEarly ? { earlyStopping: { patience: 1 } } : {}),
-  });
+  const recipe = (epochs: number, stopEarly: boolean, from: 'baseline' | 'sgd' = 'sgd'): Recipe => {
+    const own = from === 'baseline' ? plan.baseline : undefined;
+    return {
+      ...{
+        batchSize: plan.batchSize,
+        bptt: plan.bptt,
+        epochs,
+        lr: own?.lr ?? plan.lr,
+        optimizer: own?.optimizer ?? { kind: 'sgd' },
+      },
+      ...{ schedule: { kind: 'cosine' }, clipNorm: plan.clipNorm },
+      ...(stopEarly ? { earlyStopping: { patience: 1 } } : {}),
+    };
+  };
   return {
     /** The model of `hidden` units per layer (the baseline's sizes by default). */
     model,
@@ -158,7 +263,7 @@ export function issArms(plan: IssRegime, data: TokenArmData, vocabSize: number) 
         seed,
         data,
         model: model(full),
-        recipe: recipe(plan.maxEpochs, true),
+        recipe: recipe(plan.maxEpochs, true, 'baseline'),
         techniques: [],
         analysis: 'weights',
       };
@@ -170,10 +275,14 @@ export function issArms(plan: IssRegime, data: TokenArmData, vocabSize: number) 
         ...{ recipe: recipe(plan.issEpochs, false), techniques: [{ kind: 'l1', options: plan.l1 }], analysis: 'lm-l1' },
       };
     },
-    /** ISS fine-tuning of the baseline's model at strength `lambda`, thresholding at `threshold` (see `plan.threshold`). */
+    /**
+     * ISS at strength `lambda`, thresholding at `threshold` (see `plan.threshold`): fine-tuning the baseline's model, or
+     * from scratch where `plan.issFrom` is `'scratch'` (the baseline then only sets the strength's scale).
+     */
     iss(seed: number, baseline: Arm<'weights'>, o: { rho: number; lambda: number; threshold: number }): Arm<'iss'> {
       return {
-        ...{ label: `ISS rho=${o.rho}`, seed, data, model: model(full, plan.issDropout), init: baseline },
+        ...{ label: `ISS rho=${o.rho}`, seed, data, model: model(full, plan.issDropout) },
+        ...(plan.issFrom === 'baseline' ? { init: baseline } : {}),
         recipe: recipe(plan.issEpochs, false),
         techniques: [
           { kind: 'iss', options: { lambda: o.lambda, threshold: o.threshold, thresholdOn: plan.threshold.on } },
@@ -193,7 +302,7 @@ export function issArms(plan: IssRegime, data: TokenArmData, vocabSize: number) 
     direct(seed: number, sizes: readonly number[], rho: number): Arm<undefined> {
       return {
         ...{ label: `direct design (ISS rho=${rho} sizes)`, seed, data, model: model(sizes) },
-        ...{ recipe: recipe(plan.maxEpochs, true), techniques: [], analysis: undefined },
+        ...{ recipe: recipe(plan.maxEpochs, true, 'baseline'), techniques: [], analysis: undefined },
       };
     },
   };
@@ -232,6 +341,150 @@ export interface IssStudy {
 const layerSum = (m: Model, f: (l: Model['layers'][number]) => number) => m.layers.reduce((a, l) => a + f(l), 0);
 
 /**
+ * The smaller of the layers' median ISS unit norms in the model `description` with `weights` (the scale a strength
+ * `rho` is stated against: one lambda acts on both layers, and the last layer's groups include its rows of the output
+ * layer).
+ */
+export function issMedianUnitNorm(
+  description: ModelDescription,
+  seed: number,
+  weights: Parameters<typeof buildModel>[2],
+): number {
+  const medians = issUnitNorms(description, seed, weights).map(
+    (u) => [...u.norms].sort((x, y) => x - y)[Math.floor(u.norms.length / 2)] as number,
+  );
+  return Math.min(...medians);
+}
+
+/**
+ * Per LSTM layer of the model `description` with `weights`: every unit's ISS group norm (Eq. 2.6, with epsilon: a
+ * zeroed unit's norm is sqrt(epsilon)), and how many units are zero. Nothing is trained; the model is disposed.
+ */
+export function issUnitNorms(
+  description: ModelDescription,
+  seed: number,
+  weights: Parameters<typeof buildModel>[2],
+): Array<{ readonly layer: string; readonly norms: number[]; readonly units: number; readonly zero: number }> {
+  const model = buildModel(description, seed, weights);
+  const probe = intrinsicSparseStructures({ model, lambda: 0 });
+  const counts = probe.unitCounts();
+  const out = probe.unitNorms().map((u, i) => ({
+    layer: u.layer,
+    norms: u.norms,
+    units: counts[i]?.units ?? u.norms.length,
+    zero: counts[i]?.zero ?? 0,
+  }));
+  probe.dispose?.();
+  model.params.dispose();
+  return out;
+}
+
+/**
+ * The compaction identity of ISS (thesis Sec. 2.3: removing ISS components leaves a dense LSTM with smaller hidden
+ * sizes and the same function): the largest |difference| between the logits of the model `description` with
+ * `weights` and `removal` masked and those of the compacted model (`removeStructure`), on the windows of `ids`
+ * ([windows, steps], int32). The models are disposed.
+ */
+export function issCompactionError(
+  description: ModelDescription,
+  seed: number,
+  weights: Parameters<typeof buildModel>[2],
+  removal: StructureRemoval,
+  ids: tf.Tensor2D,
+): number {
+  const full = buildModel(description, seed, weights);
+  try {
+    const small = removeStructure(full, removal);
+    try {
+      maskStructure(full, removal);
+      return tf.tidy(
+        () =>
+          tf
+            .max(tf.abs(tf.sub(full.apply(ids, { training: false }), small.apply(ids, { training: false }))))
+            .dataSync()[0] as number,
+      );
+    } finally {
+      small.params.dispose();
+    }
+  } finally {
+    full.params.dispose();
+  }
+}
+
+/**
+ * The group-Lasso lambda and group threshold of strength `rho` for ISS under `plan` (plain SGD at `lr`, default
+ * `plan.lr`, over `plan.issEpochs` epochs of `trainTokens` on a cosine schedule) against `medianNorm`
+ * (`issMedianUnitNorm`); the threshold is `plan`'s tau where it thresholds weights.
+ */
+export function issStrength(
+  plan: IssRegime,
+  o: { readonly medianNorm: number; readonly trainTokens: number; readonly rho: number; readonly lr?: number },
+): { lambda: number; threshold: number } {
+  const stepsPerEpoch = Math.floor(o.trainTokens / (plan.batchSize * plan.bptt));
+  const lr = o.lr ?? plan.lr;
+  const g = groupLassoStrength({
+    norm: o.medianNorm,
+    rho: o.rho,
+    lr,
+    iterations: Math.max(1, plan.issEpochs * stepsPerEpoch),
+    momentum: 0,
+    schedule: { kind: 'cosine' },
+  });
+  return { lambda: g.lambda, threshold: plan.threshold.on === 'weight' ? plan.threshold.tau : g.threshold };
+}
+
+/** What {@link issStrengthScan} measured: the ISS runs of the grid, as rows for `chooseIssStrength` and as outcomes. */
+export interface IssScan {
+  readonly rows: IssScanRow[];
+  readonly runs: Array<{
+    readonly row: IssScanRow;
+    readonly lambda: number;
+    readonly outcome: RunOutcome<AnalysisKinds['iss']>;
+  }>;
+}
+
+/**
+ * ISS from a trained `baseline` (its arm and outcome, early-stopped on `data.validation`) at every strength of
+ * `plan.rhos` and every learning rate of `lrs`, one seed: each run's units left per layer and its perplexity on the
+ * validation text, for a held-out choice (`chooseIssStrength`). `data` should carry no test text: nothing here is
+ * chosen on it.
+ */
+export async function issStrengthScan(
+  plan: IssRegime,
+  data: TokenArmData,
+  vocabSize: number,
+  o: {
+    readonly baseline: { readonly arm: Arm<'weights'>; readonly outcome: RunOutcome<AnalysisKinds['weights']> };
+    readonly lrs: readonly number[];
+    readonly onRun?: (label: string, outcome: RunOutcome) => void;
+  },
+): Promise<IssScan> {
+  if (o.lrs.length === 0 || o.lrs.some((lr) => !(Number.isFinite(lr) && lr > 0)))
+    throw new RangeError(`issStrengthScan: lrs = [${o.lrs.join(', ')}], expected one or more positive learning rates`);
+  const seed = o.baseline.arm.seed;
+  const medianNorm = issMedianUnitNorm(o.baseline.arm.model, seed, o.baseline.outcome.analysis ?? {});
+  const scan: IssScan = { rows: [], runs: [] };
+  for (const lr of o.lrs) {
+    const arms = issArms({ ...plan, lr }, data, vocabSize);
+    for (const rho of plan.rhos) {
+      const g = issStrength(plan, { medianNorm, trainTokens: data.train.length, rho, lr });
+      const arm = { ...arms.iss(seed, o.baseline.arm, { rho, ...g }), label: `ISS rho=${rho} lr=${lr}` };
+      const outcome = await runArm(arm);
+      o.onRun?.(`${arm.label} (λ=${g.lambda.toPrecision(3)})`, outcome);
+      const row: IssScanRow = {
+        rho,
+        lr,
+        units: (outcome.analysis?.units ?? []).map((u) => ({ units: u.units, zero: u.zero })),
+        validationPpl: outcome.perplexity ?? Number.NaN,
+      };
+      scan.rows.push(row);
+      scan.runs.push({ row, lambda: g.lambda, outcome });
+    }
+  }
+  return scan;
+}
+
+/**
  * Runs the ISS study for each seed: the baseline, l1, and per strength `rho` (as `groupLassoStrength` of the smaller of
  * the layers' median ISS unit norms in this seed's baseline, plain SGD over the ISS epochs' cosine schedule) the ISS
  * arm, its compacted model and the direct design of its sizes (skipped where a layer lost every unit). `onRun` sees
@@ -246,7 +499,6 @@ export async function issStudy(
   const arms = issArms(plan, data, vocabSize);
   const full = arms.model(plan.hidden);
   const study: IssStudy = { rows: [], baselines: [], l1: [], iss: [], collapsed: [] };
-  const stepsPerEpoch = Math.floor(data.train.length / (plan.batchSize * plan.bptt));
   const tokens = vocabSize * plan.embedding;
   for (const seed of o.seeds) {
     const baseArm = arms.baseline(seed);
@@ -256,14 +508,8 @@ export async function issStudy(
     const weights = b.analysis ?? {};
     const probe = buildModel(full, seed, weights);
     const dims = { weights: layerSum(probe, (l) => l.weightCount), macs: layerSum(probe, (l) => l.macs) };
-    const probeIss = intrinsicSparseStructures({ model: probe, lambda: 0 });
-    // Per layer, the median unit norm; the smaller sets the scale (one lambda acts on both layers, and lstm2's groups
-    // include its rows of the output layer).
-    const medians = probeIss
-      .unitNorms()
-      .map((u) => [...u.norms].sort((x, y) => x - y)[Math.floor(u.norms.length / 2)] as number);
-    probeIss.dispose?.();
     probe.params.dispose();
+    const medianNorm = issMedianUnitNorm(full, seed, weights);
     const stoppedAt = b.stoppedAt;
     study.rows.push({
       ...{
@@ -292,18 +538,9 @@ export async function issStudy(
       weights: (la?.zeroShare.reduce((a, z) => a + z.weights - z.zero, 0) ?? Number.NaN) + tokens,
       ...{ macs: Number.NaN, speed1: Number.NaN, speedBatch: Number.NaN, epochs: Number.NaN },
     });
-    const medianNorm = Math.min(...medians);
     for (const rho of plan.rhos) {
-      const iterations = Math.max(1, plan.issEpochs * stepsPerEpoch);
-      const g = groupLassoStrength({
-        norm: medianNorm,
-        rho,
-        lr: plan.lr,
-        iterations,
-        momentum: 0,
-        schedule: { kind: 'cosine' },
-      });
-      const threshold = plan.threshold.on === 'weight' ? plan.threshold.tau : g.threshold;
+      const g = issStrength(plan, { medianNorm, trainTokens: data.train.length, rho });
+      const threshold = g.threshold;
       const issArm = arms.iss(seed, baseArm, { rho, lambda: g.lambda, threshold });
       const iss = await runArm(issArm);
       o.onRun?.(`${issArm.label} (λ=${g.lambda.toPrecision(3)})`, iss);

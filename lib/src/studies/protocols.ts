@@ -415,17 +415,24 @@ export function issProtocol(regime: IssRegime): ProtocolRow[] {
         '"two stacked LSTM layers ... hidden sizes of 1500 ... vocabulary of 10000 words. The dimension of word embedding ... is 1500" (Sec. 2.3.3), Penn Treebank',
       code: `${ISS} ptb_word_lm.py SparseLargeConfig: 2 x 1500, 35 steps, batch 20, init scale 0.04, PTB's train split`,
       run: `${regime.hidden.join(' x ')} (embedding ${regime.embedding}), ${regime.bptt} steps, batch ${regime.batchSize}, corpus ${regime.corpus}`,
-      why: "PTB's train split is not in the data mirror; lite trains on 90% of its validation split",
-      notebooks: ['31'],
+      why:
+        regime.corpus === 'ptb'
+          ? 'as the thesis'
+          : regime.corpus === 'ptb-valid-90/10'
+            ? "PTB's train split is not in the data mirror; lite trains on 90% of its validation split"
+            : "PTB's train split is not in the data mirror; tinyshakespeare's characters give about 13 times the training tokens of PTB's validation split (the thesis has no character-level model)",
+      notebooks: ['31', '31b', '31c'],
     },
     {
       setting: 'schedule and dropout',
       paper:
         '"a larger dropout keep ratio of 0.6 versus 0.35 of the baseline ... All models are trained from scratch for 55 epochs" (Sec. 2.3.3)',
       code: `${ISS} ptb_word_lm.py: lr 1.0 (plain gradient descent), clip 10; baseline LargeConfig keep 0.35, lr x1/1.15 per epoch after 14 of 55; SparseLargeConfig keep 0.6, lr x0.1 per epoch after epoch 14`,
-      run: `lr ${regime.lr} (cosine), clip ${regime.clipNorm}, up to ${regime.maxEpochs} epochs with early stopping; keep ${keep(regime.dropout)} for the baseline and ${keep(regime.issDropout)} for ISS`,
-      why: "the thesis's keep ratios are for the 2 x 1500 model on PTB's train split; lite's model and corpus are smaller",
-      notebooks: ['31'],
+      run: `${regime.baseline ? `baseline ${regime.baseline.optimizer.kind} at ${regime.baseline.lr}, ISS and l1 plain SGD at ${regime.lr}` : `lr ${regime.lr}`} (cosine), clip ${regime.clipNorm}, up to ${regime.maxEpochs} epochs with early stopping; keep ${keep(regime.dropout)} for the baseline and ${keep(regime.issDropout)} for ISS`,
+      why: regime.baseline
+        ? "the thesis's keep ratios are for the 2 x 1500 model on PTB's train split; a character model's baseline is trained by an adaptive optimizer here, as character-level LSTMs usually are (notebook 31b compares it with the thesis's plain SGD on held-out text); ISS keeps plain SGD, for which its strength is stated (groupLassoStrength)"
+        : "the thesis's keep ratios are for the 2 x 1500 model on PTB's train split; lite's model and corpus are smaller",
+      notebooks: ['31', '31b', '31c'],
     },
     {
       setting: 'ISS group Lasso',
@@ -437,7 +444,7 @@ export function issProtocol(regime: IssRegime): ProtocolRow[] {
         regime.issFrom === 'baseline'
           ? 'fine-tuning a trained baseline fits the lite budget; strengths from rho'
           : 'as the thesis',
-      notebooks: ['31'],
+      notebooks: ['31', '31b', '31c'],
     },
     {
       setting: 'zeroing',
@@ -452,7 +459,7 @@ export function issProtocol(regime: IssRegime): ProtocolRow[] {
         regime.threshold.on === 'weight'
           ? 'as the code'
           : 'a per-weight threshold leaves scattered zeros in a group; the group threshold removes whole components only',
-      notebooks: ['31'],
+      notebooks: ['31', '31b', '31c'],
     },
   ];
 }
