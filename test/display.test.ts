@@ -7,6 +7,7 @@ import { formatCell, table, tableData, tableFile, toCsv } from '../kernel-ext/sr
 import { figureFiles } from '../kernel-ext/src/display/figure';
 import { closeFigureExporter, staticExportAvailable } from '../kernel-ext/src/display/figure-export';
 import { tempDir } from './helpers';
+import type { RunOutcome } from '../lib/src/experiments/run';
 
 let out = '';
 beforeEach(() => {
@@ -120,5 +121,50 @@ describe('static figure export', () => {
   );
   it.runIf(!staticExportAvailable())('is skipped: chromium is not installed (apt-get install chromium)', () => {
     expect(staticExportAvailable()).toBe(false);
+  });
+});
+
+describe('accuracy curves and the runs table (kernel display helpers)', () => {
+  const pt = (iteration: number, energyJ: number, top1: number) => ({
+    iteration,
+    energyJ,
+    top1,
+    effectiveMacs: 10 * iteration,
+    loss: 0,
+  });
+  const run = (arm: string, seed: number, curve: ReturnType<typeof pt>[], extra: Record<string, unknown> = {}) =>
+    ({
+      arm,
+      seed,
+      top1: 0.5,
+      accuracyCurve: curve,
+      history: [{ trainLoss: 2 }, { trainLoss: 1.23456 }],
+      seconds: 93,
+      ...extra,
+    }) as unknown as RunOutcome;
+  it('one trace per arm in order: the mean top-1 in percent over its runs against the chosen axis, with the 95% half-width as error bars', async () => {
+    const { accuracyCurveTraces } = await import('../kernel-ext/src/display/curves');
+    const outcomes = [
+      run('a', 0, [pt(10, 1, 0.2), pt(20, 2, 0.4)]),
+      run('a', 1, [pt(10, 3, 0.4), pt(20, 4, 0.6)]),
+      run('b', 0, [pt(10, 5, 0.1)]),
+    ];
+    const [b, a] = accuracyCurveTraces(outcomes, ['b', 'a'], { x: 'energyJ', xPer: 2, names: { a: 'arm A' } });
+    expect([b?.name, a?.name]).toEqual(['b', 'arm A']);
+    expect(a?.x).toEqual([1, 1.5]);
+    expect((a?.y as number[]).map((v) => Number(v.toFixed(9)))).toEqual([30, 50]);
+    // Two runs 0.2 apart at each point: half-width t(0.975, 1) x sd / sqrt(2) = 12.706 x 0.1414 / 1.414 = 1.2706 (x 100).
+    const bars = (a?.error_y as { array: number[] }).array;
+    expect(bars[0]).toBeCloseTo(100 * 12.7062 * 0.1, 2);
+    expect(accuracyCurveTraces(outcomes, ['a'], { x: 'effectiveMacs' })[0]?.x).toEqual([100, 200]);
+    expect(accuracyCurveTraces(outcomes, ['a'], { errorBars: false })[0]).not.toHaveProperty('error_y');
+    expect(accuracyCurveTraces(outcomes, ['none'])[0]?.x).toEqual([]);
+    expect(() => accuracyCurveTraces(outcomes, ['a'], { xPer: 0 })).toThrowError(/xPer = 0/);
+  });
+  it('the runs table: arm, seed, top-1 %, the last training loss and minutes, rounded', async () => {
+    const { runsTableRows } = await import('../kernel-ext/src/display/curves');
+    expect(runsTableRows([run('a', 3, [])])).toEqual([
+      { arm: 'a', seed: 3, 'top-1 %': 50, 'final training loss': 1.235, minutes: 1.6 },
+    ]);
   });
 });

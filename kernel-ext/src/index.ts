@@ -39,6 +39,14 @@ export {
   type Verdict,
 } from './display/findings';
 export { ladderTable, protocolTable } from './display/diagnosis';
+export {
+  type AccuracyCurvesOptions,
+  type CurveAxis,
+  accuracyCurves,
+  accuracyCurveTraces,
+  runsTable,
+  runsTableRows,
+} from './display/curves';
 export { saveResults, notebookName, outputDirs } from './display/outputs';
 export { runArms, type RunArmsOptions } from './experiments/run-arms';
 export { inKernel, sendDisplay, type MimeBundle } from './display/channel';
