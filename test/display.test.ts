@@ -152,9 +152,9 @@ describe('accuracy curves and the runs table (kernel display helpers)', () => {
     const [b, a] = accuracyCurveTraces(outcomes, ['b', 'a'], { x: 'energyJ', xPer: 2, names: { a: 'arm A' } });
     expect([b?.name, a?.name]).toEqual(['b', 'arm A']);
     expect(a?.x).toEqual([1, 1.5]);
-    expect((a?.y as number[]).map((v) => Number(v.toFixed(9)))).toEqual([30, 50]);
+    expect(((a?.y ?? []) as number[]).map((v) => Number(v.toFixed(9)))).toEqual([30, 50]);
     // Two runs 0.2 apart at each point: half-width t(0.975, 1) x sd / sqrt(2) = 12.706 x 0.1414 / 1.414 = 1.2706 (x 100).
-    const bars = (a?.error_y as { array: number[] }).array;
+    const bars = ((a?.error_y ?? { array: [] }) as { array: number[] }).array;
     expect(bars[0]).toBeCloseTo(100 * 12.7062 * 0.1, 2);
     expect(accuracyCurveTraces(outcomes, ['a'], { x: 'effectiveMacs' })[0]?.x).toEqual([100, 200]);
     expect(accuracyCurveTraces(outcomes, ['a'], { errorBars: false })[0]).not.toHaveProperty('error_y');
