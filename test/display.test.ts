@@ -168,3 +168,25 @@ describe('accuracy curves and the runs table (kernel display helpers)', () => {
     ]);
   });
 });
+
+describe('held-out learning-rate grid (heldOutGridRows)', () => {
+  it('rows per run, rounded for display; per method the best rate on the unrounded scores, ties to the smaller rate', async () => {
+    const { heldOutGridRows } = await import('../kernel-ext/src/experiments/held-out-grid');
+    const g = (method: string, lr: number) => ({ method, lr, arm: { label: `${method} ${lr}`, seed: 0 } as never });
+    const grid = [g('SGD', 0.0333333), g('SGD', 0.1), g('SGD', 0.3), g('PSG', 0.01), g('PSG', 0.03)];
+    const out = (label: string, top1: number) => ({ arm: label, seed: 0, top1 }) as unknown as RunOutcome;
+    const outcomes = [
+      out('SGD 0.0333333', 0.7172),
+      out('SGD 0.1', 0.78121),
+      out('SGD 0.3', 0.78124),
+      out('PSG 0.01', 0.74),
+      out('PSG 0.03', 0.74),
+    ];
+    const r = heldOutGridRows(grid, outcomes);
+    // 0.78124 beats 0.78121 although both display as 78.12; PSG's tie goes to 0.01.
+    expect(r.chosen).toEqual({ SGD: 0.3, PSG: 0.01 });
+    expect(r.rows[0]).toEqual({ method: 'SGD', lr: 0.0333, 'held-out top-1 %': 71.72 });
+    expect(r.rows.map((x) => x['held-out top-1 %'])).toEqual([71.72, 78.12, 78.12, 74, 74]);
+    expect(() => heldOutGridRows([g('SGD', 1)], outcomes)).toThrowError(/no outcome for SGD 1 \(seed 0\)/);
+  });
+});

@@ -49,6 +49,7 @@ export {
 } from './display/curves';
 export { saveResults, notebookName, outputDirs } from './display/outputs';
 export { runArms, type RunArmsOptions } from './experiments/run-arms';
+export { type GridArm, type HeldOutGrid, heldOutGrid, heldOutGridRows } from './experiments/held-out-grid';
 export { inKernel, sendDisplay, type MimeBundle } from './display/channel';
 export { kernelEnvironment, environmentBanner, isHeadless, type KernelEnvironment } from './kernel/environment';
 export { endOfNotebook, type SessionRecord } from './session';
