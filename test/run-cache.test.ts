@@ -75,6 +75,12 @@ describe('run cache', () => {
     const fresh = await run(arm(), dir, true);
     expect(fresh.cache).toBe('fresh');
     expect(fresh.top1).toBe(first.top1);
+    // Once per process: asked again (e.g. as another arm's initial weights), the entry retrained here is read.
+    const freshAgain = await run(arm({ label: 'asked again' }), dir, true);
+    expect(freshAgain.cache).toBe('hit');
+    expect(freshAgain.top1).toBe(first.top1);
+    // Another arm under fresh is still retrained.
+    expect((await run(arm({ seed: 2 }), dir, true)).cache).toBe('fresh');
     expect((await runArm(arm(), { cache: false })).cache).toBe('uncached');
     expect(cacheEvents().filter((e) => e.event === 'hit').length).toBeGreaterThanOrEqual(1);
   });

@@ -15,7 +15,10 @@ import { removeStaleTemporaries, writeFileAtomic } from '../data/files';
 export interface RunCacheSettings {
   /** Folder of the cached outcomes (`out/<scale>/runs` under the runner). */
   readonly dir: string;
-  /** Recompute every arm and overwrite its entry. */
+  /**
+   * Recompute every arm and overwrite its entry, once per process: an arm requested again after this process
+   * retrained it (as another arm's initial weights, say) reads the entry retrained here.
+   */
   readonly fresh: boolean;
   /** Compute only this deterministic slice of the arms (1-based index of count). */
   readonly shard?: { readonly index: number; readonly count: number };

@@ -96,9 +96,13 @@ function summarize(
 /** How an outcome was obtained (see {@link RunOutcome.cache}). */
 export type CacheStatus = NonNullable<RunOutcome['cache']>;
 
+/** Entries (cache folder and key) this process retrained under `fresh`: asked again, they are read, not retrained. */
+const retrainedHere = new Set<string>();
+
 /**
  * One arm through the run cache (shared by image and language-model experiments): with `settings`, the outcome stored
- * under the hash of `describe()` is loaded (unless `fresh`), else `train` runs and its outcome is stored atomically;
+ * under the hash of `describe()` is loaded (unless `fresh` and not yet retrained by this process), else `train` runs
+ * and its outcome is stored atomically;
  * under a shard, an arm another shard owns returns `otherShard()` (without it, every arm trains here). A run keeps a
  * checkpoint beside its entry, so that an interrupted run resumes where it stopped (bit-identical). Without
  * `settings`, `train` runs uncached. Every cached decision is recorded for the run report.
@@ -119,7 +123,9 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
   if (!cache) return { ...(await o.train(undefined)), cache: 'uncached' };
   const description = o.describe();
   const key = armKey(description);
-  if (!cache.fresh) {
+  const entry = `${path.resolve(cache.dir)}\u0000${key}`;
+  const fresh = cache.fresh && !retrainedHere.has(entry);
+  if (!fresh) {
     const hit = readCached<T>(cache, key, o.validate ? { validate: o.validate } : {});
     if (hit) {
       recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: 'hit' });
@@ -134,11 +140,12 @@ export async function throughRunCache<T extends { readonly arm: string }>(o: {
   }
   // An interrupted run resumes from its checkpoint beside the cache entry; the fresh request starts afresh.
   const checkpoint = path.join(cache.dir, `${key}.checkpoint.json`);
-  if (cache.fresh) fs.rmSync(checkpoint, { force: true });
+  if (fresh) fs.rmSync(checkpoint, { force: true });
   const outcome = await o.train(checkpoint);
   writeCached(cache, key, description, outcome);
   fs.rmSync(checkpoint, { force: true });
-  recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: cache.fresh ? 'fresh' : 'miss' });
+  if (fresh) retrainedHere.add(entry);
+  recordCacheEvent({ arm: o.arm, seed: o.seed, key, event: fresh ? 'fresh' : 'miss' });
   summarize(cache, key, { arm: o.arm, seed: o.seed, outcome, loaded: false });
-  return { ...outcome, cache: cache.fresh ? 'fresh' : 'miss' };
+  return { ...outcome, cache: fresh ? 'fresh' : 'miss' };
 }
