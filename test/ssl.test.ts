@@ -691,6 +691,19 @@ describe('ISS on characters (held-out strength choice)', () => {
     expect(ptb.iss(0, ptb.baseline(0), { rho: 1, lambda: 0.01, threshold: 1e-4 }).init).toBeUndefined();
   });
 
+  it("issCharCorpus: the character vocabulary, the text split 90/5/5 and each part cut to the plan's counts", async () => {
+    const { issCharCorpus, issCharRegime, issRegime } = await import('../lib/src/studies/iss');
+    const text = 'abcdefghij'.repeat(10);
+    const all = issCharCorpus(text, { ...issCharRegime('lite') });
+    expect(all.vocab.tokens).toHaveLength(10);
+    expect([all.train.length, all.validation.length, all.test.length]).toEqual([90, 5, 5]);
+    // The 91st character ('a', id 0) opens the validation part; the test part runs to the end.
+    expect([all.validation[0], all.test[4]]).toEqual([0, 9]);
+    const cut = issCharCorpus(text, { ...issCharRegime('lite'), words: [7, 3, 0] });
+    expect([cut.train.length, cut.validation.length, cut.test.length]).toEqual([7, 3, 5]);
+    expect(() => issCharCorpus(text, issRegime('lite'))).toThrowError(/plan.corpus = ptb-valid-90\/10/);
+  });
+
   it('issStrength: lambda = rho x median norm / (sum of the cosine rates of the ISS steps); the threshold is the steady step or tau', async () => {
     const { issCharRegime, issRegime, issStrength, issMedianUnitNorm, issArms } = await import(
       '../lib/src/studies/iss'

@@ -465,6 +465,7 @@ export {
   type IssStrengthChoice,
   type IssStudy,
   issArms,
+  issCharCorpus,
   issCharRegime,
   issCompactionError,
   issMedianUnitNorm,

@@ -12,6 +12,7 @@ import {
 import type { RunOutcome } from '../experiments/run';
 import type { Model } from '../models/spec';
 import { maskStructure, removeStructure, type StructureRemoval } from '../models/surgery';
+import { charVocabulary, encode, splitCorpus, type Vocabulary } from '../data/text';
 import type { OptimizerConfig } from '../train/optimizers';
 import { intrinsicSparseStructures } from '../techniques/iss';
 import { groupLassoStrength } from '../techniques/ssl';
@@ -169,6 +170,26 @@ export function issCharRegime(scale: Scale, seeds?: number): IssRegime {
     paper: { ...issRegime('paper'), corpus, vocabulary: 'corpus' },
   };
   return regimeAtScale(r, scale, seeds);
+}
+
+/**
+ * The token parts of `issCharRegime`'s corpus from tinyshakespeare's `text`: its character vocabulary, and the text
+ * encoded and split 90/5/5 into training, early-stopping and test characters, each cut to `plan.words` (0: all).
+ * Refuses a plan of another corpus.
+ */
+export function issCharCorpus(
+  text: string,
+  plan: IssRegime,
+): { vocab: Vocabulary; train: Int32Array; validation: Int32Array; test: Int32Array } {
+  if (plan.corpus !== 'tinyshakespeare-char-90/5/5')
+    throw new RangeError(`issCharCorpus: plan.corpus = ${plan.corpus}, expected 'tinyshakespeare-char-90/5/5'`);
+  const vocab = charVocabulary(text);
+  const parts = splitCorpus(encode(text, vocab).ids, [0.9, 0.05, 0.05]);
+  const [train, validation, test] = parts.map((ids, k) => {
+    const n = plan.words[k] ?? 0;
+    return n ? ids.slice(0, n) : ids;
+  }) as [Int32Array, Int32Array, Int32Array];
+  return { vocab, train, validation, test };
 }
 
 /** One ISS run of a held-out strength scan: its strength, rate, units kept per layer and validation perplexity. */
